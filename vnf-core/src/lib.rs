@@ -1,0 +1,16 @@
+//! vnf-core: everything of the appliance that does not need DPDK.
+//!
+//! Packet buffers ([`buf`]), the stage interface and the cross-connect stage ([`stage`]),
+//! the configuration model with validation ([`config`]), counters and drop reasons
+//! ([`stats`]), pcap encoding ([`pcap`]) and a synthetic traffic generator ([`gen`]).
+//! Nothing here calls DPDK, spawns threads or does I/O, so all of it is unit-tested
+//! without EAL.
+#![forbid(unsafe_code)]
+
+pub mod buf;
+pub mod config;
+pub mod gen;
+pub mod pcap;
+pub mod stage;
+pub mod stats;
+pub mod wire;

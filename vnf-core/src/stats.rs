@@ -1,0 +1,234 @@
+//! Counters and drop reasons.
+//!
+//! Drop reasons are declared once in [`drop_reasons!`], which yields the enum, its
+//! kebab-case names (shown in counters and by `vnfctl`) and one-line descriptions.
+//! Counters live in per-worker, cache-padded slots; only the owning worker writes them
+//! (a plain load + store, no locked instruction), any thread may read them, and readers sum
+//! the slots of all workers.
+
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! drop_reasons {
+    ($( $variant:ident => $name:literal, $descr:literal; )*) => {
+        /// Why a packet was dropped. Every drop in the dataplane is counted under one of these.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum DropReason { $( #[doc = $descr] $variant, )* }
+
+        impl DropReason {
+            /// Every reason, in declaration order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant,)*];
+            /// Number of reasons.
+            pub const COUNT: usize = Self::ALL.len();
+            /// The kebab-case name used in counters, traces and the CLI.
+            pub const fn name(self) -> &'static str {
+                match self { $(DropReason::$variant => $name,)* }
+            }
+            /// A one-line description.
+            pub const fn description(self) -> &'static str {
+                match self { $(DropReason::$variant => $descr,)* }
+            }
+            /// Index into counter arrays.
+            pub const fn index(self) -> usize { self as usize }
+        }
+    };
+}
+
+drop_reasons! {
+    TxFull => "tx-full", "the egress queue did not take the packet";
+    NoForward => "no-forward", "the ingress port has no forwarding (no cross-connect or stage)";
+    MultiSegment => "multi-segment", "a chained mbuf reached a stage that needs contiguous data";
+    Malformed => "malformed", "the packet could not be parsed";
+}
+
+/// A counter written by one thread and read by any.
+#[derive(Default, Debug)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n`. Only the owning worker may call this (single writer).
+    #[inline(always)]
+    pub fn add(&self, n: u64) {
+        // Single writer: load + store is exact and avoids a locked read-modify-write.
+        self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+    /// Current value.
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Counters of one port as seen by one worker.
+#[derive(Default, Debug)]
+pub struct PortCounters {
+    /// Packets received from the port.
+    pub rx: Counter,
+    /// Packets handed to the port and accepted by it.
+    pub tx: Counter,
+    /// Packets the port's tx queue refused (also counted as `tx-full` drops).
+    pub tx_full: Counter,
+}
+
+/// The counters of one worker. Allocated once per worker, cache padded.
+#[derive(Debug)]
+pub struct WorkerCounters {
+    /// Per port, indexed like the config's `[[port]]` list.
+    pub ports: Box<[PortCounters]>,
+    /// Per drop reason, indexed by [`DropReason::index`].
+    pub drops: [Counter; DropReason::COUNT],
+    /// Loop iterations.
+    pub loops: Counter,
+    /// Loop iterations that received at least one packet.
+    pub busy_loops: Counter,
+    /// TSC cycles spent in iterations that received at least one packet.
+    pub busy_cycles: Counter,
+    /// Packets processed (received by this worker).
+    pub packets: Counter,
+}
+
+impl WorkerCounters {
+    /// Zeroed counters for `ports` ports, padded against false sharing.
+    pub fn new(ports: usize) -> CachePadded<WorkerCounters> {
+        CachePadded::new(WorkerCounters {
+            ports: (0..ports).map(|_| PortCounters::default()).collect(),
+            drops: Default::default(),
+            loops: Counter::default(),
+            busy_loops: Counter::default(),
+            busy_cycles: Counter::default(),
+            packets: Counter::default(),
+        })
+    }
+
+    /// Counts `n` packets dropped for `reason`.
+    #[inline(always)]
+    pub fn drop_n(&self, reason: DropReason, n: u64) {
+        self.drops[reason.index()].add(n);
+    }
+
+    /// A plain copy of the counters.
+    pub fn snapshot(&self) -> WorkerSnapshot {
+        WorkerSnapshot {
+            ports: self
+                .ports
+                .iter()
+                .map(|p| PortSnapshot { rx: p.rx.get(), tx: p.tx.get(), tx_full: p.tx_full.get() })
+                .collect(),
+            drops: self.drops.iter().map(Counter::get).collect(),
+            loops: self.loops.get(),
+            busy_loops: self.busy_loops.get(),
+            busy_cycles: self.busy_cycles.get(),
+            packets: self.packets.get(),
+        }
+    }
+}
+
+/// A copy of one port's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PortSnapshot {
+    /// Packets received.
+    pub rx: u64,
+    /// Packets sent.
+    pub tx: u64,
+    /// Packets refused by the tx queue.
+    pub tx_full: u64,
+}
+
+/// A copy of one worker's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkerSnapshot {
+    /// Per port.
+    pub ports: Vec<PortSnapshot>,
+    /// Per drop reason.
+    pub drops: Vec<u64>,
+    /// Loop iterations.
+    pub loops: u64,
+    /// Iterations with packets.
+    pub busy_loops: u64,
+    /// Cycles in iterations with packets.
+    pub busy_cycles: u64,
+    /// Packets processed.
+    pub packets: u64,
+}
+
+impl WorkerSnapshot {
+    /// Busy cycles per packet, or 0 without packets.
+    pub fn cycles_per_packet(&self) -> f64 {
+        if self.packets == 0 {
+            0.0
+        } else {
+            self.busy_cycles as f64 / self.packets as f64
+        }
+    }
+
+    /// Drops as (name, count) pairs, zero counts left out.
+    pub fn named_drops(&self) -> Vec<(&'static str, u64)> {
+        DropReason::ALL
+            .iter()
+            .zip(&self.drops)
+            .filter(|(_, &n)| n > 0)
+            .map(|(r, &n)| (r.name(), n))
+            .collect()
+    }
+
+    /// Sum over workers (per port, per reason).
+    pub fn sum<'a>(items: impl IntoIterator<Item = &'a WorkerSnapshot>) -> WorkerSnapshot {
+        let mut acc = WorkerSnapshot::default();
+        for w in items {
+            if acc.ports.len() < w.ports.len() {
+                acc.ports.resize(w.ports.len(), PortSnapshot::default());
+            }
+            if acc.drops.len() < w.drops.len() {
+                acc.drops.resize(w.drops.len(), 0);
+            }
+            for (a, p) in acc.ports.iter_mut().zip(&w.ports) {
+                a.rx += p.rx;
+                a.tx += p.tx;
+                a.tx_full += p.tx_full;
+            }
+            for (a, d) in acc.drops.iter_mut().zip(&w.drops) {
+                *a += d;
+            }
+            acc.loops += w.loops;
+            acc.busy_loops += w.busy_loops;
+            acc.busy_cycles += w.busy_cycles;
+            acc.packets += w.packets;
+        }
+        acc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_names_are_unique_kebab_case() {
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        for n in &names {
+            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{n}");
+        }
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+        assert_eq!(DropReason::TxFull.name(), "tx-full");
+        assert_eq!(DropReason::ALL[DropReason::NoForward.index()], DropReason::NoForward);
+    }
+
+    #[test]
+    fn counters_sum_over_workers() {
+        let a = WorkerCounters::new(2);
+        let b = WorkerCounters::new(2);
+        a.ports[0].rx.add(5);
+        b.ports[0].rx.add(7);
+        b.ports[1].tx.add(3);
+        a.drop_n(DropReason::TxFull, 2);
+        b.drop_n(DropReason::TxFull, 1);
+        b.drop_n(DropReason::Malformed, 4);
+        let s = WorkerSnapshot::sum([&a.snapshot(), &b.snapshot()]);
+        assert_eq!(s.ports[0].rx, 12);
+        assert_eq!(s.ports[1].tx, 3);
+        assert_eq!(s.named_drops(), vec![("tx-full", 3), ("malformed", 4)]);
+    }
+}
