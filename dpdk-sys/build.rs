@@ -41,7 +41,7 @@ const STATIC_FNS: &[&str] = &[
 /// Exported (non-inline) DPDK functions the appliance calls: EAL, devices, ethdev, mempool,
 /// mbuf, ring, telemetry and timing.
 const EXPORTED_FNS: &str = "rte_(eal_.*|exit|strerror|lcore_count|get_main_lcore|socket_id|\
-lcore_to_socket_id|get_next_lcore|dev_probe|dev_remove|dev_iterator_.*|eth_iterator_.*|\
+lcore_to_socket_id|get_next_lcore|lcore_is_enabled|lcore_has_role|dev_probe|dev_remove|dev_iterator_.*|eth_iterator_.*|\
 eth_dev_.*|eth_rx_queue_setup|eth_tx_queue_setup|eth_macaddr_get|eth_macaddr_set|\
 eth_link_get_nowait|eth_stats_.*|eth_xstats_.*|eth_promiscuous_.*|eth_allmulticast_.*|\
 eth_from_rings|eth_find_next.*|eth_tx_done_cleanup|eth_tx_buffer_.*|\

@@ -1,0 +1,163 @@
+//! vnfd: the appliance daemon.
+//!
+//! `vnfd --config FILE [--stats-interval S] [--duration S] [--stats-json FILE] [-- EAL args]`
+//!
+//! Reads and validates the config (a refused config exits 2 naming file, line and key),
+//! initialises EAL (`-l`/`--main-lcore` derived from `[dataplane]` unless given), brings
+//! up the ports and one pinned worker per configured lcore, and forwards until SIGINT or
+//! SIGTERM (or `--duration`). Then the workers finish their burst, the ports stop, the
+//! final counters are printed and it exits 0.
+
+use clap::Parser;
+use pipelines::dataplane::Dataplane;
+use pipelines::dpdk::{self, Eal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vnf_core::config::Config;
+
+#[derive(Parser, Debug)]
+#[command(name = "vnfd", version, about = "DPDK poll-mode gateway appliance")]
+struct Args {
+    /// The TOML config file.
+    #[arg(long, short = 'c')]
+    config: PathBuf,
+    /// Print a JSON line of counters to stdout every this many seconds (0: never).
+    #[arg(long, default_value_t = 0.0)]
+    stats_interval: f64,
+    /// Stop by itself after this many seconds (0: run until SIGINT/SIGTERM).
+    #[arg(long, default_value_t = 0.0)]
+    duration: f64,
+    /// Write the final counters as JSON to this file.
+    #[arg(long)]
+    stats_json: Option<PathBuf>,
+    /// Validate the config and exit.
+    #[arg(long)]
+    check: bool,
+    /// EAL arguments, after `--`.
+    #[arg(last = true)]
+    eal: Vec<String>,
+}
+
+fn eal_args(cfg: &Config, extra: &[String]) -> Vec<String> {
+    let mut args: Vec<String> = Vec::new();
+    let given: Vec<&String> = cfg.eal.args.iter().chain(extra).collect();
+    let has = |flags: &[&str]| given.iter().any(|a| flags.iter().any(|f| a == f || a.starts_with(&format!("{f}="))));
+    if !has(&["-l", "-c", "--lcores"]) {
+        let mut lcores = vec![cfg.dataplane.main_lcore];
+        lcores.extend(&cfg.dataplane.workers);
+        args.push("-l".into());
+        args.push(lcores.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
+    }
+    if !has(&["--main-lcore"]) {
+        args.push("--main-lcore".into());
+        args.push(cfg.dataplane.main_lcore.to_string());
+    }
+    if !has(&["--file-prefix"]) {
+        args.push("--file-prefix".into());
+        args.push("vnfd".into());
+    }
+    args.extend(given.into_iter().cloned());
+    args
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let text = match std::fs::read_to_string(&args.config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("vnfd: cannot read {}: {e}", args.config.display());
+            return ExitCode::from(2);
+        }
+    };
+    let file = args.config.display().to_string();
+    let cfg = match Config::parse(&text, Some(&file)).and_then(|c| c.check_mempool().map(|_| c)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vnfd: config refused: {}", e);
+            return ExitCode::from(2);
+        }
+    };
+    if args.check {
+        println!("{file}: ok");
+        return ExitCode::SUCCESS;
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
+            eprintln!("vnfd: cannot install signal handler: {e}");
+            return ExitCode::from(1);
+        }
+    }
+
+    let eal_argv = eal_args(&cfg, &args.eal);
+    eprintln!("vnfd: EAL {}", eal_argv.join(" "));
+    let eal = match Eal::init(&eal_argv) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("vnfd: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    eprintln!("vnfd: {}", dpdk::version());
+
+    let code = run(&cfg, &args, &stop);
+    // SAFETY: run() has returned, so the dataplane (workers, ports, pool) is gone.
+    unsafe { eal.cleanup() };
+    code
+}
+
+fn run(cfg: &Config, args: &Args, stop: &AtomicBool) -> ExitCode {
+    let mut dp = match Dataplane::new(cfg) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("vnfd: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for p in dp.ports() {
+        eprintln!("vnfd: port {} ({}) {} mac {}", p.name(), p.driver(), p.devargs(), p.mac());
+    }
+    if let Err(e) = dp.start() {
+        eprintln!("vnfd: {e}");
+        return ExitCode::from(1);
+    }
+    eprintln!("vnfd: {} worker(s) on lcores {:?}; running", cfg.dataplane.workers.len(), cfg.dataplane.workers);
+
+    let t0 = Instant::now();
+    let mut next_stats = args.stats_interval;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(10));
+        let el = t0.elapsed().as_secs_f64();
+        if args.duration > 0.0 && el >= args.duration {
+            break;
+        }
+        if args.stats_interval > 0.0 && el >= next_stats {
+            next_stats += args.stats_interval;
+            match serde_json::to_string(&dp.stats()) {
+                Ok(s) => println!("{s}"),
+                Err(e) => eprintln!("vnfd: stats: {e}"),
+            }
+        }
+    }
+    let failed = dp.stop_workers();
+    let stats = dp.stats();
+    drop(dp);
+    println!("{stats}");
+    if let Some(path) = &args.stats_json {
+        let json = serde_json::to_string_pretty(&stats).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, json) {
+            eprintln!("vnfd: cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    if !failed.is_empty() {
+        eprintln!("vnfd: workers on lcores {failed:?} failed");
+        return ExitCode::from(1);
+    }
+    eprintln!("vnfd: stopped");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,113 @@
+//! The dataplane's counters as one serialisable value, printed by vnfd and read by tests
+//! and `vnf-perf`.
+
+use crate::dpdk::{HwStats, LinkInfo};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Counters of the whole dataplane at one moment.
+#[derive(Clone, Debug, Serialize)]
+pub struct Stats {
+    /// Seconds since the workers started.
+    pub elapsed_s: f64,
+    /// TSC frequency, for converting cycles.
+    pub tsc_hz: u64,
+    /// Per port.
+    pub ports: Vec<PortStats>,
+    /// Per worker.
+    pub workers: Vec<WorkerStats>,
+    /// Drops by reason, summed over workers.
+    pub drops: BTreeMap<String, u64>,
+    /// The packet mempool.
+    pub mempool: MempoolStats,
+}
+
+/// One port.
+#[derive(Clone, Debug, Serialize)]
+pub struct PortStats {
+    /// Config name.
+    pub name: String,
+    /// Devargs.
+    pub devargs: String,
+    /// PMD name.
+    pub driver: String,
+    /// MAC address.
+    pub mac: String,
+    /// Link state.
+    pub link: LinkInfo,
+    /// Packets the workers received from it.
+    pub rx: u64,
+    /// Packets the workers sent to it.
+    pub tx: u64,
+    /// Packets its tx queues refused.
+    pub tx_full: u64,
+    /// The device's own counters.
+    pub hw: HwStats,
+}
+
+/// One worker.
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkerStats {
+    /// Its lcore.
+    pub lcore: u32,
+    /// Packets it processed.
+    pub packets: u64,
+    /// Loop iterations.
+    pub loops: u64,
+    /// Iterations that received packets.
+    pub busy_loops: u64,
+    /// Cycles spent in those.
+    pub busy_cycles: u64,
+    /// Busy cycles per packet.
+    pub cycles_per_packet: f64,
+    /// Its drops by reason.
+    pub drops: BTreeMap<String, u64>,
+}
+
+/// The packet pool.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct MempoolStats {
+    /// Mbufs in the pool.
+    pub size: u32,
+    /// Mbufs free.
+    pub available: u32,
+    /// Mbufs in use.
+    pub in_use: u32,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "ports ({:.2} s):", self.elapsed_s)?;
+        writeln!(f, "  {:<10} {:<10} {:>14} {:>14} {:>10} {:>12} {:>12}", "name", "driver", "rx", "tx", "tx-full", "hw-imissed", "hw-rx-nombuf")?;
+        for p in &self.ports {
+            writeln!(
+                f,
+                "  {:<10} {:<10} {:>14} {:>14} {:>10} {:>12} {:>12}",
+                p.name, p.driver, p.rx, p.tx, p.tx_full, p.hw.imissed, p.hw.rx_nombuf
+            )?;
+        }
+        writeln!(f, "workers:")?;
+        for w in &self.workers {
+            let mpps = if self.elapsed_s > 0.0 { w.packets as f64 / self.elapsed_s / 1e6 } else { 0.0 };
+            writeln!(
+                f,
+                "  lcore {:<3} packets {:>14}  {:>8.3} Mpps  {:>7.1} cycles/packet  busy {:>5.1}%",
+                w.lcore,
+                w.packets,
+                mpps,
+                w.cycles_per_packet,
+                if w.loops > 0 { 100.0 * w.busy_loops as f64 / w.loops as f64 } else { 0.0 }
+            )?;
+        }
+        if self.drops.is_empty() {
+            writeln!(f, "drops: none")?;
+        } else {
+            writeln!(f, "drops:")?;
+            for (k, v) in &self.drops {
+                writeln!(f, "  {k:<16} {v}")?;
+            }
+        }
+        write!(f, "mempool: {} of {} mbufs available", self.mempool.available, self.mempool.size)
+    }
+}
