@@ -1,0 +1,33 @@
+//! Shared helpers of the EAL test binaries: EAL is initialised once per binary, and tests
+//! that launch workers take a lock since they share the worker lcore.
+#![allow(dead_code)]
+
+use pipelines::dpdk::Eal;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+static LCORES: Mutex<()> = Mutex::new(());
+
+/// EAL without hugepages, main lcore 0, worker lcore 1, a file prefix of this process.
+pub fn eal() -> &'static Eal {
+    let prefix = format!("vnftest{}", std::process::id());
+    Eal::init(&["-l", "0,1", "--main-lcore", "0", "--no-huge", "--no-pci", "-m", "512", "--file-prefix", &prefix, "--log-level", "lib.eal:warning"])
+        .expect("EAL init")
+}
+
+/// Serialises tests that launch workers.
+pub fn lcores() -> MutexGuard<'static, ()> {
+    LCORES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Polls `f` until it is true or `secs` pass.
+pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    f()
+}

@@ -1,0 +1,145 @@
+//! In-process tests over ring ports: known frames in on one ring, the same frames out of the
+//! other; counters exact; every mbuf back in its pool afterwards.
+
+mod common;
+
+use pipelines::dataplane::Dataplane;
+use pipelines::dpdk::{Burst, Mbuf, Mempool, Port, Ring};
+use vnf_core::config::Config;
+use vnf_core::gen::FlowSet;
+use vnf_core::stats::{DropReason, WorkerSnapshot};
+
+const CFG: &str = r#"
+[dataplane]
+workers = [1]
+mempool_size = 8191
+rx_desc = 256
+tx_desc = 256
+
+[[port]]
+name = "a"
+devargs = "ring_a"
+
+[[port]]
+name = "b"
+devargs = "ring_b"
+
+[[port]]
+name = "c"
+devargs = "ring_c"
+
+[[xconnect]]
+a = "a"
+b = "b"
+"#;
+
+/// rx and tx rings of the three ports.
+struct Rings {
+    rx: Vec<Ring>,
+    tx: Vec<Ring>,
+}
+
+fn rings(tag: &str, tx_size: u32) -> Rings {
+    let rx = (0..3).map(|i| Ring::new(&format!("{tag}_rx{i}"), 4096).unwrap()).collect();
+    let tx = (0..3).map(|i| Ring::new(&format!("{tag}_tx{i}"), tx_size).unwrap()).collect();
+    Rings { rx, tx }
+}
+
+fn dataplane(tag: &str, r: &Rings) -> Dataplane {
+    let cfg = Config::parse(CFG, None).unwrap();
+    Dataplane::with_ports(&cfg, |i, _| Port::from_rings(&format!("{tag}{i}"), &[&r.rx[i]], &[&r.tx[i]])).unwrap()
+}
+
+fn inject(pool: &Mempool, ring: &Ring, frames: &[Vec<u8>]) {
+    for f in frames {
+        ring.push(Mbuf::from_bytes(pool, f).expect("mbuf")).expect("ring has room");
+    }
+}
+
+fn drain(ring: &Ring) -> Vec<Vec<u8>> {
+    let mut out = vec![];
+    let mut b = Burst::new();
+    while ring.dequeue(&mut b, 256) > 0 {
+        out.extend(b.mbufs().iter().map(Mbuf::to_vec));
+        b.free_all();
+    }
+    out
+}
+
+fn total(dp: &Dataplane) -> WorkerSnapshot {
+    WorkerSnapshot::sum(&dp.worker_snapshots())
+}
+
+#[test]
+fn frames_cross_both_ways_byte_exact_and_nothing_leaks() {
+    common::eal();
+    let _l = common::lcores();
+    let pool = Mempool::new("t_frames", 4095, 0, 2176, 0).unwrap();
+    let start = pool.available();
+    let r = rings("x", 4096);
+    let mut dp = dataplane("x", &r);
+    let dp_start = dp.pool().available();
+    dp.start().unwrap();
+
+    let ab: Vec<Vec<u8>> = FlowSet { flows: 1000, ..Default::default() }.frames();
+    let ba: Vec<Vec<u8>> = FlowSet { flows: 300, wire_len: 1518, ..Default::default() }.frames();
+    inject(&pool, &r.rx[0], &ab);
+    inject(&pool, &r.rx[1], &ba);
+    assert!(common::wait_until(10, || total(&dp).packets == 1300), "worker saw {}", total(&dp).packets);
+    assert!(common::wait_until(5, || r.tx[1].count() == 1000 && r.tx[0].count() == 300));
+    dp.stop_workers();
+
+    assert_eq!(drain(&r.tx[1]), ab, "a -> b: same frames, same order");
+    assert_eq!(drain(&r.tx[0]), ba, "b -> a: same frames, same order");
+    assert!(drain(&r.tx[2]).is_empty(), "nothing to the unconnected port");
+
+    let t = total(&dp);
+    assert_eq!((t.ports[0].rx, t.ports[0].tx, t.ports[0].tx_full), (1000, 300, 0));
+    assert_eq!((t.ports[1].rx, t.ports[1].tx, t.ports[1].tx_full), (300, 1000, 0));
+    assert_eq!((t.ports[2].rx, t.ports[2].tx), (0, 0));
+    assert!(t.drops.iter().all(|&d| d == 0), "no drops: {:?}", t.named_drops());
+    let hw = dp.stats();
+    assert_eq!(hw.ports[0].hw.ipackets, 1000);
+    assert_eq!(hw.ports[1].hw.opackets, 1000);
+
+    assert_eq!(dp.pool().available(), dp_start, "dataplane pool is whole");
+    drop(dp);
+    assert_eq!(pool.available(), start, "every injected mbuf is back in its pool");
+}
+
+#[test]
+fn refused_tx_and_unconnected_ports_are_counted_drops() {
+    common::eal();
+    let _l = common::lcores();
+    let pool = Mempool::new("t_frames", 1023, 0, 2176, 0).unwrap();
+    let start = pool.available();
+    // b's tx ring holds 63 frames and is never drained: the rest must be refused.
+    let r = rings("y", 64);
+    let mut dp = dataplane("y", &r);
+    dp.start().unwrap();
+
+    let frames = FlowSet { flows: 200, ..Default::default() }.frames();
+    inject(&pool, &r.rx[0], &frames);
+    inject(&pool, &r.rx[2], &frames[..10]);
+    assert!(common::wait_until(10, || total(&dp).packets == 210));
+    dp.stop_workers();
+    let t = total(&dp);
+    assert_eq!(t.ports[0].rx, 200);
+    assert_eq!(t.ports[1].tx, 63);
+    assert_eq!(t.ports[1].tx_full, 137);
+    assert_eq!(t.ports[2].rx, 10);
+    assert_eq!(t.drops[DropReason::TxFull.index()], 137);
+    assert_eq!(t.drops[DropReason::NoForward.index()], 10);
+    assert_eq!(t.named_drops(), vec![("tx-full", 137), ("no-forward", 10)]);
+    assert_eq!(drain(&r.tx[1]), frames[..63].to_vec());
+    drop(dp);
+    assert_eq!(pool.available(), start, "dropped mbufs were freed");
+}
+
+#[test]
+fn bad_lcore_is_refused_naming_the_key() {
+    common::eal();
+    let cfg = Config::parse(&CFG.replace("workers = [1]", "workers = [5]"), None).unwrap();
+    let err = Dataplane::with_ports(&cfg, |i, _| Port::from_rings(&format!("z{i}"), &[], &[])).err().expect("refused");
+    assert!(err.to_string().starts_with("dataplane.workers[0]: lcore 5 is not enabled"), "{err}");
+}
