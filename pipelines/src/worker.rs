@@ -11,7 +11,7 @@ use crate::dpdk::{rdtsc, Burst, RxQueue, TxQueue, BURST_CAPACITY};
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use vnf_core::stage::{Verdict, Xconnect};
+use vnf_core::stage::{BurstVerdict, Verdict, Xconnect};
 use vnf_core::stats::{DropReason, WorkerCounters};
 
 /// Everything one worker needs, moved into its lcore.
@@ -62,8 +62,8 @@ impl Worker {
                 }
                 got += n;
                 c.ports[*in_port].rx.add(n as u64);
-                xconnect.process(*in_port as u16, pkts.mbufs_mut(), &mut verdicts[..n]);
-                dispatch(&mut pkts, &verdicts[..n], &mut txb, &mut dropped, &mut drop_counts);
+                let bv = xconnect.process(*in_port as u16, pkts.mbufs_mut(), &mut verdicts[..n]);
+                dispatch(&mut pkts, bv, &verdicts[..n], &mut txb, &mut dropped, &mut drop_counts);
                 for t in txb.iter_mut() {
                     if t.buf.len() >= burst {
                         send(t, c);
@@ -102,10 +102,29 @@ impl Worker {
 
 /// Moves each packet of `pkts` to its egress tx buffer or to `dropped`, in order.
 #[inline(always)]
-fn dispatch(pkts: &mut Burst, verdicts: &[Verdict], txb: &mut [TxBuf], dropped: &mut Burst, drop_counts: &mut [u64; DropReason::COUNT]) {
+fn dispatch(
+    pkts: &mut Burst,
+    bv: BurstVerdict,
+    verdicts: &[Verdict],
+    txb: &mut [TxBuf],
+    dropped: &mut Burst,
+    drop_counts: &mut [u64; DropReason::COUNT],
+) {
+    if let BurstVerdict::All(Verdict::Tx(out)) = bv {
+        if let Some(t) = txb.get_mut(out as usize) {
+            // The whole burst goes to one port: one copy of the pointers.
+            t.buf.append_from(pkts);
+            if !pkts.is_empty() {
+                // Cannot happen while bursts are at most half a tx buffer; never leak.
+                drop_counts[DropReason::TxFull.index()] += pkts.len() as u64;
+                dropped.append_from(pkts);
+            }
+            return;
+        }
+    }
     let raw = pkts.raw();
-    for (&p, v) in raw.iter().zip(verdicts) {
-        match *v {
+    for (i, &p) in raw.iter().enumerate() {
+        match bv.of(i, verdicts) {
             Verdict::Tx(out) if (out as usize) < txb.len() => {
                 // SAFETY: p is owned by `pkts`, whose ownership moves here (pkts is emptied
                 // below without freeing); tx buffers hold fewer than a burst before this

@@ -20,6 +20,26 @@ pub enum Verdict {
     Drop(DropReason),
 }
 
+/// A stage's answer for a burst.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BurstVerdict {
+    /// The same verdict for every packet of the burst (the per-packet slots are unused).
+    All(Verdict),
+    /// Each packet's verdict is in its slot of the verdict array.
+    Each,
+}
+
+impl BurstVerdict {
+    /// The verdict of packet `i`, reading `verdicts` only for [`BurstVerdict::Each`].
+    #[inline(always)]
+    pub fn of(self, i: usize, verdicts: &[Verdict]) -> Verdict {
+        match self {
+            BurstVerdict::All(v) => v,
+            BurstVerdict::Each => verdicts[i],
+        }
+    }
+}
+
 /// The port cross-connect stage (`xconnect`): every packet received on one port of a pair
 /// leaves by the other, untouched. Ports that are not in a pair drop with `no-forward`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,13 +65,11 @@ impl Xconnect {
         }
     }
 
-    /// Applies the stage to a burst received on `in_port`.
+    /// Applies the stage to a burst received on `in_port`. Port-based forwarding decides
+    /// once per burst, so the answer is [`BurstVerdict::All`] and `verdicts` is not written.
     #[inline]
-    pub fn process<B: PacketBuf>(&self, in_port: u16, pkts: &mut [B], verdicts: &mut [Verdict]) {
-        let v = self.verdict(in_port);
-        for slot in verdicts[..pkts.len()].iter_mut() {
-            *slot = v;
-        }
+    pub fn process<B: PacketBuf>(&self, in_port: u16, _pkts: &mut [B], _verdicts: &mut [Verdict]) -> BurstVerdict {
+        BurstVerdict::All(self.verdict(in_port))
     }
 }
 
@@ -84,13 +102,14 @@ b = "a"
         let frame = [0xffu8; 60];
         let mut pkts = vec![VecBuf::new(&frame), VecBuf::new(&frame)];
         let mut v = [Verdict::Drop(DropReason::Malformed); 4];
-        x.process(0, &mut pkts, &mut v);
-        assert_eq!(&v[..2], &[Verdict::Tx(1), Verdict::Tx(1)]);
-        assert_eq!(v[2], Verdict::Drop(DropReason::Malformed), "only the burst's slots are written");
-        x.process(1, &mut pkts, &mut v);
-        assert_eq!(&v[..2], &[Verdict::Tx(0), Verdict::Tx(0)]);
-        x.process(2, &mut pkts, &mut v);
-        assert_eq!(&v[..2], &[Verdict::Drop(DropReason::NoForward); 2]);
+        let all = |b: BurstVerdict, v: &[Verdict]| (0..2).map(|i| b.of(i, v)).collect::<Vec<_>>();
+        let b = x.process(0, &mut pkts, &mut v);
+        assert_eq!(b, BurstVerdict::All(Verdict::Tx(1)));
+        assert_eq!(all(b, &v), vec![Verdict::Tx(1); 2]);
+        assert_eq!(v, [Verdict::Drop(DropReason::Malformed); 4], "per-packet slots untouched");
+        assert_eq!(all(x.process(1, &mut pkts, &mut v), &v), vec![Verdict::Tx(0); 2]);
+        assert_eq!(all(x.process(2, &mut pkts, &mut v), &v), vec![Verdict::Drop(DropReason::NoForward); 2]);
+        assert_eq!(BurstVerdict::Each.of(1, &[Verdict::Tx(3), Verdict::Tx(4)]), Verdict::Tx(4));
         assert_eq!(x.verdict(9), Verdict::Drop(DropReason::NoForward));
         assert_eq!(pkts[0].data(), &frame, "xconnect does not touch the bytes");
     }

@@ -229,6 +229,16 @@ impl Burst {
         self.len += 1;
     }
 
+    /// Moves every mbuf of `other` to the end of this burst (as many as fit; the rest stay
+    /// in `other`).
+    #[inline(always)]
+    pub fn append_from(&mut self, other: &mut Burst) {
+        let n = other.len.min(self.room());
+        self.ptrs[self.len..self.len + n].copy_from_slice(&other.ptrs[..n]);
+        self.len += n;
+        other.consume_front(n);
+    }
+
     /// Removes and returns the last mbuf.
     pub fn pop(&mut self) -> Option<Mbuf> {
         if self.len == 0 {

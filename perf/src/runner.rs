@@ -1,0 +1,170 @@
+//! Runs vnfd and testpmd on the same topology and measures them.
+
+use crate::scenario::{pool_size, Case};
+use serde::Serialize;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where and how long to run.
+pub struct RunOpts {
+    /// Seconds each program forwards.
+    pub seconds: u32,
+    /// vnfd binary.
+    pub vnfd: PathBuf,
+    /// testpmd binary.
+    pub testpmd: PathBuf,
+    /// Working directory.
+    pub workdir: PathBuf,
+}
+
+/// One program's figures for one case.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Measurement {
+    /// Mean of the per-second sink rates after warm-up, in Mpps.
+    pub mpps: f64,
+    /// Per-second samples (Mpps) used for the mean.
+    pub samples: Vec<f64>,
+    /// Busy cycles of the forwarding core per packet.
+    pub cycles_per_packet: f64,
+    /// Packets dropped by the forwarding program (tx refused and the like).
+    pub dropped: u64,
+}
+
+impl Measurement {
+    fn from_samples(samples: Vec<f64>, cycles_per_packet: f64, dropped: u64) -> Result<Measurement, String> {
+        // The first sample covers start-up; use the rest.
+        let used: Vec<f64> = samples.iter().skip(1).copied().collect();
+        if used.is_empty() {
+            return Err(format!("too few rate samples ({samples:?})"));
+        }
+        let mpps = used.iter().sum::<f64>() / used.len() as f64;
+        Ok(Measurement { mpps, samples: used, cycles_per_packet, dropped })
+    }
+
+    /// The measurement with the median rate.
+    pub fn median(mut ms: Vec<Measurement>) -> Measurement {
+        ms.sort_by(|a, b| a.mpps.total_cmp(&b.mpps));
+        let i = ms.len() / 2;
+        ms.swap_remove(i)
+    }
+}
+
+fn prefix(what: &str) -> String {
+    format!("vnfperf-{what}-{}", std::process::id())
+}
+
+/// vnfd with `--stats-interval 1`: rates from the sink port's tx counter deltas.
+pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
+    let cfg = o.workdir.join("vnfd.toml");
+    let text = format!(
+        "{}\n[eal]\nargs = [\"--in-memory\", \"--no-pci\", \"--file-prefix\", \"{}\", \"--log-level\", \"lib.eal:warning\"]\n",
+        case.vnfd_config,
+        prefix("vnfd")
+    );
+    std::fs::write(&cfg, text).map_err(|e| e.to_string())?;
+    let log = std::fs::File::create(o.workdir.join("vnfd.log")).map_err(|e| e.to_string())?;
+    let mut child = Command::new(&o.vnfd)
+        .args(["--config", cfg.to_str().unwrap_or_default(), "--stats-interval", "1", "--duration", &(o.seconds + 1).to_string()])
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("{}: {e}", o.vnfd.display()))?;
+    let out = child.stdout.take().ok_or("no stdout")?;
+    let mut samples = vec![];
+    let mut prev: Option<(f64, u64)> = None;
+    // (packets, busy cycles) at the end of the warm-up sample and at the last sample.
+    let mut window: Option<(u64, u64)> = None;
+    let mut last = (0u64, 0u64);
+    let mut dropped = 0;
+    for line in BufReader::new(out).lines().map_while(Result::ok) {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        let t = v["elapsed_s"].as_f64().unwrap_or(0.0);
+        let tx = v["ports"][1]["tx"].as_u64().unwrap_or(0);
+        let pk = v["workers"][0]["packets"].as_u64().unwrap_or(0);
+        let cy = v["workers"][0]["busy_cycles"].as_u64().unwrap_or(0);
+        dropped = v["drops"].as_object().map(|m| m.values().filter_map(|x| x.as_u64()).sum()).unwrap_or(0);
+        if let Some((pt, ptx)) = prev {
+            if t > pt {
+                samples.push((tx - ptx) as f64 / (t - pt) / 1e6);
+            }
+            if samples.len() == 1 && window.is_none() {
+                // The first rate sample is warm-up; cycles are counted from its end.
+                window = Some((pk, cy));
+            }
+        }
+        last = (pk, cy);
+        prev = Some((t, tx));
+    }
+    let cpp = match window {
+        Some((pk0, cy0)) if last.0 > pk0 => (last.1 - cy0) as f64 / (last.0 - pk0) as f64,
+        _ => 0.0,
+    };
+    let st = child.wait().map_err(|e| e.to_string())?;
+    if !st.success() {
+        return Err(format!("vnfd exited with {st}; see {}", o.workdir.join("vnfd.log").display()));
+    }
+    Measurement::from_samples(samples, cpp, dropped)
+}
+
+/// testpmd io forwarding with `--stats-period 1`: rates from port 1's Tx-pps lines.
+pub fn run_testpmd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
+    let logp = o.workdir.join("testpmd.log");
+    let mut child = Command::new(&o.testpmd)
+        .args(["-l", "0,1", "--main-lcore", "0", "--in-memory", "--no-pci", "--file-prefix", &prefix("testpmd"), "--log-level", "lib.eal:warning"])
+        .arg("--vdev")
+        .arg(format!("net_pcap0,rx_pcap={},infinite_rx=1", case.pcap.display()))
+        .args(["--vdev", "net_null0,no-rx=1", "--"])
+        .args(["--forward-mode=io", "--no-flush-rx", "--nb-cores=1", "--burst=32", "--rxd=1024", "--txd=1024"])
+        .arg(format!("--total-num-mbufs={}", pool_size(case.frames)))
+        .args(["--stats-period", "1", "--record-core-cycles"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", o.testpmd.display()))?;
+    let out = child.stdout.take().ok_or("no stdout")?;
+    let pid = child.id();
+    let secs = o.seconds + 1;
+    // Stop it after the run time, as an operator would with Ctrl-C.
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(secs as u64 + 1));
+        let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status();
+    });
+    let t0 = Instant::now();
+    let mut text = String::new();
+    let mut samples = vec![];
+    let mut port = None;
+    for line in BufReader::new(out).lines().map_while(Result::ok) {
+        if line.contains("NIC statistics for port") {
+            port = line.split_whitespace().find_map(|w| w.parse::<u32>().ok());
+        }
+        if port == Some(1) && line.trim_start().starts_with("Tx-pps:") {
+            if let Some(v) = line.split_whitespace().nth(1).and_then(|x| x.parse::<f64>().ok()) {
+                samples.push(v / 1e6);
+            }
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let _ = killer.join();
+    let st = child.wait().map_err(|e| e.to_string())?;
+    std::fs::write(&logp, &text).map_err(|e| e.to_string())?;
+    if !st.success() && t0.elapsed() < Duration::from_secs(secs as u64) {
+        return Err(format!("testpmd exited with {st}; see {}", logp.display()));
+    }
+    // Drop samples from before forwarding started (zero rate) and the last partial one.
+    let started: Vec<f64> = samples.iter().copied().skip_while(|&s| s == 0.0).collect();
+    let cpp = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("CPU cycles/packet=").and_then(|r| r.split_whitespace().next()).and_then(|x| x.parse().ok()))
+        .unwrap_or(0.0);
+    let dropped = text
+        .lines()
+        .filter(|l| l.contains("TX-dropped:"))
+        .last()
+        .and_then(|l| l.split("TX-dropped:").nth(1)?.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    Measurement::from_samples(started, cpp, dropped)
+}
