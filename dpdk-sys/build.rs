@@ -50,10 +50,37 @@ mempool_avail_count|mempool_in_use_count|mempool_free|mempool_lookup|\
 ring_create|ring_free|ring_lookup|telemetry_.*|tel_data_.*|version|get_tsc_hz|delay_us_block|\
 thread_.*|zmalloc|malloc|free)";
 
+/// `--features static`: link DPDK's archives into the binary. Every PMD archive is linked
+/// whole (`+whole-archive`), since PMDs register themselves from constructors that nothing
+/// references; without it `net_ring0` is an unknown device and pktmbuf pools fail (no
+/// `ring_mp_mc` mempool driver).
+fn link_static() {
+    let out = std::process::Command::new("pkg-config")
+        .args(["--static", "--libs", "libdpdk"])
+        .output()
+        .expect("pkg-config runs");
+    let libs = String::from_utf8_lossy(&out.stdout).to_string();
+    for tok in libs.split_whitespace() {
+        if let Some(a) = tok.strip_prefix("-l:lib").and_then(|t| t.strip_suffix(".a")) {
+            println!("cargo:rustc-link-lib=static:+whole-archive,-bundle={a}");
+        } else if let Some(l) = tok.strip_prefix("-l") {
+            if !l.starts_with(':') && !l.starts_with("rte_") {
+                println!("cargo:rustc-link-lib={l}");
+            }
+        } else if let Some(d) = tok.strip_prefix("-L") {
+            println!("cargo:rustc-link-search=native={d}");
+        }
+    }
+}
+
 fn main() {
+    let statik = env::var_os("CARGO_FEATURE_STATIC").is_some();
+    if statik {
+        link_static();
+    }
     let lib = pkg_config::Config::new()
         .atleast_version("22.11")
-        .cargo_metadata(true)
+        .cargo_metadata(!statik)
         .probe("libdpdk")
         .unwrap_or_else(|e| {
             panic!("libdpdk >= 22.11 not found by pkg-config (run ci/setup): {e}")
@@ -133,7 +160,9 @@ fn main() {
     cc.compile("dpdk_sys_shim");
 
     // librte_net_ring is a PMD, not in libdpdk.pc's link line; rte_eth_from_rings lives there.
-    println!("cargo:rustc-link-lib=rte_net_ring");
+    if !statik {
+        println!("cargo:rustc-link-lib=rte_net_ring");
+    }
     println!("cargo:rerun-if-changed=wrapper.h");
     println!("cargo:rerun-if-changed=shim.h");
     println!("cargo:rerun-if-changed=shim.c");
