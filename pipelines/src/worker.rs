@@ -126,9 +126,7 @@ fn dispatch(
     for (i, &p) in raw.iter().enumerate() {
         match bv.of(i, verdicts) {
             Verdict::Tx(out) if (out as usize) < txb.len() => {
-                // SAFETY: p is owned by `pkts`, whose ownership moves here (pkts is emptied
-                // below without freeing); tx buffers hold fewer than a burst before this
-                // call (sent at >= burst) and a burst is at most half their capacity.
+                // SAFETY: p is owned by `pkts`, whose ownership moves here (pkts is emptied below without freeing); tx buffers hold fewer than a burst before this call (sent at >= burst) and a burst is at most half their capacity.
                 unsafe { txb[out as usize].buf.push_raw(p) };
             }
             Verdict::Tx(_) => {

@@ -10,8 +10,7 @@ use vnf_core::buf::PacketBuf;
 #[derive(Debug)]
 pub struct Mbuf(NonNull<rte_mbuf>);
 
-// SAFETY: an mbuf is a plain memory object; ownership moves with the value and DPDK's
-// mempool put/get are thread safe.
+// SAFETY: an mbuf is a plain memory object; ownership moves with the value and DPDK's mempool put/get are thread safe.
 unsafe impl Send for Mbuf {}
 
 impl Mbuf {
@@ -78,8 +77,7 @@ impl Mbuf {
         let mut out = Vec::with_capacity(self.pkt_len());
         let mut seg: *const rte_mbuf = self.0.as_ptr();
         while !seg.is_null() {
-            // SAFETY: seg is a segment of our chain; its data lies at buf_addr + data_off
-            // for data_len bytes.
+            // SAFETY: seg is a segment of our chain; its data lies at buf_addr + data_off for data_len bytes.
             unsafe {
                 let s = &*seg;
                 let p = (s.buf_addr as *const u8).add(s.data_off as usize);
@@ -96,8 +94,7 @@ impl PacketBuf for Mbuf {
     #[inline(always)]
     fn data(&self) -> &[u8] {
         let m = self.m();
-        // SAFETY: the first segment's data lies at buf_addr + data_off for data_len bytes,
-        // inside the buffer we own.
+        // SAFETY: the first segment's data lies at buf_addr + data_off for data_len bytes, inside the buffer we own.
         unsafe { std::slice::from_raw_parts((m.buf_addr as *const u8).add(m.data_off as usize), m.data_len as usize) }
     }
     #[inline(always)]
@@ -194,8 +191,7 @@ impl Burst {
     /// The held mbufs.
     #[inline(always)]
     pub fn mbufs(&self) -> &[Mbuf] {
-        // SAFETY: the first len pointers are owned, non-null mbufs and Mbuf is a
-        // repr(transparent) NonNull<rte_mbuf>, layout-identical to *mut rte_mbuf.
+        // SAFETY: the first len pointers are owned, non-null mbufs and Mbuf is a repr(transparent) NonNull<rte_mbuf>, layout-identical to *mut rte_mbuf.
         unsafe { std::slice::from_raw_parts(self.ptrs.as_ptr() as *const Mbuf, self.len) }
     }
 

@@ -57,8 +57,7 @@ impl Mempool {
 
 impl Drop for Mempool {
     fn drop(&mut self) {
-        // SAFETY: we own the pool; its users (ports, bursts) are gone by construction of
-        // the owners (Dataplane drops ports before the pool).
+        // SAFETY: we own the pool; its users (ports, bursts) are gone by construction of the owners (Dataplane drops ports before the pool).
         unsafe { dpdk_sys::rte_mempool_free(self.ptr.as_ptr()) }
     }
 }

@@ -69,8 +69,7 @@ pub struct Port {
     tx_taken: Vec<bool>,
 }
 
-// SAFETY: the control-path operations of ethdev may be called from any (one) thread; Port
-// is not Sync, so they are never concurrent.
+// SAFETY: the control-path operations of ethdev may be called from any (one) thread; Port is not Sync, so they are never concurrent.
 unsafe impl Send for Port {}
 
 /// The rx queue of a started port, polled by exactly one worker.
@@ -92,9 +91,7 @@ impl RxQueue {
     #[inline(always)]
     pub fn rx(&self, burst: &mut Burst, max: usize) -> usize {
         let (p, room) = burst.spare_ptr();
-        // SAFETY: p has room for min(max, room) pointers; this handle is the queue's only
-        // user (handed out once by Port); rx_burst gives us ownership of what it returns.
-        // The Dataplane stops its workers before it stops and closes ports.
+        // SAFETY: p has room for min(max, room) pointers; this handle is the queue's only user (handed out once by Port); rx_burst gives us ownership of what it returns. The Dataplane stops its workers before it stops and closes ports.
         unsafe {
             let n = dpdk_sys::rte_eth_rx_burst(self.port, self.queue, p, max.min(room) as u16) as usize;
             burst.add_len(n);
@@ -122,8 +119,7 @@ impl TxQueue {
         if len == 0 {
             return 0;
         }
-        // SAFETY: raw holds owned mbufs; the first n are owned by the driver after the call.
-        // This handle is the queue's only user.
+        // SAFETY: raw holds owned mbufs; the first n are owned by the driver after the call. This handle is the queue's only user.
         let n = unsafe { dpdk_sys::rte_eth_tx_burst(self.port, self.queue, raw.as_mut_ptr(), len as u16) } as usize;
         burst.consume_front(n);
         n
@@ -158,8 +154,7 @@ impl Port {
         let c = CString::new(name).map_err(|_| DpdkError::msg("ring port", "name contains NUL"))?;
         let rxp: Vec<_> = rx.iter().map(|r| r.as_ptr()).collect();
         let txp: Vec<_> = tx.iter().map(|r| r.as_ptr()).collect();
-        // SAFETY: arrays of live rings; the PMD keeps the pointers, and the caller keeps the
-        // rings alive while the port exists (documented).
+        // SAFETY: arrays of live rings; the PMD keeps the pointers, and the caller keeps the rings alive while the port exists (documented).
         let r = unsafe {
             dpdk_sys::rte_eth_from_rings(c.as_ptr(), rxp.as_ptr(), rxp.len() as u32, txp.as_ptr(), txp.len() as u32, 0)
         };
@@ -383,9 +378,7 @@ impl Port {
 impl Drop for Port {
     fn drop(&mut self) {
         self.stop();
-        // SAFETY: valid port, stopped; after close the id is not used by us again. The
-        // device is removed (vdev destroyed, PCI device detached) so its name can be
-        // probed again.
+        // SAFETY: valid port, stopped; after close the id is not used by us again. The device is removed (vdev destroyed, PCI device detached) so its name can be probed again.
         unsafe {
             dpdk_sys::rte_eth_dev_close(self.id);
             if !self.device.is_null() {

@@ -57,8 +57,7 @@ impl Ring {
     /// Dequeues up to `max` mbufs into `burst`; returns how many.
     pub fn dequeue(&self, burst: &mut Burst, max: usize) -> usize {
         let (p, room) = burst.spare_ptr();
-        // SAFETY: p has room for min(max, room) pointers; the ring holds only mbufs that
-        // are handed to us by dequeue.
+        // SAFETY: p has room for min(max, room) pointers; the ring holds only mbufs that are handed to us by dequeue.
         unsafe {
             let n = dpdk_sys::rte_ring_dequeue_burst(self.ptr.as_ptr(), p as *mut *mut c_void, max.min(room) as u32, std::ptr::null_mut())
                 as usize;
