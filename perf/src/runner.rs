@@ -161,9 +161,7 @@ pub fn run_testpmd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
         .find_map(|l| l.trim().strip_prefix("CPU cycles/packet=").and_then(|r| r.split_whitespace().next()).and_then(|x| x.parse().ok()))
         .unwrap_or(0.0);
     let dropped = text
-        .lines()
-        .filter(|l| l.contains("TX-dropped:"))
-        .last()
+        .lines().rfind(|l| l.contains("TX-dropped:"))
         .and_then(|l| l.split("TX-dropped:").nth(1)?.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
     Measurement::from_samples(started, cpp, dropped)

@@ -79,10 +79,7 @@ unsafe extern "C" fn trampoline(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` is the Box<Job> leaked by `launch`, handed to exactly one call.
     let job: Box<Job> = unsafe { Box::from_raw(arg as *mut Job) };
     // A panic must not unwind into C: turn it into an error return.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
-        Ok(r) => r,
-        Err(_) => -1,
-    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or(-1)
 }
 
 /// Runs `f` on worker lcore `lcore` (an EAL thread, pinned by EAL). Collect its return
