@@ -10,6 +10,8 @@
 pub mod buf;
 pub mod config;
 pub mod gen;
+pub mod l2;
+pub mod l3;
 pub mod pcap;
 pub mod stage;
 pub mod stats;

@@ -1,0 +1,1 @@
+//! Forwarding database (placeholder, being written).

@@ -1,0 +1,1 @@
+//! Neighbour table (placeholder, being written).
