@@ -1,7 +1,99 @@
-//! Ethernet addresses.
+//! Ethernet II frames and addresses.
 
+use super::{be16, put16, Result, WireError};
 use std::fmt;
 use std::str::FromStr;
+
+/// EtherType values the appliance handles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EtherType;
+
+impl EtherType {
+    /// IPv4.
+    pub const IPV4: u16 = 0x0800;
+    /// ARP.
+    pub const ARP: u16 = 0x0806;
+    /// 802.1Q customer VLAN tag.
+    pub const VLAN: u16 = 0x8100;
+    /// 802.1ad service VLAN tag (QinQ outer tag).
+    pub const QINQ: u16 = 0x88a8;
+    /// IPv6.
+    pub const IPV6: u16 = 0x86dd;
+}
+
+mod field {
+    use crate::wire::Field;
+    pub const DST: Field = 0..6;
+    pub const SRC: Field = 6..12;
+    pub const ETHERTYPE: usize = 12;
+    pub const PAYLOAD: usize = 14;
+}
+
+/// Length of the Ethernet II header.
+pub const HEADER_LEN: usize = field::PAYLOAD;
+
+/// A view of an Ethernet II frame.
+#[derive(Debug, Clone)]
+pub struct EthernetFrame<T: AsRef<[u8]>> {
+    buf: T,
+}
+
+impl<T: AsRef<[u8]>> EthernetFrame<T> {
+    /// Wraps `buf` after checking it holds a header.
+    pub fn new_checked(buf: T) -> Result<Self> {
+        if buf.as_ref().len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        Ok(EthernetFrame { buf })
+    }
+    /// The inner buffer.
+    pub fn into_inner(self) -> T {
+        self.buf
+    }
+    /// Destination address.
+    pub fn dst(&self) -> MacAddr {
+        mac_at(self.buf.as_ref(), field::DST.start)
+    }
+    /// Source address.
+    pub fn src(&self) -> MacAddr {
+        mac_at(self.buf.as_ref(), field::SRC.start)
+    }
+    /// EtherType (or the TPID of a first VLAN tag).
+    pub fn ethertype(&self) -> u16 {
+        be16(self.buf.as_ref(), field::ETHERTYPE)
+    }
+    /// The bytes after the 14-byte header.
+    pub fn payload(&self) -> &[u8] {
+        &self.buf.as_ref()[field::PAYLOAD..]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
+    /// Sets the destination.
+    pub fn set_dst(&mut self, m: MacAddr) {
+        self.buf.as_mut()[field::DST].copy_from_slice(&m.0);
+    }
+    /// Sets the source.
+    pub fn set_src(&mut self, m: MacAddr) {
+        self.buf.as_mut()[field::SRC].copy_from_slice(&m.0);
+    }
+    /// Sets the EtherType.
+    pub fn set_ethertype(&mut self, t: u16) {
+        put16(self.buf.as_mut(), field::ETHERTYPE, t);
+    }
+    /// The payload, writable.
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        &mut self.buf.as_mut()[field::PAYLOAD..]
+    }
+}
+
+/// The MAC address at `at` (the caller checked the length).
+#[inline(always)]
+pub fn mac_at(b: &[u8], at: usize) -> MacAddr {
+    let mut m = [0u8; 6];
+    m.copy_from_slice(&b[at..at + 6]);
+    MacAddr(m)
+}
 
 /// A 48-bit Ethernet MAC address.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
@@ -14,6 +106,15 @@ impl MacAddr {
     /// True for group (multicast and broadcast) addresses.
     pub fn is_multicast(&self) -> bool {
         self.0[0] & 1 == 1
+    }
+    /// True for 01:80:c2:00:00:00..0f, the IEEE 802.1D link-local block (STP, LACP, LLDP,
+    /// pause) that bridges must not forward.
+    pub fn is_link_local(&self) -> bool {
+        self.0[..5] == [0x01, 0x80, 0xc2, 0x00, 0x00] && self.0[5] & 0xf0 == 0
+    }
+    /// True for 00:00:00:00:00:00.
+    pub fn is_zero(&self) -> bool {
+        self.0 == [0; 6]
     }
     /// True for locally administered addresses.
     pub fn is_local(&self) -> bool {
@@ -36,7 +137,7 @@ impl fmt::Debug for MacAddr {
 
 impl FromStr for MacAddr {
     type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
         let parts: Vec<&str> = s.split(':').collect();
         if parts.len() != 6 {
             return Err(format!("MAC address {s:?} must be six hex octets separated by ':'"));
@@ -54,13 +155,13 @@ impl FromStr for MacAddr {
 }
 
 impl serde::Serialize for MacAddr {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for MacAddr {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
     }
@@ -77,6 +178,27 @@ mod tests {
         assert_eq!(m.to_string(), "02:00:5e:10:00:01");
         assert!(m.is_local() && !m.is_multicast());
         assert!(MacAddr::BROADCAST.is_multicast());
+    }
+
+    #[test]
+    fn frame_view() {
+        let mut b = [0u8; 20];
+        b[..6].copy_from_slice(&[0xff; 6]);
+        b[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        b[12..14].copy_from_slice(&[0x08, 0x06]);
+        let f = EthernetFrame::new_checked(&b[..]).unwrap();
+        assert_eq!(f.dst(), MacAddr::BROADCAST);
+        assert_eq!(f.src(), MacAddr([2, 0, 0, 0, 0, 1]));
+        assert_eq!(f.ethertype(), EtherType::ARP);
+        assert_eq!(f.payload().len(), 6);
+        assert_eq!(EthernetFrame::new_checked(&b[..13]).err(), Some(WireError::Truncated));
+        let mut f = EthernetFrame::new_checked(&mut b[..]).unwrap();
+        f.set_dst(MacAddr([1, 2, 3, 4, 5, 6]));
+        f.set_ethertype(EtherType::IPV4);
+        assert_eq!(&b[..6], &[1, 2, 3, 4, 5, 6]);
+        assert_eq!(&b[12..14], &[0x08, 0x00]);
+        assert!(MacAddr([0x01, 0x80, 0xc2, 0, 0, 0x0e]).is_link_local());
+        assert!(!MacAddr([0x01, 0x80, 0xc2, 0, 0, 0x10]).is_link_local());
     }
 
     #[test]

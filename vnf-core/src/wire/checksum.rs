@@ -1,0 +1,95 @@
+//! The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
+
+/// One's complement sum of `data` (not folded, not inverted), continuing from `acc`.
+pub fn sum(mut acc: u32, data: &[u8]) -> u32 {
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        acc += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        // Fold early so long buffers cannot overflow.
+        if acc > 0xffff_0000 {
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+    }
+    if let [b] = chunks.remainder() {
+        acc += u32::from(u16::from_be_bytes([*b, 0]));
+    }
+    acc
+}
+
+/// Folds a 32-bit sum to 16 bits.
+#[inline]
+pub fn fold(mut acc: u32) -> u16 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
+}
+
+/// The checksum of `data`: the complement of its folded sum.
+pub fn checksum(data: &[u8]) -> u16 {
+    !fold(sum(0, data))
+}
+
+/// Sum of the IPv4 pseudo-header for TCP/UDP.
+pub fn pseudo_header(src: u32, dst: u32, proto: u8, len: u16) -> u32 {
+    (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + u32::from(proto) + u32::from(len)
+}
+
+/// RFC 1624 eqn. 3: the checksum after a 16-bit field changed from `old` to `new`:
+/// `HC' = ~(~HC + ~m + m')`.
+#[inline]
+pub fn update16(csum: u16, old: u16, new: u16) -> u16 {
+    let acc = u32::from(!csum) + u32::from(!old) + u32::from(new);
+    !fold(acc)
+}
+
+/// The checksum after a 32-bit field (e.g. an address) changed.
+#[inline]
+pub fn update32(csum: u16, old: u32, new: u32) -> u16 {
+    let c = update16(csum, (old >> 16) as u16, (new >> 16) as u16);
+    update16(c, old as u16, new as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 section 3: 00 01 f2 03 f4 f5 f6 f7 sums to ddf2.
+        let d = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(fold(sum(0, &d)), 0xddf2);
+        assert_eq!(checksum(&d), !0xddf2);
+        assert_eq!(fold(sum(0, &[0x12])), 0x1200, "odd byte padded");
+    }
+
+    #[test]
+    fn incremental_update_matches_recomputation() {
+        let mut x: u32 = 0x1234_5678;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let mut d = [0u8; 20];
+            for (i, b) in d.iter_mut().enumerate() {
+                *b = (x >> (i % 4 * 8)) as u8 ^ i as u8;
+            }
+            d[10] = 0;
+            d[11] = 0;
+            let c = checksum(&d);
+            let old = u16::from_be_bytes([d[8], d[9]]);
+            let new = (x >> 7) as u16;
+            d[8..10].copy_from_slice(&new.to_be_bytes());
+            let c2 = update16(c, old, new);
+            // Either representation of zero (0x0000/0xffff) verifies the same.
+            let full = checksum(&d);
+            assert!(c2 == full || (c2 == 0xffff && full == 0) || (c2 == 0 && full == 0xffff), "{c2:#x} {full:#x}");
+            let olda = u32::from_be_bytes([d[12], d[13], d[14], d[15]]);
+            let newa = x.rotate_left(9);
+            d[12..16].copy_from_slice(&newa.to_be_bytes());
+            let c3 = update32(c2, olda, newa);
+            let full = checksum(&d);
+            assert!(c3 == full || (c3 == 0xffff && full == 0) || (c3 == 0 && full == 0xffff));
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! IPv4 headers (RFC 791), options kept opaque.
+
+use super::checksum;
+use super::{be16, be32, put16, put32, Result, WireError};
+
+mod field {
+    pub const VER_IHL: usize = 0;
+    pub const DSCP_ECN: usize = 1;
+    pub const LENGTH: usize = 2;
+    pub const IDENT: usize = 4;
+    pub const FLG_OFF: usize = 6;
+    pub const TTL: usize = 8;
+    pub const PROTOCOL: usize = 9;
+    pub const CHECKSUM: usize = 10;
+    pub const SRC: usize = 12;
+    pub const DST: usize = 16;
+}
+
+/// Length of a header without options.
+pub const HEADER_LEN: usize = 20;
+
+/// IP protocol numbers.
+pub mod proto {
+    /// ICMP.
+    pub const ICMP: u8 = 1;
+    /// TCP.
+    pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
+}
+
+/// A view of an IPv4 packet.
+#[derive(Debug, Clone)]
+pub struct Ipv4Packet<T: AsRef<[u8]>> {
+    buf: T,
+}
+
+impl<T: AsRef<[u8]>> Ipv4Packet<T> {
+    /// Checks version, IHL and total length against the buffer (which may be longer, e.g.
+    /// Ethernet padding). The checksum is checked separately ([`Self::verify_checksum`]).
+    pub fn new_checked(buf: T) -> Result<Self> {
+        let b = buf.as_ref();
+        if b.len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        if b[field::VER_IHL] >> 4 != 4 {
+            return Err(WireError::BadVersion);
+        }
+        let hl = usize::from(b[field::VER_IHL] & 0x0f) * 4;
+        if hl < HEADER_LEN {
+            return Err(WireError::BadHeaderLen);
+        }
+        if b.len() < hl {
+            return Err(WireError::Truncated);
+        }
+        let tl = usize::from(be16(b, field::LENGTH));
+        if tl < hl {
+            return Err(WireError::BadLength);
+        }
+        if b.len() < tl {
+            return Err(WireError::Truncated);
+        }
+        Ok(Ipv4Packet { buf })
+    }
+    /// The inner buffer.
+    pub fn into_inner(self) -> T {
+        self.buf
+    }
+    /// Header length in bytes (IHL * 4).
+    pub fn header_len(&self) -> usize {
+        usize::from(self.buf.as_ref()[field::VER_IHL] & 0x0f) * 4
+    }
+    /// DSCP and ECN byte.
+    pub fn dscp_ecn(&self) -> u8 {
+        self.buf.as_ref()[field::DSCP_ECN]
+    }
+    /// Total length.
+    pub fn total_len(&self) -> u16 {
+        be16(self.buf.as_ref(), field::LENGTH)
+    }
+    /// Identification.
+    pub fn ident(&self) -> u16 {
+        be16(self.buf.as_ref(), field::IDENT)
+    }
+    /// Don't-fragment flag.
+    pub fn dont_frag(&self) -> bool {
+        self.buf.as_ref()[field::FLG_OFF] & 0x40 != 0
+    }
+    /// More-fragments flag.
+    pub fn more_frags(&self) -> bool {
+        self.buf.as_ref()[field::FLG_OFF] & 0x20 != 0
+    }
+    /// Fragment offset in bytes.
+    pub fn frag_offset(&self) -> u16 {
+        (be16(self.buf.as_ref(), field::FLG_OFF) & 0x1fff) * 8
+    }
+    /// True for any fragment (MF set or offset non-zero).
+    pub fn is_fragment(&self) -> bool {
+        self.more_frags() || self.frag_offset() != 0
+    }
+    /// Time to live.
+    pub fn ttl(&self) -> u8 {
+        self.buf.as_ref()[field::TTL]
+    }
+    /// Protocol.
+    pub fn protocol(&self) -> u8 {
+        self.buf.as_ref()[field::PROTOCOL]
+    }
+    /// Header checksum field.
+    pub fn checksum(&self) -> u16 {
+        be16(self.buf.as_ref(), field::CHECKSUM)
+    }
+    /// Source address (host order).
+    pub fn src(&self) -> u32 {
+        be32(self.buf.as_ref(), field::SRC)
+    }
+    /// Destination address (host order).
+    pub fn dst(&self) -> u32 {
+        be32(self.buf.as_ref(), field::DST)
+    }
+    /// Options bytes.
+    pub fn options(&self) -> &[u8] {
+        &self.buf.as_ref()[HEADER_LEN..self.header_len()]
+    }
+    /// True if the header checksum verifies.
+    pub fn verify_checksum(&self) -> bool {
+        checksum::fold(checksum::sum(0, &self.buf.as_ref()[..self.header_len()])) == 0xffff
+    }
+    /// The payload, up to the total length (Ethernet padding excluded).
+    pub fn payload(&self) -> &[u8] {
+        &self.buf.as_ref()[self.header_len()..usize::from(self.total_len())]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
+    /// Sets the TTL and updates the checksum incrementally.
+    pub fn set_ttl_update(&mut self, ttl: u8) {
+        let b = self.buf.as_mut();
+        let old = be16(b, field::TTL);
+        b[field::TTL] = ttl;
+        let new = be16(b, field::TTL);
+        let c = checksum::update16(be16(b, field::CHECKSUM), old, new);
+        put16(b, field::CHECKSUM, c);
+    }
+    /// Sets the source and updates the checksum incrementally.
+    pub fn set_src_update(&mut self, a: u32) {
+        let b = self.buf.as_mut();
+        let c = checksum::update32(be16(b, field::CHECKSUM), be32(b, field::SRC), a);
+        put32(b, field::SRC, a);
+        put16(b, field::CHECKSUM, c);
+    }
+    /// Sets the destination and updates the checksum incrementally.
+    pub fn set_dst_update(&mut self, a: u32) {
+        let b = self.buf.as_mut();
+        let c = checksum::update32(be16(b, field::CHECKSUM), be32(b, field::DST), a);
+        put32(b, field::DST, a);
+        put16(b, field::CHECKSUM, c);
+    }
+    /// Recomputes the header checksum.
+    pub fn fill_checksum(&mut self) {
+        let hl = self.header_len();
+        let b = self.buf.as_mut();
+        put16(b, field::CHECKSUM, 0);
+        let c = checksum::checksum(&b[..hl]);
+        put16(b, field::CHECKSUM, c);
+    }
+    /// The payload, writable.
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let (hl, tl) = (self.header_len(), usize::from(self.total_len()));
+        &mut self.buf.as_mut()[hl..tl]
+    }
+}
+
+/// An IPv4 header without options, in host form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv4Repr {
+    /// Source.
+    pub src: u32,
+    /// Destination.
+    pub dst: u32,
+    /// Protocol.
+    pub protocol: u8,
+    /// Payload length.
+    pub payload_len: u16,
+    /// TTL.
+    pub ttl: u8,
+    /// DSCP/ECN.
+    pub dscp_ecn: u8,
+    /// Identification.
+    pub ident: u16,
+    /// Don't fragment.
+    pub dont_frag: bool,
+}
+
+impl Ipv4Repr {
+    /// Parses a checked packet, verifying the checksum; fragments and options are kept out
+    /// of the representation (their presence is visible on the packet view).
+    pub fn parse<T: AsRef<[u8]>>(p: &Ipv4Packet<T>) -> Result<Ipv4Repr> {
+        if !p.verify_checksum() {
+            return Err(WireError::BadChecksum);
+        }
+        Ok(Ipv4Repr {
+            src: p.src(),
+            dst: p.dst(),
+            protocol: p.protocol(),
+            payload_len: p.total_len() - p.header_len() as u16,
+            ttl: p.ttl(),
+            dscp_ecn: p.dscp_ecn(),
+            ident: p.ident(),
+            dont_frag: p.dont_frag(),
+        })
+    }
+    /// Writes a 20-byte header with a valid checksum.
+    pub fn emit(&self, b: &mut [u8]) {
+        b[field::VER_IHL] = 0x45;
+        b[field::DSCP_ECN] = self.dscp_ecn;
+        put16(b, field::LENGTH, self.payload_len.saturating_add(HEADER_LEN as u16));
+        put16(b, field::IDENT, self.ident);
+        put16(b, field::FLG_OFF, if self.dont_frag { 0x4000 } else { 0 });
+        b[field::TTL] = self.ttl;
+        b[field::PROTOCOL] = self.protocol;
+        put32(b, field::SRC, self.src);
+        put32(b, field::DST, self.dst);
+        put16(b, field::CHECKSUM, 0);
+        let c = checksum::checksum(&b[..HEADER_LEN]);
+        put16(b, field::CHECKSUM, c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // 192.0.2.1 -> 198.51.100.7, UDP, TTL 64, id 0x1c46, DF, 8 bytes of payload.
+    pub(crate) const PACKET: [u8; 28] = [
+        0x45, 0x00, 0x00, 0x1c, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 192, 0, 2, 1, 198, 51, 100, 7, 0x30, 0x39, 0x00, 0x35,
+        0x00, 0x08, 0x00, 0x00,
+    ];
+
+    fn packet() -> [u8; 28] {
+        let mut p = PACKET;
+        let c = checksum::checksum(&p[..20]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn deconstruct() {
+        let b = packet();
+        let p = Ipv4Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(p.header_len(), 20);
+        assert_eq!(p.total_len(), 28);
+        assert_eq!(p.ident(), 0x1c46);
+        assert!(p.dont_frag() && !p.more_frags() && !p.is_fragment());
+        assert_eq!(p.ttl(), 64);
+        assert_eq!(p.protocol(), proto::UDP);
+        assert_eq!(p.src(), 0xc000_0201);
+        assert_eq!(p.dst(), 0xc633_6407);
+        assert!(p.verify_checksum());
+        assert_eq!(p.payload(), &b[20..28]);
+        // by hand: 4500+001c+1c46+4000+4011+c000+0201+c633+6407 = 0x2_cdae -> cdb0 -> !cdb0
+        assert_eq!(p.checksum(), 0x324f);
+    }
+
+    #[test]
+    fn construct_round_trip() {
+        let b = packet();
+        let r = Ipv4Repr::parse(&Ipv4Packet::new_checked(&b[..]).unwrap()).unwrap();
+        assert_eq!(r.payload_len, 8);
+        let mut out = [0u8; 28];
+        r.emit(&mut out);
+        out[20..].copy_from_slice(&b[20..]);
+        assert_eq!(out, b);
+    }
+
+    #[test]
+    fn malformed_is_named() {
+        let b = packet();
+        let e = |x: &[u8]| Ipv4Packet::new_checked(x).err();
+        assert_eq!(e(&b[..19]), Some(WireError::Truncated));
+        let mut v = b;
+        v[0] = 0x65;
+        assert_eq!(e(&v), Some(WireError::BadVersion));
+        let mut v = b;
+        v[0] = 0x44;
+        assert_eq!(e(&v), Some(WireError::BadHeaderLen));
+        let mut v = b;
+        v[0] = 0x48; // 32-byte header in a 28-byte buffer
+        assert_eq!(e(&v), Some(WireError::Truncated));
+        let mut v = b;
+        v[3] = 19;
+        assert_eq!(e(&v), Some(WireError::BadLength));
+        let mut v = b;
+        v[3] = 40;
+        assert_eq!(e(&v), Some(WireError::Truncated));
+        let mut v = b;
+        v[8] = 1;
+        let p = Ipv4Packet::new_checked(&v[..]).unwrap();
+        assert_eq!(Ipv4Repr::parse(&p), Err(WireError::BadChecksum));
+    }
+
+    #[test]
+    fn padding_is_excluded_and_options_exposed() {
+        let mut v = [0u8; 60];
+        v[..28].copy_from_slice(&packet());
+        let p = Ipv4Packet::new_checked(&v[..]).unwrap();
+        assert_eq!(p.payload().len(), 8);
+        let mut o = [0u8; 32];
+        o[..20].copy_from_slice(&packet()[..20]);
+        o[0] = 0x46;
+        o[3] = 32;
+        o[20..24].copy_from_slice(&[1, 1, 1, 0]);
+        let mut p = Ipv4Packet::new_checked(&mut o[..]).unwrap();
+        p.fill_checksum();
+        assert_eq!(p.options(), &[1, 1, 1, 0]);
+        assert!(p.verify_checksum());
+        assert_eq!(p.payload().len(), 8);
+    }
+
+    #[test]
+    fn incremental_setters_keep_checksum_valid() {
+        let mut b = packet();
+        let mut p = Ipv4Packet::new_checked(&mut b[..]).unwrap();
+        p.set_ttl_update(63);
+        assert!(p.verify_checksum());
+        p.set_src_update(0xcb00_7101);
+        p.set_dst_update(0x0a00_0001);
+        assert!(p.verify_checksum());
+        assert_eq!((p.ttl(), p.src(), p.dst()), (63, 0xcb00_7101, 0x0a00_0001));
+    }
+}
