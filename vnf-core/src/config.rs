@@ -71,6 +71,210 @@ pub struct Config {
     /// Port pairs that forward to each other in both directions.
     #[serde(default)]
     pub xconnect: Vec<Xconnect>,
+    /// Bridge-wide settings.
+    #[serde(default)]
+    pub bridging: Bridging,
+    /// Routing-wide settings.
+    #[serde(default)]
+    pub routing: Routing,
+    /// Bridge domains (one per VLAN).
+    #[serde(default, rename = "bridge")]
+    pub bridges: Vec<Bridge>,
+    /// Static routes.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<Route>,
+}
+
+/// `[bridging]`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Bridging {
+    /// Seconds a learned MAC lives without being seen (0: never ages).
+    pub aging_s: u32,
+    /// Forwarding-database entries per worker.
+    pub fdb_size: u32,
+}
+
+impl Default for Bridging {
+    fn default() -> Self {
+        Bridging { aging_s: 300, fdb_size: 16384 }
+    }
+}
+
+/// `[routing]`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Routing {
+    /// Neighbour (ARP) entries per worker.
+    pub neighbor_size: u32,
+    /// Seconds a resolved neighbour is used before it is resolved again.
+    pub arp_reachable_s: u32,
+    /// Milliseconds between ARP requests for an unresolved neighbour.
+    pub arp_retry_ms: u32,
+    /// ARP requests before a neighbour is declared unreachable.
+    pub arp_retries: u8,
+    /// Packets held per unresolved neighbour.
+    pub arp_queue: u8,
+    /// ICMP errors (time exceeded, unreachable) a worker may send per second.
+    pub icmp_errors_per_s: u32,
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Routing { neighbor_size: 4096, arp_reachable_s: 300, arp_retry_ms: 1000, arp_retries: 3, arp_queue: 4, icmp_errors_per_s: 1000 }
+    }
+}
+
+/// `[[bridge]]`: a bridge domain, bound to one VLAN id on access and trunk ports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bridge {
+    /// Name in counters and the CLI.
+    pub name: String,
+    /// The VLAN id (1..=4094).
+    pub vlan: u16,
+    /// The domain's gateway (IRB) address and prefix, e.g. `192.0.2.254/24`: answers ARP and
+    /// ping, and routes between domains.
+    #[serde(default)]
+    pub gateway: Option<Ipv4Prefix>,
+    /// The gateway's MAC (default: `02:76:6e:66:` + the VLAN id).
+    #[serde(default)]
+    pub gateway_mac: Option<MacAddr>,
+    /// Most learned MACs (0: no limit beyond the table).
+    #[serde(default)]
+    pub mac_limit: u32,
+    /// Static MAC entries.
+    #[serde(default)]
+    pub static_mac: Vec<StaticMac>,
+}
+
+impl Bridge {
+    /// The gateway MAC: configured, or `02:76:6e:66:` + the VLAN id.
+    pub fn gateway_mac(&self) -> MacAddr {
+        self.gateway_mac.unwrap_or(MacAddr([0x02, 0x76, 0x6e, 0x66, (self.vlan >> 8) as u8, self.vlan as u8]))
+    }
+}
+
+/// `[[bridge.static_mac]]`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticMac {
+    /// The MAC.
+    pub mac: MacAddr,
+    /// The member port it lives behind.
+    pub port: String,
+}
+
+/// `[[route]]`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Destination prefix.
+    pub prefix: Ipv4Prefix,
+    /// Next hop: an address inside a bridge's gateway subnet.
+    pub via: std::net::Ipv4Addr,
+}
+
+/// An IPv4 address with a prefix length, written `a.b.c.d/len`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ipv4Prefix {
+    /// Address (host order).
+    pub addr: u32,
+    /// Prefix length.
+    pub len: u8,
+}
+
+impl Ipv4Prefix {
+    /// The network mask.
+    pub fn mask(&self) -> u32 {
+        if self.len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.len))
+        }
+    }
+    /// The network address.
+    pub fn network(&self) -> u32 {
+        self.addr & self.mask()
+    }
+    /// True if `a` is inside the prefix.
+    pub fn contains(&self, a: u32) -> bool {
+        a & self.mask() == self.network()
+    }
+    /// The broadcast address.
+    pub fn broadcast(&self) -> u32 {
+        self.network() | !self.mask()
+    }
+}
+
+impl fmt::Display for Ipv4Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", std::net::Ipv4Addr::from(self.addr), self.len)
+    }
+}
+
+impl std::str::FromStr for Ipv4Prefix {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, l) = s.split_once('/').ok_or_else(|| format!("{s:?} is not address/length"))?;
+        let addr: std::net::Ipv4Addr = a.parse().map_err(|_| format!("{a:?} is not an IPv4 address"))?;
+        let len: u8 = l.parse().map_err(|_| format!("{l:?} is not a prefix length"))?;
+        if len > 32 {
+            return Err(format!("prefix length {len} is above 32"));
+        }
+        Ok(Ipv4Prefix { addr: u32::from(addr), len })
+    }
+}
+
+impl Serialize for Ipv4Prefix {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ipv4Prefix {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A port's role in the bridges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortMode {
+    /// Untagged frames of one VLAN.
+    Access,
+    /// 802.1Q-tagged frames of several VLANs (optionally inside an 802.1ad S-tag).
+    Trunk,
+}
+
+/// A VLAN list: ids and `"a-b"` ranges, e.g. `[10, "20-29"]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum VlanItem {
+    /// One id.
+    One(u16),
+    /// A range `"a-b"` (or a single id as a string).
+    Range(String),
+}
+
+impl VlanItem {
+    /// The inclusive range, checked to lie in 1..=4094.
+    pub fn range(&self) -> Result<(u16, u16), String> {
+        let (a, b) = match self {
+            VlanItem::One(v) => (*v, *v),
+            VlanItem::Range(s) => {
+                let (a, b) = s.split_once('-').unwrap_or((s.as_str(), s.as_str()));
+                let p = |x: &str| x.trim().parse::<u16>().map_err(|_| format!("{s:?} is not a VLAN id or range a-b"));
+                (p(a)?, p(b)?)
+            }
+        };
+        if a == 0 || b > 4094 || a > b {
+            return Err(format!("{a}-{b} is not a range within 1..=4094"));
+        }
+        Ok((a, b))
+    }
 }
 
 /// `[dataplane]`
@@ -145,6 +349,21 @@ pub struct Port {
     /// Receive every frame regardless of destination MAC.
     #[serde(default = "yes")]
     pub promiscuous: bool,
+    /// Bridge role: `access` or `trunk` (none: the port is cross-connected or unused).
+    #[serde(default)]
+    pub mode: Option<PortMode>,
+    /// Access VLAN.
+    #[serde(default)]
+    pub vlan: Option<u16>,
+    /// Trunk: the VLANs carried (default: every VLAN that has a bridge).
+    #[serde(default)]
+    pub allowed_vlans: Option<Vec<VlanItem>>,
+    /// Trunk: untagged frames belong to this VLAN, and it leaves untagged.
+    #[serde(default)]
+    pub native_vlan: Option<u16>,
+    /// Trunk: QinQ: frames carry this 802.1ad S-tag (TPID 0x88a8) outside the 802.1Q tag.
+    #[serde(default)]
+    pub outer_vlan: Option<u16>,
 }
 
 fn one() -> u16 {
@@ -279,8 +498,190 @@ impl Config {
                 return Err(ConfigError::new(format!("xconnect[{i}].b"), "a port cannot be cross-connected to itself"));
             }
         }
+        self.validate_bridging(&used)
+    }
+
+    fn validate_bridging(&self, xconnected: &HashMap<&str, usize>) -> Result<(), ConfigError> {
+        let b = &self.bridging;
+        if b.fdb_size == 0 || b.fdb_size > 1 << 24 {
+            return Err(ConfigError::new("bridging.fdb_size", format!("{} is not in 1..=16777216", b.fdb_size)));
+        }
+        let r = &self.routing;
+        if r.neighbor_size == 0 || r.neighbor_size > 1 << 20 {
+            return Err(ConfigError::new("routing.neighbor_size", format!("{} is not in 1..=1048576", r.neighbor_size)));
+        }
+        if r.arp_retry_ms == 0 {
+            return Err(ConfigError::new("routing.arp_retry_ms", "must be above 0"));
+        }
+        if r.arp_retries == 0 {
+            return Err(ConfigError::new("routing.arp_retries", "must be above 0"));
+        }
+        if r.arp_queue == 0 || r.arp_queue > 64 {
+            return Err(ConfigError::new("routing.arp_queue", format!("{} is not in 1..=64", r.arp_queue)));
+        }
+        let mut bnames = HashMap::new();
+        let mut vlans = HashMap::new();
+        let mut subnets: Vec<(Ipv4Prefix, usize)> = vec![];
+        for (i, br) in self.bridges.iter().enumerate() {
+            let key = |f: &str| format!("bridge[{i}].{f}");
+            if br.name.is_empty() || br.name.len() > 32 || !br.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(ConfigError::new(key("name"), format!("{:?} must be 1 to 32 characters of [A-Za-z0-9_-]", br.name)));
+            }
+            if let Some(j) = bnames.insert(br.name.as_str(), i) {
+                return Err(ConfigError::new(key("name"), format!("{:?} is already the name of bridge[{j}]", br.name)));
+            }
+            if !(1..=4094).contains(&br.vlan) {
+                return Err(ConfigError::new(key("vlan"), format!("{} is not in 1..=4094", br.vlan)));
+            }
+            if let Some(j) = vlans.insert(br.vlan, i) {
+                return Err(ConfigError::new(key("vlan"), format!("VLAN {} already belongs to bridge[{j}]", br.vlan)));
+            }
+            if let Some(gw) = br.gateway {
+                if gw.len == 0 || gw.len > 30 {
+                    return Err(ConfigError::new(key("gateway"), format!("{gw}: the prefix length must be in 1..=30")));
+                }
+                if gw.addr == gw.network() || gw.addr == gw.broadcast() {
+                    return Err(ConfigError::new(key("gateway"), format!("{gw} is the network or broadcast address of its subnet")));
+                }
+                let first = gw.addr >> 24;
+                if first == 0 || first == 127 || first >= 224 {
+                    return Err(ConfigError::new(key("gateway"), format!("{gw} is not a unicast host address")));
+                }
+                for (other, j) in &subnets {
+                    if other.contains(gw.network()) || gw.contains(other.network()) {
+                        return Err(ConfigError::new(key("gateway"), format!("{gw} overlaps bridge[{j}]'s subnet {other}")));
+                    }
+                }
+                subnets.push((gw, i));
+            }
+            if let Some(mac) = br.gateway_mac {
+                if mac.is_multicast() || mac.is_zero() {
+                    return Err(ConfigError::new(key("gateway_mac"), format!("{mac} is not a unicast address")));
+                }
+            }
+        }
+        for (i, p) in self.ports.iter().enumerate() {
+            let key = |f: &str| format!("port[{i}].{f}");
+            let bridge_vlan = |f: &str, v: u16| -> Result<(), ConfigError> {
+                if !(1..=4094).contains(&v) {
+                    return Err(ConfigError::new(key(f), format!("{v} is not in 1..=4094")));
+                }
+                if !vlans.contains_key(&v) {
+                    return Err(ConfigError::new(key(f), format!("no bridge has VLAN {v}")));
+                }
+                Ok(())
+            };
+            match p.mode {
+                None => {
+                    for (f, set) in [
+                        ("vlan", p.vlan.is_some()),
+                        ("allowed_vlans", p.allowed_vlans.is_some()),
+                        ("native_vlan", p.native_vlan.is_some()),
+                        ("outer_vlan", p.outer_vlan.is_some()),
+                    ] {
+                        if set {
+                            return Err(ConfigError::new(key(f), "needs mode = \"access\" or \"trunk\""));
+                        }
+                    }
+                }
+                Some(_) if xconnected.contains_key(p.name.as_str()) => {
+                    return Err(ConfigError::new(key("mode"), format!("port {:?} is cross-connected; it cannot also be a bridge port", p.name)));
+                }
+                Some(PortMode::Access) => {
+                    let v = p.vlan.ok_or_else(|| ConfigError::new(key("vlan"), "an access port needs its VLAN"))?;
+                    bridge_vlan("vlan", v)?;
+                    for (f, set) in [("allowed_vlans", p.allowed_vlans.is_some()), ("native_vlan", p.native_vlan.is_some()), ("outer_vlan", p.outer_vlan.is_some())] {
+                        if set {
+                            return Err(ConfigError::new(key(f), "only trunk ports have it"));
+                        }
+                    }
+                }
+                Some(PortMode::Trunk) => {
+                    if p.vlan.is_some() {
+                        return Err(ConfigError::new(key("vlan"), "a trunk port has allowed_vlans and native_vlan, not vlan"));
+                    }
+                    if let Some(list) = &p.allowed_vlans {
+                        if list.is_empty() {
+                            return Err(ConfigError::new(key("allowed_vlans"), "is empty"));
+                        }
+                        for (k, item) in list.iter().enumerate() {
+                            item.range().map_err(|e| ConfigError::new(format!("port[{i}].allowed_vlans[{k}]"), e))?;
+                        }
+                    }
+                    if let Some(n) = p.native_vlan {
+                        bridge_vlan("native_vlan", n)?;
+                        if !self.trunk_allows(i, n) {
+                            return Err(ConfigError::new(key("native_vlan"), format!("VLAN {n} is not in allowed_vlans")));
+                        }
+                    }
+                    if let Some(o) = p.outer_vlan {
+                        if !(1..=4094).contains(&o) {
+                            return Err(ConfigError::new(key("outer_vlan"), format!("{o} is not in 1..=4094")));
+                        }
+                        if p.native_vlan.is_some() {
+                            return Err(ConfigError::new(key("native_vlan"), "a QinQ trunk (outer_vlan) has no native VLAN"));
+                        }
+                    }
+                }
+            }
+        }
+        for (i, br) in self.bridges.iter().enumerate() {
+            let members = self.bridge_members(i);
+            for (k, sm) in br.static_mac.iter().enumerate() {
+                let key = |f: &str| format!("bridge[{i}].static_mac[{k}].{f}");
+                if sm.mac.is_multicast() || sm.mac.is_zero() {
+                    return Err(ConfigError::new(key("mac"), format!("{} is not a unicast address", sm.mac)));
+                }
+                match self.port_index(&sm.port) {
+                    Some(pi) if members.contains(&pi) => {}
+                    Some(_) => return Err(ConfigError::new(key("port"), format!("port {:?} is not a member of VLAN {}", sm.port, br.vlan))),
+                    None => return Err(ConfigError::new(key("port"), format!("no port is named {:?}", sm.port))),
+                }
+            }
+        }
+        let mut seen_routes = HashMap::new();
+        for (i, rt) in self.routes.iter().enumerate() {
+            let key = |f: &str| format!("route[{i}].{f}");
+            if rt.prefix.addr != rt.prefix.network() {
+                return Err(ConfigError::new(key("prefix"), format!("{} has host bits set (network is {})", rt.prefix, Ipv4Prefix { addr: rt.prefix.network(), len: rt.prefix.len })));
+            }
+            if let Some(j) = seen_routes.insert((rt.prefix.addr, rt.prefix.len), i) {
+                return Err(ConfigError::new(key("prefix"), format!("{} is already route[{j}]", rt.prefix)));
+            }
+            let via = u32::from(rt.via);
+            match subnets.iter().find(|(s, _)| s.contains(via)) {
+                None => return Err(ConfigError::new(key("via"), format!("{} is not inside any bridge's gateway subnet", rt.via))),
+                Some((s, _)) if s.addr == via => return Err(ConfigError::new(key("via"), format!("{} is the gateway's own address", rt.via))),
+                Some(_) => {}
+            }
+        }
         Ok(())
     }
+
+    /// True if trunk port `i` carries VLAN `v` (every VLAN when no list is given).
+    pub fn trunk_allows(&self, i: usize, v: u16) -> bool {
+        match self.ports.get(i).and_then(|p| p.allowed_vlans.as_ref()) {
+            None => true,
+            Some(list) => list.iter().any(|it| it.range().map(|(a, b)| (a..=b).contains(&v)).unwrap_or(false)),
+        }
+    }
+
+    /// Indexes of the ports that are members of bridge `b`, in port order.
+    pub fn bridge_members(&self, b: usize) -> Vec<usize> {
+        let Some(br) = self.bridges.get(b) else { return vec![] };
+        self.ports
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| match p.mode {
+                Some(PortMode::Access) => p.vlan == Some(br.vlan),
+                Some(PortMode::Trunk) => self.trunk_allows(*i, br.vlan),
+                None => false,
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+
 
     /// Index of the port named `name`.
     pub fn port_index(&self, name: &str) -> Option<usize> {
@@ -491,6 +892,109 @@ b = "p1"
         let e = c.check_mempool().unwrap_err();
         assert_eq!(e.key, "dataplane.mempool_size");
         assert!(e.reason.contains("at least"), "{e}");
+    }
+
+    const BRIDGED: &str = r#"
+[[port]]
+name = "a10"
+devargs = "net_null0"
+mode = "access"
+vlan = 10
+
+[[port]]
+name = "t"
+devargs = "net_null1"
+mode = "trunk"
+allowed_vlans = [10, "20-21"]
+native_vlan = 20
+
+[[port]]
+name = "q"
+devargs = "net_null2"
+mode = "trunk"
+outer_vlan = 100
+
+[[bridge]]
+name = "v10"
+vlan = 10
+gateway = "192.0.2.254/24"
+
+[[bridge]]
+name = "v20"
+vlan = 20
+gateway = "198.51.100.1/24"
+gateway_mac = "02:00:00:00:20:01"
+[[bridge.static_mac]]
+mac = "02:00:00:00:00:99"
+port = "t"
+
+[[bridge]]
+name = "v30"
+vlan = 30
+
+[[route]]
+prefix = "203.0.113.0/24"
+via = "198.51.100.7"
+"#;
+
+    #[test]
+    fn bridged_config_parses_and_compiles_membership() {
+        let c = Config::parse(BRIDGED, None).unwrap();
+        assert_eq!(c.bridge_members(0), vec![0, 1, 2], "VLAN 10: access, trunk list, QinQ trunk (all VLANs)");
+        assert_eq!(c.bridge_members(1), vec![1, 2]);
+        assert_eq!(c.bridge_members(2), vec![2], "VLAN 30 is not in t's list");
+        assert!(c.trunk_allows(1, 21) && !c.trunk_allows(1, 22));
+        assert_eq!(c.bridges[0].gateway.unwrap().to_string(), "192.0.2.254/24");
+        assert_eq!(c.bridges[0].gateway_mac().to_string(), "02:76:6e:66:00:0a");
+        assert_eq!(c.bridges[1].gateway_mac().to_string(), "02:00:00:00:20:01");
+        assert_eq!(c.routes[0].prefix.network(), 0xcb00_7100);
+        assert_eq!(c.bridging.aging_s, 300);
+        assert_eq!(c.routing.arp_retries, 3);
+    }
+
+    #[test]
+    fn bridging_errors_name_their_key() {
+        let cases: &[(&str, &str, &str, &str)] = &[
+            ("vlan = 10\n\n[[port]]", "vlan = 11\n\n[[port]]", "port[0].vlan", "no bridge has VLAN 11"),
+            ("mode = \"access\"\nvlan = 10", "mode = \"access\"", "port[0].vlan", "needs its VLAN"),
+            ("mode = \"access\"\nvlan = 10", "vlan = 10", "port[0].vlan", "needs mode"),
+            ("mode = \"access\"", "mode = \"hybrid\"", "port[0].mode", "unknown variant"),
+            ("allowed_vlans = [10, \"20-21\"]", "allowed_vlans = [10, \"21-20\"]", "port[1].allowed_vlans[1]", "not a range"),
+            ("allowed_vlans = [10, \"20-21\"]", "allowed_vlans = [10, \"x\"]", "port[1].allowed_vlans[1]", "not a VLAN id"),
+            ("allowed_vlans = [10, \"20-21\"]", "allowed_vlans = [0]", "port[1].allowed_vlans[0]", "1..=4094"),
+            ("allowed_vlans = [10, \"20-21\"]", "allowed_vlans = []", "port[1].allowed_vlans", "empty"),
+            ("native_vlan = 20", "native_vlan = 30", "port[1].native_vlan", "not in allowed_vlans"),
+            ("outer_vlan = 100", "outer_vlan = 4095", "port[2].outer_vlan", "1..=4094"),
+            ("outer_vlan = 100", "outer_vlan = 100\nnative_vlan = 10", "port[2].native_vlan", "QinQ"),
+            ("name = \"v30\"\nvlan = 30", "name = \"v30\"\nvlan = 20", "bridge[2].vlan", "already belongs to bridge[1]"),
+            ("name = \"v30\"\nvlan = 30", "name = \"v10\"\nvlan = 30", "bridge[2].name", "already the name"),
+            ("name = \"v30\"\nvlan = 30", "name = \"v30\"\nvlan = 5000", "bridge[2].vlan", "1..=4094"),
+            ("name = \"v30\"\nvlan = 30", "name = \"v30\"\nvlan = 30\ngateway = \"192.0.2.1/25\"", "bridge[2].gateway", "overlaps bridge[0]"),
+            ("gateway = \"192.0.2.254/24\"", "gateway = \"192.0.2.255/24\"", "bridge[0].gateway", "broadcast"),
+            ("gateway = \"192.0.2.254/24\"", "gateway = \"192.0.2.254/31\"", "bridge[0].gateway", "1..=30"),
+            ("gateway = \"192.0.2.254/24\"", "gateway = \"192.0.2.254\"", "bridge[0].gateway", "not address/length"),
+            ("gateway = \"192.0.2.254/24\"", "gateway = \"224.0.0.1/24\"", "bridge[0].gateway", "unicast"),
+            ("gateway_mac = \"02:00:00:00:20:01\"", "gateway_mac = \"ff:ff:ff:ff:ff:ff\"", "bridge[1].gateway_mac", "unicast"),
+            ("port = \"t\"", "port = \"a10\"", "bridge[1].static_mac[0].port", "not a member of VLAN 20"),
+            ("port = \"t\"", "port = \"zz\"", "bridge[1].static_mac[0].port", "no port is named"),
+            ("prefix = \"203.0.113.0/24\"", "prefix = \"203.0.113.1/24\"", "route[0].prefix", "host bits"),
+            ("via = \"198.51.100.7\"", "via = \"10.0.0.1\"", "route[0].via", "not inside any bridge"),
+            ("via = \"198.51.100.7\"", "via = \"198.51.100.1\"", "route[0].via", "gateway's own address"),
+        ];
+        for (old, new, key, reason) in cases {
+            assert!(BRIDGED.contains(old), "{old}");
+            let e = Config::parse(&BRIDGED.replacen(old, new, 1), Some("b.toml")).expect_err(new);
+            assert_eq!(&e.key, key, "{new}: {e}");
+            assert!(e.reason.contains(reason), "{new}: {e}");
+        }
+        let x = format!("{BRIDGED}\n[[xconnect]]\na = \"a10\"\nb = \"q\"\n");
+        assert_eq!(Config::parse(&x, None).unwrap_err().key, "port[0].mode");
+        let dup = format!("{BRIDGED}\n[[route]]\nprefix = \"203.0.113.0/24\"\nvia = \"198.51.100.8\"\n");
+        assert_eq!(Config::parse(&dup, None).unwrap_err().key, "route[1].prefix");
+        let e = Config::parse(&format!("{BRIDGED}\n[routing]\narp_queue = 0\n"), None).unwrap_err();
+        assert_eq!(e.key, "routing.arp_queue");
+        let e = Config::parse(&format!("{BRIDGED}\n[bridging]\nfdb_size = 0\n"), None).unwrap_err();
+        assert_eq!(e.key, "bridging.fdb_size");
     }
 
     #[test]
