@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use vnf_core::config::{Config, ConfigError};
 use vnf_core::stage::Xconnect;
+use vnf_core::switch::Tables;
 use vnf_core::stats::{WorkerCounters, WorkerSnapshot};
 
 /// Why the dataplane could not be built or run.
@@ -121,6 +122,7 @@ impl Dataplane {
         self.stop.store(false, Ordering::SeqCst);
         let plan = self.cfg.rx_plan();
         let xconnect = Xconnect::new(&self.cfg);
+        let tables = Arc::new(Tables::compile(&self.cfg)?);
         for (w, &lcore) in self.cfg.dataplane.workers.iter().enumerate() {
             let mut rx = Vec::new();
             for q in &plan[w] {
@@ -142,6 +144,8 @@ impl Dataplane {
                 rx,
                 tx,
                 xconnect: xconnect.clone(),
+                tables: tables.clone(),
+                pool: self.pool.handle(),
                 burst: self.cfg.dataplane.burst as usize,
                 counters: self.counters[w].clone(),
                 stop: self.stop.clone(),
@@ -236,9 +240,11 @@ impl Dataplane {
                     busy_cycles: w.busy_cycles,
                     cycles_per_packet: w.cycles_per_packet(),
                     drops: w.named_drops().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                    events: w.named_events().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
                 })
                 .collect(),
             drops: total.named_drops().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            events: total.named_events().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             mempool: MempoolStats { size: self.pool.size(), available: self.pool.available(), in_use: self.pool.in_use() },
         }
     }

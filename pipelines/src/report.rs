@@ -19,6 +19,8 @@ pub struct Stats {
     pub workers: Vec<WorkerStats>,
     /// Drops by reason, summed over workers.
     pub drops: BTreeMap<String, u64>,
+    /// Events (learning, flooding, ARP, ICMP), summed over workers.
+    pub events: BTreeMap<String, u64>,
     /// The packet mempool.
     pub mempool: MempoolStats,
 }
@@ -63,6 +65,8 @@ pub struct WorkerStats {
     pub cycles_per_packet: f64,
     /// Its drops by reason.
     pub drops: BTreeMap<String, u64>,
+    /// Its events.
+    pub events: BTreeMap<String, u64>,
 }
 
 /// The packet pool.
@@ -105,6 +109,12 @@ impl fmt::Display for Stats {
         } else {
             writeln!(f, "drops:")?;
             for (k, v) in &self.drops {
+                writeln!(f, "  {k:<16} {v}")?;
+            }
+        }
+        if !self.events.is_empty() {
+            writeln!(f, "events:")?;
+            for (k, v) in &self.events {
                 writeln!(f, "  {k:<16} {v}")?;
             }
         }

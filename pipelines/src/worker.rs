@@ -1,18 +1,22 @@
 //! The run-to-completion worker: rx burst -> stages -> per-port tx buffers -> tx burst.
 //!
 //! One worker runs on each worker lcore and owns everything it touches: its rx queues, one
-//! tx queue on every port, its tx buffers and its counters. Nothing is locked, allocated or
-//! logged per packet. Tx is buffered per egress port as in DPDK's l3fwd: a buffer is sent
-//! when it holds a burst, and every buffer is drained at the end of each polling round, so
-//! a packet waits at most one round. Whatever a tx queue refuses is freed and counted as
-//! `tx-full`; nothing is leaked or retried forever.
+//! tx queue on every port, its tx buffers, its switching state (FDB, neighbours) and its
+//! counters. Nothing is locked, heap-allocated or logged per packet. Tx is buffered per
+//! egress port as in DPDK's l3fwd: a buffer is sent when it holds a burst, and every buffer
+//! is drained at the end of each polling round, so a packet waits at most one round.
+//! Whatever a tx queue refuses is freed and counted as `tx-full`.
+//!
+//! Ports without a bridge role run the cross-connect stage, which decides once per burst;
+//! bridge ports run the switch stage per packet.
 
-use crate::dpdk::{rdtsc, Burst, RxQueue, TxQueue, BURST_CAPACITY};
+use crate::dpdk::{rdtsc, tsc_hz, Burst, Mbuf, PoolHandle, RxQueue, TxQueue, BURST_CAPACITY};
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use vnf_core::stage::{BurstVerdict, Verdict, Xconnect};
-use vnf_core::stats::{DropReason, WorkerCounters};
+use vnf_core::stats::{DropReason, Event, WorkerCounters};
+use vnf_core::switch::{Action, Emit, SwitchState, Tables};
 
 /// Everything one worker needs, moved into its lcore.
 pub struct Worker {
@@ -24,8 +28,12 @@ pub struct Worker {
     pub rx: Vec<(usize, RxQueue)>,
     /// Its tx queue on each port, by port index.
     pub tx: Vec<TxQueue>,
-    /// The forwarding stage.
+    /// The cross-connect stage.
     pub xconnect: Xconnect,
+    /// The switch tables.
+    pub tables: Arc<Tables>,
+    /// The packet pool, for packets the worker generates.
+    pub pool: PoolHandle,
     /// Packets per rx burst.
     pub burst: usize,
     /// Its counters.
@@ -43,17 +51,24 @@ struct TxBuf {
 impl Worker {
     /// Runs until `stop` is set, then drains its tx buffers. Returns 0.
     pub fn run(self) -> i32 {
-        let Worker { rx: rxqs, tx, xconnect, burst, counters, stop, .. } = self;
+        let Worker { rx: rxqs, tx, xconnect, tables, pool, burst, counters, stop, .. } = self;
         let burst = burst.clamp(1, BURST_CAPACITY / 2);
+        let nports = tx.len();
         let mut txb: Vec<TxBuf> = tx.into_iter().enumerate().map(|(port, q)| TxBuf { q, port, buf: Burst::new() }).collect();
         let mut pkts = Burst::new();
         let mut dropped = Burst::new();
         let mut drop_counts = [0u64; DropReason::COUNT];
         let mut verdicts = [Verdict::Drop(DropReason::NoForward); BURST_CAPACITY];
         let c = &**counters;
+        let switching = tables.any_bridged();
+        let mut sw: Option<SwitchState<Mbuf>> = switching.then(|| SwitchState::new(&tables));
+        let mut emit: Emit<Mbuf> = Emit::new(burst * (nports + tables.neigh.max_pending + 2) + 64);
+        let tsc_per_ms = (tsc_hz() / 1000).max(1);
+        let mut next_tick = 0u64;
 
         while !stop.load(Ordering::Relaxed) {
             let t0 = rdtsc();
+            let now_ms = t0 / tsc_per_ms;
             let mut got = 0usize;
             for (in_port, q) in &rxqs {
                 let n = q.rx(&mut pkts, burst);
@@ -62,30 +77,46 @@ impl Worker {
                 }
                 got += n;
                 c.ports[*in_port].rx.add(n as u64);
-                let bv = xconnect.process(*in_port as u16, pkts.mbufs_mut(), &mut verdicts[..n]);
-                dispatch(&mut pkts, bv, &verdicts[..n], &mut txb, &mut dropped, &mut drop_counts);
-                for t in txb.iter_mut() {
-                    if t.buf.len() >= burst {
-                        send(t, c);
+                match sw.as_mut() {
+                    Some(st) if tables.bridged[*in_port] => {
+                        let p = *in_port as u16;
+                        pkts.for_each_owned(|m| st.process(&tables, &pool, c, p, m, now_ms, &mut emit));
+                        drain_emit(&mut emit, &mut txb, c);
                     }
-                }
-                if !dropped.is_empty() {
-                    dropped.free_all();
-                    for (r, n) in drop_counts.iter_mut().enumerate() {
-                        if *n > 0 {
-                            c.drops[r].add(*n);
-                            *n = 0;
+                    _ => {
+                        let bv = xconnect.process(*in_port as u16, pkts.mbufs_mut(), &mut verdicts[..n]);
+                        dispatch(&mut pkts, bv, &verdicts[..n], &mut txb, &mut dropped, &mut drop_counts);
+                        for t in txb.iter_mut() {
+                            if t.buf.len() >= burst {
+                                send(t, c);
+                            }
+                        }
+                        if !dropped.is_empty() {
+                            dropped.free_all();
+                            for (r, n) in drop_counts.iter_mut().enumerate() {
+                                if *n > 0 {
+                                    c.drops[r].add(*n);
+                                    *n = 0;
+                                }
+                            }
                         }
                     }
                 }
             }
-            c.loops.add(1);
-            if got > 0 {
-                for t in txb.iter_mut() {
-                    if !t.buf.is_empty() {
-                        send(t, c);
-                    }
+            if let Some(st) = sw.as_mut() {
+                if now_ms >= next_tick {
+                    next_tick = now_ms + 1;
+                    st.tick(&tables, &pool, c, now_ms, &mut emit);
+                    drain_emit(&mut emit, &mut txb, c);
                 }
+            }
+            c.loops.add(1);
+            for t in txb.iter_mut() {
+                if !t.buf.is_empty() {
+                    send(t, c);
+                }
+            }
+            if got > 0 {
                 c.busy_loops.add(1);
                 c.packets.add(got as u64);
                 c.busy_cycles.add(rdtsc().wrapping_sub(t0));
@@ -97,6 +128,43 @@ impl Worker {
             }
         }
         0
+    }
+}
+
+/// Hands what the switch stage emitted to the tx buffers (or frees and counts it).
+#[inline]
+fn drain_emit(emit: &mut Emit<Mbuf>, txb: &mut [TxBuf], c: &WorkerCounters) {
+    if emit.overflow > 0 {
+        c.drop_n(DropReason::EmitOverflow, emit.overflow);
+        emit.overflow = 0;
+    }
+    for (m, a) in emit.drain() {
+        match a {
+            Action::Tx(p) => match txb.get_mut(usize::from(p)) {
+                Some(t) => {
+                    if t.buf.room() == 0 {
+                        send(t, c);
+                    }
+                    // Cannot fail: the buffer has room after a send (refused mbufs are freed).
+                    if let Err(m) = t.buf.push(m) {
+                        drop(m);
+                        c.drop_n(DropReason::TxFull, 1);
+                    }
+                }
+                None => {
+                    drop(m);
+                    c.drop_n(DropReason::NoForward, 1);
+                }
+            },
+            Action::Drop(r) => {
+                drop(m);
+                c.drop_n(r, 1);
+            }
+            Action::Consumed => {
+                drop(m);
+                c.event(Event::LocalConsumed);
+            }
+        }
     }
 }
 

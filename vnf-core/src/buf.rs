@@ -31,6 +31,43 @@ pub trait PacketBuf {
     fn adj(&mut self, n: usize) -> bool;
     /// Removes `n` bytes from the end. False (and no change) if the packet is shorter.
     fn trim(&mut self, n: usize) -> bool;
+    /// True when all bytes are in [`PacketBuf::data`] (an mbuf chain of one segment).
+    fn is_contiguous(&self) -> bool {
+        true
+    }
+    /// A copy of the packet in a new buffer from the same pool (None when the pool is empty).
+    fn duplicate(&self) -> Option<Self>
+    where
+        Self: Sized;
+}
+
+/// Where stages get new buffers (ARP requests, replies to broadcasts).
+pub trait BufAlloc {
+    /// The buffer type.
+    type Buf: PacketBuf;
+    /// An empty buffer with the default headroom, or None when the pool is empty.
+    fn alloc(&self) -> Option<Self::Buf>;
+}
+
+/// Allocates [`VecBuf`]s with mbuf-like room (128 headroom, 2048 data); can be limited to
+/// test pool exhaustion.
+#[derive(Debug, Default)]
+pub struct VecAlloc {
+    /// Allocations left (None: unlimited).
+    pub left: std::cell::Cell<Option<usize>>,
+}
+
+impl BufAlloc for VecAlloc {
+    type Buf = VecBuf;
+    fn alloc(&self) -> Option<VecBuf> {
+        if let Some(n) = self.left.get() {
+            if n == 0 {
+                return None;
+            }
+            self.left.set(Some(n - 1));
+        }
+        Some(VecBuf::with_room(&[], VecBuf::DEFAULT_HEADROOM, 2048))
+    }
 }
 
 /// A heap buffer with headroom: the test and fuzz double of an mbuf.
@@ -99,6 +136,9 @@ impl PacketBuf for VecBuf {
         }
         self.end -= n;
         true
+    }
+    fn duplicate(&self) -> Option<Self> {
+        Some(self.clone())
     }
 }
 

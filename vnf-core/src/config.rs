@@ -146,6 +146,19 @@ pub struct Bridge {
     /// Static MAC entries.
     #[serde(default)]
     pub static_mac: Vec<StaticMac>,
+    /// Static neighbours (ARP entries) in the gateway subnet.
+    #[serde(default)]
+    pub neighbor: Vec<StaticNeighbor>,
+}
+
+/// `[[bridge.neighbor]]`: a static ARP entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticNeighbor {
+    /// The neighbour's address.
+    pub ip: std::net::Ipv4Addr,
+    /// Its MAC.
+    pub mac: MacAddr,
 }
 
 impl Bridge {
@@ -639,6 +652,21 @@ impl Config {
                 }
             }
         }
+        for (i, br) in self.bridges.iter().enumerate() {
+            for (k, n) in br.neighbor.iter().enumerate() {
+                let key = |f: &str| format!("bridge[{i}].neighbor[{k}].{f}");
+                let Some(gw) = br.gateway else {
+                    return Err(ConfigError::new(key("ip"), "the bridge has no gateway"));
+                };
+                let ip = u32::from(n.ip);
+                if !gw.contains(ip) || ip == gw.addr || ip == gw.network() || ip == gw.broadcast() {
+                    return Err(ConfigError::new(key("ip"), format!("{} is not a host of {gw} other than the gateway", n.ip)));
+                }
+                if n.mac.is_multicast() || n.mac.is_zero() {
+                    return Err(ConfigError::new(key("mac"), format!("{} is not a unicast address", n.mac)));
+                }
+            }
+        }
         let mut seen_routes = HashMap::new();
         for (i, rt) in self.routes.iter().enumerate() {
             let key = |f: &str| format!("route[{i}].{f}");
@@ -927,6 +955,9 @@ gateway_mac = "02:00:00:00:20:01"
 [[bridge.static_mac]]
 mac = "02:00:00:00:00:99"
 port = "t"
+[[bridge.neighbor]]
+ip = "198.51.100.7"
+mac = "02:00:00:00:00:07"
 
 [[bridge]]
 name = "v30"
@@ -978,6 +1009,9 @@ via = "198.51.100.7"
             ("port = \"t\"", "port = \"a10\"", "bridge[1].static_mac[0].port", "not a member of VLAN 20"),
             ("port = \"t\"", "port = \"zz\"", "bridge[1].static_mac[0].port", "no port is named"),
             ("prefix = \"203.0.113.0/24\"", "prefix = \"203.0.113.1/24\"", "route[0].prefix", "host bits"),
+            ("ip = \"198.51.100.7\"", "ip = \"198.51.100.1\"", "bridge[1].neighbor[0].ip", "other than the gateway"),
+            ("ip = \"198.51.100.7\"", "ip = \"192.0.2.7\"", "bridge[1].neighbor[0].ip", "not a host of"),
+            ("mac = \"02:00:00:00:00:07\"", "mac = \"01:00:00:00:00:07\"", "bridge[1].neighbor[0].mac", "unicast"),
             ("via = \"198.51.100.7\"", "via = \"10.0.0.1\"", "route[0].via", "not inside any bridge"),
             ("via = \"198.51.100.7\"", "via = \"198.51.100.1\"", "route[0].via", "gateway's own address"),
         ];

@@ -19,6 +19,11 @@ pub struct FlowSet {
     pub dst_mac: MacAddr,
     /// Source MAC.
     pub src_mac: MacAddr,
+    /// Give each flow its own source MAC (`src_mac` with the flow index in the low 3 bytes),
+    /// so a bridge learns one entry per flow.
+    pub vary_src_mac: bool,
+    /// Carry an 802.1Q tag with this VLAN id.
+    pub vlan: Option<u16>,
 }
 
 impl Default for FlowSet {
@@ -28,6 +33,8 @@ impl Default for FlowSet {
             wire_len: 64,
             dst_mac: MacAddr([0x02, 0, 0, 0, 0, 0x02]),
             src_mac: MacAddr([0x02, 0, 0, 0, 0, 0x01]),
+            vary_src_mac: false,
+            vlan: None,
         }
     }
 }
@@ -74,6 +81,13 @@ impl FlowSet {
             c = 0xffff;
         }
         f[40..42].copy_from_slice(&c.to_be_bytes());
+        if self.vary_src_mac {
+            f[9..12].copy_from_slice(&i.to_be_bytes()[1..]);
+        }
+        if let Some(v) = self.vlan {
+            let tag = [0x81, 0x00, (v >> 8) as u8 & 0x0f, v as u8];
+            f.splice(12..12, tag);
+        }
         f
     }
 
@@ -126,6 +140,16 @@ mod tests {
         let mut pseudo = vec![198, 18, 0, 0, 198, 19, 0, 1, 0, 17, 0, 26];
         pseudo.extend_from_slice(&f[34..60]);
         assert_eq!(checksum(&[&pseudo]), 0, "UDP checksum verifies");
+    }
+
+    #[test]
+    fn tagged_and_mac_varying_flows() {
+        let s = FlowSet { flows: 300, vary_src_mac: true, vlan: Some(10), ..Default::default() };
+        let f = s.frame(258);
+        assert_eq!(f.len(), 64);
+        assert_eq!(&f[6..12], &[2, 0, 0, 0, 1, 2]);
+        assert_eq!(&f[12..18], &[0x81, 0x00, 0x00, 0x0a, 0x08, 0x00]);
+        assert_eq!(checksum(&[&f[18..38]]), 0);
     }
 
     #[test]

@@ -15,4 +15,5 @@ pub mod l3;
 pub mod pcap;
 pub mod stage;
 pub mod stats;
+pub mod switch;
 pub mod wire;

@@ -40,6 +40,63 @@ drop_reasons! {
     NoForward => "no-forward", "the ingress port has no forwarding (no cross-connect or stage)";
     MultiSegment => "multi-segment", "a chained mbuf reached a stage that needs contiguous data";
     Malformed => "malformed", "the packet could not be parsed";
+    NoMbuf => "no-mbuf", "no mbuf for a copy (flooding) or a generated packet";
+    EmitOverflow => "emit-overflow", "a burst produced more packets than the worker can hold";
+    BadSrcMac => "bad-src-mac", "source MAC is multicast, broadcast or zero";
+    LinkLocalDst => "link-local-dst", "destination is an IEEE 802.1D link-local address (STP, LACP, LLDP)";
+    VlanNotAllowed => "vlan-not-allowed", "the frame's VLAN is not allowed on the ingress port";
+    UntaggedNotAllowed => "untagged-not-allowed", "untagged frame on a trunk without a native VLAN";
+    SamePort => "same-port", "the destination MAC is behind the ingress port";
+    FloodEmpty => "flood-empty", "a flooded frame had no port to go to but the ingress";
+    L3Unsupported => "l3-unsupported", "a frame to the gateway MAC that is neither IPv4 nor ARP";
+    Ipv4BadChecksum => "ipv4-bad-checksum", "IPv4 header checksum does not verify";
+    NotRoutable => "not-routable", "destination is multicast, broadcast or a network address";
+    LocalUnhandled => "local-unhandled", "to a gateway address but not ICMP echo";
+    NoRoute => "no-route", "no route to the destination (ICMP net unreachable sent)";
+    TtlExceeded => "ttl-exceeded", "TTL ran out (ICMP time exceeded sent)";
+    ArpQueueFull => "arp-queue-full", "too many packets wait for the same unresolved neighbour";
+    ArpFailed => "arp-failed", "the next hop did not answer ARP";
+    NeighborTableFull => "neighbor-table-full", "no room in the neighbour table";
+    ArpNotOurs => "arp-not-ours", "an ARP message to the gateway MAC for another address";
+}
+
+macro_rules! events {
+    ($( $variant:ident => $name:literal, $descr:literal; )*) => {
+        /// Things that happen to packets other than drops, counted per worker.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Event { $( #[doc = $descr] $variant, )* }
+
+        impl Event {
+            /// Every event, in declaration order.
+            pub const ALL: &'static [Event] = &[$(Event::$variant,)*];
+            /// Number of events.
+            pub const COUNT: usize = Self::ALL.len();
+            /// Kebab-case name.
+            pub const fn name(self) -> &'static str {
+                match self { $(Event::$variant => $name,)* }
+            }
+            /// Index into counter arrays.
+            pub const fn index(self) -> usize { self as usize }
+        }
+    };
+}
+
+events! {
+    Flooded => "flooded", "frames flooded in a bridge domain";
+    FloodCopies => "flood-copies", "copies made for flooding";
+    FdbLearned => "fdb-learned", "MACs learned";
+    FdbMoved => "fdb-moved", "learned MACs that moved to another port";
+    FdbLimit => "fdb-limit", "MACs not learned because the domain's limit was reached";
+    FdbFull => "fdb-full", "MACs not learned because the table was full";
+    Routed => "routed", "IPv4 packets routed";
+    ArpRequestSent => "arp-request-sent", "ARP requests sent for next hops";
+    ArpReplySent => "arp-reply-sent", "ARP replies sent for gateway addresses";
+    ArpLearned => "arp-learned", "neighbours resolved or refreshed from ARP";
+    EchoReplySent => "echo-reply-sent", "ICMP echo replies sent by a gateway";
+    IcmpErrorSent => "icmp-error-sent", "ICMP errors sent (time exceeded, unreachable)";
+    IcmpRateLimited => "icmp-rate-limited", "ICMP errors not sent because of the per-second limit";
+    LocalConsumed => "local-consumed", "packets for the appliance itself, consumed (ARP replies)";
 }
 
 /// A counter written by one thread and read by any.
@@ -78,6 +135,8 @@ pub struct WorkerCounters {
     pub ports: Box<[PortCounters]>,
     /// Per drop reason, indexed by [`DropReason::index`].
     pub drops: [Counter; DropReason::COUNT],
+    /// Per event, indexed by [`Event::index`].
+    pub events: [Counter; Event::COUNT],
     /// Loop iterations.
     pub loops: Counter,
     /// Loop iterations that received at least one packet.
@@ -94,6 +153,7 @@ impl WorkerCounters {
         CachePadded::new(WorkerCounters {
             ports: (0..ports).map(|_| PortCounters::default()).collect(),
             drops: Default::default(),
+            events: Default::default(),
             loops: Counter::default(),
             busy_loops: Counter::default(),
             busy_cycles: Counter::default(),
@@ -107,6 +167,12 @@ impl WorkerCounters {
         self.drops[reason.index()].add(n);
     }
 
+    /// Counts one `event`.
+    #[inline(always)]
+    pub fn event(&self, e: Event) {
+        self.events[e.index()].add(1);
+    }
+
     /// A plain copy of the counters.
     pub fn snapshot(&self) -> WorkerSnapshot {
         WorkerSnapshot {
@@ -116,6 +182,7 @@ impl WorkerCounters {
                 .map(|p| PortSnapshot { rx: p.rx.get(), tx: p.tx.get(), tx_full: p.tx_full.get() })
                 .collect(),
             drops: self.drops.iter().map(Counter::get).collect(),
+            events: self.events.iter().map(Counter::get).collect(),
             loops: self.loops.get(),
             busy_loops: self.busy_loops.get(),
             busy_cycles: self.busy_cycles.get(),
@@ -142,6 +209,8 @@ pub struct WorkerSnapshot {
     pub ports: Vec<PortSnapshot>,
     /// Per drop reason.
     pub drops: Vec<u64>,
+    /// Per event.
+    pub events: Vec<u64>,
     /// Loop iterations.
     pub loops: u64,
     /// Iterations with packets.
@@ -172,6 +241,11 @@ impl WorkerSnapshot {
             .collect()
     }
 
+    /// Events as (name, count) pairs, zero counts left out.
+    pub fn named_events(&self) -> Vec<(&'static str, u64)> {
+        Event::ALL.iter().zip(&self.events).filter(|(_, &n)| n > 0).map(|(e, &n)| (e.name(), n)).collect()
+    }
+
     /// Sum over workers (per port, per reason).
     pub fn sum<'a>(items: impl IntoIterator<Item = &'a WorkerSnapshot>) -> WorkerSnapshot {
         let mut acc = WorkerSnapshot::default();
@@ -188,6 +262,12 @@ impl WorkerSnapshot {
                 a.tx_full += p.tx_full;
             }
             for (a, d) in acc.drops.iter_mut().zip(&w.drops) {
+                *a += d;
+            }
+            if acc.events.len() < w.events.len() {
+                acc.events.resize(w.events.len(), 0);
+            }
+            for (a, d) in acc.events.iter_mut().zip(&w.events) {
                 *a += d;
             }
             acc.loops += w.loops;
@@ -207,7 +287,7 @@ mod tests {
     fn reason_names_are_unique_kebab_case() {
         let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
         for n in &names {
-            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{n}");
+            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{n}");
         }
         names.sort();
         names.dedup();

@@ -131,6 +131,14 @@ impl PacketBuf for Mbuf {
         // SAFETY: valid mbuf; DPDK refuses (NULL) if the first segment is shorter.
         !unsafe { dpdk_sys::rte_pktmbuf_adj(self.0.as_ptr(), n16) }.is_null()
     }
+    fn is_contiguous(&self) -> bool {
+        self.m().nb_segs == 1
+    }
+    fn duplicate(&self) -> Option<Self> {
+        let m = self.m();
+        // SAFETY: a valid mbuf and its own pool; copy returns a new owned mbuf or NULL.
+        NonNull::new(unsafe { dpdk_sys::rte_pktmbuf_copy(self.0.as_ptr(), m.pool, 0, u32::MAX) }).map(Mbuf)
+    }
     fn trim(&mut self, n: usize) -> bool {
         let Ok(n16) = u16::try_from(n) else { return false };
         // SAFETY: valid mbuf; DPDK refuses (-1) if the last segment is shorter.
@@ -233,6 +241,19 @@ impl Burst {
         self.ptrs[self.len..self.len + n].copy_from_slice(&other.ptrs[..n]);
         self.len += n;
         other.consume_front(n);
+    }
+
+    /// Moves every mbuf out, in order, to `f`; the burst is empty afterwards.
+    #[inline(always)]
+    pub fn for_each_owned(&mut self, mut f: impl FnMut(Mbuf)) {
+        let n = self.len;
+        // Ownership of every slot moves to `f`; len is reset first so a panic in `f`
+        // cannot lead to a double free (it would leak instead).
+        self.len = 0;
+        for i in 0..n {
+            // SAFETY: slots 0..n held owned non-null mbufs; each is moved out exactly once.
+            f(unsafe { Mbuf::from_raw(NonNull::new_unchecked(self.ptrs[i])) });
+        }
     }
 
     /// Removes and returns the last mbuf.

@@ -55,6 +55,32 @@ impl Mempool {
     }
 }
 
+/// A non-owning handle to a pool for workers that allocate (ARP requests, copies). The
+/// Dataplane that owns the pool stops its workers before freeing it.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolHandle(NonNull<rte_mempool>);
+
+// SAFETY: mempool get/put are thread safe; the handle's validity is guaranteed by the owner.
+unsafe impl Send for PoolHandle {}
+
+impl Mempool {
+    /// A handle for a worker.
+    pub fn handle(&self) -> PoolHandle {
+        PoolHandle(self.ptr)
+    }
+}
+
+impl vnf_core::buf::BufAlloc for PoolHandle {
+    type Buf = super::Mbuf;
+    #[inline]
+    fn alloc(&self) -> Option<super::Mbuf> {
+        // SAFETY: the pool outlives every worker holding a handle (see PoolHandle).
+        let p = unsafe { dpdk_sys::rte_pktmbuf_alloc(self.0.as_ptr()) };
+        // SAFETY: a freshly allocated mbuf is ours.
+        NonNull::new(p).map(|p| unsafe { super::Mbuf::from_raw(p) })
+    }
+}
+
 impl Drop for Mempool {
     fn drop(&mut self) {
         // SAFETY: we own the pool; its users (ports, bursts) are gone by construction of the owners (Dataplane drops ports before the pool).

@@ -11,7 +11,7 @@ mod ring;
 
 pub use eal::{launch, lcore_enabled, rdtsc, tsc_hz, version, wait, Eal};
 pub use mbuf::{Burst, Mbuf, BURST_CAPACITY};
-pub use mempool::Mempool;
+pub use mempool::{Mempool, PoolHandle};
 pub use port::{HwStats, LinkInfo, Port, PortConf, RxQueue, TxQueue};
 pub use ring::Ring;
 

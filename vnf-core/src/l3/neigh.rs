@@ -1,1 +1,987 @@
-//! Neighbour table (placeholder, being written).
+//! The neighbour (ARP) cache, with a bounded queue of packets waiting for resolution.
+//!
+//! # Model
+//!
+//! A [`NeighTable`] maps (interface, IPv4 next hop) to a MAC address. Entries move through
+//! these states (times are the caller's `now_ms`, so tests inject a clock):
+//!
+//! * **INCOMPLETE**: created by the first [`NeighTable::resolve`] of an unknown address,
+//!   which queues the packet and answers `Queued { send_request: true }`. Later packets are
+//!   queued (`send_request: false`) up to [`NeighConfig::max_pending`], then dropped with
+//!   [`NeighDrop::PendingFull`]. [`NeighTable::poll`] asks for a retry every
+//!   [`NeighConfig::retry_ms`], exactly [`NeighConfig::max_retries`] times (so
+//!   `1 + max_retries` requests in all); `retry_ms` after the last retry with no answer the
+//!   entry becomes FAILED and its queued packets are handed back to be freed.
+//! * **REACHABLE**: set by [`NeighTable::learn`] (an ARP reply, request or gratuitous ARP),
+//!   which hands the queued packets back in arrival order. Fresh for
+//!   [`NeighConfig::reachable_ms`] after the last confirmation. **Expiry removes the entry**:
+//!   `resolve`/`lookup` treat an expired entry as absent at once (the next `resolve` starts a
+//!   fresh resolution in place), and `poll` frees its slot when it passes it. Any later
+//!   ARP from the neighbour refreshes the entry.
+//! * **FAILED**: answers [`NeighDrop::Unreachable`] for [`NeighConfig::failed_hold_ms`]; after
+//!   that the next `resolve` starts a fresh resolution (and `poll` frees the slot).
+//! * **STATIC**: installed by [`NeighTable::add_static`]; never expires, is not overridden by
+//!   `learn` and survives [`NeighTable::flush`] (only [`NeighTable::remove`] deletes it).
+//!
+//! # Storage
+//!
+//! All storage is allocated by [`NeighTable::new`]: a slab of `capacity` entries with a free
+//! list, an open-addressing index (linear probing, backward-shift deletion, at most 50 %
+//! full, keyed with a per-table random seed so that remote hosts cannot aim collisions), and
+//! `capacity × max_pending` pending slots, one fixed ring per entry. No method allocates
+//! afterwards, except that the caller-owned `out`/`requests`/`failed` vectors grow if they
+//! lack capacity (reuse them to avoid that).
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+
+use crate::wire::MacAddr;
+
+/// Largest number of entries a table may have; larger capacities are clamped.
+pub const MAX_CAPACITY: usize = 1 << 22;
+/// Largest per-entry pending queue; larger [`NeighConfig::max_pending`] values are clamped.
+pub const MAX_PENDING: usize = 1024;
+
+/// Timers and limits of a [`NeighTable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NeighConfig {
+    /// How long a confirmed entry stays REACHABLE (default 300 000 ms).
+    pub reachable_ms: u64,
+    /// Interval between ARP requests of an INCOMPLETE entry (default 1000 ms).
+    pub retry_ms: u64,
+    /// Retries after the first request before the entry becomes FAILED (default 3).
+    pub max_retries: u8,
+    /// How long a FAILED entry answers Unreachable before a new resolution may start
+    /// (default 3000 ms).
+    pub failed_hold_ms: u64,
+    /// Packets queued per INCOMPLETE entry (default 4; clamped to `1..=MAX_PENDING`).
+    pub max_pending: usize,
+}
+
+impl Default for NeighConfig {
+    fn default() -> Self {
+        NeighConfig {
+            reachable_ms: 300_000,
+            retry_ms: 1000,
+            max_retries: 3,
+            failed_hold_ms: 3000,
+            max_pending: 4,
+        }
+    }
+}
+
+/// What the caller (the worker) must do with a packet for next hop `ip` on interface `ifx`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolve<P> {
+    /// Send now with this destination MAC; the packet is handed back.
+    Known(MacAddr, P),
+    /// The packet was queued; send an ARP request if `send_request`.
+    Queued {
+        /// True when this call started the resolution.
+        send_request: bool,
+    },
+    /// The packet is given back to be freed and counted.
+    Dropped(P, NeighDrop),
+}
+
+/// Why [`NeighTable::resolve`] gave a packet back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NeighDrop {
+    /// The entry is INCOMPLETE and its pending queue is full.
+    PendingFull,
+    /// The entry is FAILED (within `failed_hold_ms`).
+    Unreachable,
+    /// The address is unknown and the table has no free entry.
+    TableFull,
+}
+
+impl NeighDrop {
+    /// Kebab-case name for counters.
+    pub const fn name(self) -> &'static str {
+        match self {
+            NeighDrop::PendingFull => "neigh-pending-full",
+            NeighDrop::Unreachable => "neigh-unreachable",
+            NeighDrop::TableFull => "neigh-table-full",
+        }
+    }
+}
+
+/// The state of a neighbour entry, as reported by [`NeighTable::iter`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NeighState {
+    /// Resolution in progress; packets may be queued.
+    Incomplete,
+    /// MAC known (possibly expired but not yet removed by `poll`).
+    Reachable,
+    /// Resolution failed; answers Unreachable during the hold time.
+    Failed,
+    /// Configured; never expires.
+    Static,
+}
+
+/// A snapshot of one entry, as reported by [`NeighTable::iter`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NeighEntry {
+    /// Interface index.
+    pub ifx: u16,
+    /// Neighbour IPv4 address (host order).
+    pub ip: u32,
+    /// Entry state.
+    pub state: NeighState,
+    /// The MAC address, for REACHABLE and STATIC entries.
+    pub mac: Option<MacAddr>,
+    /// Number of queued packets.
+    pub pending: usize,
+}
+
+/// Internal slot state (`Free` = unused slab slot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Free,
+    Incomplete,
+    Reachable,
+    Failed,
+    Static,
+}
+
+/// One slab entry.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    state: Slot,
+    ifx: u16,
+    retries: u8,
+    ip: u32,
+    mac: MacAddr,
+    /// INCOMPLETE: next retry; REACHABLE: expiry; FAILED: end of hold.
+    deadline_ms: u64,
+    /// First pending packet in this entry's ring.
+    head: usize,
+    /// Number of pending packets.
+    count: usize,
+}
+
+const FREE_ENTRY: Entry = Entry {
+    state: Slot::Free,
+    ifx: 0,
+    retries: 0,
+    ip: 0,
+    mac: MacAddr([0; 6]),
+    deadline_ms: 0,
+    head: 0,
+    count: 0,
+};
+
+/// Empty index bucket.
+const EMPTY: u32 = u32::MAX;
+
+/// Fixed-capacity neighbour cache, generic over the pending item type `P` (an mbuf in the
+/// appliance; a `Vec<u8>` in tests). See the [module documentation](self).
+pub struct NeighTable<P> {
+    cfg: NeighConfig,
+    entries: Vec<Entry>,
+    /// `entries.len() * cfg.max_pending` slots; entry `i` owns
+    /// `pending[i * max_pending .. (i + 1) * max_pending]` as a ring.
+    pending: Vec<Option<P>>,
+    /// Open-addressing index of slab slot numbers (`EMPTY` when unused); power-of-two size.
+    index: Vec<u32>,
+    /// Free slab slots (a stack).
+    free: Vec<u32>,
+    len: usize,
+    /// Next slot `poll` examines.
+    cursor: usize,
+    seed: u64,
+}
+
+impl<P> fmt::Debug for NeighTable<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NeighTable")
+            .field("len", &self.len)
+            .field("capacity", &self.entries.len())
+            .field("cfg", &self.cfg)
+            .finish()
+    }
+}
+
+impl<P> NeighTable<P> {
+    /// Creates a table of `capacity` entries (clamped to [`MAX_CAPACITY`]). All storage
+    /// (entries, index, and `capacity × max_pending` pending slots) is allocated here.
+    /// `cfg.max_pending` is clamped to `1..=MAX_PENDING`.
+    pub fn new(capacity: usize, cfg: NeighConfig) -> Self {
+        let capacity = capacity.min(MAX_CAPACITY);
+        let cfg = NeighConfig { max_pending: cfg.max_pending.clamp(1, MAX_PENDING), ..cfg };
+        let slots = capacity * cfg.max_pending;
+        let mut pending = Vec::with_capacity(slots);
+        pending.resize_with(slots, || None);
+        let index_len = (capacity * 2).next_power_of_two().max(2);
+        // Slot numbers fit in u32 because capacity <= MAX_CAPACITY.
+        let free: Vec<u32> = (0..capacity as u32).rev().collect();
+        let seed = {
+            let mut h = RandomState::new().build_hasher();
+            h.write_u64(0x6e65_6967_6862_6f75);
+            h.finish()
+        };
+        NeighTable {
+            cfg,
+            entries: vec![FREE_ENTRY; capacity],
+            pending,
+            index: vec![EMPTY; index_len],
+            free,
+            len: 0,
+            cursor: 0,
+            seed,
+        }
+    }
+
+    /// The configuration in use (after clamping).
+    pub fn config(&self) -> NeighConfig {
+        self.cfg
+    }
+
+    /// Maximum number of entries.
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Look up `ip` on interface `ifx` (u16) for packet `pkt`; see [`Resolve`] for what the
+    /// caller must do. Never allocates.
+    pub fn resolve(&mut self, ifx: u16, ip: u32, pkt: P, now_ms: u64) -> Resolve<P> {
+        let slot = match self.find(ifx, ip) {
+            Some((_, slot)) => slot,
+            None => match self.insert(ifx, ip) {
+                Some(slot) => return self.start_resolution(slot, pkt, now_ms),
+                None => return Resolve::Dropped(pkt, NeighDrop::TableFull),
+            },
+        };
+        let Some(e) = self.entries.get(slot).copied() else {
+            return Resolve::Dropped(pkt, NeighDrop::TableFull);
+        };
+        match e.state {
+            Slot::Static => Resolve::Known(e.mac, pkt),
+            Slot::Reachable if now_ms < e.deadline_ms => Resolve::Known(e.mac, pkt),
+            Slot::Incomplete => match self.push_pending(slot, pkt) {
+                Ok(()) => Resolve::Queued { send_request: false },
+                Err(pkt) => Resolve::Dropped(pkt, NeighDrop::PendingFull),
+            },
+            Slot::Failed if now_ms < e.deadline_ms => Resolve::Dropped(pkt, NeighDrop::Unreachable),
+            // Expired REACHABLE, FAILED past its hold: start over in place.
+            Slot::Reachable | Slot::Failed | Slot::Free => self.start_resolution(slot, pkt, now_ms),
+        }
+    }
+
+    /// Lookup without a packet (e.g. for a reply): `Some(mac)` when REACHABLE and fresh, or
+    /// STATIC.
+    pub fn lookup(&self, ifx: u16, ip: u32, now_ms: u64) -> Option<MacAddr> {
+        let (_, slot) = self.find(ifx, ip)?;
+        let e = self.entries.get(slot)?;
+        match e.state {
+            Slot::Static => Some(e.mac),
+            Slot::Reachable if now_ms < e.deadline_ms => Some(e.mac),
+            _ => None,
+        }
+    }
+
+    /// An ARP reply or request from `ip` with `mac` was received (gratuitous too): the entry
+    /// becomes REACHABLE for `reachable_ms` (created if `create` is true, e.g. for requests
+    /// addressed to us; only updated otherwise), and its pending packets are appended to
+    /// `out`, oldest first, for the caller to send.
+    ///
+    /// Returns true when the entry is now REACHABLE with `mac`. Returns false, changing
+    /// nothing, when the entry does not exist and `create` is false, when the table is full,
+    /// when `mac` is multicast/broadcast or all-zero (never a valid ARP sender), or when the
+    /// entry is STATIC (static entries are not overridden).
+    pub fn learn(
+        &mut self,
+        ifx: u16,
+        ip: u32,
+        mac: MacAddr,
+        now_ms: u64,
+        create: bool,
+        out: &mut Vec<P>,
+    ) -> bool {
+        if mac.is_multicast() || mac.is_zero() {
+            return false;
+        }
+        let slot = match self.find(ifx, ip) {
+            Some((_, slot)) => slot,
+            None if create => match self.insert(ifx, ip) {
+                Some(slot) => slot,
+                None => return false,
+            },
+            None => return false,
+        };
+        let reachable_ms = self.cfg.reachable_ms;
+        let Some(e) = self.entries.get_mut(slot) else { return false };
+        let learned = if e.state == Slot::Static {
+            false
+        } else {
+            e.state = Slot::Reachable;
+            e.mac = mac;
+            e.retries = 0;
+            e.deadline_ms = now_ms.saturating_add(reachable_ms);
+            true
+        };
+        self.drain_pending(slot, out);
+        learned
+    }
+
+    /// Timers. Examines at most `budget` entries (and each entry at most once per call),
+    /// continuing from where the previous call stopped:
+    ///
+    /// * INCOMPLETE entries whose retry is due push `(ifx, ip)` to `requests` (the caller
+    ///   sends ARP requests); once `max_retries` retries went unanswered for `retry_ms` the
+    ///   entry becomes FAILED and its pending packets go to `failed` to be freed and counted;
+    /// * expired REACHABLE entries and FAILED entries past their hold are removed;
+    /// * packets left queued on an entry made STATIC go to `failed`.
+    pub fn poll(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        requests: &mut Vec<(u16, u32)>,
+        failed: &mut Vec<P>,
+    ) {
+        let cap = self.entries.len();
+        if cap == 0 {
+            return;
+        }
+        for _ in 0..budget.min(cap) {
+            let slot = self.cursor % cap;
+            self.cursor = (slot + 1) % cap;
+            self.poll_slot(slot, now_ms, requests, failed);
+        }
+    }
+
+    fn poll_slot(
+        &mut self,
+        slot: usize,
+        now_ms: u64,
+        requests: &mut Vec<(u16, u32)>,
+        failed: &mut Vec<P>,
+    ) {
+        let cfg = self.cfg;
+        let Some(e) = self.entries.get_mut(slot) else { return };
+        match e.state {
+            Slot::Free => {}
+            Slot::Incomplete if now_ms >= e.deadline_ms => {
+                if e.retries < cfg.max_retries {
+                    e.retries += 1;
+                    e.deadline_ms = now_ms.saturating_add(cfg.retry_ms);
+                    requests.push((e.ifx, e.ip));
+                } else {
+                    e.state = Slot::Failed;
+                    e.deadline_ms = now_ms.saturating_add(cfg.failed_hold_ms);
+                    self.drain_pending(slot, failed);
+                }
+            }
+            Slot::Incomplete => {}
+            Slot::Reachable | Slot::Failed if now_ms >= e.deadline_ms => {
+                self.remove_slot(slot, failed);
+            }
+            Slot::Reachable | Slot::Failed => {}
+            Slot::Static => self.drain_pending(slot, failed),
+        }
+    }
+
+    /// Installs a STATIC entry (never expires, not overridden by `learn`, kept by `flush`),
+    /// replacing any dynamic entry for the address. Returns false when the table is full.
+    pub fn add_static(&mut self, ifx: u16, ip: u32, mac: MacAddr) -> bool {
+        let slot = match self.find(ifx, ip) {
+            Some((_, slot)) => slot,
+            None => match self.insert(ifx, ip) {
+                Some(slot) => slot,
+                None => return false,
+            },
+        };
+        let Some(e) = self.entries.get_mut(slot) else { return false };
+        e.state = Slot::Static;
+        e.mac = mac;
+        e.retries = 0;
+        true
+    }
+
+    /// Removes the entry for `ip` on `ifx` whatever its state (static too); its pending
+    /// packets go to `failed`. Returns whether an entry existed.
+    pub fn remove(&mut self, ifx: u16, ip: u32, failed: &mut Vec<P>) -> bool {
+        match self.find(ifx, ip) {
+            Some((_, slot)) => {
+                self.remove_slot(slot, failed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes every dynamic (non-STATIC) entry, of interface `ifx` only when given; pending
+    /// packets go to `failed`. Returns the number of entries removed.
+    pub fn flush(&mut self, ifx: Option<u16>, failed: &mut Vec<P>) -> usize {
+        let mut removed = 0;
+        for slot in 0..self.entries.len() {
+            let Some(e) = self.entries.get(slot) else { break };
+            let dynamic = !matches!(e.state, Slot::Free | Slot::Static);
+            if dynamic && ifx.map_or(true, |i| i == e.ifx) {
+                self.remove_slot(slot, failed);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Number of entries (all states).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the table has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Snapshots of all entries, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = NeighEntry> + '_ {
+        self.entries.iter().filter_map(|e| {
+            let (state, mac) = match e.state {
+                Slot::Free => return None,
+                Slot::Incomplete => (NeighState::Incomplete, None),
+                Slot::Reachable => (NeighState::Reachable, Some(e.mac)),
+                Slot::Failed => (NeighState::Failed, None),
+                Slot::Static => (NeighState::Static, Some(e.mac)),
+            };
+            Some(NeighEntry { ifx: e.ifx, ip: e.ip, state, mac, pending: e.count })
+        })
+    }
+
+    // ---- internals ----
+
+    /// Sets `slot` INCOMPLETE (first request now, retry due at `now + retry_ms`) and queues
+    /// `pkt`.
+    fn start_resolution(&mut self, slot: usize, pkt: P, now_ms: u64) -> Resolve<P> {
+        let retry_ms = self.cfg.retry_ms;
+        if let Some(e) = self.entries.get_mut(slot) {
+            e.state = Slot::Incomplete;
+            e.retries = 0;
+            e.deadline_ms = now_ms.saturating_add(retry_ms);
+        }
+        match self.push_pending(slot, pkt) {
+            Ok(()) => Resolve::Queued { send_request: true },
+            Err(pkt) => Resolve::Dropped(pkt, NeighDrop::PendingFull),
+        }
+    }
+
+    /// Home bucket of a key in the index.
+    fn home(&self, ifx: u16, ip: u32) -> usize {
+        let mut x = ((u64::from(ifx) << 32) | u64::from(ip)) ^ self.seed;
+        // splitmix64 finaliser.
+        x ^= x >> 30;
+        x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x ^= x >> 27;
+        x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^= x >> 31;
+        (x as usize) & (self.index.len() - 1)
+    }
+
+    /// Finds a key: (index position, slab slot).
+    fn find(&self, ifx: u16, ip: u32) -> Option<(usize, usize)> {
+        let mask = self.index.len() - 1;
+        let mut pos = self.home(ifx, ip);
+        for _ in 0..self.index.len() {
+            let s = *self.index.get(pos)?;
+            if s == EMPTY {
+                return None;
+            }
+            if let Some(e) = self.entries.get(s as usize) {
+                if e.ifx == ifx && e.ip == ip {
+                    return Some((pos, s as usize));
+                }
+            }
+            pos = (pos + 1) & mask;
+        }
+        None
+    }
+
+    /// Inserts a key known to be absent, as a fresh INCOMPLETE entry with no deadline set.
+    /// Returns its slot, or `None` when the table is full.
+    fn insert(&mut self, ifx: u16, ip: u32) -> Option<usize> {
+        let s = self.free.pop()?;
+        let mask = self.index.len() - 1;
+        let mut pos = self.home(ifx, ip);
+        // The index is at most half full, so an empty bucket exists.
+        for _ in 0..self.index.len() {
+            match self.index.get_mut(pos) {
+                Some(b) if *b == EMPTY => {
+                    *b = s;
+                    if let Some(e) = self.entries.get_mut(s as usize) {
+                        *e = Entry { state: Slot::Incomplete, ifx, ip, ..FREE_ENTRY };
+                    }
+                    self.len += 1;
+                    return Some(s as usize);
+                }
+                _ => pos = (pos + 1) & mask,
+            }
+        }
+        self.free.push(s);
+        None
+    }
+
+    /// Frees `slot`: pending packets to `failed`, index bucket removed with backward-shift
+    /// deletion, slot returned to the free list.
+    fn remove_slot(&mut self, slot: usize, failed: &mut Vec<P>) {
+        let Some(e) = self.entries.get(slot).copied() else { return };
+        if e.state == Slot::Free {
+            return;
+        }
+        self.drain_pending(slot, failed);
+        if let Some((pos, _)) = self.find(e.ifx, e.ip) {
+            self.index_delete(pos);
+        }
+        if let Some(e) = self.entries.get_mut(slot) {
+            *e = FREE_ENTRY;
+        }
+        self.free.push(slot as u32);
+        self.len = self.len.saturating_sub(1);
+    }
+
+    /// Backward-shift deletion at index position `pos` (linear probing, no tombstones).
+    fn index_delete(&mut self, mut pos: usize) {
+        let mask = self.index.len() - 1;
+        let mut next = pos;
+        for _ in 0..self.index.len() {
+            next = (next + 1) & mask;
+            let s = self.index.get(next).copied().unwrap_or(EMPTY);
+            if s == EMPTY {
+                break;
+            }
+            let Some(e) = self.entries.get(s as usize) else { break };
+            let home = self.home(e.ifx, e.ip);
+            // The bucket at `next` may stay if its home lies cyclically in (pos, next].
+            let stays = if pos <= next {
+                pos < home && home <= next
+            } else {
+                pos < home || home <= next
+            };
+            if !stays {
+                if let Some(b) = self.index.get_mut(pos) {
+                    *b = s;
+                }
+                pos = next;
+            }
+        }
+        if let Some(b) = self.index.get_mut(pos) {
+            *b = EMPTY;
+        }
+    }
+
+    /// Appends `pkt` to `slot`'s ring; gives it back when the ring is full.
+    fn push_pending(&mut self, slot: usize, pkt: P) -> Result<(), P> {
+        let mp = self.cfg.max_pending;
+        let Some(e) = self.entries.get_mut(slot) else { return Err(pkt) };
+        if e.count >= mp {
+            return Err(pkt);
+        }
+        let at = slot * mp + (e.head + e.count) % mp;
+        match self.pending.get_mut(at) {
+            Some(cell) => {
+                *cell = Some(pkt);
+                e.count += 1;
+                Ok(())
+            }
+            None => Err(pkt),
+        }
+    }
+
+    /// Moves `slot`'s pending packets, oldest first, to `out`.
+    fn drain_pending(&mut self, slot: usize, out: &mut Vec<P>) {
+        let mp = self.cfg.max_pending;
+        let Some(e) = self.entries.get_mut(slot) else { return };
+        for k in 0..e.count {
+            let at = slot * mp + (e.head + k) % mp;
+            if let Some(p) = self.pending.get_mut(at).and_then(Option::take) {
+                out.push(p);
+            }
+        }
+        e.head = 0;
+        e.count = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC_A: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xa]);
+    const MAC_B: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xb]);
+    const IP1: u32 = 0xC000_0201; // 192.0.2.1
+    const IP2: u32 = 0xC000_0202;
+
+    fn cfg() -> NeighConfig {
+        NeighConfig::default()
+    }
+
+    fn pkt(n: u8) -> Vec<u8> {
+        vec![n]
+    }
+
+    fn poll(
+        t: &mut NeighTable<Vec<u8>>,
+        now: u64,
+    ) -> (Vec<(u16, u32)>, Vec<Vec<u8>>) {
+        let (mut req, mut failed) = (Vec::new(), Vec::new());
+        t.poll(now, usize::MAX, &mut req, &mut failed);
+        (req, failed)
+    }
+
+    fn state(t: &NeighTable<Vec<u8>>, ifx: u16, ip: u32) -> Option<NeighState> {
+        t.iter().find(|e| e.ifx == ifx && e.ip == ip).map(|e| e.state)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = NeighConfig::default();
+        assert_eq!(
+            (c.reachable_ms, c.retry_ms, c.max_retries, c.failed_hold_ms, c.max_pending),
+            (300_000, 1000, 3, 3000, 4)
+        );
+    }
+
+    #[test]
+    fn lifecycle_queue_reply_known_expiry() {
+        let mut t = NeighTable::new(16, cfg());
+        let t0 = 10_000;
+        assert_eq!(t.resolve(1, IP1, pkt(1), t0), Resolve::Queued { send_request: true });
+        assert_eq!(t.resolve(1, IP1, pkt(2), t0 + 1), Resolve::Queued { send_request: false });
+        assert_eq!(t.resolve(1, IP1, pkt(3), t0 + 2), Resolve::Queued { send_request: false });
+        assert_eq!(state(&t, 1, IP1), Some(NeighState::Incomplete));
+        assert_eq!(t.iter().next().unwrap().pending, 3);
+        assert_eq!(t.lookup(1, IP1, t0), None);
+
+        // A reply drains the pending packets in arrival order.
+        let mut out = Vec::new();
+        let t1 = t0 + 500;
+        assert!(t.learn(1, IP1, MAC_A, t1, false, &mut out));
+        assert_eq!(out, vec![pkt(1), pkt(2), pkt(3)]);
+        assert_eq!(state(&t, 1, IP1), Some(NeighState::Reachable));
+        assert_eq!(t.iter().next().unwrap().pending, 0);
+        assert_eq!(t.resolve(1, IP1, pkt(4), t1 + 1), Resolve::Known(MAC_A, pkt(4)));
+        assert_eq!(t.lookup(1, IP1, t1 + 1), Some(MAC_A));
+
+        // No retries for a reachable entry.
+        let (req, failed) = poll(&mut t, t1 + 5000);
+        assert!(req.is_empty() && failed.is_empty());
+
+        // Fresh until exactly reachable_ms after the confirmation.
+        let exp = t1 + cfg().reachable_ms;
+        assert_eq!(t.lookup(1, IP1, exp - 1), Some(MAC_A));
+        assert_eq!(t.resolve(1, IP1, pkt(5), exp - 1), Resolve::Known(MAC_A, pkt(5)));
+        assert_eq!(t.lookup(1, IP1, exp), None);
+        // poll removes it.
+        let (req, failed) = poll(&mut t, exp);
+        assert!(req.is_empty() && failed.is_empty());
+        assert!(t.is_empty());
+        // Then a new resolution starts.
+        assert_eq!(t.resolve(1, IP1, pkt(6), exp + 1), Resolve::Queued { send_request: true });
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn expired_entry_reresolves_before_poll() {
+        let mut t = NeighTable::new(4, cfg());
+        let mut out = Vec::new();
+        assert!(t.learn(0, IP1, MAC_A, 0, true, &mut out));
+        let exp = cfg().reachable_ms;
+        assert_eq!(t.resolve(0, IP1, pkt(1), exp), Resolve::Queued { send_request: true });
+        assert_eq!(state(&t, 0, IP1), Some(NeighState::Incomplete));
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn learn_refreshes_reachable() {
+        let mut t: NeighTable<Vec<u8>> = NeighTable::new(4, cfg());
+        let mut out = Vec::new();
+        assert!(t.learn(0, IP1, MAC_A, 0, true, &mut out));
+        assert!(t.learn(0, IP1, MAC_B, 200_000, false, &mut out));
+        assert_eq!(t.lookup(0, IP1, 300_000), Some(MAC_B));
+        assert_eq!(t.lookup(0, IP1, 499_999), Some(MAC_B));
+        assert_eq!(t.lookup(0, IP1, 500_000), None);
+    }
+
+    #[test]
+    fn retries_then_failed_then_hold_then_fresh() {
+        let c = cfg();
+        let mut t = NeighTable::new(8, c);
+        let t0 = 1000;
+        assert_eq!(t.resolve(3, IP1, pkt(1), t0), Resolve::Queued { send_request: true });
+        assert_eq!(t.resolve(3, IP1, pkt(2), t0), Resolve::Queued { send_request: false });
+
+        // Poll every millisecond; record the times requests are asked for.
+        let mut times = Vec::new();
+        let mut failed_at = None;
+        let mut failed_pkts = Vec::new();
+        for now in t0..t0 + 10 * c.retry_ms {
+            let (req, failed) = poll(&mut t, now);
+            for r in req {
+                assert_eq!(r, (3, IP1));
+                times.push(now);
+            }
+            if !failed.is_empty() {
+                assert!(failed_at.is_none());
+                failed_at = Some(now);
+                failed_pkts = failed;
+            }
+        }
+        assert_eq!(times, vec![t0 + 1000, t0 + 2000, t0 + 3000]);
+        assert_eq!(times.len(), c.max_retries as usize);
+        let failed_at = failed_at.expect("entry failed");
+        assert_eq!(failed_at, t0 + 4000);
+        assert_eq!(failed_pkts, vec![pkt(1), pkt(2)]);
+        // The loop ran past the hold, so poll removed the FAILED entry; run again without
+        // polling to observe the hold.
+        assert!(t.is_empty());
+
+        let mut t = NeighTable::new(8, c);
+        assert_eq!(t.resolve(3, IP1, pkt(1), 0), Resolve::Queued { send_request: true });
+        for now in [1000, 2000, 3000] {
+            assert_eq!(poll(&mut t, now).0, vec![(3, IP1)]);
+        }
+        assert_eq!(poll(&mut t, 3999), (vec![], vec![]));
+        let (req, failed) = poll(&mut t, 4000);
+        assert!(req.is_empty());
+        assert_eq!(failed, vec![pkt(1)]);
+        assert_eq!(state(&t, 3, IP1), Some(NeighState::Failed));
+        let hold_end = 4000 + c.failed_hold_ms;
+        assert_eq!(
+            t.resolve(3, IP1, pkt(2), hold_end - 1),
+            Resolve::Dropped(pkt(2), NeighDrop::Unreachable)
+        );
+        assert_eq!(t.lookup(3, IP1, hold_end - 1), None);
+        // After the hold a fresh resolution starts (without an intervening poll).
+        assert_eq!(t.resolve(3, IP1, pkt(3), hold_end), Resolve::Queued { send_request: true });
+        assert_eq!(state(&t, 3, IP1), Some(NeighState::Incomplete));
+        // ...with a full set of retries again.
+        for k in 1..=3u64 {
+            assert_eq!(poll(&mut t, hold_end + k * 1000).0, vec![(3, IP1)]);
+        }
+        assert_eq!(poll(&mut t, hold_end + 4000).1, vec![pkt(3)]);
+    }
+
+    #[test]
+    fn late_reply_to_failed_entry_makes_it_reachable() {
+        let mut t = NeighTable::new(4, NeighConfig { max_retries: 0, ..cfg() });
+        assert_eq!(t.resolve(0, IP1, pkt(1), 0), Resolve::Queued { send_request: true });
+        assert_eq!(poll(&mut t, 1000).1, vec![pkt(1)]);
+        assert_eq!(state(&t, 0, IP1), Some(NeighState::Failed));
+        let mut out = Vec::new();
+        assert!(t.learn(0, IP1, MAC_A, 1500, false, &mut out));
+        assert!(out.is_empty());
+        assert_eq!(t.resolve(0, IP1, pkt(2), 1501), Resolve::Known(MAC_A, pkt(2)));
+    }
+
+    #[test]
+    fn pending_limit() {
+        let mut t = NeighTable::new(4, NeighConfig { max_pending: 2, ..cfg() });
+        assert_eq!(t.resolve(0, IP1, pkt(1), 0), Resolve::Queued { send_request: true });
+        assert_eq!(t.resolve(0, IP1, pkt(2), 0), Resolve::Queued { send_request: false });
+        assert_eq!(t.resolve(0, IP1, pkt(3), 0), Resolve::Dropped(pkt(3), NeighDrop::PendingFull));
+        assert_eq!(t.resolve(0, IP1, pkt(4), 0), Resolve::Dropped(pkt(4), NeighDrop::PendingFull));
+        let mut out = Vec::new();
+        assert!(t.learn(0, IP1, MAC_A, 10, false, &mut out));
+        assert_eq!(out, vec![pkt(1), pkt(2)]);
+        // The ring is reusable after a drain, including wrap-around.
+        let mut t = NeighTable::new(1, NeighConfig { max_pending: 3, ..cfg() });
+        for round in 0..5u8 {
+            let now = u64::from(round) * 1_000_000;
+            for k in 0..3 {
+                assert!(matches!(t.resolve(0, IP1, pkt(round * 10 + k), now), Resolve::Queued { .. }));
+            }
+            out.clear();
+            assert!(t.learn(0, IP1, MAC_A, now, false, &mut out));
+            assert_eq!(out, vec![pkt(round * 10), pkt(round * 10 + 1), pkt(round * 10 + 2)]);
+        }
+        // max_pending 0 is clamped to 1.
+        let mut t = NeighTable::new(1, NeighConfig { max_pending: 0, ..cfg() });
+        assert_eq!(t.config().max_pending, 1);
+        assert_eq!(t.resolve(0, IP1, pkt(1), 0), Resolve::Queued { send_request: true });
+        assert_eq!(t.resolve(0, IP1, pkt(2), 0), Resolve::Dropped(pkt(2), NeighDrop::PendingFull));
+    }
+
+    #[test]
+    fn table_full() {
+        let mut t = NeighTable::new(2, cfg());
+        assert_eq!(t.resolve(0, IP1, pkt(1), 0), Resolve::Queued { send_request: true });
+        assert!(t.add_static(0, IP2, MAC_B));
+        assert_eq!(t.resolve(0, 3, pkt(3), 0), Resolve::Dropped(pkt(3), NeighDrop::TableFull));
+        let mut out = Vec::new();
+        assert!(!t.learn(0, 3, MAC_A, 0, true, &mut out));
+        assert!(!t.add_static(0, 4, MAC_A));
+        assert_eq!(t.len(), 2);
+        // Existing entries still work when full.
+        assert!(t.learn(0, IP1, MAC_A, 0, true, &mut out));
+        assert_eq!(out, vec![pkt(1)]);
+        // Freeing a slot makes room.
+        let mut failed = Vec::new();
+        assert!(t.remove(0, IP1, &mut failed));
+        assert_eq!(t.resolve(0, 3, pkt(3), 0), Resolve::Queued { send_request: true });
+
+        let mut z: NeighTable<Vec<u8>> = NeighTable::new(0, cfg());
+        assert_eq!(z.resolve(0, IP1, pkt(1), 0), Resolve::Dropped(pkt(1), NeighDrop::TableFull));
+        assert!(!z.add_static(0, IP1, MAC_A));
+        assert_eq!(poll(&mut z, 0), (vec![], vec![]));
+        assert_eq!(z.flush(None, &mut failed), 0);
+    }
+
+    #[test]
+    fn static_entries() {
+        let mut t = NeighTable::new(4, cfg());
+        assert!(t.add_static(2, IP1, MAC_A));
+        assert_eq!(t.resolve(2, IP1, pkt(1), 0), Resolve::Known(MAC_A, pkt(1)));
+        assert_eq!(t.lookup(2, IP1, u64::MAX), Some(MAC_A));
+        assert_eq!(poll(&mut t, u64::MAX), (vec![], vec![]));
+        assert_eq!(t.resolve(2, IP1, pkt(1), u64::MAX), Resolve::Known(MAC_A, pkt(1)));
+        // Not overridden by ARP.
+        let mut out = Vec::new();
+        assert!(!t.learn(2, IP1, MAC_B, 5, true, &mut out));
+        assert_eq!(t.lookup(2, IP1, 5), Some(MAC_A));
+        // Survives flush, removed by remove.
+        let mut failed = Vec::new();
+        assert_eq!(t.flush(None, &mut failed), 0);
+        assert_eq!(state(&t, 2, IP1), Some(NeighState::Static));
+        assert!(t.remove(2, IP1, &mut failed));
+        assert!(t.is_empty());
+        // Making an INCOMPLETE entry static: its queued packets are released by poll.
+        assert_eq!(t.resolve(2, IP2, pkt(7), 0), Resolve::Queued { send_request: true });
+        assert!(t.add_static(2, IP2, MAC_B));
+        assert_eq!(t.resolve(2, IP2, pkt(8), 0), Resolve::Known(MAC_B, pkt(8)));
+        assert_eq!(poll(&mut t, 0), (vec![], vec![pkt(7)]));
+        assert_eq!(t.iter().next().unwrap().pending, 0);
+    }
+
+    #[test]
+    fn interfaces_are_separate() {
+        let mut t = NeighTable::new(8, cfg());
+        assert_eq!(t.resolve(1, IP1, pkt(1), 0), Resolve::Queued { send_request: true });
+        assert_eq!(t.resolve(2, IP1, pkt(2), 0), Resolve::Queued { send_request: true });
+        let mut out = Vec::new();
+        assert!(t.learn(1, IP1, MAC_A, 0, false, &mut out));
+        assert_eq!(out, vec![pkt(1)]);
+        assert_eq!(t.lookup(1, IP1, 1), Some(MAC_A));
+        assert_eq!(t.lookup(2, IP1, 1), None);
+        assert_eq!(t.resolve(2, IP1, pkt(3), 1), Resolve::Queued { send_request: false });
+        // Learning on an interface without an entry and create=false does nothing.
+        assert!(!t.learn(3, IP1, MAC_B, 0, false, &mut out));
+        assert_eq!(t.len(), 2);
+        out.clear();
+        assert!(t.learn(2, IP1, MAC_B, 2, false, &mut out));
+        assert_eq!(out, vec![pkt(2), pkt(3)]);
+        assert_eq!(t.lookup(1, IP1, 3), Some(MAC_A));
+        assert_eq!(t.lookup(2, IP1, 3), Some(MAC_B));
+    }
+
+    #[test]
+    fn learn_create_flag_and_bad_macs() {
+        let mut t = NeighTable::new(4, cfg());
+        let mut out = Vec::new();
+        assert!(!t.learn(0, IP1, MAC_A, 0, false, &mut out));
+        assert!(t.is_empty());
+        assert!(!t.learn(0, IP1, MacAddr::BROADCAST, 0, true, &mut out));
+        assert!(!t.learn(0, IP1, MacAddr([1, 0, 0x5e, 0, 0, 1]), 0, true, &mut out));
+        assert!(!t.learn(0, IP1, MacAddr([0; 6]), 0, true, &mut out));
+        assert!(t.is_empty());
+        assert!(t.learn(0, IP1, MAC_A, 0, true, &mut out));
+        assert_eq!(state(&t, 0, IP1), Some(NeighState::Reachable));
+    }
+
+    #[test]
+    fn flush_returns_pending() {
+        let mut t = NeighTable::new(8, cfg());
+        assert_eq!(t.resolve(1, IP1, pkt(1), 0), Resolve::Queued { send_request: true });
+        assert_eq!(t.resolve(1, IP1, pkt(2), 0), Resolve::Queued { send_request: false });
+        assert_eq!(t.resolve(2, IP2, pkt(3), 0), Resolve::Queued { send_request: true });
+        let mut out = Vec::new();
+        assert!(t.learn(2, IP1, MAC_A, 0, true, &mut out));
+        assert!(t.add_static(2, 7, MAC_B));
+        let mut failed = Vec::new();
+        assert_eq!(t.flush(Some(1), &mut failed), 1);
+        assert_eq!(failed, vec![pkt(1), pkt(2)]);
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.lookup(1, IP1, 0), None);
+        failed.clear();
+        assert_eq!(t.flush(None, &mut failed), 2);
+        assert_eq!(failed, vec![pkt(3)]);
+        assert_eq!(t.len(), 1);
+        assert_eq!(state(&t, 2, 7), Some(NeighState::Static));
+        // A flushed address resolves afresh.
+        assert_eq!(t.resolve(1, IP1, pkt(4), 1), Resolve::Queued { send_request: true });
+    }
+
+    #[test]
+    fn poll_budget_and_cursor() {
+        let mut t = NeighTable::new(4, cfg());
+        for ip in 1..=4 {
+            assert_eq!(t.resolve(0, ip, pkt(ip as u8), 0), Resolve::Queued { send_request: true });
+        }
+        let (mut req, mut failed) = (Vec::new(), Vec::new());
+        t.poll(1000, 0, &mut req, &mut failed);
+        assert!(req.is_empty());
+        // One entry per call; the cursor moves on, so four calls cover all four.
+        for k in 1..=4 {
+            t.poll(1000, 1, &mut req, &mut failed);
+            assert_eq!(req.len(), k);
+        }
+        req.sort_unstable();
+        assert_eq!(req, vec![(0, 1), (0, 2), (0, 3), (0, 4)]);
+        // A budget above the capacity examines each entry once.
+        req.clear();
+        t.poll(2000, 100, &mut req, &mut failed);
+        assert_eq!(req.len(), 4);
+    }
+
+    #[test]
+    fn index_churn_matches_model() {
+        // Random inserts/removes against a HashMap model exercise backward-shift deletion.
+        let mut t: NeighTable<Vec<u8>> = NeighTable::new(64, cfg());
+        let mut model = std::collections::HashMap::new();
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut failed = Vec::new();
+        for step in 0..200_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let ifx = (x % 3) as u16;
+            let ip = ((x >> 8) % 100) as u32;
+            let mac = MacAddr([2, 0, 0, 0, (step >> 8) as u8, step as u8]);
+            if (x >> 40) % 3 == 0 {
+                assert_eq!(t.remove(ifx, ip, &mut failed), model.remove(&(ifx, ip)).is_some());
+            } else {
+                let fits = model.len() < 64 || model.contains_key(&(ifx, ip));
+                assert_eq!(t.add_static(ifx, ip, mac), fits);
+                if fits {
+                    model.insert((ifx, ip), mac);
+                }
+            }
+            assert_eq!(t.len(), model.len());
+            if step % 1000 == 0 {
+                for i in 0..3u16 {
+                    for a in 0..100u32 {
+                        assert_eq!(t.lookup(i, a, 0), model.get(&(i, a)).copied());
+                    }
+                }
+            }
+        }
+        assert!(failed.is_empty());
+    }
+
+    #[test]
+    fn extreme_times_do_not_panic() {
+        let mut t = NeighTable::new(2, NeighConfig {
+            reachable_ms: u64::MAX,
+            retry_ms: u64::MAX,
+            failed_hold_ms: u64::MAX,
+            ..cfg()
+        });
+        assert_eq!(t.resolve(0, IP1, pkt(1), u64::MAX), Resolve::Queued { send_request: true });
+        assert_eq!(poll(&mut t, u64::MAX).0, vec![(0, IP1)]);
+        let mut out = Vec::new();
+        assert!(t.learn(0, IP1, MAC_A, u64::MAX, false, &mut out));
+        assert_eq!(t.lookup(0, IP1, 0), Some(MAC_A));
+        assert_eq!(poll(&mut t, 0), (vec![], vec![]));
+        let _ = NeighTable::<Vec<u8>>::new(4, NeighConfig { max_pending: usize::MAX, ..cfg() });
+    }
+}

@@ -1,0 +1,527 @@
+//! The switch stage: 802.1Q access/trunk ports (QinQ trunks too), bridge domains with MAC
+//! learning and flooding, and the gateway (IRB) of each domain: ARP and ping for its own
+//! address, IPv4 routing between domains with ARP resolution, TTL and ICMP errors.
+//!
+//! A frame keeps the VLAN tags it arrived with until it leaves: egress rewrites them in
+//! place when the count is the same (trunk to trunk), and only moves the 12 MAC bytes when
+//! tags are pushed or popped. Flooding copies the frame once per extra port (each port may
+//! need different tags); the last port gets the original.
+//!
+//! Per worker state ([`SwitchState`]): the forwarding database, the neighbour table and the
+//! ICMP error budget. With several workers each learns what it receives: a MAC a worker has
+//! not seen is flooded by it, which is correct bridge behaviour and costs copies until every
+//! worker has learned it (workers poll disjoint queues; RSS keeps a flow on one worker).
+
+pub mod emit;
+pub mod tables;
+
+use crate::buf::{BufAlloc, PacketBuf};
+use crate::l2::fdb::{Dest, Fdb, Learn};
+use crate::l3::neigh::{NeighDrop, NeighTable, Resolve};
+use crate::stats::{DropReason, Event, WorkerCounters};
+use crate::wire::arp::{self, ArpPacket, ArpRepr};
+use crate::wire::icmpv4::{self, Icmpv4Packet};
+use crate::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
+use crate::wire::vlan::{L2Header, Tag};
+use crate::wire::{EtherType, MacAddr};
+pub use emit::{Action, Emit};
+pub use tables::{Role, Tables, NO_DOMAIN};
+
+/// A packet waiting for its next hop's MAC.
+#[derive(Debug)]
+pub struct Pending<B> {
+    /// The packet (TTL already decremented).
+    pub pkt: B,
+    /// VLAN tags it still carries from ingress.
+    pub ntags: u8,
+    /// Where it came from (for an ICMP host unreachable).
+    pub in_port: u16,
+    /// Its ingress domain.
+    pub in_domain: u16,
+}
+
+/// One worker's switching state.
+pub struct SwitchState<B> {
+    /// Forwarding database.
+    pub fdb: Fdb,
+    /// Neighbour (ARP) table, keyed by domain.
+    pub neigh: NeighTable<Pending<B>>,
+    icmp_tokens: u32,
+    icmp_refill_ms: u64,
+    released: Vec<Pending<B>>,
+    requests: Vec<(u16, u32)>,
+    failed: Vec<Pending<B>>,
+}
+
+/// Minimum Ethernet frame without FCS.
+const MIN_FRAME: usize = 60;
+
+/// Everything a packet needs besides the packet.
+struct Ctx<'a, A: BufAlloc> {
+    t: &'a Tables,
+    alloc: &'a A,
+    c: &'a WorkerCounters,
+    now: u64,
+}
+
+impl<B: PacketBuf> SwitchState<B> {
+    /// Fresh state sized by `t`, with its static MACs installed.
+    pub fn new(t: &Tables) -> Self {
+        let mut fdb = Fdb::new(t.fdb_size, t.domains.len().max(1) as u16, t.aging_ms);
+        for (i, d) in t.domains.iter().enumerate() {
+            fdb.set_domain_limit(i as u16, d.mac_limit);
+        }
+        for &(d, mac, p) in &t.static_macs {
+            let _ = fdb.add_static(d, mac, Dest::Port(p));
+        }
+        let n = t.neigh.max_pending * 8;
+        let mut neigh = NeighTable::new(t.neighbor_size, t.neigh);
+        for &(d, ip, mac) in &t.static_neighbors {
+            neigh.add_static(d, ip, mac);
+        }
+        SwitchState {
+            fdb,
+            neigh,
+            icmp_tokens: t.icmp_errors_per_s,
+            icmp_refill_ms: 0,
+            released: Vec::with_capacity(n),
+            requests: Vec::with_capacity(256),
+            failed: Vec::with_capacity(n * 32),
+        }
+    }
+
+    /// Processes one packet received on `in_port` at `now_ms`.
+    pub fn process<A: BufAlloc<Buf = B>>(&mut self, t: &Tables, alloc: &A, c: &WorkerCounters, in_port: u16, pkt: B, now_ms: u64, out: &mut Emit<B>) {
+        let cx = Ctx { t, alloc, c, now: now_ms };
+        self.ingress(&cx, in_port, pkt, out);
+    }
+
+    /// Timers: FDB aging, ARP retries and failures. Call every millisecond or so.
+    pub fn tick<A: BufAlloc<Buf = B>>(&mut self, t: &Tables, alloc: &A, c: &WorkerCounters, now_ms: u64, out: &mut Emit<B>) {
+        let cx = Ctx { t, alloc, c, now: now_ms };
+        self.fdb.age(now_ms, 256);
+        self.requests.clear();
+        let mut failed = std::mem::take(&mut self.failed);
+        self.neigh.poll(now_ms, 64, &mut self.requests, &mut failed);
+        for i in 0..self.requests.len() {
+            let (d, ip) = self.requests[i];
+            self.send_arp_request(&cx, d, ip, out);
+        }
+        for p in failed.drain(..) {
+            c.drop_n(DropReason::ArpFailed, 1);
+            self.icmp_error(&cx, p.pkt, p.ntags, p.in_port, p.in_domain, icmpv4::kind::DEST_UNREACHABLE, icmpv4::unreach::HOST, 0, out);
+        }
+        self.failed = failed;
+    }
+
+    fn ingress<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, pkt: B, out: &mut Emit<B>) {
+        if !pkt.is_contiguous() {
+            return out.drop(pkt, DropReason::MultiSegment);
+        }
+        let h = match L2Header::parse(pkt.data()) {
+            Ok(h) => h,
+            Err(_) => return out.drop(pkt, DropReason::Malformed),
+        };
+        if h.src.is_multicast() || h.src.is_zero() {
+            return out.drop(pkt, DropReason::BadSrcMac);
+        }
+        let t = cx.t;
+        let domain = match t.roles.get(usize::from(in_port)) {
+            Some(Role::Access { domain }) => match h.tags() {
+                [] => *domain,
+                // priority-tagged, or tagged with the access VLAN itself
+                [tag] if tag.tpid == EtherType::VLAN && (tag.vid == 0 || Some(tag.vid) == t.domains.get(usize::from(*domain)).map(|d| d.vlan)) => *domain,
+                _ => return out.drop(pkt, DropReason::VlanNotAllowed),
+            },
+            Some(Role::Trunk { outer: None, native, allowed }) => match h.tags() {
+                [] => match native {
+                    Some(n) => *n,
+                    None => return out.drop(pkt, DropReason::UntaggedNotAllowed),
+                },
+                [tag] if tag.tpid == EtherType::VLAN && tag.vid == 0 => match native {
+                    Some(n) => *n,
+                    None => return out.drop(pkt, DropReason::UntaggedNotAllowed),
+                },
+                [tag] if tag.tpid == EtherType::VLAN && allowed.contains(tag.vid) => t.vlan_domain[usize::from(tag.vid)],
+                _ => return out.drop(pkt, DropReason::VlanNotAllowed),
+            },
+            Some(Role::Trunk { outer: Some(s), allowed, .. }) => match h.tags() {
+                [o, i] if o.tpid == EtherType::QINQ && o.vid == *s && i.tpid == EtherType::VLAN && allowed.contains(i.vid) => {
+                    t.vlan_domain[usize::from(i.vid)]
+                }
+                _ => return out.drop(pkt, DropReason::VlanNotAllowed),
+            },
+            Some(Role::Unbridged) | None => return out.drop(pkt, DropReason::NoForward),
+        };
+        if domain == NO_DOMAIN {
+            return out.drop(pkt, DropReason::VlanNotAllowed);
+        }
+        if h.dst.is_link_local() {
+            return out.drop(pkt, DropReason::LinkLocalDst);
+        }
+        match self.fdb.learn(domain, h.src, Dest::Port(in_port), cx.now) {
+            Learn::New => cx.c.event(Event::FdbLearned),
+            Learn::Moved { .. } => {
+                cx.c.event(Event::FdbLearned);
+                cx.c.event(Event::FdbMoved)
+            }
+            Learn::DomainFull => cx.c.event(Event::FdbLimit),
+            Learn::TableFull => cx.c.event(Event::FdbFull),
+            Learn::Refreshed | Learn::Static | Learn::Ignored => {}
+        }
+        let pcp = h.tags().last().map(|t| t.pcp).unwrap_or(0);
+        let gw = t.domains.get(usize::from(domain)).and_then(|d| d.gateway);
+        if let Some(g) = gw {
+            if h.dst == g.mac {
+                return self.l3_input(cx, in_port, domain, &h, pkt, out);
+            }
+            if h.dst == MacAddr::BROADCAST && h.ethertype == EtherType::ARP {
+                // Answer (or learn from) ARP for the gateway and still flood it, as a host
+                // on a Linux bridge would see it too.
+                self.arp_broadcast(cx, in_port, domain, &h, &pkt, out);
+            }
+        }
+        if h.dst.is_multicast() {
+            return self.flood(cx, domain, Some(in_port), pkt, h.ntags, pcp, out);
+        }
+        match self.fdb.lookup(domain, h.dst, cx.now) {
+            Some(Dest::Port(p)) if p == in_port => out.drop(pkt, DropReason::SamePort),
+            Some(Dest::Port(p)) => self.send(cx, p, domain, pkt, h.ntags, pcp, out),
+            Some(Dest::Vtep(_)) | None => self.flood(cx, domain, Some(in_port), pkt, h.ntags, pcp, out),
+        }
+    }
+
+    /// Sends `pkt` (carrying `ntags` tags) out of `port` with the tags of `domain`.
+    #[inline]
+    fn send<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, port: u16, domain: u16, mut pkt: B, ntags: u8, pcp: u8, out: &mut Emit<B>) {
+        let (tags, n) = cx.t.egress_tags(port, domain, pcp);
+        if retag(&mut pkt, ntags, &tags[..n]) {
+            out.tx(pkt, port);
+        } else {
+            out.drop(pkt, DropReason::Malformed);
+        }
+    }
+
+    /// Floods to every member of `domain` but `except`.
+    fn flood<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, except: Option<u16>, pkt: B, ntags: u8, pcp: u8, out: &mut Emit<B>) {
+        let Some(d) = cx.t.domains.get(usize::from(domain)) else { return out.drop(pkt, DropReason::NoForward) };
+        let mut targets = d.members.iter().copied().filter(|&p| Some(p) != except);
+        let Some(mut cur) = targets.next() else { return out.drop(pkt, DropReason::FloodEmpty) };
+        cx.c.event(Event::Flooded);
+        for next in targets {
+            match pkt.duplicate() {
+                Some(copy) => {
+                    cx.c.event(Event::FloodCopies);
+                    self.send(cx, cur, domain, copy, ntags, pcp, out);
+                }
+                None => cx.c.drop_n(DropReason::NoMbuf, 1),
+            }
+            cur = next;
+        }
+        self.send(cx, cur, domain, pkt, ntags, pcp, out);
+    }
+
+    /// ARP broadcast inside a routed domain: learn the sender, answer requests for the gateway.
+    fn arp_broadcast<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Header, pkt: &B, out: &mut Emit<B>) {
+        let Some(r) = pkt.data().get(h.l3_offset..).and_then(|b| ArpPacket::new_checked(b).ok()).map(|p| ArpRepr::parse(&p)) else { return };
+        let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else { return };
+        if !g.prefix.contains(r.sender_ip) || r.sender_ip == g.ip {
+            return;
+        }
+        let for_us = r.operation == arp::OP_REQUEST && r.target_ip == g.ip;
+        self.neigh_learn(cx, domain, r.sender_ip, r.sender_mac, for_us, out);
+        if for_us {
+            let pcp = h.tags().last().map(|t| t.pcp).unwrap_or(0);
+            if let Some(reply) = self.build_arp(cx, in_port, domain, pcp, arp::OP_REPLY, g.mac, g.ip, r.sender_mac, r.sender_mac, r.sender_ip) {
+                cx.c.event(Event::ArpReplySent);
+                out.tx(reply, in_port);
+            } else {
+                cx.c.drop_n(DropReason::NoMbuf, 1);
+            }
+        }
+    }
+
+    /// A frame addressed to the gateway MAC of `domain`.
+    fn l3_input<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Header, pkt: B, out: &mut Emit<B>) {
+        match h.ethertype {
+            EtherType::ARP => self.arp_unicast(cx, in_port, domain, h, pkt, out),
+            EtherType::IPV4 => self.ipv4_input(cx, in_port, domain, h, pkt, out),
+            _ => out.drop(pkt, DropReason::L3Unsupported),
+        }
+    }
+
+    /// ARP addressed to the gateway MAC: a reply to our request, or a unicast request.
+    fn arp_unicast<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Header, mut pkt: B, out: &mut Emit<B>) {
+        let Some(r) = pkt.data().get(h.l3_offset..).and_then(|b| ArpPacket::new_checked(b).ok()).map(|p| ArpRepr::parse(&p)) else {
+            return out.drop(pkt, DropReason::Malformed);
+        };
+        let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else { return out.drop(pkt, DropReason::NoForward) };
+        if r.target_ip != g.ip || !g.prefix.contains(r.sender_ip) {
+            return out.drop(pkt, DropReason::ArpNotOurs);
+        }
+        self.neigh_learn(cx, domain, r.sender_ip, r.sender_mac, true, out);
+        if r.operation == arp::OP_REPLY {
+            cx.c.event(Event::LocalConsumed);
+            return out.push(pkt, Action::Consumed);
+        }
+        // A unicast request (a neighbour re-validating us): answer in place.
+        let l3 = h.l3_offset;
+        let reply = ArpRepr { operation: arp::OP_REPLY, sender_mac: g.mac, sender_ip: g.ip, target_mac: r.sender_mac, target_ip: r.sender_ip };
+        let d = pkt.data_mut();
+        d[0..6].copy_from_slice(&r.sender_mac.0);
+        d[6..12].copy_from_slice(&g.mac.0);
+        reply.emit(&mut d[l3..l3 + arp::PACKET_LEN]);
+        cx.c.event(Event::ArpReplySent);
+        let pcp = h.tags().last().map(|t| t.pcp).unwrap_or(0);
+        self.send(cx, in_port, domain, pkt, h.ntags, pcp, out);
+    }
+
+    /// Records a neighbour and sends the packets that waited for it.
+    fn neigh_learn<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, ip: u32, mac: MacAddr, create: bool, out: &mut Emit<B>) {
+        let mut released = std::mem::take(&mut self.released);
+        if self.neigh.learn(domain, ip, mac, cx.now, create, &mut released) {
+            cx.c.event(Event::ArpLearned);
+        }
+        for p in released.drain(..) {
+            self.l3_output(cx, domain, mac, p.pkt, p.ntags, out);
+        }
+        self.released = released;
+    }
+
+    fn ipv4_input<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Header, mut pkt: B, out: &mut Emit<B>) {
+        let l3 = h.l3_offset;
+        let (dst, ttl, proto, checksum_ok, frag_offset) = {
+            let Some(ip) = pkt.data().get(l3..).and_then(|b| Ipv4Packet::new_checked(b).ok()) else {
+                return out.drop(pkt, DropReason::Malformed);
+            };
+            (ip.dst(), ip.ttl(), ip.protocol(), ip.verify_checksum(), ip.frag_offset())
+        };
+        if !checksum_ok {
+            return out.drop(pkt, DropReason::Ipv4BadChecksum);
+        }
+        let t = cx.t;
+        if t.local_domain(dst).is_some() {
+            if proto == ipv4::proto::ICMP && frag_offset == 0 {
+                return self.echo_reply(cx, in_port, domain, h, pkt, out);
+            }
+            return out.drop(pkt, DropReason::LocalUnhandled);
+        }
+        let first = dst >> 24;
+        if first >= 224 || first == 0 || first == 127 {
+            return out.drop(pkt, DropReason::NotRoutable);
+        }
+        if ttl <= 1 {
+            cx.c.drop_n(DropReason::TtlExceeded, 1);
+            return self.icmp_error(cx, pkt, h.ntags, in_port, domain, icmpv4::kind::TIME_EXCEEDED, 0, 0, out);
+        }
+        let Some(nh) = t.lpm.lookup(dst).and_then(|i| t.next_hops.get(i as usize)).copied() else {
+            cx.c.drop_n(DropReason::NoRoute, 1);
+            return self.icmp_error(cx, pkt, h.ntags, in_port, domain, icmpv4::kind::DEST_UNREACHABLE, icmpv4::unreach::NET, 0, out);
+        };
+        let target = nh.via.unwrap_or(dst);
+        if let Some(g) = t.domains.get(usize::from(nh.domain)).and_then(|d| d.gateway) {
+            if nh.via.is_none() && (dst == g.prefix.network() || dst == g.prefix.broadcast()) {
+                return out.drop(pkt, DropReason::NotRoutable);
+            }
+        }
+        if let Some(mut ip) = pkt.data_mut().get_mut(l3..).and_then(|b| Ipv4Packet::new_checked(b).ok()) {
+            ip.set_ttl_update(ttl - 1);
+        }
+        cx.c.event(Event::Routed);
+        let pending = Pending { pkt, ntags: h.ntags, in_port, in_domain: domain };
+        match self.neigh.resolve(nh.domain, target, pending, cx.now) {
+            Resolve::Known(mac, p) => self.l3_output(cx, nh.domain, mac, p.pkt, p.ntags, out),
+            Resolve::Queued { send_request } => {
+                if send_request {
+                    self.send_arp_request(cx, nh.domain, target, out);
+                }
+            }
+            Resolve::Dropped(p, why) => {
+                let r = match why {
+                    NeighDrop::PendingFull => DropReason::ArpQueueFull,
+                    NeighDrop::Unreachable => DropReason::ArpFailed,
+                    NeighDrop::TableFull => DropReason::NeighborTableFull,
+                };
+                out.drop(p.pkt, r);
+            }
+        }
+    }
+
+    /// Sends a routed packet to `mac` in `domain`: Ethernet rewrite, then L2 forwarding.
+    fn l3_output<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, mac: MacAddr, mut pkt: B, ntags: u8, out: &mut Emit<B>) {
+        let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else { return out.drop(pkt, DropReason::NoForward) };
+        {
+            let d = pkt.data_mut();
+            if d.len() < 12 {
+                return out.drop(pkt, DropReason::Malformed);
+            }
+            d[0..6].copy_from_slice(&mac.0);
+            d[6..12].copy_from_slice(&g.mac.0);
+        }
+        match self.fdb.lookup(domain, mac, cx.now) {
+            Some(Dest::Port(p)) => self.send(cx, p, domain, pkt, ntags, 0, out),
+            _ => self.flood(cx, domain, None, pkt, ntags, 0, out),
+        }
+    }
+
+    /// Answers an ICMP echo request to a gateway address, in place, out of the ingress port.
+    fn echo_reply<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Header, mut pkt: B, out: &mut Emit<B>) {
+        let l3 = h.l3_offset;
+        let ok = {
+            let d = pkt.data_mut();
+            let (eth, rest) = d.split_at_mut(l3);
+            match Ipv4Packet::new_checked(rest) {
+                Ok(mut ip) => {
+                    let hl = ip.header_len();
+                    let tl = usize::from(ip.total_len());
+                    let (src, dst) = (ip.src(), ip.dst());
+                    let echo = Icmpv4Packet::new_checked(&ip.payload_mut()[..]).map(|i| i.msg_type() == icmpv4::kind::ECHO_REQUEST && i.verify_checksum());
+                    if echo == Ok(true) {
+                        // Swapping source and destination leaves the header sum unchanged.
+                        ip.set_src_update(dst);
+                        ip.set_dst_update(src);
+                        ip.set_ttl_update(64);
+                        let b = ip.into_inner();
+                        if let Ok(mut icmp) = Icmpv4Packet::new_checked(&mut b[hl..tl]) {
+                            icmp.set_type_update(icmpv4::kind::ECHO_REPLY);
+                        }
+                        let mut m = [0u8; 6];
+                        m.copy_from_slice(&eth[6..12]);
+                        eth.copy_within(0..6, 6);
+                        eth[0..6].copy_from_slice(&m);
+                        true
+                    } else {
+                        false
+                    }
+                }
+                Err(_) => false,
+            }
+        };
+        if !ok {
+            return out.drop(pkt, DropReason::LocalUnhandled);
+        }
+        cx.c.event(Event::EchoReplySent);
+        let pcp = h.tags().last().map(|t| t.pcp).unwrap_or(0);
+        self.send(cx, in_port, domain, pkt, h.ntags, pcp, out);
+    }
+
+    /// Turns `pkt` into an ICMP error (RFC 792/1812: the original IP header and 8 bytes of
+    /// its payload) from the ingress domain's gateway, sent back to the previous hop.
+    /// No error is sent about an ICMP error, a non-first fragment, or a non-unicast source,
+    /// nor past the per-second budget.
+    #[allow(clippy::too_many_arguments)]
+    fn icmp_error<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, mut pkt: B, ntags: u8, in_port: u16, domain: u16, kind: u8, code: u8, rest: u32, out: &mut Emit<B>) {
+        let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else { return drop(pkt) };
+        let l3 = 14 + 4 * usize::from(ntags);
+        let (prev_hop, src, keep) = {
+            let d = pkt.data();
+            let Some(ip) = d.get(l3..).and_then(|b| Ipv4Packet::new_checked(b).ok()) else { return drop(pkt) };
+            let src = ip.src();
+            let first = src >> 24;
+            if ip.frag_offset() != 0 || src == 0 || first >= 224 || src == g.prefix.broadcast() {
+                return drop(pkt);
+            }
+            if ip.protocol() == ipv4::proto::ICMP {
+                if let Ok(i) = Icmpv4Packet::new_checked(ip.payload()) {
+                    if i.is_error() {
+                        return drop(pkt);
+                    }
+                }
+            }
+            let mut m = [0u8; 6];
+            m.copy_from_slice(&d[6..12]);
+            (MacAddr(m), src, (ip.header_len() + 8).min(usize::from(ip.total_len())))
+        };
+        if !self.icmp_budget(cx) {
+            cx.c.event(Event::IcmpRateLimited);
+            return drop(pkt);
+        }
+        let len = pkt.len();
+        if !pkt.trim(len - (l3 + keep)) || !pkt.adj(l3) {
+            return drop(pkt);
+        }
+        let Some(hdr) = pkt.prepend(14 + ipv4::HEADER_LEN + icmpv4::HEADER_LEN) else { return drop(pkt) };
+        hdr[0..6].copy_from_slice(&prev_hop.0);
+        hdr[6..12].copy_from_slice(&g.mac.0);
+        hdr[12..14].copy_from_slice(&EtherType::IPV4.to_be_bytes());
+        let icmp_len = icmpv4::HEADER_LEN + keep;
+        Ipv4Repr { src: g.ip, dst: src, protocol: ipv4::proto::ICMP, payload_len: icmp_len as u16, ttl: 64, dscp_ecn: 0xc0, ident: 0, dont_frag: false }
+            .emit(&mut hdr[14..34]);
+        let d = pkt.data_mut();
+        if let Ok(mut icmp) = Icmpv4Packet::new_checked(&mut d[34..34 + icmp_len]) {
+            icmp.fill(kind, code, rest);
+        }
+        cx.c.event(Event::IcmpErrorSent);
+        self.send(cx, in_port, domain, pkt, 0, 0, out);
+    }
+
+    fn icmp_budget<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>) -> bool {
+        if cx.now >= self.icmp_refill_ms + 1000 {
+            self.icmp_refill_ms = cx.now;
+            self.icmp_tokens = cx.t.icmp_errors_per_s;
+        }
+        if self.icmp_tokens == 0 {
+            return false;
+        }
+        self.icmp_tokens -= 1;
+        true
+    }
+
+    fn send_arp_request<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, ip: u32, out: &mut Emit<B>) {
+        let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else { return };
+        let Some(pkt) = self.build_arp(cx, u16::MAX, domain, 0, arp::OP_REQUEST, g.mac, g.ip, MacAddr::BROADCAST, MacAddr::default(), ip) else {
+            return cx.c.drop_n(DropReason::NoMbuf, 1);
+        };
+        cx.c.event(Event::ArpRequestSent);
+        self.flood(cx, domain, None, pkt, 0, 0, out);
+    }
+
+    /// A new untagged ARP frame (padded to the Ethernet minimum); tagged for `port` when
+    /// `port` is a real port.
+    #[allow(clippy::too_many_arguments)]
+    fn build_arp<A: BufAlloc<Buf = B>>(&self, cx: &Ctx<'_, A>, port: u16, domain: u16, pcp: u8, op: u16, src_mac: MacAddr, src_ip: u32, eth_dst: MacAddr, tgt_mac: MacAddr, tgt_ip: u32) -> Option<B> {
+        let mut b = cx.alloc.alloc()?;
+        let d = b.append(MIN_FRAME)?;
+        d.fill(0);
+        d[0..6].copy_from_slice(&eth_dst.0);
+        d[6..12].copy_from_slice(&src_mac.0);
+        d[12..14].copy_from_slice(&EtherType::ARP.to_be_bytes());
+        ArpRepr { operation: op, sender_mac: src_mac, sender_ip: src_ip, target_mac: tgt_mac, target_ip: tgt_ip }.emit(&mut d[14..14 + arp::PACKET_LEN]);
+        if port != u16::MAX {
+            let (tags, n) = cx.t.egress_tags(port, domain, pcp);
+            if !retag(&mut b, 0, &tags[..n]) {
+                return None;
+            }
+        }
+        Some(b)
+    }
+}
+
+/// Rewrites the VLAN tags of a frame that carries `cur` tags so it carries `want` (outer
+/// first), keeping the MACs and the EtherType; moves only the 12 MAC bytes. False (frame
+/// unchanged) if there is no headroom or the frame is too short.
+pub fn retag<B: PacketBuf>(pkt: &mut B, cur: u8, want: &[Tag]) -> bool {
+    let (cur, nw) = (usize::from(cur), want.len());
+    if pkt.len() < 14 + 4 * cur {
+        return false;
+    }
+    if nw > cur {
+        let d = 4 * (nw - cur);
+        let Some(_) = pkt.prepend(d) else { return false };
+        pkt.data_mut().copy_within(d..d + 12, 0);
+    } else if nw < cur {
+        let d = 4 * (cur - nw);
+        pkt.data_mut().copy_within(0..12, d);
+        if !pkt.adj(d) {
+            return false;
+        }
+    }
+    let data = pkt.data_mut();
+    for (i, t) in want.iter().enumerate() {
+        t.emit(&mut data[12 + 4 * i..16 + 4 * i]);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,265 @@
+//! The switch's compiled, immutable tables: port roles, VLAN -> domain, domains with their
+//! members and gateways, the route table. Built from a validated [`Config`] off the fast
+//! path; workers only read them.
+
+use crate::config::{Config, ConfigError, Ipv4Prefix, PortMode};
+use crate::l3::lpm::Lpm;
+use crate::wire::vlan::Tag;
+use crate::wire::MacAddr;
+
+/// No domain.
+pub const NO_DOMAIN: u16 = u16::MAX;
+
+/// A set of VLAN ids 0..4096.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VlanSet(Box<[u64; 64]>);
+
+impl VlanSet {
+    /// The empty set.
+    pub fn new() -> Self {
+        VlanSet(Box::new([0; 64]))
+    }
+    /// Adds `v`.
+    pub fn insert(&mut self, v: u16) {
+        let v = usize::from(v & 0x0fff);
+        self.0[v / 64] |= 1 << (v % 64);
+    }
+    /// True if `v` is in the set.
+    #[inline]
+    pub fn contains(&self, v: u16) -> bool {
+        let v = usize::from(v & 0x0fff);
+        self.0[v / 64] & (1 << (v % 64)) != 0
+    }
+}
+
+impl Default for VlanSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A port's bridging role, compiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Not a bridge port (cross-connected or unused).
+    Unbridged,
+    /// Untagged member of one domain.
+    Access {
+        /// The domain.
+        domain: u16,
+    },
+    /// Tagged member of the domains whose VLANs it allows.
+    Trunk {
+        /// QinQ: the S-tag VLAN the C-tagged frames travel in.
+        outer: Option<u16>,
+        /// Domain of untagged frames.
+        native: Option<u16>,
+        /// Allowed C-tag VLANs (that have a domain).
+        allowed: VlanSet,
+    },
+}
+
+/// A domain's gateway (IRB) interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gateway {
+    /// Address (host order).
+    pub ip: u32,
+    /// Subnet.
+    pub prefix: Ipv4Prefix,
+    /// MAC.
+    pub mac: MacAddr,
+}
+
+/// A bridge domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Domain {
+    /// Name.
+    pub name: String,
+    /// VLAN id.
+    pub vlan: u16,
+    /// Member port indexes.
+    pub members: Vec<u16>,
+    /// Gateway, if routed.
+    pub gateway: Option<Gateway>,
+    /// Learned-MAC limit (0: none).
+    pub mac_limit: u32,
+}
+
+/// Where a route leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextHop {
+    /// Egress domain.
+    pub domain: u16,
+    /// Gateway to send to; None for a connected subnet (send to the destination itself).
+    pub via: Option<u32>,
+}
+
+/// Everything the switch stage reads per packet.
+#[derive(Clone, Debug)]
+pub struct Tables {
+    /// Role per port index.
+    pub roles: Vec<Role>,
+    /// Domain per VLAN id (NO_DOMAIN: none).
+    pub vlan_domain: Box<[u16]>,
+    /// Domains in config order.
+    pub domains: Vec<Domain>,
+    /// Routes -> index into `next_hops`.
+    pub lpm: Lpm,
+    /// Next hops.
+    pub next_hops: Vec<NextHop>,
+    /// The gateway addresses (address, domain).
+    pub local_ips: Vec<(u32, u16)>,
+    /// Static FDB entries (domain, mac, port).
+    pub static_macs: Vec<(u16, MacAddr, u16)>,
+    /// Static neighbours (domain, ip, mac).
+    pub static_neighbors: Vec<(u16, u32, MacAddr)>,
+    /// Aging time of learned MACs in ms.
+    pub aging_ms: u64,
+    /// FDB capacity per worker.
+    pub fdb_size: usize,
+    /// Neighbour table capacity per worker.
+    pub neighbor_size: usize,
+    /// Neighbour timers.
+    pub neigh: crate::l3::neigh::NeighConfig,
+    /// ICMP errors per second per worker.
+    pub icmp_errors_per_s: u32,
+    /// Per port: true if it is a bridge port.
+    pub bridged: Vec<bool>,
+}
+
+impl Tables {
+    /// Compiles a validated config.
+    pub fn compile(cfg: &Config) -> Result<Tables, ConfigError> {
+        cfg.validate()?;
+        let mut vlan_domain = vec![NO_DOMAIN; 4096].into_boxed_slice();
+        let mut domains = Vec::with_capacity(cfg.bridges.len());
+        for (i, b) in cfg.bridges.iter().enumerate() {
+            vlan_domain[usize::from(b.vlan)] = i as u16;
+            domains.push(Domain {
+                name: b.name.clone(),
+                vlan: b.vlan,
+                members: cfg.bridge_members(i).into_iter().map(|p| p as u16).collect(),
+                gateway: b.gateway.map(|g| Gateway { ip: g.addr, prefix: g, mac: b.gateway_mac() }),
+                mac_limit: b.mac_limit,
+            });
+        }
+        let roles: Vec<Role> = cfg
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match p.mode {
+                None => Role::Unbridged,
+                Some(PortMode::Access) => Role::Access { domain: p.vlan.map(|v| vlan_domain[usize::from(v)]).unwrap_or(NO_DOMAIN) },
+                Some(PortMode::Trunk) => {
+                    let mut allowed = VlanSet::new();
+                    for b in &cfg.bridges {
+                        if cfg.trunk_allows(i, b.vlan) {
+                            allowed.insert(b.vlan);
+                        }
+                    }
+                    Role::Trunk { outer: p.outer_vlan, native: p.native_vlan.map(|v| vlan_domain[usize::from(v)]), allowed }
+                }
+            })
+            .collect();
+        let mut routes = vec![];
+        let mut next_hops = vec![];
+        let mut local_ips = vec![];
+        for (i, d) in domains.iter().enumerate() {
+            if let Some(g) = d.gateway {
+                routes.push((g.prefix.network(), g.prefix.len, next_hops.len() as u32));
+                next_hops.push(NextHop { domain: i as u16, via: None });
+                local_ips.push((g.ip, i as u16));
+            }
+        }
+        for (i, r) in cfg.routes.iter().enumerate() {
+            let via = u32::from(r.via);
+            let domain = domains
+                .iter()
+                .position(|d| d.gateway.map(|g| g.prefix.contains(via)).unwrap_or(false))
+                .ok_or_else(|| ConfigError { file: None, line: None, key: format!("route[{i}].via"), reason: "not inside any gateway subnet".into() })?;
+            if routes.iter().any(|&(a, l, _)| a == r.prefix.addr && l == r.prefix.len) {
+                return Err(ConfigError {
+                    file: None,
+                    line: None,
+                    key: format!("route[{i}].prefix"),
+                    reason: format!("{} is a bridge's connected subnet", r.prefix),
+                });
+            }
+            routes.push((r.prefix.addr, r.prefix.len, next_hops.len() as u32));
+            next_hops.push(NextHop { domain: domain as u16, via: Some(via) });
+        }
+        let lpm = Lpm::build(&routes).map_err(|e| ConfigError { file: None, line: None, key: "route".into(), reason: e.to_string() })?;
+        let mut static_macs = vec![];
+        for (i, b) in cfg.bridges.iter().enumerate() {
+            for s in &b.static_mac {
+                if let Some(p) = cfg.port_index(&s.port) {
+                    static_macs.push((i as u16, s.mac, p as u16));
+                }
+            }
+        }
+        let static_neighbors = cfg
+            .bridges
+            .iter()
+            .enumerate()
+            .flat_map(|(i, b)| b.neighbor.iter().map(move |n| (i as u16, u32::from(n.ip), n.mac)))
+            .collect();
+        let r = &cfg.routing;
+        Ok(Tables {
+            static_neighbors,
+            bridged: roles.iter().map(|r| *r != Role::Unbridged).collect(),
+            roles,
+            vlan_domain,
+            domains,
+            lpm,
+            next_hops,
+            local_ips,
+            static_macs,
+            aging_ms: u64::from(cfg.bridging.aging_s) * 1000,
+            fdb_size: cfg.bridging.fdb_size as usize,
+            neighbor_size: r.neighbor_size as usize,
+            neigh: crate::l3::neigh::NeighConfig {
+                reachable_ms: u64::from(r.arp_reachable_s) * 1000,
+                retry_ms: u64::from(r.arp_retry_ms),
+                max_retries: r.arp_retries,
+                failed_hold_ms: 3000,
+                max_pending: usize::from(r.arp_queue),
+            },
+            icmp_errors_per_s: r.icmp_errors_per_s,
+        })
+    }
+
+    /// True if any port is a bridge port (the worker then runs the switch stage).
+    pub fn any_bridged(&self) -> bool {
+        self.bridged.iter().any(|&b| b)
+    }
+
+    /// The tags a frame of domain `d` carries when it leaves port `p`, outer first, keeping
+    /// priority `pcp`; the count is returned with them.
+    #[inline]
+    pub fn egress_tags(&self, p: u16, d: u16, pcp: u8) -> ([Tag; 2], usize) {
+        let none = [Tag::default(); 2];
+        let vlan = match self.domains.get(usize::from(d)) {
+            Some(dom) => dom.vlan,
+            None => return (none, 0),
+        };
+        match self.roles.get(usize::from(p)) {
+            Some(Role::Trunk { outer, native, .. }) => {
+                if *native == Some(d) {
+                    return (none, 0);
+                }
+                let c = Tag { pcp, ..Tag::c(vlan) };
+                match outer {
+                    Some(s) => ([Tag { pcp, ..Tag::s(*s) }, c], 2),
+                    None => ([c, Tag::default()], 1),
+                }
+            }
+            _ => (none, 0),
+        }
+    }
+
+    /// The domain whose gateway owns `ip`, if `ip` is a gateway address.
+    #[inline]
+    pub fn local_domain(&self, ip: u32) -> Option<u16> {
+        self.local_ips.iter().find(|(a, _)| *a == ip).map(|&(_, d)| d)
+    }
+}

@@ -1,0 +1,390 @@
+//! Switch stage tests on VecBuf: a frame in, the exact frames out (or the exact drop).
+
+use super::*;
+use crate::buf::{VecAlloc, VecBuf};
+use crate::config::Config;
+use crate::wire::checksum;
+use crate::wire::vlan::Tag;
+
+const CFG: &str = r#"
+[[port]]
+name = "a0"
+devargs = "net_null0"
+mode = "access"
+vlan = 10
+[[port]]
+name = "a1"
+devargs = "net_null1"
+mode = "access"
+vlan = 10
+[[port]]
+name = "b0"
+devargs = "net_null2"
+mode = "access"
+vlan = 20
+[[port]]
+name = "t"
+devargs = "net_null3"
+mode = "trunk"
+allowed_vlans = [10, 20]
+[[port]]
+name = "q"
+devargs = "net_null4"
+mode = "trunk"
+outer_vlan = 100
+allowed_vlans = [10]
+[[bridge]]
+name = "v10"
+vlan = 10
+gateway = "192.0.2.254/24"
+[[bridge]]
+name = "v20"
+vlan = 20
+gateway = "198.51.100.1/24"
+[[route]]
+prefix = "203.0.113.0/24"
+via = "198.51.100.7"
+[routing]
+arp_retry_ms = 100
+arp_retries = 2
+"#;
+
+const A: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xa1]);
+const A2: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xa2]);
+const B: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xb1]);
+const R: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x77]);
+const GW10: MacAddr = MacAddr([0x02, 0x76, 0x6e, 0x66, 0, 10]);
+const GW20: MacAddr = MacAddr([0x02, 0x76, 0x6e, 0x66, 0, 20]);
+const IP_A: u32 = 0xc000_0201; // 192.0.2.1
+const IP_GW10: u32 = 0xc000_02fe; // 192.0.2.254
+const IP_B: u32 = 0xc633_6402; // 198.51.100.2
+const IP_GW20: u32 = 0xc633_6401; // 198.51.100.1
+const IP_R: u32 = 0xc633_6407; // 198.51.100.7
+
+struct Rig {
+    t: Tables,
+    st: SwitchState<VecBuf>,
+    alloc: VecAlloc,
+    c: crossbeam_utils::CachePadded<WorkerCounters>,
+    now: u64,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let cfg = Config::parse(CFG, None).unwrap();
+        let t = Tables::compile(&cfg).unwrap();
+        let st = SwitchState::new(&t);
+        Rig { t, st, alloc: VecAlloc::default(), c: WorkerCounters::new(5), now: 1000 }
+    }
+    fn run(&mut self, port: u16, frame: &[u8]) -> Vec<(Vec<u8>, Action)> {
+        let mut out = Emit::new(64);
+        self.st.process(&self.t, &self.alloc, &self.c, port, VecBuf::new(frame), self.now, &mut out);
+        assert_eq!(out.overflow, 0);
+        out.drain().map(|(b, a)| (b.data().to_vec(), a)).collect()
+    }
+    fn tick(&mut self, ms: u64) -> Vec<(Vec<u8>, Action)> {
+        self.now += ms;
+        let mut out = Emit::new(64);
+        self.st.tick(&self.t, &self.alloc, &self.c, self.now, &mut out);
+        out.drain().map(|(b, a)| (b.data().to_vec(), a)).collect()
+    }
+    fn drops(&self) -> Vec<(&'static str, u64)> {
+        self.c.snapshot().named_drops()
+    }
+    fn events(&self) -> Vec<(&'static str, u64)> {
+        self.c.snapshot().named_events()
+    }
+}
+
+fn eth(dst: MacAddr, src: MacAddr, tags: &[Tag], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![];
+    f.extend_from_slice(&dst.0);
+    f.extend_from_slice(&src.0);
+    for t in tags {
+        let mut b = [0u8; 4];
+        t.emit(&mut b);
+        f.extend_from_slice(&b);
+    }
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+fn ipv4(src: u32, dst: u32, proto: u8, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; 20];
+    Ipv4Repr { src, dst, protocol: proto, payload_len: payload.len() as u16, ttl, dscp_ecn: 0, ident: 0x4242, dont_frag: true }.emit(&mut b);
+    b.extend_from_slice(payload);
+    b
+}
+
+fn echo(kind: u8, id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    let mut b = vec![kind, 0, 0, 0];
+    b.extend_from_slice(&id.to_be_bytes());
+    b.extend_from_slice(&seq.to_be_bytes());
+    b.extend_from_slice(data);
+    let c = checksum::checksum(&b);
+    b[2..4].copy_from_slice(&c.to_be_bytes());
+    b
+}
+
+fn udp_payload() -> Vec<u8> {
+    // ports 1000 -> 2000, length 12, checksum 0 (none), 4 data bytes
+    vec![0x03, 0xe8, 0x07, 0xd0, 0, 12, 0, 0, 1, 2, 3, 4]
+}
+
+fn arp_frame(op: u16, smac: MacAddr, sip: u32, tmac: MacAddr, tip: u32, eth_dst: MacAddr, tags: &[Tag]) -> Vec<u8> {
+    let mut p = [0u8; 28];
+    ArpRepr { operation: op, sender_mac: smac, sender_ip: sip, target_mac: tmac, target_ip: tip }.emit(&mut p);
+    eth(eth_dst, smac, tags, EtherType::ARP, &p)
+}
+
+fn padded(mut f: Vec<u8>, len: usize) -> Vec<u8> {
+    f.resize(len, 0);
+    f
+}
+
+fn tx(v: &[(Vec<u8>, Action)]) -> Vec<(u16, Vec<u8>)> {
+    v.iter()
+        .map(|(b, a)| match a {
+            Action::Tx(p) => (*p, b.clone()),
+            other => panic!("expected only Tx, got {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn unknown_unicast_floods_with_each_ports_tags() {
+    let mut r = Rig::new();
+    let pl = ipv4(IP_A, 0xc000_0202, 17, 64, &udp_payload());
+    let f = eth(B, A, &[], EtherType::IPV4, &pl);
+    let out = tx(&r.run(0, &f));
+    assert_eq!(
+        out,
+        vec![
+            (1, f.clone()),
+            (3, eth(B, A, &[Tag::c(10)], EtherType::IPV4, &pl)),
+            (4, eth(B, A, &[Tag::s(100), Tag::c(10)], EtherType::IPV4, &pl)),
+        ]
+    );
+    assert_eq!(r.events(), vec![("flooded", 1), ("flood-copies", 2), ("fdb-learned", 1)]);
+}
+
+#[test]
+fn learned_destinations_are_unicast_and_tags_are_rewritten() {
+    let mut r = Rig::new();
+    let pl = ipv4(IP_A, 0xc000_0202, 17, 64, &udp_payload());
+    // B speaks from the QinQ trunk in VLAN 10 (priority 5 kept on egress)
+    let from_b = eth(A, B, &[Tag { pcp: 5, ..Tag::s(100) }, Tag { pcp: 5, ..Tag::c(10) }], EtherType::IPV4, &pl);
+    r.run(4, &from_b);
+    // A now reaches B only through the QinQ trunk: untagged in, two tags out
+    let out = tx(&r.run(0, &eth(B, A, &[], EtherType::IPV4, &pl)));
+    assert_eq!(out, vec![(4, eth(B, A, &[Tag::s(100), Tag::c(10)], EtherType::IPV4, &pl))]);
+    // and B reaches A: two tags in, none out
+    let out = tx(&r.run(4, &from_b));
+    assert_eq!(out, vec![(0, eth(A, B, &[], EtherType::IPV4, &pl))]);
+    // trunk (one tag) to QinQ (two tags) keeps the priority of the C-tag
+    r.run(3, &eth(A2, A2, &[Tag { pcp: 3, ..Tag::c(10) }], EtherType::IPV4, &pl)).len();
+    let out = tx(&r.run(3, &eth(B, A2, &[Tag { pcp: 3, ..Tag::c(10) }], EtherType::IPV4, &pl)));
+    assert_eq!(out, vec![(4, eth(B, A2, &[Tag { pcp: 3, ..Tag::s(100) }, Tag { pcp: 3, ..Tag::c(10) }], EtherType::IPV4, &pl))]);
+}
+
+#[test]
+fn vlan_policy_drops_are_named() {
+    let mut r = Rig::new();
+    let pl = ipv4(IP_A, 0xc000_0202, 17, 64, &udp_payload());
+    let cases: Vec<(u16, Vec<u8>, DropReason)> = vec![
+        (3, eth(B, A, &[Tag::c(30)], EtherType::IPV4, &pl), DropReason::VlanNotAllowed),
+        (3, eth(B, A, &[], EtherType::IPV4, &pl), DropReason::UntaggedNotAllowed),
+        (0, eth(B, A, &[Tag::c(20)], EtherType::IPV4, &pl), DropReason::VlanNotAllowed),
+        (4, eth(B, A, &[Tag::c(10)], EtherType::IPV4, &pl), DropReason::VlanNotAllowed),
+        (4, eth(B, A, &[Tag::s(101), Tag::c(10)], EtherType::IPV4, &pl), DropReason::VlanNotAllowed),
+        (4, eth(B, A, &[Tag::s(100), Tag::c(20)], EtherType::IPV4, &pl), DropReason::VlanNotAllowed),
+        (0, eth(B, MacAddr::BROADCAST, &[], EtherType::IPV4, &pl), DropReason::BadSrcMac),
+        (0, eth(B, MacAddr::default(), &[], EtherType::IPV4, &pl), DropReason::BadSrcMac),
+        (0, eth(MacAddr([0x01, 0x80, 0xc2, 0, 0, 0]), A, &[], 0x0027, &pl), DropReason::LinkLocalDst),
+        (0, f_short(), DropReason::Malformed),
+    ];
+    for (port, f, why) in cases {
+        assert_eq!(r.run(port, &f), vec![(f.clone(), Action::Drop(why))], "{why:?}");
+    }
+    // accepted variants: priority-tagged and same-VLAN-tagged frames on an access port
+    assert_eq!(r.run(0, &eth(B, A, &[Tag::c(0)], EtherType::IPV4, &pl)).len(), 3);
+    assert_eq!(r.run(0, &eth(B, A, &[Tag::c(10)], EtherType::IPV4, &pl)).len(), 3);
+    // same port: A is behind port 0
+    assert_eq!(r.run(0, &eth(A, A2, &[], EtherType::IPV4, &pl)), vec![(eth(A, A2, &[], EtherType::IPV4, &pl), Action::Drop(DropReason::SamePort))]);
+}
+
+fn f_short() -> Vec<u8> {
+    vec![0xff; 13]
+}
+
+#[test]
+fn arp_for_the_gateway_is_answered_and_still_flooded() {
+    let mut r = Rig::new();
+    let req = arp_frame(1, A, IP_A, MacAddr::default(), IP_GW10, MacAddr::BROADCAST, &[]);
+    let out = tx(&r.run(0, &req));
+    let reply = padded(arp_frame(2, GW10, IP_GW10, A, IP_A, A, &[]), 60);
+    assert_eq!(out[0], (0, reply), "reply first, out of the ingress port");
+    assert_eq!(out[1..].iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![1, 3, 4], "and flooded");
+    // the same request through the trunk is answered tagged
+    let req = arp_frame(1, B, 0xc000_0209, MacAddr::default(), IP_GW10, MacAddr::BROADCAST, &[Tag::c(10)]);
+    let out = tx(&r.run(3, &req));
+    let mut reply = arp_frame(2, GW10, IP_GW10, B, 0xc000_0209, B, &[Tag::c(10)]);
+    reply.resize(64, 0);
+    assert_eq!(out[0], (3, reply));
+    assert_eq!(r.events().iter().find(|e| e.0 == "arp-reply-sent"), Some(&("arp-reply-sent", 2)));
+    // a request for someone else is only flooded
+    let other = arp_frame(1, A, IP_A, MacAddr::default(), 0xc000_0209, MacAddr::BROADCAST, &[]);
+    let out = tx(&r.run(0, &other));
+    assert_eq!(out.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![1, 3, 4], "only flooded");
+}
+
+#[test]
+fn ping_to_the_gateway_is_answered_byte_exact() {
+    let mut r = Rig::new();
+    let req = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, IP_GW10, 1, 64, &echo(8, 0x77, 3, b"hello")));
+    let out = tx(&r.run(0, &req));
+    let mut ip = ipv4(IP_GW10, IP_A, 1, 64, &echo(0, 0x77, 3, b"hello"));
+    // the reply keeps the request's identification and DF
+    assert_eq!(&ip[4..6], &[0x42, 0x42]);
+    ip[8] = 64;
+    let expect = eth(A, GW10, &[], EtherType::IPV4, &ip);
+    assert_eq!(out, vec![(0, expect)]);
+    // ping of the other domain's gateway from VLAN 10 is answered too
+    let req = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, IP_GW20, 1, 64, &echo(8, 1, 1, b"")));
+    let out = tx(&r.run(0, &req));
+    assert_eq!(out, vec![(0, eth(A, GW10, &[], EtherType::IPV4, &ipv4(IP_GW20, IP_A, 1, 64, &echo(0, 1, 1, b""))))]);
+    // UDP to the gateway is not served
+    let udp = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, IP_GW10, 17, 64, &udp_payload()));
+    assert_eq!(r.run(0, &udp)[0].1, Action::Drop(DropReason::LocalUnhandled));
+    let mut bad = req.clone();
+    bad[14 + 10] ^= 1;
+    assert_eq!(r.run(0, &bad)[0].1, Action::Drop(DropReason::Ipv4BadChecksum));
+}
+
+#[test]
+fn routing_resolves_the_next_hop_then_forwards() {
+    let mut r = Rig::new();
+    let pl = udp_payload();
+    let f = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, IP_B, 17, 64, &pl));
+    // first packet: queued, ARP request flooded in VLAN 20 (access b0 untagged, trunk tagged)
+    let out = tx(&r.run(0, &f));
+    let req = padded(arp_frame(1, GW20, IP_GW20, MacAddr::default(), IP_B, MacAddr::BROADCAST, &[]), 60);
+    let mut req_t = arp_frame(1, GW20, IP_GW20, MacAddr::default(), IP_B, MacAddr::BROADCAST, &[Tag::c(20)]);
+    req_t.resize(64, 0);
+    assert_eq!(out, vec![(2, req), (3, req_t)]);
+    // B answers from b0: the queued packet leaves with TTL 63 and new MACs
+    let reply = arp_frame(2, B, IP_B, GW20, IP_GW20, GW20, &[]);
+    let out = r.run(2, &reply);
+    let routed = eth(B, GW20, &[], EtherType::IPV4, &ipv4(IP_A, IP_B, 17, 63, &pl));
+    assert_eq!(out, vec![(routed.clone(), Action::Tx(2)), (reply, Action::Consumed)]);
+    // later packets go straight through
+    let out = tx(&r.run(0, &f));
+    assert_eq!(out, vec![(2, routed)]);
+    // tagged in on the trunk (VLAN 10), out untagged on b0
+    let f = eth(GW10, A2, &[Tag::c(10)], EtherType::IPV4, &ipv4(0xc000_0202, IP_B, 17, 9, &pl));
+    let out = tx(&r.run(3, &f));
+    assert_eq!(out, vec![(2, eth(B, GW20, &[], EtherType::IPV4, &ipv4(0xc000_0202, IP_B, 17, 8, &pl)))]);
+    let ev = r.events();
+    assert!(ev.contains(&("routed", 3)) && ev.contains(&("arp-request-sent", 1)) && ev.contains(&("arp-learned", 1)), "{ev:?}");
+}
+
+#[test]
+fn static_route_uses_its_gateway_and_router_on_a_stick_works() {
+    let mut r = Rig::new();
+    let pl = udp_payload();
+    // R (198.51.100.7) lives behind the trunk in VLAN 20; learn it through its ARP reply
+    r.run(0, &eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, 0xcb00_7105, 17, 64, &pl)));
+    let reply = arp_frame(2, R, IP_R, GW20, IP_GW20, GW20, &[Tag::c(20)]);
+    let out = r.run(3, &reply);
+    // routed to R's MAC out of the trunk, tagged 20
+    let expect = eth(R, GW20, &[Tag::c(20)], EtherType::IPV4, &ipv4(IP_A, 0xcb00_7105, 17, 63, &pl));
+    assert_eq!(out[0], (expect, Action::Tx(3)));
+    // router on a stick: in on the trunk in VLAN 10, out of the same trunk in VLAN 20
+    let f = eth(GW10, A2, &[Tag::c(10)], EtherType::IPV4, &ipv4(0xc000_0202, 0xcb00_7106, 17, 64, &pl));
+    let out = tx(&r.run(3, &f));
+    assert_eq!(out, vec![(3, eth(R, GW20, &[Tag::c(20)], EtherType::IPV4, &ipv4(0xc000_0202, 0xcb00_7106, 17, 63, &pl)))]);
+}
+
+#[test]
+fn ttl_and_no_route_give_icmp_errors_byte_exact() {
+    let mut r = Rig::new();
+    let pl = udp_payload();
+    let orig = ipv4(IP_A, IP_B, 17, 1, &pl);
+    let out = tx(&r.run(0, &eth(GW10, A, &[], EtherType::IPV4, &orig)));
+    let mut icmp = vec![11, 0, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&orig[..28]);
+    let c = checksum::checksum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut ip = vec![0u8; 20];
+    Ipv4Repr { src: IP_GW10, dst: IP_A, protocol: 1, payload_len: icmp.len() as u16, ttl: 64, dscp_ecn: 0xc0, ident: 0, dont_frag: false }.emit(&mut ip);
+    ip.extend_from_slice(&icmp);
+    assert_eq!(out, vec![(0, eth(A, GW10, &[], EtherType::IPV4, &ip))]);
+
+    // no route: net unreachable, to a tagged sender, tagged
+    let orig = ipv4(0xc000_0202, 0x0808_0808, 17, 64, &pl);
+    let out = tx(&r.run(3, &eth(GW10, A2, &[Tag::c(10)], EtherType::IPV4, &orig)));
+    assert_eq!(out.len(), 1);
+    let (port, f) = &out[0];
+    assert_eq!(*port, 3);
+    assert_eq!(&f[..18], &eth(A2, GW10, &[Tag::c(10)], EtherType::IPV4, &[])[..18]);
+    assert_eq!((f[18 + 20], f[18 + 21]), (3, 0), "destination unreachable, net");
+    assert_eq!(&f[18 + 28..], &orig[..28]);
+    assert_eq!(checksum::checksum(&f[18..38]), 0);
+    assert_eq!(checksum::checksum(&f[38..]), 0);
+    assert_eq!(r.drops(), vec![("no-route", 1), ("ttl-exceeded", 1)]);
+    assert!(r.events().contains(&("icmp-error-sent", 2)));
+    // no error about an ICMP error
+    let mut err = vec![3, 1, 0, 0, 0, 0, 0, 0];
+    err.extend_from_slice(&orig[..28]);
+    let c = checksum::checksum(&err);
+    err[2..4].copy_from_slice(&c.to_be_bytes());
+    assert!(r.run(0, &eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, 0x0808_0808, 1, 64, &err))).is_empty());
+}
+
+#[test]
+fn unanswered_arp_gives_host_unreachable_and_queue_limits_hold() {
+    let mut r = Rig::new();
+    let pl = udp_payload();
+    let f = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, 0xc633_6409, 17, 64, &pl));
+    assert_eq!(r.run(0, &f).len(), 2, "ARP request flooded to two ports");
+    for _ in 0..3 {
+        assert!(r.run(0, &f).is_empty(), "queued");
+    }
+    let out = r.run(0, &f);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1, Action::Drop(DropReason::ArpQueueFull));
+    // retries every 100 ms, twice, then failure (timers tick every millisecond, as in the
+    // worker; each tick examines part of the table)
+    let mut requests = 0;
+    let mut errors = vec![];
+    for _ in 0..1000 {
+        for (b, a) in r.tick(1) {
+            match a {
+                Action::Tx(2) if b[12..14] == [0x08, 0x06] => requests += 1,
+                Action::Tx(3) if b[16..18] == [0x08, 0x06] => {}
+                Action::Tx(p) => errors.push((p, b)),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(requests, 2, "retried twice");
+    assert_eq!(errors.len(), 4, "one host unreachable per queued packet");
+    assert!(errors.iter().all(|(p, b)| *p == 0 && b[34] == 3 && b[35] == 1));
+    assert!(r.drops().contains(&("arp-failed", 4)), "{:?}", r.drops());
+}
+
+#[test]
+fn retag_moves_only_macs() {
+    let f = eth(B, A, &[Tag::c(7)], 0x0800, &[9, 9]);
+    let mut b = VecBuf::new(&f);
+    assert!(retag(&mut b, 1, &[Tag::s(5), Tag::c(6)]));
+    assert_eq!(b.data(), &eth(B, A, &[Tag::s(5), Tag::c(6)], 0x0800, &[9, 9])[..]);
+    assert!(retag(&mut b, 2, &[]));
+    assert_eq!(b.data(), &eth(B, A, &[], 0x0800, &[9, 9])[..]);
+    assert!(retag(&mut b, 0, &[Tag::c(8)]));
+    assert_eq!(b.data(), &eth(B, A, &[Tag::c(8)], 0x0800, &[9, 9])[..]);
+    let mut tight = VecBuf::with_room(&f, 2, 0);
+    assert!(!retag(&mut tight, 0, &[Tag::c(1)]), "no headroom: refused");
+    assert_eq!(tight.data(), &f[..]);
+}
