@@ -73,7 +73,15 @@ fn main() -> ExitCode {
         }
     };
     let file = args.config.display().to_string();
-    let cfg = match Config::parse(&text, Some(&file)).and_then(|c| c.check_mempool().map(|_| c)) {
+    let checked = Config::parse(&text, Some(&file)).and_then(|c| {
+        c.check_mempool()?;
+        vnf_core::switch::Tables::compile(&c).map_err(|mut e| {
+            e.file = Some(file.clone());
+            e
+        })?;
+        Ok(c)
+    });
+    let cfg = match checked {
         Ok(c) => c,
         Err(e) => {
             eprintln!("vnfd: config refused: {}", e);
