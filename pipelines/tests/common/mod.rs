@@ -2,6 +2,7 @@
 //! that launch workers take a lock since they share the worker lcore.
 #![allow(dead_code)]
 
+pub mod netns;
 use pipelines::dpdk::Eal;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
