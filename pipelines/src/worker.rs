@@ -50,7 +50,19 @@ struct TxBuf {
 
 impl Worker {
     /// Runs until `stop` is set, then drains its tx buffers. Returns 0.
+    ///
+    /// The loop is compiled twice: without the switch stage for configs that only
+    /// cross-connect (so io forwarding stays as lean as testpmd's), and with it.
     pub fn run(self) -> i32 {
+        if self.tables.any_bridged() {
+            self.run_loop::<true>()
+        } else {
+            self.run_loop::<false>()
+        }
+    }
+
+    #[inline(never)]
+    fn run_loop<const SWITCH: bool>(self) -> i32 {
         let Worker { rx: rxqs, tx, xconnect, tables, pool, burst, counters, stop, .. } = self;
         let burst = burst.clamp(1, BURST_CAPACITY / 2);
         let nports = tx.len();
@@ -60,15 +72,14 @@ impl Worker {
         let mut drop_counts = [0u64; DropReason::COUNT];
         let mut verdicts = [Verdict::Drop(DropReason::NoForward); BURST_CAPACITY];
         let c = &**counters;
-        let switching = tables.any_bridged();
-        let mut sw: Option<SwitchState<Mbuf>> = switching.then(|| SwitchState::new(&tables));
+        let mut sw: Option<SwitchState<Mbuf>> = SWITCH.then(|| SwitchState::new(&tables));
         let mut emit: Emit<Mbuf> = Emit::new(burst * (nports + tables.neigh.max_pending + 2) + 64);
         let tsc_per_ms = (tsc_hz() / 1000).max(1);
         let mut next_tick = 0u64;
 
         while !stop.load(Ordering::Relaxed) {
             let t0 = rdtsc();
-            let now_ms = t0 / tsc_per_ms;
+            let now_ms = if SWITCH { t0 / tsc_per_ms } else { 0 };
             let mut got = 0usize;
             for (in_port, q) in &rxqs {
                 let n = q.rx(&mut pkts, burst);
@@ -78,7 +89,7 @@ impl Worker {
                 got += n;
                 c.ports[*in_port].rx.add(n as u64);
                 match sw.as_mut() {
-                    Some(st) if tables.bridged[*in_port] => {
+                    Some(st) if SWITCH && tables.bridged[*in_port] => {
                         let p = *in_port as u16;
                         pkts.for_each_owned(|m| st.process(&tables, &pool, c, p, m, now_ms, &mut emit));
                         drain_emit(&mut emit, &mut txb, c);
@@ -103,7 +114,7 @@ impl Worker {
                     }
                 }
             }
-            if let Some(st) = sw.as_mut() {
+            if let (true, Some(st)) = (SWITCH, sw.as_mut()) {
                 if now_ms >= next_tick {
                     next_tick = now_ms + 1;
                     st.tick(&tables, &pool, c, now_ms, &mut emit);

@@ -22,7 +22,8 @@ use crate::stats::{DropReason, Event, WorkerCounters};
 use crate::wire::arp::{self, ArpPacket, ArpRepr};
 use crate::wire::icmpv4::{self, Icmpv4Packet};
 use crate::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
-use crate::wire::vlan::{L2Header, Tag};
+use crate::wire::ethernet::mac_u64_at;
+use crate::wire::vlan::{L2Info, Tag};
 use crate::wire::{EtherType, MacAddr};
 pub use emit::{Action, Emit};
 pub use tables::{Role, Tables, NO_DOMAIN};
@@ -51,10 +52,26 @@ pub struct SwitchState<B> {
     released: Vec<Pending<B>>,
     requests: Vec<(u16, u32)>,
     failed: Vec<Pending<B>>,
+    /// The last resolved next hop (domain, ip, mac), trusted during the millisecond it was
+    /// resolved in: a burst to one next hop resolves once.
+    nh_cache: (u16, u32, MacAddr, u64),
+    /// The last source learned: (domain << 48 | mac, port, ms). A repeat within the same
+    /// millisecond skips the FDB (its timestamp has millisecond resolution anyway).
+    learn_cache: (u64, u16, u64),
+    /// The last destination looked up: (domain << 48 | mac, port, ms, generation), trusted
+    /// while the FDB has not changed (`fdb_gen`) within the same millisecond.
+    lookup_cache: (u64, u16, u64, u64),
+    fdb_gen: u64,
 }
 
 /// Minimum Ethernet frame without FCS.
 const MIN_FRAME: usize = 60;
+/// The group bit of a MAC as a u64.
+const MCAST_BIT: u64 = 1 << 40;
+/// ff:ff:ff:ff:ff:ff as a u64.
+const BROADCAST: u64 = 0xffff_ffff_ffff;
+/// 01:80:c2:00:00:00 as a u64 (the block is ...:00 to ...:0f).
+const LINK_LOCAL: u64 = 0x0180_c200_0000;
 
 /// Everything a packet needs besides the packet.
 struct Ctx<'a, A: BufAlloc> {
@@ -87,6 +104,10 @@ impl<B: PacketBuf> SwitchState<B> {
             released: Vec::with_capacity(n),
             requests: Vec::with_capacity(256),
             failed: Vec::with_capacity(n * 32),
+            nh_cache: (NO_DOMAIN, 0, MacAddr::default(), u64::MAX),
+            learn_cache: (u64::MAX, 0, u64::MAX),
+            lookup_cache: (u64::MAX, 0, u64::MAX, 0),
+            fdb_gen: 0,
         }
     }
 
@@ -99,7 +120,9 @@ impl<B: PacketBuf> SwitchState<B> {
     /// Timers: FDB aging, ARP retries and failures. Call every millisecond or so.
     pub fn tick<A: BufAlloc<Buf = B>>(&mut self, t: &Tables, alloc: &A, c: &WorkerCounters, now_ms: u64, out: &mut Emit<B>) {
         let cx = Ctx { t, alloc, c, now: now_ms };
-        self.fdb.age(now_ms, 256);
+        if self.fdb.age(now_ms, 256) > 0 {
+            self.fdb_gen += 1;
+        }
         self.requests.clear();
         let mut failed = std::mem::take(&mut self.failed);
         self.neigh.poll(now_ms, 64, &mut self.requests, &mut failed);
@@ -118,73 +141,103 @@ impl<B: PacketBuf> SwitchState<B> {
         if !pkt.is_contiguous() {
             return out.drop(pkt, DropReason::MultiSegment);
         }
-        let h = match L2Header::parse(pkt.data()) {
+        let d = pkt.data();
+        let h = match L2Info::parse(d) {
             Ok(h) => h,
             Err(_) => return out.drop(pkt, DropReason::Malformed),
         };
-        if h.src.is_multicast() || h.src.is_zero() {
+        let (dst, src) = (mac_u64_at(d, 0), mac_u64_at(d, 6));
+        if src & MCAST_BIT != 0 || src == 0 {
             return out.drop(pkt, DropReason::BadSrcMac);
         }
         let t = cx.t;
+        // Raw tags: TPID in the high half, TCI (PCP/DEI/VID) in the low half.
+        const C: u32 = (EtherType::VLAN as u32) << 16;
+        const S: u32 = (EtherType::QINQ as u32) << 16;
+        let (r0, r1) = (h.raw_tags[0], h.raw_tags[1]);
+        let vid = |r: u32| (r & 0x0fff) as u16;
+        let is_c = |r: u32| r & 0xffff_0000 == C;
         let domain = match t.roles.get(usize::from(in_port)) {
-            Some(Role::Access { domain }) => match h.tags() {
-                [] => *domain,
+            Some(Role::Access { domain }) => match h.ntags {
+                0 => *domain,
                 // priority-tagged, or tagged with the access VLAN itself
-                [tag] if tag.tpid == EtherType::VLAN && (tag.vid == 0 || Some(tag.vid) == t.domains.get(usize::from(*domain)).map(|d| d.vlan)) => *domain,
+                1 if is_c(r0) && (vid(r0) == 0 || Some(vid(r0)) == t.domains.get(usize::from(*domain)).map(|d| d.vlan)) => *domain,
                 _ => return out.drop(pkt, DropReason::VlanNotAllowed),
             },
-            Some(Role::Trunk { outer: None, native, allowed }) => match h.tags() {
-                [] => match native {
-                    Some(n) => *n,
-                    None => return out.drop(pkt, DropReason::UntaggedNotAllowed),
-                },
-                [tag] if tag.tpid == EtherType::VLAN && tag.vid == 0 => match native {
-                    Some(n) => *n,
-                    None => return out.drop(pkt, DropReason::UntaggedNotAllowed),
-                },
-                [tag] if tag.tpid == EtherType::VLAN && allowed.contains(tag.vid) => t.vlan_domain[usize::from(tag.vid)],
-                _ => return out.drop(pkt, DropReason::VlanNotAllowed),
-            },
-            Some(Role::Trunk { outer: Some(s), allowed, .. }) => match h.tags() {
-                [o, i] if o.tpid == EtherType::QINQ && o.vid == *s && i.tpid == EtherType::VLAN && allowed.contains(i.vid) => {
-                    t.vlan_domain[usize::from(i.vid)]
+            Some(Role::Trunk { outer: None, native, allowed }) => match h.ntags {
+                1 if is_c(r0) && vid(r0) != 0 => {
+                    if allowed.contains(vid(r0)) {
+                        t.vlan_domain[usize::from(vid(r0))]
+                    } else {
+                        return out.drop(pkt, DropReason::VlanNotAllowed);
+                    }
                 }
+                0 | 1 if h.ntags == 0 || is_c(r0) => match native {
+                    Some(n) => *n,
+                    None => return out.drop(pkt, DropReason::UntaggedNotAllowed),
+                },
                 _ => return out.drop(pkt, DropReason::VlanNotAllowed),
             },
+            Some(Role::Trunk { outer: Some(s), allowed, .. }) => {
+                if h.ntags == 2 && r0 & 0xffff_0000 == S && vid(r0) == *s && is_c(r1) && allowed.contains(vid(r1)) {
+                    t.vlan_domain[usize::from(vid(r1))]
+                } else {
+                    return out.drop(pkt, DropReason::VlanNotAllowed);
+                }
+            }
             Some(Role::Unbridged) | None => return out.drop(pkt, DropReason::NoForward),
         };
         if domain == NO_DOMAIN {
             return out.drop(pkt, DropReason::VlanNotAllowed);
         }
-        if h.dst.is_link_local() {
+        if dst >> 4 == LINK_LOCAL >> 4 {
             return out.drop(pkt, DropReason::LinkLocalDst);
         }
-        match self.fdb.learn(domain, h.src, Dest::Port(in_port), cx.now) {
-            Learn::New => cx.c.event(Event::FdbLearned),
-            Learn::Moved { .. } => {
-                cx.c.event(Event::FdbLearned);
-                cx.c.event(Event::FdbMoved)
+        let skey = (u64::from(domain) << 48) | src;
+        if self.learn_cache != (skey, in_port, cx.now) {
+            match self.fdb.learn(domain, MacAddr::from_u64(src), Dest::Port(in_port), cx.now) {
+                Learn::New => {
+                    self.fdb_gen += 1;
+                    cx.c.event(Event::FdbLearned)
+                }
+                Learn::Moved { .. } => {
+                    self.fdb_gen += 1;
+                    cx.c.event(Event::FdbLearned);
+                    cx.c.event(Event::FdbMoved)
+                }
+                Learn::DomainFull => cx.c.event(Event::FdbLimit),
+                Learn::TableFull => cx.c.event(Event::FdbFull),
+                Learn::Refreshed | Learn::Static | Learn::Ignored => {}
             }
-            Learn::DomainFull => cx.c.event(Event::FdbLimit),
-            Learn::TableFull => cx.c.event(Event::FdbFull),
-            Learn::Refreshed | Learn::Static | Learn::Ignored => {}
+            self.learn_cache = (skey, in_port, cx.now);
         }
-        let pcp = h.tags().last().map(|t| t.pcp).unwrap_or(0);
+        let pcp = h.pcp();
         let gw = t.domains.get(usize::from(domain)).and_then(|d| d.gateway);
         if let Some(g) = gw {
-            if h.dst == g.mac {
+            if dst == g.mac64 {
                 return self.l3_input(cx, in_port, domain, &h, pkt, out);
             }
-            if h.dst == MacAddr::BROADCAST && h.ethertype == EtherType::ARP {
+            if dst == BROADCAST && h.ethertype == EtherType::ARP {
                 // Answer (or learn from) ARP for the gateway and still flood it, as a host
                 // on a Linux bridge would see it too.
                 self.arp_broadcast(cx, in_port, domain, &h, &pkt, out);
             }
         }
-        if h.dst.is_multicast() {
+        if dst & MCAST_BIT != 0 {
             return self.flood(cx, domain, Some(in_port), pkt, h.ntags, pcp, out);
         }
-        match self.fdb.lookup(domain, h.dst, cx.now) {
+        let dkey = (u64::from(domain) << 48) | dst;
+        let (ck, cp, cms, cgen) = self.lookup_cache;
+        let found = if ck == dkey && cms == cx.now && cgen == self.fdb_gen {
+            Some(Dest::Port(cp))
+        } else {
+            let f = self.fdb.lookup(domain, MacAddr::from_u64(dst), cx.now);
+            if let Some(Dest::Port(p)) = f {
+                self.lookup_cache = (dkey, p, cx.now, self.fdb_gen);
+            }
+            f
+        };
+        match found {
             Some(Dest::Port(p)) if p == in_port => out.drop(pkt, DropReason::SamePort),
             Some(Dest::Port(p)) => self.send(cx, p, domain, pkt, h.ntags, pcp, out),
             Some(Dest::Vtep(_)) | None => self.flood(cx, domain, Some(in_port), pkt, h.ntags, pcp, out),
@@ -222,7 +275,7 @@ impl<B: PacketBuf> SwitchState<B> {
     }
 
     /// ARP broadcast inside a routed domain: learn the sender, answer requests for the gateway.
-    fn arp_broadcast<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Header, pkt: &B, out: &mut Emit<B>) {
+    fn arp_broadcast<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, pkt: &B, out: &mut Emit<B>) {
         let Some(r) = pkt.data().get(h.l3_offset..).and_then(|b| ArpPacket::new_checked(b).ok()).map(|p| ArpRepr::parse(&p)) else { return };
         let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else { return };
         if !g.prefix.contains(r.sender_ip) || r.sender_ip == g.ip {
@@ -231,7 +284,7 @@ impl<B: PacketBuf> SwitchState<B> {
         let for_us = r.operation == arp::OP_REQUEST && r.target_ip == g.ip;
         self.neigh_learn(cx, domain, r.sender_ip, r.sender_mac, for_us, out);
         if for_us {
-            let pcp = h.tags().last().map(|t| t.pcp).unwrap_or(0);
+            let pcp = h.pcp();
             if let Some(reply) = self.build_arp(cx, in_port, domain, pcp, arp::OP_REPLY, g.mac, g.ip, r.sender_mac, r.sender_mac, r.sender_ip) {
                 cx.c.event(Event::ArpReplySent);
                 out.tx(reply, in_port);
@@ -242,7 +295,7 @@ impl<B: PacketBuf> SwitchState<B> {
     }
 
     /// A frame addressed to the gateway MAC of `domain`.
-    fn l3_input<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Header, pkt: B, out: &mut Emit<B>) {
+    fn l3_input<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, pkt: B, out: &mut Emit<B>) {
         match h.ethertype {
             EtherType::ARP => self.arp_unicast(cx, in_port, domain, h, pkt, out),
             EtherType::IPV4 => self.ipv4_input(cx, in_port, domain, h, pkt, out),
@@ -251,7 +304,7 @@ impl<B: PacketBuf> SwitchState<B> {
     }
 
     /// ARP addressed to the gateway MAC: a reply to our request, or a unicast request.
-    fn arp_unicast<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Header, mut pkt: B, out: &mut Emit<B>) {
+    fn arp_unicast<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, mut pkt: B, out: &mut Emit<B>) {
         let Some(r) = pkt.data().get(h.l3_offset..).and_then(|b| ArpPacket::new_checked(b).ok()).map(|p| ArpRepr::parse(&p)) else {
             return out.drop(pkt, DropReason::Malformed);
         };
@@ -272,12 +325,13 @@ impl<B: PacketBuf> SwitchState<B> {
         d[6..12].copy_from_slice(&g.mac.0);
         reply.emit(&mut d[l3..l3 + arp::PACKET_LEN]);
         cx.c.event(Event::ArpReplySent);
-        let pcp = h.tags().last().map(|t| t.pcp).unwrap_or(0);
+        let pcp = h.pcp();
         self.send(cx, in_port, domain, pkt, h.ntags, pcp, out);
     }
 
     /// Records a neighbour and sends the packets that waited for it.
     fn neigh_learn<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, ip: u32, mac: MacAddr, create: bool, out: &mut Emit<B>) {
+        self.nh_cache.3 = u64::MAX;
         let mut released = std::mem::take(&mut self.released);
         if self.neigh.learn(domain, ip, mac, cx.now, create, &mut released) {
             cx.c.event(Event::ArpLearned);
@@ -288,7 +342,7 @@ impl<B: PacketBuf> SwitchState<B> {
         self.released = released;
     }
 
-    fn ipv4_input<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Header, mut pkt: B, out: &mut Emit<B>) {
+    fn ipv4_input<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, mut pkt: B, out: &mut Emit<B>) {
         let l3 = h.l3_offset;
         let (dst, ttl, proto, checksum_ok, frag_offset) = {
             let Some(ip) = pkt.data().get(l3..).and_then(|b| Ipv4Packet::new_checked(b).ok()) else {
@@ -328,9 +382,16 @@ impl<B: PacketBuf> SwitchState<B> {
             ip.set_ttl_update(ttl - 1);
         }
         cx.c.event(Event::Routed);
+        let (cd, cip, cmac, cms) = self.nh_cache;
+        if cms == cx.now && cd == nh.domain && cip == target {
+            return self.l3_output(cx, nh.domain, cmac, pkt, h.ntags, out);
+        }
         let pending = Pending { pkt, ntags: h.ntags, in_port, in_domain: domain };
         match self.neigh.resolve(nh.domain, target, pending, cx.now) {
-            Resolve::Known(mac, p) => self.l3_output(cx, nh.domain, mac, p.pkt, p.ntags, out),
+            Resolve::Known(mac, p) => {
+                self.nh_cache = (nh.domain, target, mac, cx.now);
+                self.l3_output(cx, nh.domain, mac, p.pkt, p.ntags, out)
+            }
             Resolve::Queued { send_request } => {
                 if send_request {
                     self.send_arp_request(cx, nh.domain, target, out);
@@ -365,7 +426,7 @@ impl<B: PacketBuf> SwitchState<B> {
     }
 
     /// Answers an ICMP echo request to a gateway address, in place, out of the ingress port.
-    fn echo_reply<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Header, mut pkt: B, out: &mut Emit<B>) {
+    fn echo_reply<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, mut pkt: B, out: &mut Emit<B>) {
         let l3 = h.l3_offset;
         let ok = {
             let d = pkt.data_mut();
@@ -401,7 +462,7 @@ impl<B: PacketBuf> SwitchState<B> {
             return out.drop(pkt, DropReason::LocalUnhandled);
         }
         cx.c.event(Event::EchoReplySent);
-        let pcp = h.tags().last().map(|t| t.pcp).unwrap_or(0);
+        let pcp = h.pcp();
         self.send(cx, in_port, domain, pkt, h.ntags, pcp, out);
     }
 

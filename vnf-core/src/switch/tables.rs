@@ -68,6 +68,8 @@ pub struct Gateway {
     pub prefix: Ipv4Prefix,
     /// MAC.
     pub mac: MacAddr,
+    /// MAC as a u64 (see [`MacAddr::to_u64`]).
+    pub mac64: u64,
 }
 
 /// A bridge domain.
@@ -139,7 +141,7 @@ impl Tables {
                 name: b.name.clone(),
                 vlan: b.vlan,
                 members: cfg.bridge_members(i).into_iter().map(|p| p as u16).collect(),
-                gateway: b.gateway.map(|g| Gateway { ip: g.addr, prefix: g, mac: b.gateway_mac() }),
+                gateway: b.gateway.map(|g| Gateway { ip: g.addr, prefix: g, mac: b.gateway_mac(), mac64: b.gateway_mac().to_u64() }),
                 mac_limit: b.mac_limit,
             });
         }

@@ -1,19 +1,26 @@
 //! The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
 
 /// One's complement sum of `data` (not folded, not inverted), continuing from `acc`.
-pub fn sum(mut acc: u32, data: &[u8]) -> u32 {
-    let mut chunks = data.chunks_exact(2);
+///
+/// Adds 32-bit big-endian words into a 64-bit accumulator (no carry can be lost below 2^32
+/// words), then folds: the same result as summing 16-bit words (RFC 1071 section 2(B)).
+#[inline]
+pub fn sum(acc: u32, data: &[u8]) -> u32 {
+    let mut wide: u64 = u64::from(acc);
+    let mut chunks = data.chunks_exact(4);
     for c in &mut chunks {
-        acc += u32::from(u16::from_be_bytes([c[0], c[1]]));
-        // Fold early so long buffers cannot overflow.
-        if acc > 0xffff_0000 {
-            acc = (acc & 0xffff) + (acc >> 16);
-        }
+        wide += u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
     }
-    if let [b] = chunks.remainder() {
-        acc += u32::from(u16::from_be_bytes([*b, 0]));
-    }
-    acc
+    let rest = chunks.remainder();
+    let mut tail = [0u8; 4];
+    tail[..rest.len()].copy_from_slice(rest);
+    wide += u64::from(u32::from_be_bytes(tail));
+    // Fold 64 -> 32 bits keeping the one's complement sum.
+    let mut s = (wide & 0xffff_ffff) + (wide >> 32);
+    s = (s & 0xffff_ffff) + (s >> 32);
+    let s = s as u32;
+    // 32 -> at most 17 bits, still a valid (unfolded) sum for callers that add more.
+    (s & 0xffff) + (s >> 16)
 }
 
 /// Folds a 32-bit sum to 16 bits.
@@ -61,6 +68,17 @@ mod tests {
         assert_eq!(fold(sum(0, &d)), 0xddf2);
         assert_eq!(checksum(&d), !0xddf2);
         assert_eq!(fold(sum(0, &[0x12])), 0x1200, "odd byte padded");
+        assert_eq!(fold(sum(0, &[0x12, 0x34, 0x56])), 0x6834);
+        assert_eq!(fold(sum(0xffff, &[0xff, 0xff])), 0xffff);
+        // against a plain 16-bit reference on many lengths
+        let data: Vec<u8> = (0..301u32).map(|i| (i * 37 % 251) as u8).collect();
+        for n in 0..data.len() {
+            let mut r: u32 = 0x1234;
+            for c in data[..n].chunks(2) {
+                r += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+            }
+            assert_eq!(fold(sum(0x1234, &data[..n])), fold(r), "{n}");
+        }
     }
 
     #[test]

@@ -87,6 +87,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     }
 }
 
+/// The MAC address at `at` as a u64 (see [`MacAddr::to_u64`]); the caller checked the length.
+#[inline(always)]
+pub fn mac_u64_at(b: &[u8], at: usize) -> u64 {
+    let hi = u16::from_be_bytes([b[at], b[at + 1]]);
+    let lo = u32::from_be_bytes([b[at + 2], b[at + 3], b[at + 4], b[at + 5]]);
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
 /// The MAC address at `at` (the caller checked the length).
 #[inline(always)]
 pub fn mac_at(b: &[u8], at: usize) -> MacAddr {
@@ -102,6 +110,21 @@ pub struct MacAddr(pub [u8; 6]);
 impl MacAddr {
     /// ff:ff:ff:ff:ff:ff
     pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
+
+    /// The address as the low 48 bits of a u64 (first octet most significant), for
+    /// compares and hashing in registers.
+    #[inline(always)]
+    pub const fn to_u64(self) -> u64 {
+        let b = self.0;
+        u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
+    }
+
+    /// The inverse of [`MacAddr::to_u64`] (the top 16 bits are ignored).
+    #[inline(always)]
+    pub const fn from_u64(v: u64) -> MacAddr {
+        let b = v.to_be_bytes();
+        MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
 
     /// True for group (multicast and broadcast) addresses.
     pub fn is_multicast(&self) -> bool {
@@ -178,6 +201,9 @@ mod tests {
         assert_eq!(m.to_string(), "02:00:5e:10:00:01");
         assert!(m.is_local() && !m.is_multicast());
         assert!(MacAddr::BROADCAST.is_multicast());
+        assert_eq!(m.to_u64(), 0x0200_5e10_0001);
+        assert_eq!(MacAddr::from_u64(0xffff_0200_5e10_0001), m);
+        assert_eq!(mac_u64_at(&[9, 2, 0, 0x5e, 0x10, 0, 1], 1), 0x0200_5e10_0001);
     }
 
     #[test]

@@ -47,6 +47,76 @@ pub fn is_tpid(t: u16) -> bool {
     t == EtherType::VLAN || t == EtherType::QINQ
 }
 
+/// The VLAN tags, EtherType and L3 offset of a frame, without the MACs: what the fast path
+/// keeps per packet (MACs are read from the packet where needed). Tags are kept raw (TPID in
+/// the high 16 bits, TCI in the low) so the value stays in whole, aligned words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct L2Info {
+    /// Raw tags in wire order (outer first): `tpid << 16 | tci`; `ntags` are valid.
+    pub raw_tags: [u32; 2],
+    /// Number of tags (0..=2).
+    pub ntags: u8,
+    /// The EtherType after the tags.
+    pub ethertype: u16,
+    /// Offset of the L3 header.
+    pub l3_offset: usize,
+}
+
+impl L2Info {
+    /// Parses the tags of an Ethernet frame (at most two; a third is
+    /// [`WireError::TooManyTags`]).
+    #[inline]
+    pub fn parse(b: &[u8]) -> Result<L2Info> {
+        if b.len() < 14 {
+            return Err(WireError::Truncated);
+        }
+        // Unrolled (no indexed writes) so the result stays in registers.
+        let et = be16(b, 12);
+        if !is_tpid(et) {
+            return Ok(L2Info { raw_tags: [0, 0], ntags: 0, ethertype: et, l3_offset: 14 });
+        }
+        if b.len() < 18 {
+            return Err(WireError::Truncated);
+        }
+        let t0 = (u32::from(et) << 16) | u32::from(be16(b, 14));
+        let et = be16(b, 16);
+        if !is_tpid(et) {
+            return Ok(L2Info { raw_tags: [t0, 0], ntags: 1, ethertype: et, l3_offset: 18 });
+        }
+        if b.len() < 22 {
+            return Err(WireError::Truncated);
+        }
+        let t1 = (u32::from(et) << 16) | u32::from(be16(b, 18));
+        let et = be16(b, 20);
+        if is_tpid(et) {
+            return Err(WireError::TooManyTags);
+        }
+        Ok(L2Info { raw_tags: [t0, t1], ntags: 2, ethertype: et, l3_offset: 22 })
+    }
+
+    /// Tag `i` decoded (a zero tag past `ntags`).
+    #[inline]
+    pub fn tag(&self, i: usize) -> Tag {
+        let r = self.raw_tags[i & 1];
+        Tag::from_tci((r >> 16) as u16, r as u16)
+    }
+
+    /// The valid tags, decoded.
+    pub fn tags(&self) -> Vec<Tag> {
+        (0..usize::from(self.ntags)).map(|i| self.tag(i)).collect()
+    }
+
+    /// Priority of the innermost tag (0 untagged).
+    #[inline]
+    pub fn pcp(&self) -> u8 {
+        if self.ntags == 0 {
+            0
+        } else {
+            (self.raw_tags[usize::from(self.ntags - 1) & 1] >> 13) as u8 & 7
+        }
+    }
+}
+
 /// The Ethernet header of a frame with its VLAN tags decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct L2Header {
@@ -68,31 +138,8 @@ impl L2Header {
     /// Parses the Ethernet header and up to two VLAN tags. A third tag is refused
     /// ([`WireError::TooManyTags`]).
     pub fn parse(b: &[u8]) -> Result<L2Header> {
-        if b.len() < 14 {
-            return Err(WireError::Truncated);
-        }
-        let mut h = L2Header {
-            dst: mac_at(b, 0),
-            src: mac_at(b, 6),
-            tags: [Tag::default(); 2],
-            ntags: 0,
-            ethertype: be16(b, 12),
-            l3_offset: 14,
-        };
-        while is_tpid(h.ethertype) {
-            if h.ntags == 2 {
-                return Err(WireError::TooManyTags);
-            }
-            let at = h.l3_offset;
-            if b.len() < at + 4 {
-                return Err(WireError::Truncated);
-            }
-            h.tags[h.ntags as usize] = Tag::from_tci(h.ethertype, be16(b, at));
-            h.ntags += 1;
-            h.ethertype = be16(b, at + 2);
-            h.l3_offset += 4;
-        }
-        Ok(h)
+        let i = L2Info::parse(b)?;
+        Ok(L2Header { dst: mac_at(b, 0), src: mac_at(b, 6), tags: [i.tag(0), i.tag(1)], ntags: i.ntags, ethertype: i.ethertype, l3_offset: i.l3_offset })
     }
 
     /// The valid tags.
