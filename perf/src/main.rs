@@ -42,6 +42,15 @@ enum Cmd {
     },
     /// Run benchmarks (the default).
     Run(RunArgs),
+    /// Microbenchmark of the route table: lookups per second at several table sizes.
+    Lpm {
+        /// Route counts to build (comma separated).
+        #[arg(long, value_delimiter = ',', default_value = "10,1000,10000,100000")]
+        routes: Vec<u32>,
+        /// Lookups per table.
+        #[arg(long, default_value_t = 20_000_000)]
+        lookups: u32,
+    },
 }
 
 #[derive(clap::Args, Clone)]
@@ -101,6 +110,10 @@ fn main() -> ExitCode {
             };
         }
         Some(Cmd::Run(r)) => r,
+        Some(Cmd::Lpm { routes, lookups }) => {
+            lpm_bench(&routes, lookups);
+            return ExitCode::SUCCESS;
+        }
         None => cli.run,
     };
     match bench(&run) {
@@ -109,6 +122,59 @@ fn main() -> ExitCode {
             eprintln!("vnf-perf: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Builds random route tables (prefix lengths 8..=32, biased to /24) and times lookups of
+/// random addresses, single and in bursts of 32.
+fn lpm_bench(sizes: &[u32], lookups: u32) {
+    use std::time::Instant;
+    use vnf_core::l3::lpm::Lpm;
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    println!("{:>8} {:>10} {:>12} {:>12} {:>12}", "routes", "memory KiB", "ns/lookup", "ns/lookup x32", "Mlookups/s");
+    for &n in sizes {
+        let mut routes = std::collections::BTreeMap::new();
+        while routes.len() < n as usize {
+            let r = rnd();
+            let len = match r % 4 {
+                0 => 8 + (r >> 8) % 25,
+                _ => 24,
+            } as u8;
+            let addr = (r >> 32) as u32 & if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+            routes.insert((addr, len), routes.len() as u32);
+        }
+        let list: Vec<(u32, u8, u32)> = routes.iter().map(|(&(a, l), &h)| (a, l, h)).collect();
+        let Ok(t) = Lpm::build(&list) else {
+            eprintln!("vnf-perf: LPM build failed for {n} routes");
+            continue;
+        };
+        // Half the lookups hit a route's own range, half are random.
+        let addrs: Vec<u32> = (0..4096)
+            .map(|i| if i % 2 == 0 { list[(rnd() % list.len() as u64) as usize].0 | (rnd() as u32 & 0xff) } else { rnd() as u32 })
+            .collect();
+        let t0 = Instant::now();
+        let mut hits = 0u64;
+        for i in 0..lookups as usize {
+            if t.lookup(addrs[i & 4095]).is_some() {
+                hits += 1;
+            }
+        }
+        let single = t0.elapsed().as_nanos() as f64 / f64::from(lookups);
+        let mut out = [None; 32];
+        let t0 = Instant::now();
+        for i in 0..(lookups as usize / 32) {
+            let at = (i * 32) & 4095;
+            t.lookup_bulk(&addrs[at..at + 32], &mut out);
+            hits += out.iter().filter(|o| o.is_some()).count() as u64;
+        }
+        let bulk = t0.elapsed().as_nanos() as f64 / f64::from(lookups);
+        println!("{:>8} {:>10} {:>12.2} {:>12.2} {:>12.1}   (hits {hits})", n, t.memory_bytes() / 1024, single, bulk, 1e3 / single);
     }
 }
 
