@@ -77,8 +77,15 @@ impl Worker {
         let tsc_per_ms = (tsc_hz() / 1000).max(1);
         let mut next_tick = 0u64;
 
+        // One TSC read per iteration: the start of one is the end of the previous.
+        let mut t0 = rdtsc();
+        let mut busy_prev = false;
         while !stop.load(Ordering::Relaxed) {
-            let t0 = rdtsc();
+            let t1 = rdtsc();
+            if busy_prev {
+                c.busy_cycles.add(t1.wrapping_sub(t0));
+            }
+            t0 = t1;
             let now_ms = if SWITCH { t0 / tsc_per_ms } else { 0 };
             let mut got = 0usize;
             for (in_port, q) in &rxqs {
@@ -127,11 +134,14 @@ impl Worker {
                     send(t, c);
                 }
             }
-            if got > 0 {
+            busy_prev = got > 0;
+            if busy_prev {
                 c.busy_loops.add(1);
                 c.packets.add(got as u64);
-                c.busy_cycles.add(rdtsc().wrapping_sub(t0));
             }
+        }
+        if busy_prev {
+            c.busy_cycles.add(rdtsc().wrapping_sub(t0));
         }
         for t in txb.iter_mut() {
             if !t.buf.is_empty() {

@@ -210,7 +210,11 @@ impl Ipv4Repr {
             dont_frag: p.dont_frag(),
         })
     }
-    /// Writes a 20-byte header with a valid checksum.
+    /// Largest payload a 20-byte header can describe.
+    pub const MAX_PAYLOAD: u16 = 65535 - HEADER_LEN as u16;
+
+    /// Writes a 20-byte header with a valid checksum. A `payload_len` above
+    /// [`Self::MAX_PAYLOAD`] cannot be represented: the total length is clamped to 65535.
     pub fn emit(&self, b: &mut [u8]) {
         b[field::VER_IHL] = 0x45;
         b[field::DSCP_ECN] = self.dscp_ecn;

@@ -97,8 +97,10 @@ impl L2Info {
     /// Tag `i` decoded (a zero tag past `ntags`).
     #[inline]
     pub fn tag(&self, i: usize) -> Tag {
-        let r = self.raw_tags[i & 1];
-        Tag::from_tci((r >> 16) as u16, r as u16)
+        match self.raw_tags.get(i) {
+            Some(&r) if i < usize::from(self.ntags) => Tag::from_tci((r >> 16) as u16, r as u16),
+            _ => Tag::default(),
+        }
     }
 
     /// The valid tags, decoded.
