@@ -4,8 +4,10 @@
 
 mod common;
 
+use common::drain;
+
 use pipelines::dataplane::Dataplane;
-use pipelines::dpdk::{Burst, Mbuf, Mempool, Port, Ring};
+use pipelines::dpdk::{Mbuf, Mempool, Port, Ring};
 use vnf_core::config::Config;
 use vnf_core::gen::FlowSet;
 use vnf_core::stats::WorkerSnapshot;
@@ -52,15 +54,6 @@ name = "v20"
 vlan = 20
 "#;
 
-fn drain(ring: &Ring) -> Vec<Vec<u8>> {
-    let mut out = vec![];
-    let mut b = Burst::new();
-    while ring.dequeue(&mut b, 256) > 0 {
-        out.extend(b.mbufs().iter().map(Mbuf::to_vec));
-        b.free_all();
-    }
-    out
-}
 
 fn tag(f: &[u8], tags: &[[u8; 4]]) -> Vec<u8> {
     let mut v = f[..12].to_vec();

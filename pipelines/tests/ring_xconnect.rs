@@ -3,8 +3,10 @@
 
 mod common;
 
+use common::drain;
+
 use pipelines::dataplane::Dataplane;
-use pipelines::dpdk::{Burst, Mbuf, Mempool, Port, Ring};
+use pipelines::dpdk::{Mbuf, Mempool, Port, Ring};
 use vnf_core::config::Config;
 use vnf_core::gen::FlowSet;
 use vnf_core::stats::{DropReason, WorkerSnapshot};
@@ -56,15 +58,6 @@ fn inject(pool: &Mempool, ring: &Ring, frames: &[Vec<u8>]) {
     }
 }
 
-fn drain(ring: &Ring) -> Vec<Vec<u8>> {
-    let mut out = vec![];
-    let mut b = Burst::new();
-    while ring.dequeue(&mut b, 256) > 0 {
-        out.extend(b.mbufs().iter().map(Mbuf::to_vec));
-        b.free_all();
-    }
-    out
-}
 
 fn total(dp: &Dataplane) -> WorkerSnapshot {
     WorkerSnapshot::sum(&dp.worker_snapshots())

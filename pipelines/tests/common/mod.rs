@@ -21,6 +21,17 @@ pub fn lcores() -> MutexGuard<'static, ()> {
     LCORES.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Takes every frame out of `ring`, freeing the mbufs.
+pub fn drain(ring: &pipelines::dpdk::Ring) -> Vec<Vec<u8>> {
+    let mut out = vec![];
+    let mut b = pipelines::dpdk::Burst::new();
+    while ring.dequeue(&mut b, 256) > 0 {
+        out.extend(b.mbufs().iter().map(pipelines::dpdk::Mbuf::to_vec));
+        b.free_all();
+    }
+    out
+}
+
 /// Polls `f` until it is true or `secs` pass.
 pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + Duration::from_secs(secs);
