@@ -83,6 +83,61 @@ pub struct Config {
     /// Static routes.
     #[serde(default, rename = "route")]
     pub routes: Vec<Route>,
+    /// The VXLAN tunnel endpoint, if bridges stretch over an IPv4 underlay.
+    #[serde(default)]
+    pub vtep: Option<Vtep>,
+}
+
+/// `[vtep]`: this appliance as a VXLAN tunnel endpoint (RFC 7348).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vtep {
+    /// The port facing the underlay (a port without a bridge role).
+    pub underlay: String,
+    /// The local VTEP address with the underlay subnet, e.g. `203.0.113.1/24`.
+    pub address: Ipv4Prefix,
+    /// Underlay next hop for remote VTEPs outside the subnet.
+    #[serde(default)]
+    pub gateway: Option<std::net::Ipv4Addr>,
+    /// The VTEP's MAC on the underlay (default `02:76:6e:66:ff:fe`).
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+    /// UDP destination port (default 4789).
+    #[serde(default = "vxlan_port")]
+    pub udp_port: u16,
+    /// Accept only tunnels from the VNI's configured remote VTEPs (default on).
+    #[serde(default = "yes")]
+    pub check_source: bool,
+    /// Underlay IP MTU: an encapsulated packet above it is dropped, never fragmented.
+    #[serde(default = "default_mtu")]
+    pub mtu: u16,
+    /// Static underlay neighbours (ARP entries).
+    #[serde(default)]
+    pub neighbor: Vec<StaticNeighbor>,
+}
+
+impl Vtep {
+    /// The VTEP MAC.
+    pub fn mac(&self) -> MacAddr {
+        self.mac.unwrap_or(MacAddr([0x02, 0x76, 0x6e, 0x66, 0xff, 0xfe]))
+    }
+}
+
+fn vxlan_port() -> u16 {
+    4789
+}
+fn default_mtu() -> u16 {
+    1500
+}
+
+/// `[[bridge.remote_mac]]`: an inner MAC that lives behind a remote VTEP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteMac {
+    /// The inner MAC.
+    pub mac: MacAddr,
+    /// The remote VTEP (one of the bridge's `remote_vteps`).
+    pub vtep: std::net::Ipv4Addr,
 }
 
 /// `[bridging]`
@@ -149,6 +204,16 @@ pub struct Bridge {
     /// Static neighbours (ARP entries) in the gateway subnet.
     #[serde(default)]
     pub neighbor: Vec<StaticNeighbor>,
+    /// VXLAN network identifier: the domain stretches over the underlay (needs `[vtep]`).
+    #[serde(default)]
+    pub vni: Option<u32>,
+    /// Remote VTEPs of the VNI: the flood list (head-end replication) and, with
+    /// `vtep.check_source`, the only accepted tunnel sources.
+    #[serde(default)]
+    pub remote_vteps: Vec<std::net::Ipv4Addr>,
+    /// Static inner MAC -> remote VTEP entries.
+    #[serde(default)]
+    pub remote_mac: Vec<RemoteMac>,
 }
 
 /// `[[bridge.neighbor]]`: a static ARP entry.
@@ -667,6 +732,7 @@ impl Config {
                 }
             }
         }
+        self.validate_vtep(xconnected)?;
         let mut seen_routes = HashMap::new();
         for (i, rt) in self.routes.iter().enumerate() {
             let key = |f: &str| format!("route[{i}].{f}");
@@ -681,6 +747,87 @@ impl Config {
                 None => return Err(ConfigError::new(key("via"), format!("{} is not inside any bridge's gateway subnet", rt.via))),
                 Some((s, _)) if s.addr == via => return Err(ConfigError::new(key("via"), format!("{} is the gateway's own address", rt.via))),
                 Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_vtep(&self, xconnected: &HashMap<&str, usize>) -> Result<(), ConfigError> {
+        let Some(v) = &self.vtep else {
+            for (i, b) in self.bridges.iter().enumerate() {
+                if b.vni.is_some() {
+                    return Err(ConfigError::new(format!("bridge[{i}].vni"), "needs a [vtep] section"));
+                }
+            }
+            return Ok(());
+        };
+        match self.port_index(&v.underlay) {
+            None => return Err(ConfigError::new("vtep.underlay", format!("no port is named {:?}", v.underlay))),
+            Some(i) if self.ports[i].mode.is_some() || xconnected.contains_key(v.underlay.as_str()) => {
+                return Err(ConfigError::new("vtep.underlay", format!("port {:?} already has a bridge role or a cross-connect", v.underlay)))
+            }
+            Some(_) => {}
+        }
+        let a = v.address;
+        if a.len == 0 || a.len > 30 || a.addr == a.network() || a.addr == a.broadcast() || a.addr >> 24 == 0 || a.addr >> 24 == 127 || a.addr >> 24 >= 224 {
+            return Err(ConfigError::new("vtep.address", format!("{a} is not a unicast host address in a /1../30 subnet")));
+        }
+        if let Some(g) = v.gateway {
+            let g = u32::from(g);
+            if !a.contains(g) || g == a.addr {
+                return Err(ConfigError::new("vtep.gateway", format!("{} is not another host of {a}", std::net::Ipv4Addr::from(g))));
+            }
+        }
+        if v.udp_port == 0 {
+            return Err(ConfigError::new("vtep.udp_port", "must not be 0"));
+        }
+        if !(576..=9600).contains(&v.mtu) {
+            return Err(ConfigError::new("vtep.mtu", format!("{} is not in 576..=9600", v.mtu)));
+        }
+        if v.mac().is_multicast() || v.mac().is_zero() {
+            return Err(ConfigError::new("vtep.mac", format!("{} is not a unicast address", v.mac())));
+        }
+        for (k, n) in v.neighbor.iter().enumerate() {
+            let ip = u32::from(n.ip);
+            if !a.contains(ip) || ip == a.addr {
+                return Err(ConfigError::new(format!("vtep.neighbor[{k}].ip"), format!("{} is not another host of {a}", n.ip)));
+            }
+        }
+        let mut vnis = HashMap::new();
+        for (i, b) in self.bridges.iter().enumerate() {
+            let key = |f: &str| format!("bridge[{i}].{f}");
+            let Some(vni) = b.vni else {
+                if !b.remote_vteps.is_empty() || !b.remote_mac.is_empty() {
+                    return Err(ConfigError::new(key("vni"), "remote_vteps and remote_mac need a vni"));
+                }
+                continue;
+            };
+            if vni == 0 || vni > 0x00ff_ffff {
+                return Err(ConfigError::new(key("vni"), format!("{vni} is not in 1..=16777215")));
+            }
+            if let Some(j) = vnis.insert(vni, i) {
+                return Err(ConfigError::new(key("vni"), format!("VNI {vni} already belongs to bridge[{j}]")));
+            }
+            let mut seen = HashSet::new();
+            for (k, r) in b.remote_vteps.iter().enumerate() {
+                let ip = u32::from(*r);
+                if ip == a.addr || ip >> 24 == 0 || ip >> 24 == 127 || ip >> 24 >= 224 {
+                    return Err(ConfigError::new(format!("bridge[{i}].remote_vteps[{k}]"), format!("{r} is not a remote unicast address")));
+                }
+                if !a.contains(ip) && v.gateway.is_none() {
+                    return Err(ConfigError::new(format!("bridge[{i}].remote_vteps[{k}]"), format!("{r} is outside {a} and [vtep] has no gateway")));
+                }
+                if !seen.insert(ip) {
+                    return Err(ConfigError::new(format!("bridge[{i}].remote_vteps[{k}]"), format!("{r} is listed twice")));
+                }
+            }
+            for (k, m) in b.remote_mac.iter().enumerate() {
+                if m.mac.is_multicast() || m.mac.is_zero() {
+                    return Err(ConfigError::new(format!("bridge[{i}].remote_mac[{k}].mac"), format!("{} is not a unicast address", m.mac)));
+                }
+                if !seen.contains(&u32::from(m.vtep)) {
+                    return Err(ConfigError::new(format!("bridge[{i}].remote_mac[{k}].vtep"), format!("{} is not in remote_vteps", m.vtep)));
+                }
             }
         }
         Ok(())
@@ -1029,6 +1176,62 @@ via = "198.51.100.7"
         assert_eq!(e.key, "routing.arp_queue");
         let e = Config::parse(&format!("{BRIDGED}\n[bridging]\nfdb_size = 0\n"), None).unwrap_err();
         assert_eq!(e.key, "bridging.fdb_size");
+    }
+
+    const VXLAN: &str = r#"
+[[port]]
+name = "u"
+devargs = "net_null0"
+[[port]]
+name = "a"
+devargs = "net_null1"
+mode = "access"
+vlan = 10
+[vtep]
+underlay = "u"
+address = "203.0.113.1/24"
+gateway = "203.0.113.254"
+[[vtep.neighbor]]
+ip = "203.0.113.2"
+mac = "02:00:00:00:00:02"
+[[bridge]]
+name = "v10"
+vlan = 10
+vni = 5010
+remote_vteps = ["203.0.113.2", "198.18.0.9"]
+[[bridge.remote_mac]]
+mac = "02:00:00:00:aa:01"
+vtep = "203.0.113.2"
+"#;
+
+    #[test]
+    fn vtep_config_parses_with_defaults_and_errors_name_keys() {
+        let c = Config::parse(VXLAN, None).unwrap();
+        let v = c.vtep.as_ref().unwrap();
+        assert_eq!((v.udp_port, v.check_source, v.mtu), (4789, true, 1500));
+        assert_eq!(v.mac().to_string(), "02:76:6e:66:ff:fe");
+        assert_eq!(c.bridges[0].vni, Some(5010));
+        let cases: &[(&str, &str, &str, &str)] = &[
+            ("underlay = \"u\"", "underlay = \"a\"", "vtep.underlay", "bridge role"),
+            ("underlay = \"u\"", "underlay = \"x\"", "vtep.underlay", "no port"),
+            ("address = \"203.0.113.1/24\"", "address = \"203.0.113.0/24\"", "vtep.address", "unicast host"),
+            ("gateway = \"203.0.113.254\"", "gateway = \"198.18.0.1\"", "vtep.gateway", "not another host"),
+            ("vni = 5010", "vni = 16777216", "bridge[0].vni", "1..=16777215"),
+            ("\"198.18.0.9\"]", "\"203.0.113.2\"]", "bridge[0].remote_vteps[1]", "twice"),
+            ("\"198.18.0.9\"]", "\"203.0.113.1\"]", "bridge[0].remote_vteps[1]", "remote unicast"),
+            ("vtep = \"203.0.113.2\"", "vtep = \"203.0.113.3\"", "bridge[0].remote_mac[0].vtep", "not in remote_vteps"),
+            ("ip = \"203.0.113.2\"", "ip = \"203.0.113.1\"", "vtep.neighbor[0].ip", "not another host"),
+        ];
+        for (old, new, key, reason) in cases {
+            assert!(VXLAN.contains(old), "{old}");
+            let e = Config::parse(&VXLAN.replacen(old, new, 1), None).expect_err(new);
+            assert_eq!(&e.key, key, "{new}: {e}");
+            assert!(e.reason.contains(reason), "{new}: {e}");
+        }
+        let no_gw = VXLAN.replace("gateway = \"203.0.113.254\"\n", "");
+        assert_eq!(Config::parse(&no_gw, None).unwrap_err().key, "bridge[0].remote_vteps[1]");
+        let no_vtep = "[[bridge]]\nname = \"b\"\nvlan = 5\nvni = 7\n";
+        assert_eq!(Config::parse(no_vtep, None).unwrap_err().key, "bridge[0].vni");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod ipv4;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;
+pub mod vxlan;
 
 pub use ethernet::{EtherType, EthernetFrame, MacAddr};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
@@ -40,6 +41,8 @@ pub enum WireError {
     BadOperation,
     /// The frame carries more VLAN tags than supported (two).
     TooManyTags,
+    /// A VXLAN header without the I flag.
+    BadVxlanFlags,
 }
 
 impl WireError {
@@ -55,6 +58,7 @@ impl WireError {
             WireError::BadProtocol => "bad-protocol",
             WireError::BadOperation => "bad-operation",
             WireError::TooManyTags => "too-many-tags",
+            WireError::BadVxlanFlags => "bad-vxlan-flags",
         }
     }
 }
