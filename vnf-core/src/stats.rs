@@ -58,6 +58,15 @@ drop_reasons! {
     ArpFailed => "arp-failed", "the next hop did not answer ARP";
     NeighborTableFull => "neighbor-table-full", "no room in the neighbour table";
     ArpNotOurs => "arp-not-ours", "an ARP message to the gateway MAC for another address";
+    UnderlayNotOurs => "underlay-not-ours", "underlay traffic that is not VXLAN or ARP for the local VTEP";
+    VxlanBadChecksum => "vxlan-bad-checksum", "VXLAN outer UDP checksum (non-zero) does not verify";
+    VxlanBadFlags => "vxlan-bad-flags", "VXLAN header without the I flag";
+    VxlanUnknownVni => "vxlan-unknown-vni", "VXLAN VNI with no bridge";
+    VxlanUnknownVtep => "vxlan-unknown-vtep", "VXLAN from a source that is not a remote VTEP of the VNI";
+    VxlanInnerTagged => "vxlan-inner-tagged", "VXLAN inner frame carries an 802.1Q tag";
+    VxlanSplitHorizon => "vxlan-split-horizon", "a frame from the overlay whose destination is in the overlay";
+    VxlanMtuExceeded => "vxlan-mtu-exceeded", "the encapsulated packet would exceed the underlay MTU";
+    L3FromOverlay => "l3-from-overlay", "a frame from the overlay to a gateway MAC (routing from VXLAN is not supported yet)";
 }
 
 macro_rules! events {
@@ -96,6 +105,9 @@ events! {
     EchoReplySent => "echo-reply-sent", "ICMP echo replies sent by a gateway";
     IcmpErrorSent => "icmp-error-sent", "ICMP errors sent (time exceeded, unreachable)";
     IcmpRateLimited => "icmp-rate-limited", "ICMP errors not sent because of the per-second limit";
+    VxlanDecap => "vxlan-decap", "VXLAN packets decapsulated";
+    VxlanEncap => "vxlan-encap", "frames encapsulated toward a remote VTEP";
+    VxlanReplicated => "vxlan-replicated", "flooded frames sent to a remote VTEP (head-end replication)";
     LocalConsumed => "local-consumed", "packets for the appliance itself, consumed (ARP replies)";
 }
 

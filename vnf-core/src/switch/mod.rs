@@ -24,9 +24,11 @@ use crate::wire::icmpv4::{self, Icmpv4Packet};
 use crate::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
 use crate::wire::ethernet::mac_u64_at;
 use crate::wire::vlan::{L2Info, Tag};
+use crate::wire::udp::UdpPacket;
+use crate::wire::vxlan::{self, VxlanPacket};
 use crate::wire::{EtherType, MacAddr};
 pub use emit::{Action, Emit};
-pub use tables::{Role, Tables, NO_DOMAIN};
+pub use tables::{Role, Tables, NO_DOMAIN, UNDERLAY_IFX};
 
 /// A packet waiting for its next hop's MAC.
 #[derive(Debug)]
@@ -62,6 +64,8 @@ pub struct SwitchState<B> {
     /// while the FDB has not changed (`fdb_gen`) within the same millisecond.
     lookup_cache: (u64, u16, u64, u64),
     fdb_gen: u64,
+    /// Identification of the next outer IPv4 header this worker sends.
+    ip_ident: u16,
 }
 
 /// Minimum Ethernet frame without FCS.
@@ -91,10 +95,18 @@ impl<B: PacketBuf> SwitchState<B> {
         for &(d, mac, p) in &t.static_macs {
             let _ = fdb.add_static(d, mac, Dest::Port(p));
         }
+        for &(d, mac, ip) in &t.remote_macs {
+            let _ = fdb.add_static(d, mac, Dest::Vtep(ip));
+        }
         let n = t.neigh.max_pending * 8;
         let mut neigh = NeighTable::new(t.neighbor_size, t.neigh);
         for &(d, ip, mac) in &t.static_neighbors {
             neigh.add_static(d, ip, mac);
+        }
+        if let Some(v) = &t.vtep {
+            for &(ip, mac) in &v.neighbors {
+                neigh.add_static(UNDERLAY_IFX, ip, mac);
+            }
         }
         SwitchState {
             fdb,
@@ -108,6 +120,7 @@ impl<B: PacketBuf> SwitchState<B> {
             learn_cache: (u64::MAX, 0, u64::MAX),
             lookup_cache: (u64::MAX, 0, u64::MAX, 0),
             fdb_gen: 0,
+            ip_ident: 0,
         }
     }
 
@@ -128,10 +141,17 @@ impl<B: PacketBuf> SwitchState<B> {
         self.neigh.poll(now_ms, 64, &mut self.requests, &mut failed);
         for i in 0..self.requests.len() {
             let (d, ip) = self.requests[i];
-            self.send_arp_request(&cx, d, ip, out);
+            if d == UNDERLAY_IFX {
+                self.send_underlay_arp(&cx, ip, out);
+            } else {
+                self.send_arp_request(&cx, d, ip, out);
+            }
         }
         for p in failed.drain(..) {
             c.drop_n(DropReason::ArpFailed, 1);
+            if p.in_domain == UNDERLAY_IFX {
+                continue;
+            }
             self.icmp_error(&cx, p.pkt, p.ntags, p.in_port, p.in_domain, icmpv4::kind::DEST_UNREACHABLE, icmpv4::unreach::HOST, 0, out);
         }
         self.failed = failed;
@@ -185,6 +205,7 @@ impl<B: PacketBuf> SwitchState<B> {
                     return out.drop(pkt, DropReason::VlanNotAllowed);
                 }
             }
+            Some(Role::Underlay) => return self.underlay_input(cx, in_port, &h, dst, pkt, out),
             Some(Role::Unbridged) | None => return out.drop(pkt, DropReason::NoForward),
         };
         if domain == NO_DOMAIN {
@@ -240,7 +261,8 @@ impl<B: PacketBuf> SwitchState<B> {
         match found {
             Some(Dest::Port(p)) if p == in_port => out.drop(pkt, DropReason::SamePort),
             Some(Dest::Port(p)) => self.send(cx, p, domain, pkt, h.ntags, pcp, out),
-            Some(Dest::Vtep(_)) | None => self.flood(cx, domain, Some(in_port), pkt, h.ntags, pcp, out),
+            Some(Dest::Vtep(ip)) => self.send_vtep(cx, domain, ip, pkt, h.ntags, out),
+            None => self.flood(cx, domain, Some(in_port), pkt, h.ntags, pcp, out),
         }
     }
 
@@ -255,23 +277,227 @@ impl<B: PacketBuf> SwitchState<B> {
         }
     }
 
-    /// Floods to every member of `domain` but `except`.
+    /// Floods to every member of `domain` but `except`, and (unless the frame came from the
+    /// overlay: split horizon) to every remote VTEP of the domain by head-end replication.
+    #[allow(clippy::too_many_arguments)]
     fn flood<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, except: Option<u16>, pkt: B, ntags: u8, pcp: u8, out: &mut Emit<B>) {
+        self.flood_from(cx, domain, except, true, pkt, ntags, pcp, out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn flood_from<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, except: Option<u16>, to_overlay: bool, pkt: B, ntags: u8, pcp: u8, out: &mut Emit<B>) {
+        #[derive(Clone, Copy)]
+        enum To {
+            Port(u16),
+            Vtep(u32),
+        }
         let Some(d) = cx.t.domains.get(usize::from(domain)) else { return out.drop(pkt, DropReason::NoForward) };
-        let mut targets = d.members.iter().copied().filter(|&p| Some(p) != except);
+        let remotes: &[u32] = if to_overlay && cx.t.vtep.is_some() { &d.remotes } else { &[] };
+        let mut targets = d.members.iter().copied().filter(|&p| Some(p) != except).map(To::Port).chain(remotes.iter().map(|&r| To::Vtep(r)));
         let Some(mut cur) = targets.next() else { return out.drop(pkt, DropReason::FloodEmpty) };
         cx.c.event(Event::Flooded);
         for next in targets {
             match pkt.duplicate() {
                 Some(copy) => {
                     cx.c.event(Event::FloodCopies);
-                    self.send(cx, cur, domain, copy, ntags, pcp, out);
+                    match cur {
+                        To::Port(p) => self.send(cx, p, domain, copy, ntags, pcp, out),
+                        To::Vtep(ip) => {
+                            cx.c.event(Event::VxlanReplicated);
+                            self.send_vtep(cx, domain, ip, copy, ntags, out)
+                        }
+                    }
                 }
                 None => cx.c.drop_n(DropReason::NoMbuf, 1),
             }
             cur = next;
         }
-        self.send(cx, cur, domain, pkt, ntags, pcp, out);
+        match cur {
+            To::Port(p) => self.send(cx, p, domain, pkt, ntags, pcp, out),
+            To::Vtep(ip) => {
+                cx.c.event(Event::VxlanReplicated);
+                self.send_vtep(cx, domain, ip, pkt, ntags, out)
+            }
+        }
+    }
+
+    /// Encapsulates an inner frame of `domain` (carrying `ntags` tags, which are removed)
+    /// toward remote VTEP `ip`: outer Ethernet/IPv4/UDP/VXLAN built in headroom, UDP source
+    /// port from a hash of the inner flow (49152..=65535), UDP checksum 0, DF set, TTL 64.
+    /// Never fragments: a packet above the underlay MTU is dropped.
+    fn send_vtep<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, ip: u32, mut pkt: B, ntags: u8, out: &mut Emit<B>) {
+        let (Some(v), Some(vni)) = (cx.t.vtep.as_ref(), cx.t.domains.get(usize::from(domain)).and_then(|d| d.vni)) else {
+            return out.drop(pkt, DropReason::NoForward);
+        };
+        if !retag(&mut pkt, ntags, &[]) {
+            return out.drop(pkt, DropReason::Malformed);
+        }
+        let inner_len = pkt.len();
+        let ip_len = inner_len + vxlan::OVERHEAD - 14;
+        if ip_len > usize::from(v.mtu) {
+            return out.drop(pkt, DropReason::VxlanMtuExceeded);
+        }
+        let sport = 49152 | (flow_hash(pkt.data()) & 0x3fff) as u16;
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        let ident = self.ip_ident;
+        let Some(hdr) = pkt.prepend(vxlan::OVERHEAD) else { return out.drop(pkt, DropReason::NoMbuf) };
+        hdr[6..12].copy_from_slice(&v.mac.0);
+        hdr[12..14].copy_from_slice(&EtherType::IPV4.to_be_bytes());
+        Ipv4Repr { src: v.ip, dst: ip, protocol: ipv4::proto::UDP, payload_len: (ip_len - 20) as u16, ttl: 64, dscp_ecn: 0, ident, dont_frag: true }
+            .emit(&mut hdr[14..34]);
+        hdr[34..36].copy_from_slice(&sport.to_be_bytes());
+        hdr[36..38].copy_from_slice(&v.udp_port.to_be_bytes());
+        hdr[38..40].copy_from_slice(&((ip_len - 20) as u16).to_be_bytes());
+        hdr[40..42].fill(0);
+        vxlan::emit(&mut hdr[42..50], vni);
+        cx.c.event(Event::VxlanEncap);
+        let nh = v.next_hop(ip);
+        let port = v.port;
+        let pending = Pending { pkt, ntags: 0, in_port: port, in_domain: UNDERLAY_IFX };
+        match self.neigh.resolve(UNDERLAY_IFX, nh, pending, cx.now) {
+            Resolve::Known(mac, p) => self.underlay_output(cx, mac, p.pkt, out),
+            Resolve::Queued { send_request } => {
+                if send_request {
+                    self.send_underlay_arp(cx, nh, out);
+                }
+            }
+            Resolve::Dropped(p, why) => out.drop(
+                p.pkt,
+                match why {
+                    NeighDrop::PendingFull => DropReason::ArpQueueFull,
+                    NeighDrop::Unreachable => DropReason::ArpFailed,
+                    NeighDrop::TableFull => DropReason::NeighborTableFull,
+                },
+            ),
+        }
+    }
+
+    /// Sends an encapsulated packet to its underlay next hop `mac`.
+    fn underlay_output<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, mac: MacAddr, mut pkt: B, out: &mut Emit<B>) {
+        let Some(v) = cx.t.vtep.as_ref() else { return out.drop(pkt, DropReason::NoForward) };
+        let d = pkt.data_mut();
+        d[0..6].copy_from_slice(&mac.0);
+        d[6..12].copy_from_slice(&v.mac.0);
+        out.tx(pkt, v.port);
+    }
+
+    fn send_underlay_arp<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, ip: u32, out: &mut Emit<B>) {
+        let Some(v) = cx.t.vtep.as_ref() else { return };
+        match self.build_arp(cx, u16::MAX, 0, 0, arp::OP_REQUEST, v.mac, v.ip, MacAddr::BROADCAST, MacAddr::default(), ip) {
+            Some(b) => {
+                cx.c.event(Event::ArpRequestSent);
+                out.tx(b, v.port);
+            }
+            None => cx.c.drop_n(DropReason::NoMbuf, 1),
+        }
+    }
+
+    /// A frame on the underlay port: ARP for the VTEP address, or VXLAN to it.
+    fn underlay_input<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, h: &L2Info, dst: u64, mut pkt: B, out: &mut Emit<B>) {
+        let Some(v) = cx.t.vtep.as_ref() else { return out.drop(pkt, DropReason::NoForward) };
+        if h.ntags != 0 || (dst != v.mac64 && dst != BROADCAST) {
+            return out.drop(pkt, DropReason::UnderlayNotOurs);
+        }
+        if h.ethertype == EtherType::ARP {
+            let Some(r) = pkt.data().get(h.l3_offset..).and_then(|b| ArpPacket::new_checked(b).ok()).map(|p| ArpRepr::parse(&p)) else {
+                return out.drop(pkt, DropReason::Malformed);
+            };
+            if r.target_ip != v.ip || !v.prefix.contains(r.sender_ip) || r.sender_ip == v.ip {
+                return out.drop(pkt, DropReason::UnderlayNotOurs);
+            }
+            self.neigh_learn(cx, UNDERLAY_IFX, r.sender_ip, r.sender_mac, r.operation == arp::OP_REQUEST, out);
+            if r.operation == arp::OP_REQUEST {
+                match self.build_arp(cx, u16::MAX, 0, 0, arp::OP_REPLY, v.mac, v.ip, r.sender_mac, r.sender_mac, r.sender_ip) {
+                    Some(b) => {
+                        cx.c.event(Event::ArpReplySent);
+                        out.tx(b, in_port);
+                    }
+                    None => cx.c.drop_n(DropReason::NoMbuf, 1),
+                }
+            }
+            cx.c.event(Event::LocalConsumed);
+            return out.push(pkt, Action::Consumed);
+        }
+        if h.ethertype != EtherType::IPV4 || dst != v.mac64 {
+            return out.drop(pkt, DropReason::UnderlayNotOurs);
+        }
+        // Outer IPv4 / UDP / VXLAN.
+        let parsed = {
+            let d = pkt.data();
+            let Some(ip) = d.get(14..).and_then(|b| Ipv4Packet::new_checked(b).ok()) else { return out.drop(pkt, DropReason::Malformed) };
+            if !ip.verify_checksum() {
+                return out.drop(pkt, DropReason::Ipv4BadChecksum);
+            }
+            if ip.dst() != v.ip || ip.protocol() != ipv4::proto::UDP || ip.is_fragment() {
+                return out.drop(pkt, DropReason::UnderlayNotOurs);
+            }
+            let src = ip.src();
+            let hl = ip.header_len();
+            let Ok(udp) = UdpPacket::new_checked(ip.payload()) else { return out.drop(pkt, DropReason::Malformed) };
+            if udp.dst_port() != v.udp_port {
+                return out.drop(pkt, DropReason::UnderlayNotOurs);
+            }
+            if !udp.verify_checksum(src, v.ip) {
+                return out.drop(pkt, DropReason::VxlanBadChecksum);
+            }
+            match VxlanPacket::new_checked(udp.payload()) {
+                Ok(x) => Ok((src, x.vni(), 14 + hl + 8 + vxlan::HEADER_LEN, udp.payload().len() - vxlan::HEADER_LEN)),
+                Err(crate::wire::WireError::BadVxlanFlags) => Err(DropReason::VxlanBadFlags),
+                Err(_) => Err(DropReason::Malformed),
+            }
+        };
+        let (src_vtep, vni, outer, inner_len) = match parsed {
+            Ok(x) => x,
+            Err(r) => return out.drop(pkt, r),
+        };
+        let Some(domain) = v.domain_of(vni) else { return out.drop(pkt, DropReason::VxlanUnknownVni) };
+        let Some(d) = cx.t.domains.get(usize::from(domain)) else { return out.drop(pkt, DropReason::VxlanUnknownVni) };
+        if v.check_source && !d.remotes.contains(&src_vtep) {
+            return out.drop(pkt, DropReason::VxlanUnknownVtep);
+        }
+        // Strip the outer headers (and any Ethernet padding after the UDP datagram).
+        let extra = pkt.len().saturating_sub(outer + inner_len);
+        if !pkt.adj(outer) || !pkt.trim(extra) {
+            return out.drop(pkt, DropReason::Malformed);
+        }
+        cx.c.event(Event::VxlanDecap);
+        let d = pkt.data();
+        let ih = match L2Info::parse(d) {
+            Ok(ih) => ih,
+            Err(_) => return out.drop(pkt, DropReason::Malformed),
+        };
+        if ih.ntags != 0 {
+            return out.drop(pkt, DropReason::VxlanInnerTagged);
+        }
+        let (idst, isrc) = (mac_u64_at(d, 0), mac_u64_at(d, 6));
+        if isrc & MCAST_BIT != 0 || isrc == 0 {
+            return out.drop(pkt, DropReason::BadSrcMac);
+        }
+        match self.fdb.learn(domain, MacAddr::from_u64(isrc), Dest::Vtep(src_vtep), cx.now) {
+            Learn::New => {
+                self.fdb_gen += 1;
+                cx.c.event(Event::FdbLearned)
+            }
+            Learn::Moved { .. } => {
+                self.fdb_gen += 1;
+                cx.c.event(Event::FdbLearned);
+                cx.c.event(Event::FdbMoved)
+            }
+            Learn::DomainFull => cx.c.event(Event::FdbLimit),
+            Learn::TableFull => cx.c.event(Event::FdbFull),
+            Learn::Refreshed | Learn::Static | Learn::Ignored => {}
+        }
+        if cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway).map(|g| g.mac64 == idst).unwrap_or(false) {
+            return out.drop(pkt, DropReason::L3FromOverlay);
+        }
+        if idst & MCAST_BIT != 0 {
+            return self.flood_from(cx, domain, None, false, pkt, 0, 0, out);
+        }
+        match self.fdb.lookup(domain, MacAddr::from_u64(idst), cx.now) {
+            Some(Dest::Port(p)) => self.send(cx, p, domain, pkt, 0, 0, out),
+            Some(Dest::Vtep(_)) => out.drop(pkt, DropReason::VxlanSplitHorizon),
+            None => self.flood_from(cx, domain, None, false, pkt, 0, 0, out),
+        }
     }
 
     /// ARP broadcast inside a routed domain: learn the sender, answer requests for the gateway.
@@ -337,7 +563,11 @@ impl<B: PacketBuf> SwitchState<B> {
             cx.c.event(Event::ArpLearned);
         }
         for p in released.drain(..) {
-            self.l3_output(cx, domain, mac, p.pkt, p.ntags, out);
+            if domain == UNDERLAY_IFX {
+                self.underlay_output(cx, mac, p.pkt, out);
+            } else {
+                self.l3_output(cx, domain, mac, p.pkt, p.ntags, out);
+            }
         }
         self.released = released;
     }
@@ -421,7 +651,8 @@ impl<B: PacketBuf> SwitchState<B> {
         }
         match self.fdb.lookup(domain, mac, cx.now) {
             Some(Dest::Port(p)) => self.send(cx, p, domain, pkt, ntags, 0, out),
-            _ => self.flood(cx, domain, None, pkt, ntags, 0, out),
+            Some(Dest::Vtep(ip)) => self.send_vtep(cx, domain, ip, pkt, ntags, out),
+            None => self.flood(cx, domain, None, pkt, ntags, 0, out),
         }
     }
 
@@ -558,6 +789,28 @@ impl<B: PacketBuf> SwitchState<B> {
     }
 }
 
+/// A hash of an inner frame's flow (MACs, EtherType, and for IPv4 the addresses, protocol
+/// and the first 4 bytes of the L4 header), for the outer UDP source port (RFC 7348 5).
+#[inline]
+pub fn flow_hash(frame: &[u8]) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut mix = |b: &[u8]| {
+        for &x in b {
+            h = (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    mix(frame.get(..14).unwrap_or(frame));
+    if frame.get(12..14) == Some(&[0x08, 0x00]) {
+        if let Some(ip) = frame.get(14..) {
+            let hl = usize::from(ip[0] & 0x0f) * 4;
+            mix(ip.get(9..10).unwrap_or(&[]));
+            mix(ip.get(12..20).unwrap_or(&[]));
+            mix(ip.get(hl..hl + 4).unwrap_or(&[]));
+        }
+    }
+    (h ^ (h >> 32)) as u32
+}
+
 /// Rewrites the VLAN tags of a frame that carries `cur` tags so it carries `want` (outer
 /// first), keeping the MACs and the EtherType; moves only the 12 MAC bytes. False (frame
 /// unchanged) if there is no headroom or the frame is too short.
@@ -586,3 +839,5 @@ pub fn retag<B: PacketBuf>(pkt: &mut B, cur: u8, want: &[Tag]) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vxlan_tests;

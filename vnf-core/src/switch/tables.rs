@@ -43,6 +43,8 @@ impl Default for VlanSet {
 pub enum Role {
     /// Not a bridge port (cross-connected or unused).
     Unbridged,
+    /// The VXLAN underlay port of the local VTEP.
+    Underlay,
     /// Untagged member of one domain.
     Access {
         /// The domain.
@@ -85,7 +87,58 @@ pub struct Domain {
     pub gateway: Option<Gateway>,
     /// Learned-MAC limit (0: none).
     pub mac_limit: u32,
+    /// VXLAN network identifier, if the domain stretches over the underlay.
+    pub vni: Option<u32>,
+    /// Its remote VTEPs (the head-end replication list).
+    pub remotes: Vec<u32>,
 }
+
+/// The local VXLAN tunnel endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VtepTable {
+    /// Underlay port index.
+    pub port: u16,
+    /// Local address.
+    pub ip: u32,
+    /// Underlay subnet.
+    pub prefix: Ipv4Prefix,
+    /// Underlay next hop for remote VTEPs outside the subnet.
+    pub gateway: Option<u32>,
+    /// Local MAC.
+    pub mac: MacAddr,
+    /// Local MAC as u64.
+    pub mac64: u64,
+    /// UDP port.
+    pub udp_port: u16,
+    /// Only accept tunnels from configured remotes.
+    pub check_source: bool,
+    /// Underlay IP MTU.
+    pub mtu: u16,
+    /// (vni, domain), sorted by VNI.
+    pub vni_domain: Vec<(u32, u16)>,
+    /// Static underlay neighbours (ip, mac).
+    pub neighbors: Vec<(u32, MacAddr)>,
+}
+
+impl VtepTable {
+    /// The domain of `vni`.
+    #[inline]
+    pub fn domain_of(&self, vni: u32) -> Option<u16> {
+        self.vni_domain.binary_search_by_key(&vni, |&(v, _)| v).ok().map(|i| self.vni_domain[i].1)
+    }
+    /// The underlay next hop toward remote VTEP `ip`.
+    #[inline]
+    pub fn next_hop(&self, ip: u32) -> u32 {
+        if self.prefix.contains(ip) {
+            ip
+        } else {
+            self.gateway.unwrap_or(ip)
+        }
+    }
+}
+
+/// The neighbour-table interface id used for the underlay.
+pub const UNDERLAY_IFX: u16 = u16::MAX - 1;
 
 /// Where a route leads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +168,10 @@ pub struct Tables {
     pub static_macs: Vec<(u16, MacAddr, u16)>,
     /// Static neighbours (domain, ip, mac).
     pub static_neighbors: Vec<(u16, u32, MacAddr)>,
+    /// The local VTEP, if any.
+    pub vtep: Option<VtepTable>,
+    /// Static inner MAC -> remote VTEP entries (domain, mac, vtep ip).
+    pub remote_macs: Vec<(u16, MacAddr, u32)>,
     /// Aging time of learned MACs in ms.
     pub aging_ms: u64,
     /// FDB capacity per worker.
@@ -143,6 +200,8 @@ impl Tables {
                 members: cfg.bridge_members(i).into_iter().map(|p| p as u16).collect(),
                 gateway: b.gateway.map(|g| Gateway { ip: g.addr, prefix: g, mac: b.gateway_mac(), mac64: b.gateway_mac().to_u64() }),
                 mac_limit: b.mac_limit,
+                vni: b.vni,
+                remotes: b.remote_vteps.iter().map(|&r| u32::from(r)).collect(),
             });
         }
         let roles: Vec<Role> = cfg
@@ -150,6 +209,7 @@ impl Tables {
             .iter()
             .enumerate()
             .map(|(i, p)| match p.mode {
+                None if cfg.vtep.as_ref().map(|v| v.underlay == p.name).unwrap_or(false) => Role::Underlay,
                 None => Role::Unbridged,
                 Some(PortMode::Access) => Role::Access { domain: p.vlan.map(|v| vlan_domain[usize::from(v)]).unwrap_or(NO_DOMAIN) },
                 Some(PortMode::Trunk) => {
@@ -192,6 +252,7 @@ impl Tables {
         }
         let lpm = Lpm::build(&routes).map_err(|e| ConfigError { file: None, line: None, key: "route".into(), reason: e.to_string() })?;
         let mut static_macs = vec![];
+        let mut remote_macs = vec![];
         for (i, b) in cfg.bridges.iter().enumerate() {
             for s in &b.static_mac {
                 if let Some(p) = cfg.port_index(&s.port) {
@@ -199,6 +260,30 @@ impl Tables {
                 }
             }
         }
+        for (i, b) in cfg.bridges.iter().enumerate() {
+            for m in &b.remote_mac {
+                remote_macs.push((i as u16, m.mac, u32::from(m.vtep)));
+            }
+        }
+        let vtep = cfg.vtep.as_ref().and_then(|v| {
+            let port = cfg.port_index(&v.underlay)? as u16;
+            let mut vni_domain: Vec<(u32, u16)> =
+                cfg.bridges.iter().enumerate().filter_map(|(i, b)| b.vni.map(|n| (n, i as u16))).collect();
+            vni_domain.sort_unstable();
+            Some(VtepTable {
+                port,
+                ip: v.address.addr,
+                prefix: v.address,
+                gateway: v.gateway.map(u32::from),
+                mac: v.mac(),
+                mac64: v.mac().to_u64(),
+                udp_port: v.udp_port,
+                check_source: v.check_source,
+                mtu: v.mtu,
+                vni_domain,
+                neighbors: v.neighbor.iter().map(|n| (u32::from(n.ip), n.mac)).collect(),
+            })
+        });
         let static_neighbors = cfg
             .bridges
             .iter()
@@ -208,6 +293,8 @@ impl Tables {
         let r = &cfg.routing;
         Ok(Tables {
             static_neighbors,
+            vtep,
+            remote_macs,
             bridged: roles.iter().map(|r| *r != Role::Unbridged).collect(),
             roles,
             vlan_domain,

@@ -1,0 +1,261 @@
+//! VXLAN in the switch stage: encapsulation, decapsulation, head-end replication, split
+//! horizon, underlay ARP and the RFC 7348 checks, byte exact on VecBuf.
+
+use super::*;
+use crate::buf::{VecAlloc, VecBuf};
+use crate::config::Config;
+use crate::wire::checksum;
+
+const CFG: &str = r#"
+[[port]]
+name = "u"
+devargs = "net_null0"
+[[port]]
+name = "a"
+devargs = "net_null1"
+mode = "access"
+vlan = 10
+[[port]]
+name = "t"
+devargs = "net_null2"
+mode = "trunk"
+allowed_vlans = [10]
+[vtep]
+underlay = "u"
+address = "203.0.113.1/24"
+mtu = 1500
+[[vtep.neighbor]]
+ip = "203.0.113.2"
+mac = "02:00:00:00:0e:02"
+[[bridge]]
+name = "v10"
+vlan = 10
+vni = 5010
+remote_vteps = ["203.0.113.2", "203.0.113.3"]
+[[bridge.remote_mac]]
+mac = "02:00:00:00:00:b2"
+vtep = "203.0.113.2"
+"#;
+
+const VTEP_MAC: MacAddr = MacAddr([0x02, 0x76, 0x6e, 0x66, 0xff, 0xfe]);
+const R2_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0x0e, 2]);
+const R3_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0x0e, 3]);
+const LOCAL: u32 = 0xcb00_7101;
+const R2: u32 = 0xcb00_7102;
+const R3: u32 = 0xcb00_7103;
+const A: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xa1]);
+const B2: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xb2]);
+const X: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xc3]);
+
+struct Rig {
+    t: Tables,
+    st: SwitchState<VecBuf>,
+    alloc: VecAlloc,
+    c: crossbeam_utils::CachePadded<WorkerCounters>,
+    now: u64,
+}
+
+impl Rig {
+    fn new(cfg: &str) -> Rig {
+        let t = Tables::compile(&Config::parse(cfg, None).unwrap()).unwrap();
+        let st = SwitchState::new(&t);
+        Rig { t, st, alloc: VecAlloc::default(), c: WorkerCounters::new(3), now: 5 }
+    }
+    fn run(&mut self, port: u16, frame: &[u8]) -> Vec<(Vec<u8>, Action)> {
+        let mut out = Emit::new(64);
+        self.st.process(&self.t, &self.alloc, &self.c, port, VecBuf::new(frame), self.now, &mut out);
+        out.drain().map(|(b, a)| (b.data().to_vec(), a)).collect()
+    }
+}
+
+fn inner(dst: MacAddr, src: MacAddr, n: usize) -> Vec<u8> {
+    let mut f = vec![];
+    f.extend_from_slice(&dst.0);
+    f.extend_from_slice(&src.0);
+    f.extend_from_slice(&[0x88, 0xb5]); // local experimental EtherType
+    f.extend((0..n).map(|i| i as u8));
+    f
+}
+
+/// The encapsulation vnfd must produce (ident and source port given).
+fn encap(inner: &[u8], src: u32, dst: u32, smac: MacAddr, dmac: MacAddr, ident: u16, sport: u16, vni: u32) -> Vec<u8> {
+    let mut f = vec![];
+    f.extend_from_slice(&dmac.0);
+    f.extend_from_slice(&smac.0);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let mut ip = [0u8; 20];
+    let udp_len = (8 + 8 + inner.len()) as u16;
+    Ipv4Repr { src, dst, protocol: 17, payload_len: udp_len, ttl: 64, dscp_ecn: 0, ident, dont_frag: true }.emit(&mut ip);
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&4789u16.to_be_bytes());
+    f.extend_from_slice(&udp_len.to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    let mut vx = [0u8; 8];
+    vxlan::emit(&mut vx, vni);
+    f.extend_from_slice(&vx);
+    f.extend_from_slice(inner);
+    f
+}
+
+fn sport(inner: &[u8]) -> u16 {
+    49152 | (flow_hash(inner) & 0x3fff) as u16
+}
+
+#[test]
+fn unicast_to_a_remote_mac_is_encapsulated_byte_exact() {
+    let mut r = Rig::new(CFG);
+    let f = inner(B2, A, 46);
+    let out = r.run(1, &f);
+    assert_eq!(out, vec![(encap(&f, LOCAL, R2, VTEP_MAC, R2_MAC, 1, sport(&f), 5010), Action::Tx(0))]);
+    // tagged on the trunk: the tag is removed before encapsulation
+    let mut tagged = f[..12].to_vec();
+    tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x0a]);
+    tagged.extend_from_slice(&f[12..]);
+    let out = r.run(2, &tagged);
+    assert_eq!(out, vec![(encap(&f, LOCAL, R2, VTEP_MAC, R2_MAC, 2, sport(&f), 5010), Action::Tx(0))]);
+    let sp = sport(&f);
+    assert!(sp >= 49152);
+}
+
+#[test]
+fn broadcast_is_replicated_to_each_remote_vtep_and_local_ports() {
+    let mut r = Rig::new(CFG);
+    let f = inner(MacAddr::BROADCAST, A, 46);
+    let out = r.run(1, &f);
+    // local trunk copy (tagged), R2 encapsulated (static neighbour), R3 waits for ARP
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert_eq!(out[0].1, Action::Tx(2));
+    assert_eq!(out[1], (encap(&f, LOCAL, R2, VTEP_MAC, R2_MAC, 1, sport(&f), 5010), Action::Tx(0)));
+    let mut arp_req = vec![0u8; 60];
+    arp_req[..6].copy_from_slice(&[0xff; 6]);
+    arp_req[6..12].copy_from_slice(&VTEP_MAC.0);
+    arp_req[12..14].copy_from_slice(&[0x08, 0x06]);
+    ArpRepr { operation: 1, sender_mac: VTEP_MAC, sender_ip: LOCAL, target_mac: MacAddr::default(), target_ip: R3 }.emit(&mut arp_req[14..42]);
+    assert_eq!(out[2], (arp_req, Action::Tx(0)));
+    // R3 answers on the underlay: the queued copy leaves, and the reply is consumed
+    let mut reply = vec![];
+    reply.extend_from_slice(&VTEP_MAC.0);
+    reply.extend_from_slice(&R3_MAC.0);
+    reply.extend_from_slice(&[0x08, 0x06]);
+    let mut a = [0u8; 28];
+    ArpRepr { operation: 2, sender_mac: R3_MAC, sender_ip: R3, target_mac: VTEP_MAC, target_ip: LOCAL }.emit(&mut a);
+    reply.extend_from_slice(&a);
+    let out = r.run(0, &reply);
+    assert_eq!(out[0], (encap(&f, LOCAL, R3, VTEP_MAC, R3_MAC, 2, sport(&f), 5010), Action::Tx(0)));
+    assert_eq!(out[1].1, Action::Consumed);
+    let ev = r.c.snapshot().named_events();
+    assert!(ev.contains(&("vxlan-replicated", 2)) && ev.contains(&("vxlan-encap", 2)), "{ev:?}");
+}
+
+#[test]
+fn decapsulation_learns_the_remote_and_never_floods_back() {
+    let mut r = Rig::new(CFG);
+    // A is learned on port a first
+    r.run(1, &inner(B2, A, 46));
+    // X behind R3 sends to A: decapsulated, out of port a only, untagged, byte exact
+    let i = inner(A, X, 46);
+    let pkt = encap(&i, R3, LOCAL, R3_MAC, VTEP_MAC, 77, 50000, 5010);
+    let out = r.run(0, &pkt);
+    assert_eq!(out, vec![(i.clone(), Action::Tx(1))]);
+    // X was learned behind R3: A's reply is encapsulated to R3 (ARP first)
+    let out = r.run(1, &inner(X, A, 46));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0[12..14], [0x08, 0x06], "ARP for R3's MAC");
+    // a broadcast from the overlay goes to local ports only (split horizon)
+    let bc = encap(&inner(MacAddr::BROADCAST, X, 46), R3, LOCAL, R3_MAC, VTEP_MAC, 78, 50000, 5010);
+    let out = r.run(0, &bc);
+    assert_eq!(out.iter().map(|(_, a)| *a).collect::<Vec<_>>(), vec![Action::Tx(1), Action::Tx(2)]);
+    // and a unicast to a MAC that is itself behind the overlay is dropped
+    let uc = encap(&inner(B2, X, 46), R3, LOCAL, R3_MAC, VTEP_MAC, 79, 50000, 5010);
+    assert_eq!(r.run(0, &uc)[0].1, Action::Drop(DropReason::VxlanSplitHorizon));
+    // a non-zero UDP checksum is verified: right is accepted
+    let mut ok = encap(&inner(A, X, 46), R3, LOCAL, R3_MAC, VTEP_MAC, 80, 50000, 5010);
+    UdpPacket::new_checked(&mut ok[34..]).unwrap().fill_checksum(R3, LOCAL);
+    assert_eq!(r.run(0, &ok)[0].1, Action::Tx(1));
+}
+
+#[test]
+fn rfc7348_checks_drop_with_named_reasons() {
+    let mut r = Rig::new(CFG);
+    let i = inner(A, X, 46);
+    let good = encap(&i, R3, LOCAL, R3_MAC, VTEP_MAC, 1, 50000, 5010);
+    let mut no_i = good.clone();
+    no_i[42] = 0;
+    let unknown_vni = encap(&i, R3, LOCAL, R3_MAC, VTEP_MAC, 1, 50000, 5011);
+    let stranger = encap(&i, 0xcb00_7109, LOCAL, R3_MAC, VTEP_MAC, 1, 50000, 5010);
+    let mut bad_udp = good.clone();
+    bad_udp[40] = 0x12;
+    bad_udp[41] = 0x34;
+    let mut tagged_inner = i[..12].to_vec();
+    tagged_inner.extend_from_slice(&[0x81, 0, 0, 10]);
+    tagged_inner.extend_from_slice(&i[12..]);
+    let tagged = encap(&tagged_inner, R3, LOCAL, R3_MAC, VTEP_MAC, 1, 50000, 5010);
+    let mut other_port = good.clone();
+    other_port[36..38].copy_from_slice(&4790u16.to_be_bytes());
+    let mut bad_ipsum = good.clone();
+    bad_ipsum[24] ^= 0xff;
+    let cases = [
+        (no_i, DropReason::VxlanBadFlags),
+        (unknown_vni, DropReason::VxlanUnknownVni),
+        (stranger, DropReason::VxlanUnknownVtep),
+        (bad_udp, DropReason::VxlanBadChecksum),
+        (tagged, DropReason::VxlanInnerTagged),
+        (other_port, DropReason::UnderlayNotOurs),
+        (bad_ipsum, DropReason::Ipv4BadChecksum),
+    ];
+    for (f, why) in cases {
+        let out = r.run(0, &f);
+        assert_eq!(out.len(), 1, "{why:?}");
+        assert_eq!(out[0].1, Action::Drop(why));
+    }
+    // reserved bits are ignored
+    let mut reserved = good.clone();
+    reserved[42] = 0xff;
+    reserved[43] = 0xff;
+    reserved[49] = 0xff;
+    assert_eq!(r.run(0, &reserved)[0].1, Action::Tx(1), "A is unknown: flooded, first copy to port a");
+    // source check off: any source is accepted
+    let mut r = Rig::new(&CFG.replace("mtu = 1500", "mtu = 1500\ncheck_source = false"));
+    let stranger = encap(&i, 0xcb00_7109, LOCAL, R3_MAC, VTEP_MAC, 1, 50000, 5010);
+    assert!(matches!(r.run(0, &stranger)[0].1, Action::Tx(_)));
+}
+
+#[test]
+fn oversize_frames_are_dropped_not_fragmented() {
+    let mut r = Rig::new(CFG);
+    // underlay MTU 1500: outer IP = inner frame + 36, so the inner frame may be 1464 bytes
+    // (a tenant IP MTU of 1450)
+    let fits = inner(B2, A, 1464 - 14);
+    assert_eq!(r.run(1, &fits)[0].1, Action::Tx(0));
+    assert_eq!(r.run(1, &fits)[0].0.len(), 1464 + 50);
+    let big = inner(B2, A, 1465 - 14);
+    assert_eq!(r.run(1, &big)[0].1, Action::Drop(DropReason::VxlanMtuExceeded));
+}
+
+#[test]
+fn underlay_arp_for_the_vtep_is_answered() {
+    let mut r = Rig::new(CFG);
+    let mut req = vec![0xff; 6];
+    req.extend_from_slice(&R3_MAC.0);
+    req.extend_from_slice(&[0x08, 0x06]);
+    let mut a = [0u8; 28];
+    ArpRepr { operation: 1, sender_mac: R3_MAC, sender_ip: R3, target_mac: MacAddr::default(), target_ip: LOCAL }.emit(&mut a);
+    req.extend_from_slice(&a);
+    let out = r.run(0, &req);
+    let mut reply = vec![0u8; 60];
+    reply[..6].copy_from_slice(&R3_MAC.0);
+    reply[6..12].copy_from_slice(&VTEP_MAC.0);
+    reply[12..14].copy_from_slice(&[0x08, 0x06]);
+    ArpRepr { operation: 2, sender_mac: VTEP_MAC, sender_ip: LOCAL, target_mac: R3_MAC, target_ip: R3 }.emit(&mut reply[14..42]);
+    assert_eq!(out, vec![(reply, Action::Tx(0)), (req.clone(), Action::Consumed)]);
+    // the requester is now a known neighbour: no ARP before encapsulating to it
+    let i = inner(MacAddr::BROADCAST, A, 46);
+    let out = r.run(1, &i);
+    assert!(out.iter().filter(|(f, _)| f[12..14] == [0x08, 0x06]).count() == 0, "{out:?}");
+    assert_eq!(checksum::checksum(&out[2].0[14..34]), 0);
+    // ARP for somebody else on the underlay is not ours
+    let mut other = req.clone();
+    other[38..42].copy_from_slice(&0xcb00_7164u32.to_be_bytes());
+    assert_eq!(r.run(0, &other), vec![(other.clone(), Action::Drop(DropReason::UnderlayNotOurs))]);
+}
