@@ -1,0 +1,99 @@
+//! VXLAN interop with the Linux kernel: a namespace holds a kernel `vxlan` device (VNI 5010,
+//! remote = vnfd's VTEP address, dstport 4789) on a veth to vnfd's underlay port; a host
+//! namespace on a vnfd access port in the same bridge domain pings the kernel's inner
+//! address and exchanges TCP data both ways. ARP crosses the tunnel; vnfd answers ARP for its
+//! VTEP address; both sides learn each other's inner MACs.
+
+mod common;
+
+use common::netns::{self, Host, Link, Vnfd};
+use serde_json::Value;
+
+fn count(s: &Value, section: &str, key: &str) -> u64 {
+    s[section][key].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_host_behind_vnfd_talks_to_the_kernels_vxlan() {
+    {
+        let remote = Host::new("vtep");
+        let h1 = Host::new("h1");
+        let underlay = Link::new(&remote, "203.0.113.2/24", Some("02:00:00:00:e0:02"));
+        let access = Link::new(&h1, "198.51.100.1/24", Some("02:00:00:00:10:01"));
+        // VXLAN adds 50 bytes: tenants get an MTU of 1450 on a 1500-byte underlay.
+        h1.must(&["ip", "link", "set", "dev", &access.host_if, "mtu", "1450"]);
+        remote.must(&[
+            "ip", "link", "add", "vx5010", "type", "vxlan", "id", "5010", "remote", "203.0.113.1", "local", "203.0.113.2", "dev", &underlay.host_if,
+            "dstport", "4789",
+        ]);
+        remote.must(&["sysctl", "-qw", "net.ipv6.conf.vx5010.disable_ipv6=1"]);
+        remote.must(&["ip", "link", "set", "vx5010", "address", "02:00:00:00:50:02", "mtu", "1450"]);
+        remote.must(&["ethtool", "-K", "vx5010", "tx", "off", "tso", "off", "gso", "off"]);
+        remote.must(&["ip", "addr", "add", "198.51.100.2/24", "dev", "vx5010"]);
+        remote.must(&["ip", "link", "set", "vx5010", "up"]);
+
+        let cfg = format!(
+            r#"
+[dataplane]
+workers = [1]
+mempool_size = 8191
+rx_desc = 512
+tx_desc = 512
+
+[eal]
+args = ["--no-huge", "--no-pci", "-m", "256", "--file-prefix", "{}"]
+
+[[port]]
+name = "underlay"
+devargs = "{}"
+
+[[port]]
+name = "h1"
+devargs = "{}"
+mode = "access"
+vlan = 10
+
+[vtep]
+underlay = "underlay"
+address = "203.0.113.1/24"
+
+[[bridge]]
+name = "tenant"
+vlan = 10
+vni = 5010
+remote_vteps = ["203.0.113.2"]
+"#,
+            netns::file_prefix("vx"),
+            underlay.devargs(0),
+            access.devargs(1)
+        );
+        let mut vnfd = Vnfd::start(&cfg, &[]).unwrap();
+        let log = |v: &Vnfd| v.stderr();
+
+        // The kernel speaks first, so it must resolve vnfd's VTEP address with ARP.
+        assert!(netns::ping(&remote, "198.51.100.1", 5), "kernel VXLAN -> h1\n{}", log(&vnfd));
+        assert!(netns::ping(&h1, "198.51.100.2", 5), "h1 -> kernel VXLAN inner address\n{}", log(&vnfd));
+        netns::tcp_transfer(&remote, "198.51.100.2", 8080, &h1).unwrap_or_else(|e| panic!("TCP kernel -> h1: {e}\n{}", log(&vnfd)));
+        netns::tcp_transfer(&h1, "198.51.100.1", 8081, &remote).unwrap_or_else(|e| panic!("TCP h1 -> kernel: {e}\n{}", log(&vnfd)));
+
+        // The kernel learned h1's MAC behind vnfd's VTEP address.
+        let fdb = remote.must(&["bridge", "fdb", "show", "dev", "vx5010"]);
+        let fdb = String::from_utf8_lossy(&fdb.stdout);
+        assert!(fdb.lines().any(|l| l.starts_with("02:00:00:00:10:01") && l.contains("dst 203.0.113.1")), "kernel fdb:\n{fdb}");
+        // and it resolved vnfd's VTEP address on the underlay
+        assert_eq!(remote.neighbour("203.0.113.1").as_deref(), Some("02:76:6e:66:ff:fe"));
+
+        let s = vnfd.stats().unwrap();
+        assert!(log(&vnfd).contains("vnfd: stopped"), "{}", log(&vnfd));
+        for ev in ["vxlan-decap", "vxlan-encap", "arp-reply-sent", "fdb-learned"] {
+            assert!(count(&s, "events", ev) > 0, "event {ev} never counted: {s}");
+        }
+        let drops = s["drops"].as_object().cloned().unwrap_or_default();
+        assert!(drops.keys().all(|k| !k.starts_with("vxlan")), "VXLAN drops: {s}");
+        assert_eq!(count(&s, "drops", "tx-full"), 0, "{s}");
+        assert_eq!(s["mempool"]["available"], 8191, "{s}");
+        drop((underlay, access, remote, h1));
+    }
+    let me = format!("{}-{}-", netns::PREFIX, std::process::id());
+    assert!(netns::rig_namespaces().iter().all(|n| !n.starts_with(&me)), "namespaces left behind");
+}
