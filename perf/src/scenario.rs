@@ -19,9 +19,13 @@ pub enum Scenario {
     /// IPv4 routing between two VLANs: parse, checksum check, LPM, neighbour lookup, TTL,
     /// MAC rewrite.
     Route,
+    /// VXLAN encapsulation: frames from an access port to a MAC behind a remote VTEP.
+    VxlanEncap,
+    /// VXLAN decapsulation: tunnelled frames from the underlay to an access port.
+    VxlanDecap,
 }
 
-const ALL: &str = "xconnect, l2-pop, l2-push, route";
+const ALL: &str = "xconnect, l2-pop, l2-push, route, vxlan-encap, vxlan-decap";
 
 impl FromStr for Scenario {
     type Err = String;
@@ -31,6 +35,8 @@ impl FromStr for Scenario {
             "l2-pop" => Ok(Scenario::L2Pop),
             "l2-push" => Ok(Scenario::L2Push),
             "route" => Ok(Scenario::Route),
+            "vxlan-encap" => Ok(Scenario::VxlanEncap),
+            "vxlan-decap" => Ok(Scenario::VxlanDecap),
             _ => Err(format!("unknown scenario {s:?} (known: {ALL})")),
         }
     }
@@ -54,6 +60,8 @@ impl Scenario {
             Scenario::L2Pop => "l2-pop",
             Scenario::L2Push => "l2-push",
             Scenario::Route => "route",
+            Scenario::VxlanEncap => "vxlan-encap",
+            Scenario::VxlanDecap => "vxlan-decap",
         }
     }
 
@@ -65,8 +73,9 @@ impl Scenario {
             Scenario::L2Pop => FlowSet { flows, wire_len: frame, vary_src_mac: true, vlan: Some(10), ..Default::default() },
             Scenario::L2Push => FlowSet { flows, wire_len: frame, vary_src_mac: true, ..Default::default() },
             Scenario::Route => FlowSet { flows, wire_len: frame, dst_mac: GW10, ..Default::default() },
+            Scenario::VxlanEncap | Scenario::VxlanDecap => FlowSet { flows, wire_len: frame, vary_src_mac: true, ..Default::default() },
         };
-        let frames = write_set(&pcap, &set)?;
+        let frames = if *self == Scenario::VxlanDecap { write_vxlan(&pcap, &set)? } else { write_set(&pcap, &set)? };
         let p = pcap.display();
         let pool = pool_size(frames);
         let ports = |gen: &str, sink: &str| {
@@ -83,6 +92,20 @@ impl Scenario {
                 };
                 format!(
                     "{}[bridging]\nfdb_size = {}\n[[bridge]]\nname = \"v10\"\nvlan = 10\n[[bridge.static_mac]]\nmac = \"02:00:00:00:00:02\"\nport = \"sink\"\n",
+                    ports(g, s),
+                    (flows * 2).next_power_of_two().max(1024)
+                )
+            }
+            Scenario::VxlanEncap | Scenario::VxlanDecap => {
+                let (g, s) = if *self == Scenario::VxlanEncap { ("mode = \"access\"\nvlan = 10", "") } else { ("", "mode = \"access\"\nvlan = 10") };
+                let underlay = if *self == Scenario::VxlanEncap { "sink" } else { "gen" };
+                let static_mac = if *self == Scenario::VxlanEncap {
+                    "[[bridge.remote_mac]]\nmac = \"02:00:00:00:00:02\"\nvtep = \"203.0.113.2\"\n"
+                } else {
+                    "[[bridge.static_mac]]\nmac = \"02:00:00:00:00:02\"\nport = \"sink\"\n"
+                };
+                format!(
+                    "{}[bridging]\nfdb_size = {}\n[vtep]\nunderlay = \"{underlay}\"\naddress = \"203.0.113.1/24\"\n[[vtep.neighbor]]\nip = \"203.0.113.2\"\nmac = \"02:00:00:00:0e:02\"\n[[bridge]]\nname = \"v10\"\nvlan = 10\nvni = 5010\nremote_vteps = [\"203.0.113.2\"]\n{static_mac}",
                     ports(g, s),
                     (flows * 2).next_power_of_two().max(1024)
                 )
@@ -108,6 +131,32 @@ const GW10: MacAddr = MacAddr([0x02, 0x76, 0x6e, 0x66, 0x00, 0x0a]);
 /// Writes `flows` flows of `frame`-byte frames as a pcap; returns the frame count.
 pub fn write_flows(path: &Path, flows: u32, frame: usize) -> Result<u32, String> {
     write_set(path, &FlowSet { flows, wire_len: frame, ..Default::default() })
+}
+
+/// The flows of `set` as VXLAN (VNI 5010) from remote VTEP 203.0.113.2 to 203.0.113.1, outer
+/// destination the default VTEP MAC, UDP source port per flow, checksum 0.
+fn write_vxlan(path: &Path, set: &FlowSet) -> Result<u32, String> {
+    let mut out = pcap::header(65535).to_vec();
+    for i in 0..set.flows {
+        let inner = set.frame(i);
+        let mut f = vec![0x02, 0x76, 0x6e, 0x66, 0xff, 0xfe, 0x02, 0, 0, 0, 0x0e, 0x02, 0x08, 0x00];
+        let udp_len = (16 + inner.len()) as u16;
+        let mut ip = [0u8; 20];
+        vnf_core::wire::Ipv4Repr { src: 0xcb00_7102, dst: 0xcb00_7101, protocol: 17, payload_len: udp_len, ttl: 64, dscp_ecn: 0, ident: i as u16, dont_frag: true }
+            .emit(&mut ip);
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&(49152 | (i & 0x3fff) as u16).to_be_bytes());
+        f.extend_from_slice(&4789u16.to_be_bytes());
+        f.extend_from_slice(&udp_len.to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        let mut vx = [0u8; 8];
+        vnf_core::wire::vxlan::emit(&mut vx, 5010);
+        f.extend_from_slice(&vx);
+        f.extend_from_slice(&inner);
+        pcap::push_record(&mut out, u64::from(i) * 1000, &f);
+    }
+    std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(set.flows)
 }
 
 fn write_set(path: &Path, set: &FlowSet) -> Result<u32, String> {

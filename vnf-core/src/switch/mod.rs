@@ -59,13 +59,15 @@ pub struct SwitchState<B> {
     nh_cache: (u16, u32, MacAddr, u64),
     /// The last source learned: (domain << 48 | mac, port, ms). A repeat within the same
     /// millisecond skips the FDB (its timestamp has millisecond resolution anyway).
-    learn_cache: (u64, u16, u64),
+    learn_cache: (u64, Dest, u64),
     /// The last destination looked up: (domain << 48 | mac, port, ms, generation), trusted
     /// while the FDB has not changed (`fdb_gen`) within the same millisecond.
-    lookup_cache: (u64, u16, u64, u64),
+    lookup_cache: (u64, Dest, u64, u64),
     fdb_gen: u64,
     /// Identification of the next outer IPv4 header this worker sends.
     ip_ident: u16,
+    /// The last underlay next hop (ip, mac, ms), like `nh_cache`.
+    underlay_cache: (u32, MacAddr, u64),
 }
 
 /// Minimum Ethernet frame without FCS.
@@ -117,10 +119,11 @@ impl<B: PacketBuf> SwitchState<B> {
             requests: Vec::with_capacity(256),
             failed: Vec::with_capacity(n * 32),
             nh_cache: (NO_DOMAIN, 0, MacAddr::default(), u64::MAX),
-            learn_cache: (u64::MAX, 0, u64::MAX),
-            lookup_cache: (u64::MAX, 0, u64::MAX, 0),
+            learn_cache: (u64::MAX, Dest::Port(0), u64::MAX),
+            lookup_cache: (u64::MAX, Dest::Port(0), u64::MAX, 0),
             fdb_gen: 0,
             ip_ident: 0,
+            underlay_cache: (0, MacAddr::default(), u64::MAX),
         }
     }
 
@@ -214,24 +217,7 @@ impl<B: PacketBuf> SwitchState<B> {
         if dst >> 4 == LINK_LOCAL >> 4 {
             return out.drop(pkt, DropReason::LinkLocalDst);
         }
-        let skey = (u64::from(domain) << 48) | src;
-        if self.learn_cache != (skey, in_port, cx.now) {
-            match self.fdb.learn(domain, MacAddr::from_u64(src), Dest::Port(in_port), cx.now) {
-                Learn::New => {
-                    self.fdb_gen += 1;
-                    cx.c.event(Event::FdbLearned)
-                }
-                Learn::Moved { .. } => {
-                    self.fdb_gen += 1;
-                    cx.c.event(Event::FdbLearned);
-                    cx.c.event(Event::FdbMoved)
-                }
-                Learn::DomainFull => cx.c.event(Event::FdbLimit),
-                Learn::TableFull => cx.c.event(Event::FdbFull),
-                Learn::Refreshed | Learn::Static | Learn::Ignored => {}
-            }
-            self.learn_cache = (skey, in_port, cx.now);
-        }
+        self.learn_cached(cx, domain, src, Dest::Port(in_port));
         let pcp = h.pcp();
         let gw = t.domains.get(usize::from(domain)).and_then(|d| d.gateway);
         if let Some(g) = gw {
@@ -247,23 +233,53 @@ impl<B: PacketBuf> SwitchState<B> {
         if dst & MCAST_BIT != 0 {
             return self.flood(cx, domain, Some(in_port), pkt, h.ntags, pcp, out);
         }
-        let dkey = (u64::from(domain) << 48) | dst;
-        let (ck, cp, cms, cgen) = self.lookup_cache;
-        let found = if ck == dkey && cms == cx.now && cgen == self.fdb_gen {
-            Some(Dest::Port(cp))
-        } else {
-            let f = self.fdb.lookup(domain, MacAddr::from_u64(dst), cx.now);
-            if let Some(Dest::Port(p)) = f {
-                self.lookup_cache = (dkey, p, cx.now, self.fdb_gen);
-            }
-            f
-        };
+        let found = self.lookup_cached(cx, domain, dst);
         match found {
             Some(Dest::Port(p)) if p == in_port => out.drop(pkt, DropReason::SamePort),
             Some(Dest::Port(p)) => self.send(cx, p, domain, pkt, h.ntags, pcp, out),
             Some(Dest::Vtep(ip)) => self.send_vtep(cx, domain, ip, pkt, h.ntags, out),
             None => self.flood(cx, domain, Some(in_port), pkt, h.ntags, pcp, out),
         }
+    }
+
+    /// Learns `mac` (as u64) at `dest`; a repeat within the same millisecond skips the FDB.
+    #[inline]
+    fn learn_cached<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, mac: u64, dest: Dest) {
+        let key = (u64::from(domain) << 48) | mac;
+        if self.learn_cache == (key, dest, cx.now) {
+            return;
+        }
+        match self.fdb.learn(domain, MacAddr::from_u64(mac), dest, cx.now) {
+            Learn::New => {
+                self.fdb_gen += 1;
+                cx.c.event(Event::FdbLearned)
+            }
+            Learn::Moved { .. } => {
+                self.fdb_gen += 1;
+                cx.c.event(Event::FdbLearned);
+                cx.c.event(Event::FdbMoved)
+            }
+            Learn::DomainFull => cx.c.event(Event::FdbLimit),
+            Learn::TableFull => cx.c.event(Event::FdbFull),
+            Learn::Refreshed | Learn::Static | Learn::Ignored => {}
+        }
+        self.learn_cache = (key, dest, cx.now);
+    }
+
+    /// Looks `mac` (as u64) up; the last answer is reused within the same millisecond while
+    /// the FDB has not changed.
+    #[inline]
+    fn lookup_cached<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, mac: u64) -> Option<Dest> {
+        let key = (u64::from(domain) << 48) | mac;
+        let (ck, cd, cms, cgen) = self.lookup_cache;
+        if ck == key && cms == cx.now && cgen == self.fdb_gen {
+            return Some(cd);
+        }
+        let f = self.fdb.lookup(domain, MacAddr::from_u64(mac), cx.now);
+        if let Some(d) = f {
+            self.lookup_cache = (key, d, cx.now, self.fdb_gen);
+        }
+        f
     }
 
     /// Sends `pkt` (carrying `ntags` tags) out of `port` with the tags of `domain`.
@@ -353,9 +369,16 @@ impl<B: PacketBuf> SwitchState<B> {
         cx.c.event(Event::VxlanEncap);
         let nh = v.next_hop(ip);
         let port = v.port;
+        let (cip, cmac, cms) = self.underlay_cache;
+        if cms == cx.now && cip == nh {
+            return self.underlay_output(cx, cmac, pkt, out);
+        }
         let pending = Pending { pkt, ntags: 0, in_port: port, in_domain: UNDERLAY_IFX };
         match self.neigh.resolve(UNDERLAY_IFX, nh, pending, cx.now) {
-            Resolve::Known(mac, p) => self.underlay_output(cx, mac, p.pkt, out),
+            Resolve::Known(mac, p) => {
+                self.underlay_cache = (nh, mac, cx.now);
+                self.underlay_output(cx, mac, p.pkt, out)
+            }
             Resolve::Queued { send_request } => {
                 if send_request {
                     self.send_underlay_arp(cx, nh, out);
@@ -473,27 +496,14 @@ impl<B: PacketBuf> SwitchState<B> {
         if isrc & MCAST_BIT != 0 || isrc == 0 {
             return out.drop(pkt, DropReason::BadSrcMac);
         }
-        match self.fdb.learn(domain, MacAddr::from_u64(isrc), Dest::Vtep(src_vtep), cx.now) {
-            Learn::New => {
-                self.fdb_gen += 1;
-                cx.c.event(Event::FdbLearned)
-            }
-            Learn::Moved { .. } => {
-                self.fdb_gen += 1;
-                cx.c.event(Event::FdbLearned);
-                cx.c.event(Event::FdbMoved)
-            }
-            Learn::DomainFull => cx.c.event(Event::FdbLimit),
-            Learn::TableFull => cx.c.event(Event::FdbFull),
-            Learn::Refreshed | Learn::Static | Learn::Ignored => {}
-        }
+        self.learn_cached(cx, domain, isrc, Dest::Vtep(src_vtep));
         if cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway).map(|g| g.mac64 == idst).unwrap_or(false) {
             return out.drop(pkt, DropReason::L3FromOverlay);
         }
         if idst & MCAST_BIT != 0 {
             return self.flood_from(cx, domain, None, false, pkt, 0, 0, out);
         }
-        match self.fdb.lookup(domain, MacAddr::from_u64(idst), cx.now) {
+        match self.lookup_cached(cx, domain, idst) {
             Some(Dest::Port(p)) => self.send(cx, p, domain, pkt, 0, 0, out),
             Some(Dest::Vtep(_)) => out.drop(pkt, DropReason::VxlanSplitHorizon),
             None => self.flood_from(cx, domain, None, false, pkt, 0, 0, out),
@@ -558,6 +568,7 @@ impl<B: PacketBuf> SwitchState<B> {
     /// Records a neighbour and sends the packets that waited for it.
     fn neigh_learn<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, ip: u32, mac: MacAddr, create: bool, out: &mut Emit<B>) {
         self.nh_cache.3 = u64::MAX;
+        self.underlay_cache.2 = u64::MAX;
         let mut released = std::mem::take(&mut self.released);
         if self.neigh.learn(domain, ip, mac, cx.now, create, &mut released) {
             cx.c.event(Event::ArpLearned);
@@ -791,24 +802,26 @@ impl<B: PacketBuf> SwitchState<B> {
 
 /// A hash of an inner frame's flow (MACs, EtherType, and for IPv4 the addresses, protocol
 /// and the first 4 bytes of the L4 header), for the outer UDP source port (RFC 7348 5).
+/// Word-wise multiply-xorshift: a few cycles, well mixed in the low bits.
 #[inline]
 pub fn flow_hash(frame: &[u8]) -> u32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut mix = |b: &[u8]| {
-        for &x in b {
-            h = (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    mix(frame.get(..14).unwrap_or(frame));
-    if frame.get(12..14) == Some(&[0x08, 0x00]) {
-        if let Some(ip) = frame.get(14..) {
-            let hl = usize::from(ip[0] & 0x0f) * 4;
-            mix(ip.get(9..10).unwrap_or(&[]));
-            mix(ip.get(12..20).unwrap_or(&[]));
-            mix(ip.get(hl..hl + 4).unwrap_or(&[]));
-        }
+    #[inline(always)]
+    fn w64(b: &[u8], at: usize) -> u64 {
+        b.get(at..at + 8).map(|s| u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])).unwrap_or(0)
     }
-    (h ^ (h >> 32)) as u32
+    #[inline(always)]
+    fn w32(b: &[u8], at: usize) -> u64 {
+        b.get(at..at + 4).map(|s| u64::from(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))).unwrap_or(0)
+    }
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = w64(frame, 0) ^ w64(frame, 6).rotate_left(29) ^ (w32(frame, 10) << 7);
+    if frame.get(12..14) == Some(&[0x08, 0x00]) {
+        let hl = frame.get(14).map(|b| usize::from(b & 0x0f) * 4).unwrap_or(20);
+        h = (h ^ w64(frame, 26)).wrapping_mul(K);
+        h ^= (w32(frame, 14 + hl) << 8) ^ u64::from(frame.get(23).copied().unwrap_or(0));
+    }
+    h = h.wrapping_mul(K);
+    (h ^ (h >> 29) ^ (h >> 47)) as u32
 }
 
 /// Rewrites the VLAN tags of a frame that carries `cur` tags so it carries `want` (outer
