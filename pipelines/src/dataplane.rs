@@ -1,7 +1,7 @@
 //! The dataplane: the mempool, the ports and the workers that one config describes.
 
 use crate::dpdk::{self, DpdkError, Eal, Mempool, Port, PortConf};
-use crate::report::{MempoolStats, PortStats, Stats, WorkerStats};
+use crate::report::{BridgeStats, MempoolStats, PortStats, Stats, VtepStats, WorkerStats};
 use crate::worker::Worker;
 use crossbeam_utils::CachePadded;
 use std::fmt;
@@ -51,6 +51,7 @@ pub struct Dataplane {
     ports: Vec<Port>,
     pool: Mempool,
     counters: Vec<Arc<CachePadded<WorkerCounters>>>,
+    tables: Arc<Tables>,
     stop: Arc<AtomicBool>,
     running: Vec<u32>,
     started: Option<Instant>,
@@ -93,6 +94,7 @@ impl Dataplane {
             }
         }
         cfg.check_mempool()?;
+        let tables = Arc::new(Tables::compile(cfg)?);
         let pool = Mempool::new("vnf_pkt", d.mempool_size, d.mempool_cache, d.mbuf_data_room, 0)?;
         let mut ports = Vec::with_capacity(cfg.ports.len());
         for (i, pc) in cfg.ports.iter().enumerate() {
@@ -110,8 +112,12 @@ impl Dataplane {
             port.start()?;
             ports.push(port);
         }
-        let counters = d.workers.iter().map(|_| Arc::new(WorkerCounters::new(cfg.ports.len()))).collect();
-        Ok(Dataplane { cfg: cfg.clone(), ports, pool, counters, stop: Arc::new(AtomicBool::new(false)), running: vec![], started: None })
+        let counters = d
+            .workers
+            .iter()
+            .map(|_| Arc::new(WorkerCounters::with_tunnels(cfg.ports.len(), tables.domains.len(), tables.remote_vteps.len())))
+            .collect();
+        Ok(Dataplane { cfg: cfg.clone(), ports, pool, counters, tables, stop: Arc::new(AtomicBool::new(false)), running: vec![], started: None })
     }
 
     /// Launches one worker per configured lcore.
@@ -122,7 +128,7 @@ impl Dataplane {
         self.stop.store(false, Ordering::SeqCst);
         let plan = self.cfg.rx_plan();
         let xconnect = Xconnect::new(&self.cfg);
-        let tables = Arc::new(Tables::compile(&self.cfg)?);
+        let tables = self.tables.clone();
         for (w, &lcore) in self.cfg.dataplane.workers.iter().enumerate() {
             let mut rx = Vec::new();
             for q in &plan[w] {
@@ -245,6 +251,26 @@ impl Dataplane {
                 .collect(),
             drops: total.named_drops().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             events: total.named_events().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            bridges: self
+                .tables
+                .domains
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let (encap, decap) = total.domains.get(i).copied().unwrap_or_default();
+                    BridgeStats { name: d.name.clone(), vlan: d.vlan, vni: d.vni, encap, decap }
+                })
+                .collect(),
+            vteps: self
+                .tables
+                .remote_vteps
+                .iter()
+                .enumerate()
+                .map(|(i, &ip)| {
+                    let (encap, decap) = total.vteps.get(i).copied().unwrap_or_default();
+                    VtepStats { ip: std::net::Ipv4Addr::from(ip).to_string(), encap, decap }
+                })
+                .collect(),
             mempool: MempoolStats { size: self.pool.size(), available: self.pool.available(), in_use: self.pool.in_use() },
         }
     }

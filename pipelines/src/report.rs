@@ -21,8 +21,38 @@ pub struct Stats {
     pub drops: BTreeMap<String, u64>,
     /// Events (learning, flooding, ARP, ICMP), summed over workers.
     pub events: BTreeMap<String, u64>,
+    /// Per bridge domain.
+    pub bridges: Vec<BridgeStats>,
+    /// Per remote VTEP.
+    pub vteps: Vec<VtepStats>,
     /// The packet mempool.
     pub mempool: MempoolStats,
+}
+
+/// One bridge domain.
+#[derive(Clone, Debug, Serialize)]
+pub struct BridgeStats {
+    /// Name.
+    pub name: String,
+    /// VLAN id.
+    pub vlan: u16,
+    /// VNI, if stretched over VXLAN.
+    pub vni: Option<u32>,
+    /// Frames encapsulated for this VNI.
+    pub encap: u64,
+    /// Frames decapsulated for this VNI.
+    pub decap: u64,
+}
+
+/// One remote VTEP.
+#[derive(Clone, Debug, Serialize)]
+pub struct VtepStats {
+    /// Its address.
+    pub ip: String,
+    /// Frames encapsulated toward it.
+    pub encap: u64,
+    /// Frames decapsulated from it.
+    pub decap: u64,
 }
 
 /// One port.
@@ -111,6 +141,12 @@ impl fmt::Display for Stats {
             for (k, v) in &self.drops {
                 writeln!(f, "  {k:<16} {v}")?;
             }
+        }
+        for b in self.bridges.iter().filter(|b| b.vni.is_some()) {
+            writeln!(f, "vni {:<8} bridge {:<10} encap {:>12} decap {:>12}", b.vni.unwrap_or(0), b.name, b.encap, b.decap)?;
+        }
+        for v in &self.vteps {
+            writeln!(f, "vtep {:<15} encap {:>12} decap {:>12}", v.ip, v.encap, v.decap)?;
         }
         if !self.events.is_empty() {
             writeln!(f, "events:")?;

@@ -88,6 +88,12 @@ remote_vteps = ["203.0.113.2"]
         for ev in ["vxlan-decap", "vxlan-encap", "arp-reply-sent", "fdb-learned"] {
             assert!(count(&s, "events", ev) > 0, "event {ev} never counted: {s}");
         }
+        // per-VNI and per-remote-VTEP counters agree with the events
+        assert_eq!(s["bridges"][0]["vni"], 5010, "{s}");
+        assert_eq!(s["bridges"][0]["encap"], s["events"]["vxlan-encap"], "{s}");
+        assert_eq!(s["bridges"][0]["decap"], s["events"]["vxlan-decap"], "{s}");
+        assert_eq!(s["vteps"][0]["ip"], "203.0.113.2", "{s}");
+        assert_eq!(s["vteps"][0]["decap"], s["events"]["vxlan-decap"], "{s}");
         let drops = s["drops"].as_object().cloned().unwrap_or_default();
         assert!(drops.keys().all(|k| !k.starts_with("vxlan")), "VXLAN drops: {s}");
         assert_eq!(count(&s, "drops", "tx-full"), 0, "{s}");

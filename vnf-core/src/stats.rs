@@ -140,11 +140,24 @@ pub struct PortCounters {
     pub tx_full: Counter,
 }
 
+/// Tunnel counters of one bridge domain (its VNI) or one remote VTEP, per worker.
+#[derive(Default, Debug)]
+pub struct TunnelCounters {
+    /// Frames encapsulated toward the overlay.
+    pub encap: Counter,
+    /// Frames decapsulated from the overlay.
+    pub decap: Counter,
+}
+
 /// The counters of one worker. Allocated once per worker, cache padded.
 #[derive(Debug)]
 pub struct WorkerCounters {
     /// Per port, indexed like the config's `[[port]]` list.
     pub ports: Box<[PortCounters]>,
+    /// Per bridge domain (VXLAN traffic of its VNI), indexed like `[[bridge]]`.
+    pub domains: Box<[TunnelCounters]>,
+    /// Per remote VTEP, indexed like the switch tables' sorted VTEP list.
+    pub vteps: Box<[TunnelCounters]>,
     /// Per drop reason, indexed by [`DropReason::index`].
     pub drops: [Counter; DropReason::COUNT],
     /// Per event, indexed by [`Event::index`].
@@ -162,8 +175,15 @@ pub struct WorkerCounters {
 impl WorkerCounters {
     /// Zeroed counters for `ports` ports, padded against false sharing.
     pub fn new(ports: usize) -> CachePadded<WorkerCounters> {
+        Self::with_tunnels(ports, 0, 0)
+    }
+
+    /// Zeroed counters for `ports` ports, `domains` bridge domains and `vteps` remote VTEPs.
+    pub fn with_tunnels(ports: usize, domains: usize, vteps: usize) -> CachePadded<WorkerCounters> {
         CachePadded::new(WorkerCounters {
             ports: (0..ports).map(|_| PortCounters::default()).collect(),
+            domains: (0..domains).map(|_| TunnelCounters::default()).collect(),
+            vteps: (0..vteps).map(|_| TunnelCounters::default()).collect(),
             drops: Default::default(),
             events: Default::default(),
             loops: Counter::default(),
@@ -195,6 +215,8 @@ impl WorkerCounters {
                 .collect(),
             drops: self.drops.iter().map(Counter::get).collect(),
             events: self.events.iter().map(Counter::get).collect(),
+            domains: self.domains.iter().map(|t| (t.encap.get(), t.decap.get())).collect(),
+            vteps: self.vteps.iter().map(|t| (t.encap.get(), t.decap.get())).collect(),
             loops: self.loops.get(),
             busy_loops: self.busy_loops.get(),
             busy_cycles: self.busy_cycles.get(),
@@ -223,6 +245,10 @@ pub struct WorkerSnapshot {
     pub drops: Vec<u64>,
     /// Per event.
     pub events: Vec<u64>,
+    /// Per domain: (encap, decap).
+    pub domains: Vec<(u64, u64)>,
+    /// Per remote VTEP: (encap, decap).
+    pub vteps: Vec<(u64, u64)>,
     /// Loop iterations.
     pub loops: u64,
     /// Iterations with packets.
@@ -281,6 +307,15 @@ impl WorkerSnapshot {
             }
             for (a, d) in acc.events.iter_mut().zip(&w.events) {
                 *a += d;
+            }
+            for (acc_t, w_t) in [(&mut acc.domains, &w.domains), (&mut acc.vteps, &w.vteps)] {
+                if acc_t.len() < w_t.len() {
+                    acc_t.resize(w_t.len(), (0, 0));
+                }
+                for (a, d) in acc_t.iter_mut().zip(w_t) {
+                    a.0 += d.0;
+                    a.1 += d.1;
+                }
             }
             acc.loops += w.loops;
             acc.busy_loops += w.busy_loops;

@@ -367,6 +367,12 @@ impl<B: PacketBuf> SwitchState<B> {
         hdr[40..42].fill(0);
         vxlan::emit(&mut hdr[42..50], vni);
         cx.c.event(Event::VxlanEncap);
+        if let Some(t) = cx.c.domains.get(usize::from(domain)) {
+            t.encap.add(1);
+        }
+        if let Some(t) = cx.t.vtep_index(ip).and_then(|i| cx.c.vteps.get(i)) {
+            t.encap.add(1);
+        }
         let nh = v.next_hop(ip);
         let port = v.port;
         let (cip, cmac, cms) = self.underlay_cache;
@@ -484,6 +490,12 @@ impl<B: PacketBuf> SwitchState<B> {
             return out.drop(pkt, DropReason::Malformed);
         }
         cx.c.event(Event::VxlanDecap);
+        if let Some(t) = cx.c.domains.get(usize::from(domain)) {
+            t.decap.add(1);
+        }
+        if let Some(t) = cx.t.vtep_index(src_vtep).and_then(|i| cx.c.vteps.get(i)) {
+            t.decap.add(1);
+        }
         let d = pkt.data();
         let ih = match L2Info::parse(d) {
             Ok(ih) => ih,

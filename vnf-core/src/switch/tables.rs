@@ -172,6 +172,8 @@ pub struct Tables {
     pub vtep: Option<VtepTable>,
     /// Static inner MAC -> remote VTEP entries (domain, mac, vtep ip).
     pub remote_macs: Vec<(u16, MacAddr, u32)>,
+    /// Every configured remote VTEP, sorted: the index of per-VTEP counters.
+    pub remote_vteps: Vec<u32>,
     /// Aging time of learned MACs in ms.
     pub aging_ms: u64,
     /// FDB capacity per worker.
@@ -291,10 +293,14 @@ impl Tables {
             .flat_map(|(i, b)| b.neighbor.iter().map(move |n| (i as u16, u32::from(n.ip), n.mac)))
             .collect();
         let r = &cfg.routing;
+        let mut remote_vteps: Vec<u32> = cfg.bridges.iter().flat_map(|b| b.remote_vteps.iter().map(|&r| u32::from(r))).collect();
+        remote_vteps.sort_unstable();
+        remote_vteps.dedup();
         Ok(Tables {
             static_neighbors,
             vtep,
             remote_macs,
+            remote_vteps,
             bridged: roles.iter().map(|r| *r != Role::Unbridged).collect(),
             roles,
             vlan_domain,
@@ -344,6 +350,12 @@ impl Tables {
             }
             _ => (none, 0),
         }
+    }
+
+    /// Index of remote VTEP `ip` in [`Tables::remote_vteps`].
+    #[inline]
+    pub fn vtep_index(&self, ip: u32) -> Option<usize> {
+        self.remote_vteps.binary_search(&ip).ok()
     }
 
     /// The domain whose gateway owns `ip`, if `ip` is a gateway address.

@@ -59,7 +59,8 @@ impl Rig {
     fn new(cfg: &str) -> Rig {
         let t = Tables::compile(&Config::parse(cfg, None).unwrap()).unwrap();
         let st = SwitchState::new(&t);
-        Rig { t, st, alloc: VecAlloc::default(), c: WorkerCounters::new(3), now: 5 }
+        let c = WorkerCounters::with_tunnels(3, t.domains.len(), t.remote_vteps.len());
+        Rig { t, st, alloc: VecAlloc::default(), c, now: 5 }
     }
     fn run(&mut self, port: u16, frame: &[u8]) -> Vec<(Vec<u8>, Action)> {
         let mut out = Emit::new(64);
@@ -144,8 +145,11 @@ fn broadcast_is_replicated_to_each_remote_vtep_and_local_ports() {
     let out = r.run(0, &reply);
     assert_eq!(out[0], (encap(&f, LOCAL, R3, VTEP_MAC, R3_MAC, 2, sport(&f), 5010), Action::Tx(0)));
     assert_eq!(out[1].1, Action::Consumed);
-    let ev = r.c.snapshot().named_events();
+    let snap = r.c.snapshot();
+    let ev = snap.named_events();
     assert!(ev.contains(&("vxlan-replicated", 2)) && ev.contains(&("vxlan-encap", 2)), "{ev:?}");
+    assert_eq!(snap.domains, vec![(2, 0)], "per VNI: two encapsulated");
+    assert_eq!(snap.vteps, vec![(1, 0), (1, 0)], "per remote VTEP (sorted): one each");
 }
 
 #[test]
@@ -169,6 +173,8 @@ fn decapsulation_learns_the_remote_and_never_floods_back() {
     // and a unicast to a MAC that is itself behind the overlay is dropped
     let uc = encap(&inner(B2, X, 46), R3, LOCAL, R3_MAC, VTEP_MAC, 79, 50000, 5010);
     assert_eq!(r.run(0, &uc)[0].1, Action::Drop(DropReason::VxlanSplitHorizon));
+    let snap = r.c.snapshot();
+    assert_eq!(snap.vteps[1].1, 3, "three decapsulated from R3");
     // a non-zero UDP checksum is verified: right is accepted
     let mut ok = encap(&inner(A, X, 46), R3, LOCAL, R3_MAC, VTEP_MAC, 80, 50000, 5010);
     UdpPacket::new_checked(&mut ok[34..]).unwrap().fill_checksum(R3, LOCAL);
