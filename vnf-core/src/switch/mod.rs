@@ -589,7 +589,7 @@ impl<B: PacketBuf> SwitchState<B> {
             if domain == UNDERLAY_IFX {
                 self.underlay_output(cx, mac, p.pkt, out);
             } else {
-                self.l3_output(cx, domain, mac, p.pkt, p.ntags, out);
+                self.l3_output(cx, domain, mac, p.pkt, p.ntags, (p.in_port, p.in_domain), out);
             }
         }
         self.released = released;
@@ -637,13 +637,13 @@ impl<B: PacketBuf> SwitchState<B> {
         cx.c.event(Event::Routed);
         let (cd, cip, cmac, cms) = self.nh_cache;
         if cms == cx.now && cd == nh.domain && cip == target {
-            return self.l3_output(cx, nh.domain, cmac, pkt, h.ntags, out);
+            return self.l3_output(cx, nh.domain, cmac, pkt, h.ntags, (in_port, domain), out);
         }
         let pending = Pending { pkt, ntags: h.ntags, in_port, in_domain: domain };
         match self.neigh.resolve(nh.domain, target, pending, cx.now) {
             Resolve::Known(mac, p) => {
                 self.nh_cache = (nh.domain, target, mac, cx.now);
-                self.l3_output(cx, nh.domain, mac, p.pkt, p.ntags, out)
+                self.l3_output(cx, nh.domain, mac, p.pkt, p.ntags, (p.in_port, p.in_domain), out)
             }
             Resolve::Queued { send_request } => {
                 if send_request {
@@ -662,8 +662,33 @@ impl<B: PacketBuf> SwitchState<B> {
     }
 
     /// Sends a routed packet to `mac` in `domain`: Ethernet rewrite, then L2 forwarding.
-    fn l3_output<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, mac: MacAddr, mut pkt: B, ntags: u8, out: &mut Emit<B>) {
+    #[allow(clippy::too_many_arguments)]
+    fn l3_output<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, mac: MacAddr, mut pkt: B, ntags: u8, from: (u16, u16), out: &mut Emit<B>) {
         let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else { return out.drop(pkt, DropReason::NoForward) };
+        let dest = self.fdb.lookup(domain, mac, cx.now);
+        if let (Some(Dest::Vtep(_)), Some(v)) = (dest, cx.t.vtep.as_ref()) {
+            // Into the overlay: what does not fit the tunnel is never fragmented; with DF set
+            // the sender learns the tunnel's MTU (RFC 1191), otherwise it is dropped.
+            let l3 = 14 + 4 * usize::from(ntags);
+            let (ip_len, df) = match pkt.data().get(l3..).and_then(|b| Ipv4Packet::new_checked(b).ok()) {
+                Some(ip) => (usize::from(ip.total_len()), ip.dont_frag()),
+                None => (0, false),
+            };
+            let inner_mtu = usize::from(v.mtu) - (vxlan::OVERHEAD - 14);
+            if ip_len + 14 > inner_mtu {
+                if df {
+                    cx.c.drop_n(DropReason::VxlanMtuExceeded, 1);
+                    // The TTL was already decremented; undo it so the quoted header is the one sent.
+                    if let Some(mut ip) = pkt.data_mut().get_mut(l3..).and_then(|b| Ipv4Packet::new_checked(b).ok()) {
+                        let t = ip.ttl();
+                        ip.set_ttl_update(t.saturating_add(1));
+                    }
+                    let rest = (inner_mtu - 14) as u32;
+                    return self.icmp_error(cx, pkt, ntags, from.0, from.1, icmpv4::kind::DEST_UNREACHABLE, icmpv4::unreach::FRAG_NEEDED, rest, out);
+                }
+                return out.drop(pkt, DropReason::VxlanMtuExceeded);
+            }
+        }
         {
             let d = pkt.data_mut();
             if d.len() < 12 {
@@ -672,7 +697,7 @@ impl<B: PacketBuf> SwitchState<B> {
             d[0..6].copy_from_slice(&mac.0);
             d[6..12].copy_from_slice(&g.mac.0);
         }
-        match self.fdb.lookup(domain, mac, cx.now) {
+        match dest {
             Some(Dest::Port(p)) => self.send(cx, p, domain, pkt, ntags, 0, out),
             Some(Dest::Vtep(ip)) => self.send_vtep(cx, domain, ip, pkt, ntags, out),
             None => self.flood(cx, domain, None, pkt, ntags, 0, out),

@@ -265,3 +265,44 @@ fn underlay_arp_for_the_vtep_is_answered() {
     other[38..42].copy_from_slice(&0xcb00_7164u32.to_be_bytes());
     assert_eq!(r.run(0, &other), vec![(other.clone(), Action::Drop(DropReason::UnderlayNotOurs))]);
 }
+
+#[test]
+fn routed_into_the_overlay_too_big_with_df_gets_frag_needed() {
+    // VLAN 20 routed to VLAN 10, whose bridge is stretched over VXLAN
+    let cfg = CFG.replace("[vtep]", "[[port]]\nname = \"b\"\ndevargs = \"net_null3\"\nmode = \"access\"\nvlan = 20\n[vtep]")
+        .replace("vni = 5010", "vni = 5010\ngateway = \"198.51.100.254/24\"")
+        + "[[bridge]]\nname = \"v20\"\nvlan = 20\ngateway = \"198.18.0.1/24\"\n";
+    // the routed destination 198.51.100.7 is B2, behind remote VTEP R2
+    let cfg = cfg.replace("[[bridge.remote_mac]]\nmac = \"02:00:00:00:00:b2\"", "[[bridge.neighbor]]\nip = \"198.51.100.7\"\nmac = \"02:00:00:00:00:b2\"\n[[bridge.remote_mac]]\nmac = \"02:00:00:00:00:b2\"");
+    let mut r = Rig::new(&cfg);
+    let gw20 = MacAddr([0x02, 0x76, 0x6e, 0x66, 0, 20]);
+    let mk = |len: usize, df: bool| {
+        let mut ip = vec![0u8; 20];
+        Ipv4Repr { src: 0xc612_0002, dst: 0xc633_6407, protocol: 17, payload_len: (len - 20) as u16, ttl: 64, dscp_ecn: 0, ident: 9, dont_frag: df }.emit(&mut ip);
+        ip.extend((0..len - 20).map(|i| i as u8));
+        let mut f = gw20.0.to_vec();
+        f.extend_from_slice(&A.0);
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(&ip);
+        f
+    };
+    // 1450-byte packets fit the tunnel (1450 + 14 + 50 = 1514)
+    let out = r.run(3, &mk(1450, true));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1, Action::Tx(0));
+    assert_eq!(out[0].0.len(), 1450 + 14 + 50);
+    // 1451 with DF: ICMP fragmentation needed, next-hop MTU 1450, back out of port b
+    let big = mk(1451, true);
+    let out = r.run(3, &big);
+    assert_eq!(out.len(), 1);
+    let (f, a) = &out[0];
+    assert_eq!(*a, Action::Tx(3));
+    assert_eq!(&f[..6], &A.0);
+    assert_eq!((f[34], f[35]), (3, 4), "destination unreachable, fragmentation needed");
+    assert_eq!(u16::from_be_bytes([f[40], f[41]]), 1450, "next-hop MTU");
+    assert_eq!(&f[42..62], &big[14..34], "the original header, TTL as sent");
+    assert_eq!(checksum::checksum(&f[34..]), 0);
+    // without DF: dropped, never fragmented
+    let out = r.run(3, &mk(1451, false));
+    assert_eq!(out[0].1, Action::Drop(DropReason::VxlanMtuExceeded));
+}
