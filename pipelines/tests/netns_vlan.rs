@@ -12,15 +12,7 @@ use serde_json::Value;
 fn config(links: &[&Link], prefix: &str) -> String {
     format!(
         r#"
-[dataplane]
-workers = [1]
-mempool_size = 8191
-rx_desc = 512
-tx_desc = 512
-
-[eal]
-args = ["--no-huge", "--no-pci", "-m", "256", "--file-prefix", "{prefix}"]
-
+{preamble}
 [[port]]
 name = "h1"
 devargs = "{}"
@@ -62,7 +54,8 @@ vlan = 30
         links[0].devargs(0),
         links[1].devargs(1),
         links[2].devargs(2),
-        links[3].devargs(3)
+        links[3].devargs(3),
+        preamble = common::eal_preamble(prefix)
     )
 }
 

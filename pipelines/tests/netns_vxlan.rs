@@ -34,15 +34,7 @@ fn a_host_behind_vnfd_talks_to_the_kernels_vxlan() {
 
         let cfg = format!(
             r#"
-[dataplane]
-workers = [1]
-mempool_size = 8191
-rx_desc = 512
-tx_desc = 512
-
-[eal]
-args = ["--no-huge", "--no-pci", "-m", "256", "--file-prefix", "{}"]
-
+{}
 [[port]]
 name = "underlay"
 devargs = "{}"
@@ -63,7 +55,7 @@ vlan = 10
 vni = 5010
 remote_vteps = ["203.0.113.2"]
 "#,
-            netns::file_prefix("vx"),
+            common::eal_preamble(&netns::file_prefix("vx")),
             underlay.devargs(0),
             access.devargs(1)
         );

@@ -11,15 +11,7 @@ use std::time::Instant;
 fn config(a: &Link, b: &Link, prefix: &str) -> String {
     format!(
         r#"
-[dataplane]
-workers = [1]
-mempool_size = 8191
-rx_desc = 512
-tx_desc = 512
-
-[eal]
-args = ["--no-huge", "--no-pci", "-m", "256", "--file-prefix", "{prefix}"]
-
+{preamble}
 [[port]]
 name = "p0"
 devargs = "{}"
@@ -33,7 +25,8 @@ a = "p0"
 b = "p1"
 "#,
         a.devargs(0),
-        b.devargs(1)
+        b.devargs(1),
+        preamble = common::eal_preamble(prefix)
     )
 }
 

@@ -16,6 +16,14 @@ pub fn eal() -> &'static Eal {
         .expect("EAL init")
 }
 
+/// The `[dataplane]` and `[eal]` sections of a vnfd config for whole-process tests: one
+/// worker on lcore 1, no hugepages, the given EAL file prefix.
+pub fn eal_preamble(prefix: &str) -> String {
+    format!(
+        "[dataplane]\nworkers = [1]\nmempool_size = 8191\nrx_desc = 512\ntx_desc = 512\n\n[eal]\nargs = [\"--no-huge\", \"--no-pci\", \"-m\", \"256\", \"--file-prefix\", \"{prefix}\"]\n"
+    )
+}
+
 /// Serialises tests that launch workers.
 pub fn lcores() -> MutexGuard<'static, ()> {
     LCORES.lock().unwrap_or_else(|p| p.into_inner())
