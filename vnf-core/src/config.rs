@@ -214,6 +214,10 @@ pub struct Bridge {
     /// Static inner MAC -> remote VTEP entries.
     #[serde(default)]
     pub remote_mac: Vec<RemoteMac>,
+    /// Accept VXLAN inner frames that carry 802.1Q tags; their tags travel as payload (a
+    /// tunnel for tagged traffic). Default: dropped.
+    #[serde(default)]
+    pub vxlan_inner_tagged: bool,
 }
 
 /// `[[bridge.neighbor]]`: a static ARP entry.
@@ -797,8 +801,8 @@ impl Config {
         for (i, b) in self.bridges.iter().enumerate() {
             let key = |f: &str| format!("bridge[{i}].{f}");
             let Some(vni) = b.vni else {
-                if !b.remote_vteps.is_empty() || !b.remote_mac.is_empty() {
-                    return Err(ConfigError::new(key("vni"), "remote_vteps and remote_mac need a vni"));
+                if !b.remote_vteps.is_empty() || !b.remote_mac.is_empty() || b.vxlan_inner_tagged {
+                    return Err(ConfigError::new(key("vni"), "remote_vteps, remote_mac and vxlan_inner_tagged need a vni"));
                 }
                 continue;
             };

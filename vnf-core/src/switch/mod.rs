@@ -501,7 +501,9 @@ impl<B: PacketBuf> SwitchState<B> {
             Ok(ih) => ih,
             Err(_) => return out.drop(pkt, DropReason::Malformed),
         };
-        if ih.ntags != 0 {
+        // Tagged inner frames only where the bridge allows them; their tags are then payload
+        // (ntags 0 below), so local egress adds the port's own tag outside them.
+        if ih.ntags != 0 && !cx.t.domains.get(usize::from(domain)).map(|d| d.inner_tagged).unwrap_or(false) {
             return out.drop(pkt, DropReason::VxlanInnerTagged);
         }
         let (idst, isrc) = (mac_u64_at(d, 0), mac_u64_at(d, 6));

@@ -91,6 +91,8 @@ pub struct Domain {
     pub vni: Option<u32>,
     /// Its remote VTEPs (the head-end replication list).
     pub remotes: Vec<u32>,
+    /// Accept tagged inner frames from the overlay (tags carried as payload).
+    pub inner_tagged: bool,
 }
 
 /// The local VXLAN tunnel endpoint.
@@ -204,6 +206,7 @@ impl Tables {
                 mac_limit: b.mac_limit,
                 vni: b.vni,
                 remotes: b.remote_vteps.iter().map(|&r| u32::from(r)).collect(),
+                inner_tagged: b.vxlan_inner_tagged,
             });
         }
         let roles: Vec<Role> = cfg

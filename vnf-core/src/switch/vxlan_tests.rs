@@ -306,3 +306,20 @@ fn routed_into_the_overlay_too_big_with_df_gets_frag_needed() {
     let out = r.run(3, &mk(1451, false));
     assert_eq!(out[0].1, Action::Drop(DropReason::VxlanMtuExceeded));
 }
+
+#[test]
+fn tagged_inner_frames_pass_where_the_bridge_allows_them() {
+    let mut r = Rig::new(&CFG.replace("vni = 5010", "vni = 5010\nvxlan_inner_tagged = true"));
+    let i = inner(A, X, 46);
+    let mut tagged = i[..12].to_vec();
+    tagged.extend_from_slice(&[0x81, 0, 0, 77]);
+    tagged.extend_from_slice(&i[12..]);
+    let out = r.run(0, &encap(&tagged, R3, LOCAL, R3_MAC, VTEP_MAC, 1, 50000, 5010));
+    // flooded (A unknown): out of the access port with the inner tag as it came, and out of
+    // the trunk with VLAN 10 added outside it
+    assert_eq!(out[0], (tagged.clone(), Action::Tx(1)));
+    let mut double = i[..12].to_vec();
+    double.extend_from_slice(&[0x81, 0, 0, 10, 0x81, 0, 0, 77]);
+    double.extend_from_slice(&i[12..]);
+    assert_eq!(out[1], (double, Action::Tx(2)));
+}
