@@ -98,7 +98,8 @@ impl Dataplane {
         let pool = Mempool::new("vnf_pkt", d.mempool_size, d.mempool_cache, d.mbuf_data_room, 0)?;
         let mut ports = Vec::with_capacity(cfg.ports.len());
         for (i, pc) in cfg.ports.iter().enumerate() {
-            let mut port = open(i, pc).map_err(|e| DpdkError { op: format!("port[{i}] {:?}: {}", pc.name, e.op), ..e })?;
+            let label = |e: DpdkError| DpdkError { op: format!("port[{i}] {:?}: {}", pc.name, e.op), ..e };
+            let mut port = open(i, pc).map_err(label)?;
             let conf = PortConf {
                 rx_queues: pc.rx_queues,
                 tx_queues: d.workers.len() as u16,
@@ -108,7 +109,7 @@ impl Dataplane {
                 mac: pc.mac,
                 promiscuous: pc.promiscuous,
             };
-            port.configure(&conf, &pool).map_err(|e| DpdkError { op: format!("port[{i}] {:?}: {}", pc.name, e.op), ..e })?;
+            port.configure(&conf, &pool).map_err(label)?;
             port.start()?;
             ports.push(port);
         }

@@ -390,14 +390,7 @@ impl<B: PacketBuf> SwitchState<B> {
                     self.send_underlay_arp(cx, nh, out);
                 }
             }
-            Resolve::Dropped(p, why) => out.drop(
-                p.pkt,
-                match why {
-                    NeighDrop::PendingFull => DropReason::ArpQueueFull,
-                    NeighDrop::Unreachable => DropReason::ArpFailed,
-                    NeighDrop::TableFull => DropReason::NeighborTableFull,
-                },
-            ),
+            Resolve::Dropped(p, why) => out.drop(p.pkt, neigh_drop_reason(why)),
         }
     }
 
@@ -652,14 +645,7 @@ impl<B: PacketBuf> SwitchState<B> {
                     self.send_arp_request(cx, nh.domain, target, out);
                 }
             }
-            Resolve::Dropped(p, why) => {
-                let r = match why {
-                    NeighDrop::PendingFull => DropReason::ArpQueueFull,
-                    NeighDrop::Unreachable => DropReason::ArpFailed,
-                    NeighDrop::TableFull => DropReason::NeighborTableFull,
-                };
-                out.drop(p.pkt, r);
-            }
+            Resolve::Dropped(p, why) => out.drop(p.pkt, neigh_drop_reason(why)),
         }
     }
 
@@ -836,6 +822,16 @@ impl<B: PacketBuf> SwitchState<B> {
             }
         }
         Some(b)
+    }
+}
+
+/// The drop reason for a packet the neighbour table refused.
+#[inline]
+fn neigh_drop_reason(why: NeighDrop) -> DropReason {
+    match why {
+        NeighDrop::PendingFull => DropReason::ArpQueueFull,
+        NeighDrop::Unreachable => DropReason::ArpFailed,
+        NeighDrop::TableFull => DropReason::NeighborTableFull,
     }
 }
 

@@ -61,22 +61,27 @@ const IP_B: u32 = 0xc633_6402; // 198.51.100.2
 const IP_GW20: u32 = 0xc633_6401; // 198.51.100.1
 const IP_R: u32 = 0xc633_6407; // 198.51.100.7
 
-struct Rig {
-    t: Tables,
-    st: SwitchState<VecBuf>,
-    alloc: VecAlloc,
-    c: crossbeam_utils::CachePadded<WorkerCounters>,
-    now: u64,
+/// A switch stage on VecBufs with its tables, state and counters: shared by the VXLAN tests.
+pub(super) struct Rig {
+    pub(super) t: Tables,
+    pub(super) st: SwitchState<VecBuf>,
+    pub(super) alloc: VecAlloc,
+    pub(super) c: crossbeam_utils::CachePadded<WorkerCounters>,
+    pub(super) now: u64,
 }
 
 impl Rig {
     fn new() -> Rig {
-        let cfg = Config::parse(CFG, None).unwrap();
-        let t = Tables::compile(&cfg).unwrap();
-        let st = SwitchState::new(&t);
-        Rig { t, st, alloc: VecAlloc::default(), c: WorkerCounters::new(5), now: 1000 }
+        Rig::with_config(CFG, 1000)
     }
-    fn run(&mut self, port: u16, frame: &[u8]) -> Vec<(Vec<u8>, Action)> {
+    /// A rig running `cfg` with the clock at `now` ms.
+    pub(super) fn with_config(cfg: &str, now: u64) -> Rig {
+        let t = Tables::compile(&Config::parse(cfg, None).unwrap()).unwrap();
+        let st = SwitchState::new(&t);
+        let c = WorkerCounters::with_tunnels(t.roles.len(), t.domains.len(), t.remote_vteps.len());
+        Rig { t, st, alloc: VecAlloc::default(), c, now }
+    }
+    pub(super) fn run(&mut self, port: u16, frame: &[u8]) -> Vec<(Vec<u8>, Action)> {
         let mut out = Emit::new(64);
         self.st.process(&self.t, &self.alloc, &self.c, port, VecBuf::new(frame), self.now, &mut out);
         assert_eq!(out.overflow, 0);

@@ -1,9 +1,8 @@
 //! VXLAN in the switch stage: encapsulation, decapsulation, head-end replication, split
 //! horizon, underlay ARP and the RFC 7348 checks, byte exact on VecBuf.
 
+use super::tests::Rig;
 use super::*;
-use crate::buf::{VecAlloc, VecBuf};
-use crate::config::Config;
 use crate::wire::checksum;
 
 const CFG: &str = r#"
@@ -47,26 +46,9 @@ const A: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xa1]);
 const B2: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xb2]);
 const X: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xc3]);
 
-struct Rig {
-    t: Tables,
-    st: SwitchState<VecBuf>,
-    alloc: VecAlloc,
-    c: crossbeam_utils::CachePadded<WorkerCounters>,
-    now: u64,
-}
-
-impl Rig {
-    fn new(cfg: &str) -> Rig {
-        let t = Tables::compile(&Config::parse(cfg, None).unwrap()).unwrap();
-        let st = SwitchState::new(&t);
-        let c = WorkerCounters::with_tunnels(3, t.domains.len(), t.remote_vteps.len());
-        Rig { t, st, alloc: VecAlloc::default(), c, now: 5 }
-    }
-    fn run(&mut self, port: u16, frame: &[u8]) -> Vec<(Vec<u8>, Action)> {
-        let mut out = Emit::new(64);
-        self.st.process(&self.t, &self.alloc, &self.c, port, VecBuf::new(frame), self.now, &mut out);
-        out.drain().map(|(b, a)| (b.data().to_vec(), a)).collect()
-    }
+/// The switch rig of the VLAN tests, on this file's config.
+fn rig(cfg: &str) -> Rig {
+    Rig::with_config(cfg, 5)
 }
 
 fn inner(dst: MacAddr, src: MacAddr, n: usize) -> Vec<u8> {
@@ -105,7 +87,7 @@ fn sport(inner: &[u8]) -> u16 {
 
 #[test]
 fn unicast_to_a_remote_mac_is_encapsulated_byte_exact() {
-    let mut r = Rig::new(CFG);
+    let mut r = rig(CFG);
     let f = inner(B2, A, 46);
     let out = r.run(1, &f);
     assert_eq!(out, vec![(encap(&f, LOCAL, R2, VTEP_MAC, R2_MAC, 1, sport(&f), 5010), Action::Tx(0))]);
@@ -121,7 +103,7 @@ fn unicast_to_a_remote_mac_is_encapsulated_byte_exact() {
 
 #[test]
 fn broadcast_is_replicated_to_each_remote_vtep_and_local_ports() {
-    let mut r = Rig::new(CFG);
+    let mut r = rig(CFG);
     let f = inner(MacAddr::BROADCAST, A, 46);
     let out = r.run(1, &f);
     // local trunk copy (tagged), R2 encapsulated (static neighbour), R3 waits for ARP
@@ -154,7 +136,7 @@ fn broadcast_is_replicated_to_each_remote_vtep_and_local_ports() {
 
 #[test]
 fn decapsulation_learns_the_remote_and_never_floods_back() {
-    let mut r = Rig::new(CFG);
+    let mut r = rig(CFG);
     // A is learned on port a first
     r.run(1, &inner(B2, A, 46));
     // X behind R3 sends to A: decapsulated, out of port a only, untagged, byte exact
@@ -183,7 +165,7 @@ fn decapsulation_learns_the_remote_and_never_floods_back() {
 
 #[test]
 fn rfc7348_checks_drop_with_named_reasons() {
-    let mut r = Rig::new(CFG);
+    let mut r = rig(CFG);
     let i = inner(A, X, 46);
     let good = encap(&i, R3, LOCAL, R3_MAC, VTEP_MAC, 1, 50000, 5010);
     let mut no_i = good.clone();
@@ -222,14 +204,14 @@ fn rfc7348_checks_drop_with_named_reasons() {
     reserved[49] = 0xff;
     assert_eq!(r.run(0, &reserved)[0].1, Action::Tx(1), "A is unknown: flooded, first copy to port a");
     // source check off: any source is accepted
-    let mut r = Rig::new(&CFG.replace("mtu = 1500", "mtu = 1500\ncheck_source = false"));
+    let mut r = rig(&CFG.replace("mtu = 1500", "mtu = 1500\ncheck_source = false"));
     let stranger = encap(&i, 0xcb00_7109, LOCAL, R3_MAC, VTEP_MAC, 1, 50000, 5010);
     assert!(matches!(r.run(0, &stranger)[0].1, Action::Tx(_)));
 }
 
 #[test]
 fn oversize_frames_are_dropped_not_fragmented() {
-    let mut r = Rig::new(CFG);
+    let mut r = rig(CFG);
     // underlay MTU 1500: outer IP = inner frame + 36, so the inner frame may be 1464 bytes
     // (a tenant IP MTU of 1450)
     let fits = inner(B2, A, 1464 - 14);
@@ -241,7 +223,7 @@ fn oversize_frames_are_dropped_not_fragmented() {
 
 #[test]
 fn underlay_arp_for_the_vtep_is_answered() {
-    let mut r = Rig::new(CFG);
+    let mut r = rig(CFG);
     let mut req = vec![0xff; 6];
     req.extend_from_slice(&R3_MAC.0);
     req.extend_from_slice(&[0x08, 0x06]);
@@ -274,7 +256,7 @@ fn routed_into_the_overlay_too_big_with_df_gets_frag_needed() {
         + "[[bridge]]\nname = \"v20\"\nvlan = 20\ngateway = \"198.18.0.1/24\"\n";
     // the routed destination 198.51.100.7 is B2, behind remote VTEP R2
     let cfg = cfg.replace("[[bridge.remote_mac]]\nmac = \"02:00:00:00:00:b2\"", "[[bridge.neighbor]]\nip = \"198.51.100.7\"\nmac = \"02:00:00:00:00:b2\"\n[[bridge.remote_mac]]\nmac = \"02:00:00:00:00:b2\"");
-    let mut r = Rig::new(&cfg);
+    let mut r = rig(&cfg);
     let gw20 = MacAddr([0x02, 0x76, 0x6e, 0x66, 0, 20]);
     let mk = |len: usize, df: bool| {
         let mut ip = vec![0u8; 20];
@@ -309,7 +291,7 @@ fn routed_into_the_overlay_too_big_with_df_gets_frag_needed() {
 
 #[test]
 fn tagged_inner_frames_pass_where_the_bridge_allows_them() {
-    let mut r = Rig::new(&CFG.replace("vni = 5010", "vni = 5010\nvxlan_inner_tagged = true"));
+    let mut r = rig(&CFG.replace("vni = 5010", "vni = 5010\nvxlan_inner_tagged = true"));
     let i = inner(A, X, 46);
     let mut tagged = i[..12].to_vec();
     tagged.extend_from_slice(&[0x81, 0, 0, 77]);
