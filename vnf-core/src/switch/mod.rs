@@ -187,20 +187,21 @@ impl<B: PacketBuf> SwitchState<B> {
                 1 if is_c(r0) && (vid(r0) == 0 || Some(vid(r0)) == t.domains.get(usize::from(*domain)).map(|d| d.vlan)) => *domain,
                 _ => return out.drop(pkt, DropReason::VlanNotAllowed),
             },
-            Some(Role::Trunk { outer: None, native, allowed }) => match h.ntags {
-                1 if is_c(r0) && vid(r0) != 0 => {
-                    if allowed.contains(vid(r0)) {
-                        t.vlan_domain[usize::from(vid(r0))]
-                    } else {
-                        return out.drop(pkt, DropReason::VlanNotAllowed);
+            Some(Role::Trunk { outer: None, native, allowed }) => {
+                // Untagged and priority-tagged (C-tag, VID 0) frames belong to the native VLAN;
+                // C-tagged frames to their VLAN if allowed; anything else is refused.
+                let untagged = h.ntags == 0 || (h.ntags == 1 && is_c(r0) && vid(r0) == 0);
+                if untagged {
+                    match native {
+                        Some(n) => *n,
+                        None => return out.drop(pkt, DropReason::UntaggedNotAllowed),
                     }
+                } else if h.ntags == 1 && is_c(r0) && allowed.contains(vid(r0)) {
+                    t.vlan_domain[usize::from(vid(r0))]
+                } else {
+                    return out.drop(pkt, DropReason::VlanNotAllowed);
                 }
-                0 | 1 if h.ntags == 0 || is_c(r0) => match native {
-                    Some(n) => *n,
-                    None => return out.drop(pkt, DropReason::UntaggedNotAllowed),
-                },
-                _ => return out.drop(pkt, DropReason::VlanNotAllowed),
-            },
+            }
             Some(Role::Trunk { outer: Some(s), allowed, .. }) => {
                 if h.ntags == 2 && r0 & 0xffff_0000 == S && vid(r0) == *s && is_c(r1) && allowed.contains(vid(r1)) {
                     t.vlan_domain[usize::from(vid(r1))]
