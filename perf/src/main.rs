@@ -51,11 +51,20 @@ enum Cmd {
         #[arg(long, default_value_t = 20_000_000)]
         lookups: u32,
     },
+    /// Microbenchmark of the firewall classifier against a linear scan of the same rules.
+    Fw {
+        /// Rule counts (comma separated).
+        #[arg(long, value_delimiter = ',', default_value = "10,100,1000,10000")]
+        rules: Vec<usize>,
+        /// Queries per rule set.
+        #[arg(long, default_value_t = 200_000)]
+        queries: usize,
+    },
 }
 
 #[derive(clap::Args, Clone)]
 struct RunArgs {
-    /// Scenarios to run (comma separated): xconnect, l2-pop, l2-push, route, vxlan-encap, vxlan-decap.
+    /// Scenarios to run (comma separated): xconnect, l2-pop, l2-push, route, vxlan-encap, vxlan-decap, nat, nat-new.
     #[arg(long, value_delimiter = ',', default_value = "xconnect")]
     scenario: Vec<String>,
     /// Flow counts to run each scenario at (comma separated).
@@ -114,6 +123,15 @@ fn main() -> ExitCode {
             lpm_bench(&routes, lookups);
             return ExitCode::SUCCESS;
         }
+        Some(Cmd::Fw { rules, queries }) => {
+            return match fw_bench(&rules, queries) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vnf-perf: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         None => cli.run,
     };
     match bench(&run) {
@@ -127,6 +145,52 @@ fn main() -> ExitCode {
 
 /// Builds random route tables (prefix lengths 8..=32, biased to /24) and times lookups of
 /// random addresses, single and in bursts of 32.
+/// Times the compiled classifier and a linear first-match scan over the same generated
+/// rules and queries, and checks they agree on every query.
+fn fw_bench(sizes: &[usize], queries: usize) -> Result<(), String> {
+    use std::hint::black_box;
+    use std::time::Instant;
+    use vnf_core::firewall::{bench_queries, bench_rules, linear_classify, Classifier};
+    println!("{:>8} {:>12} {:>14} {:>14} {:>9} {:>10}", "rules", "memory KiB", "classify ns", "linear ns", "speed-up", "matched");
+    for &n in sizes {
+        let rules = bench_rules(n, 7);
+        let qs = bench_queries(&rules, 4096, 11);
+        let t0 = Instant::now();
+        let c = Classifier::compile(&rules).map_err(|e| format!("{n} rules: {e:?}"))?;
+        let build = t0.elapsed();
+        let mut matched = 0usize;
+        for q in &qs {
+            let (a, b) = (c.classify(q), linear_classify(&rules, q));
+            if a != b {
+                return Err(format!("{n} rules: classifier says {a:?}, linear scan {b:?} for {q:?}"));
+            }
+            matched += usize::from(a.is_some());
+        }
+        let t0 = Instant::now();
+        for i in 0..queries {
+            black_box(c.classify(black_box(&qs[i & 4095])));
+        }
+        let fast = t0.elapsed().as_nanos() as f64 / queries as f64;
+        let lin_n = (queries / (1 + n / 100)).max(2000);
+        let t0 = Instant::now();
+        for i in 0..lin_n {
+            black_box(linear_classify(black_box(&rules), black_box(&qs[i & 4095])));
+        }
+        let slow = t0.elapsed().as_nanos() as f64 / lin_n as f64;
+        println!(
+            "{:>8} {:>12} {:>14.1} {:>14.1} {:>8.1}x {:>9.0}%   (compiled in {:.1} ms)",
+            n,
+            c.memory_bytes() / 1024,
+            fast,
+            slow,
+            slow / fast,
+            100.0 * matched as f64 / qs.len() as f64,
+            build.as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}
+
 fn lpm_bench(sizes: &[u32], lookups: u32) {
     use std::time::Instant;
     use vnf_core::l3::lpm::Lpm;
@@ -191,8 +255,8 @@ fn bench(a: &RunArgs) -> Result<(), String> {
     let opts = RunOpts { seconds: a.seconds.max(3), vnfd, testpmd: a.testpmd.clone(), workdir: a.workdir.clone() };
     let mut results = vec![];
     println!(
-        "{:<10} {:>8} {:>6} {:>12} {:>12} {:>7} {:>14} {:>14}",
-        "scenario", "flows", "frame", "vnfd Mpps", "testpmd Mpps", "ratio", "vnfd cyc/pkt", "testpmd cyc/pkt"
+        "{:<10} {:>8} {:>6} {:>12} {:>12} {:>7} {:>14} {:>14} {:>12}",
+        "scenario", "flows", "frame", "vnfd Mpps", "testpmd Mpps", "ratio", "vnfd cyc/pkt", "testpmd cyc/pkt", "vnfd conn/s"
     );
     for sc in &scenarios {
         for &flows in &a.flows {
@@ -207,7 +271,7 @@ fn bench(a: &RunArgs) -> Result<(), String> {
             let tm = Measurement::median(t);
             let ratio = if tm.mpps > 0.0 { vm.mpps / tm.mpps } else { 0.0 };
             println!(
-                "{:<10} {:>8} {:>6} {:>12.3} {:>12.3} {:>7.3} {:>14.1} {:>14.1}",
+                "{:<10} {:>8} {:>6} {:>12.3} {:>12.3} {:>7.3} {:>14.1} {:>14.1} {:>12.0}",
                 sc.name(),
                 flows,
                 a.frame,
@@ -215,7 +279,8 @@ fn bench(a: &RunArgs) -> Result<(), String> {
                 tm.mpps,
                 ratio,
                 vm.cycles_per_packet,
-                tm.cycles_per_packet
+                tm.cycles_per_packet,
+                vm.conn_per_s
             );
             results.push(CaseResult { scenario: sc.name().into(), flows, frame: a.frame, vnfd: vm, testpmd: tm, ratio });
         }

@@ -30,6 +30,10 @@ pub struct Measurement {
     pub cycles_per_packet: f64,
     /// Packets dropped by the forwarding program (tx refused and the like).
     pub dropped: u64,
+    /// Connections created per second (vnfd's `ct-new` after warm-up; 0 without conntrack).
+    pub conn_per_s: f64,
+    /// Live connections at the end (vnfd).
+    pub connections: u64,
 }
 
 impl Measurement {
@@ -40,7 +44,7 @@ impl Measurement {
             return Err(format!("too few rate samples ({samples:?})"));
         }
         let mpps = used.iter().sum::<f64>() / used.len() as f64;
-        Ok(Measurement { mpps, samples: used, cycles_per_packet, dropped })
+        Ok(Measurement { mpps, samples: used, cycles_per_packet, dropped, conn_per_s: 0.0, connections: 0 })
     }
 
     /// The measurement with the median rate.
@@ -78,6 +82,10 @@ pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
     let mut window: Option<(u64, u64)> = None;
     let mut last = (0u64, 0u64);
     let mut dropped = 0;
+    // (elapsed, ct-new) at the end of the warm-up sample and at the last sample.
+    let mut ct0: Option<(f64, u64)> = None;
+    let mut ct_last = (0.0, 0u64);
+    let mut connections = 0;
     for line in BufReader::new(out).lines().map_while(Result::ok) {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
         let t = v["elapsed_s"].as_f64().unwrap_or(0.0);
@@ -94,6 +102,12 @@ pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
                 window = Some((pk, cy));
             }
         }
+        let ct_new = v["events"]["ct-new"].as_u64().unwrap_or(0);
+        connections = v["workers"][0]["ct_entries"].as_u64().unwrap_or(0);
+        if samples.len() == 1 && ct0.is_none() {
+            ct0 = Some((t, ct_new));
+        }
+        ct_last = (t, ct_new);
         last = (pk, cy);
         prev = Some((t, tx));
     }
@@ -105,7 +119,14 @@ pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
     if !st.success() {
         return Err(format!("vnfd exited with {st}; see {}", o.workdir.join("vnfd.log").display()));
     }
-    Measurement::from_samples(samples, cpp, dropped)
+    let mut m = Measurement::from_samples(samples, cpp, dropped)?;
+    if let Some((t0, n0)) = ct0 {
+        if ct_last.0 > t0 {
+            m.conn_per_s = (ct_last.1 - n0) as f64 / (ct_last.0 - t0);
+        }
+    }
+    m.connections = connections;
+    Ok(m)
 }
 
 /// testpmd io forwarding with `--stats-period 1`: rates from port 1's Tx-pps lines.
@@ -118,6 +139,7 @@ pub fn run_testpmd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
         .args(["--vdev", "net_null0,no-rx=1", "--"])
         .args(["--forward-mode=io", "--no-flush-rx", "--nb-cores=1", "--burst=32", "--rxd=1024", "--txd=1024"])
         .arg(format!("--total-num-mbufs={}", pool_size(case.frames)))
+        .arg(format!("--mbuf-size={}", case.mbuf_room))
         .args(["--stats-period", "1", "--record-core-cycles"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

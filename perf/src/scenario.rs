@@ -23,9 +23,16 @@ pub enum Scenario {
     VxlanEncap,
     /// VXLAN decapsulation: tunnelled frames from the underlay to an access port.
     VxlanDecap,
+    /// Routing with connection tracking and source NAT, established flows: the first pass
+    /// over the flows creates them, every later packet is looked up and translated.
+    Nat,
+    /// New connections: the same but with a 1 s UDP timeout and more flows than the rate
+    /// repeats in a second, so (once the table is in steady state) every packet creates a
+    /// connection and a mapping and an old one expires. Rates come from `ct-new`.
+    NatNew,
 }
 
-const ALL: &str = "xconnect, l2-pop, l2-push, route, vxlan-encap, vxlan-decap";
+const ALL: &str = "xconnect, l2-pop, l2-push, route, vxlan-encap, vxlan-decap, nat, nat-new";
 
 impl FromStr for Scenario {
     type Err = String;
@@ -37,6 +44,8 @@ impl FromStr for Scenario {
             "route" => Ok(Scenario::Route),
             "vxlan-encap" => Ok(Scenario::VxlanEncap),
             "vxlan-decap" => Ok(Scenario::VxlanDecap),
+            "nat" => Ok(Scenario::Nat),
+            "nat-new" => Ok(Scenario::NatNew),
             _ => Err(format!("unknown scenario {s:?} (known: {ALL})")),
         }
     }
@@ -50,6 +59,8 @@ pub struct Case {
     pub frames: u32,
     /// vnfd's config, minus EAL file prefix.
     pub vnfd_config: String,
+    /// Mbuf data room both programs use.
+    pub mbuf_room: u32,
 }
 
 impl Scenario {
@@ -62,6 +73,8 @@ impl Scenario {
             Scenario::Route => "route",
             Scenario::VxlanEncap => "vxlan-encap",
             Scenario::VxlanDecap => "vxlan-decap",
+            Scenario::Nat => "nat",
+            Scenario::NatNew => "nat-new",
         }
     }
 
@@ -72,15 +85,16 @@ impl Scenario {
             Scenario::Xconnect => FlowSet { flows, wire_len: frame, ..Default::default() },
             Scenario::L2Pop => FlowSet { flows, wire_len: frame, vary_src_mac: true, vlan: Some(10), ..Default::default() },
             Scenario::L2Push => FlowSet { flows, wire_len: frame, vary_src_mac: true, ..Default::default() },
-            Scenario::Route => FlowSet { flows, wire_len: frame, dst_mac: GW10, ..Default::default() },
+            Scenario::Route | Scenario::Nat | Scenario::NatNew => FlowSet { flows, wire_len: frame, dst_mac: GW10, ..Default::default() },
             Scenario::VxlanEncap | Scenario::VxlanDecap => FlowSet { flows, wire_len: frame, vary_src_mac: true, ..Default::default() },
         };
         let frames = if *self == Scenario::VxlanDecap { write_vxlan(&pcap, &set)? } else { write_set(&pcap, &set)? };
         let p = pcap.display();
         let pool = pool_size(frames);
+        let room = mbuf_room(frame, frames);
         let ports = |gen: &str, sink: &str| {
             format!(
-                "[dataplane]\nworkers = [1]\nburst = 32\nmempool_size = {pool}\n[[port]]\nname = \"gen\"\ndevargs = \"net_pcap0,rx_pcap={p},infinite_rx=1\"\n{gen}\n[[port]]\nname = \"sink\"\ndevargs = \"net_null0,no-rx=1\"\n{sink}\n"
+                "[dataplane]\nworkers = [1]\nburst = 32\nmempool_size = {pool}\nmbuf_data_room = {room}\n[[port]]\nname = \"gen\"\ndevargs = \"net_pcap0,rx_pcap={p},infinite_rx=1\"\n{gen}\n[[port]]\nname = \"sink\"\ndevargs = \"net_null0,no-rx=1\"\n{sink}\n"
             )
         };
         let vnfd_config = match self {
@@ -114,15 +128,41 @@ impl Scenario {
                 "{}[[bridge]]\nname = \"v10\"\nvlan = 10\ngateway = \"198.18.255.254/16\"\n[[bridge]]\nname = \"v20\"\nvlan = 20\ngateway = \"198.19.0.254/24\"\n[[bridge.static_mac]]\nmac = \"02:00:00:00:00:02\"\nport = \"sink\"\n[[bridge.neighbor]]\nip = \"198.19.0.1\"\nmac = \"02:00:00:00:00:02\"\n",
                 ports("mode = \"access\"\nvlan = 10", "mode = \"access\"\nvlan = 20")
             ),
+            Scenario::Nat | Scenario::NatNew => {
+                let ct = if *self == Scenario::NatNew {
+                    format!("capacity = {}\nudp = 1\n", (flows * 2).next_power_of_two().max(1024))
+                } else {
+                    format!("capacity = {}\n", (flows * 2).next_power_of_two().max(1024))
+                };
+                format!(
+                    "{}[[bridge]]\nname = \"v10\"\nvlan = 10\ngateway = \"198.18.255.254/16\"\nzone = \"inside\"\n[[bridge]]\nname = \"v20\"\nvlan = 20\ngateway = \"198.19.0.254/24\"\nzone = \"outside\"\n[[bridge.static_mac]]\nmac = \"02:00:00:00:00:02\"\nport = \"sink\"\n[[bridge.neighbor]]\nip = \"198.19.0.1\"\nmac = \"02:00:00:00:00:02\"\n[conntrack]\n{ct}[[nat.snat]]\nfrom = [\"198.18.0.0/16\"]\nzone = \"outside\"\npool = [\"198.19.0.100-198.19.0.131\"]\n",
+                    ports("mode = \"access\"\nvlan = 10", "mode = \"access\"\nvlan = 20")
+                )
+            }
             Scenario::Xconnect => format!("{}[[xconnect]]\na = \"gen\"\nb = \"sink\"\n", ports("", "")),
         };
-        Ok(Case { pcap, frames, vnfd_config })
+        Ok(Case { pcap, frames, vnfd_config, mbuf_room: room })
     }
 }
 
 /// Mbufs for a run: net_pcap's infinite_rx keeps one mbuf per frame of the file.
 pub fn pool_size(frames: u32) -> u32 {
-    ((frames + 16384).next_power_of_two()) - 1
+    if frames <= 100_000 {
+        ((frames + 16384).next_power_of_two()) - 1
+    } else {
+        // Large flow sets: no power-of-two rounding (2M flows would need 4M mbufs).
+        frames + 32768
+    }
+}
+
+/// Mbuf data room (headroom included): DPDK's default, or for large flow sets just enough
+/// for `frame` bytes, so a million preloaded frames fit in the hugepages.
+pub fn mbuf_room(frame: usize, frames: u32) -> u32 {
+    if frames <= 100_000 {
+        2048 + 128
+    } else {
+        (frame + 128).div_ceil(128).max(3) as u32 * 128
+    }
 }
 
 /// The gateway MAC of VLAN 10 (vnfd's default for a bridge without `gateway_mac`).

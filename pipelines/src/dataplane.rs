@@ -1,6 +1,6 @@
 //! The dataplane: the mempool, the ports and the workers that one config describes.
 
-use crate::dpdk::{self, DpdkError, Eal, Mempool, Port, PortConf};
+use crate::dpdk::{self, DpdkError, Eal, Mempool, Port, PortConf, Ring};
 use crate::report::{BridgeStats, MempoolStats, PortStats, Stats, VtepStats, WorkerStats};
 use crate::worker::Worker;
 use crossbeam_utils::CachePadded;
@@ -130,6 +130,15 @@ impl Dataplane {
         let plan = self.cfg.rx_plan();
         let xconnect = Xconnect::new(&self.cfg);
         let tables = self.tables.clone();
+        let nw = self.cfg.dataplane.workers.len();
+        let mut handoff = vec![];
+        if nw > 1 && tables.sec.is_some() {
+            for w in 0..nw {
+                static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let name = format!("handoff{}_{w}", SEQ.fetch_add(1, Ordering::Relaxed));
+                handoff.push(Arc::new(Ring::new(&name, 4096)?));
+            }
+        }
         for (w, &lcore) in self.cfg.dataplane.workers.iter().enumerate() {
             let mut rx = Vec::new();
             for q in &plan[w] {
@@ -156,6 +165,7 @@ impl Dataplane {
                 burst: self.cfg.dataplane.burst as usize,
                 counters: self.counters[w].clone(),
                 stop: self.stop.clone(),
+                handoff: handoff.clone(),
             };
             if let Err(e) = dpdk::launch(lcore, move || worker.run()) {
                 self.stop_workers();
@@ -248,6 +258,8 @@ impl Dataplane {
                     cycles_per_packet: w.cycles_per_packet(),
                     drops: w.named_drops().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
                     events: w.named_events().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                    ct_entries: w.ct_entries,
+                    nat_mappings: w.nat_mappings,
                 })
                 .collect(),
             drops: total.named_drops().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),

@@ -97,6 +97,10 @@ pub struct WorkerStats {
     pub drops: BTreeMap<String, u64>,
     /// Its events.
     pub events: BTreeMap<String, u64>,
+    /// Live connections in its table.
+    pub ct_entries: u64,
+    /// Live NAT mappings.
+    pub nat_mappings: u64,
 }
 
 /// The packet pool.

@@ -10,7 +10,7 @@
 //! Ports without a bridge role run the cross-connect stage, which decides once per burst;
 //! bridge ports run the switch stage per packet.
 
-use crate::dpdk::{rdtsc, tsc_hz, Burst, Mbuf, PoolHandle, RxQueue, TxQueue, BURST_CAPACITY};
+use crate::dpdk::{rdtsc, tsc_hz, Burst, Mbuf, PoolHandle, Ring, RxQueue, TxQueue, BURST_CAPACITY};
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -40,6 +40,10 @@ pub struct Worker {
     pub counters: Arc<CachePadded<WorkerCounters>>,
     /// Set by the main thread to stop the loop.
     pub stop: Arc<AtomicBool>,
+    /// Handoff rings of every worker, by worker index (empty with one worker): a packet
+    /// whose connection another worker owns is enqueued on the owner's ring, with its
+    /// ingress port index in the mbuf's port field; each worker polls its own ring.
+    pub handoff: Vec<Arc<Ring>>,
 }
 
 struct TxBuf {
@@ -63,7 +67,7 @@ impl Worker {
 
     #[inline(never)]
     fn run_loop<const SWITCH: bool>(self) -> i32 {
-        let Worker { rx: rxqs, tx, xconnect, tables, pool, burst, counters, stop, .. } = self;
+        let Worker { index, rx: rxqs, tx, xconnect, tables, pool, burst, counters, stop, handoff, .. } = self;
         let burst = burst.clamp(1, BURST_CAPACITY / 2);
         let nports = tx.len();
         let mut txb: Vec<TxBuf> = tx.into_iter().enumerate().map(|(port, q)| TxBuf { q, port, buf: Burst::new() }).collect();
@@ -72,7 +76,10 @@ impl Worker {
         let mut drop_counts = [0u64; DropReason::COUNT];
         let mut verdicts = [Verdict::Drop(DropReason::NoForward); BURST_CAPACITY];
         let c = &**counters;
-        let mut sw: Option<SwitchState<Mbuf>> = SWITCH.then(|| SwitchState::new(&tables));
+        let mut sw: Option<SwitchState<Mbuf>> = SWITCH.then(|| SwitchState::for_worker(&tables, index as u16));
+        let inbox = handoff.get(index).cloned();
+        let mut hand: Handoff = Handoff { rings: handoff, out: Vec::new() };
+        hand.out = (0..hand.rings.len()).map(|_| Burst::new()).collect();
         let mut emit: Emit<Mbuf> = Emit::new(burst * (nports + tables.neigh.max_pending + 2) + 64);
         let tsc_per_ms = (tsc_hz() / 1000).max(1);
         let mut next_tick = 0u64;
@@ -99,7 +106,7 @@ impl Worker {
                     Some(st) if SWITCH && tables.bridged[*in_port] => {
                         let p = *in_port as u16;
                         pkts.for_each_owned(|m| st.process(&tables, &pool, c, p, m, now_ms, &mut emit));
-                        drain_emit(&mut emit, &mut txb, c);
+                        drain_emit(&mut emit, &mut txb, &mut hand, c);
                     }
                     _ => {
                         let bv = xconnect.process(*in_port as u16, pkts.mbufs_mut(), &mut verdicts[..n]);
@@ -121,11 +128,22 @@ impl Worker {
                     }
                 }
             }
+            if let (true, Some(st), Some(r)) = (SWITCH, sw.as_mut(), inbox.as_ref()) {
+                let n = r.dequeue(&mut pkts, burst);
+                if n > 0 {
+                    got += n;
+                    pkts.for_each_owned(|m| {
+                        let p = m.port();
+                        st.process_handoff(&tables, &pool, c, p, m, now_ms, &mut emit)
+                    });
+                    drain_emit(&mut emit, &mut txb, &mut hand, c);
+                }
+            }
             if let (true, Some(st)) = (SWITCH, sw.as_mut()) {
                 if now_ms >= next_tick {
                     next_tick = now_ms + 1;
                     st.tick(&tables, &pool, c, now_ms, &mut emit);
-                    drain_emit(&mut emit, &mut txb, c);
+                    drain_emit(&mut emit, &mut txb, &mut hand, c);
                 }
             }
             c.loops.add(1);
@@ -152,9 +170,30 @@ impl Worker {
     }
 }
 
-/// Hands what the switch stage emitted to the tx buffers (or frees and counts it).
+/// Packets on their way to other workers.
+struct Handoff {
+    rings: Vec<Arc<Ring>>,
+    out: Vec<Burst>,
+}
+
+impl Handoff {
+    fn flush(&mut self, c: &WorkerCounters) {
+        for (r, b) in self.rings.iter().zip(self.out.iter_mut()) {
+            if !b.is_empty() {
+                r.enqueue(b);
+                if !b.is_empty() {
+                    c.drop_n(DropReason::HandoffFull, b.free_all() as u64);
+                }
+            }
+        }
+    }
+}
+
+/// Hands what the switch stage emitted to the tx buffers or other workers (or frees and
+/// counts it).
 #[inline]
-fn drain_emit(emit: &mut Emit<Mbuf>, txb: &mut [TxBuf], c: &WorkerCounters) {
+fn drain_emit(emit: &mut Emit<Mbuf>, txb: &mut [TxBuf], hand: &mut Handoff, c: &WorkerCounters) {
+    let mut handed = false;
     if emit.overflow > 0 {
         c.drop_n(DropReason::EmitOverflow, emit.overflow);
         emit.overflow = 0;
@@ -185,7 +224,31 @@ fn drain_emit(emit: &mut Emit<Mbuf>, txb: &mut [TxBuf], c: &WorkerCounters) {
                 drop(m);
                 c.event(Event::LocalConsumed);
             }
+            Action::Handoff(w, port) => {
+                let mut m = m;
+                m.set_port(port);
+                let w = usize::from(w);
+                if hand.out.get(w).is_some_and(|b| b.room() == 0) {
+                    hand.flush(c);
+                }
+                match hand.out.get_mut(w) {
+                    Some(b) => {
+                        if let Err(m) = b.push(m) {
+                            drop(m);
+                            c.drop_n(DropReason::HandoffFull, 1);
+                        }
+                        handed = true;
+                    }
+                    None => {
+                        drop(m);
+                        c.drop_n(DropReason::NoForward, 1);
+                    }
+                }
+            }
         }
+    }
+    if handed {
+        hand.flush(c);
     }
 }
 

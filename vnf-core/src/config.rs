@@ -5,6 +5,10 @@
 //! A [`Config`] that [`Config::parse`] returned is valid; [`Config::rx_plan`] and
 //! [`Config::xconnect_table`] compile it into the tables the workers run from.
 
+mod security;
+
+pub use security::{addr_range, port_range, proto_number, Conntrack, Exhaustion, Firewall, Forward, Nat, Policy, Rule, Snat, Verdict, DEFAULT_ZONE, MAX_ZONES};
+
 use crate::wire::MacAddr;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -86,6 +90,15 @@ pub struct Config {
     /// The VXLAN tunnel endpoint, if bridges stretch over an IPv4 underlay.
     #[serde(default)]
     pub vtep: Option<Vtep>,
+    /// Connection tracking table size and timeouts (used when NAT or a firewall is set).
+    #[serde(default)]
+    pub conntrack: Conntrack,
+    /// Source NAT and port forwards.
+    #[serde(default)]
+    pub nat: Option<Nat>,
+    /// Zone-based stateful firewall.
+    #[serde(default)]
+    pub firewall: Option<Firewall>,
 }
 
 /// `[vtep]`: this appliance as a VXLAN tunnel endpoint (RFC 7348).
@@ -218,6 +231,9 @@ pub struct Bridge {
     /// tunnel for tagged traffic). Default: dropped.
     #[serde(default)]
     pub vxlan_inner_tagged: bool,
+    /// Security zone of the domain for NAT and firewall rules (default `"default"`).
+    #[serde(default)]
+    pub zone: Option<String>,
 }
 
 /// `[[bridge.neighbor]]`: a static ARP entry.
@@ -737,6 +753,7 @@ impl Config {
             }
         }
         self.validate_vtep(xconnected)?;
+        self.validate_security()?;
         let mut seen_routes = HashMap::new();
         for (i, rt) in self.routes.iter().enumerate() {
             let key = |f: &str| format!("route[{i}].{f}");

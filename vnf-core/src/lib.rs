@@ -9,9 +9,12 @@
 
 pub mod buf;
 pub mod config;
+pub mod conntrack;
+pub mod firewall;
 pub mod gen;
 pub mod l2;
 pub mod l3;
+pub mod nat;
 pub mod pcap;
 pub mod stage;
 pub mod stats;

@@ -67,6 +67,16 @@ drop_reasons! {
     VxlanSplitHorizon => "vxlan-split-horizon", "a frame from the overlay whose destination is in the overlay";
     VxlanMtuExceeded => "vxlan-mtu-exceeded", "the encapsulated packet would exceed the underlay MTU";
     L3FromOverlay => "l3-from-overlay", "a frame from the overlay to a gateway MAC (routing from VXLAN is not supported yet)";
+    CtTableFull => "ct-table-full", "a new connection found the worker's connection table full";
+    CtInvalid => "ct-invalid", "a packet that fits no TCP state or starts no connection (e.g. a stray ACK, an unsolicited echo reply)";
+    CtFragment => "ct-fragment", "an IPv4 fragment on the stateful path (no reassembly)";
+    CtUntracked => "ct-untracked", "an ICMP query type other than echo, or an ICMP error about no known connection";
+    NatPoolExhausted => "nat-pool-exhausted", "no free external port in the worker's slice of the pool";
+    NatNoMapping => "nat-no-mapping", "to a NAT pool address but matching no connection or port forward";
+    NatUnsupportedProto => "nat-unsupported-proto", "source NAT of a protocol other than TCP, UDP and ICMP echo";
+    FwDrop => "fw-drop", "a new connection dropped by a firewall rule or zone policy";
+    FwReject => "fw-reject", "a new connection rejected by a firewall rule or zone policy (RST or ICMP sent)";
+    HandoffFull => "handoff-full", "the owner worker's handoff ring was full";
 }
 
 macro_rules! events {
@@ -109,6 +119,14 @@ events! {
     VxlanEncap => "vxlan-encap", "frames encapsulated toward a remote VTEP";
     VxlanReplicated => "vxlan-replicated", "flooded frames sent to a remote VTEP (head-end replication)";
     LocalConsumed => "local-consumed", "packets for the appliance itself, consumed (ARP replies)";
+    CtNew => "ct-new", "connections created";
+    CtExpired => "ct-expired", "connections removed after their idle timeout";
+    NatMappingNew => "nat-mapping-new", "new external (address, port) mappings";
+    NatTranslated => "nat-translated", "packets whose addresses or ports were translated";
+    IcmpErrorTranslated => "icmp-error-translated", "ICMP errors matched to a connection and translated with their embedded header (RFC 5508)";
+    FwRejectSent => "fw-reject-sent", "TCP resets and ICMP unreachables sent for rejected connections";
+    HandoffOut => "handoff-out", "packets handed to the worker that owns their connection";
+    HandoffIn => "handoff-in", "packets received from another worker's handoff";
 }
 
 /// A counter written by one thread and read by any.
@@ -121,6 +139,11 @@ impl Counter {
     pub fn add(&self, n: u64) {
         // Single writer: load + store is exact and avoids a locked read-modify-write.
         self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+    /// Sets a gauge. Only the owning worker may call this.
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
     }
     /// Current value.
     #[inline]
@@ -170,6 +193,10 @@ pub struct WorkerCounters {
     pub busy_cycles: Counter,
     /// Packets processed (received by this worker).
     pub packets: Counter,
+    /// Gauge: live connections in this worker's table.
+    pub ct_entries: Counter,
+    /// Gauge: live NAT mappings of this worker.
+    pub nat_mappings: Counter,
 }
 
 impl WorkerCounters {
@@ -184,12 +211,14 @@ impl WorkerCounters {
             ports: (0..ports).map(|_| PortCounters::default()).collect(),
             domains: (0..domains).map(|_| TunnelCounters::default()).collect(),
             vteps: (0..vteps).map(|_| TunnelCounters::default()).collect(),
-            drops: Default::default(),
-            events: Default::default(),
+            drops: std::array::from_fn(|_| Counter::default()),
+            events: std::array::from_fn(|_| Counter::default()),
             loops: Counter::default(),
             busy_loops: Counter::default(),
             busy_cycles: Counter::default(),
             packets: Counter::default(),
+            ct_entries: Counter::default(),
+            nat_mappings: Counter::default(),
         })
     }
 
@@ -203,6 +232,12 @@ impl WorkerCounters {
     #[inline(always)]
     pub fn event(&self, e: Event) {
         self.events[e.index()].add(1);
+    }
+
+    /// Counts `n` of `e`.
+    #[inline]
+    pub fn event_n(&self, e: Event, n: u64) {
+        self.events[e.index()].add(n);
     }
 
     /// A plain copy of the counters.
@@ -221,6 +256,8 @@ impl WorkerCounters {
             busy_loops: self.busy_loops.get(),
             busy_cycles: self.busy_cycles.get(),
             packets: self.packets.get(),
+            ct_entries: self.ct_entries.get(),
+            nat_mappings: self.nat_mappings.get(),
         }
     }
 }
@@ -257,6 +294,10 @@ pub struct WorkerSnapshot {
     pub busy_cycles: u64,
     /// Packets processed.
     pub packets: u64,
+    /// Live connections.
+    pub ct_entries: u64,
+    /// Live NAT mappings.
+    pub nat_mappings: u64,
 }
 
 impl WorkerSnapshot {
@@ -321,6 +362,8 @@ impl WorkerSnapshot {
             acc.busy_loops += w.busy_loops;
             acc.busy_cycles += w.busy_cycles;
             acc.packets += w.packets;
+            acc.ct_entries += w.ct_entries;
+            acc.nat_mappings += w.nat_mappings;
         }
         acc
     }

@@ -72,6 +72,13 @@ impl Mbuf {
         self.m().port
     }
 
+    /// Overwrites the port field (a worker handing a packet over records its ingress port
+    /// index there).
+    pub fn set_port(&mut self, port: u16) {
+        // SAFETY: we own the mbuf; `port` is a plain field.
+        unsafe { (*self.0.as_ptr()).port = port };
+    }
+
     /// All bytes of the packet, across segments.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.pkt_len());

@@ -11,6 +11,9 @@ pub enum Action {
     Drop(DropReason),
     /// Free: it was for the appliance and has been handled (e.g. an ARP reply).
     Consumed,
+    /// Hand to worker `.0`, which owns the packet's connection; it processes the packet as
+    /// received on port `.1` (`SwitchState::process_handoff`).
+    Handoff(u16, u16),
 }
 
 /// A bounded list of (packet, action), filled by a stage and drained by the worker after

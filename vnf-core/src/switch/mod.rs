@@ -13,6 +13,7 @@
 //! worker has learned it (workers poll disjoint queues; RSS keeps a flow on one worker).
 
 pub mod emit;
+pub mod stateful;
 pub mod tables;
 
 use crate::buf::{BufAlloc, PacketBuf};
@@ -68,6 +69,10 @@ pub struct SwitchState<B> {
     ip_ident: u16,
     /// The last underlay next hop (ip, mac, ms), like `nh_cache`.
     underlay_cache: (u32, MacAddr, u64),
+    /// Connection tracking and NAT state, when the config is stateful.
+    pub ct: Option<Box<stateful::CtState>>,
+    /// This worker's index (owner of its NAT port slices).
+    worker: u16,
 }
 
 /// Minimum Ethernet frame without FCS.
@@ -85,11 +90,18 @@ struct Ctx<'a, A: BufAlloc> {
     alloc: &'a A,
     c: &'a WorkerCounters,
     now: u64,
+    /// The packet was handed over by another worker: never hand it on.
+    handed: bool,
 }
 
 impl<B: PacketBuf> SwitchState<B> {
-    /// Fresh state sized by `t`, with its static MACs installed.
+    /// Fresh state sized by `t`, with its static MACs installed, for a single worker.
     pub fn new(t: &Tables) -> Self {
+        Self::for_worker(t, 0)
+    }
+
+    /// Fresh state for worker `worker` (its NAT port slice).
+    pub fn for_worker(t: &Tables, worker: u16) -> Self {
         let mut fdb = Fdb::new(t.fdb_size, t.domains.len().max(1) as u16, t.aging_ms);
         for (i, d) in t.domains.iter().enumerate() {
             fdb.set_domain_limit(i as u16, d.mac_limit);
@@ -124,18 +136,33 @@ impl<B: PacketBuf> SwitchState<B> {
             fdb_gen: 0,
             ip_ident: 0,
             underlay_cache: (0, MacAddr::default(), u64::MAX),
+            ct: t.sec.as_deref().map(|s| Box::new(stateful::CtState::new(s, worker))),
+            worker,
         }
     }
 
     /// Processes one packet received on `in_port` at `now_ms`.
     pub fn process<A: BufAlloc<Buf = B>>(&mut self, t: &Tables, alloc: &A, c: &WorkerCounters, in_port: u16, pkt: B, now_ms: u64, out: &mut Emit<B>) {
-        let cx = Ctx { t, alloc, c, now: now_ms };
+        let cx = Ctx { t, alloc, c, now: now_ms, handed: false };
+        self.ingress(&cx, in_port, pkt, out);
+    }
+
+    /// Processes a packet another worker handed over (it owns the packet's connection),
+    /// as received on `in_port`.
+    pub fn process_handoff<A: BufAlloc<Buf = B>>(&mut self, t: &Tables, alloc: &A, c: &WorkerCounters, in_port: u16, pkt: B, now_ms: u64, out: &mut Emit<B>) {
+        c.event(Event::HandoffIn);
+        let cx = Ctx { t, alloc, c, now: now_ms, handed: true };
         self.ingress(&cx, in_port, pkt, out);
     }
 
     /// Timers: FDB aging, ARP retries and failures. Call every millisecond or so.
     pub fn tick<A: BufAlloc<Buf = B>>(&mut self, t: &Tables, alloc: &A, c: &WorkerCounters, now_ms: u64, out: &mut Emit<B>) {
-        let cx = Ctx { t, alloc, c, now: now_ms };
+        let cx = Ctx { t, alloc, c, now: now_ms, handed: false };
+        self.ct_tick(&cx);
+        if let Some(st) = &self.ct {
+            c.ct_entries.set(u64::from(st.table.len()));
+            c.nat_mappings.set(st.maps.len() as u64);
+        }
         if self.fdb.age(now_ms, 256) > 0 {
             self.fdb_gen += 1;
         }
@@ -525,11 +552,11 @@ impl<B: PacketBuf> SwitchState<B> {
         if !g.prefix.contains(r.sender_ip) || r.sender_ip == g.ip {
             return;
         }
-        let for_us = r.operation == arp::OP_REQUEST && r.target_ip == g.ip;
+        let for_us = r.operation == arp::OP_REQUEST && (r.target_ip == g.ip || cx.t.answers_arp(&g, r.target_ip));
         self.neigh_learn(cx, domain, r.sender_ip, r.sender_mac, for_us, out);
         if for_us {
             let pcp = h.pcp();
-            if let Some(reply) = self.build_arp(cx, in_port, domain, pcp, arp::OP_REPLY, g.mac, g.ip, r.sender_mac, r.sender_mac, r.sender_ip) {
+            if let Some(reply) = self.build_arp(cx, in_port, domain, pcp, arp::OP_REPLY, g.mac, r.target_ip, r.sender_mac, r.sender_mac, r.sender_ip) {
                 cx.c.event(Event::ArpReplySent);
                 out.tx(reply, in_port);
             } else {
@@ -553,7 +580,7 @@ impl<B: PacketBuf> SwitchState<B> {
             return out.drop(pkt, DropReason::Malformed);
         };
         let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else { return out.drop(pkt, DropReason::NoForward) };
-        if r.target_ip != g.ip || !g.prefix.contains(r.sender_ip) {
+        if (r.target_ip != g.ip && !cx.t.answers_arp(&g, r.target_ip)) || !g.prefix.contains(r.sender_ip) {
             return out.drop(pkt, DropReason::ArpNotOurs);
         }
         self.neigh_learn(cx, domain, r.sender_ip, r.sender_mac, true, out);
@@ -563,7 +590,7 @@ impl<B: PacketBuf> SwitchState<B> {
         }
         // A unicast request (a neighbour re-validating us): answer in place.
         let l3 = h.l3_offset;
-        let reply = ArpRepr { operation: arp::OP_REPLY, sender_mac: g.mac, sender_ip: g.ip, target_mac: r.sender_mac, target_ip: r.sender_ip };
+        let reply = ArpRepr { operation: arp::OP_REPLY, sender_mac: g.mac, sender_ip: r.target_ip, target_mac: r.sender_mac, target_ip: r.sender_ip };
         let d = pkt.data_mut();
         d[0..6].copy_from_slice(&r.sender_mac.0);
         d[6..12].copy_from_slice(&g.mac.0);
@@ -591,7 +618,7 @@ impl<B: PacketBuf> SwitchState<B> {
         self.released = released;
     }
 
-    fn ipv4_input<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, mut pkt: B, out: &mut Emit<B>) {
+    fn ipv4_input<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, pkt: B, out: &mut Emit<B>) {
         let l3 = h.l3_offset;
         let (dst, ttl, proto, checksum_ok, frag_offset) = {
             let Some(ip) = pkt.data().get(l3..).and_then(|b| Ipv4Packet::new_checked(b).ok()) else {
@@ -603,12 +630,24 @@ impl<B: PacketBuf> SwitchState<B> {
             return out.drop(pkt, DropReason::Ipv4BadChecksum);
         }
         let t = cx.t;
+        if let Some(sec) = t.sec.as_deref() {
+            return self.ipv4_stateful(cx, sec, in_port, domain, h, pkt, out);
+        }
         if t.local_domain(dst).is_some() {
             if proto == ipv4::proto::ICMP && frag_offset == 0 {
                 return self.echo_reply(cx, in_port, domain, h, pkt, out);
             }
             return out.drop(pkt, DropReason::LocalUnhandled);
         }
+        self.ipv4_forward(cx, in_port, domain, h, pkt, dst, ttl, out)
+    }
+
+    /// Routes an IPv4 packet to `dst` (TTL `ttl`, header checksum valid): TTL and
+    /// reachability checks with their ICMP errors, the route, the next hop's MAC.
+    #[allow(clippy::too_many_arguments)]
+    fn ipv4_forward<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, mut pkt: B, dst: u32, ttl: u8, out: &mut Emit<B>) {
+        let t = cx.t;
+        let l3 = h.l3_offset;
         let first = dst >> 24;
         if first >= 224 || first == 0 || first == 127 {
             return out.drop(pkt, DropReason::NotRoutable);
@@ -890,3 +929,5 @@ pub fn retag<B: PacketBuf>(pkt: &mut B, cur: u8, want: &[Tag]) -> bool {
 mod tests;
 #[cfg(test)]
 mod vxlan_tests;
+#[cfg(test)]
+mod nat_tests;

@@ -188,6 +188,8 @@ pub struct Tables {
     pub icmp_errors_per_s: u32,
     /// Per port: true if it is a bridge port.
     pub bridged: Vec<bool>,
+    /// Connection tracking, NAT and firewall, when configured.
+    pub sec: Option<std::sync::Arc<crate::nat::SecTables>>,
 }
 
 impl Tables {
@@ -323,6 +325,7 @@ impl Tables {
                 max_pending: usize::from(r.arp_queue),
             },
             icmp_errors_per_s: r.icmp_errors_per_s,
+            sec: crate::nat::SecTables::compile(cfg)?.map(std::sync::Arc::new),
         })
     }
 
@@ -359,6 +362,13 @@ impl Tables {
     #[inline]
     pub fn vtep_index(&self, ip: u32) -> Option<usize> {
         self.remote_vteps.binary_search(&ip).ok()
+    }
+
+    /// True if ARP for `ip` in the subnet of gateway `g` is answered with the gateway MAC
+    /// besides the gateway address itself.
+    pub fn answers_arp(&self, g: &Gateway, ip: u32) -> bool {
+        // NAT pool addresses in the gateway's subnet are the appliance's too (proxy ARP).
+        g.prefix.contains(ip) && self.sec.as_ref().is_some_and(|s| s.is_pool(ip))
     }
 
     /// The domain whose gateway owns `ip`, if `ip` is a gateway address.

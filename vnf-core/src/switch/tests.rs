@@ -83,25 +83,25 @@ impl Rig {
     }
     pub(super) fn run(&mut self, port: u16, frame: &[u8]) -> Vec<(Vec<u8>, Action)> {
         let mut out = Emit::new(64);
-        self.st.process(&self.t, &self.alloc, &self.c, port, VecBuf::new(frame), self.now, &mut out);
+        self.st.process(&self.t, &self.alloc, &self.c, port, VecBuf::with_room(frame, VecBuf::DEFAULT_HEADROOM, 64), self.now, &mut out);
         assert_eq!(out.overflow, 0);
         out.drain().map(|(b, a)| (b.data().to_vec(), a)).collect()
     }
-    fn tick(&mut self, ms: u64) -> Vec<(Vec<u8>, Action)> {
+    pub(super) fn tick(&mut self, ms: u64) -> Vec<(Vec<u8>, Action)> {
         self.now += ms;
         let mut out = Emit::new(64);
         self.st.tick(&self.t, &self.alloc, &self.c, self.now, &mut out);
         out.drain().map(|(b, a)| (b.data().to_vec(), a)).collect()
     }
-    fn drops(&self) -> Vec<(&'static str, u64)> {
+    pub(super) fn drops(&self) -> Vec<(&'static str, u64)> {
         self.c.snapshot().named_drops()
     }
-    fn events(&self) -> Vec<(&'static str, u64)> {
+    pub(super) fn events(&self) -> Vec<(&'static str, u64)> {
         self.c.snapshot().named_events()
     }
 }
 
-fn eth(dst: MacAddr, src: MacAddr, tags: &[Tag], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+pub(super) fn eth(dst: MacAddr, src: MacAddr, tags: &[Tag], ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![];
     f.extend_from_slice(&dst.0);
     f.extend_from_slice(&src.0);
@@ -115,14 +115,14 @@ fn eth(dst: MacAddr, src: MacAddr, tags: &[Tag], ethertype: u16, payload: &[u8])
     f
 }
 
-fn ipv4(src: u32, dst: u32, proto: u8, ttl: u8, payload: &[u8]) -> Vec<u8> {
+pub(super) fn ipv4(src: u32, dst: u32, proto: u8, ttl: u8, payload: &[u8]) -> Vec<u8> {
     let mut b = vec![0u8; 20];
     Ipv4Repr { src, dst, protocol: proto, payload_len: payload.len() as u16, ttl, dscp_ecn: 0, ident: 0x4242, dont_frag: true }.emit(&mut b);
     b.extend_from_slice(payload);
     b
 }
 
-fn echo(kind: u8, id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+pub(super) fn echo(kind: u8, id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
     let mut b = vec![kind, 0, 0, 0];
     b.extend_from_slice(&id.to_be_bytes());
     b.extend_from_slice(&seq.to_be_bytes());
@@ -137,18 +137,18 @@ fn udp_payload() -> Vec<u8> {
     vec![0x03, 0xe8, 0x07, 0xd0, 0, 12, 0, 0, 1, 2, 3, 4]
 }
 
-fn arp_frame(op: u16, smac: MacAddr, sip: u32, tmac: MacAddr, tip: u32, eth_dst: MacAddr, tags: &[Tag]) -> Vec<u8> {
+pub(super) fn arp_frame(op: u16, smac: MacAddr, sip: u32, tmac: MacAddr, tip: u32, eth_dst: MacAddr, tags: &[Tag]) -> Vec<u8> {
     let mut p = [0u8; 28];
     ArpRepr { operation: op, sender_mac: smac, sender_ip: sip, target_mac: tmac, target_ip: tip }.emit(&mut p);
     eth(eth_dst, smac, tags, EtherType::ARP, &p)
 }
 
-fn padded(mut f: Vec<u8>, len: usize) -> Vec<u8> {
+pub(super) fn padded(mut f: Vec<u8>, len: usize) -> Vec<u8> {
     f.resize(len, 0);
     f
 }
 
-fn tx(v: &[(Vec<u8>, Action)]) -> Vec<(u16, Vec<u8>)> {
+pub(super) fn tx(v: &[(Vec<u8>, Action)]) -> Vec<(u16, Vec<u8>)> {
     v.iter()
         .map(|(b, a)| match a {
             Action::Tx(p) => (*p, b.clone()),

@@ -1,0 +1,407 @@
+//! `[conntrack]`, `[nat]` and `[firewall]`: the stateful part of the routed path.
+//!
+//! Zones are named on bridges (`zone = "inside"`); a bridge without one is in zone
+//! `"default"`. NAT and firewall rules refer to zones by name, and every reference is
+//! checked here so a typo is refused with its key, never silently matching nothing.
+
+use super::{Config, ConfigError, Ipv4Prefix};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+/// The zone of a bridge that names none.
+pub const DEFAULT_ZONE: &str = "default";
+/// Most zones (zone ids are small integers in the compiled tables).
+pub const MAX_ZONES: usize = 64;
+/// Most NAT pool addresses over all `[[nat.snat]]` rules.
+pub const MAX_POOL_ADDRS: usize = 1024;
+
+/// `[conntrack]`: per-worker table size and idle timeouts (seconds).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Conntrack {
+    /// Connections each worker can track; a new connection beyond it is dropped and counted.
+    pub capacity: u32,
+    /// TCP ESTABLISHED idle timeout (RFC 5382 REQ-5: at least 7440 s).
+    pub tcp_established: u32,
+    /// Every other TCP state: handshake, closing, TIME_WAIT, after a RST (RFC 5382: 240 s).
+    pub tcp_transitory: u32,
+    /// UDP (RFC 4787 REQ-5: at least 120 s, 300 s recommended).
+    pub udp: u32,
+    /// ICMP query (echo) sessions (RFC 5508 REQ-1: at least 60 s).
+    pub icmp: u32,
+    /// Other IP protocols.
+    pub other: u32,
+}
+
+impl Default for Conntrack {
+    fn default() -> Self {
+        Conntrack { capacity: 65536, tcp_established: 7440, tcp_transitory: 240, udp: 300, icmp: 60, other: 600 }
+    }
+}
+
+/// `[nat]`
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nat {
+    /// Source NAT rules, first match wins.
+    #[serde(default)]
+    pub snat: Vec<Snat>,
+    /// Destination NAT port forwards.
+    #[serde(default)]
+    pub forward: Vec<Forward>,
+}
+
+/// What a NAT does when its port pool has no free port for a new mapping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Exhaustion {
+    /// Drop the packet (counted as `nat-pool-exhausted`).
+    #[default]
+    Drop,
+    /// Drop it and answer ICMP destination unreachable, administratively prohibited.
+    Icmp,
+}
+
+/// `[[nat.snat]]`: traffic from `from` leaving into `zone` gets a pool address and port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snat {
+    /// Inside source prefixes.
+    pub from: Vec<Ipv4Prefix>,
+    /// The zone the translated traffic leaves into.
+    pub zone: String,
+    /// External addresses: `"a.b.c.d"` or `"a.b.c.d-a.b.c.e"`.
+    pub pool: Vec<String>,
+    /// External port range for TCP/UDP and ICMP identifiers, `"lo-hi"` (default 1024-65535).
+    #[serde(default = "default_ports")]
+    pub ports: String,
+    /// `drop` or `icmp` when no port is free.
+    #[serde(default)]
+    pub on_exhaustion: Exhaustion,
+}
+
+fn default_ports() -> String {
+    "1024-65535".into()
+}
+
+/// `[[nat.forward]]`: `address:port` (an external address of a pool, or a gateway's
+/// address) is forwarded to `to:to_port` inside.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Forward {
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// External address.
+    pub address: Ipv4Addr,
+    /// External port.
+    pub port: u16,
+    /// Inside host.
+    pub to: Ipv4Addr,
+    /// Inside port (default: the same as `port`).
+    #[serde(default)]
+    pub to_port: Option<u16>,
+}
+
+/// A verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Let the connection through.
+    Accept,
+    /// Drop silently.
+    Drop,
+    /// Drop and tell the sender: TCP RST, ICMP port unreachable (UDP) or administratively
+    /// prohibited (others).
+    Reject,
+}
+
+/// `[firewall]`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Firewall {
+    /// Verdict for a zone pair with no `[[firewall.policy]]` (default drop).
+    #[serde(default = "default_verdict")]
+    pub default: Verdict,
+    /// Per zone pair defaults.
+    #[serde(default)]
+    pub policy: Vec<Policy>,
+    /// Ordered rules, first match wins; evaluated for new connections only.
+    #[serde(default)]
+    pub rule: Vec<Rule>,
+}
+
+fn default_verdict() -> Verdict {
+    Verdict::Drop
+}
+
+/// `[[firewall.policy]]`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Ingress zone.
+    pub from: String,
+    /// Egress zone.
+    pub to: String,
+    /// Verdict.
+    pub action: Verdict,
+}
+
+/// `[[firewall.rule]]`: every given condition must hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Ingress zone.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Egress zone.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Source prefixes (any of them).
+    #[serde(default)]
+    pub src: Vec<Ipv4Prefix>,
+    /// Destination prefixes (after destination NAT).
+    #[serde(default)]
+    pub dst: Vec<Ipv4Prefix>,
+    /// `tcp`, `udp`, `icmp` or a protocol number.
+    #[serde(default)]
+    pub proto: Option<String>,
+    /// Source ports `"n"` or `"lo-hi"` (TCP/UDP).
+    #[serde(default)]
+    pub sport: Option<String>,
+    /// Destination ports (TCP/UDP).
+    #[serde(default)]
+    pub dport: Option<String>,
+    /// ICMP type (proto icmp).
+    #[serde(default)]
+    pub icmp_type: Option<u8>,
+    /// Verdict.
+    pub action: Verdict,
+}
+
+/// Parses `"n"` or `"lo-hi"`.
+pub fn port_range(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let p = |x: &str| x.trim().parse::<u16>().map_err(|_| format!("{s:?} is not a port or range lo-hi"));
+    let (a, b) = (p(a)?, p(b)?);
+    if a > b {
+        return Err(format!("{s:?}: {a} is above {b}"));
+    }
+    Ok((a, b))
+}
+
+/// Parses `"a.b.c.d"` or `"a.b.c.d-a.b.c.e"` into an inclusive range.
+pub fn addr_range(s: &str) -> Result<(u32, u32), String> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let p = |x: &str| x.trim().parse::<Ipv4Addr>().map(u32::from).map_err(|_| format!("{s:?} is not an address or range a.b.c.d-a.b.c.e"));
+    let (a, b) = (p(a)?, p(b)?);
+    if a > b {
+        return Err(format!("{s:?}: the range is reversed"));
+    }
+    Ok((a, b))
+}
+
+/// Parses a protocol name or number.
+pub fn proto_number(s: &str) -> Result<u8, String> {
+    match s {
+        "tcp" => Ok(6),
+        "udp" => Ok(17),
+        "icmp" => Ok(1),
+        _ => s.parse::<u8>().map_err(|_| format!("{s:?} is not tcp, udp, icmp or a protocol number")),
+    }
+}
+
+impl Config {
+    /// True if the routed path tracks connections (any NAT or firewall configured).
+    pub fn stateful(&self) -> bool {
+        self.firewall.is_some() || self.nat.as_ref().is_some_and(|n| !n.snat.is_empty() || !n.forward.is_empty())
+    }
+
+    /// Zone names in id order: `default` first if any bridge lacks a zone, then names in
+    /// order of first appearance on bridges.
+    pub fn zones(&self) -> Vec<String> {
+        let mut z: Vec<String> = vec![];
+        for b in &self.bridges {
+            let n = b.zone.clone().unwrap_or_else(|| DEFAULT_ZONE.into());
+            if !z.contains(&n) {
+                z.push(n);
+            }
+        }
+        z
+    }
+
+    /// All pool addresses of every `[[nat.snat]]`, in order, deduplicated.
+    pub fn pool_addresses(&self) -> Vec<u32> {
+        let mut v = vec![];
+        for s in self.nat.iter().flat_map(|n| &n.snat) {
+            for r in &s.pool {
+                if let Ok((a, b)) = addr_range(r) {
+                    for x in a..=b.min(a.saturating_add(MAX_POOL_ADDRS as u32)) {
+                        if !v.contains(&x) {
+                            v.push(x);
+                        }
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    pub(super) fn validate_security(&self) -> Result<(), ConfigError> {
+        let zones = self.zones();
+        for (i, b) in self.bridges.iter().enumerate() {
+            if let Some(z) = &b.zone {
+                if z.is_empty() || z.len() > 32 || !z.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                    return Err(ConfigError::new(format!("bridge[{i}].zone"), format!("{z:?} must be 1 to 32 characters of [A-Za-z0-9_-]")));
+                }
+            }
+        }
+        if zones.len() > MAX_ZONES {
+            return Err(ConfigError::new("bridge", format!("{} zones; at most {MAX_ZONES}", zones.len())));
+        }
+        let zone = |key: String, z: &str| -> Result<(), ConfigError> {
+            if zones.iter().any(|x| x == z) {
+                Ok(())
+            } else {
+                Err(ConfigError::new(key, format!("no bridge is in zone {z:?} (zones: {})", zones.join(", "))))
+            }
+        };
+        let c = &self.conntrack;
+        if !(16..=1 << 24).contains(&c.capacity) {
+            return Err(ConfigError::new("conntrack.capacity", format!("{} is not in 16..=16777216", c.capacity)));
+        }
+        for (k, v, min) in [("tcp_established", c.tcp_established, 1), ("tcp_transitory", c.tcp_transitory, 1), ("udp", c.udp, 1), ("icmp", c.icmp, 1), ("other", c.other, 1)] {
+            if v < min || v > 30 * 86400 {
+                return Err(ConfigError::new(format!("conntrack.{k}"), format!("{v} s is not in 1..=2592000")));
+            }
+        }
+        let stateful = self.stateful();
+        if stateful && !self.bridges.iter().any(|b| b.gateway.is_some()) {
+            let key = if self.firewall.is_some() { "firewall" } else { "nat" };
+            return Err(ConfigError::new(key, "needs routing: no bridge has a gateway"));
+        }
+        let gateways: Vec<(Ipv4Prefix, usize)> = self.bridges.iter().enumerate().filter_map(|(i, b)| b.gateway.map(|g| (g, i))).collect();
+        let mut owner: HashMap<u32, usize> = HashMap::new();
+        let mut naddrs = 0usize;
+        if let Some(n) = &self.nat {
+            for (i, s) in n.snat.iter().enumerate() {
+                let key = |f: &str| format!("nat.snat[{i}].{f}");
+                if s.from.is_empty() {
+                    return Err(ConfigError::new(key("from"), "is empty"));
+                }
+                for (k, p) in s.from.iter().enumerate() {
+                    if p.addr != p.network() {
+                        return Err(ConfigError::new(format!("nat.snat[{i}].from[{k}]"), format!("{p} has host bits set")));
+                    }
+                }
+                zone(key("zone"), &s.zone)?;
+                if s.pool.is_empty() {
+                    return Err(ConfigError::new(key("pool"), "is empty"));
+                }
+                for (k, r) in s.pool.iter().enumerate() {
+                    let pk = format!("nat.snat[{i}].pool[{k}]");
+                    let (a, b) = addr_range(r).map_err(|e| ConfigError::new(pk.clone(), e))?;
+                    naddrs += (b - a) as usize + 1;
+                    if naddrs > MAX_POOL_ADDRS {
+                        return Err(ConfigError::new(pk, format!("more than {MAX_POOL_ADDRS} pool addresses in all")));
+                    }
+                    for x in a..=b {
+                        let first = x >> 24;
+                        if x == 0 || first == 0 || first == 127 || first >= 224 {
+                            return Err(ConfigError::new(pk, format!("{} is not a unicast address", Ipv4Addr::from(x))));
+                        }
+                        if let Some(&j) = owner.get(&x) {
+                            if j != i {
+                                return Err(ConfigError::new(pk, format!("{} is already in nat.snat[{j}].pool", Ipv4Addr::from(x))));
+                            }
+                        }
+                        owner.insert(x, i);
+                        if let Some((g, bi)) = gateways.iter().find(|(g, _)| g.contains(x)) {
+                            if x == g.network() || x == g.broadcast() {
+                                return Err(ConfigError::new(pk, format!("{} is the network or broadcast address of bridge[{bi}]", Ipv4Addr::from(x))));
+                            }
+                        }
+                    }
+                }
+                let (lo, hi) = port_range(&s.ports).map_err(|e| ConfigError::new(key("ports"), e))?;
+                if lo == 0 {
+                    return Err(ConfigError::new(key("ports"), "port 0 cannot be used"));
+                }
+                let workers = self.dataplane.workers.len() as u32;
+                if u32::from(hi - lo) + 1 < 64 * workers {
+                    return Err(ConfigError::new(key("ports"), format!("{lo}-{hi} leaves fewer than 64 ports per worker ({workers} workers)")));
+                }
+            }
+            let mut seen = HashMap::new();
+            for (i, f) in n.forward.iter().enumerate() {
+                let key = |k: &str| format!("nat.forward[{i}].{k}");
+                let p = proto_number(&f.proto).map_err(|e| ConfigError::new(key("proto"), e))?;
+                if p != 6 && p != 17 {
+                    return Err(ConfigError::new(key("proto"), format!("{:?}: only tcp and udp are forwarded", f.proto)));
+                }
+                if f.port == 0 || f.to_port == Some(0) {
+                    return Err(ConfigError::new(key(if f.port == 0 { "port" } else { "to_port" }), "port 0 cannot be used"));
+                }
+                let a = u32::from(f.address);
+                let is_gw = gateways.iter().any(|(g, _)| g.addr == a);
+                if !is_gw && !owner.contains_key(&a) {
+                    return Err(ConfigError::new(key("address"), format!("{} is neither a pool address nor a gateway address", f.address)));
+                }
+                let to = u32::from(f.to);
+                if !gateways.iter().any(|(g, _)| g.contains(to) && g.addr != to) && !self.routes.iter().any(|r| r.prefix.contains(to)) {
+                    return Err(ConfigError::new(key("to"), format!("{} is not reachable: no bridge subnet or route contains it", f.to)));
+                }
+                if let Some(j) = seen.insert((p, a, f.port), i) {
+                    return Err(ConfigError::new(key("port"), format!("{} {}:{} is already nat.forward[{j}]", f.proto, f.address, f.port)));
+                }
+                // A forwarded port inside a pool's port range of the same address would
+                // collide with mappings: the pools skip it (see nat::Pools).
+            }
+        }
+        if let Some(fw) = &self.firewall {
+            let mut pairs = HashMap::new();
+            for (i, p) in fw.policy.iter().enumerate() {
+                zone(format!("firewall.policy[{i}].from"), &p.from)?;
+                zone(format!("firewall.policy[{i}].to"), &p.to)?;
+                if let Some(j) = pairs.insert((p.from.as_str(), p.to.as_str()), i) {
+                    return Err(ConfigError::new(format!("firewall.policy[{i}]"), format!("{} -> {} is already firewall.policy[{j}]", p.from, p.to)));
+                }
+            }
+            for (i, r) in fw.rule.iter().enumerate() {
+                let key = |k: &str| format!("firewall.rule[{i}].{k}");
+                if let Some(z) = &r.from {
+                    zone(key("from"), z)?;
+                }
+                if let Some(z) = &r.to {
+                    zone(key("to"), z)?;
+                }
+                for (f, list) in [("src", &r.src), ("dst", &r.dst)] {
+                    for (k, p) in list.iter().enumerate() {
+                        if p.addr != p.network() {
+                            return Err(ConfigError::new(format!("firewall.rule[{i}].{f}[{k}]"), format!("{p} has host bits set")));
+                        }
+                    }
+                }
+                let proto = match &r.proto {
+                    Some(s) => Some(proto_number(s).map_err(|e| ConfigError::new(key("proto"), e))?),
+                    None => None,
+                };
+                for (f, v) in [("sport", &r.sport), ("dport", &r.dport)] {
+                    if let Some(s) = v {
+                        port_range(s).map_err(|e| ConfigError::new(key(f), e))?;
+                        if proto != Some(6) && proto != Some(17) {
+                            return Err(ConfigError::new(key(f), "ports need proto = \"tcp\" or \"udp\""));
+                        }
+                    }
+                }
+                if r.icmp_type.is_some() && proto != Some(1) {
+                    return Err(ConfigError::new(key("icmp_type"), "needs proto = \"icmp\""));
+                }
+            }
+            if fw.rule.len() > 65536 {
+                return Err(ConfigError::new("firewall.rule", format!("{} rules; at most 65536", fw.rule.len())));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,369 @@
+//! One worker's source NAT mappings and its slice of the pools' ports.
+//!
+//! Behaviour (RFC 4787, RFC 5382, RFC 5508):
+//! - endpoint-independent mapping (REQ-1): one (internal address, port, protocol) gets one
+//!   external (address, port) for every destination, while any connection uses it;
+//! - paired pooling (REQ-2): an internal address always gets the same pool address (a hash);
+//! - no port overloading (REQ-3): an external port belongs to one mapping at a time; the
+//!   internal port is kept when it is free and in this worker's slice, otherwise a port of
+//!   the same range (0-1023 or 1024-65535) is chosen when the pool has one;
+//! - the mapping lives as long as a connection holds it (REQ-5/REQ-6 follow from the
+//!   connection timeouts, refreshed by outbound and inbound packets);
+//! - ICMP echo identifiers are mapped like ports (RFC 5508 REQ-1), from their own bitmap.
+//!
+//! All storage is allocated in [`Mappings::new`]; acquiring and releasing never allocate.
+
+use super::SecTables;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A multiply-xorshift hasher for small integer keys (the standard SipHash costs more than
+/// the whole mapping lookup).
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        let x = self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        x ^ (x >> 29)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(8) ^ u64::from(i)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.0 = (self.0.rotate_left(16) ^ u64::from(i)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (self.0.rotate_left(32) ^ u64::from(i)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type Fast = BuildHasherDefault<KeyHasher>;
+
+/// One endpoint-independent mapping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mapping {
+    /// IP protocol.
+    pub proto: u8,
+    /// Internal address.
+    pub int_addr: u32,
+    /// Internal port or echo identifier.
+    pub int_port: u16,
+    /// External address.
+    pub ext_addr: u32,
+    /// External port or echo identifier.
+    pub ext_port: u16,
+    /// Connections using it (0: free slot).
+    pub refs: u32,
+    addr_idx: u16,
+}
+
+/// Port class of a protocol: one bitmap per (pool address, class).
+#[inline]
+fn class(proto: u8) -> usize {
+    match proto {
+        6 => 0,
+        17 => 1,
+        _ => 2,
+    }
+}
+
+/// Why no mapping could be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// No free port in this worker's slice of the rule's pool.
+    Exhausted,
+    /// As many mappings as connections exist already.
+    Full,
+}
+
+/// A worker's mappings and port bitmaps.
+pub struct Mappings {
+    slab: Vec<Mapping>,
+    free: Vec<u32>,
+    by_int: HashMap<(u8, u32, u16), u32, Fast>,
+    /// One bit per port, set when taken or not this worker's; `[addr_idx * 3 + class]`.
+    bitmaps: Vec<Box<[u64; 1024]>>,
+    cursors: Vec<u16>,
+    worker: u16,
+}
+
+impl Mappings {
+    /// Mappings for worker `worker` of `sec.workers`, room for `capacity`.
+    pub fn new(sec: &SecTables, worker: u16, capacity: u32) -> Self {
+        let n = sec.workers.max(1);
+        let mut bitmaps = Vec::with_capacity(sec.pool_addrs.len() * 3);
+        for (ai, &addr) in sec.pool_addrs.iter().enumerate() {
+            let rule = sec.pool_index.get(&addr).map(|&(_, r)| usize::from(r)).unwrap_or(0);
+            let (lo, hi) = sec.snat.get(rule).map(|r| r.ports).unwrap_or((1024, 65535));
+            let _ = ai;
+            for c in 0..3u8 {
+                let mut bm = Box::new([u64::MAX; 1024]);
+                for p in lo..=hi {
+                    if p % n == worker {
+                        bm[usize::from(p >> 6)] &= !(1u64 << (p & 63));
+                    }
+                }
+                let proto = [6u8, 17, 1][usize::from(c)];
+                for (&(fp, fa, fport), _) in &sec.forwards {
+                    if fp == proto && fa == addr {
+                        bm[usize::from(fport >> 6)] |= 1u64 << (fport & 63);
+                    }
+                }
+                bitmaps.push(bm);
+            }
+        }
+        let cursors = vec![0u16; bitmaps.len()];
+        let mut by_int = HashMap::with_hasher(Fast::default());
+        by_int.reserve(capacity as usize);
+        Mappings { slab: vec![Mapping::default(); capacity as usize], free: (0..capacity).rev().collect(), by_int, bitmaps, cursors, worker }
+    }
+
+    /// The worker these mappings belong to.
+    pub fn worker(&self) -> u16 {
+        self.worker
+    }
+
+    /// Live mappings.
+    pub fn len(&self) -> usize {
+        self.by_int.len()
+    }
+
+    /// True when none is live.
+    pub fn is_empty(&self) -> bool {
+        self.by_int.is_empty()
+    }
+
+    /// A mapping by index.
+    pub fn get(&self, i: u32) -> &Mapping {
+        &self.slab[i as usize]
+    }
+
+    /// The live mappings.
+    pub fn iter(&self) -> impl Iterator<Item = &Mapping> {
+        self.by_int.values().map(|&i| &self.slab[i as usize])
+    }
+
+    /// Free ports of `proto` on pool address index `ai` in this worker's slice.
+    pub fn free_ports(&self, ai: usize, proto: u8) -> u32 {
+        self.bitmaps.get(ai * 3 + class(proto)).map(|b| b.iter().map(|w| w.count_zeros()).sum()).unwrap_or(0)
+    }
+
+    /// The mapping of (proto, addr, port) under rule `rule`, made if there is none; takes a
+    /// reference. Returns its index.
+    pub fn acquire(&mut self, sec: &SecTables, rule: usize, proto: u8, addr: u32, port: u16) -> Result<u32, MapError> {
+        if let Some(&i) = self.by_int.get(&(proto, addr, port)) {
+            self.slab[i as usize].refs += 1;
+            return Ok(i);
+        }
+        let r = &sec.snat[rule];
+        if r.addrs.is_empty() {
+            return Err(MapError::Exhausted);
+        }
+        let Some(&slot) = self.free.last() else { return Err(MapError::Full) };
+        // Paired pooling: the pool address is a function of the internal address.
+        let h = (u64::from(addr).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize;
+        let ai = usize::from(r.addrs[h % r.addrs.len()]);
+        let bi = ai * 3 + class(proto);
+        let Some(ext_port) = self.pick(bi, r.ports, port) else { return Err(MapError::Exhausted) };
+        self.free.pop();
+        let ext_addr = sec.pool_addrs[ai];
+        self.slab[slot as usize] = Mapping { proto, int_addr: addr, int_port: port, ext_addr, ext_port, refs: 1, addr_idx: ai as u16 };
+        self.by_int.insert((proto, addr, port), slot);
+        Ok(slot)
+    }
+
+    /// Drops a reference; the last one frees the mapping and its port.
+    pub fn release(&mut self, i: u32) {
+        let m = &mut self.slab[i as usize];
+        if m.refs == 0 {
+            return;
+        }
+        m.refs -= 1;
+        if m.refs > 0 {
+            return;
+        }
+        let m = *m;
+        self.by_int.remove(&(m.proto, m.int_addr, m.int_port));
+        let bi = usize::from(m.addr_idx) * 3 + class(m.proto);
+        self.bitmaps[bi][usize::from(m.ext_port >> 6)] &= !(1u64 << (m.ext_port & 63));
+        self.free.push(i);
+    }
+
+    /// Takes a free port: `want` itself if free, else the next free one after the cursor in
+    /// the same range class (below 1024 or not) as `want`, else anywhere in `range`.
+    fn pick(&mut self, bi: usize, range: (u16, u16), want: u16) -> Option<u16> {
+        let bm = &mut self.bitmaps[bi];
+        let taken = |bm: &[u64; 1024], p: u16| bm[usize::from(p >> 6)] >> (p & 63) & 1 == 1;
+        let (lo, hi) = range;
+        let p = if want >= lo && want <= hi && !taken(bm, want) {
+            Some(want)
+        } else {
+            let class = if want < 1024 { (lo, hi.min(1023)) } else { (lo.max(1024), hi) };
+            let start = self.cursors[bi];
+            let mut found = None;
+            for (a, b) in [class, range] {
+                if a > b {
+                    continue;
+                }
+                let s = start.clamp(a, b);
+                found = find_free(bm, s, b).or_else(|| find_free(bm, a, s));
+                if found.is_some() {
+                    break;
+                }
+            }
+            found
+        }?;
+        bm[usize::from(p >> 6)] |= 1u64 << (p & 63);
+        self.cursors[bi] = p.wrapping_add(1);
+        Some(p)
+    }
+}
+
+/// The first clear bit in `from..=to`.
+fn find_free(bm: &[u64; 1024], from: u16, to: u16) -> Option<u16> {
+    if from > to {
+        return None;
+    }
+    let (fw, tw) = (usize::from(from >> 6), usize::from(to >> 6));
+    for w in fw..=tw {
+        let mut free = !bm[w];
+        if w == fw {
+            free &= u64::MAX << (from & 63);
+        }
+        if w == tw && (to & 63) != 63 {
+            free &= (1u64 << ((to & 63) + 1)) - 1;
+        }
+        if free != 0 {
+            return Some((w as u16) << 6 | free.trailing_zeros() as u16);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn sec(workers: usize, ports: &str, extra: &str) -> SecTables {
+        let w: Vec<String> = (1..=workers).map(|i| i.to_string()).collect();
+        let text = format!(
+            r#"
+[dataplane]
+workers = [{}]
+[[port]]
+name = "in"
+devargs = "net_null0"
+mode = "access"
+vlan = 10
+[[port]]
+name = "out"
+devargs = "net_null1"
+mode = "access"
+vlan = 20
+[[bridge]]
+name = "inside"
+vlan = 10
+gateway = "198.51.100.1/24"
+zone = "inside"
+[[bridge]]
+name = "outside"
+vlan = 20
+gateway = "203.0.113.1/24"
+zone = "outside"
+[[nat.snat]]
+from = ["198.51.100.0/24"]
+zone = "outside"
+pool = ["203.0.113.10-203.0.113.11"]
+ports = "{ports}"
+{extra}
+"#,
+            w.join(",")
+        );
+        let cfg = Config::parse(&text, None).unwrap();
+        SecTables::compile(&cfg).unwrap().unwrap()
+    }
+
+    const IN: u32 = 0xc633_640a; // 198.51.100.10
+
+    #[test]
+    fn endpoint_independent_and_port_preserving() {
+        let s = sec(1, "1024-65535", "");
+        let mut m = Mappings::new(&s, 0, 64);
+        let a = m.acquire(&s, 0, 6, IN, 40000).unwrap();
+        let b = m.acquire(&s, 0, 6, IN, 40000).unwrap();
+        assert_eq!(a, b, "same internal endpoint, same mapping (REQ-1)");
+        let mp = *m.get(a);
+        assert_eq!((mp.ext_port, mp.refs), (40000, 2), "port preserved when free");
+        assert!(s.pool_addrs.contains(&mp.ext_addr));
+        // Another internal host that wants the same port gets another one (no overloading).
+        let c = m.acquire(&s, 0, 6, IN + 1, 40000).unwrap();
+        let mc = *m.get(c);
+        let same_addr = mc.ext_addr == mp.ext_addr;
+        assert!(!same_addr || mc.ext_port != 40000);
+        // UDP and ICMP have their own port spaces.
+        let u = m.acquire(&s, 0, 17, IN, 40000).unwrap();
+        assert_eq!(m.get(u).ext_port, 40000);
+        m.release(a);
+        assert_eq!(m.len(), 3);
+        m.release(b);
+        assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn paired_pooling_keeps_one_address_per_host() {
+        let s = sec(1, "1024-65535", "");
+        let mut m = Mappings::new(&s, 0, 256);
+        let addrs: Vec<u32> = (1..100)
+            .map(|p| {
+                let i = m.acquire(&s, 0, 17, IN, 5000 + p).unwrap();
+                m.get(i).ext_addr
+            })
+            .collect();
+        assert!(addrs.iter().all(|&a| a == addrs[0]));
+    }
+
+    #[test]
+    fn low_ports_stay_low_and_exhaustion_is_reported() {
+        let s = sec(1, "1000-1099", "");
+        let mut m = Mappings::new(&s, 0, 1000);
+        // Internal port 22 is outside the pool range: a port below 1024 is chosen.
+        let i = m.acquire(&s, 0, 6, IN, 22).unwrap();
+        assert!(m.get(i).ext_port < 1024);
+        // 100 ports per address; the pool address of IN is fixed, so 99 more fit.
+        for p in 0..99 {
+            m.acquire(&s, 0, 6, IN, 2000 + p).unwrap();
+        }
+        assert_eq!(m.acquire(&s, 0, 6, IN, 3000), Err(MapError::Exhausted));
+        assert_eq!(m.free_ports(usize::from(s.pool_index[&m.get(i).ext_addr].0), 6), 0);
+        // Releasing one makes room again, and the freed port is reused.
+        let freed = m.get(i).ext_port;
+        m.release(i);
+        let j = m.acquire(&s, 0, 6, IN, 3000).unwrap();
+        assert_eq!(m.get(j).ext_port, freed);
+    }
+
+    #[test]
+    fn each_worker_allocates_only_its_slice_and_forwards_are_reserved() {
+        let s = sec(2, "1024-2047", "[[nat.forward]]\nproto = \"tcp\"\naddress = \"203.0.113.10\"\nport = 1030\nto = \"198.51.100.5\"\n");
+        for w in 0..2u16 {
+            let mut m = Mappings::new(&s, w, 4096);
+            let mut n = 0;
+            while let Ok(i) = m.acquire(&s, 0, 6, IN + u32::from(n % 7), 3000 + n) {
+                let mp = *m.get(i);
+                assert_eq!(mp.ext_port % 2, w, "worker {w} owns its slice");
+                assert_eq!(s.owner(&crate::conntrack::FlowKey { src: 1, dst: mp.ext_addr, sport: 9, dport: mp.ext_port, proto: 6 }), w);
+                assert!(!(mp.ext_addr == 0xcb00_710a && mp.ext_port == 1030), "forwarded port handed out");
+                n += 1;
+            }
+            // 7 hosts map onto at most 2 addresses; the count is bounded by the slice.
+            assert!(n > 0 && n <= 1024);
+        }
+    }
+}

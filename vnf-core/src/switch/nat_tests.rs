@@ -1,0 +1,418 @@
+//! The stateful routed path on VecBufs: a packet in, the exact packet out or the exact
+//! drop. RFC 4787 / RFC 5382 / RFC 5508 behaviour is named per test.
+
+use super::tests::{echo, eth, ipv4, tx, Rig};
+use super::*;
+use crate::buf::VecBuf;
+use crate::wire::checksum;
+use crate::conntrack::{tcp::TcpState, FlowKey};
+use crate::wire::tcp::TcpPacket;
+use crate::wire::udp::UdpPacket;
+
+const CFG: &str = r#"
+[[port]]
+name = "in"
+devargs = "net_null0"
+mode = "access"
+vlan = 10
+[[port]]
+name = "out"
+devargs = "net_null1"
+mode = "access"
+vlan = 20
+[[bridge]]
+name = "inside"
+vlan = 10
+gateway = "198.51.100.1/24"
+zone = "inside"
+neighbor = [{ ip = "198.51.100.10", mac = "02:00:00:00:00:0a" }, { ip = "198.51.100.11", mac = "02:00:00:00:00:0b" }]
+[[bridge]]
+name = "outside"
+vlan = 20
+gateway = "203.0.113.1/24"
+zone = "outside"
+neighbor = [{ ip = "203.0.113.80", mac = "02:00:00:00:00:50" }, { ip = "203.0.113.254", mac = "02:00:00:00:00:fe" }]
+[conntrack]
+capacity = 64
+[[nat.snat]]
+from = ["198.51.100.0/24"]
+zone = "outside"
+pool = ["203.0.113.1"]
+[[nat.forward]]
+proto = "tcp"
+address = "203.0.113.1"
+port = 8080
+to = "198.51.100.10"
+to_port = 80
+[firewall]
+[[firewall.policy]]
+from = "inside"
+to = "outside"
+action = "accept"
+[[firewall.policy]]
+from = "inside"
+to = "inside"
+action = "accept"
+[[firewall.rule]]
+from = "inside"
+proto = "tcp"
+dport = "25"
+action = "reject"
+[[firewall.rule]]
+from = "inside"
+proto = "udp"
+dport = "9"
+action = "reject"
+[[firewall.rule]]
+from = "inside"
+proto = "udp"
+dport = "7"
+dst = ["203.0.113.99/32"]
+action = "drop"
+"#;
+
+const H: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x0a]);
+const H2: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x0b]);
+const S: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x50]);
+const RT: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xfe]);
+const GW_IN: MacAddr = MacAddr([0x02, 0x76, 0x6e, 0x66, 0, 10]);
+const GW_OUT: MacAddr = MacAddr([0x02, 0x76, 0x6e, 0x66, 0, 20]);
+const IP_H: u32 = 0xc633_640a; // 198.51.100.10
+const IP_H2: u32 = 0xc633_640b; // 198.51.100.11
+const IP_S: u32 = 0xcb00_7150; // 203.0.113.80
+const IP_P: u32 = 0xcb00_7101; // 203.0.113.1, the pool (the outside gateway)
+const IP_RT: u32 = 0xcb00_71fe; // 203.0.113.254, a router outside
+const IP_IN_GW: u32 = 0xc633_6401;
+
+const SYN: u8 = 0x02;
+const SYNACK: u8 = 0x12;
+const ACK: u8 = 0x10;
+const FIN: u8 = 0x11;
+const RST: u8 = 0x04;
+
+fn tcp(src: u32, sport: u16, dst: u32, dport: u16, flags: u8, seq: u32, ack: u32, ttl: u8) -> Vec<u8> {
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&1000u16.to_be_bytes());
+    TcpPacket::new_checked(&mut t[..]).unwrap().fill_checksum(src, dst);
+    ipv4(src, dst, 6, ttl, &t)
+}
+
+fn udp(src: u32, sport: u16, dst: u32, dport: u16, data: &[u8], ttl: u8) -> Vec<u8> {
+    let mut u = vec![0u8; 8];
+    u[0..2].copy_from_slice(&sport.to_be_bytes());
+    u[2..4].copy_from_slice(&dport.to_be_bytes());
+    u[4..6].copy_from_slice(&((8 + data.len()) as u16).to_be_bytes());
+    u.extend_from_slice(data);
+    UdpPacket::new_checked(&mut u[..]).unwrap().fill_checksum(src, dst);
+    ipv4(src, dst, 17, ttl, &u)
+}
+
+fn from_in(mac: MacAddr, ip: &[u8]) -> Vec<u8> {
+    eth(GW_IN, mac, &[], EtherType::IPV4, ip)
+}
+fn from_out(mac: MacAddr, ip: &[u8]) -> Vec<u8> {
+    eth(GW_OUT, mac, &[], EtherType::IPV4, ip)
+}
+fn to_in(mac: MacAddr, ip: &[u8]) -> Vec<u8> {
+    eth(mac, GW_IN, &[], EtherType::IPV4, ip)
+}
+fn to_out(mac: MacAddr, ip: &[u8]) -> Vec<u8> {
+    eth(mac, GW_OUT, &[], EtherType::IPV4, ip)
+}
+
+fn rig() -> Rig {
+    Rig::with_config(CFG, 1000)
+}
+
+fn conn_state(r: &Rig, k: FlowKey) -> Option<TcpState> {
+    let st = r.st.ct.as_ref().unwrap();
+    st.table.lookup(&k).map(|(id, _)| st.table.get(id).tcp.state)
+}
+
+fn drop_of(r: &mut Rig, port: u16, f: &[u8]) -> DropReason {
+    match r.run(port, f).as_slice() {
+        [(_, Action::Drop(d))] => *d,
+        other => panic!("expected one drop, got {other:?}"),
+    }
+}
+
+#[test]
+fn tcp_through_snat_both_ways_with_the_state_machine() {
+    let mut r = rig();
+    // SYN from the inside host: source becomes the pool address, port kept (free).
+    let out = tx(&r.run(0, &from_in(H, &tcp(IP_H, 40000, IP_S, 80, SYN, 100, 0, 64))));
+    assert_eq!(out, vec![(1, to_out(S, &tcp(IP_P, 40000, IP_S, 80, SYN, 100, 0, 63)))]);
+    let k = FlowKey { src: IP_H, dst: IP_S, sport: 40000, dport: 80, proto: 6 };
+    assert_eq!(conn_state(&r, k), Some(TcpState::SynSent));
+    // SYN-ACK from the server to the pool address goes back to the host.
+    let out = tx(&r.run(1, &from_out(S, &tcp(IP_S, 80, IP_P, 40000, SYNACK, 500, 101, 64))));
+    assert_eq!(out, vec![(0, to_in(H, &tcp(IP_S, 80, IP_H, 40000, SYNACK, 500, 101, 63)))]);
+    assert_eq!(conn_state(&r, k), Some(TcpState::SynRecv));
+    r.run(0, &from_in(H, &tcp(IP_H, 40000, IP_S, 80, ACK, 101, 501, 64)));
+    assert_eq!(conn_state(&r, k), Some(TcpState::Established));
+    // A SYN inside an established connection is invalid and dropped.
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &tcp(IP_H, 40000, IP_S, 80, SYN, 7, 0, 64))), DropReason::CtInvalid);
+    // Orderly close.
+    r.run(0, &from_in(H, &tcp(IP_H, 40000, IP_S, 80, FIN, 101, 501, 64)));
+    r.run(1, &from_out(S, &tcp(IP_S, 80, IP_P, 40000, FIN, 501, 102, 64)));
+    let out = tx(&r.run(0, &from_in(H, &tcp(IP_H, 40000, IP_S, 80, ACK, 102, 502, 64))));
+    assert_eq!(out, vec![(1, to_out(S, &tcp(IP_P, 40000, IP_S, 80, ACK, 102, 502, 63)))]);
+    assert_eq!(conn_state(&r, k), Some(TcpState::TimeWait));
+    let ev = r.events();
+    assert!(ev.contains(&("ct-new", 1)) && ev.contains(&("nat-mapping-new", 1)) && ev.contains(&("nat-translated", 6)), "{ev:?}");
+}
+
+#[test]
+fn endpoint_independent_mapping_and_no_port_overloading() {
+    // RFC 4787 REQ-1 and REQ-3, RFC 5382 REQ-1.
+    let mut r = rig();
+    let a = tx(&r.run(0, &from_in(H, &udp(IP_H, 5000, IP_S, 53, b"q1", 64))));
+    let b = tx(&r.run(0, &from_in(H, &udp(IP_H, 5000, IP_RT, 53, b"q2", 64))));
+    let sport = |f: &[u8]| u16::from_be_bytes([f[34], f[35]]);
+    let saddr = |f: &[u8]| u32::from_be_bytes([f[26], f[27], f[28], f[29]]);
+    assert_eq!((saddr(&a[0].1), sport(&a[0].1)), (IP_P, 5000), "port preserved");
+    assert_eq!((saddr(&b[0].1), sport(&b[0].1)), (IP_P, 5000), "same mapping for another destination");
+    // Another host with the same source port gets another external port.
+    let c = tx(&r.run(0, &from_in(H2, &udp(IP_H2, 5000, IP_S, 53, b"q3", 64))));
+    assert_eq!(saddr(&c[0].1), IP_P);
+    assert_ne!(sport(&c[0].1), 5000);
+    let p2 = sport(&c[0].1);
+    assert!(p2 >= 1024, "a port of the same range (REQ-3)");
+    // Replies reach each host by its own mapping.
+    let out = tx(&r.run(1, &from_out(S, &udp(IP_S, 53, IP_P, p2, b"a3", 64))));
+    assert_eq!(out, vec![(0, to_in(H2, &udp(IP_S, 53, IP_H2, 5000, b"a3", 63)))]);
+    let out = tx(&r.run(1, &from_out(RT, &udp(IP_RT, 53, IP_P, 5000, b"a2", 64))));
+    assert_eq!(out, vec![(0, to_in(H, &udp(IP_RT, 53, IP_H, 5000, b"a2", 63)))]);
+    // Address and port dependent filtering: a third party cannot use the mapping.
+    assert_eq!(drop_of(&mut r, 1, &from_out(S, &udp(IP_S, 9999, IP_P, 5000, b"x", 64))), DropReason::NatNoMapping);
+}
+
+#[test]
+fn udp_mapping_lives_300_s_refreshed_by_outbound_traffic() {
+    // RFC 4787 REQ-5 (at least 2 min, 5 min default) and REQ-6 (outbound refresh).
+    let mut r = rig();
+    r.run(0, &from_in(H, &udp(IP_H, 6000, IP_S, 53, b"q", 64)));
+    for _ in 0..299 {
+        r.tick(1000);
+    }
+    // 299 s later the mapping is there; the outbound packet refreshes it.
+    assert_eq!(tx(&r.run(0, &from_in(H, &udp(IP_H, 6000, IP_S, 53, b"q", 64)))).len(), 1);
+    for _ in 0..299 {
+        r.tick(1000);
+    }
+    assert_eq!(tx(&r.run(1, &from_out(S, &udp(IP_S, 53, IP_P, 6000, b"a", 64)))).len(), 1);
+    for _ in 0..301 {
+        r.tick(1000);
+    }
+    assert_eq!(drop_of(&mut r, 1, &from_out(S, &udp(IP_S, 53, IP_P, 6000, b"a", 64))), DropReason::NatNoMapping);
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!((st.table.len(), st.maps.len()), (0, 0), "connection and mapping freed");
+    assert!(r.events().contains(&("ct-expired", 1)));
+}
+
+#[test]
+fn ping_through_snat_translates_the_identifier() {
+    let mut r = rig();
+    let out = tx(&r.run(0, &from_in(H, &ipv4(IP_H, IP_S, 1, 64, &echo(8, 0x1234, 1, b"abc")))));
+    let id = u16::from_be_bytes([out[0].1[38], out[0].1[39]]);
+    assert_eq!(out, vec![(1, to_out(S, &ipv4(IP_P, IP_S, 1, 63, &echo(8, id, 1, b"abc"))))]);
+    let out = tx(&r.run(1, &from_out(S, &ipv4(IP_S, IP_P, 1, 64, &echo(0, id, 1, b"abc")))));
+    assert_eq!(out, vec![(0, to_in(H, &ipv4(IP_S, IP_H, 1, 63, &echo(0, 0x1234, 1, b"abc"))))]);
+    // An echo reply nobody asked for.
+    assert_eq!(drop_of(&mut r, 1, &from_out(S, &ipv4(IP_S, IP_P, 1, 64, &echo(0, 999, 1, b"abc")))), DropReason::NatNoMapping);
+    // Ping to the pool address (also the gateway) is answered by the gateway.
+    let out = tx(&r.run(1, &from_out(S, &ipv4(IP_S, IP_P, 1, 64, &echo(8, 77, 1, b"hi")))));
+    assert_eq!(out.len(), 1);
+    assert_eq!(&out[0].1[26..34], &[203, 0, 113, 1, 203, 0, 113, 80]);
+}
+
+/// An ICMP error from `from` to `to` quoting `orig` (header + 8 bytes).
+fn icmp_err(from: u32, to: u32, kind: u8, code: u8, orig: &[u8], ttl: u8) -> Vec<u8> {
+    let mut m = vec![kind, code, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&orig[..28]);
+    let c = checksum::checksum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    ipv4(from, to, 1, ttl, &m)
+}
+
+#[test]
+fn icmp_errors_are_translated_and_keep_the_mapping() {
+    // RFC 5508 (embedded header translated) and RFC 4787 REQ-12 (no teardown).
+    let mut r = rig();
+    r.run(0, &from_in(H, &udp(IP_H, 7000, IP_S, 33434, b"probe", 64)));
+    let seen = udp(IP_P, 7000, IP_S, 33434, b"probe", 63);
+    let sent = udp(IP_H, 7000, IP_S, 33434, b"probe", 63);
+    for (kind, code) in [(3u8, 3u8), (11, 0), (3, 4)] {
+        let out = tx(&r.run(1, &from_out(RT, &icmp_err(IP_RT, IP_P, kind, code, &seen, 64))));
+        assert_eq!(out, vec![(0, to_in(H, &icmp_err(IP_RT, IP_H, kind, code, &sent, 63)))], "type {kind} code {code}");
+    }
+    // The mapping still works.
+    let out = tx(&r.run(1, &from_out(S, &udp(IP_S, 33434, IP_P, 7000, b"r", 64))));
+    assert_eq!(out, vec![(0, to_in(H, &udp(IP_S, 33434, IP_H, 7000, b"r", 63)))]);
+    assert!(r.events().contains(&("icmp-error-translated", 3)));
+    // An error about nothing we know.
+    let other = udp(IP_P, 1, IP_S, 2, b"x", 63);
+    assert_eq!(drop_of(&mut r, 1, &from_out(RT, &icmp_err(IP_RT, IP_P, 3, 3, &other, 64))), DropReason::CtUntracked);
+}
+
+#[test]
+fn port_forward_dnat_and_hairpin() {
+    let mut r = rig();
+    let syn = tcp(IP_S, 5555, IP_P, 8080, SYN, 1, 0, 64);
+    let out = tx(&r.run(1, &from_out(S, &syn)));
+    assert_eq!(out, vec![(0, to_in(H, &tcp(IP_S, 5555, IP_H, 80, SYN, 1, 0, 63)))]);
+    let out = tx(&r.run(0, &from_in(H, &tcp(IP_H, 80, IP_S, 5555, SYNACK, 9, 2, 64))));
+    assert_eq!(out, vec![(1, to_out(S, &tcp(IP_P, 8080, IP_S, 5555, SYNACK, 9, 2, 63)))]);
+    // Hairpin (RFC 4787 REQ-9, RFC 5382 REQ-8): H2 inside uses the public address; H sees
+    // H2's external address, and the answer comes back from the public address.
+    let out = tx(&r.run(0, &from_in(H2, &tcp(IP_H2, 6000, IP_P, 8080, SYN, 1, 0, 64))));
+    assert_eq!(out, vec![(0, to_in(H, &tcp(IP_P, 6000, IP_H, 80, SYN, 1, 0, 63)))]);
+    let out = tx(&r.run(0, &from_in(H, &tcp(IP_H, 80, IP_P, 6000, SYNACK, 5, 2, 64))));
+    assert_eq!(out, vec![(0, to_in(H2, &tcp(IP_P, 8080, IP_H2, 6000, SYNACK, 5, 2, 63)))]);
+}
+
+#[test]
+fn unsolicited_inbound_is_dropped_with_its_reason() {
+    let mut r = rig();
+    // To the pool address on a port with no mapping and no forward.
+    assert_eq!(drop_of(&mut r, 1, &from_out(S, &tcp(IP_S, 1, IP_P, 22, SYN, 1, 0, 64))), DropReason::NatNoMapping);
+    // Straight to an inside address: outside -> inside has no policy; the default drops.
+    assert_eq!(drop_of(&mut r, 1, &from_out(S, &tcp(IP_S, 1, IP_H, 22, SYN, 1, 0, 64))), DropReason::FwDrop);
+    // A stray ACK starts nothing.
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &tcp(IP_H, 1, IP_S, 80, ACK, 1, 1, 64))), DropReason::CtInvalid);
+    // A fragment.
+    let mut frag = udp(IP_H, 1, IP_S, 2, b"x", 64);
+    frag[6] = 0x20; // MF
+    frag[10..12].fill(0);
+    let c = checksum::checksum(&frag[..20]);
+    frag[10..12].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &frag)), DropReason::CtFragment);
+    // A firewall drop rule.
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &udp(IP_H, 1, 0xcb00_7163, 7, b"x", 64))), DropReason::FwDrop);
+    assert_eq!(r.st.ct.as_ref().unwrap().table.len(), 0);
+}
+
+#[test]
+fn reject_answers_rst_and_icmp() {
+    let mut r = rig();
+    // TCP SYN to port 25: a RST|ACK from the server's address, out of the ingress port.
+    let out = tx(&r.run(0, &from_in(H, &tcp(IP_H, 40001, IP_S, 25, SYN, 1000, 0, 64))));
+    let mut rst = tcp(IP_S, 25, IP_H, 40001, 0x14, 0, 1001, 64);
+    rst[34..36].fill(0); // window 0
+    rst[4..6].fill(0); // ident 0
+    let mut t = rst[20..].to_vec();
+    TcpPacket::new_checked(&mut t[..]).unwrap().fill_checksum(IP_S, IP_H);
+    rst[20..].copy_from_slice(&t);
+    let mut ip = rst[..20].to_vec();
+    ip[10..12].fill(0);
+    let c = checksum::checksum(&ip);
+    rst[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut want = to_in(H, &rst);
+    want.resize(60, 0);
+    assert_eq!(out, vec![(0, want)]);
+    // UDP to port 9: ICMP port unreachable from the gateway quoting the datagram.
+    let d = udp(IP_H, 40002, IP_S, 9, b"discard", 64);
+    let out = tx(&r.run(0, &from_in(H, &d)));
+    let mut m = vec![3, 3, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&d[..28]);
+    let c = checksum::checksum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut icmp = vec![0u8; 20];
+    Ipv4Repr { src: IP_IN_GW, dst: IP_H, protocol: 1, payload_len: m.len() as u16, ttl: 64, dscp_ecn: 0xc0, ident: 0, dont_frag: false }.emit(&mut icmp);
+    icmp.extend_from_slice(&m);
+    assert_eq!(out, vec![(0, to_in(H, &icmp))]);
+    assert!(r.drops().contains(&("fw-reject", 2)));
+    assert!(r.events().contains(&("fw-reject-sent", 2)));
+}
+
+#[test]
+fn a_full_table_drops_new_connections_and_keeps_old_ones() {
+    let mut r = rig();
+    for p in 0..64u16 {
+        assert_eq!(tx(&r.run(0, &from_in(H, &udp(IP_H, 10000 + p, IP_S, 53, b"q", 64)))).len(), 1);
+    }
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &udp(IP_H, 20000, IP_S, 53, b"q", 64))), DropReason::CtTableFull);
+    // Existing connections still pass both ways.
+    assert_eq!(tx(&r.run(1, &from_out(S, &udp(IP_S, 53, IP_P, 10005, b"a", 64)))).len(), 1);
+    assert_eq!(r.st.ct.as_ref().unwrap().maps.len(), 64, "the refused connection left no mapping");
+    for _ in 0..301 {
+        r.tick(1000);
+    }
+    assert_eq!(tx(&r.run(0, &from_in(H, &udp(IP_H, 20000, IP_S, 53, b"q", 64)))).len(), 1, "room again after the timeout");
+}
+
+#[test]
+fn rst_keeps_the_connection_for_the_transitory_time() {
+    // RFC 7857 2.2: a RST does not delete the state at once.
+    let mut r = rig();
+    r.run(0, &from_in(H, &tcp(IP_H, 41000, IP_S, 80, SYN, 1, 0, 64)));
+    r.run(1, &from_out(S, &tcp(IP_S, 80, IP_P, 41000, SYNACK, 1, 2, 64)));
+    r.run(0, &from_in(H, &tcp(IP_H, 41000, IP_S, 80, ACK, 2, 2, 64)));
+    let out = tx(&r.run(1, &from_out(S, &tcp(IP_S, 80, IP_P, 41000, RST, 2, 0, 64))));
+    assert_eq!(out, vec![(0, to_in(H, &tcp(IP_S, 80, IP_H, 41000, RST, 2, 0, 63)))]);
+    let k = FlowKey { src: IP_H, dst: IP_S, sport: 41000, dport: 80, proto: 6 };
+    assert_eq!(conn_state(&r, k), Some(TcpState::Close));
+    for _ in 0..239 {
+        r.tick(1000);
+    }
+    assert_eq!(conn_state(&r, k), Some(TcpState::Close));
+    for _ in 0..2 {
+        r.tick(1000);
+    }
+    assert_eq!(conn_state(&r, k), None);
+}
+
+#[test]
+fn pool_exhaustion_is_counted_and_answered_as_configured() {
+    let cfg = CFG.replace("pool = [\"203.0.113.1\"]", "pool = [\"203.0.113.1\"]\nports = \"2000-2063\"\non_exhaustion = \"icmp\"").replace("capacity = 64", "capacity = 256");
+    let mut r = Rig::with_config(&cfg, 1000);
+    for p in 0..64u16 {
+        let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 30000 + p, IP_S, 53, b"q", 64))));
+        let sport = u16::from_be_bytes([out[0].1[34], out[0].1[35]]);
+        assert!((2000..=2063).contains(&sport));
+    }
+    let out = r.run(0, &from_in(H, &udp(IP_H, 31000, IP_S, 53, b"q", 64)));
+    assert_eq!(out.len(), 1);
+    let (f, a) = &out[0];
+    assert_eq!(*a, Action::Tx(0));
+    assert_eq!((f[34], f[35]), (3, 13), "ICMP administratively prohibited");
+    assert!(r.drops().contains(&("nat-pool-exhausted", 1)));
+}
+
+#[test]
+fn with_two_workers_a_reply_goes_to_the_owner_of_its_port() {
+    let cfg = CFG.replace("[conntrack]", "[dataplane]\nworkers = [1, 2]\n[conntrack]");
+    let t = Tables::compile(&crate::config::Config::parse(&cfg, None).unwrap()).unwrap();
+    let c = WorkerCounters::with_tunnels(2, 2, 0);
+    let alloc = crate::buf::VecAlloc::default();
+    let mut w: Vec<SwitchState<VecBuf>> = (0..2).map(|i| SwitchState::for_worker(&t, i)).collect();
+    let sec = t.sec.as_deref().unwrap();
+    // The outbound packet belongs to the worker that owns the inside endpoint.
+    let k = FlowKey { src: IP_H, dst: IP_S, sport: 40000, dport: 80, proto: 6 };
+    let owner = sec.owner(&k);
+    let other = 1 - owner;
+    let mut out = Emit::new(8);
+    let syn = from_in(H, &tcp(IP_H, 40000, IP_S, 80, SYN, 1, 0, 64));
+    w[usize::from(other)].process(&t, &alloc, &c, 0, VecBuf::new(&syn), 1000, &mut out);
+    assert_eq!(out.items()[0].1, Action::Handoff(owner, 0));
+    out.drain();
+    w[usize::from(owner)].process_handoff(&t, &alloc, &c, 0, VecBuf::new(&syn), 1000, &mut out);
+    let (f, a) = out.drain().next().unwrap();
+    assert_eq!(a, Action::Tx(1));
+    let ext = u16::from_be_bytes([f.data()[34], f.data()[35]]);
+    assert_eq!(ext % 2, owner, "the external port is in the owner's slice");
+    // The reply, received by the other worker, is handed to the owner, which translates it.
+    let reply = from_out(S, &tcp(IP_S, 80, IP_P, ext, SYNACK, 1, 2, 64));
+    w[usize::from(other)].process(&t, &alloc, &c, 1, VecBuf::new(&reply), 1000, &mut out);
+    assert_eq!(out.items()[0].1, Action::Handoff(owner, 1));
+    out.drain();
+    w[usize::from(owner)].process(&t, &alloc, &c, 1, VecBuf::new(&reply), 1000, &mut out);
+    let (f, a) = out.drain().next().unwrap();
+    assert_eq!((a, f.data().to_vec()), (Action::Tx(0), to_in(H, &tcp(IP_S, 80, IP_H, 40000, SYNACK, 1, 2, 63))));
+}
