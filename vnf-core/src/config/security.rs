@@ -405,3 +405,110 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+
+    const BASE: &str = r#"
+[[port]]
+name = "in"
+devargs = "net_null0"
+mode = "access"
+vlan = 10
+[[port]]
+name = "out"
+devargs = "net_null1"
+mode = "access"
+vlan = 20
+[[bridge]]
+name = "lan"
+vlan = 10
+gateway = "198.51.100.1/24"
+zone = "inside"
+[[bridge]]
+name = "wan"
+vlan = 20
+gateway = "203.0.113.1/24"
+zone = "outside"
+[[nat.snat]]
+from = ["198.51.100.0/24"]
+zone = "outside"
+pool = ["203.0.113.100"]
+[[nat.forward]]
+proto = "tcp"
+address = "203.0.113.100"
+port = 8080
+to = "198.51.100.10"
+[firewall]
+[[firewall.policy]]
+from = "inside"
+to = "outside"
+action = "accept"
+[[firewall.rule]]
+from = "inside"
+proto = "tcp"
+dport = "25"
+action = "reject"
+"#;
+
+    fn refused(old: &str, new: &str) -> (String, String) {
+        assert!(BASE.contains(old), "{old}");
+        let e = Config::parse(&BASE.replacen(old, new, 1), None).expect_err("must be refused");
+        (e.key, e.reason)
+    }
+
+    #[test]
+    fn the_base_parses_with_rfc_default_timeouts() {
+        let c = Config::parse(BASE, None).unwrap();
+        assert!(c.stateful());
+        assert_eq!(c.zones(), vec!["inside", "outside"]);
+        assert_eq!((c.conntrack.tcp_established, c.conntrack.tcp_transitory, c.conntrack.udp, c.conntrack.icmp), (7440, 240, 300, 60));
+        assert_eq!(c.pool_addresses(), vec![0xcb00_7164]);
+    }
+
+    #[test]
+    fn every_refusal_names_its_key() {
+        let cases: &[(&str, &str, &str, &str)] = &[
+            ("zone = \"outside\"\npool", "zone = \"dmz\"\npool", "nat.snat[0].zone", "no bridge is in zone \"dmz\""),
+            ("pool = [\"203.0.113.100\"]", "pool = [\"203.0.113.100-203.0.113.99\"]", "nat.snat[0].pool[0]", "reversed"),
+            ("pool = [\"203.0.113.100\"]", "pool = [\"224.0.0.1\"]", "nat.snat[0].pool[0]", "not a unicast"),
+            ("pool = [\"203.0.113.100\"]", "pool = [\"203.0.113.255\"]", "nat.snat[0].pool[0]", "broadcast"),
+            ("pool = [\"203.0.113.100\"]", "pool = [\"203.0.113.100\"]\nports = \"1024-1050\"", "nat.snat[0].ports", "fewer than 64"),
+            ("pool = [\"203.0.113.100\"]", "pool = [\"203.0.113.100\"]\nports = \"0-2000\"", "nat.snat[0].ports", "port 0"),
+            ("from = [\"198.51.100.0/24\"]", "from = [\"198.51.100.1/24\"]", "nat.snat[0].from[0]", "host bits"),
+            ("proto = \"tcp\"\naddress", "proto = \"icmp\"\naddress", "nat.forward[0].proto", "only tcp and udp"),
+            ("address = \"203.0.113.100\"", "address = \"203.0.113.77\"", "nat.forward[0].address", "neither a pool address nor a gateway"),
+            ("to = \"198.51.100.10\"", "to = \"192.0.2.10\"", "nat.forward[0].to", "not reachable"),
+            ("to = \"outside\"\naction", "to = \"outsid\"\naction", "firewall.policy[0].to", "no bridge is in zone"),
+            ("dport = \"25\"", "dport = \"25-24\"", "firewall.rule[0].dport", "above"),
+            ("proto = \"tcp\"\ndport", "proto = \"gre\"\ndport", "firewall.rule[0].proto", "not tcp, udp, icmp"),
+            ("proto = \"tcp\"\ndport", "proto = \"47\"\ndport", "firewall.rule[0].dport", "ports need proto"),
+            ("action = \"reject\"", "action = \"reject\"\nicmp_type = 8", "firewall.rule[0].icmp_type", "needs proto = \"icmp\""),
+            ("action = \"reject\"", "action = \"deny\"", "firewall.rule[0].action", "unknown variant"),
+            ("zone = \"inside\"", "zone = \"in side\"", "bridge[0].zone", "must be 1 to 32"),
+            ("[firewall]", "[conntrack]\ncapacity = 8\n[firewall]", "conntrack.capacity", "not in 16"),
+            ("[firewall]", "[conntrack]\nudp = 0\n[firewall]", "conntrack.udp", "not in 1..="),
+        ];
+        for (old, new, key, why) in cases {
+            let (k, r) = refused(old, new);
+            assert_eq!(&k, key, "{new}: {r}");
+            assert!(r.contains(why), "{new}: {k}: {r}");
+        }
+    }
+
+    #[test]
+    fn a_pool_address_in_two_rules_is_refused() {
+        let text = BASE.replace("[[nat.forward]]", "[[nat.snat]]\nfrom = [\"198.51.100.0/25\"]\nzone = \"outside\"\npool = [\"203.0.113.100\"]\n[[nat.forward]]");
+        let e = Config::parse(&text, None).unwrap_err();
+        assert_eq!(e.key, "nat.snat[1].pool[0]");
+        assert!(e.reason.contains("already in nat.snat[0]"), "{e}");
+    }
+
+    #[test]
+    fn nat_without_routing_is_refused() {
+        let text = BASE.replace("gateway = \"198.51.100.1/24\"\n", "").replace("gateway = \"203.0.113.1/24\"\n", "");
+        let e = Config::parse(&text, None).unwrap_err();
+        assert!(e.to_string().contains("needs routing") || e.key.starts_with("nat."), "{e}");
+    }
+}
