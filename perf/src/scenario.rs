@@ -130,7 +130,7 @@ impl Scenario {
             ),
             Scenario::Nat | Scenario::NatNew => {
                 let ct = if *self == Scenario::NatNew {
-                    format!("capacity = {}\nudp = 1\n", (flows * 2).next_power_of_two().max(1024))
+                    format!("capacity = {}\nudp = 1\n", flows.next_power_of_two().max(1024))
                 } else {
                     format!("capacity = {}\n", (flows * 2).next_power_of_two().max(1024))
                 };
