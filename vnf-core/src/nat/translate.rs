@@ -6,7 +6,7 @@
 //! panic on a slice shorter than it expects: they check and return `false`.
 
 use crate::conntrack::FlowKey;
-use crate::wire::checksum::{self, update16, update32};
+use crate::wire::checksum::{self, update32};
 use crate::wire::ipv4::proto;
 
 #[inline(always)]
@@ -34,6 +34,27 @@ fn l4_checksum_at(p: u8) -> Option<(usize, bool)> {
     }
 }
 
+/// The one's complement sum of `!old + new` over the 16-bit halves of a 32-bit field:
+/// what adding to a checksum's complement moves it from `old` to `new` (RFC 1624 eqn. 3).
+#[inline(always)]
+fn delta32(old: u32, new: u32) -> u32 {
+    u32::from(!(old >> 16) as u16) + u32::from(!old as u16) + (new >> 16) + (new & 0xffff)
+}
+
+#[inline(always)]
+fn delta16(old: u16, new: u16) -> u32 {
+    u32::from(!old) + u32::from(new)
+}
+
+/// Applies an accumulated delta to a checksum: `~(~HC + delta)`, folded.
+#[inline(always)]
+fn apply(csum: u16, delta: u32) -> u16 {
+    let mut acc = u32::from(!csum) + delta;
+    acc = (acc & 0xffff) + (acc >> 16);
+    acc = (acc & 0xffff) + (acc >> 16);
+    !(acc as u16)
+}
+
 /// Rewrites the packet whose tuple is `from` into `to`: source and destination address,
 /// ports (TCP/UDP) or echo identifier (ICMP, `sport`), and every checksum incrementally.
 /// A UDP checksum of zero (none) stays zero. Returns false if the slice is too short.
@@ -43,21 +64,21 @@ pub fn rewrite(ip: &mut [u8], from: &FlowKey, to: &FlowKey) -> bool {
         return false;
     }
     let hl = usize::from(ip[0] & 0x0f) * 4;
+    let addr = delta32(from.src, to.src) + delta32(from.dst, to.dst);
     if from.src != to.src || from.dst != to.dst {
-        let mut c = be16(ip, 10);
-        c = update32(c, from.src, to.src);
-        c = update32(c, from.dst, to.dst);
+        let c = apply(be16(ip, 10), addr);
         put16(ip, 10, c);
         put32(ip, 12, to.src);
         put32(ip, 16, to.dst);
     }
-    rewrite_l4(ip, hl, from, to, true)
+    rewrite_l4(ip, hl, from, to, addr, true)
 }
 
-/// The L4 part of [`rewrite`]: `l4` is the offset of the L4 header in `ip`. With
-/// `whole = false` the L4 header may be a truncated quote (inside an ICMP error): a
-/// checksum beyond its end is left alone.
-fn rewrite_l4(ip: &mut [u8], l4: usize, from: &FlowKey, to: &FlowKey, whole: bool) -> bool {
+/// The L4 part of [`rewrite`]: `l4` is the offset of the L4 header in `ip`, `addr` the
+/// address delta for the pseudo-header. With `whole = false` the L4 header may be a
+/// truncated quote (inside an ICMP error): a checksum beyond its end is left alone.
+#[inline]
+fn rewrite_l4(ip: &mut [u8], l4: usize, from: &FlowKey, to: &FlowKey, addr: u32, whole: bool) -> bool {
     let Some((at, pseudo)) = l4_checksum_at(from.proto) else { return true };
     let need = if from.proto == proto::ICMP { l4 + 6 } else { l4 + 4 };
     if ip.len() < need {
@@ -67,33 +88,34 @@ fn rewrite_l4(ip: &mut [u8], l4: usize, from: &FlowKey, to: &FlowKey, whole: boo
     if !has_sum && whole {
         return false;
     }
-    let mut c = if has_sum { be16(ip, l4 + at) } else { 0 };
-    let udp_none = from.proto == proto::UDP && has_sum && c == 0;
-    if pseudo {
-        c = update32(c, from.src, to.src);
-        c = update32(c, from.dst, to.dst);
-    }
+    let mut d = if pseudo { addr } else { 0 };
     if from.proto == proto::ICMP {
         // The echo identifier.
         if from.sport != to.sport {
-            c = update16(c, from.sport, to.sport);
+            d += delta16(from.sport, to.sport);
             put16(ip, l4 + 4, to.sport);
         }
     } else {
         if from.sport != to.sport {
-            c = update16(c, from.sport, to.sport);
+            d += delta16(from.sport, to.sport);
             put16(ip, l4, to.sport);
         }
         if from.dport != to.dport {
-            c = update16(c, from.dport, to.dport);
+            d += delta16(from.dport, to.dport);
             put16(ip, l4 + 2, to.dport);
         }
     }
-    if has_sum && !udp_none {
+    if has_sum {
+        let c = be16(ip, l4 + at);
         if from.proto == proto::UDP && c == 0 {
-            c = 0xffff;
+            // No checksum: stays none.
+            return true;
         }
-        put16(ip, l4 + at, c);
+        let mut n = apply(c, d);
+        if from.proto == proto::UDP && n == 0 {
+            n = 0xffff;
+        }
+        put16(ip, l4 + at, n);
     }
     true
 }
@@ -127,15 +149,14 @@ pub fn rewrite_icmp_error(ip: &mut [u8], outer_src: u32, outer_dst: u32, inner_f
     if ihl < 20 || e.len() < ihl {
         return false;
     }
+    let addr = delta32(inner_from.src, inner_to.src) + delta32(inner_from.dst, inner_to.dst);
     {
-        let mut c = be16(e, 10);
-        c = update32(c, inner_from.src, inner_to.src);
-        c = update32(c, inner_from.dst, inner_to.dst);
+        let c = apply(be16(e, 10), addr);
         put16(e, 10, c);
         put32(e, 12, inner_to.src);
         put32(e, 16, inner_to.dst);
     }
-    if !rewrite_l4(e, ihl, inner_from, inner_to, false) {
+    if !rewrite_l4(e, ihl, inner_from, inner_to, addr, false) {
         return false;
     }
     put16(msg, 2, 0);
