@@ -110,7 +110,7 @@ impl Mappings {
                     }
                 }
                 let proto = [6u8, 17, 1][usize::from(c)];
-                for (&(fp, fa, fport), _) in &sec.forwards {
+                for &(fp, fa, fport) in sec.forwards.keys() {
                     if fp == proto && fa == addr {
                         bm[usize::from(fport >> 6)] |= 1u64 << (fport & 63);
                     }
