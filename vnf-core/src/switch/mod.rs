@@ -645,6 +645,7 @@ impl<B: PacketBuf> SwitchState<B> {
     /// Routes an IPv4 packet to `dst` (TTL `ttl`, header checksum valid): TTL and
     /// reachability checks with their ICMP errors, the route, the next hop's MAC.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn ipv4_forward<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, mut pkt: B, dst: u32, ttl: u8, out: &mut Emit<B>) {
         let t = cx.t;
         let l3 = h.l3_offset;
