@@ -142,6 +142,7 @@ impl<B: PacketBuf> SwitchState<B> {
     }
 
     /// Processes one packet received on `in_port` at `now_ms`.
+    #[inline(always)]
     pub fn process<A: BufAlloc<Buf = B>>(&mut self, t: &Tables, alloc: &A, c: &WorkerCounters, in_port: u16, pkt: B, now_ms: u64, out: &mut Emit<B>) {
         let cx = Ctx { t, alloc, c, now: now_ms, handed: false };
         self.ingress(&cx, in_port, pkt, out);
@@ -187,6 +188,7 @@ impl<B: PacketBuf> SwitchState<B> {
         self.failed = failed;
     }
 
+    #[inline(always)]
     fn ingress<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, pkt: B, out: &mut Emit<B>) {
         if !pkt.is_contiguous() {
             return out.drop(pkt, DropReason::MultiSegment);
@@ -566,6 +568,7 @@ impl<B: PacketBuf> SwitchState<B> {
     }
 
     /// A frame addressed to the gateway MAC of `domain`.
+    #[inline(always)]
     fn l3_input<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, pkt: B, out: &mut Emit<B>) {
         match h.ethertype {
             EtherType::ARP => self.arp_unicast(cx, in_port, domain, h, pkt, out),
@@ -618,6 +621,7 @@ impl<B: PacketBuf> SwitchState<B> {
         self.released = released;
     }
 
+    #[inline(always)]
     fn ipv4_input<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, pkt: B, out: &mut Emit<B>) {
         let l3 = h.l3_offset;
         let (dst, ttl, proto, checksum_ok, frag_offset) = {

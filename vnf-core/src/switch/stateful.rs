@@ -124,7 +124,9 @@ pub(super) fn embedded_key(ip: &[u8]) -> Option<FlowKey> {
 }
 
 impl<B: PacketBuf> SwitchState<B> {
-    /// An IPv4 packet to a gateway MAC when the config is stateful.
+    /// An IPv4 packet to a gateway MAC when the config is stateful (kept out of line so the
+    /// stateless routing path stays small enough to inline).
+    #[inline(never)]
     pub(super) fn ipv4_stateful<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, sec: &SecTables, in_port: u16, domain: u16, h: &L2Info, mut pkt: B, out: &mut Emit<B>) {
         let l3 = h.l3_offset;
         let tu = match pkt.data().get(l3..).map(parse_tuple) {
