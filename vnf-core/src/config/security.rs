@@ -410,27 +410,7 @@ impl Config {
 mod tests {
     use super::super::Config;
 
-    const BASE: &str = r#"
-[[port]]
-name = "in"
-devargs = "net_null0"
-mode = "access"
-vlan = 10
-[[port]]
-name = "out"
-devargs = "net_null1"
-mode = "access"
-vlan = 20
-[[bridge]]
-name = "lan"
-vlan = 10
-gateway = "198.51.100.1/24"
-zone = "inside"
-[[bridge]]
-name = "wan"
-vlan = 20
-gateway = "203.0.113.1/24"
-zone = "outside"
+    const REST: &str = r#"
 [[nat.snat]]
 from = ["198.51.100.0/24"]
 zone = "outside"
@@ -452,15 +432,20 @@ dport = "25"
 action = "reject"
 "#;
 
+    fn base() -> String {
+        crate::nat::fixture::two_zones("", "", REST)
+    }
+
     fn refused(old: &str, new: &str) -> (String, String) {
-        assert!(BASE.contains(old), "{old}");
-        let e = Config::parse(&BASE.replacen(old, new, 1), None).expect_err("must be refused");
+        let base = base();
+        assert!(base.contains(old), "{old}");
+        let e = Config::parse(&base.replacen(old, new, 1), None).expect_err("must be refused");
         (e.key, e.reason)
     }
 
     #[test]
     fn the_base_parses_with_rfc_default_timeouts() {
-        let c = Config::parse(BASE, None).unwrap();
+        let c = Config::parse(&base(), None).unwrap();
         assert!(c.stateful());
         assert_eq!(c.zones(), vec!["inside", "outside"]);
         assert_eq!((c.conntrack.tcp_established, c.conntrack.tcp_transitory, c.conntrack.udp, c.conntrack.icmp), (7440, 240, 300, 60));
@@ -499,7 +484,7 @@ action = "reject"
 
     #[test]
     fn a_pool_address_in_two_rules_is_refused() {
-        let text = BASE.replace("[[nat.forward]]", "[[nat.snat]]\nfrom = [\"198.51.100.0/25\"]\nzone = \"outside\"\npool = [\"203.0.113.100\"]\n[[nat.forward]]");
+        let text = base().replace("[[nat.forward]]", "[[nat.snat]]\nfrom = [\"198.51.100.0/25\"]\nzone = \"outside\"\npool = [\"203.0.113.100\"]\n[[nat.forward]]");
         let e = Config::parse(&text, None).unwrap_err();
         assert_eq!(e.key, "nat.snat[1].pool[0]");
         assert!(e.reason.contains("already in nat.snat[0]"), "{e}");
@@ -507,7 +492,7 @@ action = "reject"
 
     #[test]
     fn nat_without_routing_is_refused() {
-        let text = BASE.replace("gateway = \"198.51.100.1/24\"\n", "").replace("gateway = \"203.0.113.1/24\"\n", "");
+        let text = base().replace("gateway = \"198.51.100.1/24\"\n", "").replace("gateway = \"203.0.113.1/24\"\n", "");
         let e = Config::parse(&text, None).unwrap_err();
         assert!(e.to_string().contains("needs routing") || e.key.starts_with("nat."), "{e}");
     }

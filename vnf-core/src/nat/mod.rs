@@ -13,6 +13,9 @@
 pub mod pool;
 pub mod translate;
 
+#[cfg(test)]
+pub(crate) mod fixture;
+
 use crate::config::{self, Config, ConfigError, Exhaustion, Verdict};
 use crate::conntrack::{FlowKey, Timeouts};
 use crate::firewall::{self, Classifier};

@@ -253,39 +253,10 @@ mod tests {
 
     fn sec(workers: usize, ports: &str, extra: &str) -> SecTables {
         let w: Vec<String> = (1..=workers).map(|i| i.to_string()).collect();
-        let text = format!(
-            r#"
-[dataplane]
-workers = [{}]
-[[port]]
-name = "in"
-devargs = "net_null0"
-mode = "access"
-vlan = 10
-[[port]]
-name = "out"
-devargs = "net_null1"
-mode = "access"
-vlan = 20
-[[bridge]]
-name = "inside"
-vlan = 10
-gateway = "198.51.100.1/24"
-zone = "inside"
-[[bridge]]
-name = "outside"
-vlan = 20
-gateway = "203.0.113.1/24"
-zone = "outside"
-[[nat.snat]]
-from = ["198.51.100.0/24"]
-zone = "outside"
-pool = ["203.0.113.10-203.0.113.11"]
-ports = "{ports}"
-{extra}
-"#,
-            w.join(",")
+        let rest = format!(
+            "[[nat.snat]]\nfrom = [\"198.51.100.0/24\"]\nzone = \"outside\"\npool = [\"203.0.113.10-203.0.113.11\"]\nports = \"{ports}\"\n{extra}"
         );
+        let text = format!("[dataplane]\nworkers = [{}]\n{}", w.join(","), crate::nat::fixture::two_zones("", "", &rest));
         let cfg = Config::parse(&text, None).unwrap();
         SecTables::compile(&cfg).unwrap().unwrap()
     }

@@ -9,29 +9,16 @@ use crate::conntrack::{tcp::TcpState, FlowKey};
 use crate::wire::tcp::TcpPacket;
 use crate::wire::udp::UdpPacket;
 
-const CFG: &str = r#"
-[[port]]
-name = "in"
-devargs = "net_null0"
-mode = "access"
-vlan = 10
-[[port]]
-name = "out"
-devargs = "net_null1"
-mode = "access"
-vlan = 20
-[[bridge]]
-name = "inside"
-vlan = 10
-gateway = "198.51.100.1/24"
-zone = "inside"
-neighbor = [{ ip = "198.51.100.10", mac = "02:00:00:00:00:0a" }, { ip = "198.51.100.11", mac = "02:00:00:00:00:0b" }]
-[[bridge]]
-name = "outside"
-vlan = 20
-gateway = "203.0.113.1/24"
-zone = "outside"
-neighbor = [{ ip = "203.0.113.80", mac = "02:00:00:00:00:50" }, { ip = "203.0.113.254", mac = "02:00:00:00:00:fe" }]
+/// The two-zone fixture with static neighbours: hosts H and H2 inside, server S and router RT outside.
+fn cfg() -> String {
+    crate::nat::fixture::two_zones(
+        "neighbor = [{ ip = \"198.51.100.10\", mac = \"02:00:00:00:00:0a\" }, { ip = \"198.51.100.11\", mac = \"02:00:00:00:00:0b\" }]",
+        "neighbor = [{ ip = \"203.0.113.80\", mac = \"02:00:00:00:00:50\" }, { ip = \"203.0.113.254\", mac = \"02:00:00:00:00:fe\" }]",
+        REST,
+    )
+}
+
+const REST: &str = r#"
 [conntrack]
 capacity = 64
 [[nat.snat]]
@@ -127,7 +114,7 @@ fn to_out(mac: MacAddr, ip: &[u8]) -> Vec<u8> {
 }
 
 fn rig() -> Rig {
-    Rig::with_config(CFG, 1000)
+    Rig::with_config(&cfg(), 1000)
 }
 
 fn conn_state(r: &Rig, k: FlowKey) -> Option<TcpState> {
@@ -370,7 +357,7 @@ fn rst_keeps_the_connection_for_the_transitory_time() {
 
 #[test]
 fn pool_exhaustion_is_counted_and_answered_as_configured() {
-    let cfg = CFG.replace("pool = [\"203.0.113.1\"]", "pool = [\"203.0.113.1\"]\nports = \"2000-2063\"\non_exhaustion = \"icmp\"").replace("capacity = 64", "capacity = 256");
+    let cfg = cfg().replace("pool = [\"203.0.113.1\"]", "pool = [\"203.0.113.1\"]\nports = \"2000-2063\"\non_exhaustion = \"icmp\"").replace("capacity = 64", "capacity = 256");
     let mut r = Rig::with_config(&cfg, 1000);
     for p in 0..64u16 {
         let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 30000 + p, IP_S, 53, b"q", 64))));
@@ -387,7 +374,7 @@ fn pool_exhaustion_is_counted_and_answered_as_configured() {
 
 #[test]
 fn with_two_workers_a_reply_goes_to_the_owner_of_its_port() {
-    let cfg = CFG.replace("[conntrack]", "[dataplane]\nworkers = [1, 2]\n[conntrack]");
+    let cfg = cfg().replace("[conntrack]", "[dataplane]\nworkers = [1, 2]\n[conntrack]");
     let t = Tables::compile(&crate::config::Config::parse(&cfg, None).unwrap()).unwrap();
     let c = WorkerCounters::with_tunnels(2, 2, 0);
     let alloc = crate::buf::VecAlloc::default();
