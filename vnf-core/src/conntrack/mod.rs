@@ -327,6 +327,21 @@ impl<V: Copy + Default> ConnTable<V> {
         self.conns.get(id as usize).is_some_and(|c| c.list != FREE)
     }
 
+    /// Where the index slot for hash `h` lives (an address to prefetch; never dereferenced
+    /// through this value).
+    #[inline]
+    pub fn slot_addr(&self, h: u32) -> usize {
+        self.index.as_ptr().wrapping_add((h & self.mask) as usize) as usize
+    }
+
+    /// Where the connection the first index slot of hash `h` points to lives, if that slot
+    /// holds one with the same hash (an address to prefetch once the slot is cached).
+    #[inline]
+    pub fn conn_addr(&self, h: u32) -> Option<usize> {
+        let s = self.index[(h & self.mask) as usize];
+        (s.val != EMPTY && s.tag == h).then(|| self.conns.as_ptr().wrapping_add((s.val >> 1) as usize) as usize)
+    }
+
     /// The connection a packet with key `k` belongs to, and its direction.
     #[inline]
     pub fn lookup(&self, k: &FlowKey) -> Option<(u32, Dir)> {

@@ -19,6 +19,9 @@ use crate::wire::icmpv4;
 use crate::wire::ipv4::{proto, Ipv4Packet};
 use crate::wire::vlan::L2Info;
 
+/// Connections from which the worker prefetches table entries ahead of a burst.
+pub const PREFETCH_FROM: u32 = 4096;
+
 /// A worker's connection table and NAT mappings.
 pub struct CtState {
     /// Connections.
@@ -124,6 +127,36 @@ pub(super) fn embedded_key(ip: &[u8]) -> Option<FlowKey> {
 }
 
 impl<B: PacketBuf> SwitchState<B> {
+    /// For prefetching ahead of a burst: the connection-table hash of `frame`'s flow, when
+    /// the table is large enough that its entries miss the caches (below that, the extra
+    /// parse costs more than it saves).
+    #[inline]
+    pub fn ct_hash(&self, frame: &[u8]) -> Option<u32> {
+        let st = self.ct.as_ref()?;
+        if st.table.len() < PREFETCH_FROM {
+            return None;
+        }
+        let h = L2Info::parse(frame).ok()?;
+        if h.ethertype != crate::wire::EtherType::IPV4 {
+            return None;
+        }
+        let tu = parse_tuple(frame.get(h.l3_offset..)?).ok()?;
+        Some(tu.key.hash())
+    }
+
+    /// The address of the index slot of hash `h` (to prefetch).
+    #[inline]
+    pub fn ct_slot_addr(&self, h: u32) -> Option<usize> {
+        self.ct.as_ref().map(|st| st.table.slot_addr(h))
+    }
+
+    /// The address of the connection hash `h` most likely finds (to prefetch once its slot
+    /// is cached).
+    #[inline]
+    pub fn ct_conn_addr(&self, h: u32) -> Option<usize> {
+        self.ct.as_ref().and_then(|st| st.table.conn_addr(h))
+    }
+
     /// An IPv4 packet to a gateway MAC when the config is stateful (kept out of line so the
     /// stateless routing path stays small enough to inline).
     #[inline(never)]
