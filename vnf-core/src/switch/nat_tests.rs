@@ -403,3 +403,19 @@ fn with_two_workers_a_reply_goes_to_the_owner_of_its_port() {
     let (f, a) = out.drain().next().unwrap();
     assert_eq!((a, f.data().to_vec()), (Action::Tx(0), to_in(H, &tcp(IP_S, 80, IP_H, 40000, SYNACK, 1, 2, 63))));
 }
+
+#[test]
+fn tcp_mappings_are_endpoint_independent_too() {
+    // RFC 5382 REQ-1: connections from one inside endpoint share one external endpoint.
+    let mut r = rig();
+    let a = tx(&r.run(0, &from_in(H, &tcp(IP_H, 45000, IP_S, 80, SYN, 1, 0, 64))));
+    let b = tx(&r.run(0, &from_in(H, &tcp(IP_H, 45000, IP_RT, 443, SYN, 1, 0, 64))));
+    assert_eq!(a, vec![(1, to_out(S, &tcp(IP_P, 45000, IP_S, 80, SYN, 1, 0, 63)))]);
+    assert_eq!(b, vec![(1, to_out(RT, &tcp(IP_P, 45000, IP_RT, 443, SYN, 1, 0, 63)))]);
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!((st.table.len(), st.maps.len()), (2, 1), "two connections, one mapping");
+    // A SYN-ACK from a host the inside endpoint never contacted is not let in
+    // (address and port dependent filtering).
+    let third = 0xcb00_7109; // 203.0.113.9
+    assert_eq!(drop_of(&mut r, 1, &from_out(S, &tcp(third, 80, IP_P, 45000, SYNACK, 1, 2, 64))), DropReason::NatNoMapping);
+}
