@@ -786,6 +786,9 @@ impl<B: PacketBuf> SwitchState<B> {
     fn icmp_error<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, mut pkt: B, ntags: u8, in_port: u16, domain: u16, kind: u8, code: u8, rest: u32, out: &mut Emit<B>) {
         let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else { return drop(pkt) };
         let l3 = 14 + 4 * usize::from(ntags);
+        // A packet NAT already translated is quoted as its sender sent it, and the error goes
+        // to that sender's own address.
+        self.untranslate(&mut pkt, l3);
         let (prev_hop, src, keep) = {
             let d = pkt.data();
             let Some(ip) = d.get(l3..).and_then(|b| Ipv4Packet::new_checked(b).ok()) else { return drop(pkt) };

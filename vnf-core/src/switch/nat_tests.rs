@@ -419,3 +419,26 @@ fn tcp_mappings_are_endpoint_independent_too() {
     let third = 0xcb00_7109; // 203.0.113.9
     assert_eq!(drop_of(&mut r, 1, &from_out(S, &tcp(third, 80, IP_P, 45000, SYNACK, 1, 2, 64))), DropReason::NatNoMapping);
 }
+
+#[test]
+fn an_error_about_a_translated_packet_quotes_it_as_sent() {
+    // The next hop of a new SNAT connection never answers ARP: the host unreachable goes
+    // to the inside host's own address and quotes its packet untranslated.
+    let mut r = rig();
+    let far = 0xcb00_714d; // 203.0.113.77, no static neighbour
+    let out = r.run(0, &from_in(H, &tcp(IP_H, 46000, far, 80, SYN, 9, 0, 64)));
+    assert!(out.iter().all(|(_, a)| *a == Action::Tx(1)), "only the ARP request: {out:?}");
+    let mut errors = vec![];
+    for _ in 0..10_000 {
+        errors.extend(r.tick(1).into_iter().filter(|(_, a)| *a == Action::Tx(0)));
+    }
+    let sent = tcp(IP_H, 46000, far, 80, SYN, 9, 0, 63);
+    let mut m = vec![3, 1, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&sent[..28]);
+    let c = checksum::checksum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut icmp = vec![0u8; 20];
+    Ipv4Repr { src: IP_IN_GW, dst: IP_H, protocol: 1, payload_len: m.len() as u16, ttl: 64, dscp_ecn: 0xc0, ident: 0, dont_frag: false }.emit(&mut icmp);
+    icmp.extend_from_slice(&m);
+    assert_eq!(errors, vec![(to_in(H, &icmp), Action::Tx(0))]);
+}

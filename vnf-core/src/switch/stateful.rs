@@ -399,6 +399,23 @@ impl<B: PacketBuf> SwitchState<B> {
         self.send(cx, in_port, domain, pkt, h.ntags, pcp, out);
     }
 
+    /// Rewrites a packet that NAT translated (its tuple is the reverse of one of its
+    /// connection's keys) back to the tuple it arrived with; anything else is left alone.
+    pub(super) fn untranslate(&self, pkt: &mut B, l3: usize) {
+        let Some(st) = self.ct.as_ref() else { return };
+        let Some(Ok(tu)) = pkt.data().get(l3..).map(parse_tuple) else { return };
+        if tu.icmp_error {
+            return;
+        }
+        let Some((id, dir)) = st.table.lookup(&tu.key.reverse()) else { return };
+        let c = st.table.get(id);
+        if c.data.flags & NatData::TRANSLATED == 0 {
+            return;
+        }
+        let arrived = if dir == Dir::Reply { c.orig } else { c.reply };
+        translate::rewrite(&mut pkt.data_mut()[l3..], &tu.key, &arrived);
+    }
+
     /// Connection expiry: call every millisecond; frees the mappings of expired connections.
     pub(super) fn ct_tick<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>) {
         let Some(st) = self.ct.as_mut() else { return };
