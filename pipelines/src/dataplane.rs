@@ -136,7 +136,7 @@ impl Dataplane {
             for w in 0..nw {
                 static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
                 let name = format!("handoff{}_{w}", SEQ.fetch_add(1, Ordering::Relaxed));
-                handoff.push(Arc::new(Ring::new(&name, 4096)?));
+                handoff.push(Arc::new(Ring::new(&name, vnf_core::config::HANDOFF_RING)?));
             }
         }
         for (w, &lcore) in self.cfg.dataplane.workers.iter().enumerate() {

@@ -16,6 +16,8 @@ use std::fmt;
 
 /// Largest rx burst a worker asks for (and the size of its per-port tx buffers).
 pub const MAX_BURST: u16 = 256;
+/// Slots of each worker's handoff ring (stateful configs with several workers).
+pub const HANDOFF_RING: u32 = 4096;
 /// Most lcores DPDK 22.11 is built for by default.
 pub const MAX_LCORE: u32 = 128;
 
@@ -926,6 +928,10 @@ impl Config {
         }
         n += workers * d.burst as u64;
         n += (workers + 1) * d.mempool_cache as u64 * 3 / 2;
+        if workers > 1 && self.stateful() {
+            // Each worker's handoff ring can hold a full ring of packets for its owner.
+            n += workers * HANDOFF_RING as u64;
+        }
         n
     }
 
