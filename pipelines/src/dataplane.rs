@@ -2,12 +2,14 @@
 
 use crate::dpdk::{self, DpdkError, Eal, Mempool, Port, PortConf, Ring};
 use crate::report::{BridgeStats, MempoolStats, PortStats, Stats, VtepStats, WorkerStats};
-use crate::worker::Worker;
+use crate::worker::{Answer, Mailbox, Query, Shared, Snapshot, Worker, WorkerIo};
+use arc_swap::ArcSwap;
 use crossbeam_utils::CachePadded;
+use serde::Serialize;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use vnf_core::config::{Config, ConfigError};
 use vnf_core::stage::Xconnect;
 use vnf_core::switch::Tables;
@@ -44,14 +46,45 @@ impl From<DpdkError> for Error {
     }
 }
 
+/// Ports a run can count (DPDK's own limit on ethdev ports in this build).
+pub const MAX_PORTS: usize = dpdk_sys::RTE_MAX_ETHPORTS as usize;
+/// Bridge domains a run can count (one per VLAN id at most).
+pub const MAX_DOMAINS: usize = 4096;
+/// Remote VTEPs a run can count.
+pub const MAX_VTEPS: usize = 1024;
+/// How long a reload waits for every worker to adopt a snapshot.
+const ADOPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a reload did.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReloadReport {
+    /// The generation now running.
+    pub generation: u64,
+    /// From the request to every worker running the new snapshot, in microseconds.
+    pub latency_us: f64,
+    /// Of which parsing, validating and compiling (and bringing up added ports).
+    pub compile_us: f64,
+    /// Of which publishing: from the store to the last worker's adoption.
+    pub publish_us: f64,
+    /// Ports brought up.
+    pub ports_added: Vec<String>,
+    /// Ports stopped and closed.
+    pub ports_removed: Vec<String>,
+    /// Ports that kept running.
+    pub ports_kept: Vec<String>,
+}
+
 /// The running appliance. Dropping it stops the workers, then the ports, then frees the pool.
 pub struct Dataplane {
     cfg: Config,
-    // Field order is drop order: ports (which hold mbufs in their queues) before the pool.
+    // Field order is drop order: the snapshot and the handoff rings, and the ports (which
+    // hold mbufs in their queues), before the pool.
+    shared: Arc<Shared>,
     ports: Vec<Port>,
     pool: Mempool,
     counters: Vec<Arc<CachePadded<WorkerCounters>>>,
     tables: Arc<Tables>,
+    generation: u64,
     stop: Arc<AtomicBool>,
     running: Vec<u32>,
     started: Option<Instant>,
@@ -95,30 +128,43 @@ impl Dataplane {
         }
         cfg.check_mempool()?;
         let tables = Arc::new(Tables::compile(cfg)?);
+        check_limits(cfg, &tables)?;
         let pool = Mempool::new("vnf_pkt", d.mempool_size, d.mempool_cache, d.mbuf_data_room, 0)?;
         let mut ports = Vec::with_capacity(cfg.ports.len());
         for (i, pc) in cfg.ports.iter().enumerate() {
             let label = |e: DpdkError| DpdkError { op: format!("port[{i}] {:?}: {}", pc.name, e.op), ..e };
             let mut port = open(i, pc).map_err(label)?;
-            let conf = PortConf {
-                rx_queues: pc.rx_queues,
-                tx_queues: d.workers.len() as u16,
-                rx_desc: pc.rx_desc.unwrap_or(d.rx_desc),
-                tx_desc: pc.tx_desc.unwrap_or(d.tx_desc),
-                mtu: pc.mtu,
-                mac: pc.mac,
-                promiscuous: pc.promiscuous,
-            };
+            let conf = port_conf(cfg, pc);
             port.configure(&conf, &pool).map_err(label)?;
             port.start()?;
             ports.push(port);
         }
-        let counters = d
-            .workers
-            .iter()
-            .map(|_| Arc::new(WorkerCounters::with_tunnels(cfg.ports.len(), tables.domains.len(), tables.remote_vteps.len())))
-            .collect();
-        Ok(Dataplane { cfg: cfg.clone(), ports, pool, counters, tables, stop: Arc::new(AtomicBool::new(false)), running: vec![], started: None })
+        // Sized for any config a reload may bring, so counters survive reloads.
+        let counters = d.workers.iter().map(|_| Arc::new(WorkerCounters::with_tunnels(MAX_PORTS, MAX_DOMAINS, MAX_VTEPS))).collect();
+        let nw = d.workers.len();
+        let mut handoff = vec![];
+        if nw > 1 {
+            for w in 0..nw {
+                static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let name = format!("handoff{}_{w}", SEQ.fetch_add(1, Ordering::Relaxed));
+                handoff.push(Arc::new(Ring::new(&name, vnf_core::config::HANDOFF_RING)?));
+            }
+        }
+        let io = build_io(cfg, &mut ports, None)?;
+        let snap = Snapshot { generation: 1, tables: tables.clone(), xconnect: Xconnect::new(cfg), io, burst: usize::from(d.burst) };
+        let shared = Arc::new(Shared { snap: ArcSwap::from_pointee(snap), mail: (0..nw).map(|_| CachePadded::new(Mailbox::default())).collect(), handoff });
+        Ok(Dataplane {
+            cfg: cfg.clone(),
+            shared,
+            ports,
+            pool,
+            counters,
+            tables,
+            generation: 1,
+            stop: Arc::new(AtomicBool::new(false)),
+            running: vec![],
+            started: None,
+        })
     }
 
     /// Launches one worker per configured lcore.
@@ -127,45 +173,14 @@ impl Dataplane {
             return Ok(());
         }
         self.stop.store(false, Ordering::SeqCst);
-        let plan = self.cfg.rx_plan();
-        let xconnect = Xconnect::new(&self.cfg);
-        let tables = self.tables.clone();
-        let nw = self.cfg.dataplane.workers.len();
-        let mut handoff = vec![];
-        if nw > 1 && tables.sec.is_some() {
-            for w in 0..nw {
-                static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-                let name = format!("handoff{}_{w}", SEQ.fetch_add(1, Ordering::Relaxed));
-                handoff.push(Arc::new(Ring::new(&name, vnf_core::config::HANDOFF_RING)?));
-            }
-        }
         for (w, &lcore) in self.cfg.dataplane.workers.iter().enumerate() {
-            let mut rx = Vec::new();
-            for q in &plan[w] {
-                let h = self.ports[q.port]
-                    .take_rx_queue(q.queue)
-                    .ok_or_else(|| DpdkError::msg(format!("port {} rx queue {}", self.cfg.ports[q.port].name, q.queue), "already taken"))?;
-                rx.push((q.port, h));
-            }
-            let mut tx = Vec::new();
-            for (i, p) in self.ports.iter_mut().enumerate() {
-                tx.push(
-                    p.take_tx_queue(w as u16)
-                        .ok_or_else(|| DpdkError::msg(format!("port {} tx queue {w}", self.cfg.ports[i].name), "already taken"))?,
-                );
-            }
             let worker = Worker {
                 index: w,
                 lcore,
-                rx,
-                tx,
-                xconnect: xconnect.clone(),
-                tables: tables.clone(),
+                shared: self.shared.clone(),
                 pool: self.pool.handle(),
-                burst: self.cfg.dataplane.burst as usize,
                 counters: self.counters[w].clone(),
                 stop: self.stop.clone(),
-                handoff: handoff.clone(),
             };
             if let Err(e) = dpdk::launch(lcore, move || worker.run()) {
                 self.stop_workers();
@@ -175,6 +190,191 @@ impl Dataplane {
         }
         self.started = Some(Instant::now());
         Ok(())
+    }
+
+    /// Replaces the running config with `cfg` without stopping: validates and compiles it,
+    /// brings up the ports it adds, publishes the new snapshot and waits until every worker
+    /// runs it, then stops and closes the ports it removes. Ports in both configs (same
+    /// name and device settings) keep running; conntrack, NAT, FDB and counters carry over
+    /// (see `vnf_core::switch::reload`). A config that is refused changes nothing.
+    pub fn reload(&mut self, cfg: Config) -> Result<ReloadReport, Error> {
+        let t0 = Instant::now();
+        cfg.validate()?;
+        vnf_core::config::reload_compatible(&self.cfg, &cfg)?;
+        cfg.check_mempool()?;
+        let tables = Arc::new(Tables::compile(&cfg)?);
+        check_limits(&cfg, &tables)?;
+        // Which ports stay, which come, which go; refuse what cannot change live.
+        let mut keep: Vec<Option<usize>> = Vec::with_capacity(cfg.ports.len());
+        for (i, pc) in cfg.ports.iter().enumerate() {
+            match self.cfg.ports.iter().position(|o| o.name == pc.name) {
+                Some(j) => {
+                    let o = &self.cfg.ports[j];
+                    let fixed: [(&str, bool); 7] = [
+                        ("devargs", o.devargs == pc.devargs),
+                        ("rx_queues", o.rx_queues == pc.rx_queues),
+                        ("rx_desc", o.rx_desc == pc.rx_desc),
+                        ("tx_desc", o.tx_desc == pc.tx_desc),
+                        ("mtu", o.mtu == pc.mtu),
+                        ("mac", o.mac == pc.mac),
+                        ("promiscuous", o.promiscuous == pc.promiscuous),
+                    ];
+                    if let Some((field, _)) = fixed.iter().find(|(_, same)| !same) {
+                        return Err(ConfigError {
+                            file: None,
+                            line: None,
+                            key: format!("port[{i}].{field}"),
+                            reason: format!("port {:?} is running with another {field}: remove the port in one reload and add it back in the next, or restart", pc.name),
+                        }
+                        .into());
+                    }
+                    keep.push(Some(j));
+                }
+                None => {
+                    if let Some(o) = self.cfg.ports.iter().find(|o| o.devargs == pc.devargs) {
+                        return Err(ConfigError {
+                            file: None,
+                            line: None,
+                            key: format!("port[{i}].devargs"),
+                            reason: format!("{:?} is running as port {:?}: remove it in one reload and add it under the new name in the next", pc.devargs, o.name),
+                        }
+                        .into());
+                    }
+                    keep.push(None);
+                }
+            }
+        }
+        // Bring up the added ports; on failure close them again and change nothing.
+        let mut added: Vec<Option<Port>> = Vec::new();
+        for (i, pc) in cfg.ports.iter().enumerate() {
+            if keep[i].is_some() {
+                added.push(None);
+                continue;
+            }
+            let label = |e: DpdkError| DpdkError { op: format!("port[{i}] {:?}: {}", pc.name, e.op), ..e };
+            let mut port = Port::probe(&pc.devargs).map_err(label)?;
+            let conf = port_conf(&cfg, pc);
+            port.configure(&conf, &self.pool).map_err(label)?;
+            port.start().map_err(label)?;
+            added.push(Some(port));
+        }
+        // Assemble the new port list; the old one keeps the removed ports until every worker
+        // has left the old snapshot.
+        let mut old: Vec<Option<Port>> = std::mem::take(&mut self.ports).into_iter().map(Some).collect();
+        let mut ports: Vec<Port> = Vec::with_capacity(cfg.ports.len());
+        for (i, a) in added.into_iter().enumerate() {
+            match (keep[i], a) {
+                (Some(j), _) => ports.push(old[j].take().expect("each old port is kept at most once")),
+                (None, Some(p)) => ports.push(p),
+                (None, None) => unreachable!("a port is either kept or added"),
+            }
+        }
+        let removed: Vec<Port> = old.into_iter().flatten().collect();
+        let prev_plan = self.cfg.rx_plan();
+        let owner_before = |name: &str, q: u16| {
+            prev_plan.iter().position(|qs| qs.iter().any(|x| self.cfg.ports[x.port].name == name && x.queue == q))
+        };
+        let new_plan = cfg.rx_plan();
+        // An rx queue that moves to another worker is polled by neither while the workers
+        // switch (a first snapshot leaves it out), never by two.
+        let mut moved = false;
+        for (w, qs) in new_plan.iter().enumerate() {
+            for q in qs {
+                if matches!(owner_before(&cfg.ports[q.port].name, q.queue), Some(o) if o != w) {
+                    moved = true;
+                }
+            }
+        }
+        let compile_us = t0.elapsed().as_secs_f64() * 1e6;
+        let t1 = Instant::now();
+        let xconnect = Xconnect::new(&cfg);
+        let burst = usize::from(cfg.dataplane.burst);
+        let mut failed = None;
+        if moved {
+            let skip = |w: usize, port: usize, q: u16| !matches!(owner_before(&cfg.ports[port].name, q), Some(o) if o == w);
+            let io = build_io(&cfg, &mut ports, Some(&skip))?;
+            let snap = Snapshot { generation: self.generation + 1, tables: tables.clone(), xconnect: xconnect.clone(), io, burst };
+            failed = self.publish(snap).err();
+        }
+        let io = build_io(&cfg, &mut ports, None)?;
+        let snap = Snapshot { generation: self.generation + 1, tables: tables.clone(), xconnect, io, burst };
+        if let Err(e) = self.publish(snap) {
+            failed = Some(e);
+        }
+        let publish_us = t1.elapsed().as_secs_f64() * 1e6;
+        let report = ReloadReport {
+            generation: self.generation,
+            latency_us: t0.elapsed().as_secs_f64() * 1e6,
+            compile_us,
+            publish_us,
+            ports_added: cfg.ports.iter().zip(&keep).filter(|(_, k)| k.is_none()).map(|(p, _)| p.name.clone()).collect(),
+            ports_removed: removed.iter().map(|p| p.name().to_owned()).collect(),
+            ports_kept: cfg.ports.iter().zip(&keep).filter(|(_, k)| k.is_some()).map(|(p, _)| p.name.clone()).collect(),
+        };
+        self.ports = ports;
+        self.cfg = cfg;
+        self.tables = tables;
+        if let Some(e) = failed {
+            // The workers did not all adopt in time: keep the removed ports open (a late
+            // worker may still use them) rather than closing them under it.
+            std::mem::forget(removed);
+            return Err(e);
+        }
+        drop(removed);
+        Ok(report)
+    }
+
+    /// Publishes `snap` and waits until every running worker has adopted it.
+    fn publish(&mut self, snap: Snapshot) -> Result<(), Error> {
+        let generation = snap.generation;
+        self.shared.snap.store(Arc::new(snap));
+        self.generation = generation;
+        for m in &self.shared.mail {
+            m.wake();
+        }
+        if self.running.is_empty() {
+            for c in &self.counters {
+                c.generation.set(generation);
+            }
+            return Ok(());
+        }
+        let t = Instant::now();
+        loop {
+            let late: Vec<usize> = self.counters.iter().enumerate().filter(|(_, c)| c.generation.get() < generation).map(|(w, _)| w).collect();
+            if late.is_empty() {
+                return Ok(());
+            }
+            if t.elapsed() > ADOPT_TIMEOUT {
+                return Err(DpdkError::msg("reload", format!("workers {late:?} did not adopt generation {generation} within {ADOPT_TIMEOUT:?}")).into());
+            }
+            std::thread::sleep(Duration::from_micros(20));
+        }
+    }
+
+    /// Asks every worker `q` and collects the answers, in worker order.
+    pub fn query(&self, q: &Query) -> Result<Vec<Answer>, Error> {
+        if self.running.is_empty() {
+            return Err(DpdkError::msg("query", "the workers are not running").into());
+        }
+        let mut pending = Vec::new();
+        for (w, m) in self.shared.mail.iter().enumerate() {
+            pending.push(m.ask(q.clone()).ok_or_else(|| DpdkError::msg("query", format!("worker {w} has too many queries queued")))?);
+        }
+        let mut out = Vec::new();
+        for (w, r) in pending.into_iter().enumerate() {
+            out.push(r.recv_timeout(Duration::from_secs(2)).map_err(|_| DpdkError::msg("query", format!("worker {w} did not answer within 2 s")))?);
+        }
+        Ok(out)
+    }
+
+    /// The generation of the running config (1 at start, +1 per snapshot published).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The compiled tables of the running config.
+    pub fn tables(&self) -> &Arc<Tables> {
+        &self.tables
     }
 
     /// Asks the workers to stop and waits for them; returns the lcores that reported an
@@ -260,6 +460,7 @@ impl Dataplane {
                     events: w.named_events().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
                     ct_entries: w.ct_entries,
                     nat_mappings: w.nat_mappings,
+                    fdb_entries: w.fdb_entries,
                 })
                 .collect(),
             drops: total.named_drops().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
@@ -285,8 +486,65 @@ impl Dataplane {
                 })
                 .collect(),
             mempool: MempoolStats { size: self.pool.size(), available: self.pool.available(), in_use: self.pool.in_use() },
+            generation: self.generation,
         }
     }
+}
+
+fn port_conf(cfg: &Config, pc: &vnf_core::config::Port) -> PortConf {
+    let d = &cfg.dataplane;
+    PortConf {
+        rx_queues: pc.rx_queues,
+        tx_queues: d.workers.len() as u16,
+        rx_desc: pc.rx_desc.unwrap_or(d.rx_desc),
+        tx_desc: pc.tx_desc.unwrap_or(d.tx_desc),
+        mtu: pc.mtu,
+        mac: pc.mac,
+        promiscuous: pc.promiscuous,
+    }
+}
+
+fn check_limits(cfg: &Config, t: &Tables) -> Result<(), ConfigError> {
+    let over = |key: &str, n: usize, max: usize| ConfigError { file: None, line: None, key: key.into(), reason: format!("{n} is more than this build counts ({max})") };
+    if cfg.ports.len() > MAX_PORTS {
+        return Err(over("port", cfg.ports.len(), MAX_PORTS));
+    }
+    if t.domains.len() > MAX_DOMAINS {
+        return Err(over("bridge", t.domains.len(), MAX_DOMAINS));
+    }
+    if t.remote_vteps.len() > MAX_VTEPS {
+        return Err(over("bridge.remote_vteps", t.remote_vteps.len(), MAX_VTEPS));
+    }
+    Ok(())
+}
+
+/// The queue handles of every worker for `cfg`'s rx plan (leaving out the rx queues `skip`
+/// names for a worker) and one tx queue per worker on every port.
+#[allow(clippy::type_complexity)]
+fn build_io(cfg: &Config, ports: &mut [Port], skip: Option<&dyn Fn(usize, usize, u16) -> bool>) -> Result<Vec<WorkerIo>, Error> {
+    for p in ports.iter_mut() {
+        p.release_queues();
+    }
+    let plan = cfg.rx_plan();
+    let mut io = Vec::with_capacity(plan.len());
+    for (w, qs) in plan.iter().enumerate() {
+        let mut rx = Vec::new();
+        for q in qs {
+            if skip.is_some_and(|f| f(w, q.port, q.queue)) {
+                continue;
+            }
+            let h = ports[q.port]
+                .take_rx_queue(q.queue)
+                .ok_or_else(|| DpdkError::msg(format!("port {} rx queue {}", cfg.ports[q.port].name, q.queue), "already taken"))?;
+            rx.push((q.port, h));
+        }
+        let mut tx = Vec::new();
+        for (i, p) in ports.iter_mut().enumerate() {
+            tx.push(p.take_tx_queue(w as u16).ok_or_else(|| DpdkError::msg(format!("port {} tx queue {w}", cfg.ports[i].name), "already taken"))?);
+        }
+        io.push(WorkerIo { rx, tx });
+    }
+    Ok(io)
 }
 
 impl Drop for Dataplane {

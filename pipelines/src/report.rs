@@ -27,6 +27,8 @@ pub struct Stats {
     pub vteps: Vec<VtepStats>,
     /// The packet mempool.
     pub mempool: MempoolStats,
+    /// Config generation running.
+    pub generation: u64,
 }
 
 /// One bridge domain.
@@ -101,6 +103,8 @@ pub struct WorkerStats {
     pub ct_entries: u64,
     /// Live NAT mappings.
     pub nat_mappings: u64,
+    /// FDB entries.
+    pub fdb_entries: u64,
 }
 
 /// The packet pool.

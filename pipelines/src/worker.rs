@@ -11,12 +11,137 @@
 //! bridge ports run the switch stage per packet.
 
 use crate::dpdk::{rdtsc, tsc_hz, Burst, Mbuf, PoolHandle, Ring, RxQueue, TxQueue, BURST_CAPACITY};
+use arc_swap::ArcSwap;
+use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::CachePadded;
+use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use vnf_core::conntrack::Filter;
+use vnf_core::l2::fdb::Entry as FdbEntry;
+use vnf_core::nat::pool::Mapping;
+use vnf_core::nat::NatData;
 use vnf_core::stage::{BurstVerdict, Verdict, Xconnect};
 use vnf_core::stats::{DropReason, Event, WorkerCounters};
-use vnf_core::switch::{Action, Emit, SwitchState, Tables};
+use vnf_core::switch::{Action, Emit, Remap, SwitchState, Tables};
+
+/// One compiled config with the queues each worker polls: what a worker runs. Published
+/// whole (RCU style): a worker takes a new one between two loop iterations, so a packet
+/// sees one config, never a mix; the previous one is freed when the last worker drops it.
+pub struct Snapshot {
+    /// Config generation (1 for the config vnfd started with).
+    pub generation: u64,
+    /// The switch tables.
+    pub tables: Arc<Tables>,
+    /// The cross-connect stage.
+    pub xconnect: Xconnect,
+    /// Per worker: its rx queues (with port index) and its tx queue on each port.
+    pub io: Vec<WorkerIo>,
+    /// Packets per rx burst.
+    pub burst: usize,
+}
+
+/// The queues of one worker in one snapshot.
+pub struct WorkerIo {
+    /// Rx queues it polls, with their port index.
+    pub rx: Vec<(usize, RxQueue)>,
+    /// Its tx queue on each port, by port index.
+    pub tx: Vec<TxQueue>,
+}
+
+/// What the control thread shares with the workers.
+pub struct Shared {
+    /// The current snapshot.
+    pub snap: ArcSwap<Snapshot>,
+    /// Per worker mailbox.
+    pub mail: Vec<CachePadded<Mailbox>>,
+    /// Handoff rings of every worker, by worker index (empty with one worker): a packet
+    /// whose connection another worker owns is enqueued on the owner's ring, with its
+    /// ingress port index in the mbuf's port field; each worker polls its own ring.
+    pub handoff: Vec<Arc<Ring>>,
+}
+
+/// Requests to one worker. The worker looks at `pending` once per loop iteration (one
+/// load of a line only the control thread writes) and, when set, adopts a new snapshot
+/// and answers queries on its own state between two bursts.
+pub struct Mailbox {
+    pending: AtomicBool,
+    tx: Sender<(Query, Sender<Answer>)>,
+    rx: Receiver<(Query, Sender<Answer>)>,
+}
+
+impl Default for Mailbox {
+    fn default() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(16);
+        Mailbox { pending: AtomicBool::new(false), tx, rx }
+    }
+}
+
+impl Mailbox {
+    /// Tells the worker to look at the snapshot and its queries.
+    pub fn wake(&self) {
+        self.pending.store(true, Ordering::Release);
+    }
+
+    /// Posts a query; the answer comes on the returned channel. None if the mailbox is full.
+    pub fn ask(&self, q: Query) -> Option<Receiver<Answer>> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.tx.try_send((q, tx)).ok()?;
+        self.wake();
+        Some(rx)
+    }
+}
+
+/// A question about a worker's own state.
+#[derive(Clone, Debug)]
+pub enum Query {
+    /// FDB entries, of one domain or all, at most `limit`.
+    Fdb { domain: Option<u16>, limit: usize },
+    /// Removes learned FDB entries of one domain or all.
+    FdbFlush { domain: Option<u16> },
+    /// Connections matching `filter`, at most `limit`.
+    Conntrack { filter: Filter, limit: usize },
+    /// Removes the connections matching `filter` (and releases their NAT mappings).
+    ConntrackFlush { filter: Filter },
+    /// NAT mappings (at most `limit`) and free ports per pool address.
+    Nat { limit: usize },
+    /// The per-burst processing time histogram (TSC cycles).
+    Latency,
+}
+
+/// One connection in a listing.
+#[derive(Clone, Debug)]
+pub struct CtRow {
+    /// Original direction.
+    pub orig: vnf_core::conntrack::FlowKey,
+    /// Reply direction.
+    pub reply: vnf_core::conntrack::FlowKey,
+    /// TCP state (`None` for other protocols), as its debug name.
+    pub state: vnf_core::conntrack::tcp::TcpState,
+    /// Milliseconds until it may expire.
+    pub expires_in_ms: u64,
+    /// NAT flags ([`NatData`]).
+    pub flags: u8,
+    /// Packets per direction.
+    pub packets: [u64; 2],
+}
+
+/// A worker's answer.
+#[derive(Debug)]
+pub enum Answer {
+    /// FDB entries and how many there are in all.
+    Fdb { entries: Vec<FdbEntry>, total: usize },
+    /// How many entries a flush removed.
+    Flushed(usize),
+    /// Matching connections and how many matched in all.
+    Conntrack { rows: Vec<CtRow>, matched: usize },
+    /// Mappings, their total, and free ports per pool address (tcp, udp, icmp).
+    Nat { mappings: Vec<Mapping>, total: usize, free: Vec<[u32; 3]> },
+    /// Histogram of busy-iteration times in TSC cycles.
+    Latency(Box<Histogram<u64>>),
+    /// This worker has no such state (config without bridges or without tracking).
+    None,
+}
 
 /// Everything one worker needs, moved into its lcore.
 pub struct Worker {
@@ -24,67 +149,81 @@ pub struct Worker {
     pub index: usize,
     /// The lcore it runs on.
     pub lcore: u32,
-    /// Rx queues it polls, with their port index.
-    pub rx: Vec<(usize, RxQueue)>,
-    /// Its tx queue on each port, by port index.
-    pub tx: Vec<TxQueue>,
-    /// The cross-connect stage.
-    pub xconnect: Xconnect,
-    /// The switch tables.
-    pub tables: Arc<Tables>,
+    /// Snapshot, mailbox, handoff rings.
+    pub shared: Arc<Shared>,
     /// The packet pool, for packets the worker generates.
     pub pool: PoolHandle,
-    /// Packets per rx burst.
-    pub burst: usize,
     /// Its counters.
     pub counters: Arc<CachePadded<WorkerCounters>>,
     /// Set by the main thread to stop the loop.
     pub stop: Arc<AtomicBool>,
-    /// Handoff rings of every worker, by worker index (empty with one worker): a packet
-    /// whose connection another worker owns is enqueued on the owner's ring, with its
-    /// ingress port index in the mbuf's port field; each worker polls its own ring.
-    pub handoff: Vec<Arc<Ring>>,
 }
 
 struct TxBuf {
-    q: TxQueue,
     port: usize,
     buf: Burst,
+}
+
+/// State that lives across snapshots and loop variants.
+struct Carry {
+    snap: Arc<Snapshot>,
+    sw: Option<SwitchState<Mbuf>>,
+    hist: Histogram<u64>,
+}
+
+/// Why a loop variant returned.
+enum Exit {
+    Stop,
+    /// The new snapshot needs the other loop variant.
+    Switch,
 }
 
 impl Worker {
     /// Runs until `stop` is set, then drains its tx buffers. Returns 0.
     ///
     /// The loop is compiled twice: without the switch stage for configs that only
-    /// cross-connect (so io forwarding stays as lean as testpmd's), and with it.
+    /// cross-connect (so io forwarding stays as lean as testpmd's), and with it. A reload
+    /// that changes which one applies moves the worker from one to the other.
     pub fn run(self) -> i32 {
-        if self.tables.any_bridged() {
-            self.run_loop::<true>()
-        } else {
-            self.run_loop::<false>()
+        let snap = self.shared.snap.load_full();
+        self.counters.generation.set(snap.generation);
+        let hist = Histogram::new_with_bounds(1, 1 << 40, 2).expect("histogram bounds are valid");
+        let mut carry = Carry { snap, sw: None, hist };
+        loop {
+            let exit = if carry.snap.tables.any_bridged() { self.run_loop::<true>(&mut carry) } else { self.run_loop::<false>(&mut carry) };
+            if let Exit::Stop = exit {
+                return 0;
+            }
         }
     }
 
     #[inline(never)]
-    fn run_loop<const SWITCH: bool>(self) -> i32 {
-        let Worker { index, rx: rxqs, tx, xconnect, tables, pool, burst, counters, stop, handoff, .. } = self;
-        let burst = burst.clamp(1, BURST_CAPACITY / 2);
-        let nports = tx.len();
-        let mut txb: Vec<TxBuf> = tx.into_iter().enumerate().map(|(port, q)| TxBuf { q, port, buf: Burst::new() }).collect();
+    fn run_loop<const SWITCH: bool>(&self, carry: &mut Carry) -> Exit {
+        let index = self.index;
+        let pool = &self.pool;
+        let c = &**self.counters;
+        let mail = &self.shared.mail[index];
+        let stop = &*self.stop;
+        let mut snap = carry.snap.clone();
+        let mut burst = snap.burst.clamp(1, BURST_CAPACITY / 2);
+        let mut txb: Vec<TxBuf> = (0..snap.io[index].tx.len()).map(|port| TxBuf { port, buf: Burst::new() }).collect();
         let mut pkts = Burst::new();
         let mut dropped = Burst::new();
         let mut drop_counts = [0u64; DropReason::COUNT];
         let mut verdicts = [Verdict::Drop(DropReason::NoForward); BURST_CAPACITY];
-        let c = &**counters;
-        let mut sw: Option<SwitchState<Mbuf>> = SWITCH.then(|| SwitchState::for_worker(&tables, index as u16));
-        let inbox = handoff.get(index).cloned();
-        let stateful = tables.sec.is_some();
+        if SWITCH && carry.sw.is_none() {
+            carry.sw = Some(SwitchState::for_worker(&snap.tables, index as u16));
+        }
+        let mut sw = carry.sw.take();
+        let inbox = self.shared.handoff.get(index).cloned();
         let mut hashes = [None::<u32>; BURST_CAPACITY];
-        let mut hand: Handoff = Handoff { rings: handoff, out: Vec::new() };
+        let mut hand: Handoff = Handoff { rings: self.shared.handoff.clone(), out: Vec::new() };
         hand.out = (0..hand.rings.len()).map(|_| Burst::new()).collect();
-        let mut emit: Emit<Mbuf> = Emit::new(burst * (nports + tables.neigh.max_pending + 2) + 64);
+        let emit_cap = |s: &Snapshot, burst: usize| burst * (s.io[index].tx.len() + s.tables.neigh.max_pending + 2) + 64;
+        let mut emit: Emit<Mbuf> = Emit::new(emit_cap(&snap, burst));
         let tsc_per_ms = (tsc_hz() / 1000).max(1);
         let mut next_tick = 0u64;
+        let mut exit = Exit::Stop;
 
         // One TSC read per iteration: the start of one is the end of the previous.
         let mut t0 = rdtsc();
@@ -92,12 +231,47 @@ impl Worker {
         while !stop.load(Ordering::Relaxed) {
             let t1 = rdtsc();
             if busy_prev {
-                c.busy_cycles.add(t1.wrapping_sub(t0));
+                let d = t1.wrapping_sub(t0);
+                c.busy_cycles.add(d);
+                carry.hist.saturating_record(d);
             }
             t0 = t1;
             let now_ms = if SWITCH { t0 / tsc_per_ms } else { 0 };
+            if mail.pending.load(Ordering::Acquire) {
+                mail.pending.store(false, Ordering::Relaxed);
+                let cur = self.shared.snap.load();
+                if cur.generation != snap.generation {
+                    for t in txb.iter_mut() {
+                        send(t, &snap.io[index].tx, c);
+                    }
+                    hand.flush(c);
+                    let new = arc_swap::Guard::into_inner(cur);
+                    let remap = Remap::between(&snap.tables, &new.tables);
+                    c.remap(&remap.ports, &remap.domains, &remap.vteps);
+                    if let Some(st) = sw.as_mut() {
+                        st.adopt(&snap.tables, &new.tables, &remap, t0 / tsc_per_ms);
+                    }
+                    c.generation.set(new.generation);
+                    let switch = new.tables.any_bridged() != SWITCH;
+                    snap = new;
+                    if switch {
+                        exit = Exit::Switch;
+                        break;
+                    }
+                    burst = snap.burst.clamp(1, BURST_CAPACITY / 2);
+                    txb = (0..snap.io[index].tx.len()).map(|port| TxBuf { port, buf: Burst::new() }).collect();
+                    emit = Emit::new(emit_cap(&snap, burst));
+                }
+                while let Ok((q, reply)) = mail.rx.try_recv() {
+                    let a = answer(q, sw.as_mut(), &snap.tables, &carry.hist, c, t0 / tsc_per_ms);
+                    let _ = reply.try_send(a);
+                }
+            }
+            let tables = &*snap.tables;
+            let stateful = tables.sec.is_some();
+            let io = &snap.io[index];
             let mut got = 0usize;
-            for (in_port, q) in &rxqs {
+            for (in_port, q) in &io.rx {
                 let n = q.rx(&mut pkts, burst);
                 if n == 0 {
                     continue;
@@ -110,15 +284,15 @@ impl Worker {
                         if stateful {
                             prefetch_ct(st, &pkts, &mut hashes);
                         }
-                        pkts.for_each_owned(|m| st.process(&tables, &pool, c, p, m, now_ms, &mut emit));
-                        drain_emit(&mut emit, &mut txb, &mut hand, c);
+                        pkts.for_each_owned(|m| st.process(tables, pool, c, p, m, now_ms, &mut emit));
+                        drain_emit(&mut emit, &mut txb, &io.tx, &mut hand, c);
                     }
                     _ => {
-                        let bv = xconnect.process(*in_port as u16, pkts.mbufs_mut(), &mut verdicts[..n]);
+                        let bv = snap.xconnect.process(*in_port as u16, pkts.mbufs_mut(), &mut verdicts[..n]);
                         dispatch(&mut pkts, bv, &verdicts[..n], &mut txb, &mut dropped, &mut drop_counts);
                         for t in txb.iter_mut() {
                             if t.buf.len() >= burst {
-                                send(t, c);
+                                send(t, &io.tx, c);
                             }
                         }
                         if !dropped.is_empty() {
@@ -139,22 +313,22 @@ impl Worker {
                     got += n;
                     pkts.for_each_owned(|m| {
                         let p = m.port();
-                        st.process_handoff(&tables, &pool, c, p, m, now_ms, &mut emit)
+                        st.process_handoff(tables, pool, c, p, m, now_ms, &mut emit)
                     });
-                    drain_emit(&mut emit, &mut txb, &mut hand, c);
+                    drain_emit(&mut emit, &mut txb, &io.tx, &mut hand, c);
                 }
             }
             if let (true, Some(st)) = (SWITCH, sw.as_mut()) {
                 if now_ms >= next_tick {
                     next_tick = now_ms + 1;
-                    st.tick(&tables, &pool, c, now_ms, &mut emit);
-                    drain_emit(&mut emit, &mut txb, &mut hand, c);
+                    st.tick(tables, pool, c, now_ms, &mut emit);
+                    drain_emit(&mut emit, &mut txb, &io.tx, &mut hand, c);
                 }
             }
             c.loops.add(1);
             for t in txb.iter_mut() {
                 if !t.buf.is_empty() {
-                    send(t, c);
+                    send(t, &io.tx, c);
                 }
             }
             busy_prev = got > 0;
@@ -166,12 +340,90 @@ impl Worker {
         if busy_prev {
             c.busy_cycles.add(rdtsc().wrapping_sub(t0));
         }
-        for t in txb.iter_mut() {
-            if !t.buf.is_empty() {
-                send(t, c);
+        // On a switch the buffers were sent before adopting; on stop, send what is left.
+        if let Exit::Stop = exit {
+            for t in txb.iter_mut() {
+                if !t.buf.is_empty() {
+                    send(t, &snap.io[index].tx, c);
+                }
             }
+            hand.flush(c);
         }
-        0
+        carry.snap = snap;
+        carry.sw = sw;
+        exit
+    }
+}
+
+/// Answers a control query from the worker's own state (between two bursts).
+fn answer(q: Query, sw: Option<&mut SwitchState<Mbuf>>, t: &Tables, hist: &Histogram<u64>, c: &WorkerCounters, now_ms: u64) -> Answer {
+    if let Query::Latency = q {
+        return Answer::Latency(Box::new(hist.clone()));
+    }
+    let Some(st) = sw else { return Answer::None };
+    match q {
+        Query::Latency => Answer::None,
+        Query::Fdb { domain, limit } => {
+            let mut total = 0;
+            let mut entries = Vec::new();
+            for e in st.fdb.iter().filter(|e| domain.map_or(true, |d| e.domain == d)) {
+                total += 1;
+                if entries.len() < limit {
+                    entries.push(e);
+                }
+            }
+            let _ = now_ms;
+            Answer::Fdb { entries, total }
+        }
+        Query::FdbFlush { domain } => {
+            let n = st.fdb.flush(domain, None);
+            st.flushed_fdb();
+            c.fdb_entries.set(st.fdb.len() as u64);
+            Answer::Flushed(n)
+        }
+        Query::Conntrack { filter, limit } => {
+            let Some(ct) = st.ct.as_ref() else { return Answer::None };
+            let mut rows = Vec::new();
+            let mut matched = 0;
+            for (id, conn) in ct.table.iter() {
+                if !filter.matches(conn) {
+                    continue;
+                }
+                matched += 1;
+                if rows.len() < limit {
+                    rows.push(CtRow {
+                        orig: conn.orig,
+                        reply: conn.reply,
+                        state: conn.tcp.state,
+                        expires_in_ms: ct.table.expires_at_ms(id).saturating_sub(now_ms),
+                        flags: conn.data.flags,
+                        packets: conn.packets,
+                    });
+                }
+            }
+            Answer::Conntrack { rows, matched }
+        }
+        Query::ConntrackFlush { filter } => {
+            let Some(ct) = st.ct.as_mut() else { return Answer::None };
+            let ids: Vec<u32> = ct.table.iter().filter(|(_, conn)| filter.matches(conn)).map(|(id, _)| id).collect();
+            for &id in &ids {
+                let conn = ct.table.remove(id);
+                if conn.data.map != NatData::NO_MAP {
+                    ct.maps.release(conn.data.map);
+                }
+            }
+            c.ct_entries.set(u64::from(ct.table.len()));
+            c.nat_mappings.set(ct.maps.len() as u64);
+            Answer::Flushed(ids.len())
+        }
+        Query::Nat { limit } => {
+            let Some(ct) = st.ct.as_ref() else { return Answer::None };
+            let total = ct.maps.len();
+            let mappings = ct.maps.iter().take(limit).copied().collect();
+            let n = t.sec.as_ref().map_or(0, |s| s.pool_addrs.len());
+            let free = (0..n).map(|ai| [6u8, 17, 1].map(|p| ct.maps.free_ports(ai, p))).collect();
+            Answer::Nat { mappings, total, free }
+        }
     }
 }
 
@@ -228,7 +480,7 @@ impl Handoff {
 /// Hands what the switch stage emitted to the tx buffers or other workers (or frees and
 /// counts it).
 #[inline]
-fn drain_emit(emit: &mut Emit<Mbuf>, txb: &mut [TxBuf], hand: &mut Handoff, c: &WorkerCounters) {
+fn drain_emit(emit: &mut Emit<Mbuf>, txb: &mut [TxBuf], txq: &[TxQueue], hand: &mut Handoff, c: &WorkerCounters) {
     let mut handed = false;
     if emit.overflow > 0 {
         c.drop_n(DropReason::EmitOverflow, emit.overflow);
@@ -239,7 +491,7 @@ fn drain_emit(emit: &mut Emit<Mbuf>, txb: &mut [TxBuf], hand: &mut Handoff, c: &
             Action::Tx(p) => match txb.get_mut(usize::from(p)) {
                 Some(t) => {
                     if t.buf.room() == 0 {
-                        send(t, c);
+                        send(t, txq, c);
                     }
                     // Cannot fail: the buffer has room after a send (refused mbufs are freed).
                     if let Err(m) = t.buf.push(m) {
@@ -334,8 +586,12 @@ fn dispatch(
 
 /// Sends a tx buffer; what the queue refuses is freed and counted.
 #[inline(always)]
-fn send(t: &mut TxBuf, c: &WorkerCounters) {
-    let n = t.q.tx(&mut t.buf);
+fn send(t: &mut TxBuf, txq: &[TxQueue], c: &WorkerCounters) {
+    let Some(q) = txq.get(t.port) else {
+        c.drop_n(DropReason::NoForward, t.buf.free_all() as u64);
+        return;
+    };
+    let n = q.tx(&mut t.buf);
     let pc = &c.ports[t.port];
     pc.tx.add(n as u64);
     if !t.buf.is_empty() {

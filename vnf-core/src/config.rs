@@ -101,6 +101,131 @@ pub struct Config {
     /// Zone-based stateful firewall.
     #[serde(default)]
     pub firewall: Option<Firewall>,
+    /// The control socket and the exporters.
+    #[serde(default)]
+    pub control: Control,
+}
+
+/// `[control]`: how vnfd is driven and watched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Control {
+    /// Unix socket path (`--control` overrides it; empty: no socket).
+    #[serde(default = "default_socket")]
+    pub socket: String,
+    /// Socket file mode, octal (default "0600").
+    #[serde(default = "default_mode")]
+    pub mode: String,
+    /// Group owning the socket (default: vnfd's group).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Clients served at once; more are refused.
+    #[serde(default = "default_clients")]
+    pub max_clients: u32,
+    /// Longest request line, in bytes.
+    #[serde(default = "default_request")]
+    pub max_request: u32,
+    /// A client that sends no complete request for this long is disconnected (ms).
+    #[serde(default = "default_timeout")]
+    pub read_timeout_ms: u32,
+    /// Prometheus text exposition on this localhost address, e.g. "127.0.0.1:9464" (off).
+    #[serde(default)]
+    pub prometheus: Option<std::net::SocketAddr>,
+    /// Register the counters as DPDK telemetry commands (`/vnf/...`).
+    #[serde(default = "yes")]
+    pub telemetry: bool,
+}
+
+fn default_socket() -> String {
+    "/run/vnfd.sock".into()
+}
+fn default_mode() -> String {
+    "0600".into()
+}
+fn default_clients() -> u32 {
+    16
+}
+fn default_request() -> u32 {
+    65536
+}
+fn default_timeout() -> u32 {
+    5000
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control {
+            socket: default_socket(),
+            mode: default_mode(),
+            group: None,
+            max_clients: default_clients(),
+            max_request: default_request(),
+            read_timeout_ms: default_timeout(),
+            prometheus: None,
+            telemetry: true,
+        }
+    }
+}
+
+impl Control {
+    /// The socket mode as a number.
+    pub fn mode_bits(&self) -> Result<u32, ConfigError> {
+        let m = u32::from_str_radix(self.mode.trim_start_matches("0o"), 8)
+            .map_err(|_| ConfigError::new("control.mode", format!("{:?} is not an octal file mode", self.mode)))?;
+        if m > 0o777 {
+            return Err(ConfigError::new("control.mode", format!("{:?} is above 0777", self.mode)));
+        }
+        Ok(m)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.mode_bits()?;
+        if self.max_clients == 0 || self.max_clients > 1024 {
+            return Err(ConfigError::new("control.max_clients", format!("{} is not in 1..=1024", self.max_clients)));
+        }
+        if self.max_request < 256 || self.max_request > 16 << 20 {
+            return Err(ConfigError::new("control.max_request", format!("{} is not in 256..=16777216", self.max_request)));
+        }
+        if self.read_timeout_ms == 0 {
+            return Err(ConfigError::new("control.read_timeout_ms", "must be above 0"));
+        }
+        if let Some(a) = self.prometheus {
+            if !a.ip().is_loopback() {
+                return Err(ConfigError::new("control.prometheus", format!("{a} is not a loopback address (the exporter has no authentication)")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Settings a running vnfd cannot change: a reload that changes one is refused.
+pub fn reload_compatible(old: &Config, new: &Config) -> Result<(), ConfigError> {
+    let (a, b) = (&old.dataplane, &new.dataplane);
+    let fixed: [(&str, String, String); 5] = [
+        ("dataplane.main_lcore", a.main_lcore.to_string(), b.main_lcore.to_string()),
+        ("dataplane.workers", format!("{:?}", a.workers), format!("{:?}", b.workers)),
+        ("dataplane.mempool_size", a.mempool_size.to_string(), b.mempool_size.to_string()),
+        ("dataplane.mempool_cache", a.mempool_cache.to_string(), b.mempool_cache.to_string()),
+        ("dataplane.mbuf_data_room", a.mbuf_data_room.to_string(), b.mbuf_data_room.to_string()),
+    ];
+    for (key, x, y) in fixed {
+        if x != y {
+            return Err(ConfigError::new(key, format!("changing it needs a restart (running {x}, new {y})")));
+        }
+    }
+    if old.eal != new.eal {
+        return Err(ConfigError::new("eal.args", "changing them needs a restart"));
+    }
+    if old.stateful() && new.stateful() && old.conntrack.capacity != new.conntrack.capacity {
+        return Err(ConfigError::new(
+            "conntrack.capacity",
+            format!("changing it needs a restart (running {}, new {})", old.conntrack.capacity, new.conntrack.capacity),
+        ));
+    }
+    if old.control != new.control {
+        return Err(ConfigError::new("control", "changing the control settings needs a restart"));
+    }
+    Ok(())
 }
 
 /// `[vtep]`: this appliance as a VXLAN tunnel endpoint (RFC 7348).
@@ -756,6 +881,7 @@ impl Config {
         }
         self.validate_vtep(xconnected)?;
         self.validate_security()?;
+        self.control.validate()?;
         let mut seen_routes = HashMap::new();
         for (i, rt) in self.routes.iter().enumerate() {
             let key = |f: &str| format!("route[{i}].{f}");

@@ -197,6 +197,10 @@ pub struct WorkerCounters {
     pub ct_entries: Counter,
     /// Gauge: live NAT mappings of this worker.
     pub nat_mappings: Counter,
+    /// Gauge: entries in this worker's FDB.
+    pub fdb_entries: Counter,
+    /// The config generation this worker runs (written when it adopts a snapshot).
+    pub generation: Counter,
 }
 
 impl WorkerCounters {
@@ -219,7 +223,44 @@ impl WorkerCounters {
             packets: Counter::default(),
             ct_entries: Counter::default(),
             nat_mappings: Counter::default(),
+            fdb_entries: Counter::default(),
+            generation: Counter::default(),
         })
+    }
+
+    /// Moves the per-port, per-domain and per-VTEP counters to their indices in a new
+    /// config: `map[old] = Some(new)`, or None when the object is gone (its counts are
+    /// discarded); objects that are new start at zero. Run by the owning worker.
+    pub fn remap(&self, ports: &[Option<u16>], domains: &[Option<u16>], vteps: &[Option<u16>]) {
+        fn perm<T>(slots: &[T], map: &[Option<u16>], get: impl Fn(&T) -> Vec<u64>, set: impl Fn(&T, &[u64])) {
+            if map.iter().enumerate().all(|(i, m)| *m == Some(i as u16)) {
+                return;
+            }
+            let old: Vec<Vec<u64>> = slots.iter().map(&get).collect();
+            let width = old.first().map_or(0, Vec::len);
+            for s in slots {
+                set(s, &vec![0; width]);
+            }
+            for (i, m) in map.iter().enumerate() {
+                if let (Some(n), Some(v)) = (m, old.get(i)) {
+                    if let Some(s) = slots.get(usize::from(*n)) {
+                        set(s, v);
+                    }
+                }
+            }
+        }
+        perm(&self.ports, ports, |p| vec![p.rx.get(), p.tx.get(), p.tx_full.get()], |p, v| {
+            p.rx.set(v[0]);
+            p.tx.set(v[1]);
+            p.tx_full.set(v[2]);
+        });
+        let tun_get = |t: &TunnelCounters| vec![t.encap.get(), t.decap.get()];
+        let tun_set = |t: &TunnelCounters, v: &[u64]| {
+            t.encap.set(v[0]);
+            t.decap.set(v[1]);
+        };
+        perm(&self.domains, domains, tun_get, tun_set);
+        perm(&self.vteps, vteps, tun_get, tun_set);
     }
 
     /// Counts `n` packets dropped for `reason`.
@@ -258,6 +299,8 @@ impl WorkerCounters {
             packets: self.packets.get(),
             ct_entries: self.ct_entries.get(),
             nat_mappings: self.nat_mappings.get(),
+            fdb_entries: self.fdb_entries.get(),
+            generation: self.generation.get(),
         }
     }
 }
@@ -298,6 +341,10 @@ pub struct WorkerSnapshot {
     pub ct_entries: u64,
     /// Live NAT mappings.
     pub nat_mappings: u64,
+    /// FDB entries.
+    pub fdb_entries: u64,
+    /// Config generation the worker runs (the sum's is the lowest).
+    pub generation: u64,
 }
 
 impl WorkerSnapshot {
@@ -328,6 +375,7 @@ impl WorkerSnapshot {
     /// Sum over workers (per port, per reason).
     pub fn sum<'a>(items: impl IntoIterator<Item = &'a WorkerSnapshot>) -> WorkerSnapshot {
         let mut acc = WorkerSnapshot::default();
+        let mut first = true;
         for w in items {
             if acc.ports.len() < w.ports.len() {
                 acc.ports.resize(w.ports.len(), PortSnapshot::default());
@@ -364,6 +412,9 @@ impl WorkerSnapshot {
             acc.packets += w.packets;
             acc.ct_entries += w.ct_entries;
             acc.nat_mappings += w.nat_mappings;
+            acc.fdb_entries += w.fdb_entries;
+            acc.generation = if first { w.generation } else { acc.generation.min(w.generation) };
+            first = false;
         }
         acc
     }

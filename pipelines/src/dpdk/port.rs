@@ -294,6 +294,14 @@ impl Port {
         }
     }
 
+    /// Makes every queue available to hand out again. The dataplane calls it when it builds
+    /// a new snapshot: the handles of the previous one go out of use as the workers adopt
+    /// the new one, and it never gives one queue to two workers at the same time.
+    pub fn release_queues(&mut self) {
+        self.rx_taken.iter_mut().for_each(|t| *t = false);
+        self.tx_taken.iter_mut().for_each(|t| *t = false);
+    }
+
     /// Hands out rx queue `q` (once).
     pub fn take_rx_queue(&mut self, q: u16) -> Option<RxQueue> {
         let t = self.rx_taken.get_mut(q as usize)?;

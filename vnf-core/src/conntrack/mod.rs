@@ -656,3 +656,26 @@ impl<V: Copy + Default> ConnTable<V> {
         }
     }
 }
+
+/// Which connections a control listing or flush applies to: every given field must match.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Source address of the original direction.
+    pub src: Option<u32>,
+    /// Destination address of the original direction.
+    pub dst: Option<u32>,
+    /// IP protocol.
+    pub proto: Option<u8>,
+    /// Any port (or echo identifier) of either direction.
+    pub port: Option<u16>,
+}
+
+impl Filter {
+    /// True if connection `c` matches.
+    pub fn matches<V>(&self, c: &Conn<V>) -> bool {
+        self.src.map_or(true, |a| c.orig.src == a)
+            && self.dst.map_or(true, |a| c.orig.dst == a)
+            && self.proto.map_or(true, |p| c.orig.proto == p)
+            && self.port.map_or(true, |p| [c.orig.sport, c.orig.dport, c.reply.sport, c.reply.dport].contains(&p))
+    }
+}

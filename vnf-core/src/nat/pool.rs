@@ -178,6 +178,38 @@ impl Mappings {
         Ok(slot)
     }
 
+    /// Re-creates mapping `m` (from another pool layout) with the same external address
+    /// and port, under the pool address it has in `sec`; takes one reference. None when the
+    /// address is no longer a pool address, the port is outside its rule's range or not in
+    /// this worker's slice, or taken.
+    pub fn restore(&mut self, sec: &SecTables, m: &Mapping) -> Option<u32> {
+        if let Some(&i) = self.by_int.get(&(m.proto, m.int_addr, m.int_port)) {
+            let cur = &mut self.slab[i as usize];
+            if cur.ext_addr != m.ext_addr || cur.ext_port != m.ext_port {
+                return None;
+            }
+            cur.refs += 1;
+            return Some(i);
+        }
+        let ai = sec.pool_addrs.iter().position(|&a| a == m.ext_addr)?;
+        let &(_, rule) = sec.pool_index.get(&m.ext_addr)?;
+        let (lo, hi) = sec.snat.get(usize::from(rule))?.ports;
+        let n = sec.workers.max(1);
+        if m.ext_port < lo || m.ext_port > hi || m.ext_port % n != self.worker {
+            return None;
+        }
+        let bi = ai * 3 + class(m.proto);
+        let (w, b) = (usize::from(m.ext_port >> 6), 1u64 << (m.ext_port & 63));
+        if self.bitmaps[bi][w] & b != 0 {
+            return None;
+        }
+        let slot = self.free.pop()?;
+        self.bitmaps[bi][w] |= b;
+        self.slab[slot as usize] = Mapping { refs: 1, addr_idx: ai as u16, ..*m };
+        self.by_int.insert((m.proto, m.int_addr, m.int_port), slot);
+        Some(slot)
+    }
+
     /// Drops a reference; the last one frees the mapping and its port.
     pub fn release(&mut self, i: u32) {
         let m = &mut self.slab[i as usize];

@@ -14,7 +14,8 @@
 
 pub mod emit;
 pub mod stateful;
-pub mod tables;
+mod reload;
+mod tables;
 
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l2::fdb::{Dest, Fdb, Learn};
@@ -29,6 +30,7 @@ use crate::wire::udp::UdpPacket;
 use crate::wire::vxlan::{self, VxlanPacket};
 use crate::wire::{EtherType, MacAddr};
 pub use emit::{Action, Emit};
+pub use reload::{Adopted, Remap};
 pub use tables::{Role, Tables, NO_DOMAIN, UNDERLAY_IFX};
 
 /// A packet waiting for its next hop's MAC.
@@ -164,6 +166,7 @@ impl<B: PacketBuf> SwitchState<B> {
             c.ct_entries.set(u64::from(st.table.len()));
             c.nat_mappings.set(st.maps.len() as u64);
         }
+        c.fdb_entries.set(self.fdb.len() as u64);
         if self.fdb.age(now_ms, 256) > 0 {
             self.fdb_gen += 1;
         }

@@ -190,6 +190,8 @@ pub struct Tables {
     pub bridged: Vec<bool>,
     /// Connection tracking, NAT and firewall, when configured.
     pub sec: Option<std::sync::Arc<crate::nat::SecTables>>,
+    /// Port names, by port index (what a reload matches ports by).
+    pub port_names: Vec<String>,
 }
 
 impl Tables {
@@ -326,6 +328,7 @@ impl Tables {
             },
             icmp_errors_per_s: r.icmp_errors_per_s,
             sec: crate::nat::SecTables::compile(cfg)?.map(std::sync::Arc::new),
+            port_names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
         })
     }
 

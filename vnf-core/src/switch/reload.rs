@@ -1,0 +1,235 @@
+//! Carrying a worker's state from one compiled config to the next (hot reload).
+//!
+//! A reload compiles new [`Tables`]; each worker adopts them at a burst boundary and moves
+//! its own state over: FDB entries, neighbours, connections and NAT mappings, and its
+//! counters. Objects are matched by identity, not position: ports by name, bridge domains
+//! by name, VTEPs by address, NAT mappings by their external address and port. What still
+//! exists keeps its state; what is gone takes its state with it.
+//!
+//! When the layout is the same (same ports and domains in the same order, same table
+//! sizes), the tables are kept in place and only the differences are applied, so a reload
+//! that changes a route or a firewall rule costs the worker microseconds.
+
+use super::{stateful::CtState, SwitchState, Tables, NO_DOMAIN, UNDERLAY_IFX};
+use crate::buf::PacketBuf;
+use crate::l2::fdb::{Dest, Fdb};
+use crate::l3::neigh::{NeighState, NeighTable};
+use crate::nat::{Mappings, NatData, SecTables};
+use crate::wire::ethernet::MacAddr;
+
+/// How the objects of one snapshot map onto the next: `x[old] = Some(new)` or None when
+/// gone. Built once per reload, off the fast path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Remap {
+    /// Ports, by name.
+    pub ports: Vec<Option<u16>>,
+    /// Bridge domains, by name.
+    pub domains: Vec<Option<u16>>,
+    /// Remote VTEPs (index into `remote_vteps`), by address.
+    pub vteps: Vec<Option<u16>>,
+}
+
+fn by<T: PartialEq>(old: &[T], new: &[T]) -> Vec<Option<u16>> {
+    old.iter().map(|o| new.iter().position(|n| n == o).map(|i| i as u16)).collect()
+}
+
+fn identity(m: &[Option<u16>], new_len: usize) -> bool {
+    m.len() == new_len && m.iter().enumerate().all(|(i, x)| *x == Some(i as u16))
+}
+
+impl Remap {
+    /// The mapping from `old` to `new`.
+    pub fn between(old: &Tables, new: &Tables) -> Remap {
+        let dn = |t: &Tables| t.domains.iter().map(|d| d.name.clone()).collect::<Vec<_>>();
+        Remap { ports: by(&old.port_names, &new.port_names), domains: by(&dn(old), &dn(new)), vteps: by(&old.remote_vteps, &new.remote_vteps) }
+    }
+
+    fn port(&self, p: u16) -> Option<u16> {
+        self.ports.get(usize::from(p)).copied().flatten()
+    }
+
+    fn domain(&self, d: u16) -> Option<u16> {
+        if d == UNDERLAY_IFX {
+            return Some(UNDERLAY_IFX);
+        }
+        self.domains.get(usize::from(d)).copied().flatten()
+    }
+}
+
+/// What adopting a snapshot kept and dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Adopted {
+    /// The FDB and neighbour tables were kept in place (same layout).
+    pub in_place: bool,
+    /// Learned FDB entries carried over.
+    pub fdb_kept: u32,
+    /// Learned FDB entries dropped (their port, domain or VTEP is gone or moved).
+    pub fdb_dropped: u32,
+    /// Connections carried over.
+    pub ct_kept: u32,
+    /// Connections dropped (NAT address no longer in a pool, or tracking turned off).
+    pub ct_dropped: u32,
+}
+
+/// A learned entry survives when its domain still exists and its destination is still in
+/// that domain: a member port, or a VTEP of the domain's VNI.
+fn dest_in(new: &Tables, d: u16, dest: Dest, r: &Remap) -> Option<Dest> {
+    let dom = new.domains.get(usize::from(d))?;
+    match dest {
+        Dest::Port(p) => {
+            let p = r.port(p)?;
+            dom.members.contains(&p).then_some(Dest::Port(p))
+        }
+        Dest::Vtep(ip) => (dom.vni.is_some() && new.remote_vteps.contains(&ip)).then_some(Dest::Vtep(ip)),
+    }
+}
+
+fn statics(t: &Tables) -> Vec<(u16, MacAddr, Dest)> {
+    t.static_macs.iter().map(|&(d, m, p)| (d, m, Dest::Port(p))).chain(t.remote_macs.iter().map(|&(d, m, ip)| (d, m, Dest::Vtep(ip)))).collect()
+}
+
+fn static_neighbors(t: &Tables) -> Vec<(u16, u32, MacAddr)> {
+    let mut v = t.static_neighbors.clone();
+    if let Some(vt) = &t.vtep {
+        v.extend(vt.neighbors.iter().map(|&(ip, mac)| (UNDERLAY_IFX, ip, mac)));
+    }
+    v
+}
+
+impl<B: PacketBuf> SwitchState<B> {
+    /// Moves this worker's state from `old` to `new` (see the module documentation).
+    /// Packets waiting for ARP in a domain that is gone are failed like an unanswered ARP.
+    pub fn adopt(&mut self, old: &Tables, new: &Tables, r: &Remap, now_ms: u64) -> Adopted {
+        let mut out = Adopted::default();
+        let same_ports = identity(&r.ports, new.port_names.len());
+        let same_domains = identity(&r.domains, new.domains.len());
+        let members_same = old.domains.iter().zip(&new.domains).all(|(a, b)| a.members == b.members && a.vni == b.vni);
+        out.in_place = same_ports
+            && same_domains
+            && members_same
+            && old.remote_vteps == new.remote_vteps
+            && old.fdb_size == new.fdb_size
+            && old.neighbor_size == new.neighbor_size
+            && old.neigh == new.neigh;
+        if out.in_place {
+            for (d, m, _) in statics(old) {
+                self.fdb.remove(d, m);
+            }
+            for (d, ip, _) in static_neighbors(old) {
+                self.neigh.remove(d, ip, &mut self.failed);
+            }
+            out.fdb_kept = self.fdb.len() as u32;
+        } else {
+            let mut fdb = Fdb::new(new.fdb_size, new.domains.len().max(1) as u16, new.aging_ms);
+            for e in self.fdb.iter().filter(|e| !e.is_static) {
+                match r.domain(e.domain).and_then(|d| Some((d, dest_in(new, d, e.dest, r)?))) {
+                    Some((d, dest)) => {
+                        fdb.learn(d, e.mac, dest, e.last_seen_ms);
+                        out.fdb_kept += 1;
+                    }
+                    None => out.fdb_dropped += 1,
+                }
+            }
+            self.fdb = fdb;
+            let mut neigh = NeighTable::new(new.neighbor_size, new.neigh);
+            let mut released = Vec::new();
+            for e in self.neigh.iter() {
+                if let (NeighState::Reachable, Some(mac), Some(d)) = (e.state, e.mac, r.domain(e.ifx)) {
+                    neigh.learn(d, e.ip, mac, now_ms, true, &mut released);
+                }
+            }
+            // Pending packets: their next hop may be elsewhere now; fail them like a lost ARP.
+            let old_neigh = std::mem::replace(&mut self.neigh, neigh);
+            let mut old_neigh = old_neigh;
+            old_neigh.flush(None, &mut self.failed);
+            drop(released);
+        }
+        self.fdb.set_aging_ms(new.aging_ms);
+        for (i, d) in new.domains.iter().enumerate() {
+            self.fdb.set_domain_limit(i as u16, d.mac_limit);
+        }
+        if out.in_place {
+            // Same layout: drop learned entries whose port left the domain or VTEP is gone.
+            for (i, d) in old.domains.iter().enumerate() {
+                for p in &d.members {
+                    if !new.domains[i].members.contains(p) {
+                        out.fdb_dropped += self.fdb.flush(Some(i as u16), Some(Dest::Port(*p))) as u32;
+                    }
+                }
+            }
+        }
+        for (d, m, dest) in statics(new) {
+            let _ = self.fdb.add_static(d, m, dest);
+        }
+        for (d, ip, mac) in static_neighbors(new) {
+            self.neigh.add_static(d, ip, mac);
+        }
+        self.adopt_ct(old.sec.as_deref(), new.sec.as_deref(), &mut out);
+        self.nh_cache = (NO_DOMAIN, 0, MacAddr::default(), u64::MAX);
+        self.learn_cache = (u64::MAX, Dest::Port(0), u64::MAX);
+        self.lookup_cache = (u64::MAX, Dest::Port(0), u64::MAX, 0);
+        self.underlay_cache = (0, MacAddr::default(), u64::MAX);
+        self.fdb_gen += 1;
+        out.fdb_kept = out.fdb_kept.saturating_sub(out.fdb_dropped * u32::from(out.in_place));
+        out
+    }
+
+    /// Forgets the lookup caches after the FDB was changed from outside (a control flush).
+    pub fn flushed_fdb(&mut self) {
+        self.learn_cache = (u64::MAX, Dest::Port(0), u64::MAX);
+        self.lookup_cache = (u64::MAX, Dest::Port(0), u64::MAX, 0);
+        self.fdb_gen += 1;
+    }
+
+    fn adopt_ct(&mut self, old: Option<&SecTables>, new: Option<&SecTables>, out: &mut Adopted) {
+        let (Some(old), Some(new)) = (old, new) else {
+            if let Some(st) = self.ct.take() {
+                out.ct_dropped = st.table.len();
+            }
+            if let Some(n) = new {
+                self.ct = Some(Box::new(CtState::new(n, self.worker)));
+            }
+            return;
+        };
+        let Some(st) = self.ct.as_mut() else {
+            self.ct = Some(Box::new(CtState::new(new, self.worker)));
+            return;
+        };
+        if st.table.capacity() != new.capacity {
+            out.ct_dropped = st.table.len();
+            self.ct = Some(Box::new(CtState::new(new, self.worker)));
+            return;
+        }
+        st.table.set_timeouts(new.timeouts);
+        let same_pools = old.pool_addrs == new.pool_addrs
+            && old.workers == new.workers
+            && old.snat.iter().map(|r| (r.ports, &r.addrs)).eq(new.snat.iter().map(|r| (r.ports, &r.addrs)))
+            && old.pool_index == new.pool_index
+            && old.forwards.keys().collect::<std::collections::BTreeSet<_>>() == new.forwards.keys().collect();
+        if same_pools {
+            out.ct_kept = st.table.len();
+            return;
+        }
+        // Pools changed: rebuild the mappings; a connection keeps its translation when its
+        // external address and port are still valid in the new pools, else it is dropped.
+        let mut maps = Mappings::new(new, self.worker, new.capacity);
+        let mut gone = Vec::new();
+        let ids: Vec<u32> = st.table.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            let m = st.table.get(id).data.map;
+            if m == NatData::NO_MAP {
+                continue;
+            }
+            match maps.restore(new, st.maps.get(m)) {
+                Some(i) => st.table.get_mut(id).data.map = i,
+                None => gone.push(id),
+            }
+        }
+        for id in &gone {
+            st.table.remove(*id);
+        }
+        st.maps = maps;
+        out.ct_dropped = gone.len() as u32;
+        out.ct_kept = st.table.len();
+    }
+}
