@@ -70,7 +70,7 @@ pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
     std::fs::write(&cfg, text).map_err(|e| e.to_string())?;
     let log = std::fs::File::create(o.workdir.join("vnfd.log")).map_err(|e| e.to_string())?;
     let mut child = Command::new(&o.vnfd)
-        .args(["--config", cfg.to_str().unwrap_or_default(), "--stats-interval", "1", "--duration", &(o.seconds + 1).to_string()])
+        .args(["--config", cfg.to_str().unwrap_or_default(), "--control", "", "--stats-interval", "1", "--duration", &(o.seconds + 1).to_string()])
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()

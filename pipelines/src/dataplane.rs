@@ -308,7 +308,7 @@ impl Dataplane {
             compile_us,
             publish_us,
             ports_added: cfg.ports.iter().zip(&keep).filter(|(_, k)| k.is_none()).map(|(p, _)| p.name.clone()).collect(),
-            ports_removed: removed.iter().map(|p| p.name().to_owned()).collect(),
+            ports_removed: self.cfg.ports.iter().filter(|o| !cfg.ports.iter().any(|p| p.name == o.name)).map(|o| o.name.clone()).collect(),
             ports_kept: cfg.ports.iter().zip(&keep).filter(|(_, k)| k.is_some()).map(|(p, _)| p.name.clone()).collect(),
         };
         self.ports = ports;

@@ -1,6 +1,7 @@
 //! The appliance on DPDK: safe wrappers ([`dpdk`]), the worker loop ([`worker`]), the
 //! dataplane that builds ports and workers from a config ([`dataplane`]) and the binaries.
 
+pub mod control;
 pub mod dataplane;
 pub mod dpdk;
 pub mod report;

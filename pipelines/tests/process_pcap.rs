@@ -52,7 +52,7 @@ fn vnfd_forwards_a_pcap_byte_exact_and_stops_cleanly_on_sigterm() {
     let json = dir.path().join("stats.json");
 
     let mut child = Command::new(VNFD)
-        .args(["--config", cfg_path.to_str().unwrap(), "--stats-interval", "0.05", "--stats-json", json.to_str().unwrap()])
+        .args(["--config", cfg_path.to_str().unwrap(), "--control", "", "--stats-interval", "0.05", "--stats-json", json.to_str().unwrap()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

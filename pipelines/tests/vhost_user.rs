@@ -66,7 +66,7 @@ b = "vm1"
     std::fs::write(&cfg_path, cfg).unwrap();
     let json = dir.path().join("stats.json");
     let mut child = Command::new(VNFD)
-        .args(["--config", cfg_path.to_str().unwrap(), "--stats-json", json.to_str().unwrap()])
+        .args(["--config", cfg_path.to_str().unwrap(), "--control", "", "--stats-json", json.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

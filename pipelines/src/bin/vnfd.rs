@@ -1,7 +1,9 @@
 //! vnfd: the appliance daemon.
 //!
-//! `vnfd --config FILE [--stats-interval S] [--duration S] [--stats-json FILE] [-- EAL args]`
+//! `vnfd --config FILE [--control PATH] [--stats-interval S] [--duration S] [--stats-json FILE] [-- EAL args]`
 //!
+//! The control socket (`--control`, else `[control] socket`, default /run/vnfd.sock; an
+//! empty path turns it off) serves `vnfctl`. SIGHUP reloads the config file it runs.
 //! Reads and validates the config (a refused config exits 2 naming file, line and key),
 //! initialises EAL (`-l`/`--main-lcore` derived from `[dataplane]` unless given), brings
 //! up the ports and one pinned worker per configured lcore, and forwards until SIGINT or
@@ -9,12 +11,13 @@
 //! final counters are printed and it exits 0.
 
 use clap::Parser;
+use pipelines::control::{self, Control, Server};
 use pipelines::dataplane::Dataplane;
 use pipelines::dpdk::{self, Eal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vnf_core::config::Config;
 
@@ -36,6 +39,9 @@ struct Args {
     /// Validate the config and exit.
     #[arg(long)]
     check: bool,
+    /// Control socket path (overrides `[control] socket`; "" turns it off).
+    #[arg(long)]
+    control: Option<String>,
     /// EAL arguments, after `--`.
     #[arg(last = true)]
     eal: Vec<String>,
@@ -112,13 +118,18 @@ fn main() -> ExitCode {
     };
     eprintln!("vnfd: {}", dpdk::version());
 
-    let code = run(&cfg, &args, &stop);
+    let hup = Arc::new(AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone()) {
+        eprintln!("vnfd: cannot install the SIGHUP handler: {e}");
+        return ExitCode::from(1);
+    }
+    let code = run(&cfg, &text, &args, &stop, &hup);
     // SAFETY: run() has returned, so the dataplane (workers, ports, pool) is gone.
     unsafe { eal.cleanup() };
     code
 }
 
-fn run(cfg: &Config, args: &Args, stop: &AtomicBool) -> ExitCode {
+fn run(cfg: &Config, text: &str, args: &Args, stop: &AtomicBool, hup: &AtomicBool) -> ExitCode {
     let mut dp = match Dataplane::new(cfg) {
         Ok(d) => d,
         Err(e) => {
@@ -133,8 +144,28 @@ fn run(cfg: &Config, args: &Args, stop: &AtomicBool) -> ExitCode {
         eprintln!("vnfd: {e}");
         return ExitCode::from(1);
     }
-    eprintln!("vnfd: {} worker(s) on lcores {:?}; running", cfg.dataplane.workers.len(), cfg.dataplane.workers);
+    let dp = Arc::new(Mutex::new(dp));
+    let lock = || dp.lock().unwrap_or_else(|p| p.into_inner());
+    let path = std::fs::canonicalize(&args.config).unwrap_or_else(|_| args.config.clone());
+    let ctl = Control::new(dp.clone(), path, text.to_owned());
+    let socket = args.control.clone().unwrap_or_else(|| cfg.control.socket.clone());
+    let mut server = None;
+    if !socket.is_empty() {
+        let mode = cfg.control.mode_bits().unwrap_or(0o600);
+        match Server::start(socket.as_ref(), mode, cfg.control.group.as_deref(), control::Limits::from(&cfg.control), ctl.handler()) {
+            Ok(s) => {
+                eprintln!("vnfd: control socket {socket}");
+                server = Some(s);
+            }
+            Err(e) => {
+                eprintln!("vnfd: control socket {socket}: {e}");
+                lock().stop_workers();
+                return ExitCode::from(1);
+            }
+        }
+    }
 
+    eprintln!("vnfd: {} worker(s) on lcores {:?}; running", cfg.dataplane.workers.len(), cfg.dataplane.workers);
     let t0 = Instant::now();
     let mut next_stats = args.stats_interval;
     while !stop.load(Ordering::Relaxed) {
@@ -143,17 +174,31 @@ fn run(cfg: &Config, args: &Args, stop: &AtomicBool) -> ExitCode {
         if args.duration > 0.0 && el >= args.duration {
             break;
         }
+        if hup.swap(false, Ordering::Relaxed) {
+            match ctl.reload(None) {
+                Ok(r) => eprintln!("vnfd: SIGHUP: reloaded, generation {} in {:.0} us", r.generation, r.latency_us),
+                Err(e) => eprintln!("vnfd: SIGHUP: config refused, the running one stays: {e}"),
+            }
+        }
         if args.stats_interval > 0.0 && el >= next_stats {
             next_stats += args.stats_interval;
-            match serde_json::to_string(&dp.stats()) {
+            match serde_json::to_string(&lock().stats()) {
                 Ok(s) => println!("{s}"),
                 Err(e) => eprintln!("vnfd: stats: {e}"),
             }
         }
     }
-    let failed = dp.stop_workers();
-    let stats = dp.stats();
-    drop(dp);
+    drop(server);
+    let (failed, stats) = {
+        let mut d = lock();
+        let failed = d.stop_workers();
+        (failed, d.stats())
+    };
+    drop(ctl);
+    match Arc::try_unwrap(dp) {
+        Ok(m) => drop(m.into_inner().unwrap_or_else(|p| p.into_inner())),
+        Err(_) => eprintln!("vnfd: a control client still holds the dataplane; exiting without closing ports"),
+    }
     println!("{stats}");
     if let Some(path) = &args.stats_json {
         let json = serde_json::to_string_pretty(&stats).unwrap_or_default();

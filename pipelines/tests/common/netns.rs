@@ -291,6 +291,27 @@ pub struct Vnfd {
 }
 
 impl Vnfd {
+    /// Its control socket.
+    pub fn control_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("control.sock")
+    }
+
+    /// Its config file (rewrite it, then reload).
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("vnfd.toml")
+    }
+
+    /// Sends one control request and returns the response.
+    pub fn request(&self, req: &str) -> Result<serde_json::Value, String> {
+        use std::io::{BufRead, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(self.control_path()).map_err(|e| format!("connect: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+        writeln!(s, "{req}").map_err(|e| format!("send: {e}"))?;
+        let mut line = String::new();
+        std::io::BufReader::new(s).read_line(&mut line).map_err(|e| format!("read: {e}"))?;
+        serde_json::from_str(&line).map_err(|e| format!("response {line:?}: {e}"))
+    }
+
     /// Writes `config`, starts vnfd with `--stats-json` plus `extra` args, and waits (at most
     /// 60 s) until its stderr says `running`.
     pub fn start(config: &str, extra: &[&str]) -> Result<Vnfd, String> {
@@ -305,6 +326,8 @@ impl Vnfd {
             .arg(&cfg)
             .arg("--stats-json")
             .arg(&json)
+            .arg("--control")
+            .arg(dir.path().join("control.sock"))
             .args(extra)
             .stdin(Stdio::null())
             .stdout(stdout)

@@ -1,0 +1,667 @@
+//! The control socket: a Unix stream socket served by vnfd, one JSON request per line and
+//! one JSON response per line (`{"ok":true,...}` or `{"ok":false,"error":"..."}`, the
+//! error naming the offending field).
+//!
+//! [`Server`] owns the socket and its client threads and knows nothing of the commands;
+//! [`Control`] answers the commands against a [`Dataplane`]. The dataplane never waits for
+//! either: worker state is read through the workers' mailboxes between two bursts, and a
+//! client that is slow, silent or sends garbage only ever holds its own thread.
+//!
+//! Commands: `help`, `version`, `stats`, `ports`, `fdb`, `fdb flush`, `vtep`,
+//! `conntrack`, `conntrack count`, `conntrack flush`, `nat`, `config show`,
+//! `config reload`, `config check`, `latency`.
+
+use crate::dataplane::{Dataplane, Error as DpError, ReloadReport};
+use crate::dpdk::{self, tsc_hz};
+use crate::worker::{Answer, Query};
+use serde_json::{json, Map, Value};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::Ipv4Addr;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use vnf_core::config::{Config, Control as ControlCfg};
+use vnf_core::conntrack::{tcp::TcpState, Filter};
+use vnf_core::l2::fdb::Dest;
+use vnf_core::nat::NatData;
+use vnf_core::switch::Tables;
+
+/// Every command, as `help` lists them.
+pub const COMMANDS: &[&str] = &[
+    "help",
+    "version",
+    "stats",
+    "ports",
+    "fdb",
+    "fdb flush",
+    "vtep",
+    "conntrack",
+    "conntrack count",
+    "conntrack flush",
+    "nat",
+    "config show",
+    "config reload",
+    "config check",
+    "latency",
+];
+
+/// Entries a listing returns when the request gives no `limit`.
+pub const DEFAULT_LIMIT: u64 = 1000;
+/// The largest `limit` accepted.
+pub const MAX_LIMIT: u64 = 1_000_000;
+
+/// Answers one request line with one response line (without the newline).
+pub type Handler = Arc<dyn Fn(&str) -> String + Send + Sync>;
+
+/// Limits of the socket server.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Clients served at once.
+    pub max_clients: usize,
+    /// Longest request line in bytes (without the newline).
+    pub max_request: usize,
+    /// A client that sends no complete line for this long is disconnected.
+    pub read_timeout: Duration,
+}
+
+impl From<&ControlCfg> for Limits {
+    fn from(c: &ControlCfg) -> Self {
+        Limits { max_clients: c.max_clients as usize, max_request: c.max_request as usize, read_timeout: Duration::from_millis(u64::from(c.read_timeout_ms)) }
+    }
+}
+
+/// The listening socket and its threads. Dropping it stops accepting, and removes the
+/// socket file; clients already connected finish their current request.
+pub struct Server {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+/// A response refusing a request.
+pub fn refusal(msg: impl std::fmt::Display) -> String {
+    json!({"ok": false, "error": msg.to_string()}).to_string()
+}
+
+impl Server {
+    /// Binds `path` (mode `mode`, group `group` if given) and serves `handler` on it.
+    /// A stale socket file is replaced; a socket another process listens on is refused.
+    pub fn start(path: &Path, mode: u32, group: Option<&str>, limits: Limits, handler: Handler) -> io::Result<Server> {
+        if let Ok(md) = std::fs::symlink_metadata(path) {
+            if !md.file_type().is_socket() {
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} exists and is not a socket", path.display())));
+            }
+            if UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("another process serves {}", path.display())));
+            }
+            std::fs::remove_file(path)?;
+        }
+        let listener = UnixListener::bind(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        if let Some(g) = group {
+            let gid = group_id(g).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("control.group: no group {g:?}")))?;
+            std::os::unix::fs::chown(path, None, Some(gid))?;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = Arc::new(AtomicUsize::new(0));
+        let st = stop.clone();
+        let accept = std::thread::Builder::new().name("vnf-control".into()).spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::Acquire) {
+                    break;
+                }
+                let Ok(mut conn) = conn else { continue };
+                if clients.fetch_add(1, Ordering::AcqRel) >= limits.max_clients {
+                    clients.fetch_sub(1, Ordering::AcqRel);
+                    let _ = conn.set_write_timeout(Some(Duration::from_millis(200)));
+                    let _ = writeln!(conn, "{}", refusal(format!("control: too many clients (at most {})", limits.max_clients)));
+                    continue;
+                }
+                let (h, l, n) = (handler.clone(), limits.clone(), clients.clone());
+                let spawned = std::thread::Builder::new().name("vnf-client".into()).spawn(move || {
+                    serve_client(conn, &l, &h);
+                    n.fetch_sub(1, Ordering::AcqRel);
+                });
+                if spawned.is_err() {
+                    clients.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+        })?;
+        Ok(Server { path: path.to_owned(), stop, accept: Some(accept) })
+    }
+
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        // Wake the accept loop.
+        let _ = UnixStream::connect(&self.path);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn group_id(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: valid C string; getgrnam returns a pointer to static storage or NULL, read at once.
+    let g = unsafe { libc::getgrnam(c.as_ptr()) };
+    // SAFETY: non-null pointers from getgrnam point to a valid struct group.
+    (!g.is_null()).then(|| unsafe { (*g).gr_gid })
+}
+
+/// Serves one client: requests until it closes, errs or times out.
+fn serve_client(conn: UnixStream, limits: &Limits, handler: &Handler) {
+    let _ = conn.set_read_timeout(Some(limits.read_timeout));
+    let _ = conn.set_write_timeout(Some(limits.read_timeout));
+    let Ok(mut out) = conn.try_clone() else { return };
+    let mut rd = BufReader::new(conn);
+    loop {
+        let mut line = Vec::new();
+        // One byte more than allowed tells an oversize line from one at the limit.
+        let r = (&mut rd).take(limits.max_request as u64 + 1).read_until(b'\n', &mut line);
+        let resp = match r {
+            Ok(0) => return,
+            Ok(_) if line.last() != Some(&b'\n') && line.len() > limits.max_request => {
+                let _ = writeln!(out, "{}", refusal(format!("request: longer than {} bytes", limits.max_request)));
+                return;
+            }
+            Ok(_) if line.last() != Some(&b'\n') => {
+                // End of stream without a newline: answer what came, then stop.
+                let resp = answer_line(&line, handler);
+                let _ = writeln!(out, "{resp}");
+                return;
+            }
+            Ok(_) => answer_line(&line, handler),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                let _ = writeln!(out, "{}", refusal(format!("request: no complete line within {} ms", limits.read_timeout.as_millis())));
+                return;
+            }
+            Err(_) => return,
+        };
+        if writeln!(out, "{resp}").is_err() {
+            return;
+        }
+    }
+}
+
+fn answer_line(line: &[u8], handler: &Handler) -> String {
+    match std::str::from_utf8(line) {
+        Ok(s) if s.trim().is_empty() => refusal("request: empty line"),
+        Ok(s) => handler(s.trim_end_matches(['\n', '\r'])),
+        Err(_) => refusal("request: not UTF-8"),
+    }
+}
+
+/// The running config as the control socket sees it.
+struct Running {
+    path: PathBuf,
+    text: String,
+}
+
+/// The command side of the control socket.
+pub struct Control {
+    dp: Arc<Mutex<Dataplane>>,
+    running: Mutex<Running>,
+    started: Instant,
+}
+
+/// A refusal naming a field.
+struct Refused(String);
+
+impl<T: std::fmt::Display> From<T> for Refused {
+    fn from(e: T) -> Self {
+        Refused(e.to_string())
+    }
+}
+
+type Reply = Result<Map<String, Value>, Refused>;
+
+fn bad(field: &str, why: impl std::fmt::Display) -> Refused {
+    Refused(format!("{field}: {why}"))
+}
+
+/// The fields of one request.
+struct Args<'a> {
+    cmd: &'a str,
+    obj: &'a Map<String, Value>,
+}
+
+impl<'a> Args<'a> {
+    /// Refuses fields the command does not take.
+    fn only(&self, allowed: &[&str]) -> Result<(), Refused> {
+        for k in self.obj.keys() {
+            if k != "cmd" && !allowed.contains(&k.as_str()) {
+                let takes = if allowed.is_empty() { "no arguments".to_owned() } else { allowed.join(", ") };
+                return Err(bad(k, format!("not an argument of {:?} (it takes {takes})", self.cmd)));
+            }
+        }
+        Ok(())
+    }
+
+    fn str(&self, k: &str) -> Result<Option<&'a str>, Refused> {
+        match self.obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(v) => Err(bad(k, format!("expected a string, got {v}"))),
+        }
+    }
+
+    fn uint(&self, k: &str, max: u64) -> Result<Option<u64>, Refused> {
+        match self.obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => match v.as_u64() {
+                Some(n) if n <= max => Ok(Some(n)),
+                _ => Err(bad(k, format!("expected an integer in 0..={max}, got {v}"))),
+            },
+        }
+    }
+
+    fn ip(&self, k: &str) -> Result<Option<u32>, Refused> {
+        self.str(k)?.map(|s| s.parse::<Ipv4Addr>().map(u32::from).map_err(|_| bad(k, format!("{s:?} is not an IPv4 address")))).transpose()
+    }
+
+    fn limit(&self) -> Result<usize, Refused> {
+        Ok(self.uint("limit", MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT) as usize)
+    }
+}
+
+fn ok(v: Value) -> Reply {
+    match v {
+        Value::Object(m) => Ok(m),
+        other => Ok(Map::from_iter([("value".to_owned(), other)])),
+    }
+}
+
+fn proto_name(p: u8) -> String {
+    match p {
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        1 => "icmp".into(),
+        n => n.to_string(),
+    }
+}
+
+fn tcp_state_name(s: TcpState) -> String {
+    if s == TcpState::None {
+        return "-".into();
+    }
+    let d = format!("{s:?}");
+    let mut out = String::new();
+    for (i, ch) in d.chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_uppercase());
+    }
+    out
+}
+
+impl Control {
+    /// Serves `dp`, running the config read from `path` (its text `text`).
+    pub fn new(dp: Arc<Mutex<Dataplane>>, path: PathBuf, text: String) -> Arc<Control> {
+        Arc::new(Control { dp, running: Mutex::new(Running { path, text }), started: Instant::now() })
+    }
+
+    /// The handler to give a [`Server`].
+    pub fn handler(self: &Arc<Self>) -> Handler {
+        let me = self.clone();
+        Arc::new(move |line| me.handle(line))
+    }
+
+    fn dp(&self) -> MutexGuard<'_, Dataplane> {
+        self.dp.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Answers one request line.
+    pub fn handle(&self, line: &str) -> String {
+        let v: Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) => return refusal(format!("request: not JSON ({e})")),
+        };
+        let Value::Object(obj) = &v else { return refusal("request: expected a JSON object like {\"cmd\":\"stats\"}") };
+        let cmd = match obj.get("cmd") {
+            Some(Value::String(s)) => s.as_str(),
+            Some(other) => return refusal(format!("cmd: expected a string, got {other}")),
+            None => return refusal("cmd: missing (e.g. {\"cmd\":\"help\"})"),
+        };
+        let a = Args { cmd, obj };
+        let r = match cmd {
+            "help" => a.only(&[]).and_then(|_| ok(json!({"commands": COMMANDS}))),
+            "version" => a.only(&[]).and_then(|_| self.version()),
+            "stats" => a.only(&[]).and_then(|_| ok(json!({"stats": self.dp().stats()}))),
+            "ports" => a.only(&[]).and_then(|_| self.ports()),
+            "fdb" => self.fdb(&a),
+            "fdb flush" => self.fdb_flush(&a),
+            "vtep" => a.only(&[]).and_then(|_| self.vtep()),
+            "conntrack" => self.conntrack(&a),
+            "conntrack count" => a.only(&[]).and_then(|_| self.conntrack_count()),
+            "conntrack flush" => self.conntrack_flush(&a),
+            "nat" => self.nat(&a),
+            "config show" => a.only(&[]).and_then(|_| self.config_show()),
+            "config reload" => self.config_reload(&a),
+            "config check" => self.config_check(&a),
+            "latency" => a.only(&[]).and_then(|_| self.latency()),
+            other => Err(bad("cmd", format!("unknown command {other:?} (known: {})", COMMANDS.join(", ")))),
+        };
+        match r {
+            Ok(mut m) => {
+                m.insert("ok".into(), Value::Bool(true));
+                Value::Object(m).to_string()
+            }
+            Err(Refused(e)) => refusal(e),
+        }
+    }
+
+    /// Reloads the config from `path` (or the running path); what SIGHUP does too.
+    pub fn reload(&self, path: Option<&Path>) -> Result<ReloadReport, String> {
+        let path = match path {
+            Some(p) => p.to_owned(),
+            None => self.running.lock().unwrap_or_else(|p| p.into_inner()).path.clone(),
+        };
+        let (cfg, text) = read_config(&path)?;
+        let file = path.display().to_string();
+        let report = self.dp().reload(cfg).map_err(|e| match e {
+            DpError::Config(mut c) => {
+                c.file.get_or_insert(file.clone());
+                c.to_string()
+            }
+            other => other.to_string(),
+        })?;
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Running { path, text };
+        Ok(report)
+    }
+
+    fn version(&self) -> Reply {
+        let r = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        ok(json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "dpdk": dpdk::version(),
+            "config": r.path.display().to_string(),
+            "generation": self.dp().generation(),
+            "uptime_s": self.started.elapsed().as_secs_f64(),
+        }))
+    }
+
+    fn ports(&self) -> Reply {
+        let dp = self.dp();
+        let s = dp.stats();
+        let ports: Vec<Value> = s
+            .ports
+            .iter()
+            .zip(dp.ports())
+            .enumerate()
+            .map(|(i, (ps, p))| {
+                let mut v = serde_json::to_value(ps).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut v {
+                    m.insert("index".into(), json!(i));
+                    m.insert("port_id".into(), json!(p.id()));
+                }
+                v
+            })
+            .collect();
+        ok(json!({ "ports": ports }))
+    }
+
+    fn domain(t: &Tables, a: &Args<'_>) -> Result<Option<u16>, Refused> {
+        let Some(name) = a.str("bridge")? else { return Ok(None) };
+        t.domains.iter().position(|d| d.name == name).map(|i| Some(i as u16)).ok_or_else(|| {
+            let names: Vec<&str> = t.domains.iter().map(|d| d.name.as_str()).collect();
+            bad("bridge", format!("no bridge {name:?} (bridges: {})", if names.is_empty() { "none".into() } else { names.join(", ") }))
+        })
+    }
+
+    fn fdb(&self, a: &Args<'_>) -> Reply {
+        a.only(&["bridge", "limit"])?;
+        let limit = a.limit()?;
+        let dp = self.dp();
+        let t = dp.tables().clone();
+        let domain = Self::domain(&t, a)?;
+        let answers = dp.query(&Query::Fdb { domain, limit })?;
+        let now_ms = dpdk::rdtsc() / (tsc_hz() / 1000).max(1);
+        let mut entries = Vec::new();
+        let mut total = 0;
+        for (w, ans) in answers.into_iter().enumerate() {
+            let Answer::Fdb { entries: es, total: n } = ans else { continue };
+            total += n;
+            for e in es {
+                if entries.len() >= limit {
+                    break;
+                }
+                let d = t.domains.get(usize::from(e.domain));
+                let dest = match e.dest {
+                    Dest::Port(p) => format!("port {}", t.port_names.get(usize::from(p)).map_or("?", String::as_str)),
+                    Dest::Vtep(ip) => format!("vtep {}", Ipv4Addr::from(ip)),
+                };
+                entries.push(json!({
+                    "worker": w,
+                    "bridge": d.map_or("?", |d| d.name.as_str()),
+                    "vlan": d.map(|d| d.vlan),
+                    "mac": e.mac.to_string(),
+                    "dest": dest,
+                    "static": e.is_static,
+                    "age_ms": if e.is_static { Value::Null } else { json!(now_ms.saturating_sub(e.last_seen_ms)) },
+                }));
+            }
+        }
+        ok(json!({ "entries": entries, "count": total, "truncated": total > entries.len() }))
+    }
+
+    fn fdb_flush(&self, a: &Args<'_>) -> Reply {
+        a.only(&["bridge"])?;
+        let dp = self.dp();
+        let domain = Self::domain(dp.tables(), a)?;
+        let n: usize = dp.query(&Query::FdbFlush { domain })?.into_iter().map(|x| if let Answer::Flushed(n) = x { n } else { 0 }).sum();
+        ok(json!({ "flushed": n }))
+    }
+
+    fn vtep(&self) -> Reply {
+        let dp = self.dp();
+        let t = dp.tables();
+        let Some(v) = &t.vtep else { return ok(json!({ "vtep": null })) };
+        let s = dp.stats();
+        let vnis: Vec<Value> = t.domains.iter().filter_map(|d| d.vni.map(|n| json!({"vni": n, "bridge": d.name}))).collect();
+        ok(json!({ "vtep": {
+            "ip": Ipv4Addr::from(v.ip).to_string(),
+            "mac": v.mac.to_string(),
+            "udp_port": v.udp_port,
+            "mtu": v.mtu,
+            "port": t.port_names.get(usize::from(v.port)),
+            "vnis": vnis,
+            "remotes": s.vteps,
+        }}))
+    }
+
+    fn filter(a: &Args<'_>) -> Result<Filter, Refused> {
+        let proto = match a.str("proto")? {
+            None => None,
+            Some("tcp") => Some(6),
+            Some("udp") => Some(17),
+            Some("icmp") => Some(1),
+            Some(p) => Some(p.parse::<u8>().map_err(|_| bad("proto", format!("{p:?} is not tcp, udp, icmp or a protocol number")))?),
+        };
+        Ok(Filter { src: a.ip("src")?, dst: a.ip("dst")?, proto, port: a.uint("port", 65535)?.map(|p| p as u16) })
+    }
+
+    fn conntrack(&self, a: &Args<'_>) -> Reply {
+        a.only(&["src", "dst", "proto", "port", "limit"])?;
+        let filter = Self::filter(a)?;
+        let limit = a.limit()?;
+        let dp = self.dp();
+        let mut entries = Vec::new();
+        let mut count = 0;
+        for (w, ans) in dp.query(&Query::Conntrack { filter, limit })?.into_iter().enumerate() {
+            let Answer::Conntrack { rows, matched } = ans else { continue };
+            count += matched;
+            for r in rows {
+                if entries.len() >= limit {
+                    break;
+                }
+                let k = |k: &vnf_core::conntrack::FlowKey| {
+                    json!({"src": Ipv4Addr::from(k.src).to_string(), "sport": k.sport, "dst": Ipv4Addr::from(k.dst).to_string(), "dport": k.dport})
+                };
+                entries.push(json!({
+                    "worker": w,
+                    "proto": proto_name(r.orig.proto),
+                    "orig": k(&r.orig),
+                    "reply": k(&r.reply),
+                    "state": tcp_state_name(r.state),
+                    "expires_ms": r.expires_in_ms,
+                    "snat": r.flags & NatData::SNAT != 0,
+                    "dnat": r.flags & NatData::DNAT != 0,
+                    "packets": r.packets,
+                }));
+            }
+        }
+        ok(json!({ "entries": entries, "count": count, "truncated": count > entries.len() }))
+    }
+
+    fn conntrack_count(&self) -> Reply {
+        let dp = self.dp();
+        let per: Vec<u64> = dp.worker_snapshots().iter().map(|w| w.ct_entries).collect();
+        let capacity = dp.tables().sec.as_ref().map_or(0, |s| s.capacity);
+        ok(json!({ "count": per.iter().sum::<u64>(), "per_worker": per, "capacity": capacity }))
+    }
+
+    fn conntrack_flush(&self, a: &Args<'_>) -> Reply {
+        a.only(&["src", "dst", "proto", "port"])?;
+        let filter = Self::filter(a)?;
+        let n: usize = self.dp().query(&Query::ConntrackFlush { filter })?.into_iter().map(|x| if let Answer::Flushed(n) = x { n } else { 0 }).sum();
+        ok(json!({ "flushed": n }))
+    }
+
+    fn nat(&self, a: &Args<'_>) -> Reply {
+        a.only(&["limit"])?;
+        let limit = a.limit()?;
+        let dp = self.dp();
+        let t = dp.tables().clone();
+        let cfg = dp.config().clone();
+        let Some(sec) = t.sec.as_ref() else { return ok(json!({ "pools": [], "forwards": [], "mappings": [], "truncated": false })) };
+        let answers = dp.query(&Query::Nat { limit })?;
+        let mut free = vec![[0u64; 3]; sec.pool_addrs.len()];
+        let mut mappings = Vec::new();
+        let mut total = 0;
+        for (w, ans) in answers.into_iter().enumerate() {
+            let Answer::Nat { mappings: ms, total: n, free: f } = ans else { continue };
+            total += n;
+            for (acc, x) in free.iter_mut().zip(f) {
+                for i in 0..3 {
+                    acc[i] += u64::from(x[i]);
+                }
+            }
+            for m in ms {
+                if mappings.len() >= limit {
+                    break;
+                }
+                mappings.push(json!({
+                    "worker": w,
+                    "proto": proto_name(m.proto),
+                    "internal": format!("{}:{}", Ipv4Addr::from(m.int_addr), m.int_port),
+                    "external": format!("{}:{}", Ipv4Addr::from(m.ext_addr), m.ext_port),
+                    "refs": m.refs,
+                }));
+            }
+        }
+        let pools: Vec<Value> = sec
+            .snat
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let (mut tcp, mut udp, mut icmp) = (0, 0, 0);
+                for &ai in &r.addrs {
+                    let f = free[usize::from(ai)];
+                    tcp += f[0];
+                    udp += f[1];
+                    icmp += f[2];
+                }
+                json!({
+                    "rule": i,
+                    "from": r.from.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                    "addresses": r.addrs.iter().map(|&ai| Ipv4Addr::from(sec.pool_addrs[usize::from(ai)]).to_string()).collect::<Vec<_>>(),
+                    "ports": [r.ports.0, r.ports.1],
+                    "free": {"tcp": tcp, "udp": udp, "icmp": icmp},
+                })
+            })
+            .collect();
+        let forwards: Vec<Value> = cfg
+            .nat
+            .iter()
+            .flat_map(|n| n.forward.iter())
+            .map(|f| json!({"proto": f.proto, "address": f.address.to_string(), "port": f.port, "to": f.to.to_string(), "to_port": f.to_port.unwrap_or(f.port)}))
+            .collect();
+        ok(json!({ "pools": pools, "forwards": forwards, "mappings": mappings, "count": total, "truncated": total > mappings.len() }))
+    }
+
+    fn config_show(&self) -> Reply {
+        let r = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        ok(json!({ "path": r.path.display().to_string(), "generation": self.dp().generation(), "text": r.text }))
+    }
+
+    fn path_arg(a: &Args<'_>, required: bool) -> Result<Option<PathBuf>, Refused> {
+        match a.str("path")? {
+            Some(p) if Path::new(p).is_absolute() => Ok(Some(PathBuf::from(p))),
+            Some(p) => Err(bad("path", format!("{p:?} is not absolute (vnfd's working directory is not the client's)"))),
+            None if required => Err(bad("path", "missing")),
+            None => Ok(None),
+        }
+    }
+
+    fn config_reload(&self, a: &Args<'_>) -> Reply {
+        a.only(&["path"])?;
+        let path = Self::path_arg(a, false)?;
+        let r = self.reload(path.as_deref()).map_err(Refused)?;
+        ok(serde_json::to_value(r)?)
+    }
+
+    fn config_check(&self, a: &Args<'_>) -> Reply {
+        a.only(&["path"])?;
+        let path = Self::path_arg(a, true)?.expect("required");
+        let (cfg, _) = read_config(&path).map_err(Refused)?;
+        let file = path.display().to_string();
+        let named = |mut e: vnf_core::config::ConfigError| {
+            e.file.get_or_insert(file.clone());
+            Refused(e.to_string())
+        };
+        cfg.check_mempool().map_err(named)?;
+        Tables::compile(&cfg).map_err(named)?;
+        vnf_core::config::reload_compatible(self.dp().config(), &cfg).map_err(named)?;
+        ok(json!({ "path": file }))
+    }
+
+    fn latency(&self) -> Reply {
+        let dp = self.dp();
+        let ns = 1e9 / tsc_hz().max(1) as f64;
+        let lcores = dp.config().dataplane.workers.clone();
+        let mut workers = Vec::new();
+        for (w, ans) in dp.query(&Query::Latency)?.into_iter().enumerate() {
+            let Answer::Latency(h) = ans else { continue };
+            let q = |p: f64| (h.value_at_quantile(p) as f64 * ns).round() as u64;
+            workers.push(json!({
+                "lcore": lcores.get(w),
+                "bursts": h.len(),
+                "mean": (h.mean() * ns * 10.0).round() / 10.0,
+                "p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "p999": q(0.999),
+                "max": (h.max() as f64 * ns).round() as u64,
+            }));
+        }
+        ok(json!({ "unit": "ns", "workers": workers }))
+    }
+}
+
+/// Reads and parses a config file (file and line in the error).
+pub fn read_config(path: &Path) -> Result<(Config, String), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("path: cannot read {}: {e}", path.display()))?;
+    let file = path.display().to_string();
+    let cfg = Config::parse(&text, Some(&file)).map_err(|e| e.to_string())?;
+    Ok((cfg, text))
+}
