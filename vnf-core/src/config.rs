@@ -1097,6 +1097,50 @@ fn line_of(text: &str, offset: usize) -> usize {
 mod tests {
     use super::*;
 
+    #[test]
+    fn control_section_defaults_and_refusals_name_the_key() {
+        let base = "[[port]]\nname = \"p\"\ndevargs = \"net_null0\"\n";
+        let c = Config::parse(base, None).unwrap();
+        assert_eq!(c.control, Control::default());
+        assert_eq!((c.control.socket.as_str(), c.control.mode_bits().unwrap(), c.control.prometheus), ("/run/vnfd.sock", 0o600, None));
+        for (extra, key, why) in [
+            ("mode = \"0999\"", "control.mode", "not an octal"),
+            ("mode = \"01777\"", "control.mode", "above 0777"),
+            ("max_clients = 0", "control.max_clients", "not in 1..=1024"),
+            ("max_request = 10", "control.max_request", "not in 256"),
+            ("read_timeout_ms = 0", "control.read_timeout_ms", "above 0"),
+            ("prometheus = \"0.0.0.0:9464\"", "control.prometheus", "not a loopback"),
+            ("colour = 1", "control.colour", "unknown field"),
+        ] {
+            let e = Config::parse(&format!("{base}[control]\n{extra}\n"), None).unwrap_err();
+            assert_eq!(e.key, key, "{extra}: {e}");
+            assert!(e.to_string().contains(why), "{extra}: {e}");
+        }
+        let c = Config::parse(&format!("{base}[control]\nprometheus = \"127.0.0.1:9464\"\ngroup = \"adm\"\n"), None).unwrap();
+        assert_eq!(c.control.prometheus, Some("127.0.0.1:9464".parse().unwrap()));
+    }
+
+    #[test]
+    fn reload_refuses_what_needs_a_restart_naming_the_key() {
+        let base = "[dataplane]\nworkers = [1]\n[[port]]\nname = \"p\"\ndevargs = \"net_null0\"\n";
+        let old = Config::parse(base, None).unwrap();
+        assert!(reload_compatible(&old, &old).is_ok());
+        let other_port = Config::parse(&base.replace("net_null0", "net_null1"), None).unwrap();
+        assert!(reload_compatible(&old, &other_port).is_ok(), "ports are the dataplane's business");
+        for (new, key) in [
+            (base.replace("workers = [1]", "workers = [1, 2]"), "dataplane.workers"),
+            (base.replace("workers = [1]", "workers = [1]\nmempool_size = 4095"), "dataplane.mempool_size"),
+            (base.replace("workers = [1]", "workers = [1]\nmain_lcore = 3"), "dataplane.main_lcore"),
+            (format!("{base}[eal]\nargs = [\"--no-pci\"]\n"), "eal.args"),
+            (format!("{base}[control]\nsocket = \"/tmp/x.sock\"\n"), "control"),
+        ] {
+            let new = Config::parse(&new, None).unwrap();
+            let e = reload_compatible(&old, &new).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.to_string().contains("restart"), "{e}");
+        }
+    }
+
     const GOOD: &str = r#"
 [dataplane]
 workers = [1]

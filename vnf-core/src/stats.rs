@@ -425,6 +425,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn remap_moves_counters_with_their_objects_and_zeroes_the_new_ones() {
+        let c = WorkerCounters::with_tunnels(4, 2, 2);
+        for (i, p) in c.ports.iter().enumerate() {
+            p.rx.add(10 * (i as u64 + 1));
+            p.tx.add(i as u64 + 1);
+        }
+        c.domains[1].encap.add(7);
+        c.vteps[0].decap.add(5);
+        // port 0 gone, 1 -> 0, 2 -> 2, 3 -> 1; a new port lands on 3. Domains swap; VTEP 0 gone.
+        c.remap(&[None, Some(0), Some(2), Some(1)], &[Some(1), Some(0)], &[None, Some(0)]);
+        let rx: Vec<u64> = c.ports.iter().map(|p| p.rx.get()).collect();
+        assert_eq!(rx, vec![20, 40, 30, 0]);
+        assert_eq!(c.ports[1].tx.get(), 4);
+        assert_eq!((c.domains[0].encap.get(), c.domains[1].encap.get()), (7, 0));
+        assert_eq!((c.vteps[0].decap.get(), c.vteps[1].decap.get()), (0, 0));
+        // The identity leaves everything alone.
+        c.remap(&[Some(0), Some(1), Some(2), Some(3)], &[Some(0), Some(1)], &[Some(0), Some(1)]);
+        assert_eq!(c.ports[0].rx.get(), 20);
+    }
+
+    #[test]
     fn reason_names_are_unique_kebab_case() {
         let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
         for n in &names {

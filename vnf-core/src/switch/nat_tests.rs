@@ -442,3 +442,66 @@ fn an_error_about_a_translated_packet_quotes_it_as_sent() {
     icmp.extend_from_slice(&m);
     assert_eq!(errors, vec![(to_in(H, &icmp), Action::Tx(0))]);
 }
+
+/// The fixture with another `[[nat.snat]]` pool and an extra firewall rule.
+fn cfg_pool(pool: &str) -> String {
+    cfg().replace("pool = [\"203.0.113.1\"]", &format!("pool = [{pool}]")) + "[[firewall.rule]]\nfrom = \"inside\"\nproto = \"udp\"\ndport = \"5353\"\naction = \"drop\"\n"
+}
+
+#[test]
+fn reload_keeps_connections_whose_pool_address_stays_and_applies_new_rules() {
+    let mut r = rig();
+    let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 6000, IP_S, 53, b"q", 64))));
+    assert_eq!(out, vec![(1, to_out(S, &udp(IP_P, 6000, IP_S, 53, b"q", 63)))]);
+    let tcp_out = tx(&r.run(0, &from_in(H2, &tcp(IP_H2, 7000, IP_S, 443, SYN, 1, 0, 64))));
+    assert_eq!(tcp_out.len(), 1);
+    // The pool grows by an address and a rule is added: both sessions stay as they were.
+    let a = r.reload(&cfg_pool("\"203.0.113.1\", \"203.0.113.2\""));
+    assert_eq!((a.ct_kept, a.ct_dropped), (2, 0), "{a:?}");
+    let back = tx(&r.run(1, &from_out(S, &udp(IP_S, 53, IP_P, 6000, b"a", 64))));
+    assert_eq!(back, vec![(0, to_in(H, &udp(IP_S, 53, IP_H, 6000, b"a", 63)))]);
+    let synack = tx(&r.run(1, &from_out(S, &tcp(IP_S, 443, IP_P, 7000, SYNACK, 9, 2, 64))));
+    assert_eq!(synack, vec![(0, to_in(H2, &tcp(IP_S, 443, IP_H2, 7000, SYNACK, 9, 2, 63)))]);
+    assert_eq!(conn_state(&r, FlowKey { src: IP_H2, dst: IP_S, sport: 7000, dport: 443, proto: 6 }), Some(TcpState::SynRecv));
+    // The new rule applies to new connections.
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &udp(IP_H, 6001, IP_S, 5353, b"m", 64))), DropReason::FwDrop);
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!((st.table.len(), st.maps.len()), (2, 2));
+}
+
+#[test]
+fn reload_that_takes_the_pool_address_away_drops_its_sessions_and_maps_anew() {
+    let mut r = rig();
+    tx(&r.run(0, &from_in(H, &udp(IP_H, 6000, IP_S, 53, b"q", 64))));
+    let a = r.reload(&cfg_pool("\"203.0.113.2\""));
+    assert_eq!((a.ct_kept, a.ct_dropped), (0, 1), "{a:?}");
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!((st.table.len(), st.maps.len()), (0, 0), "the connection and its mapping are gone");
+    // The reply to the old mapping has no connection any more.
+    assert_ne!(r.run(1, &from_out(S, &udp(IP_S, 53, IP_P, 6000, b"a", 64))).iter().filter(|(_, a)| matches!(a, Action::Tx(_))).count(), 1);
+    // A new packet of the same flow is mapped to the new pool address.
+    let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 6000, IP_S, 53, b"q", 64))));
+    assert_eq!(out, vec![(1, to_out(S, &udp(0xcb00_7102, 6000, IP_S, 53, b"q", 63)))]);
+}
+
+#[test]
+fn reload_without_nat_drops_the_table_and_back_starts_empty() {
+    let mut r = rig();
+    tx(&r.run(0, &from_in(H, &udp(IP_H, 6000, IP_S, 53, b"q", 64))));
+    let plain = crate::nat::fixture::two_zones(
+        "neighbor = [{ ip = \"198.51.100.10\", mac = \"02:00:00:00:00:0a\" }]",
+        "neighbor = [{ ip = \"203.0.113.80\", mac = \"02:00:00:00:00:50\" }]",
+        "",
+    );
+    let a = r.reload(&plain);
+    assert_eq!(a.ct_dropped, 1);
+    assert!(r.st.ct.is_none());
+    // Routed without translation now.
+    let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 6000, IP_S, 53, b"q", 64))));
+    assert_eq!(out, vec![(1, to_out(S, &udp(IP_H, 6000, IP_S, 53, b"q", 63)))]);
+    r.reload(&cfg());
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!(st.table.len(), 0);
+    let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 6000, IP_S, 53, b"q", 64))));
+    assert_eq!(out, vec![(1, to_out(S, &udp(IP_P, 6000, IP_S, 53, b"q", 63)))]);
+}

@@ -93,6 +93,14 @@ impl Rig {
         self.st.tick(&self.t, &self.alloc, &self.c, self.now, &mut out);
         out.drain().map(|(b, a)| (b.data().to_vec(), a)).collect()
     }
+    /// Moves the rig to `cfg` the way a worker adopts a reloaded config.
+    pub(super) fn reload(&mut self, cfg: &str) -> Adopted {
+        let t = Tables::compile(&Config::parse(cfg, None).unwrap()).unwrap();
+        let r = Remap::between(&self.t, &t);
+        let a = self.st.adopt(&self.t, &t, &r, self.now);
+        self.t = t;
+        a
+    }
     pub(super) fn drops(&self) -> Vec<(&'static str, u64)> {
         self.c.snapshot().named_drops()
     }
@@ -392,4 +400,50 @@ fn retag_moves_only_macs() {
     let mut tight = VecBuf::with_room(&f, 2, 0);
     assert!(!retag(&mut tight, 0, &[Tag::c(1)]), "no headroom: refused");
     assert_eq!(tight.data(), &f[..]);
+}
+
+fn l2(dst: MacAddr, src: MacAddr, tags: &[Tag]) -> Vec<u8> {
+    padded(eth(dst, src, tags, 0x88b5, b"reload"), 60)
+}
+
+/// `f` without its one VLAN tag, as an access port sends it.
+fn untag(mut f: Vec<u8>) -> Vec<u8> {
+    f.drain(12..16);
+    f
+}
+
+#[test]
+fn reload_with_the_same_ports_keeps_learned_macs_and_takes_new_statics() {
+    let mut r = Rig::new();
+    r.run(0, &l2(MacAddr::BROADCAST, A, &[]));
+    let cfg2 = format!("{CFG}\n[[route]]\nprefix = \"10.0.0.0/8\"\nvia = \"198.51.100.8\"\n").replace(
+        "name = \"v20\"\nvlan = 20\n",
+        "name = \"v20\"\nvlan = 20\nstatic_mac = [{ mac = \"02:00:00:00:00:b1\", port = \"b0\" }]\n",
+    );
+    let a = r.reload(&cfg2);
+    assert!(a.in_place, "{a:?}");
+    assert_eq!((a.fdb_kept, a.fdb_dropped), (1, 0));
+    // Known unicast: out of a0 only, not flooded.
+    assert_eq!(tx(&r.run(1, &l2(A, A2, &[]))), vec![(0, l2(A, A2, &[]))]);
+    // The new static MAC is in place (no flooding to B in VLAN 20).
+    let f = l2(B, R, &[Tag::c(20)]);
+    assert_eq!(tx(&r.run(3, &f)), vec![(2, untag(f))]);
+}
+
+#[test]
+fn reload_that_removes_a_port_moves_macs_by_port_name_and_forgets_the_gone_port() {
+    let mut r = Rig::new();
+    r.run(1, &l2(MacAddr::BROADCAST, A, &[])); // A behind a1 (index 1)
+    r.run(0, &l2(MacAddr::BROADCAST, A2, &[])); // A2 behind a0 (index 0)
+    // Without a0, a1 becomes port 0 and the trunk port 2.
+    let cfg2 = CFG.replacen("[[port]]\nname = \"a0\"\ndevargs = \"net_null0\"\nmode = \"access\"\nvlan = 10\n", "", 1);
+    let a = r.reload(&cfg2);
+    assert!(!a.in_place);
+    assert_eq!((a.fdb_kept, a.fdb_dropped), (1, 1), "{a:?}");
+    // A is still known, behind a1, now index 0.
+    let f = l2(A, R, &[Tag::c(10)]);
+    assert_eq!(tx(&r.run(2, &f)), vec![(0, untag(f))]);
+    // A2 is unknown now: flooded in VLAN 10 (a1 and the QinQ trunk).
+    let out: Vec<u16> = tx(&r.run(2, &l2(A2, R, &[Tag::c(10)]))).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(out, vec![0, 3]);
 }
