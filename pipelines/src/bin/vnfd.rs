@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use vnf_core::config::Config;
 
 #[derive(Parser, Debug)]
-#[command(name = "vnfd", version, about = "DPDK poll-mode gateway appliance")]
+#[command(name = "vnfd", version, about = "DPDK poll-mode gateway appliance", args_override_self = true)]
 struct Args {
     /// The TOML config file.
     #[arg(long, short = 'c')]

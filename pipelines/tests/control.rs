@@ -1,0 +1,280 @@
+//! The control socket of a running vnfd, over a real Unix socket: every command, the
+//! refusals (malformed JSON, unknown commands and fields, oversize lines, silent and
+//! surplus clients), reload through the socket and by SIGHUP, and `vnfctl` end to end.
+//!
+//! vnfd runs on a net_pcap port replaying frames from three MACs forever (so the FDB has
+//! known entries) and a net_null sink, without hugepages.
+
+mod common;
+
+use common::netns::Vnfd;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use vnf_core::pcap;
+
+const MACS: [&str; 3] = ["02:00:00:00:01:01", "02:00:00:00:01:02", "02:00:00:00:01:03"];
+
+fn config(dir: &Path, prefix: &str, extra_port: bool) -> String {
+    let d = dir.display();
+    let mut c = format!(
+        r#"{}
+[[port]]
+name = "p0"
+devargs = "net_pcap0,rx_pcap={d}/in.pcap,infinite_rx=1"
+mode = "access"
+vlan = 10
+
+[[port]]
+name = "p1"
+devargs = "net_null1,no-rx=1"
+mode = "access"
+vlan = 10
+
+[[bridge]]
+name = "b10"
+vlan = 10
+
+[control]
+read_timeout_ms = 500
+max_clients = 4
+max_request = 1024
+"#,
+        common::eal_preamble(prefix)
+    );
+    if extra_port {
+        c += "[[port]]\nname = \"p2\"\ndevargs = \"net_null2,no-rx=1\"\nmode = \"access\"\nvlan = 10\n";
+    }
+    c
+}
+
+fn frames() -> Vec<u8> {
+    let fs: Vec<Vec<u8>> = MACS
+        .iter()
+        .map(|m| {
+            let mut f = vec![0x02, 0, 0, 0, 0x02, 0x99];
+            f.extend(m.split(':').map(|x| u8::from_str_radix(x, 16).unwrap()));
+            f.extend_from_slice(&[0x88, 0xb5]);
+            f.resize(60, 0);
+            f
+        })
+        .collect();
+    pcap::encode(fs.iter().map(Vec::as_slice))
+}
+
+/// One request on a fresh connection.
+fn ask(v: &Vnfd, req: &str) -> Value {
+    v.request(req).unwrap()
+}
+
+fn err(v: &Vnfd, req: &str) -> String {
+    let r = ask(v, req);
+    assert_eq!(r["ok"], json!(false), "{req} -> {r}");
+    r["error"].as_str().unwrap().to_owned()
+}
+
+fn ok(v: &Vnfd, req: &str) -> Value {
+    let r = ask(v, req);
+    assert_eq!(r["ok"], json!(true), "{req} -> {r}");
+    r
+}
+
+fn connect(v: &Vnfd) -> UnixStream {
+    let s = UnixStream::connect(v.control_path()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+fn read_line(s: &mut BufReader<UnixStream>) -> String {
+    let mut l = String::new();
+    s.read_line(&mut l).unwrap();
+    l
+}
+
+fn start(dir: &Path) -> Vnfd {
+    std::fs::write(dir.join("in.pcap"), frames()).unwrap();
+    let prefix = format!("ctltest{}", std::process::id());
+    Vnfd::start(&config(dir, &prefix, false), &[]).unwrap()
+}
+
+#[test]
+fn every_command_and_every_refusal_over_the_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = start(dir.path());
+    let mode = std::fs::metadata(v.control_path()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "socket mode");
+
+    let r = ok(&v, r#"{"cmd":"version"}"#);
+    assert_eq!((r["version"].as_str(), r["generation"].as_u64()), (Some(env!("CARGO_PKG_VERSION")), Some(1)));
+    assert!(r["dpdk"].as_str().unwrap().starts_with("DPDK 22.11"), "{r}");
+    let r = ok(&v, r#"{"cmd":"help"}"#);
+    assert_eq!(r["commands"].as_array().unwrap().len(), pipelines::control::COMMANDS.len());
+    let r = ok(&v, r#"{"cmd":"stats"}"#);
+    let names: Vec<&str> = r["stats"]["ports"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["p0", "p1"]);
+    assert_eq!(r["stats"]["generation"], json!(1));
+    let r = ok(&v, r#"{"cmd":"ports"}"#);
+    assert_eq!(r["ports"][1]["index"], json!(1));
+    assert_eq!(r["ports"][1]["driver"], json!("net_null"));
+
+    // The FDB: exactly the three MACs of the pcap, behind p0, in bridge b10.
+    assert!(common::wait_until(10, || ok(&v, r#"{"cmd":"fdb"}"#)["count"] == json!(3)));
+    let r = ok(&v, r#"{"cmd":"fdb","bridge":"b10","limit":10}"#);
+    let mut macs: Vec<&str> = r["entries"].as_array().unwrap().iter().map(|e| e["mac"].as_str().unwrap()).collect();
+    macs.sort();
+    assert_eq!(macs, MACS);
+    for e in r["entries"].as_array().unwrap() {
+        assert_eq!((e["dest"].as_str(), e["bridge"].as_str(), e["vlan"].as_u64(), e["static"].as_bool()), (Some("port p0"), Some("b10"), Some(10), Some(false)), "{e}");
+    }
+    let r = ok(&v, r#"{"cmd":"fdb","limit":1}"#);
+    assert_eq!((r["entries"].as_array().unwrap().len(), r["truncated"].as_bool()), (1, Some(true)));
+    assert_eq!(err(&v, r#"{"cmd":"fdb","bridge":"nope"}"#), "bridge: no bridge \"nope\" (bridges: b10)");
+    assert_eq!(ok(&v, r#"{"cmd":"fdb flush","bridge":"b10"}"#)["flushed"], json!(3));
+    let r = ok(&v, r#"{"cmd":"stats"}"#);
+    assert!(r["stats"]["events"]["fdb-learned"].as_u64().unwrap() >= 6, "relearned after the flush: {r}");
+
+    assert_eq!(ok(&v, r#"{"cmd":"vtep"}"#)["vtep"], Value::Null);
+    // No NAT or firewall in this config: empty tables, not errors.
+    let r = ok(&v, r#"{"cmd":"conntrack","proto":"tcp","src":"198.51.100.2","port":80}"#);
+    assert_eq!((r["count"].as_u64(), r["entries"].as_array().map(Vec::len)), (Some(0), Some(0)));
+    assert_eq!(ok(&v, r#"{"cmd":"conntrack count"}"#)["count"], json!(0));
+    assert_eq!(ok(&v, r#"{"cmd":"conntrack flush"}"#)["flushed"], json!(0));
+    assert_eq!(ok(&v, r#"{"cmd":"nat"}"#)["pools"], json!([]));
+    assert_eq!(err(&v, r#"{"cmd":"conntrack","src":"10.0.0.300"}"#), "src: \"10.0.0.300\" is not an IPv4 address");
+    assert_eq!(err(&v, r#"{"cmd":"conntrack","proto":"sctpx"}"#), "proto: \"sctpx\" is not tcp, udp, icmp or a protocol number");
+    assert_eq!(err(&v, r#"{"cmd":"conntrack","port":70000}"#), "port: expected an integer in 0..=65535, got 70000");
+    assert_eq!(err(&v, r#"{"cmd":"conntrack flush","limit":3}"#), "limit: not an argument of \"conntrack flush\" (it takes src, dst, proto, port)");
+
+    let r = ok(&v, r#"{"cmd":"latency"}"#);
+    let w = &r["workers"][0];
+    assert_eq!((r["unit"].as_str(), w["lcore"].as_u64()), (Some("ns"), Some(1)));
+    assert!(w["bursts"].as_u64().unwrap() > 0, "{r}");
+    let (p50, p99, max) = (w["p50"].as_u64().unwrap(), w["p99"].as_u64().unwrap(), w["max"].as_u64().unwrap());
+    assert!(0 < p50 && p50 <= p99 && p99 <= max, "{r}");
+
+    // Config: show, check, reload (adds and removes a port), refusals.
+    let cfg_path = v.config_path();
+    let text = std::fs::read_to_string(&cfg_path).unwrap();
+    let r = ok(&v, r#"{"cmd":"config show"}"#);
+    assert_eq!((r["text"].as_str(), r["generation"].as_u64()), (Some(text.as_str()), Some(1)));
+    let prefix = format!("ctltest{}", std::process::id());
+    let with_p2 = dir.path().join("with-p2.toml");
+    std::fs::write(&with_p2, config(dir.path(), &prefix, true)).unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, text.replace("vlan = 10\n\n[[port]]", "vlan = 5000\n\n[[port]]")).unwrap();
+    let req = |cmd: &str, p: &Path| json!({"cmd": cmd, "path": p}).to_string();
+    assert_eq!(ok(&v, &req("config check", &with_p2))["path"], json!(with_p2));
+    let e = err(&v, &req("config check", &bad));
+    assert_eq!(e, format!("{}: port[0].vlan: 5000 is not in 1..=4094", bad.display()));
+    assert_eq!(err(&v, r#"{"cmd":"config check"}"#), "path: missing");
+    assert!(err(&v, r#"{"cmd":"config reload","path":"x.toml"}"#).starts_with("path: \"x.toml\" is not absolute"));
+    let r = ok(&v, &req("config reload", &with_p2));
+    assert_eq!((r["generation"].as_u64(), &r["ports_added"], &r["ports_kept"]), (Some(2), &json!(["p2"]), &json!(["p0", "p1"])));
+    assert!(r["latency_us"].as_f64().unwrap() > 0.0);
+    assert_eq!(ok(&v, r#"{"cmd":"stats"}"#)["stats"]["ports"].as_array().unwrap().len(), 3);
+    assert_eq!(err(&v, &req("config reload", &bad)), e, "the same refusal as check");
+    assert!(err(&v, &req("config reload", &dir.path().join("missing.toml"))).starts_with("path: cannot read"));
+    assert_eq!(ok(&v, r#"{"cmd":"version"}"#)["generation"], json!(2), "refused reloads change nothing");
+    let r = ok(&v, &req("config reload", &cfg_path));
+    assert_eq!((r["generation"].as_u64(), &r["ports_removed"]), (Some(3), &json!(["p2"])));
+
+    // Malformed requests.
+    assert!(err(&v, "{not json").starts_with("request: not JSON"));
+    assert!(err(&v, "[1,2]").starts_with("request: expected a JSON object"));
+    assert!(err(&v, r#"{"command":"stats"}"#).starts_with("cmd: missing"));
+    assert_eq!(err(&v, r#"{"cmd":7}"#), "cmd: expected a string, got 7");
+    assert!(err(&v, r#"{"cmd":"reboot"}"#).starts_with("cmd: unknown command \"reboot\" (known: help, version,"));
+    assert_eq!(err(&v, r#"{"cmd":"stats","verbose":true}"#), "verbose: not an argument of \"stats\" (it takes no arguments)");
+
+    // Several requests on one connection, answered in order.
+    let mut s = connect(&v);
+    s.write_all(b"{\"cmd\":\"version\"}\n{\"cmd\":\"nope\"}\n\n{\"cmd\":\"help\"}\n").unwrap();
+    let mut rd = BufReader::new(s);
+    let lines: Vec<Value> = (0..4).map(|_| serde_json::from_str(&read_line(&mut rd)).unwrap()).collect();
+    assert_eq!(lines.iter().map(|l| l["ok"].as_bool().unwrap()).collect::<Vec<_>>(), [true, false, false, true]);
+    assert_eq!(lines[2]["error"], json!("request: empty line"));
+
+    // An oversize line is refused and the connection closed.
+    let mut s = connect(&v);
+    let big = format!("{{\"cmd\":\"stats\",\"pad\":\"{}\"}}\n", "x".repeat(2000));
+    let _ = s.write_all(big.as_bytes());
+    let mut rd = BufReader::new(s);
+    let l: Value = serde_json::from_str(&read_line(&mut rd)).unwrap();
+    assert_eq!(l["error"], json!("request: longer than 1024 bytes"));
+    assert_eq!(read_line(&mut rd), "", "closed");
+
+    // A client that sends nothing holds only itself: others are answered meanwhile, and it
+    // is told and dropped after the read timeout.
+    let silent = connect(&v);
+    let t = Instant::now();
+    ok(&v, r#"{"cmd":"version"}"#);
+    assert!(t.elapsed() < Duration::from_millis(400), "answered while a client is silent");
+    let mut rd = BufReader::new(silent);
+    let l: Value = serde_json::from_str(&read_line(&mut rd)).unwrap();
+    assert_eq!(l["error"], json!("request: no complete line within 500 ms"));
+    assert!(t.elapsed() >= Duration::from_millis(450), "{:?}", t.elapsed());
+    // A partial line without its newline is not a request either.
+    let mut s = connect(&v);
+    s.write_all(br#"{"cmd":"ver"#).unwrap();
+    let mut rd = BufReader::new(s);
+    assert!(read_line(&mut rd).contains("no complete line"));
+
+    // At most 4 clients at once; the fifth is refused, and served again once they are gone.
+    // (The threads of the clients above leave right after their last answer.)
+    std::thread::sleep(Duration::from_millis(100));
+    let held: Vec<UnixStream> = (0..4).map(|_| connect(&v)).collect();
+    std::thread::sleep(Duration::from_millis(50));
+    let mut rd = BufReader::new(connect(&v));
+    let l: Value = serde_json::from_str(&read_line(&mut rd)).unwrap();
+    assert_eq!(l["error"], json!("control: too many clients (at most 4)"));
+    drop(held);
+    assert!(common::wait_until(3, || v.request(r#"{"cmd":"version"}"#).is_ok_and(|r| r["ok"] == json!(true))));
+
+    // SIGHUP reloads the file vnfd runs: rewrite it with p2, signal, see generation 4.
+    std::fs::write(&cfg_path, config(dir.path(), &prefix, true)).unwrap();
+    let _ = Command::new("kill").args(["-HUP", &v.pid().to_string()]).status();
+    assert!(common::wait_until(5, || ok(&v, r#"{"cmd":"version"}"#)["generation"] == json!(4)), "{}", v.stderr());
+    assert!(v.stderr().contains("vnfd: SIGHUP: reloaded, generation 4"), "{}", v.stderr());
+    // A broken file on SIGHUP: refused, logged, nothing changes.
+    std::fs::write(&cfg_path, "[[port]]\nname = 3\n").unwrap();
+    let _ = Command::new("kill").args(["-HUP", &v.pid().to_string()]).status();
+    assert!(common::wait_until(5, || v.stderr().contains("SIGHUP: config refused")), "{}", v.stderr());
+    assert_eq!(ok(&v, r#"{"cmd":"stats"}"#)["stats"]["ports"].as_array().unwrap().len(), 3);
+
+    let stats = v.stats().unwrap();
+    assert_eq!(stats["generation"], json!(4));
+    assert!(!v.control_path().exists(), "socket removed at exit");
+}
+
+#[test]
+fn a_second_vnfd_on_the_same_socket_is_refused_and_a_stale_socket_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("c.sock");
+    // A stale socket file (nobody listening) is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    assert!(sock.exists());
+    let prefix = format!("ctl2test{}", std::process::id());
+    std::fs::write(dir.path().join("in.pcap"), frames()).unwrap();
+    let cfg = config(dir.path(), &prefix, false);
+    let s = sock.to_str().unwrap();
+    let v = Vnfd::start(&cfg, &["--control", s]).unwrap();
+    let mut c = UnixStream::connect(&sock).unwrap();
+    c.write_all(b"{\"cmd\":\"version\"}\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(c.try_clone().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("\"ok\":true"), "{line}");
+    let mut rest = Vec::new();
+    drop(c.shutdown(std::net::Shutdown::Write));
+    let _ = c.read_to_end(&mut rest);
+    // The second one fails before starting its workers, naming the socket.
+    let e = match Vnfd::start(&cfg.replace(&prefix, &format!("{prefix}b")), &["--control", s]) {
+        Ok(_) => panic!("a second vnfd started on a socket in use"),
+        Err(e) => e,
+    };
+    assert!(e.contains(&format!("control socket {s}: another process serves {s}")), "{e}");
+    drop(v);
+}
