@@ -296,6 +296,12 @@ fn ctx(v: &Vnfd) -> String {
     format!("\nvnfd stats: {s}\nvnfd stderr:\n{}", v.stderr())
 }
 
+fn vnfd_ok(v: &Vnfd, req: &str) -> Value {
+    let r = v.request(req).unwrap_or_else(|e| panic!("{req}: {e}"));
+    assert_eq!(r["ok"], Value::Bool(true), "{req} -> {r}");
+    r
+}
+
 fn in_pool(port: u16) -> bool {
     (PORTS.0..=PORTS.1).contains(&port)
 }
@@ -478,7 +484,52 @@ fn nat_and_firewall_between_linux_hosts() {
         eprintln!("[{:.1}s] recovered: {}", t0.elapsed().as_secs_f64(), summary(&s9));
         hold.close();
 
-        // --- 8. Clean stop.
+        // --- 8. Hot reload: established connections through SNAT and through the port
+        // forward survive a reload that widens the pool's port range, adds a firewall rule
+        // and changes timeouts; the new rule applies to new connections; SIGHUP reloads back.
+        // The connections are listed by `conntrack` over the control socket.
+        let (mut snat_c, first) = Hold::open(&inside, OUTSIDE, 7000);
+        assert!(first.starts_with("connected "), "SNAT connection: {first}{}", ctx(&vnfd));
+        let (mut dnat_c, first) = Hold::open(&outside, POOL, 8080);
+        assert!(first.starts_with("connected "), "forwarded connection: {first}{}", ctx(&vnfd));
+        assert_eq!((snat_c.echo("r0"), dnat_c.echo("r0")), ("echo r0".into(), "echo r0".into()), "before the reload{}", ctx(&vnfd));
+        let listing = |v: &Vnfd| vnfd_ok(v, r#"{"cmd":"conntrack","proto":"tcp","port":7000}"#);
+        let before = listing(&vnfd);
+        let established: Vec<&Value> = before["entries"].as_array().unwrap().iter().filter(|e| e["state"] == "ESTABLISHED").collect();
+        assert_eq!(established.len(), 1, "one established connection to port 7000: {before}");
+        let ext_port = established[0]["reply"]["dport"].as_u64().unwrap();
+        assert_eq!((established[0]["reply"]["dst"].as_str(), established[0]["snat"].as_bool()), (Some(POOL), Some(true)), "{before}");
+        let cfg_path = vnfd.config_path();
+        let original = std::fs::read_to_string(&cfg_path).unwrap();
+        let changed = original.replace(&format!("ports = \"{}-{}\"", PORTS.0, PORTS.1), &format!("ports = \"{}-39999\"", PORTS.0)).replace("udp = 30", "udp = 60")
+            + "\n[[firewall.rule]]\nfrom = \"inside\"\nproto = \"tcp\"\ndport = \"7001\"\naction = \"reject\"\n";
+        let changed_path = vnfd.dir().join("changed.toml");
+        std::fs::write(&changed_path, &changed).unwrap();
+        let r = vnfd_ok(&vnfd, &serde_json::json!({"cmd": "config reload", "path": changed_path}).to_string());
+        assert_eq!((r["generation"].as_u64(), &r["ports_kept"]), (Some(2), &serde_json::json!(["in", "out"])), "{r}");
+        eprintln!("[{:.1}s] reloaded in {} us", t0.elapsed().as_secs_f64(), r["latency_us"]);
+        assert_eq!((snat_c.echo("r1"), dnat_c.echo("r1")), ("echo r1".into(), "echo r1".into()), "after the reload{}", ctx(&vnfd));
+        let after = listing(&vnfd);
+        let same: Vec<&Value> = after["entries"].as_array().unwrap().iter().filter(|e| e["state"] == "ESTABLISHED").collect();
+        assert_eq!((same.len(), same[0]["reply"]["dport"].as_u64()), (1, Some(ext_port)), "the connection keeps its mapping: {after}");
+        let r = client(&inside, &["tcp", OUTSIDE, "7001", "0", "5"]);
+        assert!(r.starts_with("err ConnectionRefusedError"), "TCP to {OUTSIDE}:7001 after the reload added a reject rule: {r}{}", ctx(&vnfd));
+        // SIGHUP re-reads the file vnfd runs now (the one the last reload named): put the
+        // original text there.
+        std::fs::write(&changed_path, &original).unwrap();
+        let _ = Command::new("kill").args(["-HUP", &vnfd.pid().to_string()]).status();
+        assert!(common::wait_until(5, || vnfd_ok(&vnfd, r#"{"cmd":"version"}"#)["generation"] == 3), "SIGHUP reload{}", ctx(&vnfd));
+        assert_eq!((snat_c.echo("r2"), dnat_c.echo("r2")), ("echo r2".into(), "echo r2".into()), "after SIGHUP{}", ctx(&vnfd));
+        // No rule now: the outside host itself refuses (no server on 7001), vnfd rejects nothing.
+        let rejects = |v: &Vnfd| vnfd_ok(v, r#"{"cmd":"stats"}"#)["stats"]["drops"]["fw-reject"].as_u64().unwrap_or(0);
+        let n = rejects(&vnfd);
+        let r = client(&inside, &["tcp", OUTSIDE, "7001", "0", "3"]);
+        assert_eq!(rejects(&vnfd), n, "the reject rule is gone again: {r}{}", ctx(&vnfd));
+        snat_c.close();
+        dnat_c.close();
+        eprintln!("[{:.1}s] connections survived two reloads", t0.elapsed().as_secs_f64());
+
+        // --- 9. Clean stop.
         let s = vnfd.stats().unwrap_or_else(|e| panic!("{e}"));
         let log = vnfd.stderr();
         assert!(log.contains("vnfd: stopped"), "vnfd did not stop cleanly:\n{log}");
