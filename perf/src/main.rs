@@ -91,11 +91,16 @@ struct RunArgs {
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Reload intervals to run each case at (comma separated, ms; 0: no reloads): vnfd
+    /// re-reads its config over the control socket this often while it forwards.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    reload_ms: Vec<u32>,
 }
 
 #[derive(Serialize)]
 struct CaseResult {
     scenario: String,
+    reload_ms: u32,
     flows: u32,
     frame: usize,
     vnfd: Measurement,
@@ -252,14 +257,16 @@ fn bench(a: &RunArgs) -> Result<(), String> {
     }
     std::fs::create_dir_all(&a.workdir).map_err(|e| format!("{}: {e}", a.workdir.display()))?;
     let scenarios: Vec<Scenario> = a.scenario.iter().map(|s| s.parse()).collect::<Result<_, _>>()?;
-    let opts = RunOpts { seconds: a.seconds.max(3), vnfd, testpmd: a.testpmd.clone(), workdir: a.workdir.clone() };
+    let mut opts = RunOpts { seconds: a.seconds.max(3), vnfd, testpmd: a.testpmd.clone(), workdir: a.workdir.clone(), reload_ms: 0 };
     let mut results = vec![];
     println!(
-        "{:<10} {:>8} {:>6} {:>12} {:>12} {:>7} {:>14} {:>14} {:>12}",
-        "scenario", "flows", "frame", "vnfd Mpps", "testpmd Mpps", "ratio", "vnfd cyc/pkt", "testpmd cyc/pkt", "vnfd conn/s"
+        "{:<10} {:>7} {:>8} {:>6} {:>12} {:>12} {:>7} {:>14} {:>14} {:>12} {:>8} {:>22}",
+        "scenario", "reload", "flows", "frame", "vnfd Mpps", "testpmd Mpps", "ratio", "vnfd cyc/pkt", "testpmd cyc/pkt", "vnfd conn/s", "reloads", "reload us p50/p99/max"
     );
     for sc in &scenarios {
         for &flows in &a.flows {
+          for &reload_ms in &a.reload_ms {
+            opts.reload_ms = reload_ms;
             let case = sc.prepare(&opts.workdir, flows, a.frame)?;
             let mut v = vec![];
             let mut t = vec![];
@@ -270,9 +277,11 @@ fn bench(a: &RunArgs) -> Result<(), String> {
             let vm = Measurement::median(v);
             let tm = Measurement::median(t);
             let ratio = if tm.mpps > 0.0 { vm.mpps / tm.mpps } else { 0.0 };
+            let lat = &vm.reload_latency_us;
             println!(
-                "{:<10} {:>8} {:>6} {:>12.3} {:>12.3} {:>7.3} {:>14.1} {:>14.1} {:>12.0}",
+                "{:<10} {:>7} {:>8} {:>6} {:>12.3} {:>12.3} {:>7.3} {:>14.1} {:>14.1} {:>12.0} {:>8} {:>22}",
                 sc.name(),
+                if reload_ms == 0 { "-".to_string() } else { format!("{reload_ms}ms") },
                 flows,
                 a.frame,
                 vm.mpps,
@@ -280,9 +289,12 @@ fn bench(a: &RunArgs) -> Result<(), String> {
                 ratio,
                 vm.cycles_per_packet,
                 tm.cycles_per_packet,
-                vm.conn_per_s
+                vm.conn_per_s,
+                vm.reloads,
+                if lat.is_empty() { "-".to_string() } else { format!("{:.0}/{:.0}/{:.0}", lat[0], lat[1], lat[2]) }
             );
-            results.push(CaseResult { scenario: sc.name().into(), flows, frame: a.frame, vnfd: vm, testpmd: tm, ratio });
+            results.push(CaseResult { scenario: sc.name().into(), reload_ms, flows, frame: a.frame, vnfd: vm, testpmd: tm, ratio });
+          }
         }
     }
     if let Some(j) = &a.json {

@@ -17,6 +17,8 @@ pub struct RunOpts {
     pub testpmd: PathBuf,
     /// Working directory.
     pub workdir: PathBuf,
+    /// Reload vnfd's config over its control socket this often (ms; 0: never).
+    pub reload_ms: u32,
 }
 
 /// One program's figures for one case.
@@ -34,6 +36,10 @@ pub struct Measurement {
     pub conn_per_s: f64,
     /// Live connections at the end (vnfd).
     pub connections: u64,
+    /// Reloads done while forwarding (vnfd).
+    pub reloads: u64,
+    /// Reload latency (request to every worker running it), p50 / p99 / max, in µs.
+    pub reload_latency_us: Vec<f64>,
 }
 
 impl Measurement {
@@ -44,7 +50,7 @@ impl Measurement {
             return Err(format!("too few rate samples ({samples:?})"));
         }
         let mpps = used.iter().sum::<f64>() / used.len() as f64;
-        Ok(Measurement { mpps, samples: used, cycles_per_packet, dropped, conn_per_s: 0.0, connections: 0 })
+        Ok(Measurement { mpps, samples: used, cycles_per_packet, dropped, conn_per_s: 0.0, connections: 0, reloads: 0, reload_latency_us: vec![] })
     }
 
     /// The measurement with the median rate.
@@ -69,13 +75,18 @@ pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
     );
     std::fs::write(&cfg, text).map_err(|e| e.to_string())?;
     let log = std::fs::File::create(o.workdir.join("vnfd.log")).map_err(|e| e.to_string())?;
+    let sock = if o.reload_ms > 0 { o.workdir.join("vnfd.sock") } else { PathBuf::new() };
     let mut child = Command::new(&o.vnfd)
-        .args(["--config", cfg.to_str().unwrap_or_default(), "--control", "", "--stats-interval", "1", "--duration", &(o.seconds + 1).to_string()])
+        .args(["--config", cfg.to_str().unwrap_or_default(), "--control", sock.to_str().unwrap_or_default(), "--stats-interval", "1", "--duration", &(o.seconds + 1).to_string()])
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
         .map_err(|e| format!("{}: {e}", o.vnfd.display()))?;
     let out = child.stdout.take().ok_or("no stdout")?;
+    let reloader = (o.reload_ms > 0).then(|| {
+        let (every, until) = (Duration::from_millis(u64::from(o.reload_ms)), Instant::now() + Duration::from_secs(u64::from(o.seconds)));
+        std::thread::spawn(move || reload_loop(&sock, every, until))
+    });
     let mut samples = vec![];
     let mut prev: Option<(f64, u64)> = None;
     // (packets, busy cycles) at the end of the warm-up sample and at the last sample.
@@ -126,7 +137,46 @@ pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
         }
     }
     m.connections = connections;
+    if let Some(r) = reloader {
+        let mut lat = r.join().map_err(|_| "reload thread panicked")??;
+        m.reloads = lat.len() as u64;
+        lat.sort_by(f64::total_cmp);
+        if !lat.is_empty() {
+            let at = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize];
+            m.reload_latency_us = vec![at(0.5), at(0.99), lat[lat.len() - 1]];
+        }
+    }
     Ok(m)
+}
+
+/// Asks vnfd to reload its config every `every` after a 1 s warm-up until `until`; returns
+/// the latencies it reported (µs).
+fn reload_loop(sock: &std::path::Path, every: Duration, until: Instant) -> Result<Vec<f64>, String> {
+    use std::io::Write;
+    let t0 = Instant::now();
+    while !sock.exists() {
+        if t0.elapsed() > Duration::from_secs(20) {
+            return Err(format!("no control socket at {}", sock.display()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let mut lat = vec![];
+    let mut next = Instant::now();
+    while Instant::now() < until {
+        let mut c = std::os::unix::net::UnixStream::connect(sock).map_err(|e| format!("{}: {e}", sock.display()))?;
+        c.write_all(b"{\"cmd\":\"config reload\"}\n").map_err(|e| e.to_string())?;
+        let mut line = String::new();
+        BufReader::new(c).read_line(&mut line).map_err(|e| e.to_string())?;
+        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| format!("reload answer {line:?}: {e}"))?;
+        match v["latency_us"].as_f64() {
+            Some(l) if v["ok"] == true => lat.push(l),
+            _ => return Err(format!("reload refused: {line}")),
+        }
+        next += every;
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    Ok(lat)
 }
 
 /// testpmd io forwarding with `--stats-period 1`: rates from port 1's Tx-pps lines.
