@@ -427,31 +427,31 @@ impl Control {
         let dp = self.dp();
         let t = dp.tables().clone();
         let domain = Self::domain(&t, a)?;
-        let answers = dp.query(&Query::Fdb { domain, limit })?;
         let now_ms = dpdk::rdtsc() / (tsc_hz() / 1000).max(1);
         let mut entries = Vec::new();
         let mut total = 0;
-        for (w, ans) in answers.into_iter().enumerate() {
-            let Answer::Fdb { entries: es, total: n } = ans else { continue };
-            total += n;
-            for e in es {
-                if entries.len() >= limit {
-                    break;
+        for w in 0..dp.workers() {
+            let mut from = Some(0);
+            while let Some(f) = from {
+                let Answer::Fdb { entries: es, matched, next } = dp.query_worker(w, Query::Fdb { domain, from: f, limit: limit - entries.len() })? else { break };
+                total += matched;
+                from = next;
+                for e in es {
+                    let d = t.domains.get(usize::from(e.domain));
+                    let dest = match e.dest {
+                        Dest::Port(p) => format!("port {}", t.port_names.get(usize::from(p)).map_or("?", String::as_str)),
+                        Dest::Vtep(ip) => format!("vtep {}", Ipv4Addr::from(ip)),
+                    };
+                    entries.push(json!({
+                        "worker": w,
+                        "bridge": d.map_or("?", |d| d.name.as_str()),
+                        "vlan": d.map(|d| d.vlan),
+                        "mac": e.mac.to_string(),
+                        "dest": dest,
+                        "static": e.is_static,
+                        "age_ms": if e.is_static { Value::Null } else { json!(now_ms.saturating_sub(e.last_seen_ms)) },
+                    }));
                 }
-                let d = t.domains.get(usize::from(e.domain));
-                let dest = match e.dest {
-                    Dest::Port(p) => format!("port {}", t.port_names.get(usize::from(p)).map_or("?", String::as_str)),
-                    Dest::Vtep(ip) => format!("vtep {}", Ipv4Addr::from(ip)),
-                };
-                entries.push(json!({
-                    "worker": w,
-                    "bridge": d.map_or("?", |d| d.name.as_str()),
-                    "vlan": d.map(|d| d.vlan),
-                    "mac": e.mac.to_string(),
-                    "dest": dest,
-                    "static": e.is_static,
-                    "age_ms": if e.is_static { Value::Null } else { json!(now_ms.saturating_sub(e.last_seen_ms)) },
-                }));
             }
         }
         ok(json!({ "entries": entries, "count": total, "truncated": total > entries.len() }))
@@ -461,7 +461,7 @@ impl Control {
         a.only(&["bridge"])?;
         let dp = self.dp();
         let domain = Self::domain(dp.tables(), a)?;
-        let n: usize = dp.query(&Query::FdbFlush { domain })?.into_iter().map(|x| if let Answer::Flushed(n) = x { n } else { 0 }).sum();
+        let n: usize = dp.query(&Query::FdbFlush { domain })?.into_iter().map(|x| if let Answer::Flushed { n, .. } = x { n } else { 0 }).sum();
         ok(json!({ "flushed": n }))
     }
 
@@ -500,27 +500,28 @@ impl Control {
         let dp = self.dp();
         let mut entries = Vec::new();
         let mut count = 0;
-        for (w, ans) in dp.query(&Query::Conntrack { filter, limit })?.into_iter().enumerate() {
-            let Answer::Conntrack { rows, matched } = ans else { continue };
-            count += matched;
-            for r in rows {
-                if entries.len() >= limit {
-                    break;
+        for w in 0..dp.workers() {
+            let mut from = Some(0);
+            while let Some(f) = from {
+                let Answer::Conntrack { rows, matched, next } = dp.query_worker(w, Query::Conntrack { filter, from: f, limit: limit - entries.len() })? else { break };
+                count += matched;
+                from = next;
+                for r in rows {
+                    let k = |k: &vnf_core::conntrack::FlowKey| {
+                        json!({"src": Ipv4Addr::from(k.src).to_string(), "sport": k.sport, "dst": Ipv4Addr::from(k.dst).to_string(), "dport": k.dport})
+                    };
+                    entries.push(json!({
+                        "worker": w,
+                        "proto": proto_name(r.orig.proto),
+                        "orig": k(&r.orig),
+                        "reply": k(&r.reply),
+                        "state": tcp_state_name(r.state),
+                        "expires_ms": r.expires_in_ms,
+                        "snat": r.flags & NatData::SNAT != 0,
+                        "dnat": r.flags & NatData::DNAT != 0,
+                        "packets": r.packets,
+                    }));
                 }
-                let k = |k: &vnf_core::conntrack::FlowKey| {
-                    json!({"src": Ipv4Addr::from(k.src).to_string(), "sport": k.sport, "dst": Ipv4Addr::from(k.dst).to_string(), "dport": k.dport})
-                };
-                entries.push(json!({
-                    "worker": w,
-                    "proto": proto_name(r.orig.proto),
-                    "orig": k(&r.orig),
-                    "reply": k(&r.reply),
-                    "state": tcp_state_name(r.state),
-                    "expires_ms": r.expires_in_ms,
-                    "snat": r.flags & NatData::SNAT != 0,
-                    "dnat": r.flags & NatData::DNAT != 0,
-                    "packets": r.packets,
-                }));
             }
         }
         ok(json!({ "entries": entries, "count": count, "truncated": count > entries.len() }))
@@ -536,7 +537,16 @@ impl Control {
     fn conntrack_flush(&self, a: &Args<'_>) -> Reply {
         a.only(&["src", "dst", "proto", "port"])?;
         let filter = Self::filter(a)?;
-        let n: usize = self.dp().query(&Query::ConntrackFlush { filter })?.into_iter().map(|x| if let Answer::Flushed(n) = x { n } else { 0 }).sum();
+        let dp = self.dp();
+        let mut n = 0;
+        for w in 0..dp.workers() {
+            let mut from = Some(0);
+            while let Some(f) = from {
+                let Answer::Flushed { n: k, next } = dp.query_worker(w, Query::ConntrackFlush { filter, from: f })? else { break };
+                n += k;
+                from = next;
+            }
+        }
         ok(json!({ "flushed": n }))
     }
 
@@ -547,29 +557,29 @@ impl Control {
         let t = dp.tables().clone();
         let cfg = dp.config().clone();
         let Some(sec) = t.sec.as_ref() else { return ok(json!({ "pools": [], "forwards": [], "mappings": [], "truncated": false })) };
-        let answers = dp.query(&Query::Nat { limit })?;
         let mut free = vec![[0u64; 3]; sec.pool_addrs.len()];
         let mut mappings = Vec::new();
         let mut total = 0;
-        for (w, ans) in answers.into_iter().enumerate() {
-            let Answer::Nat { mappings: ms, total: n, free: f } = ans else { continue };
-            total += n;
-            for (acc, x) in free.iter_mut().zip(f) {
-                for i in 0..3 {
-                    acc[i] += u64::from(x[i]);
+        for w in 0..dp.workers() {
+            let mut from = Some(0);
+            while let Some(f) = from {
+                let Answer::Nat { mappings: ms, matched, next, free: fr } = dp.query_worker(w, Query::Nat { from: f, limit: limit - mappings.len() })? else { break };
+                total += matched;
+                from = next;
+                for (acc, x) in free.iter_mut().zip(fr) {
+                    for i in 0..3 {
+                        acc[i] += u64::from(x[i]);
+                    }
                 }
-            }
-            for m in ms {
-                if mappings.len() >= limit {
-                    break;
+                for m in ms {
+                    mappings.push(json!({
+                        "worker": w,
+                        "proto": proto_name(m.proto),
+                        "internal": format!("{}:{}", Ipv4Addr::from(m.int_addr), m.int_port),
+                        "external": format!("{}:{}", Ipv4Addr::from(m.ext_addr), m.ext_port),
+                        "refs": m.refs,
+                    }));
                 }
-                mappings.push(json!({
-                    "worker": w,
-                    "proto": proto_name(m.proto),
-                    "internal": format!("{}:{}", Ipv4Addr::from(m.int_addr), m.int_port),
-                    "external": format!("{}:{}", Ipv4Addr::from(m.ext_addr), m.ext_port),
-                    "refs": m.refs,
-                }));
             }
         }
         let pools: Vec<Value> = sec

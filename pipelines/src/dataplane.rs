@@ -353,18 +353,22 @@ impl Dataplane {
 
     /// Asks every worker `q` and collects the answers, in worker order.
     pub fn query(&self, q: &Query) -> Result<Vec<Answer>, Error> {
+        (0..self.shared.mail.len()).map(|w| self.query_worker(w, q.clone())).collect()
+    }
+
+    /// Asks worker `w` `q` and waits for its answer (given between two of its bursts).
+    pub fn query_worker(&self, w: usize, q: Query) -> Result<Answer, Error> {
         if self.running.is_empty() {
             return Err(DpdkError::msg("query", "the workers are not running").into());
         }
-        let mut pending = Vec::new();
-        for (w, m) in self.shared.mail.iter().enumerate() {
-            pending.push(m.ask(q.clone()).ok_or_else(|| DpdkError::msg("query", format!("worker {w} has too many queries queued")))?);
-        }
-        let mut out = Vec::new();
-        for (w, r) in pending.into_iter().enumerate() {
-            out.push(r.recv_timeout(Duration::from_secs(2)).map_err(|_| DpdkError::msg("query", format!("worker {w} did not answer within 2 s")))?);
-        }
-        Ok(out)
+        let m = self.shared.mail.get(w).ok_or_else(|| DpdkError::msg("query", format!("no worker {w}")))?;
+        let r = m.ask(q).ok_or_else(|| DpdkError::msg("query", format!("worker {w} has too many queries queued")))?;
+        Ok(r.recv_timeout(Duration::from_secs(2)).map_err(|_| DpdkError::msg("query", format!("worker {w} did not answer within 2 s")))?)
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.shared.mail.len()
     }
 
     /// The generation of the running config (1 at start, +1 per snapshot published).

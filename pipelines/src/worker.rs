@@ -92,19 +92,26 @@ impl Mailbox {
     }
 }
 
-/// A question about a worker's own state.
+/// Slots a worker examines per answer to a listing query: a listing of a big table is
+/// asked a slice at a time, so no single answer holds the worker for more than a few
+/// microseconds.
+pub const SCAN: usize = 8192;
+
+/// A question about a worker's own state. Listings take a cursor (`from`, a slot index)
+/// and answer with the next one, or None at the end of the table; `limit` caps the rows
+/// returned (the scan continues so counts stay exact).
 #[derive(Clone, Debug)]
 pub enum Query {
-    /// FDB entries, of one domain or all, at most `limit`.
-    Fdb { domain: Option<u16>, limit: usize },
+    /// FDB entries of one domain or all.
+    Fdb { domain: Option<u16>, from: usize, limit: usize },
     /// Removes learned FDB entries of one domain or all.
     FdbFlush { domain: Option<u16> },
-    /// Connections matching `filter`, at most `limit`.
-    Conntrack { filter: Filter, limit: usize },
+    /// Connections matching `filter`.
+    Conntrack { filter: Filter, from: u32, limit: usize },
     /// Removes the connections matching `filter` (and releases their NAT mappings).
-    ConntrackFlush { filter: Filter },
-    /// NAT mappings (at most `limit`) and free ports per pool address.
-    Nat { limit: usize },
+    ConntrackFlush { filter: Filter, from: u32 },
+    /// NAT mappings and free ports per pool address.
+    Nat { from: usize, limit: usize },
     /// The per-burst processing time histogram (TSC cycles).
     Latency,
 }
@@ -129,14 +136,15 @@ pub struct CtRow {
 /// A worker's answer.
 #[derive(Debug)]
 pub enum Answer {
-    /// FDB entries and how many there are in all.
-    Fdb { entries: Vec<FdbEntry>, total: usize },
-    /// How many entries a flush removed.
-    Flushed(usize),
-    /// Matching connections and how many matched in all.
-    Conntrack { rows: Vec<CtRow>, matched: usize },
-    /// Mappings, their total, and free ports per pool address (tcp, udp, icmp).
-    Nat { mappings: Vec<Mapping>, total: usize, free: Vec<[u32; 3]> },
+    /// FDB entries, how many matched in the slice, and the cursor.
+    Fdb { entries: Vec<FdbEntry>, matched: usize, next: Option<usize> },
+    /// How many entries a flush removed (in the slice), and the cursor.
+    Flushed { n: usize, next: Option<u32> },
+    /// Matching connections, how many matched in the slice, and the cursor.
+    Conntrack { rows: Vec<CtRow>, matched: usize, next: Option<u32> },
+    /// Mappings, how many there were in the slice, the cursor, and free ports per pool
+    /// address (tcp, udp, icmp).
+    Nat { mappings: Vec<Mapping>, matched: usize, next: Option<usize>, free: Vec<[u32; 3]> },
     /// Histogram of busy-iteration times in TSC cycles.
     Latency(Box<Histogram<u64>>),
     /// This worker has no such state (config without bridges or without tracking).
@@ -355,6 +363,12 @@ impl Worker {
     }
 }
 
+/// The cursor after a slice `from..from + SCAN` of a table of `len` slots.
+fn after(from: usize, len: usize) -> Option<usize> {
+    let n = from.saturating_add(SCAN);
+    (n < len).then_some(n)
+}
+
 /// Answers a control query from the worker's own state (between two bursts).
 fn answer(q: Query, sw: Option<&mut SwitchState<Mbuf>>, t: &Tables, hist: &Histogram<u64>, c: &WorkerCounters, now_ms: u64) -> Answer {
     if let Query::Latency = q {
@@ -363,29 +377,30 @@ fn answer(q: Query, sw: Option<&mut SwitchState<Mbuf>>, t: &Tables, hist: &Histo
     let Some(st) = sw else { return Answer::None };
     match q {
         Query::Latency => Answer::None,
-        Query::Fdb { domain, limit } => {
-            let mut total = 0;
+        Query::Fdb { domain, from, limit } => {
+            let mut matched = 0;
             let mut entries = Vec::new();
-            for e in st.fdb.iter().filter(|e| domain.map_or(true, |d| e.domain == d)) {
-                total += 1;
+            for e in st.fdb.iter_range(from, SCAN).filter(|e| domain.is_none_or(|d| e.domain == d)) {
+                matched += 1;
                 if entries.len() < limit {
                     entries.push(e);
                 }
             }
-            let _ = now_ms;
-            Answer::Fdb { entries, total }
+            Answer::Fdb { entries, matched, next: after(from, st.fdb.slots()) }
         }
         Query::FdbFlush { domain } => {
+            // One pass over the FDB (backward-shift deletion moves entries, so it is not
+            // sliced); the FDB is small next to the connection table.
             let n = st.fdb.flush(domain, None);
             st.flushed_fdb();
             c.fdb_entries.set(st.fdb.len() as u64);
-            Answer::Flushed(n)
+            Answer::Flushed { n, next: None }
         }
-        Query::Conntrack { filter, limit } => {
+        Query::Conntrack { filter, from, limit } => {
             let Some(ct) = st.ct.as_ref() else { return Answer::None };
             let mut rows = Vec::new();
             let mut matched = 0;
-            for (id, conn) in ct.table.iter() {
+            for (id, conn) in ct.table.iter_range(from, SCAN as u32) {
                 if !filter.matches(conn) {
                     continue;
                 }
@@ -401,11 +416,12 @@ fn answer(q: Query, sw: Option<&mut SwitchState<Mbuf>>, t: &Tables, hist: &Histo
                     });
                 }
             }
-            Answer::Conntrack { rows, matched }
+            let next = after(from as usize, ct.table.capacity() as usize).map(|n| n as u32);
+            Answer::Conntrack { rows, matched, next }
         }
-        Query::ConntrackFlush { filter } => {
+        Query::ConntrackFlush { filter, from } => {
             let Some(ct) = st.ct.as_mut() else { return Answer::None };
-            let ids: Vec<u32> = ct.table.iter().filter(|(_, conn)| filter.matches(conn)).map(|(id, _)| id).collect();
+            let ids: Vec<u32> = ct.table.iter_range(from, SCAN as u32).filter(|(_, conn)| filter.matches(conn)).map(|(id, _)| id).collect();
             for &id in &ids {
                 let conn = ct.table.remove(id);
                 if conn.data.map != NatData::NO_MAP {
@@ -414,15 +430,22 @@ fn answer(q: Query, sw: Option<&mut SwitchState<Mbuf>>, t: &Tables, hist: &Histo
             }
             c.ct_entries.set(u64::from(ct.table.len()));
             c.nat_mappings.set(ct.maps.len() as u64);
-            Answer::Flushed(ids.len())
+            let next = after(from as usize, ct.table.capacity() as usize).map(|n| n as u32);
+            Answer::Flushed { n: ids.len(), next }
         }
-        Query::Nat { limit } => {
+        Query::Nat { from, limit } => {
             let Some(ct) = st.ct.as_ref() else { return Answer::None };
-            let total = ct.maps.len();
-            let mappings = ct.maps.iter().take(limit).copied().collect();
+            let mut matched = 0;
+            let mut mappings = Vec::new();
+            for m in ct.maps.iter_range(from, SCAN) {
+                matched += 1;
+                if mappings.len() < limit {
+                    mappings.push(*m);
+                }
+            }
             let n = t.sec.as_ref().map_or(0, |s| s.pool_addrs.len());
-            let free = (0..n).map(|ai| [6u8, 17, 1].map(|p| ct.maps.free_ports(ai, p))).collect();
-            Answer::Nat { mappings, total, free }
+            let free = if from == 0 { (0..n).map(|ai| [6u8, 17, 1].map(|p| ct.maps.free_ports(ai, p))).collect() } else { Vec::new() };
+            Answer::Nat { mappings, matched, next: after(from, ct.maps.slots()), free }
         }
     }
 }

@@ -555,6 +555,16 @@ impl<V: Copy + Default> ConnTable<V> {
             .map(|(i, c)| (i as u32, c))
     }
 
+    /// Live connections with ids in `from..from + n`, in id order: a listing done a slice
+    /// at a time so no single call holds a worker long.
+    pub fn iter_range(&self, from: u32, n: u32) -> impl Iterator<Item = (u32, &Conn<V>)> + '_ {
+        let end = from.saturating_add(n).min(self.capacity());
+        (from.min(end)..end).filter_map(move |i| {
+            let c = &self.conns[i as usize];
+            (c.list != FREE).then_some((i, c))
+        })
+    }
+
     /// Removes every connection, calling `f` with each after its removal.
     pub fn flush(&mut self, mut f: impl FnMut(u32, &Conn<V>)) {
         for id in 0..self.capacity() {

@@ -525,6 +525,17 @@ impl Fdb {
         self.slots.iter().filter(|s| !s.is_empty()).map(Slot::entry)
     }
 
+    /// Number of slots (what [`Fdb::iter_range`] ranges over).
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Entries in slots `from..from + n`: a listing done a slice at a time.
+    pub fn iter_range(&self, from: usize, n: usize) -> impl Iterator<Item = Entry> + '_ {
+        let end = from.saturating_add(n).min(self.slots.len());
+        self.slots[from.min(end)..end].iter().filter(|s| !s.is_empty()).map(Slot::entry)
+    }
+
     /// The learning and aging counters.
     pub fn stats(&self) -> FdbStats {
         self.stats

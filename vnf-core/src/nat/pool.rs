@@ -149,6 +149,17 @@ impl Mappings {
         self.by_int.values().map(|&i| &self.slab[i as usize])
     }
 
+    /// Number of mapping slots (what [`Mappings::iter_range`] ranges over).
+    pub fn slots(&self) -> usize {
+        self.slab.len()
+    }
+
+    /// Live mappings in slots `from..from + n`: a listing done a slice at a time.
+    pub fn iter_range(&self, from: usize, n: usize) -> impl Iterator<Item = &Mapping> + '_ {
+        let end = from.saturating_add(n).min(self.slab.len());
+        self.slab[from.min(end)..end].iter().filter(|m| m.refs > 0)
+    }
+
     /// Free ports of `proto` on pool address index `ai` in this worker's slice.
     pub fn free_ports(&self, ai: usize, proto: u8) -> u32 {
         self.bitmaps.get(ai * 3 + class(proto)).map(|b| b.iter().map(|w| w.count_zeros()).sum()).unwrap_or(0)
