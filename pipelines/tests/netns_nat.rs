@@ -499,6 +499,13 @@ fn nat_and_firewall_between_linux_hosts() {
         assert_eq!(established.len(), 1, "one established connection to port 7000: {before}");
         let ext_port = established[0]["reply"]["dport"].as_u64().unwrap();
         assert_eq!((established[0]["reply"]["dst"].as_str(), established[0]["snat"].as_bool()), (Some(POOL), Some(true)), "{before}");
+        let nat = vnfd_ok(&vnfd, r#"{"cmd":"nat"}"#);
+        let ext = format!("{POOL}:{ext_port}");
+        let m: Vec<&Value> = nat["mappings"].as_array().unwrap().iter().filter(|m| m["external"] == ext.as_str()).collect();
+        assert_eq!(m.len(), 1, "the connection's mapping in `nat`: {nat}");
+        assert!(m[0]["internal"].as_str().unwrap().starts_with(&format!("{INSIDE}:")) && m[0]["proto"] == "tcp", "{nat}");
+        assert_eq!((nat["pools"][0]["addresses"].clone(), nat["pools"][0]["ports"].clone()), (serde_json::json!([POOL]), serde_json::json!([PORTS.0, PORTS.1])), "{nat}");
+        assert!(nat["pools"][0]["free"]["tcp"].as_u64().unwrap() < u64::from(PORTS.1 - PORTS.0 + 1), "{nat}");
         let cfg_path = vnfd.config_path();
         let original = std::fs::read_to_string(&cfg_path).unwrap();
         let changed = original.replace(&format!("ports = \"{}-{}\"", PORTS.0, PORTS.1), &format!("ports = \"{}-39999\"", PORTS.0)).replace("udp = 30", "udp = 60")
@@ -527,6 +534,11 @@ fn nat_and_firewall_between_linux_hosts() {
         assert_eq!(rejects(&vnfd), n, "the reject rule is gone again: {r}{}", ctx(&vnfd));
         snat_c.close();
         dnat_c.close();
+        // What is left can be flushed by filter: the forwarded connections (port 8000 inside).
+        let f = vnfd_ok(&vnfd, r#"{"cmd":"conntrack flush","proto":"tcp","port":8000}"#);
+        assert!(f["flushed"].as_u64().unwrap() >= 1, "{f}");
+        let left = vnfd_ok(&vnfd, r#"{"cmd":"conntrack","port":8000}"#);
+        assert_eq!(left["count"], 0, "{left}");
         eprintln!("[{:.1}s] connections survived two reloads", t0.elapsed().as_secs_f64());
 
         // --- 9. Clean stop.
