@@ -77,7 +77,10 @@ pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
     let log = std::fs::File::create(o.workdir.join("vnfd.log")).map_err(|e| e.to_string())?;
     let sock = if o.reload_ms > 0 { o.workdir.join("vnfd.sock") } else { PathBuf::new() };
     let mut child = Command::new(&o.vnfd)
-        .args(["--config", cfg.to_str().unwrap_or_default(), "--control", sock.to_str().unwrap_or_default(), "--stats-interval", "1", "--duration", &(o.seconds + 1).to_string()])
+        .args(["--config", cfg.to_str().unwrap_or_default()])
+        // VNF_PERF_LEGACY=1: a vnfd from before the control socket (no --control option).
+        .args(if std::env::var_os("VNF_PERF_LEGACY").is_some() { vec![] } else { vec!["--control", sock.to_str().unwrap_or_default()] })
+        .args(["--stats-interval", "1", "--duration", &(o.seconds + 1).to_string()])
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()

@@ -327,7 +327,10 @@ impl Dataplane {
     /// Publishes `snap` and waits until every running worker has adopted it.
     fn publish(&mut self, snap: Snapshot) -> Result<(), Error> {
         let generation = snap.generation;
-        self.shared.snap.store(Arc::new(snap));
+        // Keep the previous snapshot until every worker has left it, so it is freed here on
+        // the control thread, not by the last worker to drop it (freeing tables is not
+        // fast-path work).
+        let _retired = self.shared.snap.swap(Arc::new(snap));
         self.generation = generation;
         for m in &self.shared.mail {
             m.wake();
