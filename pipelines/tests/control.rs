@@ -238,7 +238,8 @@ fn every_command_and_every_refusal_over_the_socket() {
     std::fs::write(&cfg_path, config(dir.path(), &prefix, true)).unwrap();
     let _ = Command::new("kill").args(["-HUP", &v.pid().to_string()]).status();
     assert!(common::wait_until(5, || ok(&v, r#"{"cmd":"version"}"#)["generation"] == json!(4)), "{}", v.stderr());
-    assert!(v.stderr().contains("vnfd: SIGHUP: reloaded, generation 4"), "{}", v.stderr());
+    // The generation is visible before vnfd's log line is: wait for the line too.
+    assert!(common::wait_until(5, || v.stderr().contains("vnfd: SIGHUP: reloaded, generation 4")), "{}", v.stderr());
     // A broken file on SIGHUP: refused, logged, nothing changes.
     std::fs::write(&cfg_path, "[[port]]\nname = 3\n").unwrap();
     let _ = Command::new("kill").args(["-HUP", &v.pid().to_string()]).status();
