@@ -4,5 +4,7 @@
 pub mod control;
 pub mod dataplane;
 pub mod dpdk;
+pub mod prom;
 pub mod report;
+pub mod telemetry;
 pub mod worker;

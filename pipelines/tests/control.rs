@@ -279,3 +279,96 @@ fn a_second_vnfd_on_the_same_socket_is_refused_and_a_stale_socket_replaced() {
     assert!(e.contains(&format!("control socket {s}: another process serves {s}")), "{e}");
     drop(v);
 }
+
+/// `GET /metrics` over plain TCP; returns (status line, content type, body).
+fn http_get(addr: &str, path: &str) -> (String, String, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.lines().next().unwrap_or("").to_owned();
+    let ctype = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type:").map(|v| v.trim().to_owned()))
+        .unwrap_or_default();
+    (status, ctype, body.to_owned())
+}
+
+/// The value of one sample line `name{labels} value` of an exposition.
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.parse().ok()))
+}
+
+/// `dpdk-telemetry.py -f prefix` with one command on stdin; the JSON reply it prints.
+fn telemetry_script(prefix: &str, cmd: &str) -> Value {
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["/usr/bin/dpdk-telemetry.py", "-f", prefix])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("dpdk-telemetry.py (package dpdk) runs");
+    child.stdin.take().unwrap().write_all(format!("{cmd}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The reply is keyed by the command without its parameter.
+    let key = cmd.split(',').next().unwrap();
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l.trim_start_matches("--> ").trim()).ok())
+        .find_map(|mut v| v.get_mut(key).map(Value::take))
+        .unwrap_or_else(|| panic!("dpdk-telemetry.py {cmd}: {stdout}{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn prometheus_and_dpdk_telemetry_show_a_running_vnfds_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.pcap"), frames()).unwrap();
+    let prefix = format!("ctl3test{}", std::process::id());
+    let cfg = config(dir.path(), &prefix, false).replace("max_request = 1024\n", "max_request = 1024\nprometheus = \"127.0.0.1:0\"\n");
+    let mut v = Vnfd::start(&cfg, &[]).unwrap();
+    let err = v.stderr();
+    let addr = err
+        .lines()
+        .find_map(|l| l.strip_prefix("vnfd: prometheus metrics on http://").and_then(|r| r.strip_suffix("/metrics")))
+        .unwrap_or_else(|| panic!("no exporter address: {err}"))
+        .to_owned();
+    assert!(err.contains("vnfd: telemetry commands /vnf/stats"), "{err}");
+    assert!(common::wait_until(10, || ok(&v, r#"{"cmd":"fdb"}"#)["count"] == json!(3)));
+
+    // Prometheus: the counters lie between two stats read around the scrape; gauges exact.
+    let before = ok(&v, r#"{"cmd":"stats"}"#)["stats"].clone();
+    let (status, ctype, body) = http_get(&addr, "/metrics");
+    let after = ok(&v, r#"{"cmd":"stats"}"#)["stats"].clone();
+    assert_eq!((status.as_str(), ctype.as_str()), ("HTTP/1.1 200 OK", "text/plain; version=0.0.4"), "{body}");
+    for (i, port) in ["p0", "p1"].iter().enumerate() {
+        for (metric, field) in [("vnf_port_rx_packets_total", "rx"), ("vnf_port_tx_packets_total", "tx")] {
+            let got = sample(&body, &format!("{metric}{{port=\"{port}\"}}")).unwrap_or_else(|| panic!("{metric} {port}: {body}"));
+            let (lo, hi) = (before["ports"][i][field].as_f64().unwrap(), after["ports"][i][field].as_f64().unwrap());
+            assert!(lo <= got && got <= hi, "{metric}{{{port}}} = {got}, stats {lo}..{hi}");
+        }
+    }
+    assert!(sample(&body, "vnf_port_rx_packets_total{port=\"p0\"}").unwrap() > 0.0);
+    assert_eq!(sample(&body, "vnf_fdb_entries{lcore=\"1\"}"), Some(3.0), "{body}");
+    assert_eq!(sample(&body, "vnf_config_generation"), Some(1.0));
+    assert_eq!(sample(&body, "vnf_mempool_size"), before["mempool"]["size"].as_f64());
+    let (status, _, _) = http_get(&addr, "/nothing");
+    assert!(status.starts_with("HTTP/1.1 404"), "{status}");
+
+    // DPDK telemetry, through DPDK's own client script on vnfd's file prefix.
+    let before = ok(&v, r#"{"cmd":"stats"}"#)["stats"].clone();
+    let p0 = telemetry_script(&prefix, "/vnf/ports,p0");
+    let after = ok(&v, r#"{"cmd":"stats"}"#)["stats"].clone();
+    let rx = p0["rx"].as_u64().unwrap_or_else(|| panic!("{p0}"));
+    assert!(before["ports"][0]["rx"].as_u64().unwrap() <= rx && rx <= after["ports"][0]["rx"].as_u64().unwrap(), "{p0} vs {before} {after}");
+    assert_eq!(telemetry_script(&prefix, "/vnf/ports"), json!(["p0", "p1"]));
+    let st = telemetry_script(&prefix, "/vnf/stats");
+    assert_eq!(st["mempool_size"], after["mempool"]["size"], "{st}");
+    assert_eq!(telemetry_script(&prefix, "/vnf/workers"), json!([1]));
+
+    let stats = v.stats().unwrap();
+    assert_eq!(stats["generation"], json!(1));
+    assert!(v.stderr().contains("vnfd: stopped"), "{}", v.stderr());
+}

@@ -14,6 +14,8 @@ use clap::Parser;
 use pipelines::control::{self, Control, Server};
 use pipelines::dataplane::Dataplane;
 use pipelines::dpdk::{self, Eal};
+use pipelines::prom::{Exporter, StatsSource};
+use pipelines::telemetry;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -165,6 +167,33 @@ fn run(cfg: &Config, text: &str, args: &Args, stop: &AtomicBool, hup: &AtomicBoo
         }
     }
 
+    // The counters for the ecosystem: DPDK telemetry commands and a Prometheus endpoint. Both
+    // hold the dataplane weakly, so neither keeps it alive at exit.
+    let source: StatsSource = {
+        let weak = Arc::downgrade(&dp);
+        Arc::new(move || weak.upgrade().map(|d| d.lock().unwrap_or_else(|p| p.into_inner()).stats()))
+    };
+    if cfg.control.telemetry {
+        match telemetry::register(source.clone()) {
+            Ok(()) => eprintln!("vnfd: telemetry commands /vnf/stats, /vnf/ports, /vnf/drops, /vnf/events, /vnf/workers"),
+            Err(e) => eprintln!("vnfd: telemetry: {e} (continuing without)"),
+        }
+    }
+    let mut exporter = None;
+    if let Some(addr) = cfg.control.prometheus {
+        match Exporter::serve(addr, source.clone()) {
+            Ok(x) => {
+                eprintln!("vnfd: prometheus metrics on http://{}/metrics", x.local_addr());
+                exporter = Some(x);
+            }
+            Err(e) => {
+                eprintln!("vnfd: control.prometheus {addr}: {e}");
+                lock().stop_workers();
+                return ExitCode::from(1);
+            }
+        }
+    }
+
     eprintln!("vnfd: {} worker(s) on lcores {:?}; running", cfg.dataplane.workers.len(), cfg.dataplane.workers);
     let t0 = Instant::now();
     let mut next_stats = args.stats_interval;
@@ -189,12 +218,24 @@ fn run(cfg: &Config, text: &str, args: &Args, stop: &AtomicBool, hup: &AtomicBoo
         }
     }
     drop(server);
+    drop(exporter);
+    if cfg.control.telemetry {
+        let _ = telemetry::register(Arc::new(|| None));
+    }
+    drop(source);
     let (failed, stats) = {
         let mut d = lock();
         let failed = d.stop_workers();
         (failed, d.stats())
     };
     drop(ctl);
+    // A telemetry request being answered may hold the dataplane for a moment.
+    for _ in 0..200 {
+        if Arc::strong_count(&dp) == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     match Arc::try_unwrap(dp) {
         Ok(m) => drop(m.into_inner().unwrap_or_else(|p| p.into_inner())),
         Err(_) => eprintln!("vnfd: a control client still holds the dataplane; exiting without closing ports"),
