@@ -372,3 +372,115 @@ fn prometheus_and_dpdk_telemetry_show_a_running_vnfds_counters() {
     assert_eq!(stats["generation"], json!(1));
     assert!(v.stderr().contains("vnfd: stopped"), "{}", v.stderr());
 }
+
+/// Runs vnfctl in `cwd` with `VNFCTL_SOCKET` set; returns (exit code, stdout, stderr).
+fn vnfctl(cwd: &Path, socket: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vnfctl"))
+        .args(args)
+        .current_dir(cwd)
+        .env("VNFCTL_SOCKET", socket)
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The whitespace-separated cells of the table row whose first cell is `first`.
+fn row(text: &str, first: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find(|c| c.first().map(String::as_str) == Some(first))
+        .unwrap_or_else(|| panic!("no row {first:?} in:\n{text}"))
+}
+
+#[test]
+fn vnfctl_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut v = start(d);
+    let sock = v.control_path();
+    let ctl = |args: &[&str]| vnfctl(d, &sock, args);
+    let good = |args: &[&str]| {
+        let (code, out, err) = ctl(args);
+        assert_eq!(code, 0, "vnfctl {args:?}: {out}{err}");
+        out
+    };
+
+    let out = good(&["version"]);
+    assert!(out.starts_with(&format!("vnfd {} on DPDK 22.11", env!("CARGO_PKG_VERSION"))), "{out}");
+    assert!(out.contains("(generation 1)"), "{out}");
+
+    assert!(common::wait_until(10, || ok(&v, r#"{"cmd":"fdb"}"#)["count"] == json!(3)));
+    // The FDB as a table: each MAC in bridge b10, VLAN 10, behind p0, learned.
+    let out = good(&["fdb", "--bridge", "b10"]);
+    assert_eq!(row(&out, "bridge")[..4], ["bridge", "vlan", "mac", "dest"]);
+    let rows: Vec<Vec<String>> = out.lines().skip(1).filter(|l| l.starts_with("b10")).map(|l| l.split_whitespace().map(str::to_owned).collect()).collect();
+    let mut macs: Vec<&str> = rows.iter().map(|r| r[2].as_str()).collect();
+    macs.sort();
+    assert_eq!(macs, MACS, "{out}");
+    for r in &rows {
+        assert_eq!((r[1].as_str(), r[3].as_str(), r[4].as_str()), ("10", "port", "p0"), "{out}");
+        assert!(r[5].parse::<f64>().unwrap() < 60.0, "{out}");
+    }
+    assert!(out.ends_with("3 entries\n"), "{out}");
+    assert!(good(&["fdb", "--limit", "1"]).ends_with("3 entries (1 shown; --limit for more)\n"));
+    // --json: vnfd's answer line, unchanged.
+    let j: Value = serde_json::from_str(good(&["--json", "fdb", "--bridge", "b10"]).trim()).unwrap();
+    assert_eq!((j["ok"].clone(), j["count"].clone(), j["entries"].as_array().unwrap().len()), (json!(true), json!(3), 3));
+
+    let out = good(&["stats"]);
+    assert_eq!(row(&out, "p0")[1], "net_pcap", "{out}");
+    assert_eq!(row(&out, "p1")[1], "net_null", "{out}");
+    assert!(row(&out, "p0")[3].parse::<u64>().unwrap() > 0, "p0 rx: {out}");
+    let mp = ok(&v, r#"{"cmd":"stats"}"#)["stats"]["mempool"]["size"].clone();
+    assert!(out.contains(&format!("mempool: {mp} mbufs")), "{out}");
+    assert_eq!(row(&out, "1").len(), 6, "worker on lcore 1: {out}");
+    let out = good(&["ports"]);
+    assert_eq!(row(&out, "1")[1..4], ["p1", "1", "net_null"], "{out}");
+    assert_eq!(good(&["vtep"]), "no VTEP configured\n");
+    assert!(good(&["conntrack", "count"]).starts_with("0 connections"));
+    assert!(good(&["conntrack", "--proto", "tcp"]).ends_with("0 connections\n"));
+    assert!(good(&["nat"]).starts_with("SNAT pools:\n"));
+    let out = good(&["latency"]);
+    assert!(row(&out, "1")[1].parse::<u64>().unwrap() > 0, "rounds: {out}");
+
+    // config show prints the running file behind a comment line.
+    let text = std::fs::read_to_string(v.config_path()).unwrap();
+    let out = good(&["config", "show"]);
+    let (first, rest) = out.split_once('\n').unwrap();
+    assert_eq!(first, format!("# {} (generation 1)", v.config_path().canonicalize().unwrap().display()));
+    assert_eq!(rest, text);
+
+    // Relative paths are vnfctl's, made absolute before they are sent.
+    let prefix = format!("ctltest{}", std::process::id());
+    std::fs::write(d.join("more.toml"), config(d, &prefix, true)).unwrap();
+    assert_eq!(good(&["config", "check", "more.toml"]), format!("{}: ok, a reload would accept it\n", d.join("more.toml").display()));
+    std::fs::write(d.join("bad.toml"), config(d, &prefix, true).replace("vlan = 10\n\n[control]", "vlan = 5000\n\n[control]")).unwrap();
+    let (code, out, err) = ctl(&["config", "check", "bad.toml"]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.starts_with("vnfctl: vnfd refused: ") && err.contains("bridge[0].vlan"), "{err}");
+    let (code, out, _) = ctl(&["config", "reload", "bad.toml"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    let out = good(&["config", "reload", "more.toml"]);
+    assert!(out.starts_with("reloaded: generation 2 in "), "{out}");
+    assert!(out.ends_with("ports added: p2; removed: none; kept: p0, p1\n"), "{out}");
+    assert_eq!(row(&good(&["ports"]), "2")[1], "p2");
+    assert!(good(&["fdb", "flush"]).starts_with("flushed "));
+
+    // raw: any request; a refusal still prints the answer, exits 1.
+    let (code, out, err) = ctl(&["raw", r#"{"cmd":"reboot"}"#]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with(r#"{"error":"cmd: unknown command \"reboot\""#), "{out}");
+    let (code, _, err) = ctl(&["raw", "not json"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("raw: not JSON"), "{err}");
+    // Usage errors and an unreachable vnfd: exit 2.
+    assert_eq!(ctl(&["fdb", "--limit", "x"]).0, 2);
+    assert_eq!(ctl(&["frobnicate"]).0, 2);
+    let (code, _, err) = vnfctl(d, &d.join("none.sock"), &["stats"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("none.sock") && err.contains("is vnfd running?"), "{err}");
+    let (code, out, _) = vnfctl(d, &d.join("none.sock"), &["--socket", sock.to_str().unwrap(), "version"]);
+    assert_eq!(code, 0, "--socket wins over VNFCTL_SOCKET: {out}");
+
+    assert_eq!(v.stats().unwrap()["generation"], json!(2));
+}

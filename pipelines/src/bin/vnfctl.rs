@@ -1,0 +1,543 @@
+//! vnfctl: the operator's CLI over vnfd's control socket.
+//!
+//! Every subcommand sends one JSON request line and prints the answer as tables (or, with
+//! `--json`, the answer line as vnfd sent it, for scripts). Exit status: 0 when vnfd answered
+//! `ok`, 1 when it refused the request (its error on stderr), 2 for a usage error or when
+//! vnfd cannot be reached.
+
+use clap::{Parser, Subcommand};
+use serde_json::{json, Map, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(name = "vnfctl", version, about = "Control a running vnfd over its control socket")]
+struct Cli {
+    /// vnfd's control socket (default: $VNFCTL_SOCKET, else /run/vnfd.sock).
+    #[arg(long, short = 's', global = true)]
+    socket: Option<PathBuf>,
+    /// Print vnfd's JSON answer unchanged instead of tables.
+    #[arg(long, short = 'j', global = true)]
+    json: bool,
+    /// Seconds to wait for the answer.
+    #[arg(long, global = true, default_value_t = 15.0)]
+    timeout: f64,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// vnfd and DPDK versions, config file, generation, uptime.
+    Version,
+    /// Ports, workers, drops by reason, events, tables, mempool.
+    Stats,
+    /// Per port: driver, MAC, link, software and device counters.
+    Ports,
+    /// The MAC tables (learned and static entries); `fdb flush` removes learned ones.
+    Fdb {
+        #[command(subcommand)]
+        action: Option<FdbAction>,
+        /// Only this bridge.
+        #[arg(long)]
+        bridge: Option<String>,
+        /// At most this many entries (vnfd's default: 1000).
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// The local VTEP, VNI -> bridge, remote VTEPs.
+    Vtep,
+    /// Tracked connections; `conntrack count`, `conntrack flush`.
+    Conntrack {
+        #[command(subcommand)]
+        action: Option<CtAction>,
+        #[command(flatten)]
+        filter: CtFilter,
+        /// At most this many connections (vnfd's default: 1000).
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// SNAT pools (free ports), port forwards and mappings.
+    Nat {
+        /// At most this many mappings (vnfd's default: 1000).
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// The running config: show, reload, check.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Percentiles of the per-round processing time of each worker.
+    Latency,
+    /// Send one JSON request as is (e.g. '{"cmd":"stats"}') and print the answer.
+    Raw {
+        /// The request line.
+        request: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum FdbAction {
+    /// Remove learned entries (static ones stay).
+    Flush {
+        /// Only this bridge.
+        #[arg(long)]
+        bridge: Option<String>,
+    },
+}
+
+#[derive(clap::Args, Debug, Default, Clone)]
+struct CtFilter {
+    /// Either endpoint's source address.
+    #[arg(long)]
+    src: Option<String>,
+    /// Either endpoint's destination address.
+    #[arg(long)]
+    dst: Option<String>,
+    /// tcp, udp, icmp or a protocol number.
+    #[arg(long)]
+    proto: Option<String>,
+    /// Either port of either direction.
+    #[arg(long)]
+    port: Option<u16>,
+}
+
+#[derive(Subcommand, Debug)]
+enum CtAction {
+    /// Connections per worker and the table capacity.
+    Count,
+    /// Remove the connections that match (all without a filter); their NAT mappings go too.
+    Flush {
+        #[command(flatten)]
+        filter: CtFilter,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigAction {
+    /// The running config's text.
+    Show,
+    /// Load PATH (default: the file vnfd runs) without a restart.
+    Reload { path: Option<PathBuf> },
+    /// Whether vnfd would accept PATH in a reload.
+    Check { path: PathBuf },
+}
+
+/// A failure of vnfctl itself (exit 2) or vnfd's refusal (exit 1).
+enum Fail {
+    Usage(String),
+    Refused(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fail::Refused(e)) => {
+            eprintln!("vnfctl: vnfd refused: {e}");
+            ExitCode::from(1)
+        }
+        Err(Fail::Usage(e)) => {
+            eprintln!("vnfctl: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn socket_path(cli: &Cli) -> PathBuf {
+    cli.socket
+        .clone()
+        .or_else(|| std::env::var_os("VNFCTL_SOCKET").filter(|s| !s.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/run/vnfd.sock"))
+}
+
+/// vnfd resolves paths itself, in its own working directory: send absolute ones.
+fn absolute(p: &Path) -> Result<String, Fail> {
+    let p = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|e| Fail::Usage(format!("current directory: {e}")))?.join(p)
+    };
+    p.to_str().map(str::to_owned).ok_or_else(|| Fail::Usage(format!("{}: not UTF-8", p.display())))
+}
+
+fn put<T: Into<Value>>(m: &mut Map<String, Value>, k: &str, v: Option<T>) {
+    if let Some(v) = v {
+        m.insert(k.into(), v.into());
+    }
+}
+
+fn filter_fields(m: &mut Map<String, Value>, f: &CtFilter) {
+    put(m, "src", f.src.clone());
+    put(m, "dst", f.dst.clone());
+    put(m, "proto", f.proto.clone());
+    put(m, "port", f.port);
+}
+
+fn request(cmd: &Cmd) -> Result<String, Fail> {
+    let mut m = Map::new();
+    let name = match cmd {
+        Cmd::Version => "version",
+        Cmd::Stats => "stats",
+        Cmd::Ports => "ports",
+        Cmd::Fdb { action: None, bridge, limit } => {
+            put(&mut m, "bridge", bridge.clone());
+            put(&mut m, "limit", *limit);
+            "fdb"
+        }
+        Cmd::Fdb { action: Some(FdbAction::Flush { bridge }), bridge: b2, limit } => {
+            if limit.is_some() {
+                return Err(Fail::Usage("fdb flush: --limit does not apply".into()));
+            }
+            put(&mut m, "bridge", bridge.clone().or_else(|| b2.clone()));
+            "fdb flush"
+        }
+        Cmd::Vtep => "vtep",
+        Cmd::Conntrack { action: None, filter, limit } => {
+            filter_fields(&mut m, filter);
+            put(&mut m, "limit", *limit);
+            "conntrack"
+        }
+        Cmd::Conntrack { action: Some(CtAction::Count), .. } => "conntrack count",
+        Cmd::Conntrack { action: Some(CtAction::Flush { filter }), filter: outer, .. } => {
+            filter_fields(&mut m, outer);
+            filter_fields(&mut m, filter);
+            "conntrack flush"
+        }
+        Cmd::Nat { limit } => {
+            put(&mut m, "limit", *limit);
+            "nat"
+        }
+        Cmd::Config { action: ConfigAction::Show } => "config show",
+        Cmd::Config { action: ConfigAction::Reload { path } } => {
+            put(&mut m, "path", path.as_deref().map(absolute).transpose()?);
+            "config reload"
+        }
+        Cmd::Config { action: ConfigAction::Check { path } } => {
+            m.insert("path".into(), absolute(path)?.into());
+            "config check"
+        }
+        Cmd::Latency => "latency",
+        Cmd::Raw { request } => {
+            let v: Value = serde_json::from_str(request).map_err(|e| Fail::Usage(format!("raw: not JSON: {e}")))?;
+            return Ok(v.to_string());
+        }
+    };
+    m.insert("cmd".into(), name.into());
+    Ok(Value::Object(m).to_string())
+}
+
+fn exchange(path: &Path, line: &str, timeout: f64) -> Result<String, Fail> {
+    let conn = |e: std::io::Error| Fail::Usage(format!("{}: {e} (is vnfd running? --socket or VNFCTL_SOCKET names its socket)", path.display()));
+    let mut s = UnixStream::connect(path).map_err(conn)?;
+    let t = Duration::try_from_secs_f64(timeout).ok().filter(|t| !t.is_zero());
+    let io = |e: std::io::Error| Fail::Usage(format!("{}: {e}", path.display()));
+    s.set_read_timeout(t).map_err(io)?;
+    s.set_write_timeout(t).map_err(io)?;
+    s.write_all(format!("{line}\n").as_bytes()).map_err(io)?;
+    let mut answer = String::new();
+    BufReader::new(s).read_line(&mut answer).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Fail::Usage(format!("no answer within {timeout} s")),
+        _ => io(e),
+    })?;
+    if answer.is_empty() {
+        return Err(Fail::Usage(format!("{}: vnfd closed the connection without an answer", path.display())));
+    }
+    Ok(answer.trim_end().to_owned())
+}
+
+fn run(cli: &Cli) -> Result<(), Fail> {
+    let line = request(&cli.cmd)?;
+    let answer = exchange(&socket_path(cli), &line, cli.timeout)?;
+    let v: Value = serde_json::from_str(&answer).map_err(|e| Fail::Usage(format!("vnfd answered something that is not JSON ({e}): {answer}")))?;
+    let refused = v["ok"] != json!(true);
+    if cli.json || matches!(cli.cmd, Cmd::Raw { .. }) {
+        println!("{answer}");
+    } else if !refused {
+        print!("{}", render(&cli.cmd, &v));
+    }
+    if refused {
+        return Err(Fail::Refused(v["error"].as_str().unwrap_or(&answer).to_owned()));
+    }
+    Ok(())
+}
+
+// ---- human output ----
+
+/// Column-aligned text: numbers right-aligned, the rest left-aligned.
+fn table(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let numeric: Vec<bool> = (0..head.len())
+        .map(|i| !rows.is_empty() && rows.iter().all(|r| r[i].is_empty() || r[i] == "-" || r[i].parse::<f64>().is_ok()))
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            let pad = w[i].saturating_sub(c.chars().count());
+            if numeric[i] {
+                s.push_str(&" ".repeat(pad));
+                s.push_str(c);
+            } else {
+                s.push_str(c);
+                if i + 1 < cells.len() {
+                    s.push_str(&" ".repeat(pad));
+                }
+            }
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(head.to_vec());
+    for r in rows {
+        out += &line(r.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+/// A JSON value as a cell: strings unquoted, null as "-".
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+        other => other.to_string(),
+    }
+}
+
+fn list(v: &Value) -> &[Value] {
+    v.as_array().map_or(&[], Vec::as_slice)
+}
+
+fn count_line(v: &Value, what: &str) -> String {
+    let shown = list(&v["entries"]).len().max(list(&v["mappings"]).len());
+    if v["truncated"] == json!(true) {
+        format!("{} {what} ({shown} shown; --limit for more)\n", cell(&v["count"]))
+    } else {
+        format!("{} {what}\n", cell(&v["count"]))
+    }
+}
+
+fn link(l: &Value) -> String {
+    if l["up"] == json!(true) {
+        format!("up,{}M", cell(&l["speed_mbps"]))
+    } else {
+        "down".into()
+    }
+}
+
+/// name -> count lines of the non-zero entries of a map.
+fn counts(title: &str, m: &Value) -> String {
+    let rows: Vec<Vec<String>> = m
+        .as_object()
+        .map(|o| o.iter().filter(|(_, n)| n.as_u64() != Some(0)).map(|(k, n)| vec![k.clone(), cell(n)]).collect())
+        .unwrap_or_default();
+    if rows.is_empty() {
+        return format!("{title}: none\n");
+    }
+    format!("{title}:\n{}", table(&[title.trim_end_matches('s'), "packets"], &rows))
+}
+
+fn render(cmd: &Cmd, v: &Value) -> String {
+    match cmd {
+        Cmd::Version => format!(
+            "vnfd {} on {}\nconfig {} (generation {})\nup {:.1} s\n",
+            cell(&v["version"]),
+            cell(&v["dpdk"]),
+            cell(&v["config"]),
+            cell(&v["generation"]),
+            v["uptime_s"].as_f64().unwrap_or(0.0)
+        ),
+        Cmd::Stats => stats(&v["stats"]),
+        Cmd::Ports => {
+            let rows: Vec<Vec<String>> = list(&v["ports"])
+                .iter()
+                .map(|p| {
+                    vec![
+                        cell(&p["index"]),
+                        cell(&p["name"]),
+                        cell(&p["port_id"]),
+                        cell(&p["driver"]),
+                        cell(&p["mac"]),
+                        link(&p["link"]),
+                        cell(&p["rx"]),
+                        cell(&p["tx"]),
+                        cell(&p["tx_full"]),
+                        cell(&p["hw"]["ipackets"]),
+                        cell(&p["hw"]["opackets"]),
+                        cell(&p["hw"]["imissed"]),
+                        cell(&p["hw"]["ierrors"]),
+                    ]
+                })
+                .collect();
+            table(&["#", "name", "id", "driver", "mac", "link", "rx", "tx", "tx_full", "hw_rx", "hw_tx", "imissed", "ierrors"], &rows)
+        }
+        Cmd::Fdb { action: None, .. } => {
+            let rows: Vec<Vec<String>> = list(&v["entries"])
+                .iter()
+                .map(|e| {
+                    let age = if e["static"] == json!(true) { "static".into() } else { format!("{:.1}", e["age_ms"].as_f64().unwrap_or(0.0) / 1000.0) };
+                    vec![cell(&e["bridge"]), cell(&e["vlan"]), cell(&e["mac"]), cell(&e["dest"]), age, cell(&e["worker"])]
+                })
+                .collect();
+            table(&["bridge", "vlan", "mac", "dest", "age_s", "worker"], &rows) + &count_line(v, "entries")
+        }
+        Cmd::Fdb { action: Some(_), .. } => format!("flushed {} learned entries\n", cell(&v["flushed"])),
+        Cmd::Vtep => vtep(&v["vtep"]),
+        Cmd::Conntrack { action: None, .. } => {
+            let ep = |k: &Value| format!("{}:{} -> {}:{}", cell(&k["src"]), cell(&k["sport"]), cell(&k["dst"]), cell(&k["dport"]));
+            let rows: Vec<Vec<String>> = list(&v["entries"])
+                .iter()
+                .map(|e| {
+                    let nat = match (e["snat"] == json!(true), e["dnat"] == json!(true)) {
+                        (true, true) => "snat+dnat",
+                        (true, false) => "snat",
+                        (false, true) => "dnat",
+                        _ => "-",
+                    };
+                    vec![
+                        cell(&e["proto"]),
+                        ep(&e["orig"]),
+                        ep(&e["reply"]),
+                        cell(&e["state"]),
+                        format!("{:.1}", e["expires_ms"].as_f64().unwrap_or(0.0) / 1000.0),
+                        nat.into(),
+                        cell(&e["packets"]),
+                        cell(&e["worker"]),
+                    ]
+                })
+                .collect();
+            table(&["proto", "original", "reply", "state", "expires_s", "nat", "packets", "worker"], &rows) + &count_line(v, "connections")
+        }
+        Cmd::Conntrack { action: Some(CtAction::Count), .. } => {
+            let per: Vec<String> = list(&v["per_worker"]).iter().map(cell).collect();
+            format!("{} connections (per worker: {}; capacity {} per worker)\n", cell(&v["count"]), per.join(", "), cell(&v["capacity"]))
+        }
+        Cmd::Conntrack { action: Some(CtAction::Flush { .. }), .. } => format!("flushed {} connections\n", cell(&v["flushed"])),
+        Cmd::Nat { .. } => nat(v),
+        Cmd::Config { action: ConfigAction::Show } => {
+            let text = v["text"].as_str().unwrap_or("");
+            let nl = if text.ends_with('\n') || text.is_empty() { "" } else { "\n" };
+            format!("# {} (generation {})\n{text}{nl}", cell(&v["path"]), cell(&v["generation"]))
+        }
+        Cmd::Config { action: ConfigAction::Reload { .. } } => {
+            let names = |k: &str| {
+                let n: Vec<String> = list(&v[k]).iter().map(cell).collect();
+                if n.is_empty() { "none".into() } else { n.join(", ") }
+            };
+            format!(
+                "reloaded: generation {} in {:.2} ms (compile {:.2} ms, publish {:.2} ms)\nports added: {}; removed: {}; kept: {}\n",
+                cell(&v["generation"]),
+                v["latency_us"].as_f64().unwrap_or(0.0) / 1000.0,
+                v["compile_us"].as_f64().unwrap_or(0.0) / 1000.0,
+                v["publish_us"].as_f64().unwrap_or(0.0) / 1000.0,
+                names("ports_added"),
+                names("ports_removed"),
+                names("ports_kept")
+            )
+        }
+        Cmd::Config { action: ConfigAction::Check { .. } } => format!("{}: ok, a reload would accept it\n", cell(&v["path"])),
+        Cmd::Latency => {
+            let rows: Vec<Vec<String>> = list(&v["workers"])
+                .iter()
+                .map(|w| ["lcore", "bursts", "mean", "p50", "p90", "p99", "p999", "max"].iter().map(|k| cell(&w[*k])).collect())
+                .collect();
+            format!("per polling round with packets, in {}:\n", cell(&v["unit"])) + &table(&["lcore", "rounds", "mean", "p50", "p90", "p99", "p99.9", "max"], &rows)
+        }
+        Cmd::Raw { .. } => format!("{v}\n"),
+    }
+}
+
+fn stats(s: &Value) -> String {
+    let ports: Vec<Vec<String>> = list(&s["ports"])
+        .iter()
+        .map(|p| vec![cell(&p["name"]), cell(&p["driver"]), link(&p["link"]), cell(&p["rx"]), cell(&p["tx"]), cell(&p["tx_full"]), cell(&p["hw"]["imissed"])])
+        .collect();
+    let workers: Vec<Vec<String>> = list(&s["workers"])
+        .iter()
+        .map(|w| {
+            vec![
+                cell(&w["lcore"]),
+                cell(&w["packets"]),
+                format!("{:.1}", w["cycles_per_packet"].as_f64().unwrap_or(0.0)),
+                cell(&w["ct_entries"]),
+                cell(&w["nat_mappings"]),
+                cell(&w["fdb_entries"]),
+            ]
+        })
+        .collect();
+    let mut out = format!("generation {}, up {:.1} s\n\n", cell(&s["generation"]), s["elapsed_s"].as_f64().unwrap_or(0.0));
+    out += &table(&["port", "driver", "link", "rx", "tx", "tx_full", "imissed"], &ports);
+    out += "\n";
+    out += &table(&["lcore", "packets", "cyc/pkt", "conntrack", "nat", "fdb"], &workers);
+    out += "\n";
+    out += &counts("drops", &s["drops"]);
+    out += &counts("events", &s["events"]);
+    let m = &s["mempool"];
+    out += &format!("mempool: {} mbufs, {} in use, {} available\n", cell(&m["size"]), cell(&m["in_use"]), cell(&m["available"]));
+    out
+}
+
+fn vtep(v: &Value) -> String {
+    if v.is_null() {
+        return "no VTEP configured\n".into();
+    }
+    let mut out = format!(
+        "local {} mac {} udp {} mtu {} on port {}\n\n",
+        cell(&v["ip"]),
+        cell(&v["mac"]),
+        cell(&v["udp_port"]),
+        cell(&v["mtu"]),
+        cell(&v["port"])
+    );
+    let vnis: Vec<Vec<String>> = list(&v["vnis"]).iter().map(|n| vec![cell(&n["vni"]), cell(&n["bridge"])]).collect();
+    out += &table(&["vni", "bridge"], &vnis);
+    let remotes: Vec<Vec<String>> = list(&v["remotes"]).iter().map(|r| vec![cell(&r["ip"]), cell(&r["encap"]), cell(&r["decap"])]).collect();
+    out += "\n";
+    out += &table(&["remote", "encap", "decap"], &remotes);
+    out
+}
+
+fn nat(v: &Value) -> String {
+    let pools: Vec<Vec<String>> = list(&v["pools"])
+        .iter()
+        .map(|p| {
+            let join = |a: &Value| list(a).iter().map(cell).collect::<Vec<_>>().join(",");
+            vec![
+                cell(&p["rule"]),
+                join(&p["from"]),
+                join(&p["addresses"]),
+                format!("{}-{}", cell(&p["ports"][0]), cell(&p["ports"][1])),
+                cell(&p["free"]["tcp"]),
+                cell(&p["free"]["udp"]),
+                cell(&p["free"]["icmp"]),
+            ]
+        })
+        .collect();
+    let forwards: Vec<Vec<String>> = list(&v["forwards"])
+        .iter()
+        .map(|f| vec![cell(&f["proto"]), format!("{}:{}", cell(&f["address"]), cell(&f["port"])), format!("{}:{}", cell(&f["to"]), cell(&f["to_port"]))])
+        .collect();
+    let maps: Vec<Vec<String>> = list(&v["mappings"])
+        .iter()
+        .map(|m| vec![cell(&m["proto"]), cell(&m["internal"]), cell(&m["external"]), cell(&m["refs"]), cell(&m["worker"])])
+        .collect();
+    let mut out = String::from("SNAT pools:\n");
+    out += &table(&["rule", "from", "addresses", "ports", "free_tcp", "free_udp", "free_icmp"], &pools);
+    out += "\nport forwards:\n";
+    out += &table(&["proto", "address", "to"], &forwards);
+    out += "\nmappings:\n";
+    out += &table(&["proto", "internal", "external", "conns", "worker"], &maps);
+    out + &count_line(v, "mappings")
+}
