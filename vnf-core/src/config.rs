@@ -35,7 +35,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
         ConfigError { file: None, line: None, key: key.into(), reason: reason.into() }
     }
 }
@@ -104,6 +104,9 @@ pub struct Config {
     /// The control socket and the exporters.
     #[serde(default)]
     pub control: Control,
+    /// SR-IOV VFs vnfd creates and configures.
+    #[serde(default)]
+    pub sriov: Option<crate::sriov::Sriov>,
 }
 
 /// `[control]`: how vnfd is driven and watched.
@@ -882,6 +885,9 @@ impl Config {
         self.validate_vtep(xconnected)?;
         self.validate_security()?;
         self.control.validate()?;
+        if let Some(s) = &self.sriov {
+            s.validate()?;
+        }
         let mut seen_routes = HashMap::new();
         for (i, rt) in self.routes.iter().enumerate() {
             let key = |f: &str| format!("route[{i}].{f}");

@@ -3,8 +3,9 @@
 //! Packet buffers ([`buf`]), the stage interface and the cross-connect stage ([`stage`]),
 //! the configuration model with validation ([`config`]), counters and drop reasons
 //! ([`stats`]), pcap encoding ([`pcap`]) and a synthetic traffic generator ([`gen`]).
-//! Nothing here calls DPDK, spawns threads or does I/O, so all of it is unit-tested
-//! without EAL.
+//! Nothing here calls DPDK, so all of it is unit-tested without EAL. The only I/O is the
+//! SR-IOV manager's ([`sriov`]): sysfs files and an rtnetlink socket, behind a trait, apart
+//! from its pure planner.
 #![forbid(unsafe_code)]
 
 pub mod buf;
@@ -18,5 +19,6 @@ pub mod nat;
 pub mod pcap;
 pub mod stage;
 pub mod stats;
+pub mod sriov;
 pub mod switch;
 pub mod wire;

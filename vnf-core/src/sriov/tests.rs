@@ -1,0 +1,309 @@
+//! The planner on made-up states, and apply on a fake sysfs tree (a temp dir laid out like
+//! /sys: bus/pci/devices/<pf>/{sriov_*, virtfnN, net/<dev>}, class/net/<dev>/device) with a
+//! stand-in for rtnetlink that behaves like igb (no per-VF link state).
+
+use super::sysfs::{Sysfs, VfLinks};
+use super::*;
+use crate::config::Config;
+use std::collections::HashMap;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+const PF: &str = "0000:01:00.0";
+
+fn vf_pci(i: u16) -> String {
+    format!("0000:01:10.{}", i * 2)
+}
+
+/// rtnetlink as igb answers it: VF attributes per PF netdev; link state unsupported.
+#[derive(Default, Debug)]
+struct FakeLinks {
+    pfs: HashMap<String, Vec<VfLink>>,
+    sets: Vec<(u16, VfAttr)>,
+}
+
+impl VfLinks for FakeLinks {
+    fn vfs(&mut self, pf: &str) -> io::Result<Vec<VfLink>> {
+        Ok(self.pfs.get(pf).cloned().unwrap_or_default())
+    }
+    fn set_vf(&mut self, pf: &str, vf: u16, attr: &VfAttr) -> io::Result<()> {
+        let l = self.pfs.entry(pf.into()).or_default();
+        let Some(x) = l.iter_mut().find(|x| x.index == vf) else { return Err(io::Error::from_raw_os_error(22)) };
+        match attr {
+            VfAttr::Mac(m) => x.mac = *m,
+            VfAttr::Vlan { vlan, qos } => (x.vlan, x.qos) = (*vlan, *qos),
+            VfAttr::Spoofchk(b) => x.spoofchk = Some(*b),
+            VfAttr::Trust(b) => x.trust = Some(*b),
+            VfAttr::LinkState(_) => return Err(io::Error::from_raw_os_error(95)),
+            VfAttr::Rate { min, max } => (x.min_tx_rate, x.max_tx_rate) = (*min, *max),
+        }
+        self.sets.push((vf, attr.clone()));
+        Ok(())
+    }
+}
+
+/// A kernel's defaults for a new VF as igb reports them.
+fn fresh(i: u16) -> VfLink {
+    VfLink { index: i, spoofchk: Some(true), trust: Some(false), link_state: Some(LinkState::Auto), ..Default::default() }
+}
+
+/// A sysfs attribute as the kernel would hold it: writes do not truncate in the fake tree,
+/// so the value is the written prefix of the first line.
+fn rd(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap().lines().next().unwrap_or("").to_owned()
+}
+
+fn w(p: &Path, s: &str) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, s).unwrap();
+}
+
+/// A PF with `total` VFs possible and `num` present; each VF device exists (created ahead,
+/// as the kernel would on a write to sriov_numvfs) with driver `drv` when given.
+fn tree(root: &Path, total: u16, num: u16, drv: Option<&str>) {
+    let dev = root.join("bus/pci/devices").join(PF);
+    w(&dev.join("sriov_totalvfs"), &format!("{total}\n"));
+    w(&dev.join("sriov_numvfs"), &format!("{num}\n"));
+    w(&dev.join("sriov_drivers_autoprobe"), "1\n");
+    std::fs::create_dir_all(dev.join("net/eth0")).unwrap();
+    std::fs::create_dir_all(root.join("class/net/eth0")).unwrap();
+    symlink(format!("../../../bus/pci/devices/{PF}"), root.join("class/net/eth0/device")).unwrap();
+    w(&root.join("bus/pci/drivers_probe"), "");
+    for d in ["igbvf", "vfio-pci"] {
+        w(&root.join("bus/pci/drivers").join(d).join("unbind"), "");
+    }
+    for i in 0..total {
+        let v = root.join("bus/pci/devices").join(vf_pci(i));
+        w(&v.join("driver_override"), "(null)\n");
+        if let Some(d) = drv {
+            symlink(format!("../../drivers/{d}"), v.join("driver")).unwrap();
+        }
+        symlink(format!("../{}", vf_pci(i)), dev.join(format!("virtfn{i}"))).unwrap();
+    }
+}
+
+fn cfg(text: &str) -> Sriov {
+    let c = Config::parse(&format!("[dataplane]\nworkers = [1]\n{text}"), None).unwrap();
+    c.sriov.unwrap()
+}
+
+fn err(text: &str) -> String {
+    Config::parse(&format!("[dataplane]\nworkers = [1]\n{text}"), None).unwrap_err().to_string()
+}
+
+const TWO: &str = r#"
+[sriov]
+sysfs = "ROOT"
+[[sriov.pf]]
+name = "eth0"
+num_vfs = 2
+[[sriov.pf.vf]]
+index = 0
+mac = "02:00:00:00:00:10"
+vlan = 10
+qos = 2
+spoofchk = false
+trust = true
+link_state = "enable"
+max_tx_rate = 100
+[[sriov.pf.vf]]
+index = 1
+mac = "02:00:00:00:00:11"
+driver = "vfio-pci"
+"#;
+
+#[test]
+fn config_is_validated_naming_the_key() {
+    for (bad, key, why) in [
+        ("[sriov]\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 1\n[[sriov.pf.vf]]\nindex = 1\n", "sriov.pf[0].vf[0].index", "does not exist with num_vfs = 1"),
+        ("[sriov]\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 2\n[[sriov.pf.vf]]\nindex = 0\nvlan = 4095\n", "sriov.pf[0].vf[0].vlan", "not in 0..=4094"),
+        ("[sriov]\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 2\n[[sriov.pf.vf]]\nindex = 0\nqos = 3\n", "sriov.pf[0].vf[0].qos", "needs a vlan"),
+        ("[sriov]\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 2\n[[sriov.pf.vf]]\nindex = 0\nmac = \"03:00:00:00:00:01\"\n", "sriov.pf[0].vf[0].mac", "not a unicast"),
+        ("[sriov]\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 2\n[[sriov.pf.vf]]\nindex = 0\nmin_tx_rate = 200\nmax_tx_rate = 100\n", "sriov.pf[0].vf[0].min_tx_rate", "above max_tx_rate"),
+        ("[sriov]\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 2\n[[sriov.pf.vf]]\nindex = 0\ndriver = \"../x\"\n", "sriov.pf[0].vf[0].driver", "not a driver name"),
+        ("[sriov]\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 2\n[[sriov.pf.vf]]\nindex = 0\n[[sriov.pf.vf]]\nindex = 0\n", "sriov.pf[0].vf[1].index", "configured twice"),
+        ("[sriov]\n[[sriov.pf]]\nname = \"01:00.0\"\nnum_vfs = 1\n[[sriov.pf]]\nname = \"0000:01:00.0\"\nnum_vfs = 1\n", "sriov.pf[1].name", "listed twice"),
+        ("[sriov]\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 2\n[[sriov.pf.vf]]\nindex = 0\nlink_state = \"up\"\n", "sriov.pf[0].vf[0].link_state", "unknown variant"),
+        ("[sriov]\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 2\ncolour = 1\n", "sriov.pf[0]", "unknown field `colour`"),
+    ] {
+        let e = err(bad);
+        assert!(e.contains(key) && e.contains(why), "{bad}\n -> {e}");
+    }
+    assert_eq!(pci_address("01:00.1").as_deref(), Some("0000:01:00.1"));
+    assert_eq!(pci_address("0000:AF:10.7").as_deref(), Some("0000:af:10.7"));
+    assert_eq!(pci_address("eth0"), None);
+    assert_eq!(pci_address("0000:01:00.8"), None);
+}
+
+fn pf_state(num: u16, links: Vec<VfLink>, drivers: &[Option<&str>]) -> PfState {
+    PfState {
+        name: "eth0".into(),
+        pci: PF.into(),
+        netdev: Some("eth0".into()),
+        total_vfs: 7,
+        num_vfs: num,
+        autoprobe: Some(true),
+        vfs: (0..num)
+            .map(|i| VfState {
+                index: i,
+                pci: Some(vf_pci(i)),
+                driver: drivers.get(usize::from(i)).copied().flatten().map(str::to_owned),
+                netdev: None,
+                link: links.iter().find(|l| l.index == i).cloned(),
+            })
+            .collect(),
+    }
+}
+
+fn texts(steps: &[Step]) -> Vec<String> {
+    steps.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn plan_from_nothing_creates_then_sets_every_configured_attribute() {
+    let c = cfg(TWO);
+    let p = plan(&c, &[pf_state(0, vec![], &[])], &[]).unwrap();
+    assert_eq!(
+        texts(&p),
+        [
+            "0000:01:00.0: sriov_numvfs 0 -> 2",
+            "0000:01:00.0 vf 0: mac 02:00:00:00:00:10 (was new VF)",
+            "0000:01:00.0 vf 0: vlan 10 qos 2 (was new VF)",
+            "0000:01:00.0 vf 0: spoofchk off (was new VF)",
+            "0000:01:00.0 vf 0: trust on (was new VF)",
+            "0000:01:00.0 vf 0: link_state enable (was new VF)",
+            "0000:01:00.0 vf 0: min_tx_rate 0 max_tx_rate 100 (was new VF)",
+            "0000:01:00.0 vf 1: mac 02:00:00:00:00:11 (was new VF)",
+            "0000:01:00.0 vf 1: driver new VF -> vfio-pci",
+        ]
+    );
+}
+
+#[test]
+fn plan_of_what_already_holds_is_empty_and_a_diff_touches_only_what_differs() {
+    let c = cfg(TWO);
+    let mut l0 = fresh(0);
+    (l0.mac, l0.vlan, l0.qos, l0.spoofchk, l0.trust, l0.link_state, l0.max_tx_rate) =
+        (MacAddr([2, 0, 0, 0, 0, 0x10]), 10, 2, Some(false), Some(true), Some(LinkState::Enable), 100);
+    let mut l1 = fresh(1);
+    l1.mac = MacAddr([2, 0, 0, 0, 0, 0x11]);
+    let st = pf_state(2, vec![l0.clone(), l1.clone()], &[Some("igbvf"), Some("vfio-pci")]);
+    assert_eq!(plan(&c, &[st.clone()], &[]).unwrap(), vec![]);
+
+    // Only VF 0's VLAN and VF 1's driver differ.
+    let mut st2 = st.clone();
+    st2.vfs[0].link.as_mut().unwrap().vlan = 20;
+    st2.vfs[1].driver = Some("igbvf".into());
+    assert_eq!(texts(&plan(&c, &[st2], &[]).unwrap()), ["0000:01:00.0 vf 0: vlan 10 qos 2 (was vlan 20 qos 2)", "0000:01:00.0 vf 1: driver igbvf -> vfio-pci"]);
+
+    // A VF without a config entry, and attributes not set, are left alone.
+    let c3 = cfg(&TWO.replace("spoofchk = false\n", "").replace("max_tx_rate = 100\n", ""));
+    let mut st3 = st.clone();
+    let l = st3.vfs[0].link.as_mut().unwrap();
+    (l.spoofchk, l.max_tx_rate) = (Some(true), 300);
+    assert_eq!(plan(&c3, &[st3], &[]).unwrap(), vec![]);
+}
+
+#[test]
+fn changing_the_count_goes_through_zero_and_is_refused_while_a_port_uses_a_vf() {
+    let c = cfg(&TWO.replace("num_vfs = 2", "num_vfs = 3"));
+    let st = pf_state(2, vec![fresh(0), fresh(1)], &[Some("igbvf"), Some("vfio-pci")]);
+    let p = plan(&c, &[st.clone()], &[]).unwrap();
+    assert_eq!(texts(&p[..2]), ["0000:01:00.0: sriov_numvfs 2 -> 0", "0000:01:00.0: sriov_numvfs 0 -> 3"]);
+    let used = [InUse { pci: vf_pci(1), port: "vf1".into() }];
+    let e = plan(&c, &[st.clone()], &used).unwrap_err().to_string();
+    assert_eq!(e, "sriov.pf[0].num_vfs: changing it from 2 to 3 goes through 0 and removes VF 1 (0000:01:10.2), which port \"vf1\" uses; remove the port first");
+    // Going to 0 is refused the same way; rebinding a used VF too.
+    let e = plan(&cfg("[sriov]\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 0\n"), &[st.clone()], &used).unwrap_err();
+    assert_eq!(e.key, "sriov.pf[0].num_vfs");
+    let e = plan(&cfg(&TWO.replace("\"vfio-pci\"", "\"igbvf\"")), &[st.clone()], &used).unwrap_err().to_string();
+    assert_eq!(e, "sriov.pf[0].vf[1].driver: VF 1 (0000:01:10.2) is the device of port \"vf1\"; rebinding it from vfio-pci to igbvf needs the port removed first");
+    // More than the device has.
+    let e = plan(&cfg(&TWO.replace("num_vfs = 2", "num_vfs = 8")), &[st], &[]).unwrap_err().to_string();
+    assert_eq!(e, "sriov.pf[0].num_vfs: 8 is above the device's sriov_totalvfs 7");
+    // Ports on a VF are found by PCI address, short or long.
+    let cfgp = Config::parse(
+        "[dataplane]\nworkers = [1]\n[[port]]\nname = \"a\"\ndevargs = \"01:10.2,foo=1\"\n[[port]]\nname = \"b\"\ndevargs = \"net_null0\"\n[[xconnect]]\na = \"a\"\nb = \"b\"\n",
+        None,
+    )
+    .unwrap();
+    assert_eq!(ports_in_use(&cfgp), [InUse { pci: "0000:01:10.2".into(), port: "a".into() }]);
+}
+
+fn fake(root: &Path) -> Sysfs<FakeLinks> {
+    Sysfs::with_links(root, FakeLinks::default())
+}
+
+#[test]
+fn apply_on_a_fake_sysfs_tree_writes_only_the_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    tree(root, 7, 0, Some("igbvf"));
+    let c = cfg(&TWO.replace("ROOT", &root.display().to_string()));
+    let mut k = fake(root);
+    // The kernel creates VFs with defaults when sriov_numvfs is written: the fake has them
+    // ready, reported once the count says they exist.
+    k.links.pfs.insert("eth0".into(), (0..7).map(fresh).collect());
+    let r = apply(&c, &mut k, &[]).unwrap();
+    let dev = root.join("bus/pci/devices").join(PF);
+    assert_eq!(rd(&dev.join("sriov_numvfs")), "2");
+    let out: Vec<String> = r.steps.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        out,
+        [
+            "0000:01:00.0: sriov_numvfs 0 -> 2: done",
+            "0000:01:00.0 vf 0: mac 02:00:00:00:00:10 (was 00:00:00:00:00:00): done",
+            "0000:01:00.0 vf 0: vlan 10 qos 2 (was vlan 0 qos 0): done",
+            "0000:01:00.0 vf 0: spoofchk off (was on): done",
+            "0000:01:00.0 vf 0: trust on (was off): done",
+            "0000:01:00.0 vf 0: link_state enable (was auto): unsupported by the driver (Operation not supported (os error 95))",
+            "0000:01:00.0 vf 0: min_tx_rate 0 max_tx_rate 100 (was min 0 max 0): done",
+            "0000:01:00.0 vf 1: mac 02:00:00:00:00:11 (was 00:00:00:00:00:00): done",
+            // The fake tree has no driver core behind it: the override is written, the VF
+            // unbound from igbvf and probed, but nothing binds it. That is reported.
+            "0000:01:00.0 vf 1: driver igbvf -> vfio-pci: FAILED: driver_override is vfio-pci but the VF is bound to igbvf (is the vfio-pci module loaded?)",
+        ]
+    );
+    let v1 = root.join("bus/pci/devices").join(vf_pci(1));
+    assert_eq!(rd(&v1.join("driver_override")), "vfio-pci");
+    assert_eq!(rd(&root.join("bus/pci/drivers/igbvf/unbind")), vf_pci(1));
+    assert_eq!(rd(&root.join("bus/pci/drivers_probe")), vf_pci(1));
+    assert_eq!(r.failed().count(), 1);
+    // What the fake kernel holds now is what the config says (but the link state).
+    let l = &r.after[0].vfs[0].link.clone().unwrap();
+    assert_eq!((l.mac, l.vlan, l.qos, l.spoofchk, l.trust, l.max_tx_rate), (MacAddr([2, 0, 0, 0, 0, 0x10]), 10, 2, Some(false), Some(true), 100));
+
+    // Applying again changes only what is still off: the link state and the driver.
+    let again = apply(&c, &mut k, &[]).unwrap();
+    let kinds: Vec<&Change> = again.steps.iter().map(|a| &a.step.change).collect();
+    assert_eq!(kinds, [&Change::Attr(VfAttr::LinkState(LinkState::Enable)), &Change::Driver("vfio-pci".into())]);
+
+    // A refused plan changes nothing: 2 -> 3 while port "vf1" runs on VF 1.
+    let before = k.links.sets.len();
+    let c3 = cfg(&TWO.replace("ROOT", &root.display().to_string()).replace("num_vfs = 2", "num_vfs = 3"));
+    let e = apply(&c3, &mut k, &[InUse { pci: vf_pci(1), port: "vf1".into() }]).unwrap_err();
+    assert_eq!(e.key, "sriov.pf[0].num_vfs");
+    assert_eq!((rd(&dev.join("sriov_numvfs")), k.links.sets.len()), ("2".to_owned(), before));
+
+    // Back to 0.
+    let r = apply(&cfg(&format!("[sriov]\nsysfs = \"{}\"\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 0\n", root.display())), &mut k, &[]).unwrap();
+    assert_eq!(r.steps.iter().map(ToString::to_string).collect::<Vec<_>>(), ["0000:01:00.0: sriov_numvfs 2 -> 0: done"]);
+    assert_eq!(rd(&dev.join("sriov_numvfs")), "0");
+}
+
+#[test]
+fn unknown_pf_and_pf_without_sriov_are_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    tree(root, 0, 0, None);
+    let mut k = fake(root);
+    let c = cfg(&format!("[sriov]\nsysfs = \"{}\"\n[[sriov.pf]]\nname = \"eth9\"\nnum_vfs = 1\n", root.display()));
+    let e = apply(&c, &mut k, &[]).unwrap_err().to_string();
+    assert!(e.starts_with("sriov.pf[0].name: no netdev \"eth9\" backed by a PCI device"), "{e}");
+    let c = cfg(&format!("[sriov]\nsysfs = \"{}\"\n[[sriov.pf]]\nname = \"0000:02:00.0\"\nnum_vfs = 1\n", root.display()));
+    let e = apply(&c, &mut k, &[]).unwrap_err().to_string();
+    assert!(e.starts_with("sriov.pf[0].name: no PCI device 0000:02:00.0"), "{e}");
+    let c = cfg(&format!("[sriov]\nsysfs = \"{}\"\n[[sriov.pf]]\nname = \"{PF}\"\nnum_vfs = 1\n", root.display()));
+    let e = apply(&c, &mut k, &[]).unwrap_err().to_string();
+    assert_eq!(e, "sriov.pf[0].name: 0000:01:00.0 (0000:01:00.0) has no SR-IOV capability (sriov_totalvfs is 0 or absent)");
+}
