@@ -95,16 +95,17 @@ fn read_line(s: &mut BufReader<UnixStream>) -> String {
     l
 }
 
-fn start(dir: &Path) -> Vnfd {
+/// vnfd with a file prefix of its own (`tag`): tests run at once in one process.
+fn start(dir: &Path, tag: &str) -> Vnfd {
     std::fs::write(dir.join("in.pcap"), frames()).unwrap();
-    let prefix = format!("ctltest{}", std::process::id());
+    let prefix = format!("ctl{tag}{}", std::process::id());
     Vnfd::start(&config(dir, &prefix, false), &[]).unwrap()
 }
 
 #[test]
 fn every_command_and_every_refusal_over_the_socket() {
     let dir = tempfile::tempdir().unwrap();
-    let mut v = start(dir.path());
+    let mut v = start(dir.path(), "test");
     let mode = std::fs::metadata(v.control_path()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "socket mode");
 
@@ -396,7 +397,7 @@ fn row(text: &str, first: &str) -> Vec<String> {
 fn vnfctl_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut v = start(d);
+    let mut v = start(d, "ctl");
     let sock = v.control_path();
     let ctl = |args: &[&str]| vnfctl(d, &sock, args);
     let good = |args: &[&str]| {
@@ -451,7 +452,7 @@ fn vnfctl_end_to_end() {
     assert_eq!(rest, text);
 
     // Relative paths are vnfctl's, made absolute before they are sent.
-    let prefix = format!("ctltest{}", std::process::id());
+    let prefix = format!("ctlctl{}", std::process::id());
     std::fs::write(d.join("more.toml"), config(d, &prefix, true)).unwrap();
     assert_eq!(good(&["config", "check", "more.toml"]), format!("{}: ok, a reload would accept it\n", d.join("more.toml").display()));
     std::fs::write(d.join("bad.toml"), config(d, &prefix, true).replace("vlan = 10\n\n[control]", "vlan = 5000\n\n[control]")).unwrap();

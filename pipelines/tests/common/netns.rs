@@ -337,7 +337,8 @@ impl Vnfd {
         let mut v = Vnfd { child, dir, status: None };
         let end = Instant::now() + Duration::from_secs(60);
         loop {
-            if v.stderr().contains("running") {
+            // vnfd's own line; EAL's "Is another primary process running?" is not it.
+            if v.stderr().lines().any(|l| l.starts_with("vnfd: ") && l.ends_with("; running")) {
                 return Ok(v);
             }
             if let Ok(Some(st)) = v.child.try_wait() {
