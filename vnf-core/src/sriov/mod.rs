@@ -494,6 +494,22 @@ pub trait Kernel {
     fn set_vf(&mut self, pf_netdev: &str, vf: u16, attr: &VfAttr) -> io::Result<()>;
     /// Binds the VF to `driver` (`none`: unbinds it).
     fn bind(&mut self, vf_pci: &str, driver: &str) -> io::Result<()>;
+    /// Whether the PF's link is up (None: not known).
+    fn link_up(&mut self, _pf_netdev: &str) -> Option<bool> {
+        None
+    }
+}
+
+/// Creating or removing VFs resets some PFs (igb does): the link goes down for a moment,
+/// and drivers refuse rate limits without it. Waits (at most `max`) until the links that
+/// were up are up again.
+fn wait_links(k: &mut dyn Kernel, up_before: &[String], max: std::time::Duration) {
+    let end = std::time::Instant::now() + max;
+    // A reset may not have taken the link down yet when this starts: let it begin.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    while up_before.iter().any(|d| k.link_up(d) == Some(false)) && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// Reads every configured PF; an unknown PF is refused naming its key.
@@ -560,6 +576,7 @@ pub fn apply(cfg: &Sriov, k: &mut dyn Kernel, in_use: &[InUse]) -> Result<Report
     let mut report = Report::default();
     let structural = |s: &Step| matches!(s.change, Change::Autoprobe(_) | Change::NumVfs(_));
     let states = if first.iter().any(structural) {
+        let up_before: Vec<String> = states.iter().filter_map(|p| p.netdev.clone()).filter(|d| k.link_up(d) == Some(true)).collect();
         for s in first.iter().filter(|s| structural(s)) {
             let o = run(s, &states, k);
             let stop = matches!(o, Outcome::Failed(_)) && matches!(s.change, Change::NumVfs(_));
@@ -570,6 +587,7 @@ pub fn apply(cfg: &Sriov, k: &mut dyn Kernel, in_use: &[InUse]) -> Result<Report
                 return Ok(report);
             }
         }
+        wait_links(k, &up_before, std::time::Duration::from_secs(10));
         observe(cfg, k)?
     } else {
         states
@@ -581,6 +599,42 @@ pub fn apply(cfg: &Sriov, k: &mut dyn Kernel, in_use: &[InUse]) -> Result<Report
     }
     report.after = observe(cfg, k)?;
     Ok(report)
+}
+
+/// The human listing of PFs and their VFs.
+pub fn listing(pfs: &[PfState]) -> String {
+    let mut out = String::new();
+    for p in pfs {
+        out += &format!(
+            "pf {} ({}) netdev {} vfs {}/{} autoprobe {}\n",
+            p.name,
+            p.pci,
+            p.netdev.as_deref().unwrap_or("-"),
+            p.num_vfs,
+            p.total_vfs,
+            p.autoprobe.map_or("-", |b| if b { "on" } else { "off" })
+        );
+        for v in &p.vfs {
+            let l = v.link.as_ref();
+            let on = |b: Option<bool>| b.map_or("-", |b| if b { "on" } else { "off" });
+            out += &format!(
+                "  vf {:<2} {:<13} {:<8} netdev {:<8} mac {} vlan {} qos {} spoofchk {} trust {} link {} rate {}/{}\n",
+                v.index,
+                v.pci.as_deref().unwrap_or("-"),
+                v.driver.as_deref().unwrap_or("none"),
+                v.netdev.as_deref().unwrap_or("-"),
+                l.map_or("-".into(), |l| l.mac.to_string()),
+                l.map_or(0, |l| l.vlan),
+                l.map_or(0, |l| l.qos),
+                on(l.and_then(|l| l.spoofchk)),
+                on(l.and_then(|l| l.trust)),
+                l.and_then(|l| l.link_state).map_or("-".into(), |s| s.to_string()),
+                l.map_or(0, |l| l.min_tx_rate),
+                l.map_or(0, |l| l.max_tx_rate),
+            );
+        }
+    }
+    out
 }
 
 #[cfg(test)]

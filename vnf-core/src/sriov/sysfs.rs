@@ -124,6 +124,14 @@ impl<L: VfLinks> Kernel for Sysfs<L> {
         self.links.set_vf(pf_netdev, vf, attr)
     }
 
+    fn link_up(&mut self, pf_netdev: &str) -> Option<bool> {
+        let d = self.root.join("class/net").join(pf_netdev);
+        // operstate says up before some drivers (igb) have their speed again: want both.
+        let state = read_trim(&d.join("operstate")).ok()?;
+        let speed = read_trim(&d.join("speed")).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+        Some(state == "up" && speed > 0)
+    }
+
     fn bind(&mut self, vf_pci: &str, driver: &str) -> io::Result<()> {
         let d = self.dev(vf_pci);
         write(&d.join("driver_override"), driver)?;

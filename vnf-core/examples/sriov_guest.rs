@@ -1,0 +1,235 @@
+//! The SR-IOV test that runs inside a QEMU guest with an emulated Intel 82576 (igb) PF:
+//! `ci/sriov-test` builds it statically and boots it with `ci/sriov-vm`.
+//!
+//! Through the VF manager (`vnf_core::sriov::apply` on the real /sys and rtnetlink): create
+//! 2 VFs with MAC, VLAN + QoS, spoof checking, trust, max tx rate, link state and drivers;
+//! read everything back through a second rtnetlink socket and through iproute2's `ip`, and
+//! compare; apply again (only the unsupported link state is still to do); apply a changed
+//! config (only the diff is applied); refuse a count change while a port uses a VF; change
+//! the count (through 0); go back to 0 VFs. Prints `SRIOV-TEST: PASS` or `SRIOV-TEST: FAIL`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+use vnf_core::config::Config;
+use vnf_core::sriov::netlink::Netlink;
+use vnf_core::sriov::sysfs::{Sysfs, VfLinks};
+use vnf_core::sriov::{self, Change, InUse, LinkState, Outcome, Report, VfAttr, VfLink};
+use vnf_core::wire::MacAddr;
+
+/// The failures so far.
+struct Check(Vec<String>);
+
+impl Check {
+    fn eq<T: PartialEq + std::fmt::Debug>(&mut self, what: &str, got: T, want: T) {
+        if got == want {
+            println!("ok   {what}: {got:?}");
+        } else {
+            println!("FAIL {what}: got {got:?}, want {want:?}");
+            self.0.push(what.to_owned());
+        }
+    }
+    fn yes(&mut self, what: &str, ok: bool, detail: &str) {
+        self.eq(&format!("{what} [{detail}]"), ok, true);
+    }
+}
+
+fn config(pf: &str, body: &str) -> vnf_core::sriov::Sriov {
+    let text = format!("[dataplane]\nworkers = [1]\n[sriov]\n[[sriov.pf]]\nname = \"{pf}\"\n{body}");
+    Config::parse(&text, None).unwrap_or_else(|e| panic!("{e}\n{text}")).sriov.expect("sriov")
+}
+
+const A: &str = r#"num_vfs = 2
+autoprobe = true
+[[sriov.pf.vf]]
+index = 0
+mac = "02:00:00:00:00:10"
+vlan = 10
+qos = 2
+spoofchk = false
+trust = true
+link_state = "enable"
+max_tx_rate = 100
+[[sriov.pf.vf]]
+index = 1
+mac = "02:00:00:00:00:11"
+driver = "none"
+"#;
+
+/// A changes to B: VF 0 gets another MAC and VLAN 20 without priority and loses its rate
+/// limit; VF 1 is trusted, not spoof-checked, and bound back to igbvf.
+const B: &str = r#"num_vfs = 2
+[[sriov.pf.vf]]
+index = 0
+mac = "02:00:00:00:00:20"
+vlan = 20
+qos = 0
+spoofchk = false
+trust = true
+max_tx_rate = 0
+[[sriov.pf.vf]]
+index = 1
+mac = "02:00:00:00:00:11"
+spoofchk = false
+trust = true
+driver = "igbvf"
+"#;
+
+fn mac(s: &str) -> MacAddr {
+    s.parse().expect("mac")
+}
+
+fn steps(r: &Report) -> Vec<String> {
+    r.steps.iter().map(ToString::to_string).collect()
+}
+
+fn print(r: &Report) {
+    for s in steps(r) {
+        println!("     step {s}");
+    }
+}
+
+/// The vf lines of `ip -d link show dev PF`.
+fn ip_vf_lines(pf: &str) -> Vec<String> {
+    match Command::new("/sbin/ip.iproute2").args(["-d", "link", "show", "dev", pf]).output() {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).lines().map(str::trim).filter(|l| l.starts_with("vf ")).map(str::to_owned).collect(),
+        Err(e) => vec![format!("ip: {e}")],
+    }
+}
+
+fn read_back(pf: &str) -> Vec<VfLink> {
+    Netlink::open().and_then(|mut n| n.vfs(pf)).unwrap_or_else(|e| panic!("rtnetlink: {e}"))
+}
+
+fn run(c: &mut Check) {
+    let pf = std::env::var("SRIOV_PF").expect("SRIOV_PF (run by ci/sriov-vm)");
+    let pf_pci = std::env::var("SRIOV_PF_PCI").expect("SRIOV_PF_PCI");
+    // igb limits rates only at link speed 1000: wait for the PF's link.
+    let end = Instant::now() + Duration::from_secs(15);
+    while std::fs::read_to_string(format!("/sys/class/net/{pf}/speed")).map(|s| s.trim() != "1000").unwrap_or(true) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut k = Sysfs::new("/sys").expect("rtnetlink socket");
+
+    // 1. From 0 VFs to config A. The PF is named by netdev here, by PCI address below.
+    let a = config(&pf, A);
+    let r = sriov::apply(&a, &mut k, &[]).expect("A is accepted");
+    print(&r);
+    let unsupported: Vec<String> = r.steps.iter().filter(|s| matches!(s.outcome, Outcome::Unsupported(_))).map(|s| s.step.to_string()).collect();
+    c.eq("A: the only unsupported step is igb's per-VF link state", unsupported, vec![format!("{pf_pci} vf 0: link_state enable (was auto)")]);
+    c.eq("A: no step failed", r.failed().count(), 0);
+    c.eq("A: first step creates the VFs", r.steps.first().map(|s| s.step.change.clone()), Some(Change::NumVfs(2)));
+    let st = &r.after[0];
+    c.eq("A: sriov_numvfs", st.num_vfs, 2);
+    let vf_pcis: Vec<Option<String>> = st.vfs.iter().map(|v| v.pci.clone()).collect();
+    c.eq("A: VF PCI addresses", vf_pcis.clone(), vec![Some("0000:01:10.0".to_owned()), Some("0000:01:10.2".to_owned())]);
+    c.eq("A: VF 0 bound to igbvf by autoprobe", st.vfs[0].driver.as_deref(), Some("igbvf"));
+    c.eq("A: VF 1 unbound (driver = none)", st.vfs[1].driver.as_deref(), None);
+    let got = read_back(&pf);
+    let want0 = VfLink {
+        index: 0,
+        mac: mac("02:00:00:00:00:10"),
+        vlan: 10,
+        qos: 2,
+        spoofchk: Some(false),
+        trust: Some(true),
+        link_state: Some(LinkState::Auto),
+        min_tx_rate: 0,
+        max_tx_rate: 100,
+    };
+    let want1 = VfLink { index: 1, mac: mac("02:00:00:00:00:11"), spoofchk: Some(true), trust: Some(false), link_state: Some(LinkState::Auto), ..Default::default() };
+    c.eq("A: VFs read back over rtnetlink", got.clone(), vec![want0.clone(), want1.clone()]);
+    let lines = ip_vf_lines(&pf);
+    println!("     ip: {lines:?}");
+    let l0 = lines.iter().find(|l| l.starts_with("vf 0 ")).cloned().unwrap_or_default();
+    for want in ["link/ether 02:00:00:00:00:10", "vlan 10, qos 2", "max_tx_rate 100Mbps", "spoof checking off", "trust on"] {
+        c.yes(&format!("A: iproute2 shows VF 0 with {want:?}"), l0.contains(want), &l0);
+    }
+
+    // 2. Again: only the link state igb refuses is still different; nothing else is touched.
+    let r = sriov::apply(&a, &mut k, &[]).expect("A again");
+    print(&r);
+    c.eq(
+        "A again: the only step left",
+        r.steps.iter().map(|s| (s.step.change.clone(), matches!(s.outcome, Outcome::Unsupported(_)))).collect::<Vec<_>>(),
+        vec![(Change::Attr(VfAttr::LinkState(LinkState::Enable)), true)],
+    );
+    c.eq("A again: VFs unchanged", read_back(&pf), got);
+
+    // 3. Config B by PCI address: only the differences, in order.
+    let b = config(&pf_pci, B);
+    let plan = sriov::plan(&b, &sriov::observe(&b, &mut k).expect("observe"), &[]).expect("plan B");
+    let r = sriov::apply(&b, &mut k, &[]).expect("B is accepted");
+    print(&r);
+    c.eq("B: the plan is what was applied", r.steps.iter().map(|s| s.step.clone()).collect::<Vec<_>>(), plan);
+    c.eq(
+        "B: steps",
+        r.steps.iter().map(|s| (s.step.vf, s.step.change.clone())).collect::<Vec<_>>(),
+        vec![
+            (Some(0), Change::Attr(VfAttr::Mac(mac("02:00:00:00:00:20")))),
+            (Some(0), Change::Attr(VfAttr::Vlan { vlan: 20, qos: 0 })),
+            (Some(0), Change::Attr(VfAttr::Rate { min: 0, max: 0 })),
+            (Some(1), Change::Attr(VfAttr::Spoofchk(false))),
+            (Some(1), Change::Attr(VfAttr::Trust(true))),
+            (Some(1), Change::Driver("igbvf".into())),
+        ],
+    );
+    c.eq("B: no step failed", r.failed().count(), 0);
+    let want0b = VfLink { mac: mac("02:00:00:00:00:20"), vlan: 20, qos: 0, max_tx_rate: 0, ..want0 };
+    let want1b = VfLink { spoofchk: Some(false), trust: Some(true), ..want1 };
+    c.eq("B: VFs read back over rtnetlink", read_back(&pf), vec![want0b, want1b]);
+    c.eq("B: VF 1 bound to igbvf again", r.after[0].vfs[1].driver.as_deref(), Some("igbvf"));
+
+    // 4. A count change while a port runs on VF 1 is refused, and changes nothing.
+    let three = config(&pf, "num_vfs = 3\n");
+    let used = [InUse { pci: "0000:01:10.2".into(), port: "uplink".into() }];
+    match sriov::apply(&three, &mut k, &used) {
+        Ok(r) => c.yes("3 VFs while VF 1 is a port: refused", false, &format!("{:?}", steps(&r))),
+        Err(e) => c.eq(
+            "3 VFs while VF 1 is a port: refused",
+            e.to_string(),
+            "sriov.pf[0].num_vfs: changing it from 2 to 3 goes through 0 and removes VF 1 (0000:01:10.2), which port \"uplink\" uses; remove the port first".to_owned(),
+        ),
+    }
+    c.eq("refused: still 2 VFs", std::fs::read_to_string(format!("/sys/class/net/{pf}/device/sriov_numvfs")).map(|s| s.trim().to_owned()).ok(), Some("2".into()));
+
+    // 5. 2 -> 3 goes through 0; the new VFs start from the kernel's defaults.
+    let r = sriov::apply(&three, &mut k, &[]).expect("3");
+    print(&r);
+    c.eq("3: steps", r.steps.iter().map(|s| s.step.change.clone()).collect::<Vec<_>>(), vec![Change::NumVfs(0), Change::NumVfs(3)]);
+    c.eq("3: sriov_numvfs", r.after[0].num_vfs, 3);
+    let macs: Vec<MacAddr> = read_back(&pf).iter().map(|v| v.mac).collect();
+    c.eq("3: fresh VFs have no administrative MAC", macs, vec![MacAddr([0; 6]); 3]);
+
+    // 6. The CLI's dry run lists the plan and changes nothing; then back to 0.
+    let zero = format!("[dataplane]\nworkers = [1]\n[sriov]\n[[sriov.pf]]\nname = \"{pf}\"\nnum_vfs = 0\n");
+    std::fs::write("/tmp/zero.toml", &zero).expect("write");
+    match Command::new("/data/vnf-sriov").args(["plan", "/tmp/zero.toml"]).output() {
+        Ok(o) => c.eq("vnf-sriov plan", String::from_utf8_lossy(&o.stdout).into_owned(), format!("{pf_pci}: sriov_numvfs 3 -> 0\n")),
+        Err(e) => c.yes("vnf-sriov plan runs", false, &e.to_string()),
+    }
+    match Command::new("/data/vnf-sriov").args(["list", "/tmp/zero.toml"]).output() {
+        Ok(o) => {
+            let out = String::from_utf8_lossy(&o.stdout).into_owned();
+            print!("{out}");
+            c.yes("vnf-sriov list shows 3 VFs", out.lines().filter(|l| l.trim_start().starts_with("vf ")).count() == 3, &out);
+        }
+        Err(e) => c.yes("vnf-sriov list runs", false, &e.to_string()),
+    }
+    let r = sriov::apply(&config(&pf, "num_vfs = 0\n"), &mut k, &[]).expect("0");
+    print(&r);
+    c.eq("0: steps", r.steps.iter().map(|s| s.step.change.clone()).collect::<Vec<_>>(), vec![Change::NumVfs(0)]);
+    c.eq("0: no VFs over rtnetlink", read_back(&pf).len(), 0);
+    c.eq("0: no virtfn links", std::fs::read_dir(format!("/sys/class/net/{pf}/device")).map(|d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("virtfn")).count()).ok(), Some(0));
+}
+
+fn main() {
+    let mut c = Check(Vec::new());
+    let t = Instant::now();
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&mut c)));
+    println!("sriov guest test: {:.1} s", t.elapsed().as_secs_f64());
+    match res {
+        Ok(()) if c.0.is_empty() => println!("SRIOV-TEST: PASS"),
+        Ok(()) => println!("SRIOV-TEST: FAIL ({} checks: {})", c.0.len(), c.0.join("; ")),
+        Err(_) => println!("SRIOV-TEST: FAIL (panicked)"),
+    }
+}
