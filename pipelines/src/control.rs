@@ -47,6 +47,9 @@ pub const COMMANDS: &[&str] = &[
     "config reload",
     "config check",
     "latency",
+    "vf list",
+    "vf set",
+    "sriov apply",
 ];
 
 /// Entries a listing returns when the request gives no `limit`.
@@ -352,6 +355,9 @@ impl Control {
             "config reload" => self.config_reload(&a),
             "config check" => self.config_check(&a),
             "latency" => a.only(&[]).and_then(|_| self.latency()),
+            "vf list" => a.only(&[]).and_then(|_| self.vf_list()),
+            "vf set" => self.vf_set(&a),
+            "sriov apply" => self.sriov_apply(&a),
             other => Err(bad("cmd", format!("unknown command {other:?} (known: {})", COMMANDS.join(", ")))),
         };
         match r {
@@ -371,13 +377,28 @@ impl Control {
         };
         let (cfg, text) = read_config(&path)?;
         let file = path.display().to_string();
-        let report = self.dp().reload(cfg).map_err(|e| match e {
+        let named = |mut e: vnf_core::config::ConfigError| {
+            e.file.get_or_insert(file.clone());
+            e.to_string()
+        };
+        // One reload at a time: the dataplane stays locked from the checks to the publish.
+        let mut dp = self.dp();
+        // Everything the dataplane would refuse is refused before a VF is touched.
+        cfg.check_mempool().map_err(named)?;
+        Tables::compile(&cfg).map_err(named)?;
+        vnf_core::config::reload_compatible(dp.config(), &cfg).map_err(named)?;
+        // VFs first, so that ports the new config puts on VFs find them; VFs the running
+        // ports use are never destroyed or rebound.
+        let sriov = crate::sriov::apply(&cfg, &vnf_core::sriov::ports_in_use(dp.config())).map_err(|e| format!("{file}: {e}"))?;
+        let mut report = dp.reload(cfg).map_err(|e| match e {
             DpError::Config(mut c) => {
                 c.file.get_or_insert(file.clone());
                 c.to_string()
             }
             other => other.to_string(),
         })?;
+        drop(dp);
+        report.sriov = sriov.map(|r| r.steps).unwrap_or_default();
         *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Running { path, text };
         Ok(report)
     }
@@ -644,8 +665,87 @@ impl Control {
         };
         cfg.check_mempool().map_err(named)?;
         Tables::compile(&cfg).map_err(named)?;
+        let in_use = vnf_core::sriov::ports_in_use(self.dp().config());
         vnf_core::config::reload_compatible(self.dp().config(), &cfg).map_err(named)?;
-        ok(json!({ "path": file }))
+        let sriov = match &cfg.sriov {
+            Some(s) => crate::sriov::plan(s, &in_use).map_err(named)?.iter().map(ToString::to_string).collect(),
+            None => Vec::new(),
+        };
+        ok(json!({ "path": file, "sriov_plan": sriov }))
+    }
+
+    /// The running config's `[sriov]` (an empty one when it has none).
+    fn sriov_cfg(&self) -> vnf_core::sriov::Sriov {
+        self.dp().config().sriov.clone().unwrap_or_default()
+    }
+
+    fn vf_list(&self) -> Reply {
+        let s = self.sriov_cfg();
+        let pfs = if s.pf.is_empty() { Vec::new() } else { crate::sriov::list(&s).map_err(Refused)? };
+        ok(json!({ "pfs": pfs }))
+    }
+
+    /// One VF's attributes now, like `ip link set PF vf N ...`; the running config is not
+    /// changed (a reload applies it again).
+    fn vf_set(&self, a: &Args<'_>) -> Reply {
+        use vnf_core::sriov::{LinkState, PfConfig, Sriov, VfConfig};
+        a.only(&["pf", "vf", "mac", "vlan", "qos", "spoofchk", "trust", "link_state", "min_tx_rate", "max_tx_rate", "driver"])?;
+        let pf = a.str("pf")?.ok_or_else(|| bad("pf", "missing (a PF netdev name or PCI address)"))?;
+        let index = a.uint("vf", 255)?.ok_or_else(|| bad("vf", "missing (the VF number)"))? as u16;
+        let flag = |k: &str| match a.obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(bad(k, format!("expected true or false, got {v}"))),
+        };
+        let mac = a.str("mac")?.map(|m| m.parse::<vnf_core::wire::MacAddr>().map_err(|_| bad("mac", format!("{m:?} is not a MAC address")))).transpose()?;
+        let link_state = match a.str("link_state")? {
+            None => None,
+            Some("auto") => Some(LinkState::Auto),
+            Some("enable") => Some(LinkState::Enable),
+            Some("disable") => Some(LinkState::Disable),
+            Some(o) => return Err(bad("link_state", format!("{o:?} is not auto, enable or disable"))),
+        };
+        let vc = VfConfig {
+            index,
+            mac,
+            vlan: a.uint("vlan", 4094)?.map(|v| v as u16),
+            qos: a.uint("qos", 7)?.map(|v| v as u8),
+            spoofchk: flag("spoofchk")?,
+            trust: flag("trust")?,
+            link_state,
+            min_tx_rate: a.uint("min_tx_rate", u64::from(u32::MAX))?.map(|v| v as u32),
+            max_tx_rate: a.uint("max_tx_rate", u64::from(u32::MAX))?.map(|v| v as u32),
+            driver: a.str("driver")?.map(str::to_owned),
+        };
+        let base = self.sriov_cfg();
+        let mut k = crate::sriov::kernel(&base).map_err(Refused)?;
+        let one = |num_vfs| Sriov { sysfs: base.sysfs.clone(), pf: vec![PfConfig { name: pf.to_owned(), num_vfs, autoprobe: None, vf: vec![vc.clone()] }] };
+        // The VF count stays what it is: read it, then check the VF exists.
+        let now = vnf_core::sriov::observe(&one(0), &mut k).map_err(|e| bad("pf", e.reason))?;
+        let s = one(now[0].num_vfs);
+        s.validate().map_err(|e| Refused(e.to_string().replace("sriov.pf[0].vf[0].index", "vf").replace("sriov.pf[0].vf[0].", "")))?;
+        let in_use = vnf_core::sriov::ports_in_use(self.dp().config());
+        let r = vnf_core::sriov::apply(&s, &mut k, &in_use).map_err(|e| Refused(e.to_string().replace("sriov.pf[0].vf[0].", "")))?;
+        ok(json!({ "steps": r.steps, "pf": r.after.first() }))
+    }
+
+    fn sriov_apply(&self, a: &Args<'_>) -> Reply {
+        a.only(&["dry_run"])?;
+        let dry = match a.obj.get("dry_run") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => return Err(bad("dry_run", format!("expected true or false, got {v}"))),
+        };
+        let cfg = self.dp().config().clone();
+        let in_use = vnf_core::sriov::ports_in_use(&cfg);
+        let Some(s) = &cfg.sriov else { return ok(json!({ "dry_run": dry, "plan": [], "steps": [] })) };
+        if dry {
+            let plan = crate::sriov::plan(s, &in_use).map_err(|e| Refused(e.to_string()))?;
+            let text: Vec<String> = plan.iter().map(ToString::to_string).collect();
+            return ok(json!({ "dry_run": true, "plan": text }));
+        }
+        let r = crate::sriov::apply(&cfg, &in_use).map_err(Refused)?.unwrap_or_default();
+        ok(json!({ "dry_run": false, "steps": r.steps, "pfs": r.after }))
     }
 
     fn latency(&self) -> Reply {

@@ -72,6 +72,8 @@ pub struct ReloadReport {
     pub ports_removed: Vec<String>,
     /// Ports that kept running.
     pub ports_kept: Vec<String>,
+    /// SR-IOV steps carried out before the publish (`[sriov]`), with their outcomes.
+    pub sriov: Vec<vnf_core::sriov::Applied>,
 }
 
 /// The running appliance. Dropping it stops the workers, then the ports, then frees the pool.
@@ -310,6 +312,7 @@ impl Dataplane {
             ports_added: cfg.ports.iter().zip(&keep).filter(|(_, k)| k.is_none()).map(|(p, _)| p.name.clone()).collect(),
             ports_removed: self.cfg.ports.iter().filter(|o| !cfg.ports.iter().any(|p| p.name == o.name)).map(|o| o.name.clone()).collect(),
             ports_kept: cfg.ports.iter().zip(&keep).filter(|(_, k)| k.is_some()).map(|(p, _)| p.name.clone()).collect(),
+            sriov: Vec::new(),
         };
         self.ports = ports;
         self.cfg = cfg;

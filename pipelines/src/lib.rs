@@ -6,5 +6,6 @@ pub mod dataplane;
 pub mod dpdk;
 pub mod prom;
 pub mod report;
+pub mod sriov;
 pub mod telemetry;
 pub mod worker;

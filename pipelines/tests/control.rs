@@ -485,3 +485,101 @@ fn vnfctl_end_to_end() {
 
     assert_eq!(v.stats().unwrap()["generation"], json!(2));
 }
+
+/// A fake sysfs tree: PF 0000:01:00.0 (netdev vnfpf0, which no kernel has, so rtnetlink
+/// answers nothing for it) with 7 VFs possible, none enabled; every VF device exists ahead
+/// and is bound to igbvf, as the kernel would have them once sriov_numvfs is written.
+fn fake_sysfs(root: &Path) {
+    let w = |p: &Path, s: &str| {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, s).unwrap();
+    };
+    let pf = root.join("bus/pci/devices/0000:01:00.0");
+    w(&pf.join("sriov_totalvfs"), "7\n");
+    w(&pf.join("sriov_numvfs"), "0\n");
+    w(&pf.join("sriov_drivers_autoprobe"), "1\n");
+    std::fs::create_dir_all(pf.join("net/vnfpf0")).unwrap();
+    std::fs::create_dir_all(root.join("class/net/vnfpf0")).unwrap();
+    std::os::unix::fs::symlink("../../../bus/pci/devices/0000:01:00.0", root.join("class/net/vnfpf0/device")).unwrap();
+    w(&root.join("bus/pci/drivers/igbvf/unbind"), "");
+    w(&root.join("bus/pci/drivers_probe"), "");
+    for i in 0..7 {
+        let vf = format!("0000:01:10.{}", i * 2);
+        let d = root.join("bus/pci/devices").join(&vf);
+        w(&d.join("driver_override"), "(null)\n");
+        std::os::unix::fs::symlink("../../drivers/igbvf", d.join("driver")).unwrap();
+        std::os::unix::fs::symlink(format!("../{vf}"), pf.join(format!("virtfn{i}"))).unwrap();
+    }
+}
+
+/// First line of a sysfs attribute of the fake tree (writes there do not truncate).
+fn attr(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap().lines().next().unwrap_or("").to_owned()
+}
+
+#[test]
+fn sriov_vfs_at_start_on_reload_and_through_vnfctl_on_a_fake_sysfs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = d.join("sys");
+    fake_sysfs(&root);
+    std::fs::write(d.join("in.pcap"), frames()).unwrap();
+    let prefix = format!("ctl4test{}", std::process::id());
+    let sriov = |n: u16| format!("[sriov]\nsysfs = \"{}\"\n[[sriov.pf]]\nname = \"vnfpf0\"\nnum_vfs = {n}\n[[sriov.pf.vf]]\nindex = 1\ndriver = \"igbvf\"\n", root.display());
+    let base = config(d, &prefix, false);
+    let mut v = Vnfd::start(&format!("{base}{}", sriov(2)), &[]).unwrap();
+    let pf = root.join("bus/pci/devices/0000:01:00.0");
+    // Applied before EAL: 2 VFs; VF 1 is on igbvf already, so nothing else.
+    assert!(v.stderr().contains("vnfd: sriov: 0000:01:00.0: sriov_numvfs 0 -> 2: done\n"), "{}", v.stderr());
+    assert_eq!(attr(&pf.join("sriov_numvfs")), "2");
+    let sock = v.control_path();
+    let ctl = |args: &[&str]| vnfctl(d, &sock, args);
+
+    let (code, out, err) = ctl(&["vf", "list"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "pf vnfpf0 (0000:01:00.0) netdev vnfpf0 vfs 2/7 autoprobe on", "{out}");
+    assert!(lines[1].trim_start().starts_with("vf 0  0000:01:10.0  igbvf"), "{out}");
+    assert!(lines[2].trim_start().starts_with("vf 1  0000:01:10.2  igbvf"), "{out}");
+    assert_eq!(lines.len(), 3, "{out}");
+    let j: Value = serde_json::from_str(ctl(&["--json", "vf", "list"]).1.trim()).unwrap();
+    assert_eq!((j["pfs"][0]["pci"].clone(), j["pfs"][0]["vfs"][1]["pci"].clone(), j["pfs"][0]["vfs"][1]["driver"].clone()), (json!("0000:01:00.0"), json!("0000:01:10.2"), json!("igbvf")));
+    assert_eq!(ctl(&["sriov", "apply", "--dry-run"]).1, "nothing to change\n");
+
+    // A reload to 3 VFs goes through 0; the answer says what was done.
+    std::fs::write(d.join("three.toml"), format!("{base}{}", sriov(3))).unwrap();
+    let (code, out, err) = ctl(&["config", "check", "three.toml"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out2, err) = ctl(&["config", "reload", "three.toml"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out2.ends_with("sriov: 0000:01:00.0: sriov_numvfs 2 -> 0: done\nsriov: 0000:01:00.0: sriov_numvfs 0 -> 3: done\n"), "{out2}");
+    assert_eq!(attr(&pf.join("sriov_numvfs")), "3");
+    // More VFs than the device has: refused by check and by reload, nothing written.
+    std::fs::write(d.join("eight.toml"), format!("{base}{}", sriov(8))).unwrap();
+    for cmd in ["check", "reload"] {
+        let (code, out, err) = ctl(&["config", cmd, "eight.toml"]);
+        assert_eq!((code, out.as_str()), (1, ""), "{err}");
+        assert!(err.contains("sriov.pf[0].num_vfs: 8 is above the device's sriov_totalvfs 7"), "{err}");
+    }
+    assert_eq!(attr(&pf.join("sriov_numvfs")), "3");
+    assert_eq!(ok(&v, r#"{"cmd":"version"}"#)["generation"], json!(2));
+
+    // vf set: unbind VF 2 (driver none) through driver_override and the driver's unbind.
+    let (code, out, err) = ctl(&["vf", "set", "vnfpf0", "2", "--driver", "none"]);
+    assert_eq!((code, out.as_str()), (0, "0000:01:00.0 vf 2: driver igbvf -> none: done\n"), "{err}");
+    assert_eq!(attr(&root.join("bus/pci/devices/0000:01:10.4/driver_override")), "none");
+    assert_eq!(attr(&root.join("bus/pci/drivers/igbvf/unbind")), "0000:01:10.4");
+    // A VF that does not exist, a bad value: refused naming the field, exit 1 / 2.
+    let (code, _, err) = ctl(&["vf", "set", "vnfpf0", "5", "--trust", "on"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("vf: VF 5 does not exist with num_vfs = 3"), "{err}");
+    let (code, _, err) = ctl(&["raw", r#"{"cmd":"vf set","pf":"vnfpf0","vf":0,"vlan":4095}"#]);
+    assert_eq!(code, 1, "{err}");
+    let (code, _, err) = ctl(&["vf", "set", "vnfpf0", "0", "--trust", "maybe"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = ctl(&["vf", "set", "eth9", "0", "--trust", "on"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("pf: no netdev \"eth9\""), "{err}");
+    // The dataplane never stopped.
+    assert_eq!(v.stats().unwrap()["generation"], json!(2));
+}

@@ -12,6 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+use vnf_core::sriov::{self, Applied, PfState};
 
 #[derive(Parser, Debug)]
 #[command(name = "vnfctl", version, about = "Control a running vnfd over its control socket")]
@@ -73,10 +74,76 @@ enum Cmd {
     },
     /// Percentiles of the per-round processing time of each worker.
     Latency,
+    /// SR-IOV virtual functions: `vf list`, `vf set PF VF [--mac ...]`.
+    Vf {
+        #[command(subcommand)]
+        action: VfAction,
+    },
+    /// SR-IOV: apply the running config's [sriov] again (`--dry-run`: print the plan).
+    Sriov {
+        #[command(subcommand)]
+        action: SriovAction,
+    },
     /// Send one JSON request as is (e.g. '{"cmd":"stats"}') and print the answer.
     Raw {
         /// The request line.
         request: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum VfAction {
+    /// Per PF: its VFs with PCI address, driver, MAC, VLAN, spoofchk, trust, link state, rates.
+    List,
+    /// Set attributes of one VF now (the running config is not changed; a reload re-applies it).
+    Set {
+        /// The PF: netdev name or PCI address.
+        pf: String,
+        /// The VF number.
+        vf: u16,
+        #[arg(long)]
+        mac: Option<String>,
+        /// Port VLAN (0: none).
+        #[arg(long)]
+        vlan: Option<u16>,
+        /// 802.1p priority of the VLAN.
+        #[arg(long)]
+        qos: Option<u8>,
+        /// on or off.
+        #[arg(long, value_parser = onoff)]
+        spoofchk: Option<bool>,
+        /// on or off.
+        #[arg(long, value_parser = onoff)]
+        trust: Option<bool>,
+        /// auto, enable or disable.
+        #[arg(long)]
+        link_state: Option<String>,
+        /// Mbit/s.
+        #[arg(long)]
+        min_tx_rate: Option<u32>,
+        /// Mbit/s (0: unlimited).
+        #[arg(long)]
+        max_tx_rate: Option<u32>,
+        /// vfio-pci, iavf, igbvf, ... or none.
+        #[arg(long)]
+        driver: Option<String>,
+    },
+}
+
+fn onoff(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err(format!("{s:?}: expected on or off")),
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum SriovAction {
+    /// Take the VFs to the running config; `--dry-run` prints the plan only.
+    Apply {
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -222,6 +289,25 @@ fn request(cmd: &Cmd) -> Result<String, Fail> {
             "config check"
         }
         Cmd::Latency => "latency",
+        Cmd::Vf { action: VfAction::List } => "vf list",
+        Cmd::Vf { action: VfAction::Set { pf, vf, mac, vlan, qos, spoofchk, trust, link_state, min_tx_rate, max_tx_rate, driver } } => {
+            m.insert("pf".into(), pf.clone().into());
+            m.insert("vf".into(), (*vf).into());
+            put(&mut m, "mac", mac.clone());
+            put(&mut m, "vlan", *vlan);
+            put(&mut m, "qos", *qos);
+            put(&mut m, "spoofchk", *spoofchk);
+            put(&mut m, "trust", *trust);
+            put(&mut m, "link_state", link_state.clone());
+            put(&mut m, "min_tx_rate", *min_tx_rate);
+            put(&mut m, "max_tx_rate", *max_tx_rate);
+            put(&mut m, "driver", driver.clone());
+            "vf set"
+        }
+        Cmd::Sriov { action: SriovAction::Apply { dry_run } } => {
+            m.insert("dry_run".into(), (*dry_run).into());
+            "sriov apply"
+        }
         Cmd::Raw { request } => {
             let v: Value = serde_json::from_str(request).map_err(|e| Fail::Usage(format!("raw: not JSON: {e}")))?;
             return Ok(v.to_string());
@@ -445,7 +531,7 @@ fn render(cmd: &Cmd, v: &Value) -> String {
                 names("ports_added"),
                 names("ports_removed"),
                 names("ports_kept")
-            )
+            ) + &list(&v["sriov"]).iter().filter_map(|a| serde_json::from_value::<Applied>(a.clone()).ok()).map(|a| format!("sriov: {a}\n")).collect::<String>()
         }
         Cmd::Config { action: ConfigAction::Check { .. } } => format!("{}: ok, a reload would accept it\n", cell(&v["path"])),
         Cmd::Latency => {
@@ -454,6 +540,20 @@ fn render(cmd: &Cmd, v: &Value) -> String {
                 .map(|w| ["lcore", "bursts", "mean", "p50", "p90", "p99", "p999", "max"].iter().map(|k| cell(&w[*k])).collect())
                 .collect();
             format!("per polling round with packets, in {}:\n", cell(&v["unit"])) + &table(&["lcore", "rounds", "mean", "p50", "p90", "p99", "p99.9", "max"], &rows)
+        }
+        Cmd::Vf { action: VfAction::List } => match serde_json::from_value::<Vec<PfState>>(v["pfs"].clone()) {
+            Ok(p) if p.is_empty() => "no [[sriov.pf]] in the running config\n".into(),
+            Ok(p) => sriov::listing(&p),
+            Err(e) => format!("(unreadable answer: {e})\n{v}\n"),
+        },
+        Cmd::Vf { .. } | Cmd::Sriov { action: SriovAction::Apply { dry_run: false } } => match serde_json::from_value::<Vec<Applied>>(v["steps"].clone()) {
+            Ok(s) if s.is_empty() => "nothing to change\n".into(),
+            Ok(s) => s.iter().map(|a| format!("{a}\n")).collect(),
+            Err(e) => format!("(unreadable answer: {e})\n{v}\n"),
+        },
+        Cmd::Sriov { action: SriovAction::Apply { dry_run: true } } => {
+            let plan: Vec<String> = list(&v["plan"]).iter().map(cell).collect();
+            if plan.is_empty() { "nothing to change\n".into() } else { plan.iter().map(|l| format!("{l}\n")).collect() }
         }
         Cmd::Raw { .. } => format!("{v}\n"),
     }

@@ -109,6 +109,24 @@ fn main() -> ExitCode {
         }
     }
 
+    // SR-IOV first: the VFs the config names as ports must exist, with their driver, before
+    // EAL probes devices. Nothing runs yet, so no VF is in use.
+    match pipelines::sriov::apply(&cfg, &[]) {
+        Ok(None) => {}
+        Ok(Some(r)) => {
+            for a in &r.steps {
+                eprintln!("vnfd: sriov: {a}");
+            }
+            if r.steps.is_empty() {
+                eprintln!("vnfd: sriov: the VFs are as configured");
+            }
+        }
+        Err(e) => {
+            eprintln!("vnfd: {file}: {e}");
+            return ExitCode::from(1);
+        }
+    }
+
     let eal_argv = eal_args(&cfg, &args.eal);
     eprintln!("vnfd: EAL {}", eal_argv.join(" "));
     let eal = match Eal::init(&eal_argv) {

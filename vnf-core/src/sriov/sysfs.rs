@@ -38,8 +38,9 @@ fn ctx(p: &Path, e: io::Error) -> io::Error {
 }
 
 fn write(p: &Path, v: &str) -> io::Result<()> {
-    // sysfs attributes take one write each; no truncation or creation semantics apply.
-    std::fs::OpenOptions::new().write(true).open(p).and_then(|mut f| io::Write::write_all(&mut f, v.as_bytes())).map_err(|e| ctx(p, e))
+    // One write per attribute, as `echo v > attr` does (truncation is a no-op on sysfs and
+    // keeps a fake tree readable); never creates a file.
+    std::fs::OpenOptions::new().write(true).truncate(true).open(p).and_then(|mut f| io::Write::write_all(&mut f, v.as_bytes())).map_err(|e| ctx(p, e))
 }
 
 impl Sysfs<Netlink> {
