@@ -222,10 +222,90 @@ fn run(c: &mut Check) {
     c.eq("0: no virtfn links", std::fs::read_dir(format!("/sys/class/net/{pf}/device")).map(|d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("virtfn")).count()).ok(), Some(0));
 }
 
+/// vnfd itself, when the rig put it in the guest (`SRIOV_VM_ELFS`): it creates the VFs from
+/// its config before EAL starts, and `vnfctl vf list` shows them over its control socket.
+fn vnfd(c: &mut Check) {
+    let pf = std::env::var("SRIOV_PF").expect("SRIOV_PF");
+    let cfg = format!(
+        r#"[dataplane]
+workers = [1]
+mempool_size = 8191
+[eal]
+args = ["--no-huge", "--no-pci", "-m", "200", "--file-prefix", "guest"]
+[[port]]
+name = "a"
+devargs = "net_null0,no-rx=1"
+[[port]]
+name = "b"
+devargs = "net_null1,no-rx=1"
+[[xconnect]]
+a = "a"
+b = "b"
+[control]
+socket = "/tmp/vnfd.sock"
+[sriov]
+[[sriov.pf]]
+name = "{pf}"
+num_vfs = 2
+[[sriov.pf.vf]]
+index = 0
+mac = "02:00:00:00:00:30"
+vlan = 30
+[[sriov.pf.vf]]
+index = 1
+trust = true
+"#
+    );
+    std::fs::write("/tmp/vnfd.toml", cfg).expect("write");
+    let log = std::fs::File::create("/tmp/vnfd.log").expect("log");
+    let mut child = match Command::new("/usr/bin/vnfd").args(["--config", "/tmp/vnfd.toml"]).stdout(log.try_clone().expect("dup")).stderr(log).spawn() {
+        Ok(ch) => ch,
+        Err(e) => return c.yes("vnfd starts", false, &e.to_string()),
+    };
+    let end = Instant::now() + Duration::from_secs(60);
+    let running = || std::fs::read_to_string("/tmp/vnfd.log").unwrap_or_default().lines().any(|l| l.ends_with("; running"));
+    while !running() && Instant::now() < end && child.try_wait().ok().flatten().is_none() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = || std::fs::read_to_string("/tmp/vnfd.log").unwrap_or_default();
+    c.yes("vnfd running", running(), &log());
+    c.yes("vnfd created the VFs before EAL", log().contains(": sriov_numvfs 0 -> 2: done"), &log());
+    let ctl = |args: &[&str]| {
+        let o = Command::new("/usr/bin/vnfctl").args(["--socket", "/tmp/vnfd.sock"]).args(args).output().expect("vnfctl runs");
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
+    };
+    let (code, out) = ctl(&["vf", "list"]);
+    print!("     vnfctl vf list:\n{out}");
+    c.eq("vnfctl vf list exit", code, Some(0));
+    let lines: Vec<&str> = out.lines().collect();
+    c.yes("vnfctl vf list: the PF with 2 of 7 VFs", lines.first().is_some_and(|l| l.starts_with(&format!("pf {pf} (")) && l.contains("vfs 2/7")), &out);
+    let vf0 = lines.iter().find(|l| l.trim_start().starts_with("vf 0 ")).copied().unwrap_or("");
+    let vf1 = lines.iter().find(|l| l.trim_start().starts_with("vf 1 ")).copied().unwrap_or("");
+    c.yes("vnfctl vf list: VF 0", vf0.contains("0000:01:10.0") && vf0.contains("igbvf") && vf0.contains("mac 02:00:00:00:00:30 vlan 30 qos 0"), vf0);
+    c.yes("vnfctl vf list: VF 1", vf1.contains("0000:01:10.2") && vf1.contains("trust on"), vf1);
+    let (code, out) = ctl(&["sriov", "apply", "--dry-run"]);
+    c.eq("vnfctl sriov apply --dry-run", (code, out), (Some(0), "nothing to change\n".to_owned()));
+    let (code, out) = ctl(&["vf", "set", &pf, "1", "--spoofchk", "off"]);
+    c.eq("vnfctl vf set", (code, out.trim_end().to_owned()), (Some(0), format!("{} vf 1: spoofchk off (was on): done", std::env::var("SRIOV_PF_PCI").unwrap_or_default())));
+    let _ = Command::new("/bin/busybox").args(["kill", "-TERM", &child.id().to_string()]).status();
+    let st = child.wait().expect("wait vnfd");
+    c.eq("vnfd stopped cleanly", st.code(), Some(0));
+    if !c.0.is_empty() {
+        println!("     vnfd log:\n{}", log());
+    }
+}
+
 fn main() {
     let mut c = Check(Vec::new());
     let t = Instant::now();
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&mut c)));
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(&mut c);
+        if std::path::Path::new("/usr/bin/vnfd").exists() {
+            vnfd(&mut c);
+        } else {
+            c.yes("vnfd in the guest (ci/sriov-test puts it there)", false, "/usr/bin/vnfd is missing");
+        }
+    }));
     println!("sriov guest test: {:.1} s", t.elapsed().as_secs_f64());
     match res {
         Ok(()) if c.0.is_empty() => println!("SRIOV-TEST: PASS"),
