@@ -188,7 +188,7 @@ fn plan_of_what_already_holds_is_empty_and_a_diff_touches_only_what_differs() {
     let mut l1 = fresh(1);
     l1.mac = MacAddr([2, 0, 0, 0, 0, 0x11]);
     let st = pf_state(2, vec![l0.clone(), l1.clone()], &[Some("igbvf"), Some("vfio-pci")]);
-    assert_eq!(plan(&c, &[st.clone()], &[]).unwrap(), vec![]);
+    assert_eq!(plan(&c, std::slice::from_ref(&st), &[]).unwrap(), vec![]);
 
     // Only VF 0's VLAN and VF 1's driver differ.
     let mut st2 = st.clone();
@@ -208,15 +208,15 @@ fn plan_of_what_already_holds_is_empty_and_a_diff_touches_only_what_differs() {
 fn changing_the_count_goes_through_zero_and_is_refused_while_a_port_uses_a_vf() {
     let c = cfg(&TWO.replace("num_vfs = 2", "num_vfs = 3"));
     let st = pf_state(2, vec![fresh(0), fresh(1)], &[Some("igbvf"), Some("vfio-pci")]);
-    let p = plan(&c, &[st.clone()], &[]).unwrap();
+    let p = plan(&c, std::slice::from_ref(&st), &[]).unwrap();
     assert_eq!(texts(&p[..2]), ["0000:01:00.0: sriov_numvfs 2 -> 0", "0000:01:00.0: sriov_numvfs 0 -> 3"]);
     let used = [InUse { pci: vf_pci(1), port: "vf1".into() }];
-    let e = plan(&c, &[st.clone()], &used).unwrap_err().to_string();
+    let e = plan(&c, std::slice::from_ref(&st), &used).unwrap_err().to_string();
     assert_eq!(e, "sriov.pf[0].num_vfs: changing it from 2 to 3 goes through 0 and removes VF 1 (0000:01:10.2), which port \"vf1\" uses; remove the port first");
     // Going to 0 is refused the same way; rebinding a used VF too.
-    let e = plan(&cfg("[sriov]\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 0\n"), &[st.clone()], &used).unwrap_err();
+    let e = plan(&cfg("[sriov]\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 0\n"), std::slice::from_ref(&st), &used).unwrap_err();
     assert_eq!(e.key, "sriov.pf[0].num_vfs");
-    let e = plan(&cfg(&TWO.replace("\"vfio-pci\"", "\"igbvf\"")), &[st.clone()], &used).unwrap_err().to_string();
+    let e = plan(&cfg(&TWO.replace("\"vfio-pci\"", "\"igbvf\"")), std::slice::from_ref(&st), &used).unwrap_err().to_string();
     assert_eq!(e, "sriov.pf[0].vf[1].driver: VF 1 (0000:01:10.2) is the device of port \"vf1\"; rebinding it from vfio-pci to igbvf needs the port removed first");
     // More than the device has.
     let e = plan(&cfg(&TWO.replace("num_vfs = 2", "num_vfs = 8")), &[st], &[]).unwrap_err().to_string();
