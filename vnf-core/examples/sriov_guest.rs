@@ -226,37 +226,49 @@ fn run(c: &mut Check) {
 /// its config before EAL starts, and `vnfctl vf list` shows them over its control socket.
 fn vnfd(c: &mut Check) {
     let pf = std::env::var("SRIOV_PF").expect("SRIOV_PF");
-    let cfg = format!(
-        r#"[dataplane]
+    // VF 1 goes to vfio-pci (behind the guest's emulated VT-d) and is DPDK port "vf1",
+    // cross-connected to a null sink. DPDK maps its memory for the VF: hugepages.
+    let _ = std::fs::write("/proc/sys/vm/nr_hugepages", "96");
+    let _ = std::fs::create_dir_all("/dev/hugepages");
+    let _ = Command::new("/bin/busybox").args(["mount", "-t", "hugetlbfs", "nodev", "/dev/hugepages"]).status();
+    let sriov = |n: u16| {
+        format!(
+            r#"[dataplane]
 workers = [1]
 mempool_size = 8191
+rx_desc = 256
+tx_desc = 256
 [eal]
-args = ["--no-huge", "--no-pci", "-m", "200", "--file-prefix", "guest"]
+args = ["--file-prefix", "guest", "-m", "160"]
 [[port]]
-name = "a"
+name = "vf1"
+devargs = "0000:01:10.2"
+[[port]]
+name = "sink"
 devargs = "net_null0,no-rx=1"
-[[port]]
-name = "b"
-devargs = "net_null1,no-rx=1"
 [[xconnect]]
-a = "a"
-b = "b"
+a = "vf1"
+b = "sink"
 [control]
 socket = "/tmp/vnfd.sock"
 [sriov]
 [[sriov.pf]]
 name = "{pf}"
-num_vfs = 2
+num_vfs = {n}
 [[sriov.pf.vf]]
 index = 0
 mac = "02:00:00:00:00:30"
 vlan = 30
 [[sriov.pf.vf]]
 index = 1
+mac = "02:00:00:00:00:31"
 trust = true
+driver = "vfio-pci"
 "#
-    );
-    std::fs::write("/tmp/vnfd.toml", cfg).expect("write");
+        )
+    };
+    std::fs::write("/tmp/vnfd.toml", sriov(2)).expect("write");
+    std::fs::write("/tmp/vnfd3.toml", sriov(3)).expect("write");
     let log = std::fs::File::create("/tmp/vnfd.log").expect("log");
     let mut child = match Command::new("/usr/bin/vnfd").args(["--config", "/tmp/vnfd.toml"]).stdout(log.try_clone().expect("dup")).stderr(log).spawn() {
         Ok(ch) => ch,
@@ -282,7 +294,29 @@ trust = true
     let vf0 = lines.iter().find(|l| l.trim_start().starts_with("vf 0 ")).copied().unwrap_or("");
     let vf1 = lines.iter().find(|l| l.trim_start().starts_with("vf 1 ")).copied().unwrap_or("");
     c.yes("vnfctl vf list: VF 0", vf0.contains("0000:01:10.0") && vf0.contains("igbvf") && vf0.contains("mac 02:00:00:00:00:30 vlan 30 qos 0"), vf0);
-    c.yes("vnfctl vf list: VF 1", vf1.contains("0000:01:10.2") && vf1.contains("trust on"), vf1);
+    c.yes("vnfctl vf list: VF 1 on vfio-pci", vf1.contains("0000:01:10.2") && vf1.contains("vfio-pci") && vf1.contains("mac 02:00:00:00:00:31") && vf1.contains("trust on"), vf1);
+    // The VF is a DPDK port, run by DPDK's igb VF driver.
+    let (code, out) = ctl(&["--json", "ports"]);
+    let drivers: Vec<String> = serde_json::from_str::<serde_json::Value>(out.trim())
+        .ok()
+        .and_then(|v| v["ports"].as_array().map(|a| a.iter().map(|p| format!("{} {} {}", p["name"], p["driver"], p["devargs"])).collect()))
+        .unwrap_or_default();
+    c.eq(
+        "vnfctl ports: VF 1 is DPDK port vf1",
+        (code, drivers),
+        (Some(0), vec!["\"vf1\" \"net_e1000_igb_vf\" \"0000:01:10.2\"".to_owned(), "\"sink\" \"net_null\" \"net_null0,no-rx=1\"".to_owned()]),
+    );
+    // A reload that would recreate the VFs under the running port is refused whole.
+    let (code, out) = ctl(&["config", "reload", "/tmp/vnfd3.toml"]);
+    c.eq(
+        "reload to 3 VFs while vf1 runs on VF 1: refused",
+        (code, out),
+        (
+            Some(1),
+            "vnfctl: vnfd refused: /tmp/vnfd3.toml: sriov.pf[0].num_vfs: changing it from 2 to 3 goes through 0 and removes VF 1 (0000:01:10.2), which port \"vf1\" uses; remove the port first\n".to_owned(),
+        ),
+    );
+    c.eq("refused reload: still 2 VFs", std::fs::read_to_string(format!("/sys/class/net/{pf}/device/sriov_numvfs")).map(|s| s.trim().to_owned()).ok(), Some("2".into()));
     let (code, out) = ctl(&["sriov", "apply", "--dry-run"]);
     c.eq("vnfctl sriov apply --dry-run", (code, out), (Some(0), "nothing to change\n".to_owned()));
     let (code, out) = ctl(&["vf", "set", &pf, "1", "--spoofchk", "off"]);

@@ -141,7 +141,8 @@ impl Port {
         let c = CString::new(devargs).map_err(|_| DpdkError::msg(format!("probe {devargs:?}"), "contains NUL"))?;
         // SAFETY: EAL is initialised by the caller (Dataplane), c is a valid C string.
         let r = unsafe { dpdk_sys::rte_dev_probe(c.as_ptr()) };
-        if r < 0 {
+        // A PCI device bound to vfio-pci is probed by EAL's bus scan at init already.
+        if r < 0 && r != -libc::EEXIST {
             return Err(DpdkError::new(format!("probe {devargs:?}"), r));
         }
         let id = find_port(&c).ok_or_else(|| DpdkError::msg(format!("probe {devargs:?}"), "the device has no ethdev port"))?;
