@@ -126,8 +126,11 @@ impl Server {
                 }
                 let (h, l, n) = (handler.clone(), limits.clone(), clients.clone());
                 let spawned = std::thread::Builder::new().name("vnf-client".into()).spawn(move || {
-                    serve_client(conn, &l, &h);
+                    serve_client(&conn, &l, &h);
+                    // The slot is free before the client sees the close: a client that waits
+                    // for it can connect again at once, even with max_clients = 1.
                     n.fetch_sub(1, Ordering::AcqRel);
+                    drop(conn);
                 });
                 if spawned.is_err() {
                     clients.fetch_sub(1, Ordering::AcqRel);
@@ -164,10 +167,10 @@ fn group_id(name: &str) -> Option<u32> {
 }
 
 /// Serves one client: requests until it closes, errs or times out.
-fn serve_client(conn: UnixStream, limits: &Limits, handler: &Handler) {
+fn serve_client(conn: &UnixStream, limits: &Limits, handler: &Handler) {
     let _ = conn.set_read_timeout(Some(limits.read_timeout));
     let _ = conn.set_write_timeout(Some(limits.read_timeout));
-    let Ok(mut out) = conn.try_clone() else { return };
+    let mut out = conn;
     let mut rd = BufReader::new(conn);
     loop {
         let mut line = Vec::new();

@@ -325,11 +325,16 @@ fn exchange(path: &Path, line: &str, timeout: f64) -> Result<String, Fail> {
     s.set_read_timeout(t).map_err(io)?;
     s.set_write_timeout(t).map_err(io)?;
     s.write_all(format!("{line}\n").as_bytes()).map_err(io)?;
+    let mut rd = BufReader::new(&s);
     let mut answer = String::new();
-    BufReader::new(s).read_line(&mut answer).map_err(|e| match e.kind() {
+    rd.read_line(&mut answer).map_err(|e| match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Fail::Usage(format!("no answer within {timeout} s")),
         _ => io(e),
     })?;
+    // Leave only once vnfd has let go of this client's slot, so that scripts running vnfctl
+    // back to back are never told "too many clients".
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let _ = std::io::Read::read_to_end(&mut rd, &mut Vec::new());
     if answer.is_empty() {
         return Err(Fail::Usage(format!("{}: vnfd closed the connection without an answer", path.display())));
     }

@@ -307,8 +307,13 @@ impl Vnfd {
         let mut s = std::os::unix::net::UnixStream::connect(self.control_path()).map_err(|e| format!("connect: {e}"))?;
         s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
         writeln!(s, "{req}").map_err(|e| format!("send: {e}"))?;
+        let mut rd = std::io::BufReader::new(&s);
         let mut line = String::new();
-        std::io::BufReader::new(s).read_line(&mut line).map_err(|e| format!("read: {e}"))?;
+        rd.read_line(&mut line).map_err(|e| format!("read: {e}"))?;
+        // Close our side and wait for vnfd's: its client slot is free again when this returns,
+        // so back-to-back requests never count against max_clients.
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let _ = std::io::Read::read_to_end(&mut rd, &mut Vec::new());
         serde_json::from_str(&line).map_err(|e| format!("response {line:?}: {e}"))
     }
 
