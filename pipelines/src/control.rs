@@ -380,26 +380,14 @@ impl Control {
         };
         let (cfg, text) = read_config(&path)?;
         let file = path.display().to_string();
-        let named = |mut e: vnf_core::config::ConfigError| {
-            e.file.get_or_insert(file.clone());
-            e.to_string()
-        };
         // One reload at a time: the dataplane stays locked from the checks to the publish.
         let mut dp = self.dp();
         // Everything the dataplane would refuse is refused before a VF is touched.
-        cfg.check_mempool().map_err(named)?;
-        Tables::compile(&cfg).map_err(named)?;
-        vnf_core::config::reload_compatible(dp.config(), &cfg).map_err(named)?;
+        let checked = dp.check(cfg).map_err(|e| in_file(&file, e))?;
         // VFs first, so that ports the new config puts on VFs find them; VFs the running
         // ports use are never destroyed or rebound.
-        let sriov = crate::sriov::apply(&cfg, &vnf_core::sriov::ports_in_use(dp.config())).map_err(|e| format!("{file}: {e}"))?;
-        let mut report = dp.reload(cfg).map_err(|e| match e {
-            DpError::Config(mut c) => {
-                c.file.get_or_insert(file.clone());
-                c.to_string()
-            }
-            other => other.to_string(),
-        })?;
+        let sriov = crate::sriov::apply(checked.config(), &vnf_core::sriov::ports_in_use(dp.config())).map_err(|e| format!("{file}: {e}"))?;
+        let mut report = dp.commit(checked).map_err(|e| in_file(&file, e))?;
         drop(dp);
         report.sriov = sriov.map(|r| r.steps).unwrap_or_default();
         *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Running { path, text };
@@ -662,16 +650,15 @@ impl Control {
         let path = Self::path_arg(a, true)?.expect("required");
         let (cfg, _) = read_config(&path).map_err(Refused)?;
         let file = path.display().to_string();
-        let named = |mut e: vnf_core::config::ConfigError| {
-            e.file.get_or_insert(file.clone());
-            Refused(e.to_string())
-        };
-        cfg.check_mempool().map_err(named)?;
-        Tables::compile(&cfg).map_err(named)?;
-        let in_use = vnf_core::sriov::ports_in_use(self.dp().config());
-        vnf_core::config::reload_compatible(self.dp().config(), &cfg).map_err(named)?;
-        let sriov = match &cfg.sriov {
-            Some(s) => crate::sriov::plan(s, &in_use).map_err(named)?.iter().map(ToString::to_string).collect(),
+        // The same checks as a reload (without carrying it out), then the SR-IOV plan.
+        let dp = self.dp();
+        let checked = dp.check(cfg).map_err(|e| Refused(in_file(&file, e)))?;
+        let sriov = match &checked.config().sriov {
+            Some(s) => crate::sriov::plan(s, &vnf_core::sriov::ports_in_use(dp.config()))
+                .map_err(|e| Refused(in_file(&file, DpError::Config(e))))?
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             None => Vec::new(),
         };
         ok(json!({ "path": file, "sriov_plan": sriov }))
@@ -768,6 +755,17 @@ impl Control {
             }));
         }
         ok(json!({ "unit": "ns", "workers": workers }))
+    }
+}
+
+/// A refusal of the dataplane about the config in `file`, labelled with it.
+fn in_file(file: &str, e: DpError) -> String {
+    match e {
+        DpError::Config(mut c) => {
+            c.file.get_or_insert_with(|| file.to_owned());
+            c.to_string()
+        }
+        other => other.to_string(),
     }
 }
 

@@ -55,6 +55,24 @@ pub const MAX_VTEPS: usize = 1024;
 /// How long a reload waits for every worker to adopt a snapshot.
 const ADOPT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A config [`Dataplane::check`] accepted, with its compiled tables, ready to commit.
+#[derive(Debug)]
+pub struct Checked {
+    cfg: Config,
+    tables: Arc<Tables>,
+    /// For each new port, the running port it keeps (None: added).
+    keep: Vec<Option<usize>>,
+    /// When the reload was asked for.
+    t0: Instant,
+}
+
+impl Checked {
+    /// The accepted config.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+}
+
 /// What a reload did.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReloadReport {
@@ -200,6 +218,15 @@ impl Dataplane {
     /// name and device settings) keep running; conntrack, NAT, FDB and counters carry over
     /// (see `vnf_core::switch::reload`). A config that is refused changes nothing.
     pub fn reload(&mut self, cfg: Config) -> Result<ReloadReport, Error> {
+        let checked = self.check(cfg)?;
+        self.commit(checked)
+    }
+
+    /// Every check a reload to `cfg` makes, and its compiled tables, with no side effect:
+    /// what passes here is refused by [`Dataplane::commit`] only if a device fails to come up
+    /// or a worker does not adopt in time. Commit it against this same dataplane (the
+    /// caller holds it, so nothing changes between the two).
+    pub fn check(&self, cfg: Config) -> Result<Checked, Error> {
         let t0 = Instant::now();
         cfg.validate()?;
         vnf_core::config::reload_compatible(&self.cfg, &cfg)?;
@@ -246,6 +273,13 @@ impl Dataplane {
                 }
             }
         }
+        Ok(Checked { cfg, tables, keep, t0 })
+    }
+
+    /// Carries out a reload that [`Dataplane::check`] accepted: brings up the added ports,
+    /// publishes, waits for the workers, closes the removed ports.
+    pub fn commit(&mut self, checked: Checked) -> Result<ReloadReport, Error> {
+        let Checked { cfg, tables, keep, t0 } = checked;
         // Bring up the added ports; on failure close them again and change nothing.
         let mut added: Vec<Option<Port>> = Vec::new();
         for (i, pc) in cfg.ports.iter().enumerate() {

@@ -61,11 +61,9 @@ pub fn register(src: StatsSource) -> Result<(), DpdkError> {
         if done.contains(&name) {
             continue;
         }
-        // SAFETY: name and help are static NUL-terminated strings (DPDK copies them) and
-        // callback has the telemetry_cb signature and never unwinds.
-        let r = unsafe {
-            dpdk_sys::rte_telemetry_register_cmd(name.as_ptr(), Some(callback), help.as_ptr())
-        };
+        // Static NUL-terminated strings (DPDK copies them); callback never unwinds.
+        // SAFETY: valid C strings and a callback of the telemetry_cb signature.
+        let r = unsafe { dpdk_sys::rte_telemetry_register_cmd(name.as_ptr(), Some(callback), help.as_ptr()) };
         if r < 0 {
             return Err(DpdkError::new(
                 format!("rte_telemetry_register_cmd {}", name.to_string_lossy()),
@@ -294,12 +292,10 @@ impl Reply {
         }
         let filled = Reply(inner).counts(counts);
         let k = key(k);
-        // SAFETY: both are valid; with keep = 0 DPDK takes ownership of inner on success and
-        // frees it after sending the reply.
         let r = filled.and_then(|()| {
-            check(unsafe {
-                dpdk_sys::rte_tel_data_add_dict_container(self.0, k.as_ptr(), inner, 0)
-            })
+            // With keep = 0 DPDK owns inner on success and frees it after the reply.
+            // SAFETY: self.0, k and inner are valid.
+            check(unsafe { dpdk_sys::rte_tel_data_add_dict_container(self.0, k.as_ptr(), inner, 0) })
         });
         if r.is_err() {
             // SAFETY: inner was not handed to DPDK, so it is still ours to free.

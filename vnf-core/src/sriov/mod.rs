@@ -524,15 +524,13 @@ pub fn observe(cfg: &Sriov, k: &mut dyn Kernel) -> Result<Vec<PfState>, ConfigEr
 fn outcome(r: io::Result<()>) -> Outcome {
     match r {
         Ok(()) => Outcome::Done,
-        Err(e) if e.raw_os_error() == Some(libc_eopnotsupp()) || e.kind() == io::ErrorKind::Unsupported => Outcome::Unsupported(e.to_string()),
+        Err(e) if e.raw_os_error() == Some(EOPNOTSUPP) || e.kind() == io::ErrorKind::Unsupported => Outcome::Unsupported(e.to_string()),
         Err(e) => Outcome::Failed(e.to_string()),
     }
 }
 
-/// EOPNOTSUPP on Linux.
-const fn libc_eopnotsupp() -> i32 {
-    95
-}
+/// EOPNOTSUPP on Linux (vnf-core has no libc dependency).
+const EOPNOTSUPP: i32 = 95;
 
 fn run(step: &Step, states: &[PfState], k: &mut dyn Kernel) -> Outcome {
     let ps = &states[step.pf];
