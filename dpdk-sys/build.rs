@@ -82,9 +82,7 @@ fn main() {
         .atleast_version("22.11")
         .cargo_metadata(!statik)
         .probe("libdpdk")
-        .unwrap_or_else(|e| {
-            panic!("libdpdk >= 22.11 not found by pkg-config (run ci/setup): {e}")
-        });
+        .unwrap_or_else(|e| panic!("libdpdk >= 22.11 not found by pkg-config (run ci/setup): {e}"));
 
     // DPDK's pkg-config cflags carry -include rte_config.h and -march; pass them all on.
     let cflags = pkg_config::get_variable("libdpdk", "cflags").ok();
@@ -92,10 +90,7 @@ fn main() {
     for p in &lib.include_paths {
         clang_args.push(format!("-I{}", p.display()));
     }
-    let raw = std::process::Command::new("pkg-config")
-        .args(["--cflags", "libdpdk"])
-        .output()
-        .expect("pkg-config runs");
+    let raw = std::process::Command::new("pkg-config").args(["--cflags", "libdpdk"]).output().expect("pkg-config runs");
     let raw = String::from_utf8_lossy(&raw.stdout).to_string();
     let mut it = raw.split_whitespace().peekable();
     while let Some(a) = it.next() {
@@ -134,9 +129,7 @@ fn main() {
         builder = builder.allowlist_function(f);
     }
     let bindings = builder.generate().expect("bindgen over DPDK headers");
-    bindings
-        .write_to_file(out.join("bindings.rs"))
-        .expect("write bindings");
+    bindings.write_to_file(out.join("bindings.rs")).expect("write bindings");
 
     let mut cc = cc::Build::new();
     cc.file(wrappers.with_extension("c"))

@@ -7,8 +7,8 @@
 //! the sink's tx rate sampled once a second after a warm-up; cycles/packet is the forwarding
 //! core's busy cycles over its packets (testpmd: `--record-core-cycles`).
 
-mod scenario;
 mod runner;
+mod scenario;
 
 use clap::{Parser, Subcommand};
 use runner::{Measurement, RunOpts};
@@ -156,7 +156,10 @@ fn fw_bench(sizes: &[usize], queries: usize) -> Result<(), String> {
     use std::hint::black_box;
     use std::time::Instant;
     use vnf_core::firewall::{bench_queries, bench_rules, linear_classify, Classifier};
-    println!("{:>8} {:>12} {:>14} {:>14} {:>9} {:>10}", "rules", "memory KiB", "classify ns", "linear ns", "speed-up", "matched");
+    println!(
+        "{:>8} {:>12} {:>14} {:>14} {:>9} {:>10}",
+        "rules", "memory KiB", "classify ns", "linear ns", "speed-up", "matched"
+    );
     for &n in sizes {
         let rules = bench_rules(n, 7);
         let qs = bench_queries(&rules, 4096, 11);
@@ -225,7 +228,13 @@ fn lpm_bench(sizes: &[u32], lookups: u32) {
         };
         // Half the lookups hit a route's own range, half are random.
         let addrs: Vec<u32> = (0..4096)
-            .map(|i| if i % 2 == 0 { list[(rnd() % list.len() as u64) as usize].0 | (rnd() as u32 & 0xff) } else { rnd() as u32 })
+            .map(|i| {
+                if i % 2 == 0 {
+                    list[(rnd() % list.len() as u64) as usize].0 | (rnd() as u32 & 0xff)
+                } else {
+                    rnd() as u32
+                }
+            })
             .collect();
         let t0 = Instant::now();
         let mut hits = 0u64;
@@ -243,7 +252,14 @@ fn lpm_bench(sizes: &[u32], lookups: u32) {
             hits += out.iter().filter(|o| o.is_some()).count() as u64;
         }
         let bulk = t0.elapsed().as_nanos() as f64 / f64::from(lookups);
-        println!("{:>8} {:>10} {:>12.2} {:>12.2} {:>12.1}   (hits {hits})", n, t.memory_bytes() / 1024, single, bulk, 1e3 / single);
+        println!(
+            "{:>8} {:>10} {:>12.2} {:>12.2} {:>12.1}   (hits {hits})",
+            n,
+            t.memory_bytes() / 1024,
+            single,
+            bulk,
+            1e3 / single
+        );
     }
 }
 
@@ -257,44 +273,69 @@ fn bench(a: &RunArgs) -> Result<(), String> {
     }
     std::fs::create_dir_all(&a.workdir).map_err(|e| format!("{}: {e}", a.workdir.display()))?;
     let scenarios: Vec<Scenario> = a.scenario.iter().map(|s| s.parse()).collect::<Result<_, _>>()?;
-    let mut opts = RunOpts { seconds: a.seconds.max(3), vnfd, testpmd: a.testpmd.clone(), workdir: a.workdir.clone(), reload_ms: 0 };
+    let mut opts = RunOpts {
+        seconds: a.seconds.max(3),
+        vnfd,
+        testpmd: a.testpmd.clone(),
+        workdir: a.workdir.clone(),
+        reload_ms: 0,
+    };
     let mut results = vec![];
     println!(
         "{:<10} {:>7} {:>8} {:>6} {:>12} {:>12} {:>7} {:>14} {:>14} {:>12} {:>8} {:>22}",
-        "scenario", "reload", "flows", "frame", "vnfd Mpps", "testpmd Mpps", "ratio", "vnfd cyc/pkt", "testpmd cyc/pkt", "vnfd conn/s", "reloads", "reload us p50/p99/max"
+        "scenario",
+        "reload",
+        "flows",
+        "frame",
+        "vnfd Mpps",
+        "testpmd Mpps",
+        "ratio",
+        "vnfd cyc/pkt",
+        "testpmd cyc/pkt",
+        "vnfd conn/s",
+        "reloads",
+        "reload us p50/p99/max"
     );
     for sc in &scenarios {
         for &flows in &a.flows {
-          for &reload_ms in &a.reload_ms {
-            opts.reload_ms = reload_ms;
-            let case = sc.prepare(&opts.workdir, flows, a.frame)?;
-            let mut v = vec![];
-            let mut t = vec![];
-            for _ in 0..a.rounds.max(1) {
-                t.push(runner::run_testpmd(&opts, &case)?);
-                v.push(runner::run_vnfd(&opts, &case)?);
+            for &reload_ms in &a.reload_ms {
+                opts.reload_ms = reload_ms;
+                let case = sc.prepare(&opts.workdir, flows, a.frame)?;
+                let mut v = vec![];
+                let mut t = vec![];
+                for _ in 0..a.rounds.max(1) {
+                    t.push(runner::run_testpmd(&opts, &case)?);
+                    v.push(runner::run_vnfd(&opts, &case)?);
+                }
+                let vm = Measurement::median(v);
+                let tm = Measurement::median(t);
+                let ratio = if tm.mpps > 0.0 { vm.mpps / tm.mpps } else { 0.0 };
+                let lat = &vm.reload_latency_us;
+                println!(
+                    "{:<10} {:>7} {:>8} {:>6} {:>12.3} {:>12.3} {:>7.3} {:>14.1} {:>14.1} {:>12.0} {:>8} {:>22}",
+                    sc.name(),
+                    if reload_ms == 0 { "-".to_string() } else { format!("{reload_ms}ms") },
+                    flows,
+                    a.frame,
+                    vm.mpps,
+                    tm.mpps,
+                    ratio,
+                    vm.cycles_per_packet,
+                    tm.cycles_per_packet,
+                    vm.conn_per_s,
+                    vm.reloads,
+                    if lat.is_empty() { "-".to_string() } else { format!("{:.0}/{:.0}/{:.0}", lat[0], lat[1], lat[2]) }
+                );
+                results.push(CaseResult {
+                    scenario: sc.name().into(),
+                    reload_ms,
+                    flows,
+                    frame: a.frame,
+                    vnfd: vm,
+                    testpmd: tm,
+                    ratio,
+                });
             }
-            let vm = Measurement::median(v);
-            let tm = Measurement::median(t);
-            let ratio = if tm.mpps > 0.0 { vm.mpps / tm.mpps } else { 0.0 };
-            let lat = &vm.reload_latency_us;
-            println!(
-                "{:<10} {:>7} {:>8} {:>6} {:>12.3} {:>12.3} {:>7.3} {:>14.1} {:>14.1} {:>12.0} {:>8} {:>22}",
-                sc.name(),
-                if reload_ms == 0 { "-".to_string() } else { format!("{reload_ms}ms") },
-                flows,
-                a.frame,
-                vm.mpps,
-                tm.mpps,
-                ratio,
-                vm.cycles_per_packet,
-                tm.cycles_per_packet,
-                vm.conn_per_s,
-                vm.reloads,
-                if lat.is_empty() { "-".to_string() } else { format!("{:.0}/{:.0}/{:.0}", lat[0], lat[1], lat[2]) }
-            );
-            results.push(CaseResult { scenario: sc.name().into(), reload_ms, flows, frame: a.frame, vnfd: vm, testpmd: tm, ratio });
-          }
         }
     }
     if let Some(j) = &a.json {

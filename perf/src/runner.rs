@@ -50,7 +50,16 @@ impl Measurement {
             return Err(format!("too few rate samples ({samples:?})"));
         }
         let mpps = used.iter().sum::<f64>() / used.len() as f64;
-        Ok(Measurement { mpps, samples: used, cycles_per_packet, dropped, conn_per_s: 0.0, connections: 0, reloads: 0, reload_latency_us: vec![] })
+        Ok(Measurement {
+            mpps,
+            samples: used,
+            cycles_per_packet,
+            dropped,
+            conn_per_s: 0.0,
+            connections: 0,
+            reloads: 0,
+            reload_latency_us: vec![],
+        })
     }
 
     /// The measurement with the median rate.
@@ -79,7 +88,11 @@ pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
     let mut child = Command::new(&o.vnfd)
         .args(["--config", cfg.to_str().unwrap_or_default()])
         // VNF_PERF_LEGACY=1: a vnfd from before the control socket (no --control option).
-        .args(if std::env::var_os("VNF_PERF_LEGACY").is_some() { vec![] } else { vec!["--control", sock.to_str().unwrap_or_default()] })
+        .args(if std::env::var_os("VNF_PERF_LEGACY").is_some() {
+            vec![]
+        } else {
+            vec!["--control", sock.to_str().unwrap_or_default()]
+        })
         .args(["--stats-interval", "1", "--duration", &(o.seconds + 1).to_string()])
         .stdout(Stdio::piped())
         .stderr(log)
@@ -87,7 +100,8 @@ pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
         .map_err(|e| format!("{}: {e}", o.vnfd.display()))?;
     let out = child.stdout.take().ok_or("no stdout")?;
     let reloader = (o.reload_ms > 0).then(|| {
-        let (every, until) = (Duration::from_millis(u64::from(o.reload_ms)), Instant::now() + Duration::from_secs(u64::from(o.seconds)));
+        let (every, until) =
+            (Duration::from_millis(u64::from(o.reload_ms)), Instant::now() + Duration::from_secs(u64::from(o.seconds)));
         std::thread::spawn(move || reload_loop(&sock, every, until))
     });
     let mut samples = vec![];
@@ -186,7 +200,18 @@ fn reload_loop(sock: &std::path::Path, every: Duration, until: Instant) -> Resul
 pub fn run_testpmd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
     let logp = o.workdir.join("testpmd.log");
     let mut child = Command::new(&o.testpmd)
-        .args(["-l", "0,1", "--main-lcore", "0", "--in-memory", "--no-pci", "--file-prefix", &prefix("testpmd"), "--log-level", "lib.eal:warning"])
+        .args([
+            "-l",
+            "0,1",
+            "--main-lcore",
+            "0",
+            "--in-memory",
+            "--no-pci",
+            "--file-prefix",
+            &prefix("testpmd"),
+            "--log-level",
+            "lib.eal:warning",
+        ])
         .arg("--vdev")
         .arg(format!("net_pcap0,rx_pcap={},infinite_rx=1", case.pcap.display()))
         .args(["--vdev", "net_null0,no-rx=1", "--"])
@@ -233,10 +258,16 @@ pub fn run_testpmd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
     let started: Vec<f64> = samples.iter().copied().skip_while(|&s| s == 0.0).collect();
     let cpp = text
         .lines()
-        .find_map(|l| l.trim().strip_prefix("CPU cycles/packet=").and_then(|r| r.split_whitespace().next()).and_then(|x| x.parse().ok()))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("CPU cycles/packet=")
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|x| x.parse().ok())
+        })
         .unwrap_or(0.0);
     let dropped = text
-        .lines().rfind(|l| l.contains("TX-dropped:"))
+        .lines()
+        .rfind(|l| l.contains("TX-dropped:"))
         .and_then(|l| l.split("TX-dropped:").nth(1)?.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
     Measurement::from_samples(started, cpp, dropped)

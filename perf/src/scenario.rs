@@ -83,10 +83,16 @@ impl Scenario {
         let pcap = dir.join(format!("{}-{flows}-{frame}.pcap", self.name()));
         let set = match self {
             Scenario::Xconnect => FlowSet { flows, wire_len: frame, ..Default::default() },
-            Scenario::L2Pop => FlowSet { flows, wire_len: frame, vary_src_mac: true, vlan: Some(10), ..Default::default() },
+            Scenario::L2Pop => {
+                FlowSet { flows, wire_len: frame, vary_src_mac: true, vlan: Some(10), ..Default::default() }
+            }
             Scenario::L2Push => FlowSet { flows, wire_len: frame, vary_src_mac: true, ..Default::default() },
-            Scenario::Route | Scenario::Nat | Scenario::NatNew => FlowSet { flows, wire_len: frame, dst_mac: GW10, ..Default::default() },
-            Scenario::VxlanEncap | Scenario::VxlanDecap => FlowSet { flows, wire_len: frame, vary_src_mac: true, ..Default::default() },
+            Scenario::Route | Scenario::Nat | Scenario::NatNew => {
+                FlowSet { flows, wire_len: frame, dst_mac: GW10, ..Default::default() }
+            }
+            Scenario::VxlanEncap | Scenario::VxlanDecap => {
+                FlowSet { flows, wire_len: frame, vary_src_mac: true, ..Default::default() }
+            }
         };
         let frames = if *self == Scenario::VxlanDecap { write_vxlan(&pcap, &set)? } else { write_set(&pcap, &set)? };
         let p = pcap.display();
@@ -182,8 +188,17 @@ fn write_vxlan(path: &Path, set: &FlowSet) -> Result<u32, String> {
         let mut f = vec![0x02, 0x76, 0x6e, 0x66, 0xff, 0xfe, 0x02, 0, 0, 0, 0x0e, 0x02, 0x08, 0x00];
         let udp_len = (16 + inner.len()) as u16;
         let mut ip = [0u8; 20];
-        vnf_core::wire::Ipv4Repr { src: 0xcb00_7102, dst: 0xcb00_7101, protocol: 17, payload_len: udp_len, ttl: 64, dscp_ecn: 0, ident: i as u16, dont_frag: true }
-            .emit(&mut ip);
+        vnf_core::wire::Ipv4Repr {
+            src: 0xcb00_7102,
+            dst: 0xcb00_7101,
+            protocol: 17,
+            payload_len: udp_len,
+            ttl: 64,
+            dscp_ecn: 0,
+            ident: i as u16,
+            dont_frag: true,
+        }
+        .emit(&mut ip);
         f.extend_from_slice(&ip);
         f.extend_from_slice(&(49152 | (i & 0x3fff) as u16).to_be_bytes());
         f.extend_from_slice(&4789u16.to_be_bytes());

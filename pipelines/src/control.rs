@@ -73,7 +73,11 @@ pub struct Limits {
 
 impl From<&ControlCfg> for Limits {
     fn from(c: &ControlCfg) -> Self {
-        Limits { max_clients: c.max_clients as usize, max_request: c.max_request as usize, read_timeout: Duration::from_millis(u64::from(c.read_timeout_ms)) }
+        Limits {
+            max_clients: c.max_clients as usize,
+            max_request: c.max_request as usize,
+            read_timeout: Duration::from_millis(u64::from(c.read_timeout_ms)),
+        }
     }
 }
 
@@ -96,17 +100,24 @@ impl Server {
     pub fn start(path: &Path, mode: u32, group: Option<&str>, limits: Limits, handler: Handler) -> io::Result<Server> {
         if let Ok(md) = std::fs::symlink_metadata(path) {
             if !md.file_type().is_socket() {
-                return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} exists and is not a socket", path.display())));
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} exists and is not a socket", path.display()),
+                ));
             }
             if UnixStream::connect(path).is_ok() {
-                return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("another process serves {}", path.display())));
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("another process serves {}", path.display()),
+                ));
             }
             std::fs::remove_file(path)?;
         }
         let listener = UnixListener::bind(path)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
         if let Some(g) = group {
-            let gid = group_id(g).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("control.group: no group {g:?}")))?;
+            let gid = group_id(g)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("control.group: no group {g:?}")))?;
             std::os::unix::fs::chown(path, None, Some(gid))?;
         }
         let stop = Arc::new(AtomicBool::new(false));
@@ -121,7 +132,11 @@ impl Server {
                 if clients.fetch_add(1, Ordering::AcqRel) >= limits.max_clients {
                     clients.fetch_sub(1, Ordering::AcqRel);
                     let _ = conn.set_write_timeout(Some(Duration::from_millis(200)));
-                    let _ = writeln!(conn, "{}", refusal(format!("control: too many clients (at most {})", limits.max_clients)));
+                    let _ = writeln!(
+                        conn,
+                        "{}",
+                        refusal(format!("control: too many clients (at most {})", limits.max_clients))
+                    );
                     continue;
                 }
                 let (h, l, n) = (handler.clone(), limits.clone(), clients.clone());
@@ -190,7 +205,11 @@ fn serve_client(conn: &UnixStream, limits: &Limits, handler: &Handler) {
             }
             Ok(_) => answer_line(&line, handler),
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                let _ = writeln!(out, "{}", refusal(format!("request: no complete line within {} ms", limits.read_timeout.as_millis())));
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    refusal(format!("request: no complete line within {} ms", limits.read_timeout.as_millis()))
+                );
                 return;
             }
             Err(_) => return,
@@ -274,7 +293,9 @@ impl<'a> Args<'a> {
     }
 
     fn ip(&self, k: &str) -> Result<Option<u32>, Refused> {
-        self.str(k)?.map(|s| s.parse::<Ipv4Addr>().map(u32::from).map_err(|_| bad(k, format!("{s:?} is not an IPv4 address")))).transpose()
+        self.str(k)?
+            .map(|s| s.parse::<Ipv4Addr>().map(u32::from).map_err(|_| bad(k, format!("{s:?} is not an IPv4 address"))))
+            .transpose()
     }
 
     fn limit(&self) -> Result<usize, Refused> {
@@ -386,7 +407,8 @@ impl Control {
         let checked = dp.check(cfg).map_err(|e| in_file(&file, e))?;
         // VFs first, so that ports the new config puts on VFs find them; VFs the running
         // ports use are never destroyed or rebound.
-        let sriov = crate::sriov::apply(checked.config(), &vnf_core::sriov::ports_in_use(dp.config())).map_err(|e| format!("{file}: {e}"))?;
+        let sriov = crate::sriov::apply(checked.config(), &vnf_core::sriov::ports_in_use(dp.config()))
+            .map_err(|e| format!("{file}: {e}"))?;
         let mut report = dp.commit(checked).map_err(|e| in_file(&file, e))?;
         drop(dp);
         report.sriov = sriov.map(|r| r.steps).unwrap_or_default();
@@ -429,7 +451,13 @@ impl Control {
         let Some(name) = a.str("bridge")? else { return Ok(None) };
         t.domains.iter().position(|d| d.name == name).map(|i| Some(i as u16)).ok_or_else(|| {
             let names: Vec<&str> = t.domains.iter().map(|d| d.name.as_str()).collect();
-            bad("bridge", format!("no bridge {name:?} (bridges: {})", if names.is_empty() { "none".into() } else { names.join(", ") }))
+            bad(
+                "bridge",
+                format!(
+                    "no bridge {name:?} (bridges: {})",
+                    if names.is_empty() { "none".into() } else { names.join(", ") }
+                ),
+            )
         })
     }
 
@@ -445,13 +473,19 @@ impl Control {
         for w in 0..dp.workers() {
             let mut from = Some(0);
             while let Some(f) = from {
-                let Answer::Fdb { entries: es, matched, next } = dp.query_worker(w, Query::Fdb { domain, from: f, limit: limit - entries.len() })? else { break };
+                let Answer::Fdb { entries: es, matched, next } =
+                    dp.query_worker(w, Query::Fdb { domain, from: f, limit: limit - entries.len() })?
+                else {
+                    break;
+                };
                 total += matched;
                 from = next;
                 for e in es {
                     let d = t.domains.get(usize::from(e.domain));
                     let dest = match e.dest {
-                        Dest::Port(p) => format!("port {}", t.port_names.get(usize::from(p)).map_or("?", String::as_str)),
+                        Dest::Port(p) => {
+                            format!("port {}", t.port_names.get(usize::from(p)).map_or("?", String::as_str))
+                        }
                         Dest::Vtep(ip) => format!("vtep {}", Ipv4Addr::from(ip)),
                     };
                     entries.push(json!({
@@ -473,7 +507,11 @@ impl Control {
         a.only(&["bridge"])?;
         let dp = self.dp();
         let domain = Self::domain(dp.tables(), a)?;
-        let n: usize = dp.query(&Query::FdbFlush { domain })?.into_iter().map(|x| if let Answer::Flushed { n, .. } = x { n } else { 0 }).sum();
+        let n: usize = dp
+            .query(&Query::FdbFlush { domain })?
+            .into_iter()
+            .map(|x| if let Answer::Flushed { n, .. } = x { n } else { 0 })
+            .sum();
         ok(json!({ "flushed": n }))
     }
 
@@ -482,7 +520,8 @@ impl Control {
         let t = dp.tables();
         let Some(v) = &t.vtep else { return ok(json!({ "vtep": null })) };
         let s = dp.stats();
-        let vnis: Vec<Value> = t.domains.iter().filter_map(|d| d.vni.map(|n| json!({"vni": n, "bridge": d.name}))).collect();
+        let vnis: Vec<Value> =
+            t.domains.iter().filter_map(|d| d.vni.map(|n| json!({"vni": n, "bridge": d.name}))).collect();
         ok(json!({ "vtep": {
             "ip": Ipv4Addr::from(v.ip).to_string(),
             "mac": v.mac.to_string(),
@@ -500,7 +539,10 @@ impl Control {
             Some("tcp") => Some(6),
             Some("udp") => Some(17),
             Some("icmp") => Some(1),
-            Some(p) => Some(p.parse::<u8>().map_err(|_| bad("proto", format!("{p:?} is not tcp, udp, icmp or a protocol number")))?),
+            Some(p) => Some(
+                p.parse::<u8>()
+                    .map_err(|_| bad("proto", format!("{p:?} is not tcp, udp, icmp or a protocol number")))?,
+            ),
         };
         Ok(Filter { src: a.ip("src")?, dst: a.ip("dst")?, proto, port: a.uint("port", 65535)?.map(|p| p as u16) })
     }
@@ -515,13 +557,15 @@ impl Control {
         for w in 0..dp.workers() {
             let mut from = Some(0);
             while let Some(f) = from {
-                let Answer::Conntrack { rows, matched, next } = dp.query_worker(w, Query::Conntrack { filter, from: f, limit: limit - entries.len() })? else { break };
+                let Answer::Conntrack { rows, matched, next } =
+                    dp.query_worker(w, Query::Conntrack { filter, from: f, limit: limit - entries.len() })?
+                else {
+                    break;
+                };
                 count += matched;
                 from = next;
                 for r in rows {
-                    let k = |k: &vnf_core::conntrack::FlowKey| {
-                        json!({"src": Ipv4Addr::from(k.src).to_string(), "sport": k.sport, "dst": Ipv4Addr::from(k.dst).to_string(), "dport": k.dport})
-                    };
+                    let k = |k: &vnf_core::conntrack::FlowKey| json!({"src": Ipv4Addr::from(k.src).to_string(), "sport": k.sport, "dst": Ipv4Addr::from(k.dst).to_string(), "dport": k.dport});
                     entries.push(json!({
                         "worker": w,
                         "proto": proto_name(r.orig.proto),
@@ -554,7 +598,10 @@ impl Control {
         for w in 0..dp.workers() {
             let mut from = Some(0);
             while let Some(f) = from {
-                let Answer::Flushed { n: k, next } = dp.query_worker(w, Query::ConntrackFlush { filter, from: f })? else { break };
+                let Answer::Flushed { n: k, next } = dp.query_worker(w, Query::ConntrackFlush { filter, from: f })?
+                else {
+                    break;
+                };
                 n += k;
                 from = next;
             }
@@ -568,14 +615,20 @@ impl Control {
         let dp = self.dp();
         let t = dp.tables().clone();
         let cfg = dp.config().clone();
-        let Some(sec) = t.sec.as_ref() else { return ok(json!({ "pools": [], "forwards": [], "mappings": [], "truncated": false })) };
+        let Some(sec) = t.sec.as_ref() else {
+            return ok(json!({ "pools": [], "forwards": [], "mappings": [], "truncated": false }));
+        };
         let mut free = vec![[0u64; 3]; sec.pool_addrs.len()];
         let mut mappings = Vec::new();
         let mut total = 0;
         for w in 0..dp.workers() {
             let mut from = Some(0);
             while let Some(f) = from {
-                let Answer::Nat { mappings: ms, matched, next, free: fr } = dp.query_worker(w, Query::Nat { from: f, limit: limit - mappings.len() })? else { break };
+                let Answer::Nat { mappings: ms, matched, next, free: fr } =
+                    dp.query_worker(w, Query::Nat { from: f, limit: limit - mappings.len() })?
+                else {
+                    break;
+                };
                 total += matched;
                 from = next;
                 for (acc, x) in free.iter_mut().zip(fr) {
@@ -621,7 +674,9 @@ impl Control {
             .flat_map(|n| n.forward.iter())
             .map(|f| json!({"proto": f.proto, "address": f.address.to_string(), "port": f.port, "to": f.to.to_string(), "to_port": f.to_port.unwrap_or(f.port)}))
             .collect();
-        ok(json!({ "pools": pools, "forwards": forwards, "mappings": mappings, "count": total, "truncated": total > mappings.len() }))
+        ok(
+            json!({ "pools": pools, "forwards": forwards, "mappings": mappings, "count": total, "truncated": total > mappings.len() }),
+        )
     }
 
     fn config_show(&self) -> Reply {
@@ -632,7 +687,9 @@ impl Control {
     fn path_arg(a: &Args<'_>, required: bool) -> Result<Option<PathBuf>, Refused> {
         match a.str("path")? {
             Some(p) if Path::new(p).is_absolute() => Ok(Some(PathBuf::from(p))),
-            Some(p) => Err(bad("path", format!("{p:?} is not absolute (vnfd's working directory is not the client's)"))),
+            Some(p) => {
+                Err(bad("path", format!("{p:?} is not absolute (vnfd's working directory is not the client's)")))
+            }
             None if required => Err(bad("path", "missing")),
             None => Ok(None),
         }
@@ -679,7 +736,19 @@ impl Control {
     /// changed (a reload applies it again).
     fn vf_set(&self, a: &Args<'_>) -> Reply {
         use vnf_core::sriov::{LinkState, PfConfig, Sriov, VfConfig};
-        a.only(&["pf", "vf", "mac", "vlan", "qos", "spoofchk", "trust", "link_state", "min_tx_rate", "max_tx_rate", "driver"])?;
+        a.only(&[
+            "pf",
+            "vf",
+            "mac",
+            "vlan",
+            "qos",
+            "spoofchk",
+            "trust",
+            "link_state",
+            "min_tx_rate",
+            "max_tx_rate",
+            "driver",
+        ])?;
         let pf = a.str("pf")?.ok_or_else(|| bad("pf", "missing (a PF netdev name or PCI address)"))?;
         let index = a.uint("vf", 255)?.ok_or_else(|| bad("vf", "missing (the VF number)"))? as u16;
         let flag = |k: &str| match a.obj.get(k) {
@@ -687,7 +756,12 @@ impl Control {
             Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(v) => Err(bad(k, format!("expected true or false, got {v}"))),
         };
-        let mac = a.str("mac")?.map(|m| m.parse::<vnf_core::wire::MacAddr>().map_err(|_| bad("mac", format!("{m:?} is not a MAC address")))).transpose()?;
+        let mac = a
+            .str("mac")?
+            .map(|m| {
+                m.parse::<vnf_core::wire::MacAddr>().map_err(|_| bad("mac", format!("{m:?} is not a MAC address")))
+            })
+            .transpose()?;
         let link_state = match a.str("link_state")? {
             None => None,
             Some("auto") => Some(LinkState::Auto),
@@ -709,13 +783,19 @@ impl Control {
         };
         let base = self.sriov_cfg();
         let mut k = crate::sriov::kernel(&base).map_err(Refused)?;
-        let one = |num_vfs| Sriov { sysfs: base.sysfs.clone(), pf: vec![PfConfig { name: pf.to_owned(), num_vfs, autoprobe: None, vf: vec![vc.clone()] }] };
+        let one = |num_vfs| Sriov {
+            sysfs: base.sysfs.clone(),
+            pf: vec![PfConfig { name: pf.to_owned(), num_vfs, autoprobe: None, vf: vec![vc.clone()] }],
+        };
         // The VF count stays what it is: read it, then check the VF exists.
         let now = vnf_core::sriov::observe(&one(0), &mut k).map_err(|e| bad("pf", e.reason))?;
         let s = one(now[0].num_vfs);
-        s.validate().map_err(|e| Refused(e.to_string().replace("sriov.pf[0].vf[0].index", "vf").replace("sriov.pf[0].vf[0].", "")))?;
+        s.validate().map_err(|e| {
+            Refused(e.to_string().replace("sriov.pf[0].vf[0].index", "vf").replace("sriov.pf[0].vf[0].", ""))
+        })?;
         let in_use = vnf_core::sriov::ports_in_use(self.dp().config());
-        let r = vnf_core::sriov::apply(&s, &mut k, &in_use).map_err(|e| Refused(e.to_string().replace("sriov.pf[0].vf[0].", "")))?;
+        let r = vnf_core::sriov::apply(&s, &mut k, &in_use)
+            .map_err(|e| Refused(e.to_string().replace("sriov.pf[0].vf[0].", "")))?;
         ok(json!({ "steps": r.steps, "pf": r.after.first() }))
     }
 

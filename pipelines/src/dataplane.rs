@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vnf_core::config::{Config, ConfigError};
 use vnf_core::stage::Xconnect;
-use vnf_core::switch::Tables;
 use vnf_core::stats::{WorkerCounters, WorkerSnapshot};
+use vnf_core::switch::Tables;
 
 /// Why the dataplane could not be built or run.
 #[derive(Debug)]
@@ -160,7 +160,11 @@ impl Dataplane {
             ports.push(port);
         }
         // Sized for any config a reload may bring, so counters survive reloads.
-        let counters = d.workers.iter().map(|_| Arc::new(WorkerCounters::with_tunnels(MAX_PORTS, MAX_DOMAINS, MAX_VTEPS))).collect();
+        let counters = d
+            .workers
+            .iter()
+            .map(|_| Arc::new(WorkerCounters::with_tunnels(MAX_PORTS, MAX_DOMAINS, MAX_VTEPS)))
+            .collect();
         let nw = d.workers.len();
         let mut handoff = vec![];
         if nw > 1 {
@@ -171,8 +175,18 @@ impl Dataplane {
             }
         }
         let io = build_io(cfg, &mut ports, None)?;
-        let snap = Snapshot { generation: 1, tables: tables.clone(), xconnect: Xconnect::new(cfg), io, burst: usize::from(d.burst) };
-        let shared = Arc::new(Shared { snap: ArcSwap::from_pointee(snap), mail: (0..nw).map(|_| CachePadded::new(Mailbox::default())).collect(), handoff });
+        let snap = Snapshot {
+            generation: 1,
+            tables: tables.clone(),
+            xconnect: Xconnect::new(cfg),
+            io,
+            burst: usize::from(d.burst),
+        };
+        let shared = Arc::new(Shared {
+            snap: ArcSwap::from_pointee(snap),
+            mail: (0..nw).map(|_| CachePadded::new(Mailbox::default())).collect(),
+            handoff,
+        });
         Ok(Dataplane {
             cfg: cfg.clone(),
             shared,
@@ -327,9 +341,16 @@ impl Dataplane {
         let burst = usize::from(cfg.dataplane.burst);
         let mut failed = None;
         if moved {
-            let skip = |w: usize, port: usize, q: u16| !matches!(owner_before(&cfg.ports[port].name, q), Some(o) if o == w);
+            let skip =
+                |w: usize, port: usize, q: u16| !matches!(owner_before(&cfg.ports[port].name, q), Some(o) if o == w);
             let io = build_io(&cfg, &mut ports, Some(&skip))?;
-            let snap = Snapshot { generation: self.generation + 1, tables: tables.clone(), xconnect: xconnect.clone(), io, burst };
+            let snap = Snapshot {
+                generation: self.generation + 1,
+                tables: tables.clone(),
+                xconnect: xconnect.clone(),
+                io,
+                burst,
+            };
             failed = self.publish(snap).err();
         }
         let io = build_io(&cfg, &mut ports, None)?;
@@ -343,8 +364,20 @@ impl Dataplane {
             latency_us: t0.elapsed().as_secs_f64() * 1e6,
             compile_us,
             publish_us,
-            ports_added: cfg.ports.iter().zip(&keep).filter(|(_, k)| k.is_none()).map(|(p, _)| p.name.clone()).collect(),
-            ports_removed: self.cfg.ports.iter().filter(|o| !cfg.ports.iter().any(|p| p.name == o.name)).map(|o| o.name.clone()).collect(),
+            ports_added: cfg
+                .ports
+                .iter()
+                .zip(&keep)
+                .filter(|(_, k)| k.is_none())
+                .map(|(p, _)| p.name.clone())
+                .collect(),
+            ports_removed: self
+                .cfg
+                .ports
+                .iter()
+                .filter(|o| !cfg.ports.iter().any(|p| p.name == o.name))
+                .map(|o| o.name.clone())
+                .collect(),
             ports_kept: cfg.ports.iter().zip(&keep).filter(|(_, k)| k.is_some()).map(|(p, _)| p.name.clone()).collect(),
             sriov: Vec::new(),
         };
@@ -380,12 +413,22 @@ impl Dataplane {
         }
         let t = Instant::now();
         loop {
-            let late: Vec<usize> = self.counters.iter().enumerate().filter(|(_, c)| c.generation.get() < generation).map(|(w, _)| w).collect();
+            let late: Vec<usize> = self
+                .counters
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.generation.get() < generation)
+                .map(|(w, _)| w)
+                .collect();
             if late.is_empty() {
                 return Ok(());
             }
             if t.elapsed() > ADOPT_TIMEOUT {
-                return Err(DpdkError::msg("reload", format!("workers {late:?} did not adopt generation {generation} within {ADOPT_TIMEOUT:?}")).into());
+                return Err(DpdkError::msg(
+                    "reload",
+                    format!("workers {late:?} did not adopt generation {generation} within {ADOPT_TIMEOUT:?}"),
+                )
+                .into());
             }
             std::thread::sleep(Duration::from_micros(20));
         }
@@ -403,7 +446,8 @@ impl Dataplane {
         }
         let m = self.shared.mail.get(w).ok_or_else(|| DpdkError::msg("query", format!("no worker {w}")))?;
         let r = m.ask(q).ok_or_else(|| DpdkError::msg("query", format!("worker {w} has too many queries queued")))?;
-        Ok(r.recv_timeout(Duration::from_secs(2)).map_err(|_| DpdkError::msg("query", format!("worker {w} did not answer within 2 s")))?)
+        Ok(r.recv_timeout(Duration::from_secs(2))
+            .map_err(|_| DpdkError::msg("query", format!("worker {w} did not answer within 2 s")))?)
     }
 
     /// Number of workers.
@@ -529,7 +573,11 @@ impl Dataplane {
                     VtepStats { ip: std::net::Ipv4Addr::from(ip).to_string(), encap, decap }
                 })
                 .collect(),
-            mempool: MempoolStats { size: self.pool.size(), available: self.pool.available(), in_use: self.pool.in_use() },
+            mempool: MempoolStats {
+                size: self.pool.size(),
+                available: self.pool.available(),
+                in_use: self.pool.in_use(),
+            },
             generation: self.generation,
         }
     }
@@ -549,7 +597,12 @@ fn port_conf(cfg: &Config, pc: &vnf_core::config::Port) -> PortConf {
 }
 
 fn check_limits(cfg: &Config, t: &Tables) -> Result<(), ConfigError> {
-    let over = |key: &str, n: usize, max: usize| ConfigError { file: None, line: None, key: key.into(), reason: format!("{n} is more than this build counts ({max})") };
+    let over = |key: &str, n: usize, max: usize| ConfigError {
+        file: None,
+        line: None,
+        key: key.into(),
+        reason: format!("{n} is more than this build counts ({max})"),
+    };
     if cfg.ports.len() > MAX_PORTS {
         return Err(over("port", cfg.ports.len(), MAX_PORTS));
     }
@@ -565,7 +618,11 @@ fn check_limits(cfg: &Config, t: &Tables) -> Result<(), ConfigError> {
 /// The queue handles of every worker for `cfg`'s rx plan (leaving out the rx queues `skip`
 /// names for a worker) and one tx queue per worker on every port.
 #[allow(clippy::type_complexity)]
-fn build_io(cfg: &Config, ports: &mut [Port], skip: Option<&dyn Fn(usize, usize, u16) -> bool>) -> Result<Vec<WorkerIo>, Error> {
+fn build_io(
+    cfg: &Config,
+    ports: &mut [Port],
+    skip: Option<&dyn Fn(usize, usize, u16) -> bool>,
+) -> Result<Vec<WorkerIo>, Error> {
     for p in ports.iter_mut() {
         p.release_queues();
     }
@@ -577,14 +634,18 @@ fn build_io(cfg: &Config, ports: &mut [Port], skip: Option<&dyn Fn(usize, usize,
             if skip.is_some_and(|f| f(w, q.port, q.queue)) {
                 continue;
             }
-            let h = ports[q.port]
-                .take_rx_queue(q.queue)
-                .ok_or_else(|| DpdkError::msg(format!("port {} rx queue {}", cfg.ports[q.port].name, q.queue), "already taken"))?;
+            let h = ports[q.port].take_rx_queue(q.queue).ok_or_else(|| {
+                DpdkError::msg(format!("port {} rx queue {}", cfg.ports[q.port].name, q.queue), "already taken")
+            })?;
             rx.push((q.port, h));
         }
         let mut tx = Vec::new();
         for (i, p) in ports.iter_mut().enumerate() {
-            tx.push(p.take_tx_queue(w as u16).ok_or_else(|| DpdkError::msg(format!("port {} tx queue {w}", cfg.ports[i].name), "already taken"))?);
+            tx.push(
+                p.take_tx_queue(w as u16).ok_or_else(|| {
+                    DpdkError::msg(format!("port {} tx queue {w}", cfg.ports[i].name), "already taken")
+                })?,
+            );
         }
         io.push(WorkerIo { rx, tx });
     }

@@ -88,67 +88,21 @@ impl Text {
 
 /// Renders `s` in the Prometheus text format 0.0.4.
 pub fn render(s: &Stats) -> String {
-    let mut t = Text {
-        buf: String::with_capacity(4096),
-    };
+    let mut t = Text { buf: String::with_capacity(4096) };
 
     type PortField = fn(&crate::report::PortStats) -> u64;
     let port_counters: [(&str, &str, PortField); 11] = [
-        (
-            "vnf_port_rx_packets_total",
-            "Packets the workers received from the port.",
-            |p| p.rx,
-        ),
-        (
-            "vnf_port_tx_packets_total",
-            "Packets the workers sent to the port.",
-            |p| p.tx,
-        ),
-        (
-            "vnf_port_tx_full_total",
-            "Packets the port's tx queues refused.",
-            |p| p.tx_full,
-        ),
-        (
-            "vnf_port_hw_rx_packets_total",
-            "Packets the device received.",
-            |p| p.hw.ipackets,
-        ),
-        (
-            "vnf_port_hw_tx_packets_total",
-            "Packets the device sent.",
-            |p| p.hw.opackets,
-        ),
-        (
-            "vnf_port_hw_rx_bytes_total",
-            "Bytes the device received.",
-            |p| p.hw.ibytes,
-        ),
-        (
-            "vnf_port_hw_tx_bytes_total",
-            "Bytes the device sent.",
-            |p| p.hw.obytes,
-        ),
-        (
-            "vnf_port_hw_imissed_total",
-            "Packets the device dropped because rx queues were full.",
-            |p| p.hw.imissed,
-        ),
-        (
-            "vnf_port_hw_ierrors_total",
-            "Erroneous packets the device received.",
-            |p| p.hw.ierrors,
-        ),
-        (
-            "vnf_port_hw_oerrors_total",
-            "Transmissions the device failed.",
-            |p| p.hw.oerrors,
-        ),
-        (
-            "vnf_port_hw_rx_nombuf_total",
-            "Rx mbuf allocation failures of the device.",
-            |p| p.hw.rx_nombuf,
-        ),
+        ("vnf_port_rx_packets_total", "Packets the workers received from the port.", |p| p.rx),
+        ("vnf_port_tx_packets_total", "Packets the workers sent to the port.", |p| p.tx),
+        ("vnf_port_tx_full_total", "Packets the port's tx queues refused.", |p| p.tx_full),
+        ("vnf_port_hw_rx_packets_total", "Packets the device received.", |p| p.hw.ipackets),
+        ("vnf_port_hw_tx_packets_total", "Packets the device sent.", |p| p.hw.opackets),
+        ("vnf_port_hw_rx_bytes_total", "Bytes the device received.", |p| p.hw.ibytes),
+        ("vnf_port_hw_tx_bytes_total", "Bytes the device sent.", |p| p.hw.obytes),
+        ("vnf_port_hw_imissed_total", "Packets the device dropped because rx queues were full.", |p| p.hw.imissed),
+        ("vnf_port_hw_ierrors_total", "Erroneous packets the device received.", |p| p.hw.ierrors),
+        ("vnf_port_hw_oerrors_total", "Transmissions the device failed.", |p| p.hw.oerrors),
+        ("vnf_port_hw_rx_nombuf_total", "Rx mbuf allocation failures of the device.", |p| p.hw.rx_nombuf),
     ];
     for (name, help, field) in port_counters {
         t.family(name, "counter", help);
@@ -158,79 +112,27 @@ pub fn render(s: &Stats) -> String {
     }
     t.family("vnf_port_link_up", "gauge", "1 if the port's link is up.");
     for p in &s.ports {
-        t.sample(
-            "vnf_port_link_up",
-            &[("port", &p.name)],
-            u8::from(p.link.up),
-        );
+        t.sample("vnf_port_link_up", &[("port", &p.name)], u8::from(p.link.up));
     }
-    t.family(
-        "vnf_port_link_speed_mbps",
-        "gauge",
-        "Link speed in Mbit/s (0 if unknown).",
-    );
+    t.family("vnf_port_link_speed_mbps", "gauge", "Link speed in Mbit/s (0 if unknown).");
     for p in &s.ports {
-        t.sample(
-            "vnf_port_link_speed_mbps",
-            &[("port", &p.name)],
-            p.link.speed_mbps,
-        );
+        t.sample("vnf_port_link_speed_mbps", &[("port", &p.name)], p.link.speed_mbps);
     }
     t.family("vnf_port_info", "gauge", "Port identity; always 1.");
     for p in &s.ports {
-        let labels = [
-            ("port", p.name.as_str()),
-            ("driver", &p.driver),
-            ("mac", &p.mac),
-            ("devargs", &p.devargs),
-        ];
+        let labels = [("port", p.name.as_str()), ("driver", &p.driver), ("mac", &p.mac), ("devargs", &p.devargs)];
         t.sample("vnf_port_info", &labels, 1);
     }
 
     type WorkerField = fn(&crate::report::WorkerStats) -> u64;
     let worker_counters: [(&str, &str, &str, WorkerField); 7] = [
-        (
-            "vnf_worker_packets_total",
-            "counter",
-            "Packets the worker processed.",
-            |w| w.packets,
-        ),
-        (
-            "vnf_worker_loops_total",
-            "counter",
-            "Iterations of the worker loop.",
-            |w| w.loops,
-        ),
-        (
-            "vnf_worker_busy_loops_total",
-            "counter",
-            "Loop iterations that received packets.",
-            |w| w.busy_loops,
-        ),
-        (
-            "vnf_worker_busy_cycles_total",
-            "counter",
-            "TSC cycles spent in busy iterations.",
-            |w| w.busy_cycles,
-        ),
-        (
-            "vnf_conntrack_entries",
-            "gauge",
-            "Live connections in the worker's table.",
-            |w| w.ct_entries,
-        ),
-        (
-            "vnf_nat_mappings",
-            "gauge",
-            "Live NAT mappings of the worker.",
-            |w| w.nat_mappings,
-        ),
-        (
-            "vnf_fdb_entries",
-            "gauge",
-            "FDB entries of the worker.",
-            |w| w.fdb_entries,
-        ),
+        ("vnf_worker_packets_total", "counter", "Packets the worker processed.", |w| w.packets),
+        ("vnf_worker_loops_total", "counter", "Iterations of the worker loop.", |w| w.loops),
+        ("vnf_worker_busy_loops_total", "counter", "Loop iterations that received packets.", |w| w.busy_loops),
+        ("vnf_worker_busy_cycles_total", "counter", "TSC cycles spent in busy iterations.", |w| w.busy_cycles),
+        ("vnf_conntrack_entries", "gauge", "Live connections in the worker's table.", |w| w.ct_entries),
+        ("vnf_nat_mappings", "gauge", "Live NAT mappings of the worker.", |w| w.nat_mappings),
+        ("vnf_fdb_entries", "gauge", "FDB entries of the worker.", |w| w.fdb_entries),
     ];
     for (name, kind, help, field) in worker_counters {
         t.family(name, kind, help);
@@ -238,125 +140,53 @@ pub fn render(s: &Stats) -> String {
             t.sample(name, &[("lcore", &w.lcore.to_string())], field(w));
         }
     }
-    t.family(
-        "vnf_worker_cycles_per_packet",
-        "gauge",
-        "Busy TSC cycles per packet of the worker.",
-    );
+    t.family("vnf_worker_cycles_per_packet", "gauge", "Busy TSC cycles per packet of the worker.");
     for w in &s.workers {
-        t.sample(
-            "vnf_worker_cycles_per_packet",
-            &[("lcore", &w.lcore.to_string())],
-            float(w.cycles_per_packet),
-        );
+        t.sample("vnf_worker_cycles_per_packet", &[("lcore", &w.lcore.to_string())], float(w.cycles_per_packet));
     }
 
-    t.family(
-        "vnf_drops_total",
-        "counter",
-        "Packets dropped, by reason, summed over workers.",
-    );
+    t.family("vnf_drops_total", "counter", "Packets dropped, by reason, summed over workers.");
     for (reason, n) in &s.drops {
         t.sample("vnf_drops_total", &[("reason", reason)], n);
     }
-    t.family(
-        "vnf_worker_drops_total",
-        "counter",
-        "Packets dropped by one worker, by reason.",
-    );
+    t.family("vnf_worker_drops_total", "counter", "Packets dropped by one worker, by reason.");
     for w in &s.workers {
         let lcore = w.lcore.to_string();
         for (reason, n) in &w.drops {
-            t.sample(
-                "vnf_worker_drops_total",
-                &[("lcore", &lcore), ("reason", reason)],
-                n,
-            );
+            t.sample("vnf_worker_drops_total", &[("lcore", &lcore), ("reason", reason)], n);
         }
     }
-    t.family(
-        "vnf_events_total",
-        "counter",
-        "Dataplane events (learning, flooding, ARP, ICMP), summed over workers.",
-    );
+    t.family("vnf_events_total", "counter", "Dataplane events (learning, flooding, ARP, ICMP), summed over workers.");
     for (event, n) in &s.events {
         t.sample("vnf_events_total", &[("event", event)], n);
     }
 
-    let vxlan_bridges: Vec<_> = s
-        .bridges
-        .iter()
-        .filter_map(|b| b.vni.map(|vni| (b, vni.to_string())))
-        .collect();
-    t.family(
-        "vnf_bridge_vxlan_encap_total",
-        "counter",
-        "Frames of the bridge encapsulated in VXLAN.",
-    );
+    let vxlan_bridges: Vec<_> = s.bridges.iter().filter_map(|b| b.vni.map(|vni| (b, vni.to_string()))).collect();
+    t.family("vnf_bridge_vxlan_encap_total", "counter", "Frames of the bridge encapsulated in VXLAN.");
     for (b, vni) in &vxlan_bridges {
-        t.sample(
-            "vnf_bridge_vxlan_encap_total",
-            &[("bridge", &b.name), ("vni", vni)],
-            b.encap,
-        );
+        t.sample("vnf_bridge_vxlan_encap_total", &[("bridge", &b.name), ("vni", vni)], b.encap);
     }
-    t.family(
-        "vnf_bridge_vxlan_decap_total",
-        "counter",
-        "VXLAN frames decapsulated into the bridge.",
-    );
+    t.family("vnf_bridge_vxlan_decap_total", "counter", "VXLAN frames decapsulated into the bridge.");
     for (b, vni) in &vxlan_bridges {
-        t.sample(
-            "vnf_bridge_vxlan_decap_total",
-            &[("bridge", &b.name), ("vni", vni)],
-            b.decap,
-        );
+        t.sample("vnf_bridge_vxlan_decap_total", &[("bridge", &b.name), ("vni", vni)], b.decap);
     }
-    t.family(
-        "vnf_vtep_encap_total",
-        "counter",
-        "Frames encapsulated toward the remote VTEP.",
-    );
+    t.family("vnf_vtep_encap_total", "counter", "Frames encapsulated toward the remote VTEP.");
     for v in &s.vteps {
         t.sample("vnf_vtep_encap_total", &[("vtep", &v.ip)], v.encap);
     }
-    t.family(
-        "vnf_vtep_decap_total",
-        "counter",
-        "Frames decapsulated from the remote VTEP.",
-    );
+    t.family("vnf_vtep_decap_total", "counter", "Frames decapsulated from the remote VTEP.");
     for v in &s.vteps {
         t.sample("vnf_vtep_decap_total", &[("vtep", &v.ip)], v.decap);
     }
 
-    t.family(
-        "vnf_mempool_mbufs",
-        "gauge",
-        "Mbufs of the packet mempool by state.",
-    );
-    t.sample(
-        "vnf_mempool_mbufs",
-        &[("state", "available")],
-        s.mempool.available,
-    );
-    t.sample(
-        "vnf_mempool_mbufs",
-        &[("state", "in_use")],
-        s.mempool.in_use,
-    );
+    t.family("vnf_mempool_mbufs", "gauge", "Mbufs of the packet mempool by state.");
+    t.sample("vnf_mempool_mbufs", &[("state", "available")], s.mempool.available);
+    t.sample("vnf_mempool_mbufs", &[("state", "in_use")], s.mempool.in_use);
     t.family("vnf_mempool_size", "gauge", "Mbufs in the packet mempool.");
     t.sample("vnf_mempool_size", &[], s.mempool.size);
-    t.family(
-        "vnf_uptime_seconds",
-        "gauge",
-        "Seconds since the workers started.",
-    );
+    t.family("vnf_uptime_seconds", "gauge", "Seconds since the workers started.");
     t.sample("vnf_uptime_seconds", &[], float(s.elapsed_s));
-    t.family(
-        "vnf_config_generation",
-        "gauge",
-        "Config generation running.",
-    );
+    t.family("vnf_config_generation", "gauge", "Config generation running.");
     t.sample("vnf_config_generation", &[], s.generation);
     t.buf
 }
@@ -379,15 +209,9 @@ impl Exporter {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("prom-exporter".into())
-                .spawn(move || accept_loop(listener, src, stop))?
+            std::thread::Builder::new().name("prom-exporter".into()).spawn(move || accept_loop(listener, src, stop))?
         };
-        Ok(Exporter {
-            addr,
-            stop,
-            thread: Some(thread),
-        })
+        Ok(Exporter { addr, stop, thread: Some(thread) })
     }
 
     /// The address it listens on.
@@ -427,23 +251,15 @@ fn accept_loop(listener: TcpListener, src: StatsSource, stop: Arc<AtomicBool>) {
         };
         if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
             active.fetch_sub(1, Ordering::SeqCst);
-            let _ = respond(
-                &stream,
-                "503 Service Unavailable",
-                "text/plain",
-                "too many connections\n",
-                &[],
-            );
+            let _ = respond(&stream, "503 Service Unavailable", "text/plain", "too many connections\n", &[]);
             continue;
         }
         let src = src.clone();
         let done = active.clone();
-        let spawned = std::thread::Builder::new()
-            .name("prom-conn".into())
-            .spawn(move || {
-                handle(stream, &src);
-                done.fetch_sub(1, Ordering::SeqCst);
-            });
+        let spawned = std::thread::Builder::new().name("prom-conn".into()).spawn(move || {
+            handle(stream, &src);
+            done.fetch_sub(1, Ordering::SeqCst);
+        });
         if spawned.is_err() {
             active.fetch_sub(1, Ordering::SeqCst);
         }
@@ -486,91 +302,40 @@ fn handle(mut stream: TcpStream, src: &StatsSource) {
         Ok(Some(h)) => h,
         Ok(None) => return,
         Err(()) => {
-            let _ = respond(
-                &stream,
-                "400 Bad Request",
-                "text/plain",
-                "bad request\n",
-                &[],
-            );
+            let _ = respond(&stream, "400 Bad Request", "text/plain", "bad request\n", &[]);
             return;
         }
     };
     let line = head.lines().next().unwrap_or("");
     let parts: Vec<&str> = line.split(' ').collect();
     let [method, target, version] = parts[..] else {
-        let _ = respond(
-            &stream,
-            "400 Bad Request",
-            "text/plain",
-            "bad request\n",
-            &[],
-        );
+        let _ = respond(&stream, "400 Bad Request", "text/plain", "bad request\n", &[]);
         return;
     };
     let valid_method = !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase());
     if !valid_method || !target.starts_with('/') || !version.starts_with("HTTP/1.") {
-        let _ = respond(
-            &stream,
-            "400 Bad Request",
-            "text/plain",
-            "bad request\n",
-            &[],
-        );
+        let _ = respond(&stream, "400 Bad Request", "text/plain", "bad request\n", &[]);
         return;
     }
     if method != "GET" {
-        let _ = respond(
-            &stream,
-            "405 Method Not Allowed",
-            "text/plain",
-            "method not allowed\n",
-            &["Allow: GET"],
-        );
+        let _ = respond(&stream, "405 Method Not Allowed", "text/plain", "method not allowed\n", &["Allow: GET"]);
         return;
     }
     let path = target.split('?').next().unwrap_or(target);
     if path != "/metrics" {
-        let _ = respond(
-            &stream,
-            "404 Not Found",
-            "text/plain",
-            "not found; try /metrics\n",
-            &[],
-        );
+        let _ = respond(&stream, "404 Not Found", "text/plain", "not found; try /metrics\n", &[]);
         return;
     }
     let stats = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| src()));
     let _ = match stats {
         Ok(Some(s)) => respond(&stream, "200 OK", CONTENT_TYPE, &render(&s), &[]),
-        Ok(None) => respond(
-            &stream,
-            "503 Service Unavailable",
-            "text/plain",
-            "dataplane not running\n",
-            &[],
-        ),
-        Err(_) => respond(
-            &stream,
-            "500 Internal Server Error",
-            "text/plain",
-            "stats source failed\n",
-            &[],
-        ),
+        Ok(None) => respond(&stream, "503 Service Unavailable", "text/plain", "dataplane not running\n", &[]),
+        Err(_) => respond(&stream, "500 Internal Server Error", "text/plain", "stats source failed\n", &[]),
     };
 }
 
-fn respond(
-    mut stream: &TcpStream,
-    status: &str,
-    ctype: &str,
-    body: &str,
-    extra: &[&str],
-) -> io::Result<()> {
-    let mut head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+fn respond(mut stream: &TcpStream, status: &str, ctype: &str, body: &str, extra: &[&str]) -> io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n", body.len());
     for h in extra {
         head.push_str(h);
         head.push_str("\r\n");
@@ -596,21 +361,11 @@ mod tests {
             devargs: format!("net_ring_{name}"),
             driver: "net_ring".into(),
             mac: "02:00:00:00:00:01".into(),
-            link: LinkInfo {
-                up,
-                speed_mbps: 10000,
-                full_duplex: true,
-            },
+            link: LinkInfo { up, speed_mbps: 10000, full_duplex: true },
             rx,
             tx,
             tx_full: 7,
-            hw: HwStats {
-                ipackets: rx,
-                opackets: tx,
-                imissed: 3,
-                rx_nombuf: 2,
-                ..Default::default()
-            },
+            hw: HwStats { ipackets: rx, opackets: tx, imissed: 3, rx_nombuf: 2, ..Default::default() },
         }
     }
 
@@ -640,31 +395,11 @@ mod tests {
             drops,
             events: map(&[("arp-reply", 2)]),
             bridges: vec![
-                BridgeStats {
-                    name: "br0".into(),
-                    vlan: 10,
-                    vni: Some(100),
-                    encap: 8,
-                    decap: 9,
-                },
-                BridgeStats {
-                    name: "plain".into(),
-                    vlan: 20,
-                    vni: None,
-                    encap: 0,
-                    decap: 0,
-                },
+                BridgeStats { name: "br0".into(), vlan: 10, vni: Some(100), encap: 8, decap: 9 },
+                BridgeStats { name: "plain".into(), vlan: 20, vni: None, encap: 0, decap: 0 },
             ],
-            vteps: vec![VtepStats {
-                ip: "192.0.2.1".into(),
-                encap: 8,
-                decap: 9,
-            }],
-            mempool: MempoolStats {
-                size: 8191,
-                available: 8000,
-                in_use: 191,
-            },
+            vteps: vec![VtepStats { ip: "192.0.2.1".into(), encap: 8, decap: 9 }],
+            mempool: MempoolStats { size: 8191, available: 8000, in_use: 191 },
             generation: 3,
         }
     }
@@ -709,10 +444,7 @@ mod tests {
         ] {
             assert!(l.contains(&want), "missing line {want:?} in\n{text}");
         }
-        assert!(
-            !text.contains("plain"),
-            "bridges without a VNI have no VXLAN samples"
-        );
+        assert!(!text.contains("plain"), "bridges without a VNI have no VXLAN samples");
         assert!(text.ends_with('\n'));
     }
 
@@ -751,11 +483,7 @@ mod tests {
         let mut s = sample_stats();
         s.ports[0].name = "we\"ird\\po\nrt".into();
         let text = render(&s);
-        assert!(
-            text.lines()
-                .any(|l| l == r#"vnf_port_rx_packets_total{port="we\"ird\\po\nrt"} 123"#),
-            "{text}"
-        );
+        assert!(text.lines().any(|l| l == r#"vnf_port_rx_packets_total{port="we\"ird\\po\nrt"} 123"#), "{text}");
     }
 
     #[test]
@@ -786,28 +514,18 @@ mod tests {
         let addr = e.local_addr();
         let ok = request(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
-        assert!(
-            ok.contains("\r\nContent-Type: text/plain; version=0.0.4\r\n"),
-            "{ok}"
-        );
+        assert!(ok.contains("\r\nContent-Type: text/plain; version=0.0.4\r\n"), "{ok}");
         assert!(ok.contains("\r\nConnection: close\r\n"), "{ok}");
         let (head, body) = ok.split_once("\r\n\r\n").unwrap();
         assert!(head.contains(&format!("Content-Length: {}", body.len())));
-        assert!(
-            body.lines()
-                .any(|l| l == r#"vnf_port_rx_packets_total{port="p0"} 123"#),
-            "{body}"
-        );
+        assert!(body.lines().any(|l| l == r#"vnf_port_rx_packets_total{port="p0"} 123"#), "{body}");
 
         let q = request(addr, b"GET /metrics?x=1 HTTP/1.0\r\n\r\n");
         assert!(q.starts_with("HTTP/1.1 200 OK\r\n"), "{q}");
         let nope = request(addr, b"GET /nope HTTP/1.1\r\n\r\n");
         assert!(nope.starts_with("HTTP/1.1 404 "), "{nope}");
         let post = request(addr, b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
-        assert!(
-            post.starts_with("HTTP/1.1 405 ") && post.contains("Allow: GET"),
-            "{post}"
-        );
+        assert!(post.starts_with("HTTP/1.1 405 ") && post.contains("Allow: GET"), "{post}");
         let garbage = request(addr, b"\x01\x02 hello\r\n\r\n");
         assert!(garbage.starts_with("HTTP/1.1 400 "), "{garbage}");
         let huge = request(addr, &[b'A'; 9000]);
@@ -823,11 +541,7 @@ mod tests {
         let t = Instant::now();
         let ok = request(addr, b"GET /metrics HTTP/1.1\r\n\r\n");
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
-        assert!(
-            t.elapsed() < Duration::from_secs(3),
-            "answered after {:?}",
-            t.elapsed()
-        );
+        assert!(t.elapsed() < Duration::from_secs(3), "answered after {:?}", t.elapsed());
     }
 
     #[test]
@@ -839,9 +553,6 @@ mod tests {
         let t = Instant::now();
         drop(e);
         assert!(t.elapsed() < Duration::from_secs(2));
-        assert!(
-            TcpStream::connect(addr).is_err(),
-            "listener closed after drop"
-        );
+        assert!(TcpStream::connect(addr).is_err(), "listener closed after drop");
     }
 }

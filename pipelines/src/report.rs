@@ -121,7 +121,11 @@ pub struct MempoolStats {
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "ports ({:.2} s):", self.elapsed_s)?;
-        writeln!(f, "  {:<10} {:<10} {:>14} {:>14} {:>10} {:>12} {:>12}", "name", "driver", "rx", "tx", "tx-full", "hw-imissed", "hw-rx-nombuf")?;
+        writeln!(
+            f,
+            "  {:<10} {:<10} {:>14} {:>14} {:>10} {:>12} {:>12}",
+            "name", "driver", "rx", "tx", "tx-full", "hw-imissed", "hw-rx-nombuf"
+        )?;
         for p in &self.ports {
             writeln!(
                 f,
@@ -151,7 +155,14 @@ impl fmt::Display for Stats {
             }
         }
         for b in self.bridges.iter().filter(|b| b.vni.is_some()) {
-            writeln!(f, "vni {:<8} bridge {:<10} encap {:>12} decap {:>12}", b.vni.unwrap_or(0), b.name, b.encap, b.decap)?;
+            writeln!(
+                f,
+                "vni {:<8} bridge {:<10} encap {:>12} decap {:>12}",
+                b.vni.unwrap_or(0),
+                b.name,
+                b.encap,
+                b.decap
+            )?;
         }
         for v in &self.vteps {
             writeln!(f, "vtep {:<15} encap {:>12} decap {:>12}", v.ip, v.encap, v.decap)?;

@@ -30,26 +30,11 @@ static REGISTERED: Mutex<Vec<&'static CStr>> = Mutex::new(Vec::new());
 
 /// The commands and their help texts.
 const COMMANDS: &[(&CStr, &CStr)] = &[
-    (
-        c"/vnf/stats",
-        c"Dataplane totals: rx, tx, drops, packets, mempool, conntrack. No parameters.",
-    ),
-    (
-        c"/vnf/ports",
-        c"Port names; with a port index or name, that port's counters.",
-    ),
-    (
-        c"/vnf/drops",
-        c"Drops by reason, summed over workers. No parameters.",
-    ),
-    (
-        c"/vnf/events",
-        c"Events by name, summed over workers. No parameters.",
-    ),
-    (
-        c"/vnf/workers",
-        c"Worker lcores; with a worker index, that worker's counters.",
-    ),
+    (c"/vnf/stats", c"Dataplane totals: rx, tx, drops, packets, mempool, conntrack. No parameters."),
+    (c"/vnf/ports", c"Port names; with a port index or name, that port's counters."),
+    (c"/vnf/drops", c"Drops by reason, summed over workers. No parameters."),
+    (c"/vnf/events", c"Events by name, summed over workers. No parameters."),
+    (c"/vnf/workers", c"Worker lcores; with a worker index, that worker's counters."),
 ];
 
 /// Makes the `/vnf/...` telemetry commands answer from `src`. The commands are registered
@@ -65,10 +50,7 @@ pub fn register(src: StatsSource) -> Result<(), DpdkError> {
         // SAFETY: valid C strings and a callback of the telemetry_cb signature.
         let r = unsafe { dpdk_sys::rte_telemetry_register_cmd(name.as_ptr(), Some(callback), help.as_ptr()) };
         if r < 0 {
-            return Err(DpdkError::new(
-                format!("rte_telemetry_register_cmd {}", name.to_string_lossy()),
-                r,
-            ));
+            return Err(DpdkError::new(format!("rte_telemetry_register_cmd {}", name.to_string_lossy()), r));
         }
         done.push(name);
     }
@@ -76,11 +58,7 @@ pub fn register(src: StatsSource) -> Result<(), DpdkError> {
 }
 
 /// The telemetry callback of every command: a negative return makes DPDK answer `null`.
-unsafe extern "C" fn callback(
-    cmd: *const c_char,
-    params: *const c_char,
-    d: *mut rte_tel_data,
-) -> c_int {
+unsafe extern "C" fn callback(cmd: *const c_char, params: *const c_char, d: *mut rte_tel_data) -> c_int {
     let run = || {
         if cmd.is_null() || d.is_null() {
             return -1;
@@ -94,10 +72,7 @@ unsafe extern "C" fn callback(
             unsafe { CStr::from_ptr(params) }.to_str().ok()
         };
         let params = params.map(str::trim).filter(|p| !p.is_empty());
-        let src = SOURCE
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let src = SOURCE.read().unwrap_or_else(PoisonError::into_inner).clone();
         let Some(stats) = src.and_then(|src| src()) else {
             return -1;
         };
@@ -123,10 +98,7 @@ fn answer(cmd: &str, params: Option<&str>, s: &Stats, out: &mut Reply) -> Result
             out.u64("mempool_available", s.mempool.available.into())?;
             out.u64("mempool_in_use", s.mempool.in_use.into())?;
             out.u64("ct_entries", s.workers.iter().map(|w| w.ct_entries).sum())?;
-            out.u64(
-                "nat_mappings",
-                s.workers.iter().map(|w| w.nat_mappings).sum(),
-            )?;
+            out.u64("nat_mappings", s.workers.iter().map(|w| w.nat_mappings).sum())?;
             out.u64("fdb_entries", s.workers.iter().map(|w| w.fdb_entries).sum())?;
             out.u64("ports", s.ports.len() as u64)?;
             out.u64("workers", s.workers.len() as u64)?;
@@ -165,16 +137,10 @@ fn answer(cmd: &str, params: Option<&str>, s: &Stats, out: &mut Reply) -> Result
         ("/vnf/events", None) => out.counts(&s.events),
         ("/vnf/workers", None) => {
             out.start_u64_array();
-            s.workers
-                .iter()
-                .try_for_each(|w| out.push_u64(w.lcore.into()))
+            s.workers.iter().try_for_each(|w| out.push_u64(w.lcore.into()))
         }
         ("/vnf/workers", Some(param)) => {
-            let w = param
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| s.workers.get(i))
-                .ok_or(())?;
+            let w = param.parse::<usize>().ok().and_then(|i| s.workers.get(i)).ok_or(())?;
             out.start_dict();
             out.u64("lcore", w.lcore.into())?;
             out.u64("packets", w.packets)?;
@@ -193,17 +159,8 @@ fn answer(cmd: &str, params: Option<&str>, s: &Stats, out: &mut Reply) -> Result
 
 /// A dict key telemetry accepts: alphanumerics, `_` and `/`, at most 63 bytes.
 fn key(k: &str) -> CString {
-    let k: String = k
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '/' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(63)
-        .collect();
+    let k: String =
+        k.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '/' { c } else { '_' }).take(63).collect();
     CString::new(k).unwrap_or_default()
 }
 
@@ -211,13 +168,7 @@ fn key(k: &str) -> CString {
 /// characters, at most 127 bytes.
 fn value(v: &str) -> CString {
     let mut out = String::with_capacity(v.len());
-    for c in v.chars().map(|c| {
-        if c == '"' || c == '\\' || c.is_control() {
-            '_'
-        } else {
-            c
-        }
-    }) {
+    for c in v.chars().map(|c| if c == '"' || c == '\\' || c.is_control() { '_' } else { c }) {
         if out.len() + c.len_utf8() > 127 {
             break;
         }

@@ -198,7 +198,11 @@ impl Worker {
         let hist = Histogram::new_with_bounds(1, 1 << 40, 2).expect("histogram bounds are valid");
         let mut carry = Carry { snap, sw: None, hist };
         loop {
-            let exit = if carry.snap.tables.any_bridged() { self.run_loop::<true>(&mut carry) } else { self.run_loop::<false>(&mut carry) };
+            let exit = if carry.snap.tables.any_bridged() {
+                self.run_loop::<true>(&mut carry)
+            } else {
+                self.run_loop::<false>(&mut carry)
+            };
             if let Exit::Stop = exit {
                 return 0;
             }
@@ -227,7 +231,8 @@ impl Worker {
         let mut hashes = [None::<u32>; BURST_CAPACITY];
         let mut hand: Handoff = Handoff { rings: self.shared.handoff.clone(), out: Vec::new() };
         hand.out = (0..hand.rings.len()).map(|_| Burst::new()).collect();
-        let emit_cap = |s: &Snapshot, burst: usize| burst * (s.io[index].tx.len() + s.tables.neigh.max_pending + 2) + 64;
+        let emit_cap =
+            |s: &Snapshot, burst: usize| burst * (s.io[index].tx.len() + s.tables.neigh.max_pending + 2) + 64;
         let mut emit: Emit<Mbuf> = Emit::new(emit_cap(&snap, burst));
         let tsc_per_ms = (tsc_hz() / 1000).max(1);
         let mut next_tick = 0u64;
@@ -370,7 +375,14 @@ fn after(from: usize, len: usize) -> Option<usize> {
 }
 
 /// Answers a control query from the worker's own state (between two bursts).
-fn answer(q: Query, sw: Option<&mut SwitchState<Mbuf>>, t: &Tables, hist: &Histogram<u64>, c: &WorkerCounters, now_ms: u64) -> Answer {
+fn answer(
+    q: Query,
+    sw: Option<&mut SwitchState<Mbuf>>,
+    t: &Tables,
+    hist: &Histogram<u64>,
+    c: &WorkerCounters,
+    now_ms: u64,
+) -> Answer {
     if let Query::Latency = q {
         return Answer::Latency(Box::new(hist.clone()));
     }
@@ -421,7 +433,12 @@ fn answer(q: Query, sw: Option<&mut SwitchState<Mbuf>>, t: &Tables, hist: &Histo
         }
         Query::ConntrackFlush { filter, from } => {
             let Some(ct) = st.ct.as_mut() else { return Answer::None };
-            let ids: Vec<u32> = ct.table.iter_range(from, SCAN as u32).filter(|(_, conn)| filter.matches(conn)).map(|(id, _)| id).collect();
+            let ids: Vec<u32> = ct
+                .table
+                .iter_range(from, SCAN as u32)
+                .filter(|(_, conn)| filter.matches(conn))
+                .map(|(id, _)| id)
+                .collect();
             for &id in &ids {
                 let conn = ct.table.remove(id);
                 if conn.data.map != NatData::NO_MAP {
@@ -444,7 +461,11 @@ fn answer(q: Query, sw: Option<&mut SwitchState<Mbuf>>, t: &Tables, hist: &Histo
                 }
             }
             let n = t.sec.as_ref().map_or(0, |s| s.pool_addrs.len());
-            let free = if from == 0 { (0..n).map(|ai| [6u8, 17, 1].map(|p| ct.maps.free_ports(ai, p))).collect() } else { Vec::new() };
+            let free = if from == 0 {
+                (0..n).map(|ai| [6u8, 17, 1].map(|p| ct.maps.free_ports(ai, p))).collect()
+            } else {
+                Vec::new()
+            };
             Answer::Nat { mappings, matched, next: after(from, ct.maps.slots()), free }
         }
     }

@@ -115,7 +115,8 @@ fn every_command_and_every_refusal_over_the_socket() {
     let r = ok(&v, r#"{"cmd":"help"}"#);
     assert_eq!(r["commands"].as_array().unwrap().len(), pipelines::control::COMMANDS.len());
     let r = ok(&v, r#"{"cmd":"stats"}"#);
-    let names: Vec<&str> = r["stats"]["ports"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        r["stats"]["ports"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["p0", "p1"]);
     assert_eq!(r["stats"]["generation"], json!(1));
     let r = ok(&v, r#"{"cmd":"ports"}"#);
@@ -129,7 +130,11 @@ fn every_command_and_every_refusal_over_the_socket() {
     macs.sort();
     assert_eq!(macs, MACS);
     for e in r["entries"].as_array().unwrap() {
-        assert_eq!((e["dest"].as_str(), e["bridge"].as_str(), e["vlan"].as_u64(), e["static"].as_bool()), (Some("port p0"), Some("b10"), Some(10), Some(false)), "{e}");
+        assert_eq!(
+            (e["dest"].as_str(), e["bridge"].as_str(), e["vlan"].as_u64(), e["static"].as_bool()),
+            (Some("port p0"), Some("b10"), Some(10), Some(false)),
+            "{e}"
+        );
     }
     let r = ok(&v, r#"{"cmd":"fdb","limit":1}"#);
     assert_eq!((r["entries"].as_array().unwrap().len(), r["truncated"].as_bool()), (1, Some(true)));
@@ -146,9 +151,15 @@ fn every_command_and_every_refusal_over_the_socket() {
     assert_eq!(ok(&v, r#"{"cmd":"conntrack flush"}"#)["flushed"], json!(0));
     assert_eq!(ok(&v, r#"{"cmd":"nat"}"#)["pools"], json!([]));
     assert_eq!(err(&v, r#"{"cmd":"conntrack","src":"10.0.0.300"}"#), "src: \"10.0.0.300\" is not an IPv4 address");
-    assert_eq!(err(&v, r#"{"cmd":"conntrack","proto":"sctpx"}"#), "proto: \"sctpx\" is not tcp, udp, icmp or a protocol number");
+    assert_eq!(
+        err(&v, r#"{"cmd":"conntrack","proto":"sctpx"}"#),
+        "proto: \"sctpx\" is not tcp, udp, icmp or a protocol number"
+    );
     assert_eq!(err(&v, r#"{"cmd":"conntrack","port":70000}"#), "port: expected an integer in 0..=65535, got 70000");
-    assert_eq!(err(&v, r#"{"cmd":"conntrack flush","limit":3}"#), "limit: not an argument of \"conntrack flush\" (it takes src, dst, proto, port)");
+    assert_eq!(
+        err(&v, r#"{"cmd":"conntrack flush","limit":3}"#),
+        "limit: not an argument of \"conntrack flush\" (it takes src, dst, proto, port)"
+    );
 
     let r = ok(&v, r#"{"cmd":"latency"}"#);
     let w = &r["workers"][0];
@@ -174,7 +185,10 @@ fn every_command_and_every_refusal_over_the_socket() {
     assert_eq!(err(&v, r#"{"cmd":"config check"}"#), "path: missing");
     assert!(err(&v, r#"{"cmd":"config reload","path":"x.toml"}"#).starts_with("path: \"x.toml\" is not absolute"));
     let r = ok(&v, &req("config reload", &with_p2));
-    assert_eq!((r["generation"].as_u64(), &r["ports_added"], &r["ports_kept"]), (Some(2), &json!(["p2"]), &json!(["p0", "p1"])));
+    assert_eq!(
+        (r["generation"].as_u64(), &r["ports_added"], &r["ports_kept"]),
+        (Some(2), &json!(["p2"]), &json!(["p0", "p1"]))
+    );
     assert!(r["latency_us"].as_f64().unwrap() > 0.0);
     assert_eq!(ok(&v, r#"{"cmd":"stats"}"#)["stats"]["ports"].as_array().unwrap().len(), 3);
     assert_eq!(err(&v, &req("config reload", &bad)), e, "the same refusal as check");
@@ -189,7 +203,10 @@ fn every_command_and_every_refusal_over_the_socket() {
     assert!(err(&v, r#"{"command":"stats"}"#).starts_with("cmd: missing"));
     assert_eq!(err(&v, r#"{"cmd":7}"#), "cmd: expected a string, got 7");
     assert!(err(&v, r#"{"cmd":"reboot"}"#).starts_with("cmd: unknown command \"reboot\" (known: help, version,"));
-    assert_eq!(err(&v, r#"{"cmd":"stats","verbose":true}"#), "verbose: not an argument of \"stats\" (it takes no arguments)");
+    assert_eq!(
+        err(&v, r#"{"cmd":"stats","verbose":true}"#),
+        "verbose: not an argument of \"stats\" (it takes no arguments)"
+    );
 
     // Several requests on one connection, answered in order.
     let mut s = connect(&v);
@@ -328,7 +345,8 @@ fn prometheus_and_dpdk_telemetry_show_a_running_vnfds_counters() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("in.pcap"), frames()).unwrap();
     let prefix = format!("ctl3test{}", std::process::id());
-    let cfg = config(dir.path(), &prefix, false).replace("max_request = 1024\n", "max_request = 1024\nprometheus = \"127.0.0.1:0\"\n");
+    let cfg = config(dir.path(), &prefix, false)
+        .replace("max_request = 1024\n", "max_request = 1024\nprometheus = \"127.0.0.1:0\"\n");
     let mut v = Vnfd::start(&cfg, &[]).unwrap();
     let err = v.stderr();
     let addr = err
@@ -346,7 +364,8 @@ fn prometheus_and_dpdk_telemetry_show_a_running_vnfds_counters() {
     assert_eq!((status.as_str(), ctype.as_str()), ("HTTP/1.1 200 OK", "text/plain; version=0.0.4"), "{body}");
     for (i, port) in ["p0", "p1"].iter().enumerate() {
         for (metric, field) in [("vnf_port_rx_packets_total", "rx"), ("vnf_port_tx_packets_total", "tx")] {
-            let got = sample(&body, &format!("{metric}{{port=\"{port}\"}}")).unwrap_or_else(|| panic!("{metric} {port}: {body}"));
+            let got = sample(&body, &format!("{metric}{{port=\"{port}\"}}"))
+                .unwrap_or_else(|| panic!("{metric} {port}: {body}"));
             let (lo, hi) = (before["ports"][i][field].as_f64().unwrap(), after["ports"][i][field].as_f64().unwrap());
             assert!(lo <= got && got <= hi, "{metric}{{{port}}} = {got}, stats {lo}..{hi}");
         }
@@ -363,7 +382,10 @@ fn prometheus_and_dpdk_telemetry_show_a_running_vnfds_counters() {
     let p0 = telemetry_script(&prefix, "/vnf/ports,p0");
     let after = ok(&v, r#"{"cmd":"stats"}"#)["stats"].clone();
     let rx = p0["rx"].as_u64().unwrap_or_else(|| panic!("{p0}"));
-    assert!(before["ports"][0]["rx"].as_u64().unwrap() <= rx && rx <= after["ports"][0]["rx"].as_u64().unwrap(), "{p0} vs {before} {after}");
+    assert!(
+        before["ports"][0]["rx"].as_u64().unwrap() <= rx && rx <= after["ports"][0]["rx"].as_u64().unwrap(),
+        "{p0} vs {before} {after}"
+    );
     assert_eq!(telemetry_script(&prefix, "/vnf/ports"), json!(["p0", "p1"]));
     let st = telemetry_script(&prefix, "/vnf/stats");
     assert_eq!(st["mempool_size"], after["mempool"]["size"], "{st}");
@@ -382,7 +404,11 @@ fn vnfctl(cwd: &Path, socket: &Path, args: &[&str]) -> (i32, String, String) {
         .env("VNFCTL_SOCKET", socket)
         .output()
         .unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The whitespace-separated cells of the table row whose first cell is `first`.
@@ -414,7 +440,12 @@ fn vnfctl_end_to_end() {
     // The FDB as a table: each MAC in bridge b10, VLAN 10, behind p0, learned.
     let out = good(&["fdb", "--bridge", "b10"]);
     assert_eq!(row(&out, "bridge")[..4], ["bridge", "vlan", "mac", "dest"]);
-    let rows: Vec<Vec<String>> = out.lines().skip(1).filter(|l| l.starts_with("b10")).map(|l| l.split_whitespace().map(str::to_owned).collect()).collect();
+    let rows: Vec<Vec<String>> = out
+        .lines()
+        .skip(1)
+        .filter(|l| l.starts_with("b10"))
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect();
     let mut macs: Vec<&str> = rows.iter().map(|r| r[2].as_str()).collect();
     macs.sort();
     assert_eq!(macs, MACS, "{out}");
@@ -426,7 +457,10 @@ fn vnfctl_end_to_end() {
     assert!(good(&["fdb", "--limit", "1"]).ends_with("3 entries (1 shown; --limit for more)\n"));
     // --json: vnfd's answer line, unchanged.
     let j: Value = serde_json::from_str(good(&["--json", "fdb", "--bridge", "b10"]).trim()).unwrap();
-    assert_eq!((j["ok"].clone(), j["count"].clone(), j["entries"].as_array().unwrap().len()), (json!(true), json!(3), 3));
+    assert_eq!(
+        (j["ok"].clone(), j["count"].clone(), j["entries"].as_array().unwrap().len()),
+        (json!(true), json!(3), 3)
+    );
 
     let out = good(&["stats"]);
     assert_eq!(row(&out, "p0")[1], "net_pcap", "{out}");
@@ -454,8 +488,15 @@ fn vnfctl_end_to_end() {
     // Relative paths are vnfctl's, made absolute before they are sent.
     let prefix = format!("ctlctl{}", std::process::id());
     std::fs::write(d.join("more.toml"), config(d, &prefix, true)).unwrap();
-    assert_eq!(good(&["config", "check", "more.toml"]), format!("{}: ok, a reload would accept it\n", d.join("more.toml").display()));
-    std::fs::write(d.join("bad.toml"), config(d, &prefix, true).replace("vlan = 10\n\n[control]", "vlan = 5000\n\n[control]")).unwrap();
+    assert_eq!(
+        good(&["config", "check", "more.toml"]),
+        format!("{}: ok, a reload would accept it\n", d.join("more.toml").display())
+    );
+    std::fs::write(
+        d.join("bad.toml"),
+        config(d, &prefix, true).replace("vlan = 10\n\n[control]", "vlan = 5000\n\n[control]"),
+    )
+    .unwrap();
     let (code, out, err) = ctl(&["config", "check", "bad.toml"]);
     assert_eq!((code, out.as_str()), (1, ""), "{err}");
     assert!(err.starts_with("vnfctl: vnfd refused: ") && err.contains("bridge[0].vlan"), "{err}");
@@ -525,7 +566,9 @@ fn sriov_vfs_at_start_on_reload_and_through_vnfctl_on_a_fake_sysfs() {
     fake_sysfs(&root);
     std::fs::write(d.join("in.pcap"), frames()).unwrap();
     let prefix = format!("ctl4test{}", std::process::id());
-    let sriov = |n: u16| format!("[sriov]\nsysfs = \"{}\"\n[[sriov.pf]]\nname = \"vnfpf0\"\nnum_vfs = {n}\n[[sriov.pf.vf]]\nindex = 1\ndriver = \"igbvf\"\n", root.display());
+    let sriov = |n: u16| {
+        format!("[sriov]\nsysfs = \"{}\"\n[[sriov.pf]]\nname = \"vnfpf0\"\nnum_vfs = {n}\n[[sriov.pf.vf]]\nindex = 1\ndriver = \"igbvf\"\n", root.display())
+    };
     let base = config(d, &prefix, false);
     let mut v = Vnfd::start(&format!("{base}{}", sriov(2)), &[]).unwrap();
     let pf = root.join("bus/pci/devices/0000:01:00.0");
@@ -543,7 +586,10 @@ fn sriov_vfs_at_start_on_reload_and_through_vnfctl_on_a_fake_sysfs() {
     assert!(lines[2].trim_start().starts_with("vf 1  0000:01:10.2  igbvf"), "{out}");
     assert_eq!(lines.len(), 3, "{out}");
     let j: Value = serde_json::from_str(ctl(&["--json", "vf", "list"]).1.trim()).unwrap();
-    assert_eq!((j["pfs"][0]["pci"].clone(), j["pfs"][0]["vfs"][1]["pci"].clone(), j["pfs"][0]["vfs"][1]["driver"].clone()), (json!("0000:01:00.0"), json!("0000:01:10.2"), json!("igbvf")));
+    assert_eq!(
+        (j["pfs"][0]["pci"].clone(), j["pfs"][0]["vfs"][1]["pci"].clone(), j["pfs"][0]["vfs"][1]["driver"].clone()),
+        (json!("0000:01:00.0"), json!("0000:01:10.2"), json!("igbvf"))
+    );
     assert_eq!(ctl(&["sriov", "apply", "--dry-run"]).1, "nothing to change\n");
 
     // A reload to 3 VFs goes through 0; the answer says what was done.
@@ -552,7 +598,12 @@ fn sriov_vfs_at_start_on_reload_and_through_vnfctl_on_a_fake_sysfs() {
     assert_eq!(code, 0, "{err}");
     let (code, out2, err) = ctl(&["config", "reload", "three.toml"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out2.ends_with("sriov: 0000:01:00.0: sriov_numvfs 2 -> 0: done\nsriov: 0000:01:00.0: sriov_numvfs 0 -> 3: done\n"), "{out2}");
+    assert!(
+        out2.ends_with(
+            "sriov: 0000:01:00.0: sriov_numvfs 2 -> 0: done\nsriov: 0000:01:00.0: sriov_numvfs 0 -> 3: done\n"
+        ),
+        "{out2}"
+    );
     assert_eq!(attr(&pf.join("sriov_numvfs")), "3");
     // More VFs than the device has: refused by check and by reload, nothing written.
     std::fs::write(d.join("eight.toml"), format!("{base}{}", sriov(8))).unwrap();

@@ -287,7 +287,10 @@ fn fresh_stats(v: &Vnfd) -> Value {
 /// Drops, events and connection-table gauges of a stats value, for messages.
 fn summary(s: &Value) -> String {
     let w = &s["workers"][0];
-    format!("drops {} events {} ct_entries {} nat_mappings {}", s["drops"], s["events"], w["ct_entries"], w["nat_mappings"])
+    format!(
+        "drops {} events {} ct_entries {} nat_mappings {}",
+        s["drops"], s["events"], w["ct_entries"], w["nat_mappings"]
+    )
 }
 
 /// vnfd's stderr and its latest counters, for messages.
@@ -338,7 +341,9 @@ impl Hold {
     }
 
     fn next_line(&mut self) -> String {
-        self.lines.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|e| format!("no line from the hold client in 10 s ({e})"))
+        self.lines
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|e| format!("no line from the hold client in 10 s ({e})"))
     }
 
     /// Sends `word` and returns what the client printed (`echo WORD` when it came back).
@@ -373,12 +378,14 @@ fn nat_and_firewall_between_linux_hosts() {
         assert!(!routes.contains("198.51.100") && !routes.contains("default"), "outside host routes: {routes}");
 
         let logs = tempfile::tempdir().unwrap();
-        let (out_tcp, out_udp, in_tcp) = (logs.path().join("out_tcp.log"), logs.path().join("out_udp.log"), logs.path().join("in_tcp.log"));
+        let (out_tcp, out_udp, in_tcp) =
+            (logs.path().join("out_tcp.log"), logs.path().join("out_udp.log"), logs.path().join("in_tcp.log"));
         let _srv_out_tcp = server(&outside, "tserver", OUTSIDE, 7000, &out_tcp);
         let _srv_out_udp = server(&outside, "userver", OUTSIDE, 7007, &out_udp);
         let _srv_in_tcp = server(&inside, "tserver", INSIDE, 8000, &in_tcp);
 
-        let mut vnfd = Vnfd::start(&config(&l_in, &l_out, &netns::file_prefix("nat")), &["--stats-interval", "0.2"]).unwrap();
+        let mut vnfd =
+            Vnfd::start(&config(&l_in, &l_out, &netns::file_prefix("nat")), &["--stats-interval", "0.2"]).unwrap();
         let s0 = fresh_stats(&vnfd);
         eprintln!("[{:.1}s] vnfd running", t0.elapsed().as_secs_f64());
 
@@ -387,7 +394,12 @@ fn nat_and_firewall_between_linux_hosts() {
         assert!(netns::ping(&inside, OUTSIDE, 3), "ping inside -> {OUTSIDE} through SNAT failed{}", ctx(&vnfd));
         assert!(netns::ping(&outside, GW_OUT, 3), "ping outside -> gateway {GW_OUT} failed{}", ctx(&vnfd));
         let s1 = fresh_stats(&vnfd);
-        assert!(delta(&s0, &s1, "events", "nat-translated") >= 6, "ping through SNAT translated fewer than 6 packets: {}{}", summary(&s1), ctx(&vnfd));
+        assert!(
+            delta(&s0, &s1, "events", "nat-translated") >= 6,
+            "ping through SNAT translated fewer than 6 packets: {}{}",
+            summary(&s1),
+            ctx(&vnfd)
+        );
         let replies = netns::ping_replies(&outside, POOL, 3);
         let s2 = fresh_stats(&vnfd);
         assert_eq!(replies, 0, "unsolicited echo to pool address {POOL} answered{}", ctx(&vnfd));
@@ -395,8 +407,18 @@ fn nat_and_firewall_between_linux_hosts() {
         // requests would not have reached it at all).
         let gw_mac = outside.neighbour(GW_OUT);
         assert!(gw_mac.is_some(), "outside host has no neighbour entry for its gateway{}", ctx(&vnfd));
-        assert_eq!(outside.neighbour(POOL), gw_mac, "outside host's neighbour entry for {POOL} (want the gateway's MAC){}", ctx(&vnfd));
-        assert!(delta(&s1, &s2, "drops", "nat-no-mapping") >= 3, "echo to {POOL}: nat-no-mapping not counted: {}{}", summary(&s2), ctx(&vnfd));
+        assert_eq!(
+            outside.neighbour(POOL),
+            gw_mac,
+            "outside host's neighbour entry for {POOL} (want the gateway's MAC){}",
+            ctx(&vnfd)
+        );
+        assert!(
+            delta(&s1, &s2, "drops", "nat-no-mapping") >= 3,
+            "echo to {POOL}: nat-no-mapping not counted: {}{}",
+            summary(&s2),
+            ctx(&vnfd)
+        );
         eprintln!("[{:.1}s] ICMP ok", t0.elapsed().as_secs_f64());
 
         // --- 1. TCP inside -> outside through SNAT.
@@ -405,31 +427,56 @@ fn nat_and_firewall_between_linux_hosts() {
         assert!(r.contains(&format!(" {INSIDE}:")), "client's own address: {r}");
         let p = peers(&out_tcp);
         assert_eq!(p.len(), 1, "outside TCP server peers {p:?}{}", ctx(&vnfd));
-        assert!(p.iter().all(|(ip, port)| ip == POOL && in_pool(*port)), "outside TCP server saw {p:?}, want {POOL}:{}-{}{}", PORTS.0, PORTS.1, ctx(&vnfd));
-        let took = netns::tcp_transfer(&outside, OUTSIDE, 8081, &inside).unwrap_or_else(|e| panic!("HTTP 2 MiB inside -> outside through SNAT: {e}{}", ctx(&vnfd)));
+        assert!(
+            p.iter().all(|(ip, port)| ip == POOL && in_pool(*port)),
+            "outside TCP server saw {p:?}, want {POOL}:{}-{}{}",
+            PORTS.0,
+            PORTS.1,
+            ctx(&vnfd)
+        );
+        let took = netns::tcp_transfer(&outside, OUTSIDE, 8081, &inside)
+            .unwrap_or_else(|e| panic!("HTTP 2 MiB inside -> outside through SNAT: {e}{}", ctx(&vnfd)));
         eprintln!("[{:.1}s] TCP SNAT ok (2 MiB HTTP in {took:?})", t0.elapsed().as_secs_f64());
 
         // --- 2. UDP echo through SNAT.
         let r = client(&inside, &["udp", OUTSIDE, "7007", "2", "3"]);
         assert!(r.starts_with("ok "), "UDP echo inside -> {OUTSIDE}:7007: {r}{}", ctx(&vnfd));
         let p = peers(&out_udp);
-        assert!(!p.is_empty() && p.iter().all(|(ip, port)| ip == POOL && in_pool(*port)), "outside UDP server saw {p:?}, want {POOL}:{}-{}{}", PORTS.0, PORTS.1, ctx(&vnfd));
+        assert!(
+            !p.is_empty() && p.iter().all(|(ip, port)| ip == POOL && in_pool(*port)),
+            "outside UDP server saw {p:?}, want {POOL}:{}-{}{}",
+            PORTS.0,
+            PORTS.1,
+            ctx(&vnfd)
+        );
         eprintln!("[{:.1}s] UDP SNAT ok", t0.elapsed().as_secs_f64());
 
         // --- 4. Port forward POOL:8080 -> INSIDE:8000.
         let r = client(&outside, &["tcp", POOL, "8080", "1048576", "10"]);
         assert!(r.starts_with("ok "), "TCP echo of 1 MiB outside -> {POOL}:8080 (forward): {r}{}", ctx(&vnfd));
         let p = peers(&in_tcp);
-        assert!(p.len() == 1 && p[0].0 == OUTSIDE, "inside server (forward target) saw {p:?}, want {OUTSIDE}{}", ctx(&vnfd));
+        assert!(
+            p.len() == 1 && p[0].0 == OUTSIDE,
+            "inside server (forward target) saw {p:?}, want {OUTSIDE}{}",
+            ctx(&vnfd)
+        );
         eprintln!("[{:.1}s] DNAT ok", t0.elapsed().as_secs_f64());
 
         // --- 5. Firewall reject: TCP RST, ICMP port unreachable.
         let s3 = fresh_stats(&vnfd);
         let r = client(&inside, &["tcp", OUTSIDE, "25", "0", "5"]);
         let secs: f64 = r.rsplit(' ').next().and_then(|x| x.parse().ok()).unwrap_or(99.0);
-        assert!(r.starts_with("err ConnectionRefusedError") && secs < 1.0, "TCP to {OUTSIDE}:25 (reject): {r}, want a refusal within 1 s{}", ctx(&vnfd));
+        assert!(
+            r.starts_with("err ConnectionRefusedError") && secs < 1.0,
+            "TCP to {OUTSIDE}:25 (reject): {r}, want a refusal within 1 s{}",
+            ctx(&vnfd)
+        );
         let r = client(&inside, &["udp", OUTSIDE, "9", "2", "2"]);
-        assert!(r.starts_with("err ConnectionRefusedError"), "UDP to {OUTSIDE}:9 (reject): {r}, want ICMP port unreachable{}", ctx(&vnfd));
+        assert!(
+            r.starts_with("err ConnectionRefusedError"),
+            "UDP to {OUTSIDE}:9 (reject): {r}, want ICMP port unreachable{}",
+            ctx(&vnfd)
+        );
         let s4 = fresh_stats(&vnfd);
         assert!(delta(&s3, &s4, "drops", "fw-reject") >= 2, "fw-reject: {}{}", summary(&s4), ctx(&vnfd));
         assert!(delta(&s3, &s4, "events", "fw-reject-sent") >= 2, "fw-reject-sent: {}{}", summary(&s4), ctx(&vnfd));
@@ -439,12 +486,26 @@ fn nat_and_firewall_between_linux_hosts() {
         outside.must(&["ip", "route", "add", "198.51.100.0/24", "via", GW_OUT]);
         let before = peers(&in_tcp).len();
         let r = client(&outside, &["tcp", INSIDE, "8000", "0", "2"]);
-        assert!(r.starts_with("err timeout"), "TCP outside -> {INSIDE}:8000 (no policy outside -> inside): {r}, want a timeout{}", ctx(&vnfd));
-        assert_eq!(peers(&in_tcp).len(), before, "the inside server was reached from outside: {:?}{}", peers(&in_tcp), ctx(&vnfd));
+        assert!(
+            r.starts_with("err timeout"),
+            "TCP outside -> {INSIDE}:8000 (no policy outside -> inside): {r}, want a timeout{}",
+            ctx(&vnfd)
+        );
+        assert_eq!(
+            peers(&in_tcp).len(),
+            before,
+            "the inside server was reached from outside: {:?}{}",
+            peers(&in_tcp),
+            ctx(&vnfd)
+        );
         let s5 = fresh_stats(&vnfd);
         assert!(delta(&s4, &s5, "drops", "fw-drop") > 0, "fw-drop: {}{}", summary(&s5), ctx(&vnfd));
         let r = client(&outside, &["tcp", POOL, "2222", "0", "2"]);
-        assert!(r.starts_with("err timeout"), "TCP outside -> {POOL}:2222 (no forward): {r}, want a timeout{}", ctx(&vnfd));
+        assert!(
+            r.starts_with("err timeout"),
+            "TCP outside -> {POOL}:2222 (no forward): {r}, want a timeout{}",
+            ctx(&vnfd)
+        );
         let s6 = fresh_stats(&vnfd);
         assert!(delta(&s5, &s6, "drops", "nat-no-mapping") > 0, "nat-no-mapping: {}{}", summary(&s6), ctx(&vnfd));
         eprintln!("[{:.1}s] unsolicited inbound dropped", t0.elapsed().as_secs_f64());
@@ -459,14 +520,24 @@ fn nat_and_firewall_between_linux_hosts() {
         assert!(r.starts_with("sent 600"), "SYN flood: {r}");
         let s8 = fresh_stats(&vnfd);
         eprintln!("[{:.1}s] after the flood: {}", t0.elapsed().as_secs_f64(), summary(&s8));
-        assert!(delta(&s7, &s8, "drops", "ct-table-full") > 0, "600 SYNs did not fill a table of {CAPACITY}: {}{}", summary(&s8), ctx(&vnfd));
+        assert!(
+            delta(&s7, &s8, "drops", "ct-table-full") > 0,
+            "600 SYNs did not fill a table of {CAPACITY}: {}{}",
+            summary(&s8),
+            ctx(&vnfd)
+        );
         // Top it up (an older connection may have expired meanwhile) and talk right away.
         let r = client(&inside, &["flood", INSIDE, OUTSIDE, "9999", "100", "40600"]);
         let flood_end = Instant::now();
         assert!(r.starts_with("sent 100"), "SYN flood: {r}");
         let during = hold.echo("during");
         let s8b = fresh_stats(&vnfd);
-        assert!(delta(&s8, &s8b, "drops", "ct-table-full") > 0, "the table was not full around the exchange: {}{}", summary(&s8b), ctx(&vnfd));
+        assert!(
+            delta(&s8, &s8b, "drops", "ct-table-full") > 0,
+            "the table was not full around the exchange: {}{}",
+            summary(&s8b),
+            ctx(&vnfd)
+        );
         assert_eq!(during, "echo during", "long-lived connection while the table is full{}", ctx(&vnfd));
         let r = client(&inside, &["tcp", OUTSIDE, "7000", "100", "1"]);
         eprintln!("[{:.1}s] new connection during the flood (not asserted): {r}", t0.elapsed().as_secs_f64());
@@ -477,7 +548,11 @@ fn nat_and_firewall_between_linux_hosts() {
         let r = client(&inside, &["tcp", OUTSIDE, "7000", "1000", "5"]);
         assert!(r.starts_with("ok "), "new connection {:?} after the flood: {r}{}", flood_end.elapsed(), ctx(&vnfd));
         let p = peers(&out_tcp);
-        assert!(p.len() > peers_before && p.iter().all(|(ip, port)| ip == POOL && in_pool(*port)), "outside TCP server peers {p:?}{}", ctx(&vnfd));
+        assert!(
+            p.len() > peers_before && p.iter().all(|(ip, port)| ip == POOL && in_pool(*port)),
+            "outside TCP server peers {p:?}{}",
+            ctx(&vnfd)
+        );
         assert_eq!(hold.echo("after"), "echo after", "long-lived connection after the flood{}", ctx(&vnfd));
         let s9 = fresh_stats(&vnfd);
         assert!(delta(&s8, &s9, "events", "ct-expired") > 0, "ct-expired: {}{}", summary(&s9), ctx(&vnfd));
@@ -492,41 +567,84 @@ fn nat_and_firewall_between_linux_hosts() {
         assert!(first.starts_with("connected "), "SNAT connection: {first}{}", ctx(&vnfd));
         let (mut dnat_c, first) = Hold::open(&outside, POOL, 8080);
         assert!(first.starts_with("connected "), "forwarded connection: {first}{}", ctx(&vnfd));
-        assert_eq!((snat_c.echo("r0"), dnat_c.echo("r0")), ("echo r0".into(), "echo r0".into()), "before the reload{}", ctx(&vnfd));
+        assert_eq!(
+            (snat_c.echo("r0"), dnat_c.echo("r0")),
+            ("echo r0".into(), "echo r0".into()),
+            "before the reload{}",
+            ctx(&vnfd)
+        );
         let listing = |v: &Vnfd| vnfd_ok(v, r#"{"cmd":"conntrack","proto":"tcp","port":7000}"#);
         let before = listing(&vnfd);
-        let established: Vec<&Value> = before["entries"].as_array().unwrap().iter().filter(|e| e["state"] == "ESTABLISHED").collect();
+        let established: Vec<&Value> =
+            before["entries"].as_array().unwrap().iter().filter(|e| e["state"] == "ESTABLISHED").collect();
         assert_eq!(established.len(), 1, "one established connection to port 7000: {before}");
         let ext_port = established[0]["reply"]["dport"].as_u64().unwrap();
-        assert_eq!((established[0]["reply"]["dst"].as_str(), established[0]["snat"].as_bool()), (Some(POOL), Some(true)), "{before}");
+        assert_eq!(
+            (established[0]["reply"]["dst"].as_str(), established[0]["snat"].as_bool()),
+            (Some(POOL), Some(true)),
+            "{before}"
+        );
         let nat = vnfd_ok(&vnfd, r#"{"cmd":"nat"}"#);
         let ext = format!("{POOL}:{ext_port}");
-        let m: Vec<&Value> = nat["mappings"].as_array().unwrap().iter().filter(|m| m["external"] == ext.as_str()).collect();
+        let m: Vec<&Value> =
+            nat["mappings"].as_array().unwrap().iter().filter(|m| m["external"] == ext.as_str()).collect();
         assert_eq!(m.len(), 1, "the connection's mapping in `nat`: {nat}");
-        assert!(m[0]["internal"].as_str().unwrap().starts_with(&format!("{INSIDE}:")) && m[0]["proto"] == "tcp", "{nat}");
-        assert_eq!((nat["pools"][0]["addresses"].clone(), nat["pools"][0]["ports"].clone()), (serde_json::json!([POOL]), serde_json::json!([PORTS.0, PORTS.1])), "{nat}");
+        assert!(
+            m[0]["internal"].as_str().unwrap().starts_with(&format!("{INSIDE}:")) && m[0]["proto"] == "tcp",
+            "{nat}"
+        );
+        assert_eq!(
+            (nat["pools"][0]["addresses"].clone(), nat["pools"][0]["ports"].clone()),
+            (serde_json::json!([POOL]), serde_json::json!([PORTS.0, PORTS.1])),
+            "{nat}"
+        );
         assert!(nat["pools"][0]["free"]["tcp"].as_u64().unwrap() < u64::from(PORTS.1 - PORTS.0 + 1), "{nat}");
         let cfg_path = vnfd.config_path();
         let original = std::fs::read_to_string(&cfg_path).unwrap();
-        let changed = original.replace(&format!("ports = \"{}-{}\"", PORTS.0, PORTS.1), &format!("ports = \"{}-39999\"", PORTS.0)).replace("udp = 30", "udp = 60")
+        let changed = original
+            .replace(&format!("ports = \"{}-{}\"", PORTS.0, PORTS.1), &format!("ports = \"{}-39999\"", PORTS.0))
+            .replace("udp = 30", "udp = 60")
             + "\n[[firewall.rule]]\nfrom = \"inside\"\nproto = \"tcp\"\ndport = \"7001\"\naction = \"reject\"\n";
         let changed_path = vnfd.dir().join("changed.toml");
         std::fs::write(&changed_path, &changed).unwrap();
         let r = vnfd_ok(&vnfd, &serde_json::json!({"cmd": "config reload", "path": changed_path}).to_string());
         assert_eq!((r["generation"].as_u64(), &r["ports_kept"]), (Some(2), &serde_json::json!(["in", "out"])), "{r}");
         eprintln!("[{:.1}s] reloaded in {} us", t0.elapsed().as_secs_f64(), r["latency_us"]);
-        assert_eq!((snat_c.echo("r1"), dnat_c.echo("r1")), ("echo r1".into(), "echo r1".into()), "after the reload{}", ctx(&vnfd));
+        assert_eq!(
+            (snat_c.echo("r1"), dnat_c.echo("r1")),
+            ("echo r1".into(), "echo r1".into()),
+            "after the reload{}",
+            ctx(&vnfd)
+        );
         let after = listing(&vnfd);
-        let same: Vec<&Value> = after["entries"].as_array().unwrap().iter().filter(|e| e["state"] == "ESTABLISHED").collect();
-        assert_eq!((same.len(), same[0]["reply"]["dport"].as_u64()), (1, Some(ext_port)), "the connection keeps its mapping: {after}");
+        let same: Vec<&Value> =
+            after["entries"].as_array().unwrap().iter().filter(|e| e["state"] == "ESTABLISHED").collect();
+        assert_eq!(
+            (same.len(), same[0]["reply"]["dport"].as_u64()),
+            (1, Some(ext_port)),
+            "the connection keeps its mapping: {after}"
+        );
         let r = client(&inside, &["tcp", OUTSIDE, "7001", "0", "5"]);
-        assert!(r.starts_with("err ConnectionRefusedError"), "TCP to {OUTSIDE}:7001 after the reload added a reject rule: {r}{}", ctx(&vnfd));
+        assert!(
+            r.starts_with("err ConnectionRefusedError"),
+            "TCP to {OUTSIDE}:7001 after the reload added a reject rule: {r}{}",
+            ctx(&vnfd)
+        );
         // SIGHUP re-reads the file vnfd runs now (the one the last reload named): put the
         // original text there.
         std::fs::write(&changed_path, &original).unwrap();
         let _ = Command::new("kill").args(["-HUP", &vnfd.pid().to_string()]).status();
-        assert!(common::wait_until(5, || vnfd_ok(&vnfd, r#"{"cmd":"version"}"#)["generation"] == 3), "SIGHUP reload{}", ctx(&vnfd));
-        assert_eq!((snat_c.echo("r2"), dnat_c.echo("r2")), ("echo r2".into(), "echo r2".into()), "after SIGHUP{}", ctx(&vnfd));
+        assert!(
+            common::wait_until(5, || vnfd_ok(&vnfd, r#"{"cmd":"version"}"#)["generation"] == 3),
+            "SIGHUP reload{}",
+            ctx(&vnfd)
+        );
+        assert_eq!(
+            (snat_c.echo("r2"), dnat_c.echo("r2")),
+            ("echo r2".into(), "echo r2".into()),
+            "after SIGHUP{}",
+            ctx(&vnfd)
+        );
         // No rule now: the outside host itself refuses (no server on 7001), vnfd rejects nothing.
         let rejects = |v: &Vnfd| vnfd_ok(v, r#"{"cmd":"stats"}"#)["stats"]["drops"]["fw-reject"].as_u64().unwrap_or(0);
         let n = rejects(&vnfd);
@@ -545,18 +663,42 @@ fn nat_and_firewall_between_linux_hosts() {
         let s = vnfd.stats().unwrap_or_else(|e| panic!("{e}"));
         let log = vnfd.stderr();
         assert!(log.contains("vnfd: stopped"), "vnfd did not stop cleanly:\n{log}");
-        eprintln!("final: {} mempool {} ports {}", summary(&s), s["mempool"], s["ports"].as_array().map(|ps| ps.iter().map(|p| format!("{}: rx {} tx {} hw {}", p["name"], p["rx"], p["tx"], p["hw"])).collect::<Vec<_>>().join("; ")).unwrap_or_default());
+        eprintln!(
+            "final: {} mempool {} ports {}",
+            summary(&s),
+            s["mempool"],
+            s["ports"]
+                .as_array()
+                .map(|ps| ps
+                    .iter()
+                    .map(|p| format!("{}: rx {} tx {} hw {}", p["name"], p["rx"], p["tx"], p["hw"]))
+                    .collect::<Vec<_>>()
+                    .join("; "))
+                .unwrap_or_default()
+        );
         assert_eq!(count(&s, "drops", "tx-full"), 0, "{s}");
         assert_eq!(s["mempool"]["available"], s["mempool"]["size"], "mbufs leaked: {s}");
         for p in s["ports"].as_array().into_iter().flatten() {
             assert_eq!(p["tx_full"].as_u64(), Some(0), "{s}");
         }
-        for ev in ["ct-new", "nat-mapping-new", "nat-translated", "arp-reply-sent", "echo-reply-sent", "fw-reject-sent", "ct-expired"] {
+        for ev in [
+            "ct-new",
+            "nat-mapping-new",
+            "nat-translated",
+            "arp-reply-sent",
+            "echo-reply-sent",
+            "fw-reject-sent",
+            "ct-expired",
+        ] {
             assert!(count(&s, "events", ev) > 0, "event {ev} never counted: {}", summary(&s));
         }
         drop((vnfd, l_in, l_out, inside, outside));
     }
     let me = format!("{}-{}-", netns::PREFIX, std::process::id());
-    assert!(netns::rig_namespaces().iter().all(|n| !n.starts_with(&me)), "namespaces left behind: {:?}", netns::rig_namespaces());
+    assert!(
+        netns::rig_namespaces().iter().all(|n| !n.starts_with(&me)),
+        "namespaces left behind: {:?}",
+        netns::rig_namespaces()
+    );
     eprintln!("total {:?}", t0.elapsed());
 }

@@ -89,8 +89,10 @@ fn vlans_isolate_and_the_gateway_routes_between_them() {
         assert!(netns::ping(&h1, "203.0.113.2", 3), "h1 -> h3 (routed)\n{}", log(&vnfd));
         assert!(netns::ping(&h3, "198.51.100.2", 3), "h3 -> h2 (routed)\n{}", log(&vnfd));
         assert!(netns::ping(&h1, "203.0.113.1", 2), "h1 -> the other VLAN's gateway\n{}", log(&vnfd));
-        netns::tcp_transfer(&h3, "203.0.113.2", 8080, &h1).unwrap_or_else(|e| panic!("TCP h3 -> h1 routed: {e}\n{}", log(&vnfd)));
-        netns::tcp_transfer(&h1, "198.51.100.1", 8081, &h3).unwrap_or_else(|e| panic!("TCP h1 -> h3 routed: {e}\n{}", log(&vnfd)));
+        netns::tcp_transfer(&h3, "203.0.113.2", 8080, &h1)
+            .unwrap_or_else(|e| panic!("TCP h3 -> h1 routed: {e}\n{}", log(&vnfd)));
+        netns::tcp_transfer(&h1, "198.51.100.1", 8081, &h3)
+            .unwrap_or_else(|e| panic!("TCP h1 -> h3 routed: {e}\n{}", log(&vnfd)));
         // TTL 1 toward the other VLAN: the kernel reports the gateway's time exceeded.
         let out = h1.exec(&["ping", "-n", "-c", "1", "-W", "2", "-t", "1", "203.0.113.2"]);
         let text = String::from_utf8_lossy(&out.stdout);
@@ -105,7 +107,15 @@ fn vlans_isolate_and_the_gateway_routes_between_them() {
 
         let s = vnfd.stats().unwrap();
         assert!(log(&vnfd).contains("vnfd: stopped"), "{}", log(&vnfd));
-        for ev in ["routed", "arp-reply-sent", "arp-request-sent", "arp-learned", "echo-reply-sent", "fdb-learned", "icmp-error-sent"] {
+        for ev in [
+            "routed",
+            "arp-reply-sent",
+            "arp-request-sent",
+            "arp-learned",
+            "echo-reply-sent",
+            "fdb-learned",
+            "icmp-error-sent",
+        ] {
             assert!(count(&s, "events", ev) > 0, "event {ev} never counted: {s}");
         }
         assert_eq!(count(&s, "drops", "ttl-exceeded"), 1, "{s}");

@@ -23,8 +23,22 @@ fn a_host_behind_vnfd_talks_to_the_kernels_vxlan() {
         // VXLAN adds 50 bytes: tenants get an MTU of 1450 on a 1500-byte underlay.
         h1.must(&["ip", "link", "set", "dev", &access.host_if, "mtu", "1450"]);
         remote.must(&[
-            "ip", "link", "add", "vx5010", "type", "vxlan", "id", "5010", "remote", "203.0.113.1", "local", "203.0.113.2", "dev", &underlay.host_if,
-            "dstport", "4789",
+            "ip",
+            "link",
+            "add",
+            "vx5010",
+            "type",
+            "vxlan",
+            "id",
+            "5010",
+            "remote",
+            "203.0.113.1",
+            "local",
+            "203.0.113.2",
+            "dev",
+            &underlay.host_if,
+            "dstport",
+            "4789",
         ]);
         remote.must(&["sysctl", "-qw", "net.ipv6.conf.vx5010.disable_ipv6=1"]);
         remote.must(&["ip", "link", "set", "vx5010", "address", "02:00:00:00:50:02", "mtu", "1450"]);
@@ -65,13 +79,18 @@ remote_vteps = ["203.0.113.2"]
         // The kernel speaks first, so it must resolve vnfd's VTEP address with ARP.
         assert!(netns::ping(&remote, "198.51.100.1", 5), "kernel VXLAN -> h1\n{}", log(&vnfd));
         assert!(netns::ping(&h1, "198.51.100.2", 5), "h1 -> kernel VXLAN inner address\n{}", log(&vnfd));
-        netns::tcp_transfer(&remote, "198.51.100.2", 8080, &h1).unwrap_or_else(|e| panic!("TCP kernel -> h1: {e}\n{}", log(&vnfd)));
-        netns::tcp_transfer(&h1, "198.51.100.1", 8081, &remote).unwrap_or_else(|e| panic!("TCP h1 -> kernel: {e}\n{}", log(&vnfd)));
+        netns::tcp_transfer(&remote, "198.51.100.2", 8080, &h1)
+            .unwrap_or_else(|e| panic!("TCP kernel -> h1: {e}\n{}", log(&vnfd)));
+        netns::tcp_transfer(&h1, "198.51.100.1", 8081, &remote)
+            .unwrap_or_else(|e| panic!("TCP h1 -> kernel: {e}\n{}", log(&vnfd)));
 
         // The kernel learned h1's MAC behind vnfd's VTEP address.
         let fdb = remote.must(&["bridge", "fdb", "show", "dev", "vx5010"]);
         let fdb = String::from_utf8_lossy(&fdb.stdout);
-        assert!(fdb.lines().any(|l| l.starts_with("02:00:00:00:10:01") && l.contains("dst 203.0.113.1")), "kernel fdb:\n{fdb}");
+        assert!(
+            fdb.lines().any(|l| l.starts_with("02:00:00:00:10:01") && l.contains("dst 203.0.113.1")),
+            "kernel fdb:\n{fdb}"
+        );
         // and it resolved vnfd's VTEP address on the underlay
         assert_eq!(remote.neighbour("203.0.113.1").as_deref(), Some("02:76:6e:66:ff:fe"));
 

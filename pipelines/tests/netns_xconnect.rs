@@ -31,7 +31,10 @@ b = "p1"
 }
 
 fn port<'a>(s: &'a Value, name: &str) -> &'a Value {
-    s["ports"].as_array().and_then(|ps| ps.iter().find(|p| p["name"] == name)).unwrap_or_else(|| panic!("no port {name} in {s}"))
+    s["ports"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+        .unwrap_or_else(|| panic!("no port {name} in {s}"))
 }
 
 #[test]
@@ -55,9 +58,11 @@ fn two_linux_hosts_talk_through_vnfd_xconnect() {
         // The ARP answers came from the other host, not from anything in between.
         assert_eq!(h1.neighbour("203.0.113.2").as_deref(), Some("02:00:00:00:0a:02"));
         assert_eq!(h2.neighbour("203.0.113.1").as_deref(), Some("02:00:00:00:0a:01"));
-        let took = netns::tcp_transfer(&h1, "203.0.113.1", 8080, &h2).unwrap_or_else(|e| panic!("TCP h1 -> h2: {e}\nvnfd:\n{}", vnfd.stderr()));
+        let took = netns::tcp_transfer(&h1, "203.0.113.1", 8080, &h2)
+            .unwrap_or_else(|e| panic!("TCP h1 -> h2: {e}\nvnfd:\n{}", vnfd.stderr()));
         eprintln!("2 MiB h1 -> h2 over TCP: {took:?}");
-        let took = netns::tcp_transfer(&h2, "203.0.113.2", 8081, &h1).unwrap_or_else(|e| panic!("TCP h2 -> h1: {e}\nvnfd:\n{}", vnfd.stderr()));
+        let took = netns::tcp_transfer(&h2, "203.0.113.2", 8081, &h1)
+            .unwrap_or_else(|e| panic!("TCP h2 -> h1: {e}\nvnfd:\n{}", vnfd.stderr()));
         eprintln!("2 MiB h2 -> h1 over TCP: {took:?}");
 
         let s = vnfd.stats().unwrap();

@@ -21,7 +21,8 @@ fn virtual_pmds_probe_configure_and_start() {
         ("net_vhost", format!("net_vhost7,iface={d}/v.sock")),
     ];
     let pool = Mempool::new("pmds", 4095, 0, 2176, 0).unwrap();
-    let conf = PortConf { rx_queues: 1, tx_queues: 1, rx_desc: 256, tx_desc: 256, mtu: None, mac: None, promiscuous: false };
+    let conf =
+        PortConf { rx_queues: 1, tx_queues: 1, rx_desc: 256, tx_desc: 256, mtu: None, mac: None, promiscuous: false };
     for (driver, devargs) in cases {
         let mut p = Port::probe(&devargs).unwrap_or_else(|e| panic!("{driver}: {e}"));
         assert_eq!(p.driver(), driver, "{devargs}");

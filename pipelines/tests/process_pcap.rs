@@ -52,7 +52,16 @@ fn vnfd_forwards_a_pcap_byte_exact_and_stops_cleanly_on_sigterm() {
     let json = dir.path().join("stats.json");
 
     let mut child = Command::new(VNFD)
-        .args(["--config", cfg_path.to_str().unwrap(), "--control", "", "--stats-interval", "0.05", "--stats-json", json.to_str().unwrap()])
+        .args([
+            "--config",
+            cfg_path.to_str().unwrap(),
+            "--control",
+            "",
+            "--stats-interval",
+            "0.05",
+            "--stats-json",
+            json.to_str().unwrap(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -76,7 +85,10 @@ fn vnfd_forwards_a_pcap_byte_exact_and_stops_cleanly_on_sigterm() {
     assert!(forwarded, "vnfd did not forward {n} frames; stderr:\n{stderr}");
     assert!(out.status.success(), "exit {:?}; stderr:\n{stderr}", out.status);
     assert!(stderr.contains("vnfd: stopped"), "{stderr}");
-    assert!(rest.iter().any(|l| l.contains("mempool: 8191 of 8191 mbufs available")), "final counters printed: {rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("mempool: 8191 of 8191 mbufs available")),
+        "final counters printed: {rest:?}"
+    );
 
     let got = pcap::decode(&std::fs::read(dir.path().join("out1.pcap")).unwrap()).unwrap();
     let got: Vec<Vec<u8>> = got.into_iter().map(|r| r.data).collect();
@@ -112,7 +124,8 @@ fn vnfd_refuses_a_bad_config_naming_file_line_and_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:4: port[0].speed: unknown field `speed`", cfg_path.display())), "{err}");
 
-    let out = Command::new(VNFD).args(["--config", dir.path().join("missing.toml").to_str().unwrap()]).output().unwrap();
+    let out =
+        Command::new(VNFD).args(["--config", dir.path().join("missing.toml").to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }

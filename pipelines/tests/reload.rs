@@ -213,7 +213,10 @@ fn reload_every_100_ms_under_load_loses_no_frame() {
         assert!(policy > 0 && out_b.frames > 0, "both configs were in effect for VLAN 20");
         // Counters survived the reloads: per-port counts add up over all generations.
         let s = dp.stats();
-        assert_eq!(s.ports.iter().map(|p| (p.name.as_str(), p.rx, p.tx)).collect::<Vec<_>>(), vec![("t", N, 0), ("a", 0, out_a.frames), ("b", 0, out_b.frames)]);
+        assert_eq!(
+            s.ports.iter().map(|p| (p.name.as_str(), p.rx, p.tx)).collect::<Vec<_>>(),
+            vec![("t", N, 0), ("a", 0, out_a.frames), ("b", 0, out_b.frames)]
+        );
     });
     assert_eq!(dp.pool().available(), dp_start, "dataplane pool is whole");
     drop(dp);

@@ -54,7 +54,6 @@ name = "v20"
 vlan = 20
 "#;
 
-
 fn tag(f: &[u8], tags: &[[u8; 4]]) -> Vec<u8> {
     let mut v = f[..12].to_vec();
     for t in tags {

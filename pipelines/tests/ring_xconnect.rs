@@ -58,7 +58,6 @@ fn inject(pool: &Mempool, ring: &Ring, frames: &[Vec<u8>]) {
     }
 }
 
-
 fn total(dp: &Dataplane) -> WorkerSnapshot {
     WorkerSnapshot::sum(&dp.worker_snapshots())
 }

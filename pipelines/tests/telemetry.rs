@@ -26,21 +26,11 @@ fn port(name: &str, rx: u64, tx: u64) -> PortStats {
         devargs: format!("net_ring_{name}"),
         driver: "net_ring".into(),
         mac: "02:00:00:00:00:01".into(),
-        link: LinkInfo {
-            up: true,
-            speed_mbps: 10000,
-            full_duplex: true,
-        },
+        link: LinkInfo { up: true, speed_mbps: 10000, full_duplex: true },
         rx,
         tx,
         tx_full: 7,
-        hw: HwStats {
-            ipackets: rx,
-            opackets: tx,
-            imissed: 3,
-            rx_nombuf: 2,
-            ..Default::default()
-        },
+        hw: HwStats { ipackets: rx, opackets: tx, imissed: 3, rx_nombuf: 2, ..Default::default() },
     }
 }
 
@@ -65,23 +55,9 @@ fn stats() -> Stats {
         }],
         drops,
         events: map(&[("arp-reply", 2), ("fdb-learn", 4)]),
-        bridges: vec![BridgeStats {
-            name: "br0".into(),
-            vlan: 10,
-            vni: Some(100),
-            encap: 8,
-            decap: 9,
-        }],
-        vteps: vec![VtepStats {
-            ip: "192.0.2.1".into(),
-            encap: 8,
-            decap: 9,
-        }],
-        mempool: MempoolStats {
-            size: 8191,
-            available: 8000,
-            in_use: 191,
-        },
+        bridges: vec![BridgeStats { name: "br0".into(), vlan: 10, vni: Some(100), encap: 8, decap: 9 }],
+        vteps: vec![VtepStats { ip: "192.0.2.1".into(), encap: 8, decap: 9 }],
+        mempool: MempoolStats { size: 8191, available: 8000, in_use: 191 },
         generation: 3,
     }
 }
@@ -103,10 +79,7 @@ impl TelSock {
         for (d, &b) in addr.sun_path.iter_mut().zip(bytes) {
             *d = b as libc::c_char;
         }
-        let tv = libc::timeval {
-            tv_sec: 5,
-            tv_usec: 0,
-        };
+        let tv = libc::timeval { tv_sec: 5, tv_usec: 0 };
         // SAFETY: fd is our socket; tv is a valid timeval of the given size.
         unsafe {
             libc::setsockopt(
@@ -125,13 +98,7 @@ impl TelSock {
                 std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
             )
         };
-        assert_eq!(
-            r,
-            0,
-            "connect {}: {}",
-            path.display(),
-            std::io::Error::last_os_error()
-        );
+        assert_eq!(r, 0, "connect {}: {}", path.display(), std::io::Error::last_os_error());
         s
     }
 
@@ -141,20 +108,14 @@ impl TelSock {
         let n = unsafe { libc::recv(self.0, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
         assert!(n > 0, "recv: {}", std::io::Error::last_os_error());
         let text = &buf[..n as usize];
-        serde_json::from_slice(text).unwrap_or_else(|e| {
-            panic!("reply {:?} is not JSON: {e}", String::from_utf8_lossy(text))
-        })
+        serde_json::from_slice(text)
+            .unwrap_or_else(|e| panic!("reply {:?} is not JSON: {e}", String::from_utf8_lossy(text)))
     }
 
     fn cmd(&self, c: &str) -> Value {
         // SAFETY: c is readable for its length.
         let n = unsafe { libc::send(self.0, c.as_ptr() as *const libc::c_void, c.len(), 0) };
-        assert_eq!(
-            n,
-            c.len() as isize,
-            "send: {}",
-            std::io::Error::last_os_error()
-        );
+        assert_eq!(n, c.len() as isize, "send: {}", std::io::Error::last_os_error());
         self.recv()
     }
 }
@@ -168,10 +129,7 @@ impl Drop for TelSock {
 
 fn socket_path() -> PathBuf {
     // SAFETY: EAL is initialised; returns its NUL-terminated runtime dir.
-    let dir = unsafe { CStr::from_ptr(dpdk_sys::rte_eal_get_runtime_dir()) }
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let dir = unsafe { CStr::from_ptr(dpdk_sys::rte_eal_get_runtime_dir()) }.to_str().unwrap().to_owned();
     PathBuf::from(dir).join("dpdk_telemetry.v2")
 }
 
@@ -203,24 +161,12 @@ fn telemetry_commands_answer_over_the_socket_and_the_script() {
     {
         let s = TelSock::connect(&path);
         let hello = s.recv();
-        assert!(
-            hello["version"].as_str().unwrap().starts_with("DPDK"),
-            "{hello}"
-        );
+        assert!(hello["version"].as_str().unwrap().starts_with("DPDK"), "{hello}");
         assert_eq!(hello["pid"], json!(std::process::id()));
 
         let list = s.cmd("/");
-        for c in [
-            "/vnf/stats",
-            "/vnf/ports",
-            "/vnf/drops",
-            "/vnf/events",
-            "/vnf/workers",
-        ] {
-            assert!(
-                list["/"].as_array().unwrap().contains(&json!(c)),
-                "{c} listed: {list}"
-            );
+        for c in ["/vnf/stats", "/vnf/ports", "/vnf/drops", "/vnf/events", "/vnf/workers"] {
+            assert!(list["/"].as_array().unwrap().contains(&json!(c)), "{c} listed: {list}");
         }
 
         assert_eq!(
@@ -232,14 +178,8 @@ fn telemetry_commands_answer_over_the_socket_and_the_script() {
                 "ports": 2, "workers": 1, "generation": 3, "uptime_s": 12
             }})
         );
-        assert_eq!(
-            s.cmd("/vnf/drops"),
-            json!({"/vnf/drops": {"ct_table_full": 5, "no_forward": 10}})
-        );
-        assert_eq!(
-            s.cmd("/vnf/events"),
-            json!({"/vnf/events": {"arp_reply": 2, "fdb_learn": 4}})
-        );
+        assert_eq!(s.cmd("/vnf/drops"), json!({"/vnf/drops": {"ct_table_full": 5, "no_forward": 10}}));
+        assert_eq!(s.cmd("/vnf/events"), json!({"/vnf/events": {"arp_reply": 2, "fdb_learn": 4}}));
         assert_eq!(s.cmd("/vnf/ports"), json!({"/vnf/ports": ["p0", "p1"]}));
         let p0 = json!({"/vnf/ports": {
             "name": "p0", "driver": "net_ring", "mac": "02:00:00:00:00:01", "link_up": 1,
@@ -263,11 +203,7 @@ fn telemetry_commands_answer_over_the_socket_and_the_script() {
         );
         assert_eq!(s.cmd("/vnf/workers,1"), json!({"/vnf/workers": null}));
         assert_eq!(s.cmd("/vnf/workers,x"), json!({"/vnf/workers": null}));
-        assert_eq!(
-            s.cmd("/vnf/drops,1"),
-            json!({"/vnf/drops": null}),
-            "no params taken"
-        );
+        assert_eq!(s.cmd("/vnf/drops,1"), json!({"/vnf/drops": null}), "no params taken");
 
         // A new source replaces the old one; None and a panicking source give null.
         let mut more = stats();
@@ -281,11 +217,7 @@ fn telemetry_commands_answer_over_the_socket_and_the_script() {
         telemetry::register(Arc::new(|| None)).unwrap();
         assert_eq!(s.cmd("/vnf/stats"), json!({"/vnf/stats": null}));
         telemetry::register(Arc::new(|| panic!("source fails"))).unwrap();
-        assert_eq!(
-            s.cmd("/vnf/stats"),
-            json!({"/vnf/stats": null}),
-            "a panic becomes null"
-        );
+        assert_eq!(s.cmd("/vnf/stats"), json!({"/vnf/stats": null}), "a panic becomes null");
         telemetry::register(Arc::new(|| Some(stats()))).unwrap();
         assert_eq!(s.cmd("/vnf/stats")["/vnf/stats"]["drops"], json!(15));
     }
@@ -299,30 +231,16 @@ fn telemetry_commands_answer_over_the_socket_and_the_script() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("dpdk-telemetry.py runs");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"/vnf/drops\n")
-            .unwrap();
+        child.stdin.take().unwrap().write_all(b"/vnf/drops\n").unwrap();
         let out = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "dpdk-telemetry.py: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "dpdk-telemetry.py: {stdout}{}", String::from_utf8_lossy(&out.stderr));
         let want = json!({"/vnf/drops": {"ct_table_full": 5, "no_forward": 10}});
         assert!(
-            stdout
-                .lines()
-                .any(|l| serde_json::from_str::<Value>(l).ok() == Some(want.clone())),
+            stdout.lines().any(|l| serde_json::from_str::<Value>(l).ok() == Some(want.clone())),
             "script printed {stdout:?}"
         );
-        assert!(
-            stdout.contains(r#"{"/vnf/drops": {"ct_table_full": 5, "no_forward": 10}}"#),
-            "{stdout}"
-        );
+        assert!(stdout.contains(r#"{"/vnf/drops": {"ct_table_full": 5, "no_forward": 10}}"#), "{stdout}");
     } else {
         eprintln!("note: /usr/bin/python3 missing, dpdk-telemetry.py part skipped");
     }

@@ -54,7 +54,19 @@ fn run(tag: &str, cfg: &str) {
 #[test]
 fn two_workers_share_the_ports_without_loss() {
     let prefix = format!("vnftw{}", std::process::id());
-    Eal::init(&["--lcores", "0@0,1@1,2@1", "--main-lcore", "0", "--no-huge", "--no-pci", "-m", "512", "--file-prefix", &prefix]).expect("EAL");
+    Eal::init(&[
+        "--lcores",
+        "0@0,1@1,2@1",
+        "--main-lcore",
+        "0",
+        "--no-huge",
+        "--no-pci",
+        "-m",
+        "512",
+        "--file-prefix",
+        &prefix,
+    ])
+    .expect("EAL");
     let base = r#"
 [dataplane]
 workers = [1, 2]
@@ -156,7 +168,11 @@ zone = "inside"
     for i in 1..=N {
         arx[(i % 2) as usize].push(Mbuf::from_bytes(&pool, &set.frame(i)).unwrap()).unwrap();
     }
-    assert!(wait_until(20, || btx[0].count() + btx[1].count() == N), "outbound: {:?}", WorkerSnapshot::sum(&dp.worker_snapshots()).named_drops());
+    assert!(
+        wait_until(20, || btx[0].count() + btx[1].count() == N),
+        "outbound: {:?}",
+        WorkerSnapshot::sum(&dp.worker_snapshots()).named_drops()
+    );
     let mut replies = vec![];
     for q in 0..2 {
         for f in drain(&btx[q]) {
@@ -172,7 +188,17 @@ zone = "inside"
     for &(ext, port) in &replies {
         let mut f = vec![0x02, 0x76, 0x6e, 0x66, 0, 20, 2, 0, 0, 0, 0, 2, 8, 0];
         let mut ip = [0u8; 20];
-        vnf_core::wire::Ipv4Repr { src: 0xc613_0001, dst: ext, protocol: 17, payload_len: 12, ttl: 64, dscp_ecn: 0, ident: 1, dont_frag: true }.emit(&mut ip);
+        vnf_core::wire::Ipv4Repr {
+            src: 0xc613_0001,
+            dst: ext,
+            protocol: 17,
+            payload_len: 12,
+            ttl: 64,
+            dscp_ecn: 0,
+            ident: 1,
+            dont_frag: true,
+        }
+        .emit(&mut ip);
         f.extend_from_slice(&ip);
         f.extend_from_slice(&9u16.to_be_bytes());
         f.extend_from_slice(&port.to_be_bytes());
@@ -181,7 +207,11 @@ zone = "inside"
         brx[0].push(Mbuf::from_bytes(&pool, &f).unwrap()).unwrap();
         expect[usize::from(port % 2)].push(port);
     }
-    assert!(wait_until(20, || atx[0].count() + atx[1].count() == N), "replies: {:?}", WorkerSnapshot::sum(&dp.worker_snapshots()).named_drops());
+    assert!(
+        wait_until(20, || atx[0].count() + atx[1].count() == N),
+        "replies: {:?}",
+        WorkerSnapshot::sum(&dp.worker_snapshots()).named_drops()
+    );
     dp.stop_workers();
     let mut seen = 0;
     for q in 0..2 {

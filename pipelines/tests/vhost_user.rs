@@ -72,16 +72,31 @@ b = "vm1"
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    let log =
+        std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n"));
     let vnfd = Vnfd(child);
-    assert!(wait_for(&dir.path().join("vm0.sock"), 20) && wait_for(&dir.path().join("vm1.sock"), 5), "vnfd made no vhost sockets");
+    assert!(
+        wait_for(&dir.path().join("vm0.sock"), 20) && wait_for(&dir.path().join("vm1.sock"), 5),
+        "vnfd made no vhost sockets"
+    );
 
     // This process is the peer (a VM's virtio-net, or a traffic generator).
-    Eal::init(&["-l", "0", "--in-memory", "--single-file-segments", "--no-pci", "--file-prefix", &format!("vhostpeer{pid}"), "-m", "256"])
-        .expect("peer EAL (hugepages reserved? run ci/setup)");
+    Eal::init(&[
+        "-l",
+        "0",
+        "--in-memory",
+        "--single-file-segments",
+        "--no-pci",
+        "--file-prefix",
+        &format!("vhostpeer{pid}"),
+        "-m",
+        "256",
+    ])
+    .expect("peer EAL (hugepages reserved? run ci/setup)");
     let pool = Mempool::new("peer", 4095, 0, 2176, 0).unwrap();
     let start = pool.available();
-    let conf = PortConf { rx_queues: 1, tx_queues: 1, rx_desc: 256, tx_desc: 256, mtu: None, mac: None, promiscuous: false };
+    let conf =
+        PortConf { rx_queues: 1, tx_queues: 1, rx_desc: 256, tx_desc: 256, mtu: None, mac: None, promiscuous: false };
     let mut ports = vec![];
     for i in 0..2 {
         let mut p = Port::probe(&format!("net_virtio_user{i},path={d}/vm{i}.sock,queues=1,queue_size=256")).unwrap();

@@ -91,7 +91,12 @@ fn print(r: &Report) {
 /// The vf lines of `ip -d link show dev PF`.
 fn ip_vf_lines(pf: &str) -> Vec<String> {
     match Command::new("/sbin/ip.iproute2").args(["-d", "link", "show", "dev", pf]).output() {
-        Ok(o) => String::from_utf8_lossy(&o.stdout).lines().map(str::trim).filter(|l| l.starts_with("vf ")).map(str::to_owned).collect(),
+        Ok(o) => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("vf "))
+            .map(str::to_owned)
+            .collect(),
         Err(e) => vec![format!("ip: {e}")],
     }
 }
@@ -105,7 +110,9 @@ fn run(c: &mut Check) {
     let pf_pci = std::env::var("SRIOV_PF_PCI").expect("SRIOV_PF_PCI");
     // igb limits rates only at link speed 1000: wait for the PF's link.
     let end = Instant::now() + Duration::from_secs(15);
-    while std::fs::read_to_string(format!("/sys/class/net/{pf}/speed")).map(|s| s.trim() != "1000").unwrap_or(true) && Instant::now() < end {
+    while std::fs::read_to_string(format!("/sys/class/net/{pf}/speed")).map(|s| s.trim() != "1000").unwrap_or(true)
+        && Instant::now() < end
+    {
         std::thread::sleep(Duration::from_millis(100));
     }
     let mut k = Sysfs::new("/sys").expect("rtnetlink socket");
@@ -114,14 +121,23 @@ fn run(c: &mut Check) {
     let a = config(&pf, A);
     let r = sriov::apply(&a, &mut k, &[]).expect("A is accepted");
     print(&r);
-    let unsupported: Vec<String> = r.steps.iter().filter(|s| matches!(s.outcome, Outcome::Unsupported(_))).map(|s| s.step.to_string()).collect();
-    c.eq("A: the only unsupported step is igb's per-VF link state", unsupported, vec![format!("{pf_pci} vf 0: link_state enable (was auto)")]);
+    let unsupported: Vec<String> =
+        r.steps.iter().filter(|s| matches!(s.outcome, Outcome::Unsupported(_))).map(|s| s.step.to_string()).collect();
+    c.eq(
+        "A: the only unsupported step is igb's per-VF link state",
+        unsupported,
+        vec![format!("{pf_pci} vf 0: link_state enable (was auto)")],
+    );
     c.eq("A: no step failed", r.failed().count(), 0);
     c.eq("A: first step creates the VFs", r.steps.first().map(|s| s.step.change.clone()), Some(Change::NumVfs(2)));
     let st = &r.after[0];
     c.eq("A: sriov_numvfs", st.num_vfs, 2);
     let vf_pcis: Vec<Option<String>> = st.vfs.iter().map(|v| v.pci.clone()).collect();
-    c.eq("A: VF PCI addresses", vf_pcis.clone(), vec![Some("0000:01:10.0".to_owned()), Some("0000:01:10.2".to_owned())]);
+    c.eq(
+        "A: VF PCI addresses",
+        vf_pcis.clone(),
+        vec![Some("0000:01:10.0".to_owned()), Some("0000:01:10.2".to_owned())],
+    );
     c.eq("A: VF 0 bound to igbvf by autoprobe", st.vfs[0].driver.as_deref(), Some("igbvf"));
     c.eq("A: VF 1 unbound (driver = none)", st.vfs[1].driver.as_deref(), None);
     let got = read_back(&pf);
@@ -136,12 +152,21 @@ fn run(c: &mut Check) {
         min_tx_rate: 0,
         max_tx_rate: 100,
     };
-    let want1 = VfLink { index: 1, mac: mac("02:00:00:00:00:11"), spoofchk: Some(true), trust: Some(false), link_state: Some(LinkState::Auto), ..Default::default() };
+    let want1 = VfLink {
+        index: 1,
+        mac: mac("02:00:00:00:00:11"),
+        spoofchk: Some(true),
+        trust: Some(false),
+        link_state: Some(LinkState::Auto),
+        ..Default::default()
+    };
     c.eq("A: VFs read back over rtnetlink", got.clone(), vec![want0.clone(), want1.clone()]);
     let lines = ip_vf_lines(&pf);
     println!("     ip: {lines:?}");
     let l0 = lines.iter().find(|l| l.starts_with("vf 0 ")).cloned().unwrap_or_default();
-    for want in ["link/ether 02:00:00:00:00:10", "vlan 10, qos 2", "max_tx_rate 100Mbps", "spoof checking off", "trust on"] {
+    for want in
+        ["link/ether 02:00:00:00:00:10", "vlan 10, qos 2", "max_tx_rate 100Mbps", "spoof checking off", "trust on"]
+    {
         c.yes(&format!("A: iproute2 shows VF 0 with {want:?}"), l0.contains(want), &l0);
     }
 
@@ -150,7 +175,10 @@ fn run(c: &mut Check) {
     print(&r);
     c.eq(
         "A again: the only step left",
-        r.steps.iter().map(|s| (s.step.change.clone(), matches!(s.outcome, Outcome::Unsupported(_)))).collect::<Vec<_>>(),
+        r.steps
+            .iter()
+            .map(|s| (s.step.change.clone(), matches!(s.outcome, Outcome::Unsupported(_))))
+            .collect::<Vec<_>>(),
         vec![(Change::Attr(VfAttr::LinkState(LinkState::Enable)), true)],
     );
     c.eq("A again: VFs unchanged", read_back(&pf), got);
@@ -190,12 +218,20 @@ fn run(c: &mut Check) {
             "sriov.pf[0].num_vfs: changing it from 2 to 3 goes through 0 and removes VF 1 (0000:01:10.2), which port \"uplink\" uses; remove the port first".to_owned(),
         ),
     }
-    c.eq("refused: still 2 VFs", std::fs::read_to_string(format!("/sys/class/net/{pf}/device/sriov_numvfs")).map(|s| s.trim().to_owned()).ok(), Some("2".into()));
+    c.eq(
+        "refused: still 2 VFs",
+        std::fs::read_to_string(format!("/sys/class/net/{pf}/device/sriov_numvfs")).map(|s| s.trim().to_owned()).ok(),
+        Some("2".into()),
+    );
 
     // 5. 2 -> 3 goes through 0; the new VFs start from the kernel's defaults.
     let r = sriov::apply(&three, &mut k, &[]).expect("3");
     print(&r);
-    c.eq("3: steps", r.steps.iter().map(|s| s.step.change.clone()).collect::<Vec<_>>(), vec![Change::NumVfs(0), Change::NumVfs(3)]);
+    c.eq(
+        "3: steps",
+        r.steps.iter().map(|s| s.step.change.clone()).collect::<Vec<_>>(),
+        vec![Change::NumVfs(0), Change::NumVfs(3)],
+    );
     c.eq("3: sriov_numvfs", r.after[0].num_vfs, 3);
     let macs: Vec<MacAddr> = read_back(&pf).iter().map(|v| v.mac).collect();
     c.eq("3: fresh VFs have no administrative MAC", macs, vec![MacAddr([0; 6]); 3]);
@@ -204,14 +240,22 @@ fn run(c: &mut Check) {
     let zero = format!("[dataplane]\nworkers = [1]\n[sriov]\n[[sriov.pf]]\nname = \"{pf}\"\nnum_vfs = 0\n");
     std::fs::write("/tmp/zero.toml", &zero).expect("write");
     match Command::new("/data/vnf-sriov").args(["plan", "/tmp/zero.toml"]).output() {
-        Ok(o) => c.eq("vnf-sriov plan", String::from_utf8_lossy(&o.stdout).into_owned(), format!("{pf_pci}: sriov_numvfs 3 -> 0\n")),
+        Ok(o) => c.eq(
+            "vnf-sriov plan",
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            format!("{pf_pci}: sriov_numvfs 3 -> 0\n"),
+        ),
         Err(e) => c.yes("vnf-sriov plan runs", false, &e.to_string()),
     }
     match Command::new("/data/vnf-sriov").args(["list", "/tmp/zero.toml"]).output() {
         Ok(o) => {
             let out = String::from_utf8_lossy(&o.stdout).into_owned();
             print!("{out}");
-            c.yes("vnf-sriov list shows 3 VFs", out.lines().filter(|l| l.trim_start().starts_with("vf ")).count() == 3, &out);
+            c.yes(
+                "vnf-sriov list shows 3 VFs",
+                out.lines().filter(|l| l.trim_start().starts_with("vf ")).count() == 3,
+                &out,
+            );
         }
         Err(e) => c.yes("vnf-sriov list runs", false, &e.to_string()),
     }
@@ -219,7 +263,13 @@ fn run(c: &mut Check) {
     print(&r);
     c.eq("0: steps", r.steps.iter().map(|s| s.step.change.clone()).collect::<Vec<_>>(), vec![Change::NumVfs(0)]);
     c.eq("0: no VFs over rtnetlink", read_back(&pf).len(), 0);
-    c.eq("0: no virtfn links", std::fs::read_dir(format!("/sys/class/net/{pf}/device")).map(|d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("virtfn")).count()).ok(), Some(0));
+    c.eq(
+        "0: no virtfn links",
+        std::fs::read_dir(format!("/sys/class/net/{pf}/device"))
+            .map(|d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("virtfn")).count())
+            .ok(),
+        Some(0),
+    );
 }
 
 /// vnfd itself, when the rig put it in the guest (`SRIOV_VM_ELFS`): it creates the VFs from
@@ -270,12 +320,18 @@ driver = "vfio-pci"
     std::fs::write("/tmp/vnfd.toml", sriov(2)).expect("write");
     std::fs::write("/tmp/vnfd3.toml", sriov(3)).expect("write");
     let log = std::fs::File::create("/tmp/vnfd.log").expect("log");
-    let mut child = match Command::new("/usr/bin/vnfd").args(["--config", "/tmp/vnfd.toml"]).stdout(log.try_clone().expect("dup")).stderr(log).spawn() {
+    let mut child = match Command::new("/usr/bin/vnfd")
+        .args(["--config", "/tmp/vnfd.toml"])
+        .stdout(log.try_clone().expect("dup"))
+        .stderr(log)
+        .spawn()
+    {
         Ok(ch) => ch,
         Err(e) => return c.yes("vnfd starts", false, &e.to_string()),
     };
     let end = Instant::now() + Duration::from_secs(60);
-    let running = || std::fs::read_to_string("/tmp/vnfd.log").unwrap_or_default().lines().any(|l| l.ends_with("; running"));
+    let running =
+        || std::fs::read_to_string("/tmp/vnfd.log").unwrap_or_default().lines().any(|l| l.ends_with("; running"));
     while !running() && Instant::now() < end && child.try_wait().ok().flatten().is_none() {
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -283,28 +339,57 @@ driver = "vfio-pci"
     c.yes("vnfd running", running(), &log());
     c.yes("vnfd created the VFs before EAL", log().contains(": sriov_numvfs 0 -> 2: done"), &log());
     let ctl = |args: &[&str]| {
-        let o = Command::new("/usr/bin/vnfctl").args(["--socket", "/tmp/vnfd.sock"]).args(args).output().expect("vnfctl runs");
+        let o = Command::new("/usr/bin/vnfctl")
+            .args(["--socket", "/tmp/vnfd.sock"])
+            .args(args)
+            .output()
+            .expect("vnfctl runs");
         (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
     };
     let (code, out) = ctl(&["vf", "list"]);
     print!("     vnfctl vf list:\n{out}");
     c.eq("vnfctl vf list exit", code, Some(0));
     let lines: Vec<&str> = out.lines().collect();
-    c.yes("vnfctl vf list: the PF with 2 of 7 VFs", lines.first().is_some_and(|l| l.starts_with(&format!("pf {pf} (")) && l.contains("vfs 2/7")), &out);
+    c.yes(
+        "vnfctl vf list: the PF with 2 of 7 VFs",
+        lines.first().is_some_and(|l| l.starts_with(&format!("pf {pf} (")) && l.contains("vfs 2/7")),
+        &out,
+    );
     let vf0 = lines.iter().find(|l| l.trim_start().starts_with("vf 0 ")).copied().unwrap_or("");
     let vf1 = lines.iter().find(|l| l.trim_start().starts_with("vf 1 ")).copied().unwrap_or("");
-    c.yes("vnfctl vf list: VF 0", vf0.contains("0000:01:10.0") && vf0.contains("igbvf") && vf0.contains("mac 02:00:00:00:00:30 vlan 30 qos 0"), vf0);
-    c.yes("vnfctl vf list: VF 1 on vfio-pci", vf1.contains("0000:01:10.2") && vf1.contains("vfio-pci") && vf1.contains("mac 02:00:00:00:00:31") && vf1.contains("trust on"), vf1);
+    c.yes(
+        "vnfctl vf list: VF 0",
+        vf0.contains("0000:01:10.0") && vf0.contains("igbvf") && vf0.contains("mac 02:00:00:00:00:30 vlan 30 qos 0"),
+        vf0,
+    );
+    c.yes(
+        "vnfctl vf list: VF 1 on vfio-pci",
+        vf1.contains("0000:01:10.2")
+            && vf1.contains("vfio-pci")
+            && vf1.contains("mac 02:00:00:00:00:31")
+            && vf1.contains("trust on"),
+        vf1,
+    );
     // The VF is a DPDK port, run by DPDK's igb VF driver.
     let (code, out) = ctl(&["--json", "ports"]);
     let drivers: Vec<String> = serde_json::from_str::<serde_json::Value>(out.trim())
         .ok()
-        .and_then(|v| v["ports"].as_array().map(|a| a.iter().map(|p| format!("{} {} {}", p["name"], p["driver"], p["devargs"])).collect()))
+        .and_then(|v| {
+            v["ports"]
+                .as_array()
+                .map(|a| a.iter().map(|p| format!("{} {} {}", p["name"], p["driver"], p["devargs"])).collect())
+        })
         .unwrap_or_default();
     c.eq(
         "vnfctl ports: VF 1 is DPDK port vf1",
         (code, drivers),
-        (Some(0), vec!["\"vf1\" \"net_e1000_igb_vf\" \"0000:01:10.2\"".to_owned(), "\"sink\" \"net_null\" \"net_null0,no-rx=1\"".to_owned()]),
+        (
+            Some(0),
+            vec![
+                "\"vf1\" \"net_e1000_igb_vf\" \"0000:01:10.2\"".to_owned(),
+                "\"sink\" \"net_null\" \"net_null0,no-rx=1\"".to_owned(),
+            ],
+        ),
     );
     // A reload that would recreate the VFs under the running port is refused whole.
     let (code, out) = ctl(&["config", "reload", "/tmp/vnfd3.toml"]);
@@ -316,11 +401,19 @@ driver = "vfio-pci"
             "vnfctl: vnfd refused: /tmp/vnfd3.toml: sriov.pf[0].num_vfs: changing it from 2 to 3 goes through 0 and removes VF 1 (0000:01:10.2), which port \"vf1\" uses; remove the port first\n".to_owned(),
         ),
     );
-    c.eq("refused reload: still 2 VFs", std::fs::read_to_string(format!("/sys/class/net/{pf}/device/sriov_numvfs")).map(|s| s.trim().to_owned()).ok(), Some("2".into()));
+    c.eq(
+        "refused reload: still 2 VFs",
+        std::fs::read_to_string(format!("/sys/class/net/{pf}/device/sriov_numvfs")).map(|s| s.trim().to_owned()).ok(),
+        Some("2".into()),
+    );
     let (code, out) = ctl(&["sriov", "apply", "--dry-run"]);
     c.eq("vnfctl sriov apply --dry-run", (code, out), (Some(0), "nothing to change\n".to_owned()));
     let (code, out) = ctl(&["vf", "set", &pf, "1", "--spoofchk", "off"]);
-    c.eq("vnfctl vf set", (code, out.trim_end().to_owned()), (Some(0), format!("{} vf 1: spoofchk off (was on): done", std::env::var("SRIOV_PF_PCI").unwrap_or_default())));
+    c.eq(
+        "vnfctl vf set",
+        (code, out.trim_end().to_owned()),
+        (Some(0), format!("{} vf 1: spoofchk off (was on): done", std::env::var("SRIOV_PF_PCI").unwrap_or_default())),
+    );
     let _ = Command::new("/bin/busybox").args(["kill", "-TERM", &child.id().to_string()]).status();
     let st = child.wait().expect("wait vnfd");
     c.eq("vnfd stopped cleanly", st.code(), Some(0));

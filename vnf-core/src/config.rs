@@ -7,7 +7,10 @@
 
 mod security;
 
-pub use security::{addr_range, port_range, proto_number, Conntrack, Exhaustion, Firewall, Forward, Nat, Policy, Rule, Snat, Verdict, DEFAULT_ZONE, MAX_ZONES};
+pub use security::{
+    addr_range, port_range, proto_number, Conntrack, Exhaustion, Firewall, Forward, Nat, Policy, Rule, Snat, Verdict,
+    DEFAULT_ZONE, MAX_ZONES,
+};
 
 use crate::wire::MacAddr;
 use serde::{Deserialize, Serialize};
@@ -187,14 +190,20 @@ impl Control {
             return Err(ConfigError::new("control.max_clients", format!("{} is not in 1..=1024", self.max_clients)));
         }
         if self.max_request < 256 || self.max_request > 16 << 20 {
-            return Err(ConfigError::new("control.max_request", format!("{} is not in 256..=16777216", self.max_request)));
+            return Err(ConfigError::new(
+                "control.max_request",
+                format!("{} is not in 256..=16777216", self.max_request),
+            ));
         }
         if self.read_timeout_ms == 0 {
             return Err(ConfigError::new("control.read_timeout_ms", "must be above 0"));
         }
         if let Some(a) = self.prometheus {
             if !a.ip().is_loopback() {
-                return Err(ConfigError::new("control.prometheus", format!("{a} is not a loopback address (the exporter has no authentication)")));
+                return Err(ConfigError::new(
+                    "control.prometheus",
+                    format!("{a} is not a loopback address (the exporter has no authentication)"),
+                ));
             }
         }
         Ok(())
@@ -319,7 +328,14 @@ pub struct Routing {
 
 impl Default for Routing {
     fn default() -> Self {
-        Routing { neighbor_size: 4096, arp_reachable_s: 300, arp_retry_ms: 1000, arp_retries: 3, arp_queue: 4, icmp_errors_per_s: 1000 }
+        Routing {
+            neighbor_size: 4096,
+            arp_reachable_s: 300,
+            arp_retry_ms: 1000,
+            arp_retries: 3,
+            arp_queue: 4,
+            icmp_errors_per_s: 1000,
+        }
     }
 }
 
@@ -660,16 +676,25 @@ impl Config {
             }
         }
         if d.main_lcore >= MAX_LCORE {
-            return Err(ConfigError::new("dataplane.main_lcore", format!("lcore {} is not below {MAX_LCORE}", d.main_lcore)));
+            return Err(ConfigError::new(
+                "dataplane.main_lcore",
+                format!("lcore {} is not below {MAX_LCORE}", d.main_lcore),
+            ));
         }
         if d.burst == 0 || d.burst > MAX_BURST {
             return Err(ConfigError::new("dataplane.burst", format!("{} is not in 1..={MAX_BURST}", d.burst)));
         }
         if d.mbuf_data_room < 256 + 128 {
-            return Err(ConfigError::new("dataplane.mbuf_data_room", format!("{} is below 384 (128 headroom + 256 data)", d.mbuf_data_room)));
+            return Err(ConfigError::new(
+                "dataplane.mbuf_data_room",
+                format!("{} is below 384 (128 headroom + 256 data)", d.mbuf_data_room),
+            ));
         }
         if d.mempool_cache > 512 {
-            return Err(ConfigError::new("dataplane.mempool_cache", format!("{} is above DPDK's limit of 512", d.mempool_cache)));
+            return Err(ConfigError::new(
+                "dataplane.mempool_cache",
+                format!("{} is above DPDK's limit of 512", d.mempool_cache),
+            ));
         }
         check_desc("dataplane.rx_desc", d.rx_desc)?;
         check_desc("dataplane.tx_desc", d.tx_desc)?;
@@ -678,15 +703,24 @@ impl Config {
         let mut devs = HashMap::new();
         for (i, p) in self.ports.iter().enumerate() {
             let key = |f: &str| format!("port[{i}].{f}");
-            if p.name.is_empty() || p.name.len() > 32 || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(ConfigError::new(key("name"), format!("{:?} must be 1 to 32 characters of [A-Za-z0-9_-]", p.name)));
+            if p.name.is_empty()
+                || p.name.len() > 32
+                || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(ConfigError::new(
+                    key("name"),
+                    format!("{:?} must be 1 to 32 characters of [A-Za-z0-9_-]", p.name),
+                ));
             }
             if let Some(j) = names.insert(p.name.as_str(), i) {
                 return Err(ConfigError::new(key("name"), format!("{:?} is already the name of port[{j}]", p.name)));
             }
             let dev = p.device_name();
             if dev.is_empty() || p.devargs.chars().any(char::is_whitespace) {
-                return Err(ConfigError::new(key("devargs"), format!("{:?} is not a device name with optional ,key=value arguments", p.devargs)));
+                return Err(ConfigError::new(
+                    key("devargs"),
+                    format!("{:?} is not a device name with optional ,key=value arguments", p.devargs),
+                ));
             }
             if let Some(j) = devs.insert(dev, i) {
                 return Err(ConfigError::new(key("devargs"), format!("device {dev:?} is already used by port[{j}]")));
@@ -719,7 +753,10 @@ impl Config {
                     return Err(ConfigError::new(key, format!("no port is named {n:?}")));
                 }
                 if let Some(j) = used.insert(n, i) {
-                    return Err(ConfigError::new(key, format!("port {n:?} is already cross-connected by xconnect[{j}]")));
+                    return Err(ConfigError::new(
+                        key,
+                        format!("port {n:?} is already cross-connected by xconnect[{j}]"),
+                    ));
                 }
             }
             if x.a == x.b {
@@ -736,7 +773,10 @@ impl Config {
         }
         let r = &self.routing;
         if r.neighbor_size == 0 || r.neighbor_size > 1 << 20 {
-            return Err(ConfigError::new("routing.neighbor_size", format!("{} is not in 1..=1048576", r.neighbor_size)));
+            return Err(ConfigError::new(
+                "routing.neighbor_size",
+                format!("{} is not in 1..=1048576", r.neighbor_size),
+            ));
         }
         if r.arp_retry_ms == 0 {
             return Err(ConfigError::new("routing.arp_retry_ms", "must be above 0"));
@@ -752,8 +792,14 @@ impl Config {
         let mut subnets: Vec<(Ipv4Prefix, usize)> = vec![];
         for (i, br) in self.bridges.iter().enumerate() {
             let key = |f: &str| format!("bridge[{i}].{f}");
-            if br.name.is_empty() || br.name.len() > 32 || !br.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(ConfigError::new(key("name"), format!("{:?} must be 1 to 32 characters of [A-Za-z0-9_-]", br.name)));
+            if br.name.is_empty()
+                || br.name.len() > 32
+                || !br.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(ConfigError::new(
+                    key("name"),
+                    format!("{:?} must be 1 to 32 characters of [A-Za-z0-9_-]", br.name),
+                ));
             }
             if let Some(j) = bnames.insert(br.name.as_str(), i) {
                 return Err(ConfigError::new(key("name"), format!("{:?} is already the name of bridge[{j}]", br.name)));
@@ -769,7 +815,10 @@ impl Config {
                     return Err(ConfigError::new(key("gateway"), format!("{gw}: the prefix length must be in 1..=30")));
                 }
                 if gw.addr == gw.network() || gw.addr == gw.broadcast() {
-                    return Err(ConfigError::new(key("gateway"), format!("{gw} is the network or broadcast address of its subnet")));
+                    return Err(ConfigError::new(
+                        key("gateway"),
+                        format!("{gw} is the network or broadcast address of its subnet"),
+                    ));
                 }
                 let first = gw.addr >> 24;
                 if first == 0 || first == 127 || first >= 224 {
@@ -777,7 +826,10 @@ impl Config {
                 }
                 for (other, j) in &subnets {
                     if other.contains(gw.network()) || gw.contains(other.network()) {
-                        return Err(ConfigError::new(key("gateway"), format!("{gw} overlaps bridge[{j}]'s subnet {other}")));
+                        return Err(ConfigError::new(
+                            key("gateway"),
+                            format!("{gw} overlaps bridge[{j}]'s subnet {other}"),
+                        ));
                     }
                 }
                 subnets.push((gw, i));
@@ -813,12 +865,19 @@ impl Config {
                     }
                 }
                 Some(_) if xconnected.contains_key(p.name.as_str()) => {
-                    return Err(ConfigError::new(key("mode"), format!("port {:?} is cross-connected; it cannot also be a bridge port", p.name)));
+                    return Err(ConfigError::new(
+                        key("mode"),
+                        format!("port {:?} is cross-connected; it cannot also be a bridge port", p.name),
+                    ));
                 }
                 Some(PortMode::Access) => {
                     let v = p.vlan.ok_or_else(|| ConfigError::new(key("vlan"), "an access port needs its VLAN"))?;
                     bridge_vlan("vlan", v)?;
-                    for (f, set) in [("allowed_vlans", p.allowed_vlans.is_some()), ("native_vlan", p.native_vlan.is_some()), ("outer_vlan", p.outer_vlan.is_some())] {
+                    for (f, set) in [
+                        ("allowed_vlans", p.allowed_vlans.is_some()),
+                        ("native_vlan", p.native_vlan.is_some()),
+                        ("outer_vlan", p.outer_vlan.is_some()),
+                    ] {
                         if set {
                             return Err(ConfigError::new(key(f), "only trunk ports have it"));
                         }
@@ -826,7 +885,10 @@ impl Config {
                 }
                 Some(PortMode::Trunk) => {
                     if p.vlan.is_some() {
-                        return Err(ConfigError::new(key("vlan"), "a trunk port has allowed_vlans and native_vlan, not vlan"));
+                        return Err(ConfigError::new(
+                            key("vlan"),
+                            "a trunk port has allowed_vlans and native_vlan, not vlan",
+                        ));
                     }
                     if let Some(list) = &p.allowed_vlans {
                         if list.is_empty() {
@@ -839,7 +901,10 @@ impl Config {
                     if let Some(n) = p.native_vlan {
                         bridge_vlan("native_vlan", n)?;
                         if !self.trunk_allows(i, n) {
-                            return Err(ConfigError::new(key("native_vlan"), format!("VLAN {n} is not in allowed_vlans")));
+                            return Err(ConfigError::new(
+                                key("native_vlan"),
+                                format!("VLAN {n} is not in allowed_vlans"),
+                            ));
                         }
                     }
                     if let Some(o) = p.outer_vlan {
@@ -847,7 +912,10 @@ impl Config {
                             return Err(ConfigError::new(key("outer_vlan"), format!("{o} is not in 1..=4094")));
                         }
                         if p.native_vlan.is_some() {
-                            return Err(ConfigError::new(key("native_vlan"), "a QinQ trunk (outer_vlan) has no native VLAN"));
+                            return Err(ConfigError::new(
+                                key("native_vlan"),
+                                "a QinQ trunk (outer_vlan) has no native VLAN",
+                            ));
                         }
                     }
                 }
@@ -862,7 +930,12 @@ impl Config {
                 }
                 match self.port_index(&sm.port) {
                     Some(pi) if members.contains(&pi) => {}
-                    Some(_) => return Err(ConfigError::new(key("port"), format!("port {:?} is not a member of VLAN {}", sm.port, br.vlan))),
+                    Some(_) => {
+                        return Err(ConfigError::new(
+                            key("port"),
+                            format!("port {:?} is not a member of VLAN {}", sm.port, br.vlan),
+                        ))
+                    }
                     None => return Err(ConfigError::new(key("port"), format!("no port is named {:?}", sm.port))),
                 }
             }
@@ -875,7 +948,10 @@ impl Config {
                 };
                 let ip = u32::from(n.ip);
                 if !gw.contains(ip) || ip == gw.addr || ip == gw.network() || ip == gw.broadcast() {
-                    return Err(ConfigError::new(key("ip"), format!("{} is not a host of {gw} other than the gateway", n.ip)));
+                    return Err(ConfigError::new(
+                        key("ip"),
+                        format!("{} is not a host of {gw} other than the gateway", n.ip),
+                    ));
                 }
                 if n.mac.is_multicast() || n.mac.is_zero() {
                     return Err(ConfigError::new(key("mac"), format!("{} is not a unicast address", n.mac)));
@@ -892,15 +968,29 @@ impl Config {
         for (i, rt) in self.routes.iter().enumerate() {
             let key = |f: &str| format!("route[{i}].{f}");
             if rt.prefix.addr != rt.prefix.network() {
-                return Err(ConfigError::new(key("prefix"), format!("{} has host bits set (network is {})", rt.prefix, Ipv4Prefix { addr: rt.prefix.network(), len: rt.prefix.len })));
+                return Err(ConfigError::new(
+                    key("prefix"),
+                    format!(
+                        "{} has host bits set (network is {})",
+                        rt.prefix,
+                        Ipv4Prefix { addr: rt.prefix.network(), len: rt.prefix.len }
+                    ),
+                ));
             }
             if let Some(j) = seen_routes.insert((rt.prefix.addr, rt.prefix.len), i) {
                 return Err(ConfigError::new(key("prefix"), format!("{} is already route[{j}]", rt.prefix)));
             }
             let via = u32::from(rt.via);
             match subnets.iter().find(|(s, _)| s.contains(via)) {
-                None => return Err(ConfigError::new(key("via"), format!("{} is not inside any bridge's gateway subnet", rt.via))),
-                Some((s, _)) if s.addr == via => return Err(ConfigError::new(key("via"), format!("{} is the gateway's own address", rt.via))),
+                None => {
+                    return Err(ConfigError::new(
+                        key("via"),
+                        format!("{} is not inside any bridge's gateway subnet", rt.via),
+                    ))
+                }
+                Some((s, _)) if s.addr == via => {
+                    return Err(ConfigError::new(key("via"), format!("{} is the gateway's own address", rt.via)))
+                }
                 Some(_) => {}
             }
         }
@@ -919,18 +1009,34 @@ impl Config {
         match self.port_index(&v.underlay) {
             None => return Err(ConfigError::new("vtep.underlay", format!("no port is named {:?}", v.underlay))),
             Some(i) if self.ports[i].mode.is_some() || xconnected.contains_key(v.underlay.as_str()) => {
-                return Err(ConfigError::new("vtep.underlay", format!("port {:?} already has a bridge role or a cross-connect", v.underlay)))
+                return Err(ConfigError::new(
+                    "vtep.underlay",
+                    format!("port {:?} already has a bridge role or a cross-connect", v.underlay),
+                ))
             }
             Some(_) => {}
         }
         let a = v.address;
-        if a.len == 0 || a.len > 30 || a.addr == a.network() || a.addr == a.broadcast() || a.addr >> 24 == 0 || a.addr >> 24 == 127 || a.addr >> 24 >= 224 {
-            return Err(ConfigError::new("vtep.address", format!("{a} is not a unicast host address in a /1../30 subnet")));
+        if a.len == 0
+            || a.len > 30
+            || a.addr == a.network()
+            || a.addr == a.broadcast()
+            || a.addr >> 24 == 0
+            || a.addr >> 24 == 127
+            || a.addr >> 24 >= 224
+        {
+            return Err(ConfigError::new(
+                "vtep.address",
+                format!("{a} is not a unicast host address in a /1../30 subnet"),
+            ));
         }
         if let Some(g) = v.gateway {
             let g = u32::from(g);
             if !a.contains(g) || g == a.addr {
-                return Err(ConfigError::new("vtep.gateway", format!("{} is not another host of {a}", std::net::Ipv4Addr::from(g))));
+                return Err(ConfigError::new(
+                    "vtep.gateway",
+                    format!("{} is not another host of {a}", std::net::Ipv4Addr::from(g)),
+                ));
             }
         }
         if v.udp_port == 0 {
@@ -945,7 +1051,10 @@ impl Config {
         for (k, n) in v.neighbor.iter().enumerate() {
             let ip = u32::from(n.ip);
             if !a.contains(ip) || ip == a.addr {
-                return Err(ConfigError::new(format!("vtep.neighbor[{k}].ip"), format!("{} is not another host of {a}", n.ip)));
+                return Err(ConfigError::new(
+                    format!("vtep.neighbor[{k}].ip"),
+                    format!("{} is not another host of {a}", n.ip),
+                ));
             }
         }
         let mut vnis = HashMap::new();
@@ -953,7 +1062,10 @@ impl Config {
             let key = |f: &str| format!("bridge[{i}].{f}");
             let Some(vni) = b.vni else {
                 if !b.remote_vteps.is_empty() || !b.remote_mac.is_empty() || b.vxlan_inner_tagged {
-                    return Err(ConfigError::new(key("vni"), "remote_vteps, remote_mac and vxlan_inner_tagged need a vni"));
+                    return Err(ConfigError::new(
+                        key("vni"),
+                        "remote_vteps, remote_mac and vxlan_inner_tagged need a vni",
+                    ));
                 }
                 continue;
             };
@@ -967,21 +1079,36 @@ impl Config {
             for (k, r) in b.remote_vteps.iter().enumerate() {
                 let ip = u32::from(*r);
                 if ip == a.addr || ip >> 24 == 0 || ip >> 24 == 127 || ip >> 24 >= 224 {
-                    return Err(ConfigError::new(format!("bridge[{i}].remote_vteps[{k}]"), format!("{r} is not a remote unicast address")));
+                    return Err(ConfigError::new(
+                        format!("bridge[{i}].remote_vteps[{k}]"),
+                        format!("{r} is not a remote unicast address"),
+                    ));
                 }
                 if !a.contains(ip) && v.gateway.is_none() {
-                    return Err(ConfigError::new(format!("bridge[{i}].remote_vteps[{k}]"), format!("{r} is outside {a} and [vtep] has no gateway")));
+                    return Err(ConfigError::new(
+                        format!("bridge[{i}].remote_vteps[{k}]"),
+                        format!("{r} is outside {a} and [vtep] has no gateway"),
+                    ));
                 }
                 if !seen.insert(ip) {
-                    return Err(ConfigError::new(format!("bridge[{i}].remote_vteps[{k}]"), format!("{r} is listed twice")));
+                    return Err(ConfigError::new(
+                        format!("bridge[{i}].remote_vteps[{k}]"),
+                        format!("{r} is listed twice"),
+                    ));
                 }
             }
             for (k, m) in b.remote_mac.iter().enumerate() {
                 if m.mac.is_multicast() || m.mac.is_zero() {
-                    return Err(ConfigError::new(format!("bridge[{i}].remote_mac[{k}].mac"), format!("{} is not a unicast address", m.mac)));
+                    return Err(ConfigError::new(
+                        format!("bridge[{i}].remote_mac[{k}].mac"),
+                        format!("{} is not a unicast address", m.mac),
+                    ));
                 }
                 if !seen.contains(&u32::from(m.vtep)) {
-                    return Err(ConfigError::new(format!("bridge[{i}].remote_mac[{k}].vtep"), format!("{} is not in remote_vteps", m.vtep)));
+                    return Err(ConfigError::new(
+                        format!("bridge[{i}].remote_mac[{k}].vtep"),
+                        format!("{} is not in remote_vteps", m.vtep),
+                    ));
                 }
             }
         }
@@ -1010,8 +1137,6 @@ impl Config {
             .map(|(i, _)| i)
             .collect()
     }
-
-
 
     /// Index of the port named `name`.
     pub fn port_index(&self, name: &str) -> Option<usize> {
@@ -1074,7 +1199,10 @@ impl Config {
         if (self.dataplane.mempool_size as u64) < need {
             return Err(ConfigError::new(
                 "dataplane.mempool_size",
-                format!("{} mbufs cannot fill the configured queues, bursts and caches; at least {need} are needed", self.dataplane.mempool_size),
+                format!(
+                    "{} mbufs cannot fill the configured queues, bursts and caches; at least {need} are needed",
+                    self.dataplane.mempool_size
+                ),
             ));
         }
         Ok(())
@@ -1108,7 +1236,10 @@ mod tests {
         let base = "[[port]]\nname = \"p\"\ndevargs = \"net_null0\"\n";
         let c = Config::parse(base, None).unwrap();
         assert_eq!(c.control, Control::default());
-        assert_eq!((c.control.socket.as_str(), c.control.mode_bits().unwrap(), c.control.prometheus), ("/run/vnfd.sock", 0o600, None));
+        assert_eq!(
+            (c.control.socket.as_str(), c.control.mode_bits().unwrap(), c.control.prometheus),
+            ("/run/vnfd.sock", 0o600, None)
+        );
         for (extra, key, why) in [
             ("mode = \"0999\"", "control.mode", "not an octal"),
             ("mode = \"01777\"", "control.mode", "above 0777"),
@@ -1122,7 +1253,8 @@ mod tests {
             assert_eq!(e.key, key, "{extra}: {e}");
             assert!(e.to_string().contains(why), "{extra}: {e}");
         }
-        let c = Config::parse(&format!("{base}[control]\nprometheus = \"127.0.0.1:9464\"\ngroup = \"adm\"\n"), None).unwrap();
+        let c = Config::parse(&format!("{base}[control]\nprometheus = \"127.0.0.1:9464\"\ngroup = \"adm\"\n"), None)
+            .unwrap();
         assert_eq!(c.control.prometheus, Some("127.0.0.1:9464".parse().unwrap()));
     }
 
@@ -1340,22 +1472,47 @@ via = "198.51.100.7"
             ("mode = \"access\"\nvlan = 10", "mode = \"access\"", "port[0].vlan", "needs its VLAN"),
             ("mode = \"access\"\nvlan = 10", "vlan = 10", "port[0].vlan", "needs mode"),
             ("mode = \"access\"", "mode = \"hybrid\"", "port[0].mode", "unknown variant"),
-            ("allowed_vlans = [10, \"20-21\"]", "allowed_vlans = [10, \"21-20\"]", "port[1].allowed_vlans[1]", "not a range"),
-            ("allowed_vlans = [10, \"20-21\"]", "allowed_vlans = [10, \"x\"]", "port[1].allowed_vlans[1]", "not a VLAN id"),
+            (
+                "allowed_vlans = [10, \"20-21\"]",
+                "allowed_vlans = [10, \"21-20\"]",
+                "port[1].allowed_vlans[1]",
+                "not a range",
+            ),
+            (
+                "allowed_vlans = [10, \"20-21\"]",
+                "allowed_vlans = [10, \"x\"]",
+                "port[1].allowed_vlans[1]",
+                "not a VLAN id",
+            ),
             ("allowed_vlans = [10, \"20-21\"]", "allowed_vlans = [0]", "port[1].allowed_vlans[0]", "1..=4094"),
             ("allowed_vlans = [10, \"20-21\"]", "allowed_vlans = []", "port[1].allowed_vlans", "empty"),
             ("native_vlan = 20", "native_vlan = 30", "port[1].native_vlan", "not in allowed_vlans"),
             ("outer_vlan = 100", "outer_vlan = 4095", "port[2].outer_vlan", "1..=4094"),
             ("outer_vlan = 100", "outer_vlan = 100\nnative_vlan = 10", "port[2].native_vlan", "QinQ"),
-            ("name = \"v30\"\nvlan = 30", "name = \"v30\"\nvlan = 20", "bridge[2].vlan", "already belongs to bridge[1]"),
+            (
+                "name = \"v30\"\nvlan = 30",
+                "name = \"v30\"\nvlan = 20",
+                "bridge[2].vlan",
+                "already belongs to bridge[1]",
+            ),
             ("name = \"v30\"\nvlan = 30", "name = \"v10\"\nvlan = 30", "bridge[2].name", "already the name"),
             ("name = \"v30\"\nvlan = 30", "name = \"v30\"\nvlan = 5000", "bridge[2].vlan", "1..=4094"),
-            ("name = \"v30\"\nvlan = 30", "name = \"v30\"\nvlan = 30\ngateway = \"192.0.2.1/25\"", "bridge[2].gateway", "overlaps bridge[0]"),
+            (
+                "name = \"v30\"\nvlan = 30",
+                "name = \"v30\"\nvlan = 30\ngateway = \"192.0.2.1/25\"",
+                "bridge[2].gateway",
+                "overlaps bridge[0]",
+            ),
             ("gateway = \"192.0.2.254/24\"", "gateway = \"192.0.2.255/24\"", "bridge[0].gateway", "broadcast"),
             ("gateway = \"192.0.2.254/24\"", "gateway = \"192.0.2.254/31\"", "bridge[0].gateway", "1..=30"),
             ("gateway = \"192.0.2.254/24\"", "gateway = \"192.0.2.254\"", "bridge[0].gateway", "not address/length"),
             ("gateway = \"192.0.2.254/24\"", "gateway = \"224.0.0.1/24\"", "bridge[0].gateway", "unicast"),
-            ("gateway_mac = \"02:00:00:00:20:01\"", "gateway_mac = \"ff:ff:ff:ff:ff:ff\"", "bridge[1].gateway_mac", "unicast"),
+            (
+                "gateway_mac = \"02:00:00:00:20:01\"",
+                "gateway_mac = \"ff:ff:ff:ff:ff:ff\"",
+                "bridge[1].gateway_mac",
+                "unicast",
+            ),
             ("port = \"t\"", "port = \"a10\"", "bridge[1].static_mac[0].port", "not a member of VLAN 20"),
             ("port = \"t\"", "port = \"zz\"", "bridge[1].static_mac[0].port", "no port is named"),
             ("prefix = \"203.0.113.0/24\"", "prefix = \"203.0.113.1/24\"", "route[0].prefix", "host bits"),
@@ -1440,7 +1597,8 @@ vtep = "203.0.113.2"
     #[test]
     fn rx_queues_are_dealt_round_robin() {
         let c = Config::parse(
-            &with("workers = [1]", "workers = [1, 2]").replace("devargs = \"net_ring0\"", "devargs = \"net_ring0\"\nrx_queues = 3"),
+            &with("workers = [1]", "workers = [1, 2]")
+                .replace("devargs = \"net_ring0\"", "devargs = \"net_ring0\"\nrx_queues = 3"),
             None,
         )
         .unwrap();

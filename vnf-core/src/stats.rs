@@ -249,11 +249,16 @@ impl WorkerCounters {
                 }
             }
         }
-        perm(&self.ports, ports, |p| vec![p.rx.get(), p.tx.get(), p.tx_full.get()], |p, v| {
-            p.rx.set(v[0]);
-            p.tx.set(v[1]);
-            p.tx_full.set(v[2]);
-        });
+        perm(
+            &self.ports,
+            ports,
+            |p| vec![p.rx.get(), p.tx.get(), p.tx_full.get()],
+            |p, v| {
+                p.rx.set(v[0]);
+                p.tx.set(v[1]);
+                p.tx_full.set(v[2]);
+            },
+        );
         let tun_get = |t: &TunnelCounters| vec![t.encap.get(), t.decap.get()];
         let tun_set = |t: &TunnelCounters, v: &[u64]| {
             t.encap.set(v[0]);
@@ -359,12 +364,7 @@ impl WorkerSnapshot {
 
     /// Drops as (name, count) pairs, zero counts left out.
     pub fn named_drops(&self) -> Vec<(&'static str, u64)> {
-        DropReason::ALL
-            .iter()
-            .zip(&self.drops)
-            .filter(|(_, &n)| n > 0)
-            .map(|(r, &n)| (r.name(), n))
-            .collect()
+        DropReason::ALL.iter().zip(&self.drops).filter(|(_, &n)| n > 0).map(|(r, &n)| (r.name(), n)).collect()
     }
 
     /// Events as (name, count) pairs, zero counts left out.

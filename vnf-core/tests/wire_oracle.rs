@@ -121,12 +121,30 @@ fn ip_spec() -> impl Strategy<Value = IpSpec> {
         0u8..4,
         prop_oneof![Just(Vec::new()), words(10)],
     )
-        .prop_map(|(src, dst, ttl, ident, df, dscp, ecn, options)| IpSpec { src, dst, ttl, ident, df, dscp, ecn, options })
+        .prop_map(|(src, dst, ttl, ident, df, dscp, ecn, options)| IpSpec {
+            src,
+            dst,
+            ttl,
+            ident,
+            df,
+            dscp,
+            ecn,
+            options,
+        })
 }
 
 fn tcp_spec() -> impl Strategy<Value = TcpSpec> {
     (any::<u16>(), any::<u16>(), any::<u32>(), any::<u32>(), any::<u8>(), any::<u16>(), any::<u16>(), words(10))
-        .prop_map(|(sp, dp, seq, ack, flags, window, urgent, options)| TcpSpec { sp, dp, seq, ack, flags, window, urgent, options })
+        .prop_map(|(sp, dp, seq, ack, flags, window, urgent, options)| TcpSpec {
+            sp,
+            dp,
+            seq,
+            ack,
+            flags,
+            window,
+            urgent,
+            options,
+        })
 }
 
 fn l4_spec() -> impl Strategy<Value = L4Spec> {
@@ -222,8 +240,16 @@ fn build(s: &PacketSpec) -> Vec<u8> {
     let mut out = Vec::new();
     match &s.l3 {
         L3Spec::Arp { op, sha, spa, tha, tpa } => {
-            let a =
-                ep::ArpPacket::new(ep::ArpHardwareId::ETHERNET, ep::EtherType::IPV4, ep::ArpOperation(*op), sha, spa, tha, tpa).unwrap();
+            let a = ep::ArpPacket::new(
+                ep::ArpHardwareId::ETHERNET,
+                ep::EtherType::IPV4,
+                ep::ArpOperation(*op),
+                sha,
+                spa,
+                tha,
+                tpa,
+            )
+            .unwrap();
             match vlan_hdr {
                 None => eth.arp(a).write(&mut out).unwrap(),
                 Some(v) => eth.vlan(v).arp(a).write(&mut out).unwrap(),
@@ -238,8 +264,12 @@ fn build(s: &PacketSpec) -> Vec<u8> {
             match l4 {
                 L4Spec::Udp { sp, dp } => step.udp(*sp, *dp).write(&mut out, &s.payload).unwrap(),
                 L4Spec::Tcp(t) => step.tcp_header(ep_tcp(t)).write(&mut out, &s.payload).unwrap(),
-                L4Spec::Echo { request: true, id, seq } => step.icmpv4_echo_request(*id, *seq).write(&mut out, &s.payload).unwrap(),
-                L4Spec::Echo { request: false, id, seq } => step.icmpv4_echo_reply(*id, *seq).write(&mut out, &s.payload).unwrap(),
+                L4Spec::Echo { request: true, id, seq } => {
+                    step.icmpv4_echo_request(*id, *seq).write(&mut out, &s.payload).unwrap()
+                }
+                L4Spec::Echo { request: false, id, seq } => {
+                    step.icmpv4_echo_reply(*id, *seq).write(&mut out, &s.payload).unwrap()
+                }
             }
         }
     }
@@ -329,7 +359,12 @@ fn assert_ipv4_matches(p: &Ipv4Packet<&[u8]>, h: &ep::Ipv4HeaderSlice<'_>) {
     assert_eq!(p.dscp_ecn(), (h.dcp().value() << 2) | h.ecn().value());
     assert_eq!(p.options(), h.options());
     let calc = h.to_header().calc_header_checksum();
-    assert_eq!(p.verify_checksum(), csum_equiv(calc, h.header_checksum()), "calc {calc:#06x} field {:#06x}", h.header_checksum());
+    assert_eq!(
+        p.verify_checksum(),
+        csum_equiv(calc, h.header_checksum()),
+        "calc {calc:#06x} field {:#06x}",
+        h.header_checksum()
+    );
 }
 
 /// `L2Info::parse` (the fast path's parser) must agree with `L2Header::parse` on every input.
@@ -798,8 +833,8 @@ fn checksum_zero_corner_cases() {
 // ---------------------------------------------------------------------------------------------
 
 fn ipv4_repr() -> impl Strategy<Value = Ipv4Repr> {
-    (any::<u32>(), any::<u32>(), any::<u8>(), 0u16..=65515, any::<u8>(), any::<u8>(), any::<u16>(), any::<bool>()).prop_map(
-        |(src, dst, protocol, payload_len, ttl, dscp_ecn, ident, dont_frag)| Ipv4Repr {
+    (any::<u32>(), any::<u32>(), any::<u8>(), 0u16..=65515, any::<u8>(), any::<u8>(), any::<u16>(), any::<bool>())
+        .prop_map(|(src, dst, protocol, payload_len, ttl, dscp_ecn, ident, dont_frag)| Ipv4Repr {
             src,
             dst,
             protocol,
@@ -808,29 +843,29 @@ fn ipv4_repr() -> impl Strategy<Value = Ipv4Repr> {
             dscp_ecn,
             ident,
             dont_frag,
-        },
-    )
+        })
 }
 
 fn arp_repr() -> impl Strategy<Value = ArpRepr> {
-    (prop_oneof![Just(arp::OP_REQUEST), Just(arp::OP_REPLY)], any::<[u8; 6]>(), any::<u32>(), any::<[u8; 6]>(), any::<u32>()).prop_map(
-        |(operation, s, sender_ip, t, target_ip)| ArpRepr {
+    (
+        prop_oneof![Just(arp::OP_REQUEST), Just(arp::OP_REPLY)],
+        any::<[u8; 6]>(),
+        any::<u32>(),
+        any::<[u8; 6]>(),
+        any::<u32>(),
+    )
+        .prop_map(|(operation, s, sender_ip, t, target_ip)| ArpRepr {
             operation,
             sender_mac: MacAddr(s),
             sender_ip,
             target_mac: MacAddr(t),
             target_ip,
-        },
-    )
+        })
 }
 
 fn any_tag() -> impl Strategy<Value = Tag> {
-    (prop_oneof![Just(EtherType::VLAN), Just(EtherType::QINQ)], 0u8..8, any::<bool>(), 0u16..4096).prop_map(|(tpid, pcp, dei, vid)| Tag {
-        tpid,
-        pcp,
-        dei,
-        vid,
-    })
+    (prop_oneof![Just(EtherType::VLAN), Just(EtherType::QINQ)], 0u8..8, any::<bool>(), 0u16..4096)
+        .prop_map(|(tpid, pcp, dei, vid)| Tag { tpid, pcp, dei, vid })
 }
 
 proptest! {
@@ -913,7 +948,16 @@ proptest! {
 #[test]
 fn ipv4_repr_round_trip_at_max_payload() {
     // The largest representable payload round-trips; one byte more is clamped (documented).
-    let r = Ipv4Repr { src: 1, dst: 2, protocol: 17, payload_len: Ipv4Repr::MAX_PAYLOAD, ttl: 64, dscp_ecn: 0, ident: 0, dont_frag: false };
+    let r = Ipv4Repr {
+        src: 1,
+        dst: 2,
+        protocol: 17,
+        payload_len: Ipv4Repr::MAX_PAYLOAD,
+        ttl: 64,
+        dscp_ecn: 0,
+        ident: 0,
+        dont_frag: false,
+    };
     let mut b = vec![0u8; 20 + 65516];
     r.emit(&mut b);
     let p = Ipv4Packet::new_checked(&b[..]).unwrap();
@@ -988,7 +1032,10 @@ fn check_prefixes(spec: &PacketSpec, full: &[u8]) {
                         } else {
                             // No length field: a consistent, shorter segment.
                             let t = r.unwrap();
-                            assert_eq!((t.src_port(), t.dst_port(), t.seq(), t.ack()), (ft.src_port(), ft.dst_port(), ft.seq(), ft.ack()));
+                            assert_eq!(
+                                (t.src_port(), t.dst_port(), t.seq(), t.ack()),
+                                (ft.src_port(), ft.dst_port(), ft.seq(), ft.ack())
+                            );
                             assert_eq!(
                                 (t.header_len(), t.flags(), t.window(), t.checksum()),
                                 (ft.header_len(), ft.flags(), ft.window(), ft.checksum())
@@ -1086,7 +1133,9 @@ fn apply_mutation(spec: &PacketSpec, full: &[u8], m: &Mutation) {
             assert_eq!(ipv4(&b), Some(WireError::BadHeaderLen));
             assert!(matches!(
                 ep::Ipv4HeaderSlice::from_slice(&b),
-                Err(ep::err::ipv4::HeaderSliceError::Content(ep::err::ipv4::HeaderError::HeaderLengthSmallerThanHeader { .. }))
+                Err(ep::err::ipv4::HeaderSliceError::Content(
+                    ep::err::ipv4::HeaderError::HeaderLengthSmallerThanHeader { .. }
+                ))
             ));
         }
         Mutation::IpIhlPastBuffer(ihl) if is_ip => {
@@ -1345,13 +1394,20 @@ fn differential(data: &[u8]) {
         let theirs = ep::Ipv4Slice::from_slice(data);
         match (&ours, &theirs) {
             (Ok(()), Ok(_)) => {}
-            (Err(WireError::BadVersion), Err(ep::err::ipv4::SliceError::Header(ep::err::ipv4::HeaderError::UnexpectedVersion { .. }))) => {}
+            (
+                Err(WireError::BadVersion),
+                Err(ep::err::ipv4::SliceError::Header(ep::err::ipv4::HeaderError::UnexpectedVersion { .. })),
+            ) => {}
             (
                 Err(WireError::BadHeaderLen),
-                Err(ep::err::ipv4::SliceError::Header(ep::err::ipv4::HeaderError::HeaderLengthSmallerThanHeader { .. })),
+                Err(ep::err::ipv4::SliceError::Header(ep::err::ipv4::HeaderError::HeaderLengthSmallerThanHeader {
+                    ..
+                })),
             ) => {}
-            (Err(WireError::Truncated), Err(ep::err::ipv4::SliceError::Len(e))) if e.len_source == ep::LenSource::Slice => {}
-            (Err(WireError::BadLength), Err(ep::err::ipv4::SliceError::Len(e))) if e.len_source == ep::LenSource::Ipv4HeaderTotalLen => {}
+            (Err(WireError::Truncated), Err(ep::err::ipv4::SliceError::Len(e)))
+                if e.len_source == ep::LenSource::Slice => {}
+            (Err(WireError::BadLength), Err(ep::err::ipv4::SliceError::Len(e)))
+                if e.len_source == ep::LenSource::Ipv4HeaderTotalLen => {}
             _ => panic!("ipv4 disagreement on {data:02x?}: ours {ours:?}, etherparse {theirs:?}"),
         }
     }

@@ -290,7 +290,10 @@ fn request(cmd: &Cmd) -> Result<String, Fail> {
         }
         Cmd::Latency => "latency",
         Cmd::Vf { action: VfAction::List } => "vf list",
-        Cmd::Vf { action: VfAction::Set { pf, vf, mac, vlan, qos, spoofchk, trust, link_state, min_tx_rate, max_tx_rate, driver } } => {
+        Cmd::Vf {
+            action:
+                VfAction::Set { pf, vf, mac, vlan, qos, spoofchk, trust, link_state, min_tx_rate, max_tx_rate, driver },
+        } => {
             m.insert("pf".into(), pf.clone().into());
             m.insert("vf".into(), (*vf).into());
             put(&mut m, "mac", mac.clone());
@@ -318,7 +321,9 @@ fn request(cmd: &Cmd) -> Result<String, Fail> {
 }
 
 fn exchange(path: &Path, line: &str, timeout: f64) -> Result<String, Fail> {
-    let conn = |e: std::io::Error| Fail::Usage(format!("{}: {e} (is vnfd running? --socket or VNFCTL_SOCKET names its socket)", path.display()));
+    let conn = |e: std::io::Error| {
+        Fail::Usage(format!("{}: {e} (is vnfd running? --socket or VNFCTL_SOCKET names its socket)", path.display()))
+    };
     let mut s = UnixStream::connect(path).map_err(conn)?;
     let t = Duration::try_from_secs_f64(timeout).ok().filter(|t| !t.is_zero());
     let io = |e: std::io::Error| Fail::Usage(format!("{}: {e}", path.display()));
@@ -328,7 +333,9 @@ fn exchange(path: &Path, line: &str, timeout: f64) -> Result<String, Fail> {
     let mut rd = BufReader::new(&s);
     let mut answer = String::new();
     rd.read_line(&mut answer).map_err(|e| match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Fail::Usage(format!("no answer within {timeout} s")),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            Fail::Usage(format!("no answer within {timeout} s"))
+        }
         _ => io(e),
     })?;
     // Leave only once vnfd has let go of this client's slot, so that scripts running vnfctl
@@ -344,7 +351,8 @@ fn exchange(path: &Path, line: &str, timeout: f64) -> Result<String, Fail> {
 fn run(cli: &Cli) -> Result<(), Fail> {
     let line = request(&cli.cmd)?;
     let answer = exchange(&socket_path(cli), &line, cli.timeout)?;
-    let v: Value = serde_json::from_str(&answer).map_err(|e| Fail::Usage(format!("vnfd answered something that is not JSON ({e}): {answer}")))?;
+    let v: Value = serde_json::from_str(&answer)
+        .map_err(|e| Fail::Usage(format!("vnfd answered something that is not JSON ({e}): {answer}")))?;
     let refused = v["ok"] != json!(true);
     if cli.json || matches!(cli.cmd, Cmd::Raw { .. }) {
         println!("{answer}");
@@ -472,14 +480,31 @@ fn render(cmd: &Cmd, v: &Value) -> String {
                     ]
                 })
                 .collect();
-            table(&["#", "name", "id", "driver", "mac", "link", "rx", "tx", "tx_full", "hw_rx", "hw_tx", "imissed", "ierrors"], &rows)
+            table(
+                &[
+                    "#", "name", "id", "driver", "mac", "link", "rx", "tx", "tx_full", "hw_rx", "hw_tx", "imissed",
+                    "ierrors",
+                ],
+                &rows,
+            )
         }
         Cmd::Fdb { action: None, .. } => {
             let rows: Vec<Vec<String>> = list(&v["entries"])
                 .iter()
                 .map(|e| {
-                    let age = if e["static"] == json!(true) { "static".into() } else { format!("{:.1}", e["age_ms"].as_f64().unwrap_or(0.0) / 1000.0) };
-                    vec![cell(&e["bridge"]), cell(&e["vlan"]), cell(&e["mac"]), cell(&e["dest"]), age, cell(&e["worker"])]
+                    let age = if e["static"] == json!(true) {
+                        "static".into()
+                    } else {
+                        format!("{:.1}", e["age_ms"].as_f64().unwrap_or(0.0) / 1000.0)
+                    };
+                    vec![
+                        cell(&e["bridge"]),
+                        cell(&e["vlan"]),
+                        cell(&e["mac"]),
+                        cell(&e["dest"]),
+                        age,
+                        cell(&e["worker"]),
+                    ]
                 })
                 .collect();
             table(&["bridge", "vlan", "mac", "dest", "age_s", "worker"], &rows) + &count_line(v, "entries")
@@ -487,7 +512,9 @@ fn render(cmd: &Cmd, v: &Value) -> String {
         Cmd::Fdb { action: Some(_), .. } => format!("flushed {} learned entries\n", cell(&v["flushed"])),
         Cmd::Vtep => vtep(&v["vtep"]),
         Cmd::Conntrack { action: None, .. } => {
-            let ep = |k: &Value| format!("{}:{} -> {}:{}", cell(&k["src"]), cell(&k["sport"]), cell(&k["dst"]), cell(&k["dport"]));
+            let ep = |k: &Value| {
+                format!("{}:{} -> {}:{}", cell(&k["src"]), cell(&k["sport"]), cell(&k["dst"]), cell(&k["dport"]))
+            };
             let rows: Vec<Vec<String>> = list(&v["entries"])
                 .iter()
                 .map(|e| {
@@ -509,13 +536,21 @@ fn render(cmd: &Cmd, v: &Value) -> String {
                     ]
                 })
                 .collect();
-            table(&["proto", "original", "reply", "state", "expires_s", "nat", "packets", "worker"], &rows) + &count_line(v, "connections")
+            table(&["proto", "original", "reply", "state", "expires_s", "nat", "packets", "worker"], &rows)
+                + &count_line(v, "connections")
         }
         Cmd::Conntrack { action: Some(CtAction::Count), .. } => {
             let per: Vec<String> = list(&v["per_worker"]).iter().map(cell).collect();
-            format!("{} connections (per worker: {}; capacity {} per worker)\n", cell(&v["count"]), per.join(", "), cell(&v["capacity"]))
+            format!(
+                "{} connections (per worker: {}; capacity {} per worker)\n",
+                cell(&v["count"]),
+                per.join(", "),
+                cell(&v["capacity"])
+            )
         }
-        Cmd::Conntrack { action: Some(CtAction::Flush { .. }), .. } => format!("flushed {} connections\n", cell(&v["flushed"])),
+        Cmd::Conntrack { action: Some(CtAction::Flush { .. }), .. } => {
+            format!("flushed {} connections\n", cell(&v["flushed"]))
+        }
         Cmd::Nat { .. } => nat(v),
         Cmd::Config { action: ConfigAction::Show } => {
             let text = v["text"].as_str().unwrap_or("");
@@ -525,7 +560,11 @@ fn render(cmd: &Cmd, v: &Value) -> String {
         Cmd::Config { action: ConfigAction::Reload { .. } } => {
             let names = |k: &str| {
                 let n: Vec<String> = list(&v[k]).iter().map(cell).collect();
-                if n.is_empty() { "none".into() } else { n.join(", ") }
+                if n.is_empty() {
+                    "none".into()
+                } else {
+                    n.join(", ")
+                }
             };
             format!(
                 "reloaded: generation {} in {:.2} ms (compile {:.2} ms, publish {:.2} ms)\nports added: {}; removed: {}; kept: {}\n",
@@ -538,27 +577,41 @@ fn render(cmd: &Cmd, v: &Value) -> String {
                 names("ports_kept")
             ) + &list(&v["sriov"]).iter().filter_map(|a| serde_json::from_value::<Applied>(a.clone()).ok()).map(|a| format!("sriov: {a}\n")).collect::<String>()
         }
-        Cmd::Config { action: ConfigAction::Check { .. } } => format!("{}: ok, a reload would accept it\n", cell(&v["path"])),
+        Cmd::Config { action: ConfigAction::Check { .. } } => {
+            format!("{}: ok, a reload would accept it\n", cell(&v["path"]))
+        }
         Cmd::Latency => {
             let rows: Vec<Vec<String>> = list(&v["workers"])
                 .iter()
-                .map(|w| ["lcore", "bursts", "mean", "p50", "p90", "p99", "p999", "max"].iter().map(|k| cell(&w[*k])).collect())
+                .map(|w| {
+                    ["lcore", "bursts", "mean", "p50", "p90", "p99", "p999", "max"]
+                        .iter()
+                        .map(|k| cell(&w[*k]))
+                        .collect()
+                })
                 .collect();
-            format!("per polling round with packets, in {}:\n", cell(&v["unit"])) + &table(&["lcore", "rounds", "mean", "p50", "p90", "p99", "p99.9", "max"], &rows)
+            format!("per polling round with packets, in {}:\n", cell(&v["unit"]))
+                + &table(&["lcore", "rounds", "mean", "p50", "p90", "p99", "p99.9", "max"], &rows)
         }
         Cmd::Vf { action: VfAction::List } => match serde_json::from_value::<Vec<PfState>>(v["pfs"].clone()) {
             Ok(p) if p.is_empty() => "no [[sriov.pf]] in the running config\n".into(),
             Ok(p) => sriov::listing(&p),
             Err(e) => format!("(unreadable answer: {e})\n{v}\n"),
         },
-        Cmd::Vf { .. } | Cmd::Sriov { action: SriovAction::Apply { dry_run: false } } => match serde_json::from_value::<Vec<Applied>>(v["steps"].clone()) {
-            Ok(s) if s.is_empty() => "nothing to change\n".into(),
-            Ok(s) => s.iter().map(|a| format!("{a}\n")).collect(),
-            Err(e) => format!("(unreadable answer: {e})\n{v}\n"),
-        },
+        Cmd::Vf { .. } | Cmd::Sriov { action: SriovAction::Apply { dry_run: false } } => {
+            match serde_json::from_value::<Vec<Applied>>(v["steps"].clone()) {
+                Ok(s) if s.is_empty() => "nothing to change\n".into(),
+                Ok(s) => s.iter().map(|a| format!("{a}\n")).collect(),
+                Err(e) => format!("(unreadable answer: {e})\n{v}\n"),
+            }
+        }
         Cmd::Sriov { action: SriovAction::Apply { dry_run: true } } => {
             let plan: Vec<String> = list(&v["plan"]).iter().map(cell).collect();
-            if plan.is_empty() { "nothing to change\n".into() } else { plan.iter().map(|l| format!("{l}\n")).collect() }
+            if plan.is_empty() {
+                "nothing to change\n".into()
+            } else {
+                plan.iter().map(|l| format!("{l}\n")).collect()
+            }
         }
         Cmd::Raw { .. } => format!("{v}\n"),
     }
@@ -567,7 +620,17 @@ fn render(cmd: &Cmd, v: &Value) -> String {
 fn stats(s: &Value) -> String {
     let ports: Vec<Vec<String>> = list(&s["ports"])
         .iter()
-        .map(|p| vec![cell(&p["name"]), cell(&p["driver"]), link(&p["link"]), cell(&p["rx"]), cell(&p["tx"]), cell(&p["tx_full"]), cell(&p["hw"]["imissed"])])
+        .map(|p| {
+            vec![
+                cell(&p["name"]),
+                cell(&p["driver"]),
+                link(&p["link"]),
+                cell(&p["rx"]),
+                cell(&p["tx"]),
+                cell(&p["tx_full"]),
+                cell(&p["hw"]["imissed"]),
+            ]
+        })
         .collect();
     let workers: Vec<Vec<String>> = list(&s["workers"])
         .iter()
@@ -582,7 +645,8 @@ fn stats(s: &Value) -> String {
             ]
         })
         .collect();
-    let mut out = format!("generation {}, up {:.1} s\n\n", cell(&s["generation"]), s["elapsed_s"].as_f64().unwrap_or(0.0));
+    let mut out =
+        format!("generation {}, up {:.1} s\n\n", cell(&s["generation"]), s["elapsed_s"].as_f64().unwrap_or(0.0));
     out += &table(&["port", "driver", "link", "rx", "tx", "tx_full", "imissed"], &ports);
     out += "\n";
     out += &table(&["lcore", "packets", "cyc/pkt", "conntrack", "nat", "fdb"], &workers);
@@ -590,7 +654,12 @@ fn stats(s: &Value) -> String {
     out += &counts("drops", &s["drops"]);
     out += &counts("events", &s["events"]);
     let m = &s["mempool"];
-    out += &format!("mempool: {} mbufs, {} in use, {} available\n", cell(&m["size"]), cell(&m["in_use"]), cell(&m["available"]));
+    out += &format!(
+        "mempool: {} mbufs, {} in use, {} available\n",
+        cell(&m["size"]),
+        cell(&m["in_use"]),
+        cell(&m["available"])
+    );
     out
 }
 
@@ -608,7 +677,8 @@ fn vtep(v: &Value) -> String {
     );
     let vnis: Vec<Vec<String>> = list(&v["vnis"]).iter().map(|n| vec![cell(&n["vni"]), cell(&n["bridge"])]).collect();
     out += &table(&["vni", "bridge"], &vnis);
-    let remotes: Vec<Vec<String>> = list(&v["remotes"]).iter().map(|r| vec![cell(&r["ip"]), cell(&r["encap"]), cell(&r["decap"])]).collect();
+    let remotes: Vec<Vec<String>> =
+        list(&v["remotes"]).iter().map(|r| vec![cell(&r["ip"]), cell(&r["encap"]), cell(&r["decap"])]).collect();
     out += "\n";
     out += &table(&["remote", "encap", "decap"], &remotes);
     out
@@ -632,11 +702,19 @@ fn nat(v: &Value) -> String {
         .collect();
     let forwards: Vec<Vec<String>> = list(&v["forwards"])
         .iter()
-        .map(|f| vec![cell(&f["proto"]), format!("{}:{}", cell(&f["address"]), cell(&f["port"])), format!("{}:{}", cell(&f["to"]), cell(&f["to_port"]))])
+        .map(|f| {
+            vec![
+                cell(&f["proto"]),
+                format!("{}:{}", cell(&f["address"]), cell(&f["port"])),
+                format!("{}:{}", cell(&f["to"]), cell(&f["to_port"])),
+            ]
+        })
         .collect();
     let maps: Vec<Vec<String>> = list(&v["mappings"])
         .iter()
-        .map(|m| vec![cell(&m["proto"]), cell(&m["internal"]), cell(&m["external"]), cell(&m["refs"]), cell(&m["worker"])])
+        .map(|m| {
+            vec![cell(&m["proto"]), cell(&m["internal"]), cell(&m["external"]), cell(&m["refs"]), cell(&m["worker"])]
+        })
         .collect();
     let mut out = String::from("SNAT pools:\n");
     out += &table(&["rule", "from", "addresses", "ports", "free_tcp", "free_udp", "free_icmp"], &pools);

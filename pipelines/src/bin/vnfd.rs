@@ -172,7 +172,13 @@ fn run(cfg: &Config, text: &str, args: &Args, stop: &AtomicBool, hup: &AtomicBoo
     let mut server = None;
     if !socket.is_empty() {
         let mode = cfg.control.mode_bits().unwrap_or(0o600);
-        match Server::start(socket.as_ref(), mode, cfg.control.group.as_deref(), control::Limits::from(&cfg.control), ctl.handler()) {
+        match Server::start(
+            socket.as_ref(),
+            mode,
+            cfg.control.group.as_deref(),
+            control::Limits::from(&cfg.control),
+            ctl.handler(),
+        ) {
             Ok(s) => {
                 eprintln!("vnfd: control socket {socket}");
                 server = Some(s);
@@ -193,7 +199,9 @@ fn run(cfg: &Config, text: &str, args: &Args, stop: &AtomicBool, hup: &AtomicBoo
     };
     if cfg.control.telemetry {
         match telemetry::register(source.clone()) {
-            Ok(()) => eprintln!("vnfd: telemetry commands /vnf/stats, /vnf/ports, /vnf/drops, /vnf/events, /vnf/workers"),
+            Ok(()) => {
+                eprintln!("vnfd: telemetry commands /vnf/stats, /vnf/ports, /vnf/drops, /vnf/events, /vnf/workers")
+            }
             Err(e) => eprintln!("vnfd: telemetry: {e} (continuing without)"),
         }
     }

@@ -23,7 +23,8 @@ impl Eal {
             let args: Vec<String> = args.iter().map(|s| s.as_ref().to_owned()).collect();
             let mut cargs = Vec::with_capacity(args.len() + 1);
             for a in std::iter::once("vnfd").chain(args.iter().map(String::as_str)) {
-                let c = CString::new(a).map_err(|_| DpdkError::msg("rte_eal_init", format!("argument {a:?} contains a NUL byte")))?;
+                let c = CString::new(a)
+                    .map_err(|_| DpdkError::msg("rte_eal_init", format!("argument {a:?} contains a NUL byte")))?;
                 cargs.push(c);
             }
             // EAL keeps pointers into argv (e.g. for --vdev parsing); they must outlive it.

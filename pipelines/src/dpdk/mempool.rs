@@ -28,7 +28,8 @@ impl Mempool {
         let cname = CString::new(name.clone()).map_err(|_| DpdkError::msg("mempool", "name contains NUL"))?;
         // SAFETY: cname is a valid C string; DPDK copies it.
         let p = unsafe { dpdk_sys::rte_pktmbuf_pool_create(cname.as_ptr(), size, cache, 0, data_room, socket) };
-        let ptr = NonNull::new(p).ok_or_else(|| DpdkError::from_errno(format!("create mempool {name} of {size} mbufs")))?;
+        let ptr =
+            NonNull::new(p).ok_or_else(|| DpdkError::from_errno(format!("create mempool {name} of {size} mbufs")))?;
         Ok(Mempool { ptr, size })
     }
 

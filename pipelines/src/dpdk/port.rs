@@ -145,7 +145,8 @@ impl Port {
         if r < 0 && r != -libc::EEXIST {
             return Err(DpdkError::new(format!("probe {devargs:?}"), r));
         }
-        let id = find_port(&c).ok_or_else(|| DpdkError::msg(format!("probe {devargs:?}"), "the device has no ethdev port"))?;
+        let id = find_port(&c)
+            .ok_or_else(|| DpdkError::msg(format!("probe {devargs:?}"), "the device has no ethdev port"))?;
         Port::adopt(id, devargs)
     }
 
@@ -175,7 +176,15 @@ impl Port {
         } else {
             devargs.to_owned()
         };
-        Ok(Port { id, name, devargs: devargs.to_owned(), device: info.device, started: false, rx_taken: vec![], tx_taken: vec![] })
+        Ok(Port {
+            id,
+            name,
+            devargs: devargs.to_owned(),
+            device: info.device,
+            started: false,
+            rx_taken: vec![],
+            tx_taken: vec![],
+        })
     }
 
     /// Port id.
@@ -195,7 +204,9 @@ impl Port {
     pub fn driver(&self) -> String {
         match dev_info(self.id, &self.devargs) {
             // SAFETY: driver_name is a static NUL-terminated string of the PMD.
-            Ok(i) if !i.driver_name.is_null() => unsafe { CStr::from_ptr(i.driver_name) }.to_string_lossy().into_owned(),
+            Ok(i) if !i.driver_name.is_null() => {
+                unsafe { CStr::from_ptr(i.driver_name) }.to_string_lossy().into_owned()
+            }
             _ => String::new(),
         }
     }
@@ -205,7 +216,10 @@ impl Port {
         let what = |s: &str| format!("port {} ({}): {s}", self.name, self.devargs);
         let info = dev_info(self.id, &self.devargs)?;
         if conf.rx_queues > info.max_rx_queues {
-            return Err(DpdkError::msg(what("rx queues"), format!("{} requested, the device has at most {}", conf.rx_queues, info.max_rx_queues)));
+            return Err(DpdkError::msg(
+                what("rx queues"),
+                format!("{} requested, the device has at most {}", conf.rx_queues, info.max_rx_queues),
+            ));
         }
         if conf.tx_queues > info.max_tx_queues {
             return Err(DpdkError::msg(
@@ -234,7 +248,8 @@ impl Port {
         let socket = if socket < 0 { 0 } else { socket as u32 };
         for q in 0..conf.rx_queues {
             // SAFETY: configured port, queue in range, live pool; NULL conf = defaults.
-            let r = unsafe { dpdk_sys::rte_eth_rx_queue_setup(self.id, q, nrx, socket, std::ptr::null(), pool.as_ptr()) };
+            let r =
+                unsafe { dpdk_sys::rte_eth_rx_queue_setup(self.id, q, nrx, socket, std::ptr::null(), pool.as_ptr()) };
             if r < 0 {
                 return Err(DpdkError::new(what(&format!("rx queue {q} setup")), r));
             }

@@ -48,7 +48,12 @@ impl Ring {
         let raw = burst.raw();
         // SAFETY: raw holds owned mbuf pointers; those enqueued are owned by the ring now.
         let n = unsafe {
-            dpdk_sys::rte_ring_enqueue_burst(self.ptr.as_ptr(), raw.as_ptr() as *const *mut c_void, raw.len() as u32, std::ptr::null_mut())
+            dpdk_sys::rte_ring_enqueue_burst(
+                self.ptr.as_ptr(),
+                raw.as_ptr() as *const *mut c_void,
+                raw.len() as u32,
+                std::ptr::null_mut(),
+            )
         } as usize;
         burst.consume_front(n);
         n
@@ -59,8 +64,12 @@ impl Ring {
         let (p, room) = burst.spare_ptr();
         // SAFETY: p has room for min(max, room) pointers; the ring holds only mbufs that are handed to us by dequeue.
         unsafe {
-            let n = dpdk_sys::rte_ring_dequeue_burst(self.ptr.as_ptr(), p as *mut *mut c_void, max.min(room) as u32, std::ptr::null_mut())
-                as usize;
+            let n = dpdk_sys::rte_ring_dequeue_burst(
+                self.ptr.as_ptr(),
+                p as *mut *mut c_void,
+                max.min(room) as u32,
+                std::ptr::null_mut(),
+            ) as usize;
             burst.add_len(n);
             n
         }

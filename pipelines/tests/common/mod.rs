@@ -12,8 +12,21 @@ static LCORES: Mutex<()> = Mutex::new(());
 /// EAL without hugepages, main lcore 0, worker lcore 1, a file prefix of this process.
 pub fn eal() -> &'static Eal {
     let prefix = format!("vnftest{}", std::process::id());
-    Eal::init(&["-l", "0,1", "--main-lcore", "0", "--no-huge", "--no-pci", "-m", "512", "--file-prefix", &prefix, "--log-level", "lib.eal:warning"])
-        .expect("EAL init")
+    Eal::init(&[
+        "-l",
+        "0,1",
+        "--main-lcore",
+        "0",
+        "--no-huge",
+        "--no-pci",
+        "-m",
+        "512",
+        "--file-prefix",
+        &prefix,
+        "--log-level",
+        "lib.eal:warning",
+    ])
+    .expect("EAL init")
 }
 
 /// The `[dataplane]` and `[eal]` sections of a vnfd config for whole-process tests: one

@@ -32,7 +32,8 @@ fn next() -> u32 {
 /// Runs a command in the root namespace; Err carries the command line and its stderr.
 pub fn run(args: &[&str]) -> Result<Output, String> {
     let (cmd, rest) = args.split_first().ok_or("empty command")?;
-    let out = Command::new(cmd).args(rest).stdin(Stdio::null()).output().map_err(|e| format!("{}: {e}", args.join(" ")))?;
+    let out =
+        Command::new(cmd).args(rest).stdin(Stdio::null()).output().map_err(|e| format!("{}: {e}", args.join(" ")))?;
     if out.status.success() {
         Ok(out)
     } else {
@@ -139,7 +140,10 @@ impl Host {
         // queries toward the machine's real resolver through the appliance.
         let etc = format!("/etc/netns/{name}");
         let _ = std::fs::create_dir_all(&etc);
-        let _ = std::fs::write(format!("{etc}/resolv.conf"), "# vnf test host: no DNS\noptions timeout:1 attempts:1\nnameserver 127.0.0.1\n");
+        let _ = std::fs::write(
+            format!("{etc}/resolv.conf"),
+            "# vnf test host: no DNS\noptions timeout:1 attempts:1\nnameserver 127.0.0.1\n",
+        );
         let host = Host { name };
         for key in ["all", "default"] {
             host.must(&["sysctl", "-qw", &format!("net.ipv6.conf.{key}.disable_ipv6=1")]);
@@ -170,7 +174,13 @@ impl Host {
     pub fn must(&self, args: &[&str]) -> Output {
         let out = self.exec(args);
         if !out.status.success() {
-            panic!("netns rig: in {}: `{}` failed ({}): {}", self.name, args.join(" "), out.status, String::from_utf8_lossy(&out.stderr).trim());
+            panic!(
+                "netns rig: in {}: `{}` failed ({}): {}",
+                self.name,
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         out
     }
@@ -229,7 +239,11 @@ impl Link {
         let n = next();
         let base = format!("{PREFIX}{}_{n}", std::process::id() % 100000);
         assert!(base.len() < 15, "veth name {base} too long");
-        let link = Link { dpdk_if: format!("{base}d"), host_if: format!("{base}h"), ip: addr.split('/').next().unwrap_or(addr).to_string() };
+        let link = Link {
+            dpdk_if: format!("{base}d"),
+            host_if: format!("{base}h"),
+            ip: addr.split('/').next().unwrap_or(addr).to_string(),
+        };
         let _ = run(&["ip", "link", "del", &link.dpdk_if]);
         must(&["ip", "link", "add", &link.dpdk_if, "type", "veth", "peer", "name", &link.host_if]);
         // From here on, drop deletes the pair.
@@ -304,7 +318,8 @@ impl Vnfd {
     /// Sends one control request and returns the response.
     pub fn request(&self, req: &str) -> Result<serde_json::Value, String> {
         use std::io::{BufRead, Write};
-        let mut s = std::os::unix::net::UnixStream::connect(self.control_path()).map_err(|e| format!("connect: {e}"))?;
+        let mut s =
+            std::os::unix::net::UnixStream::connect(self.control_path()).map_err(|e| format!("connect: {e}"))?;
         s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
         writeln!(s, "{req}").map_err(|e| format!("send: {e}"))?;
         let mut rd = std::io::BufReader::new(&s);
@@ -456,7 +471,8 @@ impl Drop for Reaper {
 
 /// `len` pseudo-random bytes (xorshift64*, seeded from the clock).
 pub fn random_bytes(len: usize) -> Vec<u8> {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
     let mut x = nanos ^ ((std::process::id() as u64) << 32) | 1;
     let mut v = Vec::with_capacity(len + 8);
     while v.len() < len {
@@ -472,7 +488,11 @@ pub fn random_bytes(len: usize) -> Vec<u8> {
 fn sha256_file(path: &Path) -> Result<String, String> {
     let p = path.to_str().ok_or("non-UTF-8 path")?;
     let out = run(&["sha256sum", p])?;
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().map(str::to_string).ok_or_else(|| "sha256sum printed nothing".into())
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .map(str::to_string)
+        .ok_or_else(|| "sha256sum printed nothing".into())
 }
 
 const FETCH: &str = r#"
@@ -489,11 +509,14 @@ pub fn tcp_transfer(server: &Host, server_ip: &str, port: u16, client: &Host) ->
     const LEN: usize = 2 << 20;
     let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
     let file = dir.path().join("blob.bin");
-    std::fs::File::create(&file).and_then(|mut f| f.write_all(&random_bytes(LEN))).map_err(|e| format!("write blob: {e}"))?;
+    std::fs::File::create(&file)
+        .and_then(|mut f| f.write_all(&random_bytes(LEN)))
+        .map_err(|e| format!("write blob: {e}"))?;
     let want = sha256_file(&file)?;
     let d = dir.path().to_str().ok_or("non-UTF-8 temp dir")?;
     let port_s = port.to_string();
-    let mut srv = Reaper(server.spawn(&["python3", "-m", "http.server", &port_s, "--bind", server_ip, "--directory", d]));
+    let mut srv =
+        Reaper(server.spawn(&["python3", "-m", "http.server", &port_s, "--bind", server_ip, "--directory", d]));
     // Wait (at most 20 s) until it listens.
     let end = Instant::now() + Duration::from_secs(20);
     loop {
@@ -517,7 +540,12 @@ pub fn tcp_transfer(server: &Host, server_ip: &str, port: u16, client: &Host) ->
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = err.trim().lines().rev().take(2).collect();
-        return Err(format!("fetch {url} from {} failed ({}): {}", client.name(), out.status, tail.into_iter().rev().collect::<Vec<_>>().join(" / ")));
+        return Err(format!(
+            "fetch {url} from {} failed ({}): {}",
+            client.name(),
+            out.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+        ));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut f = text.split_whitespace();

@@ -24,7 +24,10 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json = args.iter().any(|a| a == "--json");
     let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
-    let ([cmd, file], true) = (pos.as_slice(), args.iter().filter(|a| a.starts_with("--")).all(|a| a == "--json")) else { return usage() };
+    let ([cmd, file], true) = (pos.as_slice(), args.iter().filter(|a| a.starts_with("--")).all(|a| a == "--json"))
+    else {
+        return usage();
+    };
     let text = match std::fs::read_to_string(file.as_str()) {
         Ok(t) => t,
         Err(e) => {

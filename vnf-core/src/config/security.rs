@@ -193,7 +193,12 @@ pub fn port_range(s: &str) -> Result<(u16, u16), String> {
 /// Parses `"a.b.c.d"` or `"a.b.c.d-a.b.c.e"` into an inclusive range.
 pub fn addr_range(s: &str) -> Result<(u32, u32), String> {
     let (a, b) = s.split_once('-').unwrap_or((s, s));
-    let p = |x: &str| x.trim().parse::<Ipv4Addr>().map(u32::from).map_err(|_| format!("{s:?} is not an address or range a.b.c.d-a.b.c.e"));
+    let p = |x: &str| {
+        x.trim()
+            .parse::<Ipv4Addr>()
+            .map(u32::from)
+            .map_err(|_| format!("{s:?} is not an address or range a.b.c.d-a.b.c.e"))
+    };
     let (a, b) = (p(a)?, p(b)?);
     if a > b {
         return Err(format!("{s:?}: the range is reversed"));
@@ -251,8 +256,12 @@ impl Config {
         let zones = self.zones();
         for (i, b) in self.bridges.iter().enumerate() {
             if let Some(z) = &b.zone {
-                if z.is_empty() || z.len() > 32 || !z.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                    return Err(ConfigError::new(format!("bridge[{i}].zone"), format!("{z:?} must be 1 to 32 characters of [A-Za-z0-9_-]")));
+                if z.is_empty() || z.len() > 32 || !z.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    return Err(ConfigError::new(
+                        format!("bridge[{i}].zone"),
+                        format!("{z:?} must be 1 to 32 characters of [A-Za-z0-9_-]"),
+                    ));
                 }
             }
         }
@@ -270,7 +279,13 @@ impl Config {
         if !(16..=1 << 24).contains(&c.capacity) {
             return Err(ConfigError::new("conntrack.capacity", format!("{} is not in 16..=16777216", c.capacity)));
         }
-        for (k, v, min) in [("tcp_established", c.tcp_established, 1), ("tcp_transitory", c.tcp_transitory, 1), ("udp", c.udp, 1), ("icmp", c.icmp, 1), ("other", c.other, 1)] {
+        for (k, v, min) in [
+            ("tcp_established", c.tcp_established, 1),
+            ("tcp_transitory", c.tcp_transitory, 1),
+            ("udp", c.udp, 1),
+            ("icmp", c.icmp, 1),
+            ("other", c.other, 1),
+        ] {
             if v < min || v > 30 * 86400 {
                 return Err(ConfigError::new(format!("conntrack.{k}"), format!("{v} s is not in 1..=2592000")));
             }
@@ -280,7 +295,8 @@ impl Config {
             let key = if self.firewall.is_some() { "firewall" } else { "nat" };
             return Err(ConfigError::new(key, "needs routing: no bridge has a gateway"));
         }
-        let gateways: Vec<(Ipv4Prefix, usize)> = self.bridges.iter().enumerate().filter_map(|(i, b)| b.gateway.map(|g| (g, i))).collect();
+        let gateways: Vec<(Ipv4Prefix, usize)> =
+            self.bridges.iter().enumerate().filter_map(|(i, b)| b.gateway.map(|g| (g, i))).collect();
         let mut owner: HashMap<u32, usize> = HashMap::new();
         let mut naddrs = 0usize;
         if let Some(n) = &self.nat {
@@ -291,7 +307,10 @@ impl Config {
                 }
                 for (k, p) in s.from.iter().enumerate() {
                     if p.addr != p.network() {
-                        return Err(ConfigError::new(format!("nat.snat[{i}].from[{k}]"), format!("{p} has host bits set")));
+                        return Err(ConfigError::new(
+                            format!("nat.snat[{i}].from[{k}]"),
+                            format!("{p} has host bits set"),
+                        ));
                     }
                 }
                 zone(key("zone"), &s.zone)?;
@@ -308,17 +327,29 @@ impl Config {
                     for x in a..=b {
                         let first = x >> 24;
                         if x == 0 || first == 0 || first == 127 || first >= 224 {
-                            return Err(ConfigError::new(pk, format!("{} is not a unicast address", Ipv4Addr::from(x))));
+                            return Err(ConfigError::new(
+                                pk,
+                                format!("{} is not a unicast address", Ipv4Addr::from(x)),
+                            ));
                         }
                         if let Some(&j) = owner.get(&x) {
                             if j != i {
-                                return Err(ConfigError::new(pk, format!("{} is already in nat.snat[{j}].pool", Ipv4Addr::from(x))));
+                                return Err(ConfigError::new(
+                                    pk,
+                                    format!("{} is already in nat.snat[{j}].pool", Ipv4Addr::from(x)),
+                                ));
                             }
                         }
                         owner.insert(x, i);
                         if let Some((g, bi)) = gateways.iter().find(|(g, _)| g.contains(x)) {
                             if x == g.network() || x == g.broadcast() {
-                                return Err(ConfigError::new(pk, format!("{} is the network or broadcast address of bridge[{bi}]", Ipv4Addr::from(x))));
+                                return Err(ConfigError::new(
+                                    pk,
+                                    format!(
+                                        "{} is the network or broadcast address of bridge[{bi}]",
+                                        Ipv4Addr::from(x)
+                                    ),
+                                ));
                             }
                         }
                     }
@@ -329,7 +360,10 @@ impl Config {
                 }
                 let workers = self.dataplane.workers.len() as u32;
                 if u32::from(hi - lo) + 1 < 64 * workers {
-                    return Err(ConfigError::new(key("ports"), format!("{lo}-{hi} leaves fewer than 64 ports per worker ({workers} workers)")));
+                    return Err(ConfigError::new(
+                        key("ports"),
+                        format!("{lo}-{hi} leaves fewer than 64 ports per worker ({workers} workers)"),
+                    ));
                 }
             }
             let mut seen = HashMap::new();
@@ -337,22 +371,39 @@ impl Config {
                 let key = |k: &str| format!("nat.forward[{i}].{k}");
                 let p = proto_number(&f.proto).map_err(|e| ConfigError::new(key("proto"), e))?;
                 if p != 6 && p != 17 {
-                    return Err(ConfigError::new(key("proto"), format!("{:?}: only tcp and udp are forwarded", f.proto)));
+                    return Err(ConfigError::new(
+                        key("proto"),
+                        format!("{:?}: only tcp and udp are forwarded", f.proto),
+                    ));
                 }
                 if f.port == 0 || f.to_port == Some(0) {
-                    return Err(ConfigError::new(key(if f.port == 0 { "port" } else { "to_port" }), "port 0 cannot be used"));
+                    return Err(ConfigError::new(
+                        key(if f.port == 0 { "port" } else { "to_port" }),
+                        "port 0 cannot be used",
+                    ));
                 }
                 let a = u32::from(f.address);
                 let is_gw = gateways.iter().any(|(g, _)| g.addr == a);
                 if !is_gw && !owner.contains_key(&a) {
-                    return Err(ConfigError::new(key("address"), format!("{} is neither a pool address nor a gateway address", f.address)));
+                    return Err(ConfigError::new(
+                        key("address"),
+                        format!("{} is neither a pool address nor a gateway address", f.address),
+                    ));
                 }
                 let to = u32::from(f.to);
-                if !gateways.iter().any(|(g, _)| g.contains(to) && g.addr != to) && !self.routes.iter().any(|r| r.prefix.contains(to)) {
-                    return Err(ConfigError::new(key("to"), format!("{} is not reachable: no bridge subnet or route contains it", f.to)));
+                if !gateways.iter().any(|(g, _)| g.contains(to) && g.addr != to)
+                    && !self.routes.iter().any(|r| r.prefix.contains(to))
+                {
+                    return Err(ConfigError::new(
+                        key("to"),
+                        format!("{} is not reachable: no bridge subnet or route contains it", f.to),
+                    ));
                 }
                 if let Some(j) = seen.insert((p, a, f.port), i) {
-                    return Err(ConfigError::new(key("port"), format!("{} {}:{} is already nat.forward[{j}]", f.proto, f.address, f.port)));
+                    return Err(ConfigError::new(
+                        key("port"),
+                        format!("{} {}:{} is already nat.forward[{j}]", f.proto, f.address, f.port),
+                    ));
                 }
                 // A forwarded port inside a pool's port range of the same address would
                 // collide with mappings: the pools skip it (see nat::Pools).
@@ -364,7 +415,10 @@ impl Config {
                 zone(format!("firewall.policy[{i}].from"), &p.from)?;
                 zone(format!("firewall.policy[{i}].to"), &p.to)?;
                 if let Some(j) = pairs.insert((p.from.as_str(), p.to.as_str()), i) {
-                    return Err(ConfigError::new(format!("firewall.policy[{i}]"), format!("{} -> {} is already firewall.policy[{j}]", p.from, p.to)));
+                    return Err(ConfigError::new(
+                        format!("firewall.policy[{i}]"),
+                        format!("{} -> {} is already firewall.policy[{j}]", p.from, p.to),
+                    ));
                 }
             }
             for (i, r) in fw.rule.iter().enumerate() {
@@ -378,7 +432,10 @@ impl Config {
                 for (f, list) in [("src", &r.src), ("dst", &r.dst)] {
                     for (k, p) in list.iter().enumerate() {
                         if p.addr != p.network() {
-                            return Err(ConfigError::new(format!("firewall.rule[{i}].{f}[{k}]"), format!("{p} has host bits set")));
+                            return Err(ConfigError::new(
+                                format!("firewall.rule[{i}].{f}[{k}]"),
+                                format!("{p} has host bits set"),
+                            ));
                         }
                     }
                 }
@@ -448,7 +505,10 @@ action = "reject"
         let c = Config::parse(&base(), None).unwrap();
         assert!(c.stateful());
         assert_eq!(c.zones(), vec!["inside", "outside"]);
-        assert_eq!((c.conntrack.tcp_established, c.conntrack.tcp_transitory, c.conntrack.udp, c.conntrack.icmp), (7440, 240, 300, 60));
+        assert_eq!(
+            (c.conntrack.tcp_established, c.conntrack.tcp_transitory, c.conntrack.udp, c.conntrack.icmp),
+            (7440, 240, 300, 60)
+        );
         assert_eq!(c.pool_addresses(), vec![0xcb00_7164]);
     }
 
@@ -456,20 +516,45 @@ action = "reject"
     fn every_refusal_names_its_key() {
         let cases: &[(&str, &str, &str, &str)] = &[
             ("zone = \"outside\"\npool", "zone = \"dmz\"\npool", "nat.snat[0].zone", "no bridge is in zone \"dmz\""),
-            ("pool = [\"203.0.113.100\"]", "pool = [\"203.0.113.100-203.0.113.99\"]", "nat.snat[0].pool[0]", "reversed"),
+            (
+                "pool = [\"203.0.113.100\"]",
+                "pool = [\"203.0.113.100-203.0.113.99\"]",
+                "nat.snat[0].pool[0]",
+                "reversed",
+            ),
             ("pool = [\"203.0.113.100\"]", "pool = [\"224.0.0.1\"]", "nat.snat[0].pool[0]", "not a unicast"),
             ("pool = [\"203.0.113.100\"]", "pool = [\"203.0.113.255\"]", "nat.snat[0].pool[0]", "broadcast"),
-            ("pool = [\"203.0.113.100\"]", "pool = [\"203.0.113.100\"]\nports = \"1024-1050\"", "nat.snat[0].ports", "fewer than 64"),
-            ("pool = [\"203.0.113.100\"]", "pool = [\"203.0.113.100\"]\nports = \"0-2000\"", "nat.snat[0].ports", "port 0"),
+            (
+                "pool = [\"203.0.113.100\"]",
+                "pool = [\"203.0.113.100\"]\nports = \"1024-1050\"",
+                "nat.snat[0].ports",
+                "fewer than 64",
+            ),
+            (
+                "pool = [\"203.0.113.100\"]",
+                "pool = [\"203.0.113.100\"]\nports = \"0-2000\"",
+                "nat.snat[0].ports",
+                "port 0",
+            ),
             ("from = [\"198.51.100.0/24\"]", "from = [\"198.51.100.1/24\"]", "nat.snat[0].from[0]", "host bits"),
             ("proto = \"tcp\"\naddress", "proto = \"icmp\"\naddress", "nat.forward[0].proto", "only tcp and udp"),
-            ("address = \"203.0.113.100\"", "address = \"203.0.113.77\"", "nat.forward[0].address", "neither a pool address nor a gateway"),
+            (
+                "address = \"203.0.113.100\"",
+                "address = \"203.0.113.77\"",
+                "nat.forward[0].address",
+                "neither a pool address nor a gateway",
+            ),
             ("to = \"198.51.100.10\"", "to = \"192.0.2.10\"", "nat.forward[0].to", "not reachable"),
             ("to = \"outside\"\naction", "to = \"outsid\"\naction", "firewall.policy[0].to", "no bridge is in zone"),
             ("dport = \"25\"", "dport = \"25-24\"", "firewall.rule[0].dport", "above"),
             ("proto = \"tcp\"\ndport", "proto = \"gre\"\ndport", "firewall.rule[0].proto", "not tcp, udp, icmp"),
             ("proto = \"tcp\"\ndport", "proto = \"47\"\ndport", "firewall.rule[0].dport", "ports need proto"),
-            ("action = \"reject\"", "action = \"reject\"\nicmp_type = 8", "firewall.rule[0].icmp_type", "needs proto = \"icmp\""),
+            (
+                "action = \"reject\"",
+                "action = \"reject\"\nicmp_type = 8",
+                "firewall.rule[0].icmp_type",
+                "needs proto = \"icmp\"",
+            ),
             ("action = \"reject\"", "action = \"deny\"", "firewall.rule[0].action", "unknown variant"),
             ("zone = \"inside\"", "zone = \"in side\"", "bridge[0].zone", "must be 1 to 32"),
             ("[firewall]", "[conntrack]\ncapacity = 8\n[firewall]", "conntrack.capacity", "not in 16"),

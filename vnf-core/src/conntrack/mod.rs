@@ -73,13 +73,7 @@ pub struct FlowKey {
 impl FlowKey {
     /// The key of a packet travelling the other way.
     pub fn reverse(&self) -> FlowKey {
-        FlowKey {
-            src: self.dst,
-            dst: self.src,
-            sport: self.dport,
-            dport: self.sport,
-            proto: self.proto,
-        }
+        FlowKey { src: self.dst, dst: self.src, sport: self.dport, dport: self.sport, proto: self.proto }
     }
 
     /// A well-mixed 32-bit hash of the 104 key bits: the two packed words are combined
@@ -87,8 +81,7 @@ impl FlowKey {
     #[inline]
     pub fn hash(&self) -> u32 {
         let a = (u64::from(self.src) << 32) | u64::from(self.dst);
-        let b =
-            (u64::from(self.sport) << 24) | (u64::from(self.dport) << 8) | u64::from(self.proto);
+        let b = (u64::from(self.sport) << 24) | (u64::from(self.dport) << 8) | u64::from(self.proto);
         let mut x = a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         x ^= x >> 32;
         x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -261,12 +254,7 @@ impl<V: Copy + Default> ConnTable<V> {
             hash_reply: 0,
             list: FREE,
         };
-        let conns = (0..cap)
-            .map(|i| Conn {
-                next: if i + 1 < cap { i + 1 } else { NIL },
-                ..blank
-            })
-            .collect();
+        let conns = (0..cap).map(|i| Conn { next: if i + 1 < cap { i + 1 } else { NIL }, ..blank }).collect();
         let mut t = ConnTable {
             conns,
             index: vec![EMPTY_SLOT; slots],
@@ -286,25 +274,13 @@ impl<V: Copy + Default> ConnTable<V> {
     /// Replaces the timeouts; existing connections use them from the next
     /// [`ConnTable::expire`] call on.
     pub fn set_timeouts(&mut self, t: Timeouts) {
-        self.timeouts = [
-            t.tcp_established_ms,
-            t.tcp_transitory_ms,
-            t.udp_ms,
-            t.icmp_ms,
-            t.other_ms,
-        ];
+        self.timeouts = [t.tcp_established_ms, t.tcp_transitory_ms, t.udp_ms, t.icmp_ms, t.other_ms];
     }
 
     /// The current timeouts.
     pub fn timeouts(&self) -> Timeouts {
         let [tcp_established_ms, tcp_transitory_ms, udp_ms, icmp_ms, other_ms] = self.timeouts;
-        Timeouts {
-            tcp_established_ms,
-            tcp_transitory_ms,
-            udp_ms,
-            icmp_ms,
-            other_ms,
-        }
+        Timeouts { tcp_established_ms, tcp_transitory_ms, udp_ms, icmp_ms, other_ms }
     }
 
     /// Maximum number of connections.
@@ -360,11 +336,7 @@ impl<V: Copy + Default> ConnTable<V> {
             }
             if s.tag == h {
                 let c = &self.conns[(s.val >> 1) as usize];
-                let (key, dir) = if s.val & 1 == 0 {
-                    (&c.orig, Dir::Orig)
-                } else {
-                    (&c.reply, Dir::Reply)
-                };
+                let (key, dir) = if s.val & 1 == 0 { (&c.orig, Dir::Orig) } else { (&c.reply, Dir::Reply) };
                 if key == k {
                     return Some((s.val >> 1, dir));
                 }
@@ -386,10 +358,7 @@ impl<V: Copy + Default> ConnTable<V> {
         now_ms: u64,
     ) -> Result<u32, InsertError> {
         let (ho, hr) = (orig.hash(), reply.hash());
-        if orig == reply
-            || self.lookup_hashed(&orig, ho).is_some()
-            || self.lookup_hashed(&reply, hr).is_some()
-        {
+        if orig == reply || self.lookup_hashed(&orig, ho).is_some() || self.lookup_hashed(&reply, hr).is_some() {
             return Err(InsertError::Exists);
         }
         let id = self.free;
@@ -510,11 +479,7 @@ impl<V: Copy + Default> ConnTable<V> {
             let class = list >> 1;
             let timeout = self.timeouts[class];
             // the main list is due at stamp + timeout, the recheck list at stamp + timeout/16
-            let due_after = if list & 1 == 0 {
-                timeout
-            } else {
-                (timeout / 16).max(1)
-            };
+            let due_after = if list & 1 == 0 { timeout } else { (timeout / 16).max(1) };
             while left > 0 {
                 let id = self.head[list];
                 if id == NIL || id == first[list] {
@@ -548,11 +513,7 @@ impl<V: Copy + Default> ConnTable<V> {
 
     /// Live connections in id order (not for the fast path: visits every slot).
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Conn<V>)> + '_ {
-        self.conns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.list != FREE)
-            .map(|(i, c)| (i as u32, c))
+        self.conns.iter().enumerate().filter(|(_, c)| c.list != FREE).map(|(i, c)| (i as u32, c))
     }
 
     /// Live connections with ids in `from..from + n`, in id order: a listing done a slice
@@ -611,11 +572,7 @@ impl<V: Copy + Default> ConnTable<V> {
                 break;
             }
             let home = s.tag & mask;
-            let stays = if i <= j {
-                i < home && home <= j
-            } else {
-                i < home || home <= j
-            };
+            let stays = if i <= j { i < home && home <= j } else { i < home || home <= j };
             if !stays {
                 self.index[i as usize] = s;
                 i = j;
@@ -631,11 +588,8 @@ impl<V: Copy + Default> ConnTable<V> {
     fn link(&mut self, class: u8, id: u32, last_seen: u64, now: u64) -> usize {
         let main = class as usize * 2;
         let t = self.tail[main];
-        let (list, stamp) = if t == NIL || self.conns[t as usize].stamp_ms <= last_seen {
-            (main, last_seen)
-        } else {
-            (main + 1, now)
-        };
+        let (list, stamp) =
+            if t == NIL || self.conns[t as usize].stamp_ms <= last_seen { (main, last_seen) } else { (main + 1, now) };
         let t = self.tail[list];
         let c = &mut self.conns[id as usize];
         c.stamp_ms = stamp;

@@ -168,10 +168,7 @@ pub struct TcpTrack {
 impl TcpTrack {
     /// State `None`, no FIN seen.
     pub const fn new() -> Self {
-        TcpTrack {
-            state: TcpState::None,
-            fin_dir: 0,
-        }
+        TcpTrack { state: TcpState::None, fin_dir: 0 }
     }
 
     /// Whether direction `dir` has sent a FIN.
@@ -191,9 +188,7 @@ impl TcpTrack {
     pub fn apply(&mut self, dir: Dir, seg: Seg) -> Result<(), ()> {
         // In the half-closed states `next` wants the direction relative to the first closer.
         let rel = match self.state {
-            TcpState::FinWait | TcpState::CloseWait if self.fin_dir == dir_bit(Dir::Reply) => {
-                dir.flip()
-            }
+            TcpState::FinWait | TcpState::CloseWait if self.fin_dir == dir_bit(Dir::Reply) => dir.flip(),
             _ => dir,
         };
         let to = next(self.state, rel, seg)?;
@@ -214,14 +209,7 @@ mod tests {
     use Dir::{Orig as O, Reply as R};
     use TcpState as S;
 
-    const SEGS: [Seg; 6] = [
-        Seg::Syn,
-        Seg::SynAck,
-        Seg::Fin,
-        Seg::Ack,
-        Seg::Rst,
-        Seg::Invalid,
-    ];
+    const SEGS: [Seg; 6] = [Seg::Syn, Seg::SynAck, Seg::Fin, Seg::Ack, Seg::Rst, Seg::Invalid];
     const STATES: [TcpState; 10] = [
         S::None,
         S::SynSent,
@@ -332,12 +320,7 @@ mod tests {
     fn run(steps: &[(Dir, u8, TcpState)]) -> TcpTrack {
         let mut t = TcpTrack::new();
         for (i, &(d, f, want)) in steps.iter().enumerate() {
-            assert_eq!(
-                t.on_segment(d, f),
-                Ok(()),
-                "step {i}: {d:?} {f:#04x} in {:?}",
-                t.state
-            );
+            assert_eq!(t.on_segment(d, f), Ok(()), "step {i}: {d:?} {f:#04x} in {:?}", t.state);
             assert_eq!(t.state, want, "step {i}");
         }
         t
@@ -348,11 +331,7 @@ mod tests {
     const PA: u8 = PSH | ACK;
 
     fn established() -> TcpTrack {
-        run(&[
-            (O, SYN, S::SynSent),
-            (R, SA, S::SynRecv),
-            (O, ACK, S::Established),
-        ])
+        run(&[(O, SYN, S::SynSent), (R, SA, S::SynRecv), (O, ACK, S::Established)])
     }
 
     #[test]
@@ -425,23 +404,13 @@ mod tests {
             (R, ACK, S::Established),
         ]);
         // and completed by Orig's ACK
-        run(&[
-            (O, SYN, S::SynSent),
-            (R, SYN, S::SynSent2),
-            (R, SA, S::SynRecv),
-            (O, ACK, S::Established),
-        ]);
+        run(&[(O, SYN, S::SynSent), (R, SYN, S::SynSent2), (R, SA, S::SynRecv), (O, ACK, S::Established)]);
     }
 
     #[test]
     fn simultaneous_close() {
         let mut t = established();
-        for (d, f, want) in [
-            (O, FA, S::FinWait),
-            (R, FA, S::LastAck),
-            (R, ACK, S::TimeWait),
-            (O, ACK, S::TimeWait),
-        ] {
+        for (d, f, want) in [(O, FA, S::FinWait), (R, FA, S::LastAck), (R, ACK, S::TimeWait), (O, ACK, S::TimeWait)] {
             t.on_segment(d, f).unwrap();
             assert_eq!(t.state, want);
         }

@@ -29,33 +29,15 @@ impl Rng {
 }
 
 fn key(src: u32, dst: u32, sport: u16, dport: u16, proto: u8) -> FlowKey {
-    FlowKey {
-        src,
-        dst,
-        sport,
-        dport,
-        proto,
-    }
+    FlowKey { src, dst, sport, dport, proto }
 }
 
 fn udp(n: u32) -> FlowKey {
-    key(
-        0x0a00_0000 | n,
-        0x0808_0808,
-        1024 + (n % 50000) as u16,
-        53,
-        PROTO_UDP,
-    )
+    key(0x0a00_0000 | n, 0x0808_0808, 1024 + (n % 50000) as u16, 53, PROTO_UDP)
 }
 
 fn tcp_key(n: u32) -> FlowKey {
-    key(
-        0x0a00_0000 | n,
-        0xc633_6401,
-        40000 + (n % 20000) as u16,
-        443,
-        PROTO_TCP,
-    )
+    key(0x0a00_0000 | n, 0xc633_6401, 40000 + (n % 20000) as u16, 443, PROTO_TCP)
 }
 
 fn syn_sent() -> TcpTrack {
@@ -65,11 +47,7 @@ fn syn_sent() -> TcpTrack {
 }
 
 fn ins<V: Copy + Default>(t: &mut ConnTable<V>, k: FlowKey, now: u64) -> u32 {
-    let tr = if k.proto == PROTO_TCP {
-        syn_sent()
-    } else {
-        TcpTrack::new()
-    };
+    let tr = if k.proto == PROTO_TCP { syn_sent() } else { TcpTrack::new() };
     t.insert(k, k.reverse(), tr, V::default(), now).unwrap()
 }
 
@@ -86,19 +64,12 @@ fn check<V: Copy + Default>(t: &ConnTable<V>) {
         let id = s.val >> 1;
         let c = &t.conns[id as usize];
         assert_ne!(c.list, FREE, "index slot {j} points at free conn {id}");
-        let (k, h) = if s.val & 1 == 0 {
-            (c.orig, c.hash_orig)
-        } else {
-            (c.reply, c.hash_reply)
-        };
+        let (k, h) = if s.val & 1 == 0 { (c.orig, c.hash_orig) } else { (c.reply, c.hash_reply) };
         assert_eq!(s.tag, h);
         assert_eq!(k.hash(), h);
         let mut i = h & mask;
         while i != j as u32 {
-            assert_ne!(
-                t.index[i as usize].val, EMPTY,
-                "hole between home and slot {j}"
-            );
+            assert_ne!(t.index[i as usize].val, EMPTY, "hole between home and slot {j}");
             i = (i + 1) & mask;
         }
     }
@@ -208,10 +179,7 @@ fn insert_lookup_both_directions() {
     t.touch(id, Dir::Reply, 1500, 7);
     t.touch(id, Dir::Reply, 40, 8);
     let c = t.get(id);
-    assert_eq!(
-        (c.packets, c.bytes, c.last_seen_ms),
-        ([1, 2], [60, 1540], 8)
-    );
+    assert_eq!((c.packets, c.bytes, c.last_seen_ms), ([1, 2], [60, 1540], 8));
     t.get_mut(id).data = 9;
     assert_eq!(t.get(id).data, 9);
     check(&t);
@@ -223,9 +191,7 @@ fn nat_style_reply_key() {
     // 10.0.0.1:1234 -> 8.8.8.8:53, source NATed to 203.0.113.1:40000
     let orig = key(0x0a00_0001, 0x0808_0808, 1234, 53, PROTO_UDP);
     let reply = key(0x0808_0808, 0xcb00_7101, 53, 40000, PROTO_UDP);
-    let id = t
-        .insert(orig, reply, TcpTrack::new(), (0xcb00_7101, 40000), 0)
-        .unwrap();
+    let id = t.insert(orig, reply, TcpTrack::new(), (0xcb00_7101, 40000), 0).unwrap();
     assert_eq!(t.lookup(&orig), Some((id, Dir::Orig)));
     assert_eq!(t.lookup(&reply), Some((id, Dir::Reply)));
     assert_eq!(t.lookup(&orig.reverse()), None);
@@ -238,16 +204,10 @@ fn nat_style_reply_key() {
     assert_eq!(t.lookup(&reply2), Some((id2, Dir::Reply)));
     // the same public port again is refused
     let orig3 = key(0x0a00_0003, 0x0808_0808, 1234, 53, PROTO_UDP);
-    assert_eq!(
-        t.insert(orig3, reply2, TcpTrack::new(), (0, 0), 0),
-        Err(InsertError::Exists)
-    );
+    assert_eq!(t.insert(orig3, reply2, TcpTrack::new(), (0, 0), 0), Err(InsertError::Exists));
     check(&t);
     let gone = t.remove(id);
-    assert_eq!(
-        (gone.orig, gone.reply, gone.data),
-        (orig, reply, (0xcb00_7101, 40000))
-    );
+    assert_eq!((gone.orig, gone.reply, gone.data), (orig, reply, (0xcb00_7101, 40000)));
     assert_eq!(t.lookup(&orig), None);
     assert_eq!(t.lookup(&reply), None);
     assert_eq!(t.lookup(&reply2), Some((id2, Dir::Reply)));
@@ -262,21 +222,12 @@ fn exists_errors() {
     let tr = TcpTrack::new();
     // same orig; orig equal to the existing reply key; reply equal to the existing orig
     assert_eq!(t.insert(a, udp(2), tr, 0, 1), Err(InsertError::Exists));
-    assert_eq!(
-        t.insert(a.reverse(), udp(3), tr, 0, 1),
-        Err(InsertError::Exists)
-    );
+    assert_eq!(t.insert(a.reverse(), udp(3), tr, 0, 1), Err(InsertError::Exists));
     assert_eq!(t.insert(udp(4), a, tr, 0, 1), Err(InsertError::Exists));
-    assert_eq!(
-        t.insert(udp(5), a.reverse(), tr, 0, 1),
-        Err(InsertError::Exists)
-    );
+    assert_eq!(t.insert(udp(5), a.reverse(), tr, 0, 1), Err(InsertError::Exists));
     // orig == reply (src == dst, sport == dport) cannot tell directions apart
     let land = key(7, 7, 9, 9, PROTO_TCP);
-    assert_eq!(
-        t.insert(land, land.reverse(), tr, 0, 1),
-        Err(InsertError::Exists)
-    );
+    assert_eq!(t.insert(land, land.reverse(), tr, 0, 1), Err(InsertError::Exists));
     assert_eq!(t.len(), 1);
     assert_eq!(t.lookup(&a), Some((id, Dir::Orig)));
     assert_eq!(t.lookup(&udp(2)), None);
@@ -290,15 +241,9 @@ fn full_keeps_existing_entries() {
     let mut t: ConnTable<u32> = ConnTable::new(4, T);
     let ids: Vec<u32> = (0..4).map(|i| ins(&mut t, udp(i), 0)).collect();
     assert_eq!(t.len(), 4);
-    assert_eq!(
-        t.insert(udp(9), udp(9).reverse(), TcpTrack::new(), 0, 1),
-        Err(InsertError::Full)
-    );
+    assert_eq!(t.insert(udp(9), udp(9).reverse(), TcpTrack::new(), 0, 1), Err(InsertError::Full));
     // Exists wins over Full
-    assert_eq!(
-        t.insert(udp(0), udp(9), TcpTrack::new(), 0, 1),
-        Err(InsertError::Exists)
-    );
+    assert_eq!(t.insert(udp(0), udp(9), TcpTrack::new(), 0, 1), Err(InsertError::Exists));
     assert_eq!(t.lookup(&udp(9)), None);
     for (i, &id) in ids.iter().enumerate() {
         assert_eq!(t.lookup(&udp(i as u32)), Some((id, Dir::Orig)));
@@ -319,10 +264,7 @@ fn full_keeps_existing_entries() {
 fn zero_capacity() {
     let mut t: ConnTable<u8> = ConnTable::new(0, T);
     assert_eq!(t.capacity(), 0);
-    assert_eq!(
-        t.insert(udp(1), udp(1).reverse(), TcpTrack::new(), 0, 0),
-        Err(InsertError::Full)
-    );
+    assert_eq!(t.insert(udp(1), udp(1).reverse(), TcpTrack::new(), 0, 0), Err(InsertError::Full));
     assert_eq!(t.lookup(&udp(1)), None);
     assert_eq!(t.expire(u64::MAX, u32::MAX, |_, _| {}), 0);
     t.touch(0, Dir::Orig, 1, 1);
@@ -333,15 +275,7 @@ fn zero_capacity() {
 
 #[test]
 fn index_sizing() {
-    for (cap, slots) in [
-        (1, 4),
-        (2, 8),
-        (3, 16),
-        (4, 16),
-        (5, 32),
-        (1000, 4096),
-        (1024, 4096),
-    ] {
+    for (cap, slots) in [(1, 4), (2, 8), (3, 16), (4, 16), (5, 32), (1000, 4096), (1024, 4096)] {
         let t: ConnTable<u8> = ConnTable::new(cap, T);
         assert_eq!(t.index.len(), slots, "cap {cap}");
         assert!(t.index.len() >= 4 * cap as usize);
@@ -400,11 +334,7 @@ fn probe_wraparound_and_backward_shift() {
         check(&t);
         for (j, &id) in ids.iter().enumerate() {
             let k = if j < 3 { ks[j] } else { k0 };
-            let want = if t.is_live(id) {
-                Some((id, Dir::Orig))
-            } else {
-                None
-            };
+            let want = if t.is_live(id) { Some((id, Dir::Orig)) } else { None };
             assert_eq!(t.lookup(&k), want);
         }
     }
@@ -435,14 +365,9 @@ fn model_check_random_ops() {
             match rng.below(10) {
                 0..=4 => {
                     let orig = rk(&mut rng);
-                    let reply = if rng.below(2) == 0 {
-                        orig.reverse()
-                    } else {
-                        rk(&mut rng)
-                    };
+                    let reply = if rng.below(2) == 0 { orig.reverse() } else { rk(&mut rng) };
                     let r = t.insert(orig, reply, TcpTrack::new(), step, step);
-                    let want_exists =
-                        orig == reply || keys.contains_key(&orig) || keys.contains_key(&reply);
+                    let want_exists = orig == reply || keys.contains_key(&orig) || keys.contains_key(&reply);
                     match r {
                         Ok(id) => {
                             assert!(!want_exists && (live.len() as u32) < cap);
@@ -477,11 +402,7 @@ fn model_check_random_ops() {
                 }
                 7 => {
                     if let Some(&id) = live.keys().min() {
-                        let dir = if rng.below(2) == 0 {
-                            Dir::Orig
-                        } else {
-                            Dir::Reply
-                        };
+                        let dir = if rng.below(2) == 0 { Dir::Orig } else { Dir::Reply };
                         t.touch(id, dir, 100, step);
                         assert_eq!(t.get(id).last_seen_ms, step);
                     }
@@ -499,10 +420,7 @@ fn model_check_random_ops() {
         for (k, v) in &keys {
             assert_eq!(t.lookup(k), Some(*v));
         }
-        assert!(
-            ok > 50 && exists > 50,
-            "seed {seed}: ok {ok} exists {exists}"
-        );
+        assert!(ok > 50 && exists > 50, "seed {seed}: ok {ok} exists {exists}");
         if cap <= 8 {
             assert!(full > 0, "seed {seed}: table never full");
         }
@@ -525,9 +443,7 @@ fn udp_expires_exactly_at_timeout() {
     assert!(expired_ids(&mut t, 1000 + 300_000 - 1).is_empty());
     assert!(t.is_live(id));
     let mut got = Vec::new();
-    let n = t.expire(1000 + 300_000, 16, |i, c| {
-        got.push((i, c.orig, c.last_seen_ms))
-    });
+    let n = t.expire(1000 + 300_000, 16, |i, c| got.push((i, c.orig, c.last_seen_ms)));
     assert_eq!(n, 1);
     assert_eq!(got, vec![(id, udp(1), 1000)]);
     assert!(t.is_empty());
@@ -690,11 +606,7 @@ fn budget_is_respected() {
 fn idle_expire_examines_nothing() {
     let mut t: ConnTable<u8> = ConnTable::new(2048, T);
     for i in 0..2000 {
-        let id = ins(
-            &mut t,
-            if i % 2 == 0 { udp(i) } else { tcp_key(i) },
-            u64::from(i),
-        );
+        let id = ins(&mut t, if i % 2 == 0 { udp(i) } else { tcp_key(i) }, u64::from(i));
         t.touch(id, Dir::Reply, 1, u64::from(i) + 10);
     }
     for now in (2000..239_000).step_by(1000) {
@@ -709,18 +621,12 @@ fn set_timeouts_takes_effect() {
     let a = ins(&mut t, udp(1), 0);
     let b = ins(&mut t, key(1, 2, 3, 3, PROTO_ICMP), 0);
     // shorter: existing entries use it at the next call
-    t.set_timeouts(Timeouts {
-        udp_ms: 10_000,
-        ..T
-    });
+    t.set_timeouts(Timeouts { udp_ms: 10_000, ..T });
     assert_eq!(t.timeouts().udp_ms, 10_000);
     assert!(expired_ids(&mut t, 9_999).is_empty());
     assert_eq!(expired_ids(&mut t, 10_000), vec![a]);
     // longer
-    t.set_timeouts(Timeouts {
-        icmp_ms: 120_000,
-        ..T
-    });
+    t.set_timeouts(Timeouts { icmp_ms: 120_000, ..T });
     assert!(expired_ids(&mut t, 60_000).is_empty());
     assert!(expired_ids(&mut t, 119_999).is_empty());
     assert_eq!(expired_ids(&mut t, 120_000), vec![b]);
@@ -733,20 +639,14 @@ fn full_then_expire_then_insert() {
     for i in 0..16 {
         ins(&mut t, udp(i), 0);
     }
-    assert_eq!(
-        t.insert(udp(100), udp(100).reverse(), TcpTrack::new(), 0, 1),
-        Err(InsertError::Full)
-    );
+    assert_eq!(t.insert(udp(100), udp(100).reverse(), TcpTrack::new(), 0, 1), Err(InsertError::Full));
     let mut freed = Vec::new();
     assert_eq!(t.expire(300_000, 4, |id, _| freed.push(id)), 4);
     for i in 0..4 {
         let id = ins(&mut t, udp(100 + i), 300_000);
         assert!(freed.contains(&id));
     }
-    assert_eq!(
-        t.insert(udp(200), udp(200).reverse(), TcpTrack::new(), 0, 300_000),
-        Err(InsertError::Full)
-    );
+    assert_eq!(t.insert(udp(200), udp(200).reverse(), TcpTrack::new(), 0, 300_000), Err(InsertError::Full));
     assert_eq!(t.expire(300_000, 100, |_, _| {}), 12);
     assert_eq!(t.len(), 4);
     check(&t);
@@ -814,11 +714,7 @@ fn expiry_model_never_early_bounded_late() {
                     n += 1;
                     let proto = [PROTO_TCP, PROTO_UDP, PROTO_ICMP, 99][rng.below(4) as usize];
                     let k = key(n, 1, (n % 60_000) as u16, 80, proto);
-                    let tr = if proto == PROTO_TCP {
-                        syn_sent()
-                    } else {
-                        TcpTrack::new()
-                    };
+                    let tr = if proto == PROTO_TCP { syn_sent() } else { TcpTrack::new() };
                     let _ = t.insert(k, k.reverse(), tr, n, now);
                 }
                 2 | 3 => {
@@ -827,14 +723,9 @@ fn expiry_model_never_early_bounded_late() {
                         continue;
                     }
                     let id = live[rng.below(live.len() as u64) as usize];
-                    let dir = if rng.below(2) == 0 {
-                        Dir::Orig
-                    } else {
-                        Dir::Reply
-                    };
+                    let dir = if rng.below(2) == 0 { Dir::Orig } else { Dir::Reply };
                     if t.get(id).orig.proto == PROTO_TCP {
-                        let flags =
-                            [SYN, SYN | ACK, ACK, ACK, ACK, FIN | ACK, RST][rng.below(7) as usize];
+                        let flags = [SYN, SYN | ACK, ACK, ACK, ACK, FIN | ACK, RST][rng.below(7) as usize];
                         let _ = t.get_mut(id).tcp.on_segment(dir, flags);
                     }
                     t.touch(id, dir, 100, now);
@@ -860,10 +751,7 @@ fn expiry_model_never_early_bounded_late() {
             }
             check(&t);
         }
-        assert!(
-            total_expired > 200,
-            "seed {seed}: only {total_expired} expired"
-        );
+        assert!(total_expired > 200, "seed {seed}: only {total_expired} expired");
     }
 }
 
@@ -873,15 +761,7 @@ fn iter_and_flush() {
     let ids: Vec<u32> = (0..5).map(|i| ins(&mut t, udp(i), 0)).collect();
     t.remove(ids[1]);
     let listed: Vec<(u32, FlowKey)> = t.iter().map(|(id, c)| (id, c.orig)).collect();
-    assert_eq!(
-        listed,
-        vec![
-            (ids[0], udp(0)),
-            (ids[2], udp(2)),
-            (ids[3], udp(3)),
-            (ids[4], udp(4))
-        ]
-    );
+    assert_eq!(listed, vec![(ids[0], udp(0)), (ids[2], udp(2)), (ids[3], udp(3)), (ids[4], udp(4))]);
     let mut flushed = Vec::new();
     t.flush(|id, c| flushed.push((id, c.orig)));
     assert_eq!(flushed, listed);

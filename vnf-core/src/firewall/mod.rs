@@ -258,7 +258,9 @@ impl Classifier {
                 Some(z) => Ok(vec![(u64::from(z), u64::from(z))]),
             }
         };
-        let one = |v: Option<u8>, max: u64| -> Vec<(u64, u64)> { v.map(|x| vec![(u64::from(x), u64::from(x))]).unwrap_or(vec![(0, max)]) };
+        let one = |v: Option<u8>, max: u64| -> Vec<(u64, u64)> {
+            v.map(|x| vec![(u64::from(x), u64::from(x))]).unwrap_or(vec![(0, max)])
+        };
         let mut dims: [Vec<Vec<(u64, u64)>>; 8] = Default::default();
         for (i, r) in rules.iter().enumerate() {
             dims[0].push(zone(i, r.zone_in)?);
@@ -338,7 +340,9 @@ impl Classifier {
 
 /// The reference: a linear first-match scan.
 pub fn linear_classify(rules: &[Rule], q: &Query) -> Option<u32> {
-    let pm = |l: &[(u32, u8)], a: u32| l.is_empty() || l.iter().any(|&(p, n)| n == 0 || (n <= 32 && (a ^ p) >> (32 - u32::from(n)) == 0));
+    let pm = |l: &[(u32, u8)], a: u32| {
+        l.is_empty() || l.iter().any(|&(p, n)| n == 0 || (n <= 32 && (a ^ p) >> (32 - u32::from(n)) == 0))
+    };
     let rm = |r: Option<Range>, v: u16| r.is_none_or(|x| (x.lo..=x.hi).contains(&u32::from(v)));
     rules
         .iter()
@@ -387,13 +391,27 @@ pub fn bench_rules(n: usize, seed: u64) -> Vec<Rule> {
             dst: vec![pfx(g.next())],
             proto,
             sport: None,
-            dport: if tcp_udp { Some(if i % 7 == 0 { Range { lo: port, hi: port + 100 } } else { Range { lo: port, hi: port } }) } else { None },
+            dport: if tcp_udp {
+                Some(if i % 7 == 0 { Range { lo: port, hi: port + 100 } } else { Range { lo: port, hi: port } })
+            } else {
+                None
+            },
             icmp_type: if proto == Some(1) { Some(8) } else { None },
             action: [Action::Accept, Action::Drop, Action::Reject][(r >> 40) as usize % 3],
         });
     }
     if n > 0 {
-        v.push(Rule { zone_in: None, zone_out: None, src: vec![], dst: vec![], proto: None, sport: None, dport: None, icmp_type: None, action: Action::Drop });
+        v.push(Rule {
+            zone_in: None,
+            zone_out: None,
+            src: vec![],
+            dst: vec![],
+            proto: None,
+            sport: None,
+            dport: None,
+            icmp_type: None,
+            action: Action::Drop,
+        });
     }
     v
 }
@@ -404,7 +422,16 @@ pub fn bench_queries(rules: &[Rule], n: usize, seed: u64) -> Vec<Query> {
     (0..n)
         .map(|i| {
             let r = g.next();
-            let mut q = Query { zone_in: (r % 4) as u8, zone_out: (r >> 3) as u8 % 4, src: 0x0a00_0000 | (g.next() as u32 & 0x00ff_ffff), dst: g.next() as u32, proto: [6u8, 17, 1][(r >> 8) as usize % 3], sport: (r >> 16) as u16, dport: (r >> 32) as u16 % 2200, icmp_type: 8 };
+            let mut q = Query {
+                zone_in: (r % 4) as u8,
+                zone_out: (r >> 3) as u8 % 4,
+                src: 0x0a00_0000 | (g.next() as u32 & 0x00ff_ffff),
+                dst: g.next() as u32,
+                proto: [6u8, 17, 1][(r >> 8) as usize % 3],
+                sport: (r >> 16) as u16,
+                dport: (r >> 32) as u16 % 2200,
+                icmp_type: 8,
+            };
             if i % 2 == 0 && !rules.is_empty() {
                 let t = &rules[(g.next() % rules.len() as u64) as usize];
                 if let Some(&(a, _)) = t.dst.first() {
@@ -440,10 +467,29 @@ mod tests {
     use super::*;
 
     fn any(action: Action) -> Rule {
-        Rule { zone_in: None, zone_out: None, src: vec![], dst: vec![], proto: None, sport: None, dport: None, icmp_type: None, action }
+        Rule {
+            zone_in: None,
+            zone_out: None,
+            src: vec![],
+            dst: vec![],
+            proto: None,
+            sport: None,
+            dport: None,
+            icmp_type: None,
+            action,
+        }
     }
     fn q() -> Query {
-        Query { zone_in: 0, zone_out: 1, src: 0x0a00_0001, dst: 0xc633_6405, proto: 6, sport: 40000, dport: 80, icmp_type: 0 }
+        Query {
+            zone_in: 0,
+            zone_out: 1,
+            src: 0x0a00_0001,
+            dst: 0xc633_6405,
+            proto: 6,
+            sport: 40000,
+            dport: 80,
+            icmp_type: 0,
+        }
     }
 
     #[test]
@@ -451,7 +497,11 @@ mod tests {
         let rules = vec![
             Rule { zone_in: Some(1), ..any(Action::Drop) },
             Rule { dst: vec![(0xc633_6400, 24)], proto: Some(17), ..any(Action::Drop) },
-            Rule { src: vec![(0x0b00_0000, 8), (0x0a00_0000, 8)], dport: Some(Range { lo: 80, hi: 80 }), ..any(Action::Reject) },
+            Rule {
+                src: vec![(0x0b00_0000, 8), (0x0a00_0000, 8)],
+                dport: Some(Range { lo: 80, hi: 80 }),
+                ..any(Action::Reject)
+            },
             any(Action::Accept),
         ];
         let c = Classifier::compile(&rules).unwrap();
@@ -485,11 +535,27 @@ mod tests {
 
     #[test]
     fn bad_rules_are_refused_by_index() {
-        assert_eq!(Classifier::compile(&[any(Action::Drop), Rule { dst: vec![(0x0a00_0001, 24)], ..any(Action::Drop) }]).unwrap_err(), CompileError::BadPrefix { rule: 1, prefix: (0x0a00_0001, 24) });
-        assert_eq!(Classifier::compile(&[Rule { src: vec![(0, 33)], ..any(Action::Drop) }]).unwrap_err(), CompileError::BadPrefix { rule: 0, prefix: (0, 33) });
-        assert_eq!(Classifier::compile(&[Rule { dport: Some(Range { lo: 9, hi: 8 }), ..any(Action::Drop) }]).unwrap_err(), CompileError::BadRange { rule: 0 });
-        assert_eq!(Classifier::compile(&[Rule { sport: Some(Range { lo: 9, hi: 70000 }), ..any(Action::Drop) }]).unwrap_err(), CompileError::BadRange { rule: 0 });
-        assert_eq!(Classifier::compile(&[Rule { zone_in: Some(64), ..any(Action::Drop) }]).unwrap_err(), CompileError::BadZone { rule: 0 });
+        assert_eq!(
+            Classifier::compile(&[any(Action::Drop), Rule { dst: vec![(0x0a00_0001, 24)], ..any(Action::Drop) }])
+                .unwrap_err(),
+            CompileError::BadPrefix { rule: 1, prefix: (0x0a00_0001, 24) }
+        );
+        assert_eq!(
+            Classifier::compile(&[Rule { src: vec![(0, 33)], ..any(Action::Drop) }]).unwrap_err(),
+            CompileError::BadPrefix { rule: 0, prefix: (0, 33) }
+        );
+        assert_eq!(
+            Classifier::compile(&[Rule { dport: Some(Range { lo: 9, hi: 8 }), ..any(Action::Drop) }]).unwrap_err(),
+            CompileError::BadRange { rule: 0 }
+        );
+        assert_eq!(
+            Classifier::compile(&[Rule { sport: Some(Range { lo: 9, hi: 70000 }), ..any(Action::Drop) }]).unwrap_err(),
+            CompileError::BadRange { rule: 0 }
+        );
+        assert_eq!(
+            Classifier::compile(&[Rule { zone_in: Some(64), ..any(Action::Drop) }]).unwrap_err(),
+            CompileError::BadZone { rule: 0 }
+        );
     }
 
     /// Random rule sets with few distinct values (so rules overlap), and queries aimed at
@@ -536,14 +602,16 @@ mod tests {
                 let t = &rules[(r % n as u64) as usize];
                 let edge = |p: Option<Range>, x: u64| -> u16 {
                     match p {
-                        Some(p) => [p.lo, p.hi, p.hi.saturating_add(1).min(65535), p.lo.saturating_sub(1)][(x % 4) as usize] as u16,
+                        Some(p) => [p.lo, p.hi, p.hi.saturating_add(1).min(65535), p.lo.saturating_sub(1)]
+                            [(x % 4) as usize] as u16,
                         None => x as u16,
                     }
                 };
                 let addr = |l: &[(u32, u8)], x: u64| -> u32 {
                     match l.first() {
                         Some(&(a, len)) => {
-                            let host = if len == 0 { u32::MAX } else { u32::MAX.checked_shr(u32::from(len)).unwrap_or(0) };
+                            let host =
+                                if len == 0 { u32::MAX } else { u32::MAX.checked_shr(u32::from(len)).unwrap_or(0) };
                             [a, a | host, (a | host).wrapping_add(1), a.wrapping_sub(1)][(x % 4) as usize]
                         }
                         None => x as u32,

@@ -139,22 +139,10 @@ struct Slot {
 }
 
 impl Slot {
-    const EMPTY: Slot = Slot {
-        key: 0,
-        last_seen_ms: 0,
-        dest_val: 0,
-        dest_kind: 0,
-        is_static: false,
-    };
+    const EMPTY: Slot = Slot { key: 0, last_seen_ms: 0, dest_val: 0, dest_kind: 0, is_static: false };
 
     fn new(key: u64, dest: Dest, is_static: bool, last_seen_ms: u64) -> Slot {
-        let mut s = Slot {
-            key,
-            last_seen_ms,
-            dest_val: 0,
-            dest_kind: 0,
-            is_static,
-        };
+        let mut s = Slot { key, last_seen_ms, dest_val: 0, dest_kind: 0, is_static };
         s.set_dest(dest);
         s
     }
@@ -286,10 +274,7 @@ impl Fdb {
 
     /// A domain's limit on learned entries (0 = unlimited, also for out-of-range domains).
     pub fn domain_limit(&self, domain: u16) -> u32 {
-        self.domain_limit
-            .get(usize::from(domain))
-            .copied()
-            .unwrap_or(0)
+        self.domain_limit.get(usize::from(domain)).copied().unwrap_or(0)
     }
 
     /// Number of bridge domains: valid domains are `0..max_domains`.
@@ -509,10 +494,7 @@ impl Fdb {
 
     /// Learned entries stored in a domain (0 for out-of-range domains).
     pub fn domain_len(&self, domain: u16) -> u32 {
-        self.domain_count
-            .get(usize::from(domain))
-            .copied()
-            .unwrap_or(0)
+        self.domain_count.get(usize::from(domain)).copied().unwrap_or(0)
     }
 
     /// Maximum number of entries (the requested capacity rounded up to a power of two).
@@ -655,20 +637,13 @@ mod tests {
             }
             let mut i = f.home(s.key);
             while i != j {
-                assert!(
-                    !f.slots[i].is_empty(),
-                    "hole at {i} between home and slot {j}"
-                );
+                assert!(!f.slots[i].is_empty(), "hole at {i} between home and slot {j}");
                 i = (i + 1) & f.mask;
             }
         }
         assert_eq!(n, f.len());
         for d in 0..f.max_domains {
-            assert_eq!(
-                f.domain_len(d),
-                per_domain[usize::from(d)],
-                "domain {d} count"
-            );
+            assert_eq!(f.domain_len(d), per_domain[usize::from(d)], "domain {d} count");
         }
     }
 
@@ -719,19 +694,9 @@ mod tests {
     fn move_is_detected_and_counted() {
         let mut f = Fdb::new(64, 1, 0);
         f.learn(0, mac(1), Dest::Port(1), 0);
-        assert_eq!(
-            f.learn(0, mac(1), Dest::Port(2), 1),
-            Learn::Moved {
-                from: Dest::Port(1)
-            }
-        );
+        assert_eq!(f.learn(0, mac(1), Dest::Port(2), 1), Learn::Moved { from: Dest::Port(1) });
         assert_eq!(f.lookup(0, mac(1), 1), Some(Dest::Port(2)));
-        assert_eq!(
-            f.learn(0, mac(1), Dest::Vtep(9), 2),
-            Learn::Moved {
-                from: Dest::Port(2)
-            }
-        );
+        assert_eq!(f.learn(0, mac(1), Dest::Vtep(9), 2), Learn::Moved { from: Dest::Port(2) });
         assert_eq!(f.lookup(0, mac(1), 2), Some(Dest::Vtep(9)));
         assert_eq!(f.stats().moves, 2);
         assert_eq!(f.stats().learned, 1);
@@ -768,23 +733,11 @@ mod tests {
         assert_eq!(f.domain_len(0), 0);
         assert_eq!(f.len(), 1);
         assert_eq!(f.lookup(0, mac(1), 500), Some(Dest::Port(2)));
-        assert_eq!(
-            f.add_static(2, mac(2), Dest::Port(1)),
-            Err(FdbError::DomainOutOfRange(2))
-        );
-        assert_eq!(
-            f.add_static(0, MacAddr::BROADCAST, Dest::Port(1)),
-            Err(FdbError::NotUnicast(MacAddr::BROADCAST))
-        );
-        assert_eq!(
-            f.add_static(0, MacAddr([0; 6]), Dest::Port(1)),
-            Err(FdbError::NotUnicast(MacAddr([0; 6])))
-        );
+        assert_eq!(f.add_static(2, mac(2), Dest::Port(1)), Err(FdbError::DomainOutOfRange(2)));
+        assert_eq!(f.add_static(0, MacAddr::BROADCAST, Dest::Port(1)), Err(FdbError::NotUnicast(MacAddr::BROADCAST)));
+        assert_eq!(f.add_static(0, MacAddr([0; 6]), Dest::Port(1)), Err(FdbError::NotUnicast(MacAddr([0; 6]))));
         f.add_static(0, mac(2), Dest::Port(1)).unwrap();
-        assert_eq!(
-            f.add_static(0, mac(3), Dest::Port(1)),
-            Err(FdbError::TableFull)
-        );
+        assert_eq!(f.add_static(0, mac(3), Dest::Port(1)), Err(FdbError::TableFull));
         assert_eq!(f.len(), 2);
     }
 
@@ -793,14 +746,8 @@ mod tests {
         let mut f = Fdb::new(64, 2, 0);
         let mcast = MacAddr([0x01, 0x00, 0x5e, 0, 0, 1]);
         assert_eq!(f.learn(0, mcast, Dest::Port(1), 0), Learn::Ignored);
-        assert_eq!(
-            f.learn(0, MacAddr::BROADCAST, Dest::Port(1), 0),
-            Learn::Ignored
-        );
-        assert_eq!(
-            f.learn(0, MacAddr([0; 6]), Dest::Port(1), 0),
-            Learn::Ignored
-        );
+        assert_eq!(f.learn(0, MacAddr::BROADCAST, Dest::Port(1), 0), Learn::Ignored);
+        assert_eq!(f.learn(0, MacAddr([0; 6]), Dest::Port(1), 0), Learn::Ignored);
         assert_eq!(f.learn(2, mac(1), Dest::Port(1), 0), Learn::Ignored);
         assert_eq!(f.learn(u16::MAX, mac(1), Dest::Port(1), 0), Learn::Ignored);
         assert_eq!(f.lookup(0, mcast, 0), None);
@@ -847,10 +794,7 @@ mod tests {
         let slots = f.slots.len();
         // 150 old entries at t=0, 50 fresh ones at t=900, plus a static one.
         for n in 0..150 {
-            assert_eq!(
-                f.learn((n % 2) as u16, mac(n), Dest::Port(1), 0),
-                Learn::New
-            );
+            assert_eq!(f.learn((n % 2) as u16, mac(n), Dest::Port(1), 0), Learn::New);
         }
         for n in 1000..1050 {
             assert_eq!(f.learn(0, mac(n), Dest::Port(2), 900), Learn::New);
@@ -910,10 +854,7 @@ mod tests {
         f.learn(0, mac(1), Dest::Port(1), 0);
         assert_eq!(f.lookup(0, mac(1), u64::MAX), Some(Dest::Port(1)));
         assert_eq!(f.age(u64::MAX, usize::MAX), 0);
-        assert_eq!(
-            f.learn(0, mac(1), Dest::Port(1), u64::MAX),
-            Learn::Refreshed
-        );
+        assert_eq!(f.learn(0, mac(1), Dest::Port(1), u64::MAX), Learn::Refreshed);
         assert_eq!(f.len(), 1);
         // Enabling aging later applies to existing entries; disabling again stops it.
         f.set_aging_ms(10);
@@ -938,12 +879,7 @@ mod tests {
         assert_eq!(f.stats().domain_full, 1);
         // Known MACs can still refresh and move.
         assert_eq!(f.learn(1, mac(2), Dest::Port(1), 10), Learn::Refreshed);
-        assert_eq!(
-            f.learn(1, mac(2), Dest::Port(2), 20),
-            Learn::Moved {
-                from: Dest::Port(1)
-            }
-        );
+        assert_eq!(f.learn(1, mac(2), Dest::Port(2), 20), Learn::Moved { from: Dest::Port(1) });
         // Other domains are unaffected.
         assert_eq!(f.learn(2, mac(3), Dest::Port(1), 0), Learn::New);
         // Freed by remove.
@@ -952,11 +888,7 @@ mod tests {
         assert_eq!(f.learn(1, mac(3), Dest::Port(1), 30), Learn::New);
         assert_eq!(f.learn(1, mac(4), Dest::Port(1), 30), Learn::DomainFull);
         // Freed by aging: mac(2) last seen at 20, expires at 120; mac(3) at 130.
-        assert_eq!(
-            f.age(125, 1000),
-            2,
-            "mac(2) in domain 1 and mac(3) in domain 2"
-        );
+        assert_eq!(f.age(125, 1000), 2, "mac(2) in domain 1 and mac(3) in domain 2");
         assert_eq!(f.domain_len(1), 1);
         assert_eq!(f.learn(1, mac(4), Dest::Port(1), 125), Learn::New);
         assert_eq!(f.stats().domain_full, 2);
@@ -977,10 +909,7 @@ mod tests {
         assert_eq!(f.learn(0, mac(10), Dest::Port(1), 0), Learn::TableFull);
         assert_eq!(f.learn(0, mac(11), Dest::Port(1), 0), Learn::TableFull);
         assert_eq!(f.stats().table_full, 2);
-        assert_eq!(
-            f.add_static(0, mac(10), Dest::Port(1)),
-            Err(FdbError::TableFull)
-        );
+        assert_eq!(f.add_static(0, mac(10), Dest::Port(1)), Err(FdbError::TableFull));
         // Existing entries still refresh when full.
         assert_eq!(f.learn(0, mac(3), Dest::Port(1), 1), Learn::Refreshed);
         for n in 0..4 {
@@ -1002,11 +931,7 @@ mod tests {
         assert_eq!(Fdb::new(1024, 1, 0).slots.len(), 2048);
         // Capacity 1 works (two slots).
         let mut f = Fdb::new(0, 0, 0);
-        assert_eq!(
-            f.learn(0, mac(1), Dest::Port(1), 0),
-            Learn::Ignored,
-            "no domains"
-        );
+        assert_eq!(f.learn(0, mac(1), Dest::Port(1), 0), Learn::Ignored, "no domains");
         let mut f1 = Fdb::new(1, 1, 0);
         assert_eq!(f1.learn(0, mac(1), Dest::Port(1), 0), Learn::New);
         assert_eq!(f1.learn(0, mac(2), Dest::Port(1), 0), Learn::TableFull);
@@ -1018,11 +943,7 @@ mod tests {
         let mut f = Fdb::new(128, 3, 0);
         for n in 0..60 {
             let d = (n % 3) as u16;
-            let dest = if n % 2 == 0 {
-                Dest::Port(1)
-            } else {
-                Dest::Vtep(7)
-            };
+            let dest = if n % 2 == 0 { Dest::Port(1) } else { Dest::Vtep(7) };
             assert_eq!(f.learn(d, mac(n), dest, 0), Learn::New);
         }
         f.add_static(0, mac(1000), Dest::Port(1)).unwrap();
@@ -1057,22 +978,10 @@ mod tests {
             let d = (n % 4) as u16;
             let dest = Dest::Port(n as u16);
             f.learn(d, mac(n), dest, u64::from(n));
-            want.push(Entry {
-                domain: d,
-                mac: mac(n),
-                dest,
-                is_static: false,
-                last_seen_ms: n.into(),
-            });
+            want.push(Entry { domain: d, mac: mac(n), dest, is_static: false, last_seen_ms: n.into() });
         }
         f.add_static(3, mac(500), Dest::Vtep(1)).unwrap();
-        want.push(Entry {
-            domain: 3,
-            mac: mac(500),
-            dest: Dest::Vtep(1),
-            is_static: true,
-            last_seen_ms: 0,
-        });
+        want.push(Entry { domain: 3, mac: mac(500), dest: Dest::Vtep(1), is_static: true, last_seen_ms: 0 });
         f.remove(1, mac(1));
         want.retain(|e| !(e.domain == 1 && e.mac == mac(1)));
         let key = |e: &Entry| (e.domain, e.mac);
@@ -1086,14 +995,8 @@ mod tests {
     #[test]
     fn error_display() {
         assert_eq!(FdbError::TableFull.to_string(), "forwarding table full");
-        assert_eq!(
-            FdbError::DomainOutOfRange(7).to_string(),
-            "bridge domain 7 out of range"
-        );
-        assert_eq!(
-            FdbError::NotUnicast(MacAddr::BROADCAST).to_string(),
-            "ff:ff:ff:ff:ff:ff is not a unicast address"
-        );
+        assert_eq!(FdbError::DomainOutOfRange(7).to_string(), "bridge domain 7 out of range");
+        assert_eq!(FdbError::NotUnicast(MacAddr::BROADCAST).to_string(), "ff:ff:ff:ff:ff:ff is not a unicast address");
         let _: &dyn std::error::Error = &FdbError::TableFull;
     }
 
@@ -1111,11 +1014,8 @@ mod tests {
         for op in 0..100_000u32 {
             let domain = rng.below(u64::from(DOMAINS) + 1) as u16; // includes out of range
             let m = mac(rng.below(120) as u32);
-            let dest = if rng.below(4) == 0 {
-                Dest::Vtep(rng.below(3) as u32)
-            } else {
-                Dest::Port(rng.below(3) as u16)
-            };
+            let dest =
+                if rng.below(4) == 0 { Dest::Vtep(rng.below(3) as u32) } else { Dest::Port(rng.below(3) as u16) };
             let k = (domain, m);
             match rng.below(100) {
                 0..=44 => {
@@ -1176,10 +1076,7 @@ mod tests {
                     assert_eq!(f.flush(fd, fdest), before - model.len(), "op {op}");
                 }
                 _ => {
-                    let mut got: Vec<_> = f
-                        .iter()
-                        .map(|e| ((e.domain, e.mac), (e.dest, e.is_static)))
-                        .collect();
+                    let mut got: Vec<_> = f.iter().map(|e| ((e.domain, e.mac), (e.dest, e.is_static))).collect();
                     let mut want: Vec<_> = model.iter().map(|(&k, &v)| (k, v)).collect();
                     got.sort_by_key(|x| x.0);
                     want.sort_by_key(|x| x.0);
@@ -1268,11 +1165,7 @@ mod tests {
                 _ => {
                     let n = f.age(now, rng.below(40) as usize);
                     let present: HashSet<_> = f.iter().map(|e| (e.domain, e.mac)).collect();
-                    let gone: Vec<_> = model
-                        .keys()
-                        .filter(|k| !present.contains(k))
-                        .copied()
-                        .collect();
+                    let gone: Vec<_> = model.keys().filter(|k| !present.contains(k)).copied().collect();
                     assert_eq!(gone.len(), n, "op {op}");
                     for k in gone {
                         let v = model.remove(&k).unwrap();
@@ -1288,9 +1181,6 @@ mod tests {
         }
         assert_eq!(f.stats().aged as usize, aged);
         assert_eq!(f.stats().domain_full as usize, domain_full);
-        assert!(
-            aged > 100 && domain_full > 10 && relearned > 100,
-            "{aged} {domain_full} {relearned}"
-        );
+        assert!(aged > 100 && domain_full > 10 && relearned > 100, "{aged} {domain_full} {relearned}");
     }
 }

@@ -82,11 +82,9 @@ impl fmt::Display for LpmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             LpmError::PrefixLen(len) => write!(f, "prefix length /{len} is above 32"),
-            LpmError::HostBits { addr, len } => write!(
-                f,
-                "prefix {}/{len} has host bits set",
-                std::net::Ipv4Addr::from(addr)
-            ),
+            LpmError::HostBits { addr, len } => {
+                write!(f, "prefix {}/{len} has host bits set", std::net::Ipv4Addr::from(addr))
+            }
             LpmError::Duplicate { addr, len } => {
                 write!(f, "prefix {}/{len} is given more than once", std::net::Ipv4Addr::from(addr))
             }
@@ -279,8 +277,7 @@ impl Lpm {
     /// level-3 group, and the route list.
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
-            + (self.tbl1.capacity() + self.tbl2.capacity() + self.tbl3.capacity())
-                * std::mem::size_of::<u32>()
+            + (self.tbl1.capacity() + self.tbl2.capacity() + self.tbl3.capacity()) * std::mem::size_of::<u32>()
             + self.routes.capacity() * std::mem::size_of::<(u32, u8, u32)>()
     }
 }
@@ -429,12 +426,8 @@ mod tests {
 
     #[test]
     fn nested_24_in_16_in_8() {
-        let routes = [
-            (ip("10.1.2.0"), 24, 24),
-            (ip("10.0.0.0"), 8, 8),
-            (ip("10.1.0.0"), 16, 16),
-            (ip("10.1.2.128"), 25, 25),
-        ];
+        let routes =
+            [(ip("10.1.2.0"), 24, 24), (ip("10.0.0.0"), 8, 8), (ip("10.1.0.0"), 16, 16), (ip("10.1.2.128"), 25, 25)];
         let lpm = Lpm::build(&routes).unwrap();
         assert_eq!(lpm.lookup(ip("10.1.2.3")), Some(24));
         assert_eq!(lpm.lookup(ip("10.1.2.128")), Some(25));
@@ -491,10 +484,7 @@ mod tests {
             Lpm::build(&[(n, 8, 1), (0, 0, 1), (n, 8, 1)]).unwrap_err(),
             LpmError::Duplicate { addr: n, len: 8 }
         );
-        assert_eq!(
-            Lpm::build(&[(n, 8, 1), (n, 8, 2)]).unwrap_err(),
-            LpmError::Duplicate { addr: n, len: 8 }
-        );
+        assert_eq!(Lpm::build(&[(n, 8, 1), (n, 8, 2)]).unwrap_err(), LpmError::Duplicate { addr: n, len: 8 });
         assert!(Lpm::build(&[(n, 8, MAX_NEXT_HOP)]).is_ok());
         assert_eq!(Lpm::build(&[(n, 8, MAX_NEXT_HOP + 1)]).unwrap_err(), LpmError::TooManyNextHops);
         assert_eq!(Lpm::build(&[(n, 8, u32::MAX)]).unwrap_err(), LpmError::TooManyNextHops);

@@ -61,13 +61,7 @@ pub struct NeighConfig {
 
 impl Default for NeighConfig {
     fn default() -> Self {
-        NeighConfig {
-            reachable_ms: 300_000,
-            retry_ms: 1000,
-            max_retries: 3,
-            failed_hold_ms: 3000,
-            max_pending: 4,
-        }
+        NeighConfig { reachable_ms: 300_000, retry_ms: 1000, max_retries: 3, failed_hold_ms: 3000, max_pending: 4 }
     }
 }
 
@@ -161,16 +155,8 @@ struct Entry {
     count: usize,
 }
 
-const FREE_ENTRY: Entry = Entry {
-    state: Slot::Free,
-    ifx: 0,
-    retries: 0,
-    ip: 0,
-    mac: MacAddr([0; 6]),
-    deadline_ms: 0,
-    head: 0,
-    count: 0,
-};
+const FREE_ENTRY: Entry =
+    Entry { state: Slot::Free, ifx: 0, retries: 0, ip: 0, mac: MacAddr([0; 6]), deadline_ms: 0, head: 0, count: 0 };
 
 /// Empty index bucket.
 const EMPTY: u32 = u32::MAX;
@@ -290,15 +276,7 @@ impl<P> NeighTable<P> {
     /// nothing, when the entry does not exist and `create` is false, when the table is full,
     /// when `mac` is multicast/broadcast or all-zero (never a valid ARP sender), or when the
     /// entry is STATIC (static entries are not overridden).
-    pub fn learn(
-        &mut self,
-        ifx: u16,
-        ip: u32,
-        mac: MacAddr,
-        now_ms: u64,
-        create: bool,
-        out: &mut Vec<P>,
-    ) -> bool {
+    pub fn learn(&mut self, ifx: u16, ip: u32, mac: MacAddr, now_ms: u64, create: bool, out: &mut Vec<P>) -> bool {
         if mac.is_multicast() || mac.is_zero() {
             return false;
         }
@@ -333,13 +311,7 @@ impl<P> NeighTable<P> {
     ///   entry becomes FAILED and its pending packets go to `failed` to be freed and counted;
     /// * expired REACHABLE entries and FAILED entries past their hold are removed;
     /// * packets left queued on an entry made STATIC go to `failed`.
-    pub fn poll(
-        &mut self,
-        now_ms: u64,
-        budget: usize,
-        requests: &mut Vec<(u16, u32)>,
-        failed: &mut Vec<P>,
-    ) {
+    pub fn poll(&mut self, now_ms: u64, budget: usize, requests: &mut Vec<(u16, u32)>, failed: &mut Vec<P>) {
         let cap = self.entries.len();
         if cap == 0 {
             return;
@@ -351,13 +323,7 @@ impl<P> NeighTable<P> {
         }
     }
 
-    fn poll_slot(
-        &mut self,
-        slot: usize,
-        now_ms: u64,
-        requests: &mut Vec<(u16, u32)>,
-        failed: &mut Vec<P>,
-    ) {
+    fn poll_slot(&mut self, slot: usize, now_ms: u64, requests: &mut Vec<(u16, u32)>, failed: &mut Vec<P>) {
         let cfg = self.cfg;
         let Some(e) = self.entries.get_mut(slot) else { return };
         match e.state {
@@ -553,11 +519,7 @@ impl<P> NeighTable<P> {
             let Some(e) = self.entries.get(s as usize) else { break };
             let home = self.home(e.ifx, e.ip);
             // The bucket at `next` may stay if its home lies cyclically in (pos, next].
-            let stays = if pos <= next {
-                pos < home && home <= next
-            } else {
-                pos < home || home <= next
-            };
+            let stays = if pos <= next { pos < home && home <= next } else { pos < home || home <= next };
             if !stays {
                 if let Some(b) = self.index.get_mut(pos) {
                     *b = s;
@@ -620,10 +582,7 @@ mod tests {
         vec![n]
     }
 
-    fn poll(
-        t: &mut NeighTable<Vec<u8>>,
-        now: u64,
-    ) -> (Vec<(u16, u32)>, Vec<Vec<u8>>) {
+    fn poll(t: &mut NeighTable<Vec<u8>>, now: u64) -> (Vec<(u16, u32)>, Vec<Vec<u8>>) {
         let (mut req, mut failed) = (Vec::new(), Vec::new());
         t.poll(now, usize::MAX, &mut req, &mut failed);
         (req, failed)
@@ -747,10 +706,7 @@ mod tests {
         assert_eq!(failed, vec![pkt(1)]);
         assert_eq!(state(&t, 3, IP1), Some(NeighState::Failed));
         let hold_end = 4000 + c.failed_hold_ms;
-        assert_eq!(
-            t.resolve(3, IP1, pkt(2), hold_end - 1),
-            Resolve::Dropped(pkt(2), NeighDrop::Unreachable)
-        );
+        assert_eq!(t.resolve(3, IP1, pkt(2), hold_end - 1), Resolve::Dropped(pkt(2), NeighDrop::Unreachable));
         assert_eq!(t.lookup(3, IP1, hold_end - 1), None);
         // After the hold a fresh resolution starts (without an intervening poll).
         assert_eq!(t.resolve(3, IP1, pkt(3), hold_end), Resolve::Queued { send_request: true });
@@ -970,12 +926,10 @@ mod tests {
 
     #[test]
     fn extreme_times_do_not_panic() {
-        let mut t = NeighTable::new(2, NeighConfig {
-            reachable_ms: u64::MAX,
-            retry_ms: u64::MAX,
-            failed_hold_ms: u64::MAX,
-            ..cfg()
-        });
+        let mut t = NeighTable::new(
+            2,
+            NeighConfig { reachable_ms: u64::MAX, retry_ms: u64::MAX, failed_hold_ms: u64::MAX, ..cfg() },
+        );
         assert_eq!(t.resolve(0, IP1, pkt(1), u64::MAX), Resolve::Queued { send_request: true });
         assert_eq!(poll(&mut t, u64::MAX).0, vec![(0, IP1)]);
         let mut out = Vec::new();

@@ -76,7 +76,11 @@ pub struct SecTables {
 
 impl std::fmt::Debug for SecTables {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecTables").field("zones", &self.zones).field("snat", &self.snat).field("forwards", &self.forwards.len()).finish()
+        f.debug_struct("SecTables")
+            .field("zones", &self.zones)
+            .field("snat", &self.snat)
+            .field("forwards", &self.forwards.len())
+            .finish()
     }
 }
 
@@ -94,7 +98,13 @@ impl SecTables {
         let zone_of = cfg.bridges.iter().map(|b| zid(b.zone.as_deref().unwrap_or(config::DEFAULT_ZONE))).collect();
         let c = &cfg.conntrack;
         let s = |x: u32| u64::from(x) * 1000;
-        let timeouts = Timeouts { tcp_established_ms: s(c.tcp_established), tcp_transitory_ms: s(c.tcp_transitory), udp_ms: s(c.udp), icmp_ms: s(c.icmp), other_ms: s(c.other) };
+        let timeouts = Timeouts {
+            tcp_established_ms: s(c.tcp_established),
+            tcp_transitory_ms: s(c.tcp_transitory),
+            udp_ms: s(c.udp),
+            icmp_ms: s(c.icmp),
+            other_ms: s(c.other),
+        };
         let mut pool_addrs = vec![];
         let mut pool_index = HashMap::new();
         let mut snat = vec![];
@@ -102,7 +112,12 @@ impl SecTables {
             for (i, r) in n.snat.iter().enumerate() {
                 let mut addrs = vec![];
                 for p in &r.pool {
-                    let (a, b) = config::addr_range(p).map_err(|e| ConfigError { file: None, line: None, key: format!("nat.snat[{i}].pool"), reason: e })?;
+                    let (a, b) = config::addr_range(p).map_err(|e| ConfigError {
+                        file: None,
+                        line: None,
+                        key: format!("nat.snat[{i}].pool"),
+                        reason: e,
+                    })?;
                     for x in a..=b {
                         let idx = pool_addrs.len() as u16;
                         pool_addrs.push(x);
@@ -111,7 +126,13 @@ impl SecTables {
                     }
                 }
                 let ports = config::port_range(&r.ports).unwrap_or((1024, 65535));
-                snat.push(SnatRule { from: r.from.clone(), zone: zid(&r.zone), addrs, ports, on_exhaustion: r.on_exhaustion });
+                snat.push(SnatRule {
+                    from: r.from.clone(),
+                    zone: zid(&r.zone),
+                    addrs,
+                    ports,
+                    on_exhaustion: r.on_exhaustion,
+                });
             }
         }
         let mut forwards = HashMap::new();
@@ -131,11 +152,28 @@ impl SecTables {
                     policy[usize::from(zid(&p.from)) * nz + usize::from(zid(&p.to))] = p.action;
                 }
                 let rules: Vec<firewall::Rule> = f.rule.iter().map(|r| compile_rule(r, &zid)).collect();
-                let classifier = Classifier::compile(&rules).map_err(|e| ConfigError { file: None, line: None, key: "firewall.rule".into(), reason: format!("{e:?}") })?;
+                let classifier = Classifier::compile(&rules).map_err(|e| ConfigError {
+                    file: None,
+                    line: None,
+                    key: "firewall.rule".into(),
+                    reason: format!("{e:?}"),
+                })?;
                 Some(FwTables { classifier, policy, rules: rules.len() })
             }
         };
-        Ok(Some(SecTables { zones, zone_of, timeouts, capacity: c.capacity, snat, pool_addrs, pool_index, forwards, forward_targets, fw, workers: cfg.dataplane.workers.len().max(1) as u16 }))
+        Ok(Some(SecTables {
+            zones,
+            zone_of,
+            timeouts,
+            capacity: c.capacity,
+            snat,
+            pool_addrs,
+            pool_index,
+            forwards,
+            forward_targets,
+            fw,
+            workers: cfg.dataplane.workers.len().max(1) as u16,
+        }))
     }
 
     /// The zone of domain `d`.
@@ -224,7 +262,11 @@ impl SecTables {
 }
 
 fn compile_rule(r: &config::Rule, zid: &dyn Fn(&str) -> u8) -> firewall::Rule {
-    let range = |s: &Option<String>| s.as_deref().and_then(|s| config::port_range(s).ok()).map(|(lo, hi)| firewall::Range { lo: u32::from(lo), hi: u32::from(hi) });
+    let range = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|s| config::port_range(s).ok())
+            .map(|(lo, hi)| firewall::Range { lo: u32::from(lo), hi: u32::from(hi) })
+    };
     firewall::Rule {
         zone_in: r.from.as_deref().map(zid),
         zone_out: r.to.as_deref().map(zid),

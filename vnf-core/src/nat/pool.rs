@@ -121,7 +121,14 @@ impl Mappings {
         let cursors = vec![0u16; bitmaps.len()];
         let mut by_int = HashMap::with_hasher(Fast::default());
         by_int.reserve(capacity as usize);
-        Mappings { slab: vec![Mapping::default(); capacity as usize], free: (0..capacity).rev().collect(), by_int, bitmaps, cursors, worker }
+        Mappings {
+            slab: vec![Mapping::default(); capacity as usize],
+            free: (0..capacity).rev().collect(),
+            by_int,
+            bitmaps,
+            cursors,
+            worker,
+        }
     }
 
     /// The worker these mappings belong to.
@@ -184,7 +191,8 @@ impl Mappings {
         let Some(ext_port) = self.pick(bi, r.ports, port) else { return Err(MapError::Exhausted) };
         self.free.pop();
         let ext_addr = sec.pool_addrs[ai];
-        self.slab[slot as usize] = Mapping { proto, int_addr: addr, int_port: port, ext_addr, ext_port, refs: 1, addr_idx: ai as u16 };
+        self.slab[slot as usize] =
+            Mapping { proto, int_addr: addr, int_port: port, ext_addr, ext_port, refs: 1, addr_idx: ai as u16 };
         self.by_int.insert((proto, addr, port), slot);
         Ok(slot)
     }
@@ -299,7 +307,8 @@ mod tests {
         let rest = format!(
             "[[nat.snat]]\nfrom = [\"198.51.100.0/24\"]\nzone = \"outside\"\npool = [\"203.0.113.10-203.0.113.11\"]\nports = \"{ports}\"\n{extra}"
         );
-        let text = format!("[dataplane]\nworkers = [{}]\n{}", w.join(","), crate::nat::fixture::two_zones("", "", &rest));
+        let text =
+            format!("[dataplane]\nworkers = [{}]\n{}", w.join(","), crate::nat::fixture::two_zones("", "", &rest));
         let cfg = Config::parse(&text, None).unwrap();
         SecTables::compile(&cfg).unwrap().unwrap()
     }
@@ -365,14 +374,27 @@ mod tests {
 
     #[test]
     fn each_worker_allocates_only_its_slice_and_forwards_are_reserved() {
-        let s = sec(2, "1024-2047", "[[nat.forward]]\nproto = \"tcp\"\naddress = \"203.0.113.10\"\nport = 1030\nto = \"198.51.100.5\"\n");
+        let s = sec(
+            2,
+            "1024-2047",
+            "[[nat.forward]]\nproto = \"tcp\"\naddress = \"203.0.113.10\"\nport = 1030\nto = \"198.51.100.5\"\n",
+        );
         for w in 0..2u16 {
             let mut m = Mappings::new(&s, w, 4096);
             let mut n = 0;
             while let Ok(i) = m.acquire(&s, 0, 6, IN + u32::from(n % 7), 3000 + n) {
                 let mp = *m.get(i);
                 assert_eq!(mp.ext_port % 2, w, "worker {w} owns its slice");
-                assert_eq!(s.owner(&crate::conntrack::FlowKey { src: 1, dst: mp.ext_addr, sport: 9, dport: mp.ext_port, proto: 6 }), w);
+                assert_eq!(
+                    s.owner(&crate::conntrack::FlowKey {
+                        src: 1,
+                        dst: mp.ext_addr,
+                        sport: 9,
+                        dport: mp.ext_port,
+                        proto: 6
+                    }),
+                    w
+                );
                 assert!(!(mp.ext_addr == 0xcb00_710a && mp.ext_port == 1030), "forwarded port handed out");
                 n += 1;
             }

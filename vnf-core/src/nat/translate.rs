@@ -124,7 +124,13 @@ fn rewrite_l4(ip: &mut [u8], l4: usize, from: &FlowKey, to: &FlowKey, addr: u32,
 /// the embedded header from `inner_from` to `inner_to` (its addresses, header checksum,
 /// ports and, when quoted, its L4 checksum), and the ICMP checksum over the whole message.
 /// `ip` is the outer packet; the embedded header starts 8 bytes into the ICMP message.
-pub fn rewrite_icmp_error(ip: &mut [u8], outer_src: u32, outer_dst: u32, inner_from: &FlowKey, inner_to: &FlowKey) -> bool {
+pub fn rewrite_icmp_error(
+    ip: &mut [u8],
+    outer_src: u32,
+    outer_dst: u32,
+    inner_from: &FlowKey,
+    inner_to: &FlowKey,
+) -> bool {
     if ip.len() < 20 {
         return false;
     }
@@ -134,7 +140,8 @@ pub fn rewrite_icmp_error(ip: &mut [u8], outer_src: u32, outer_dst: u32, inner_f
     if total < inner + 20 {
         return false;
     }
-    let (os, od) = (u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]), u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]));
+    let (os, od) =
+        (u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]), u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]));
     {
         let mut c = be16(ip, 10);
         c = update32(c, os, outer_src);
@@ -168,8 +175,8 @@ pub fn rewrite_icmp_error(ip: &mut [u8], outer_src: u32, outer_dst: u32, inner_f
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::ipv4::{Ipv4Packet, Ipv4Repr};
     use crate::wire::icmpv4::Icmpv4Packet;
+    use crate::wire::ipv4::{Ipv4Packet, Ipv4Repr};
     use crate::wire::tcp::TcpPacket;
     use crate::wire::udp::UdpPacket;
 
@@ -180,7 +187,17 @@ mod tests {
     /// An IPv4 packet with `l4` as payload, every checksum filled from scratch.
     fn packet(p: u8, src: u32, dst: u32, l4: &[u8]) -> Vec<u8> {
         let mut b = vec![0u8; 20 + l4.len()];
-        Ipv4Repr { src, dst, protocol: p, payload_len: l4.len() as u16, ttl: 64, dscp_ecn: 0, ident: 7, dont_frag: true }.emit(&mut b[..20]);
+        Ipv4Repr {
+            src,
+            dst,
+            protocol: p,
+            payload_len: l4.len() as u16,
+            ttl: 64,
+            dscp_ecn: 0,
+            ident: 7,
+            dont_frag: true,
+        }
+        .emit(&mut b[..20]);
         b[20..].copy_from_slice(l4);
         match p {
             proto::TCP => TcpPacket::new_checked(&mut b[20..]).unwrap().fill_checksum(src, dst),

@@ -130,7 +130,8 @@ pub fn pci_address(s: &str) -> Option<String> {
     let (bus, rest) = rest.split_once(':')?;
     let (dev, func) = rest.split_once('.')?;
     let hex = |x: &str, n: usize| x.len() == n && x.bytes().all(|b| b.is_ascii_hexdigit());
-    (hex(dom, 4) && hex(bus, 2) && hex(dev, 2) && func.len() == 1 && matches!(func.as_bytes()[0], b'0'..=b'7')).then(|| full.to_ascii_lowercase())
+    (hex(dom, 4) && hex(bus, 2) && hex(dev, 2) && func.len() == 1 && matches!(func.as_bytes()[0], b'0'..=b'7'))
+        .then(|| full.to_ascii_lowercase())
 }
 
 impl Sriov {
@@ -143,7 +144,10 @@ impl Sriov {
         for (i, pf) in self.pf.iter().enumerate() {
             let key = |k: &str| format!("sriov.pf[{i}].{k}");
             if pf.name.is_empty() || pf.name.contains('/') || pf.name.len() > 64 {
-                return Err(ConfigError::new(key("name"), format!("{:?} is not a netdev name or PCI address", pf.name)));
+                return Err(ConfigError::new(
+                    key("name"),
+                    format!("{:?} is not a netdev name or PCI address", pf.name),
+                ));
             }
             let id = pci_address(&pf.name).unwrap_or_else(|| pf.name.clone());
             if !names.insert(id) {
@@ -156,7 +160,10 @@ impl Sriov {
             for (j, vf) in pf.vf.iter().enumerate() {
                 let key = |k: &str| format!("sriov.pf[{i}].vf[{j}].{k}");
                 if vf.index >= pf.num_vfs {
-                    return Err(ConfigError::new(key("index"), format!("VF {} does not exist with num_vfs = {}", vf.index, pf.num_vfs)));
+                    return Err(ConfigError::new(
+                        key("index"),
+                        format!("VF {} does not exist with num_vfs = {}", vf.index, pf.num_vfs),
+                    ));
                 }
                 if !seen.insert(vf.index) {
                     return Err(ConfigError::new(key("index"), format!("VF {} is configured twice", vf.index)));
@@ -185,7 +192,10 @@ impl Sriov {
                     }
                 }
                 if let Some(d) = &vf.driver {
-                    if d.is_empty() || d.len() > 32 || !d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                    if d.is_empty()
+                        || d.len() > 32
+                        || !d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    {
                         return Err(ConfigError::new(key("driver"), format!("{d:?} is not a driver name")));
                     }
                 }
@@ -357,20 +367,33 @@ pub fn plan(cfg: &Sriov, state: &[PfState], in_use: &[InUse]) -> Result<Vec<Step
     for (i, (pc, ps)) in cfg.pf.iter().zip(state).enumerate() {
         let key = |k: &str| format!("sriov.pf[{i}].{k}");
         if ps.total_vfs == 0 {
-            return Err(ConfigError::new(key("name"), format!("{} ({}) has no SR-IOV capability (sriov_totalvfs is 0 or absent)", pc.name, ps.pci)));
+            return Err(ConfigError::new(
+                key("name"),
+                format!("{} ({}) has no SR-IOV capability (sriov_totalvfs is 0 or absent)", pc.name, ps.pci),
+            ));
         }
         if pc.num_vfs > ps.total_vfs {
-            return Err(ConfigError::new(key("num_vfs"), format!("{} is above the device's sriov_totalvfs {}", pc.num_vfs, ps.total_vfs)));
+            return Err(ConfigError::new(
+                key("num_vfs"),
+                format!("{} is above the device's sriov_totalvfs {}", pc.num_vfs, ps.total_vfs),
+            ));
         }
-        let step = |vf: Option<u16>, from: String, change: Change| Step { pf: i, pf_pci: ps.pci.clone(), vf, from, change };
+        let step =
+            |vf: Option<u16>, from: String, change: Change| Step { pf: i, pf_pci: ps.pci.clone(), vf, from, change };
         if let Some(a) = pc.autoprobe {
             if ps.autoprobe != Some(a) {
-                steps.push(step(None, ps.autoprobe.map_or("unknown".into(), |b| u8::from(b).to_string()), Change::Autoprobe(a)));
+                steps.push(step(
+                    None,
+                    ps.autoprobe.map_or("unknown".into(), |b| u8::from(b).to_string()),
+                    Change::Autoprobe(a),
+                ));
             }
         }
         let recreate = pc.num_vfs != ps.num_vfs;
         if recreate {
-            if let Some(u) = ps.vfs.iter().find_map(|v| in_use.iter().find(|u| Some(&u.pci) == v.pci.as_ref()).map(|u| (v, u))) {
+            if let Some(u) =
+                ps.vfs.iter().find_map(|v| in_use.iter().find(|u| Some(&u.pci) == v.pci.as_ref()).map(|u| (v, u)))
+            {
                 return Err(ConfigError::new(
                     key("num_vfs"),
                     format!(
@@ -391,7 +414,9 @@ pub fn plan(cfg: &Sriov, state: &[PfState], in_use: &[InUse]) -> Result<Vec<Step
             let cur = if recreate { None } else { ps.vfs.iter().find(|v| v.index == vc.index) };
             let link = cur.and_then(|v| v.link.as_ref());
             let fresh = recreate || link.is_none();
-            let mut attr = |from: String, a: VfAttr| steps.push(step(Some(vc.index), if recreate { "new VF".into() } else { from }, Change::Attr(a)));
+            let mut attr = |from: String, a: VfAttr| {
+                steps.push(step(Some(vc.index), if recreate { "new VF".into() } else { from }, Change::Attr(a)))
+            };
             if let Some(m) = vc.mac {
                 if fresh || link.map(|l| l.mac) != Some(m) {
                     attr(link.map_or("unknown".into(), |l| l.mac.to_string()), VfAttr::Mac(m));
@@ -401,7 +426,10 @@ pub fn plan(cfg: &Sriov, state: &[PfState], in_use: &[InUse]) -> Result<Vec<Step
                 let vlan = vc.vlan.or(link.map(|l| l.vlan)).unwrap_or(0);
                 let qos = vc.qos.unwrap_or(0);
                 if fresh || link.map(|l| (l.vlan, l.qos)) != Some((vlan, qos)) {
-                    attr(link.map_or("unknown".into(), |l| format!("vlan {} qos {}", l.vlan, l.qos)), VfAttr::Vlan { vlan, qos });
+                    attr(
+                        link.map_or("unknown".into(), |l| format!("vlan {} qos {}", l.vlan, l.qos)),
+                        VfAttr::Vlan { vlan, qos },
+                    );
                 }
             }
             if let Some(s) = vc.spoofchk {
@@ -416,14 +444,20 @@ pub fn plan(cfg: &Sriov, state: &[PfState], in_use: &[InUse]) -> Result<Vec<Step
             }
             if let Some(s) = vc.link_state {
                 if fresh || link.and_then(|l| l.link_state) != Some(s) {
-                    attr(link.and_then(|l| l.link_state).map_or("unknown".into(), |s| s.to_string()), VfAttr::LinkState(s));
+                    attr(
+                        link.and_then(|l| l.link_state).map_or("unknown".into(), |s| s.to_string()),
+                        VfAttr::LinkState(s),
+                    );
                 }
             }
             if vc.min_tx_rate.is_some() || vc.max_tx_rate.is_some() {
                 let min = vc.min_tx_rate.or(link.map(|l| l.min_tx_rate)).unwrap_or(0);
                 let max = vc.max_tx_rate.or(link.map(|l| l.max_tx_rate)).unwrap_or(0);
                 if fresh || link.map(|l| (l.min_tx_rate, l.max_tx_rate)) != Some((min, max)) {
-                    attr(link.map_or("unknown".into(), |l| format!("min {} max {}", l.min_tx_rate, l.max_tx_rate)), VfAttr::Rate { min, max });
+                    attr(
+                        link.map_or("unknown".into(), |l| format!("min {} max {}", l.min_tx_rate, l.max_tx_rate)),
+                        VfAttr::Rate { min, max },
+                    );
                 }
             }
             if let Some(d) = &vc.driver {
@@ -442,7 +476,11 @@ pub fn plan(cfg: &Sriov, state: &[PfState], in_use: &[InUse]) -> Result<Vec<Step
                             ),
                         ));
                     }
-                    steps.push(step(Some(vc.index), if recreate { "new VF".into() } else { have.unwrap_or_else(|| "none".into()) }, Change::Driver(d.clone())));
+                    steps.push(step(
+                        Some(vc.index),
+                        if recreate { "new VF".into() } else { have.unwrap_or_else(|| "none".into()) },
+                        Change::Driver(d.clone()),
+                    ));
                 }
             }
         }
@@ -524,7 +562,9 @@ pub fn observe(cfg: &Sriov, k: &mut dyn Kernel) -> Result<Vec<PfState>, ConfigEr
 fn outcome(r: io::Result<()>) -> Outcome {
     match r {
         Ok(()) => Outcome::Done,
-        Err(e) if e.raw_os_error() == Some(EOPNOTSUPP) || e.kind() == io::ErrorKind::Unsupported => Outcome::Unsupported(e.to_string()),
+        Err(e) if e.raw_os_error() == Some(EOPNOTSUPP) || e.kind() == io::ErrorKind::Unsupported => {
+            Outcome::Unsupported(e.to_string())
+        }
         Err(e) => Outcome::Failed(e.to_string()),
     }
 }
@@ -539,7 +579,10 @@ fn run(step: &Step, states: &[PfState], k: &mut dyn Kernel) -> Outcome {
         (Change::NumVfs(n), _) => outcome(k.set_num_vfs(&ps.pci, *n)),
         (Change::Attr(a), Some(vf)) => match &ps.netdev {
             Some(dev) => outcome(k.set_vf(dev, vf, a)),
-            None => Outcome::Failed(format!("PF {} has no netdev (no kernel driver bound), so VF attributes cannot be set", ps.pci)),
+            None => Outcome::Failed(format!(
+                "PF {} has no netdev (no kernel driver bound), so VF attributes cannot be set",
+                ps.pci
+            )),
         },
         (Change::Driver(d), Some(vf)) => match ps.vfs.iter().find(|v| v.index == vf).and_then(|v| v.pci.clone()) {
             Some(pci) => outcome(k.bind(&pci, d)),
@@ -574,7 +617,8 @@ pub fn apply(cfg: &Sriov, k: &mut dyn Kernel, in_use: &[InUse]) -> Result<Report
     let mut report = Report::default();
     let structural = |s: &Step| matches!(s.change, Change::Autoprobe(_) | Change::NumVfs(_));
     let states = if first.iter().any(structural) {
-        let up_before: Vec<String> = states.iter().filter_map(|p| p.netdev.clone()).filter(|d| k.link_up(d) == Some(true)).collect();
+        let up_before: Vec<String> =
+            states.iter().filter_map(|p| p.netdev.clone()).filter(|d| k.link_up(d) == Some(true)).collect();
         for s in first.iter().filter(|s| structural(s)) {
             let o = run(s, &states, k);
             let stop = matches!(o, Outcome::Failed(_)) && matches!(s.change, Change::NumVfs(_));

@@ -11,8 +11,8 @@ use super::{LinkState, VfAttr, VfLink};
 use crate::wire::MacAddr;
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST};
 use netlink_packet_route::link::{
-    LinkAttribute, LinkExtentMask, LinkMessage, LinkVfInfo, VfInfo, VfInfoLinkState, VfInfoMac, VfInfoRate, VfInfoSpoofCheck, VfInfoTrust,
-    VfInfoVlan, VfLinkState,
+    LinkAttribute, LinkExtentMask, LinkMessage, LinkVfInfo, VfInfo, VfInfoLinkState, VfInfoMac, VfInfoRate,
+    VfInfoSpoofCheck, VfInfoTrust, VfInfoVlan, VfLinkState,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -65,8 +65,8 @@ impl Netlink {
             let (data, _) = self.sock.recv_from_full()?;
             let mut off = 0;
             while off < data.len() {
-                let m: NetlinkMessage<RouteNetlinkMessage> =
-                    NetlinkMessage::deserialize(&data[off..]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("rtnetlink: {e}")))?;
+                let m: NetlinkMessage<RouteNetlinkMessage> = NetlinkMessage::deserialize(&data[off..])
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("rtnetlink: {e}")))?;
                 let len = m.header.length as usize;
                 if m.header.sequence_number == self.seq {
                     match m.payload {

@@ -40,7 +40,12 @@ fn ctx(p: &Path, e: io::Error) -> io::Error {
 fn write(p: &Path, v: &str) -> io::Result<()> {
     // One write per attribute, as `echo v > attr` does (truncation is a no-op on sysfs and
     // keeps a fake tree readable); never creates a file.
-    std::fs::OpenOptions::new().write(true).truncate(true).open(p).and_then(|mut f| io::Write::write_all(&mut f, v.as_bytes())).map_err(|e| ctx(p, e))
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(p)
+        .and_then(|mut f| io::Write::write_all(&mut f, v.as_bytes()))
+        .map_err(|e| ctx(p, e))
 }
 
 impl Sysfs<Netlink> {
@@ -68,14 +73,24 @@ impl<L: VfLinks> Sysfs<L> {
     /// The PCI address of a PF named by PCI address or netdev.
     pub fn resolve(&self, name: &str) -> Result<String, String> {
         if let Some(pci) = pci_address(name) {
-            return if self.dev(&pci).exists() { Ok(pci) } else { Err(format!("no PCI device {pci} under {}", self.dev(&pci).display())) };
+            return if self.dev(&pci).exists() {
+                Ok(pci)
+            } else {
+                Err(format!("no PCI device {pci} under {}", self.dev(&pci).display()))
+            };
         }
         let dev = self.root.join("class/net").join(name).join("device");
-        link_name(&dev).filter(|n| pci_address(n).is_some()).ok_or_else(|| format!("no netdev {name:?} backed by a PCI device ({} is absent)", dev.display()))
+        link_name(&dev)
+            .filter(|n| pci_address(n).is_some())
+            .ok_or_else(|| format!("no netdev {name:?} backed by a PCI device ({} is absent)", dev.display()))
     }
 
     fn netdev_of(&self, pci: &str) -> Option<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.dev(pci).join("net")).ok()?.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> = std::fs::read_dir(self.dev(pci).join("net"))
+            .ok()?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         names.into_iter().next()
     }
@@ -104,7 +119,15 @@ impl<L: VfLinks> Sysfs<L> {
                 }
             })
             .collect();
-        Ok(PfState { name: name.into(), pci, netdev, total_vfs, num_vfs, autoprobe: num("sriov_drivers_autoprobe").map(|v| v != 0), vfs })
+        Ok(PfState {
+            name: name.into(),
+            pci,
+            netdev,
+            total_vfs,
+            num_vfs,
+            autoprobe: num("sriov_drivers_autoprobe").map(|v| v != 0),
+            vfs,
+        })
     }
 }
 

@@ -44,7 +44,13 @@ impl VfLinks for FakeLinks {
 
 /// A kernel's defaults for a new VF as igb reports them.
 fn fresh(i: u16) -> VfLink {
-    VfLink { index: i, spoofchk: Some(true), trust: Some(false), link_state: Some(LinkState::Auto), ..Default::default() }
+    VfLink {
+        index: i,
+        spoofchk: Some(true),
+        trust: Some(false),
+        link_state: Some(LinkState::Auto),
+        ..Default::default()
+    }
 }
 
 /// A sysfs attribute as the kernel would hold it: writes do not truncate in the fake tree,
@@ -194,7 +200,10 @@ fn plan_of_what_already_holds_is_empty_and_a_diff_touches_only_what_differs() {
     let mut st2 = st.clone();
     st2.vfs[0].link.as_mut().unwrap().vlan = 20;
     st2.vfs[1].driver = Some("igbvf".into());
-    assert_eq!(texts(&plan(&c, &[st2], &[]).unwrap()), ["0000:01:00.0 vf 0: vlan 10 qos 2 (was vlan 20 qos 2)", "0000:01:00.0 vf 1: driver igbvf -> vfio-pci"]);
+    assert_eq!(
+        texts(&plan(&c, &[st2], &[]).unwrap()),
+        ["0000:01:00.0 vf 0: vlan 10 qos 2 (was vlan 20 qos 2)", "0000:01:00.0 vf 1: driver igbvf -> vfio-pci"]
+    );
 
     // A VF without a config entry, and attributes not set, are left alone.
     let c3 = cfg(&TWO.replace("spoofchk = false\n", "").replace("max_tx_rate = 100\n", ""));
@@ -214,9 +223,12 @@ fn changing_the_count_goes_through_zero_and_is_refused_while_a_port_uses_a_vf() 
     let e = plan(&c, std::slice::from_ref(&st), &used).unwrap_err().to_string();
     assert_eq!(e, "sriov.pf[0].num_vfs: changing it from 2 to 3 goes through 0 and removes VF 1 (0000:01:10.2), which port \"vf1\" uses; remove the port first");
     // Going to 0 is refused the same way; rebinding a used VF too.
-    let e = plan(&cfg("[sriov]\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 0\n"), std::slice::from_ref(&st), &used).unwrap_err();
+    let e = plan(&cfg("[sriov]\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 0\n"), std::slice::from_ref(&st), &used)
+        .unwrap_err();
     assert_eq!(e.key, "sriov.pf[0].num_vfs");
-    let e = plan(&cfg(&TWO.replace("\"vfio-pci\"", "\"igbvf\"")), std::slice::from_ref(&st), &used).unwrap_err().to_string();
+    let e = plan(&cfg(&TWO.replace("\"vfio-pci\"", "\"igbvf\"")), std::slice::from_ref(&st), &used)
+        .unwrap_err()
+        .to_string();
     assert_eq!(e, "sriov.pf[0].vf[1].driver: VF 1 (0000:01:10.2) is the device of port \"vf1\"; rebinding it from vfio-pci to igbvf needs the port removed first");
     // More than the device has.
     let e = plan(&cfg(&TWO.replace("num_vfs = 2", "num_vfs = 8")), &[st], &[]).unwrap_err().to_string();
@@ -271,7 +283,10 @@ fn apply_on_a_fake_sysfs_tree_writes_only_the_diff() {
     assert_eq!(r.failed().count(), 1);
     // What the fake kernel holds now is what the config says (but the link state).
     let l = &r.after[0].vfs[0].link.clone().unwrap();
-    assert_eq!((l.mac, l.vlan, l.qos, l.spoofchk, l.trust, l.max_tx_rate), (MacAddr([2, 0, 0, 0, 0, 0x10]), 10, 2, Some(false), Some(true), 100));
+    assert_eq!(
+        (l.mac, l.vlan, l.qos, l.spoofchk, l.trust, l.max_tx_rate),
+        (MacAddr([2, 0, 0, 0, 0, 0x10]), 10, 2, Some(false), Some(true), 100)
+    );
 
     // Applying again changes only what is still off: the link state and the driver.
     let again = apply(&c, &mut k, &[]).unwrap();
@@ -286,8 +301,16 @@ fn apply_on_a_fake_sysfs_tree_writes_only_the_diff() {
     assert_eq!((rd(&dev.join("sriov_numvfs")), k.links.sets.len()), ("2".to_owned(), before));
 
     // Back to 0.
-    let r = apply(&cfg(&format!("[sriov]\nsysfs = \"{}\"\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 0\n", root.display())), &mut k, &[]).unwrap();
-    assert_eq!(r.steps.iter().map(ToString::to_string).collect::<Vec<_>>(), ["0000:01:00.0: sriov_numvfs 2 -> 0: done"]);
+    let r = apply(
+        &cfg(&format!("[sriov]\nsysfs = \"{}\"\n[[sriov.pf]]\nname = \"eth0\"\nnum_vfs = 0\n", root.display())),
+        &mut k,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        r.steps.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["0000:01:00.0: sriov_numvfs 2 -> 0: done"]
+    );
     assert_eq!(rd(&dev.join("sriov_numvfs")), "0");
 }
 
@@ -300,10 +323,14 @@ fn unknown_pf_and_pf_without_sriov_are_refused_naming_the_key() {
     let c = cfg(&format!("[sriov]\nsysfs = \"{}\"\n[[sriov.pf]]\nname = \"eth9\"\nnum_vfs = 1\n", root.display()));
     let e = apply(&c, &mut k, &[]).unwrap_err().to_string();
     assert!(e.starts_with("sriov.pf[0].name: no netdev \"eth9\" backed by a PCI device"), "{e}");
-    let c = cfg(&format!("[sriov]\nsysfs = \"{}\"\n[[sriov.pf]]\nname = \"0000:02:00.0\"\nnum_vfs = 1\n", root.display()));
+    let c =
+        cfg(&format!("[sriov]\nsysfs = \"{}\"\n[[sriov.pf]]\nname = \"0000:02:00.0\"\nnum_vfs = 1\n", root.display()));
     let e = apply(&c, &mut k, &[]).unwrap_err().to_string();
     assert!(e.starts_with("sriov.pf[0].name: no PCI device 0000:02:00.0"), "{e}");
     let c = cfg(&format!("[sriov]\nsysfs = \"{}\"\n[[sriov.pf]]\nname = \"{PF}\"\nnum_vfs = 1\n", root.display()));
     let e = apply(&c, &mut k, &[]).unwrap_err().to_string();
-    assert_eq!(e, "sriov.pf[0].name: 0000:01:00.0 (0000:01:00.0) has no SR-IOV capability (sriov_totalvfs is 0 or absent)");
+    assert_eq!(
+        e,
+        "sriov.pf[0].name: 0000:01:00.0 (0000:01:00.0) has no SR-IOV capability (sriov_totalvfs is 0 or absent)"
+    );
 }

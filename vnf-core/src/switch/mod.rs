@@ -13,8 +13,8 @@
 //! worker has learned it (workers poll disjoint queues; RSS keeps a flow on one worker).
 
 pub mod emit;
-pub mod stateful;
 mod reload;
+pub mod stateful;
 mod tables;
 
 use crate::buf::{BufAlloc, PacketBuf};
@@ -22,11 +22,11 @@ use crate::l2::fdb::{Dest, Fdb, Learn};
 use crate::l3::neigh::{NeighDrop, NeighTable, Resolve};
 use crate::stats::{DropReason, Event, WorkerCounters};
 use crate::wire::arp::{self, ArpPacket, ArpRepr};
+use crate::wire::ethernet::mac_u64_at;
 use crate::wire::icmpv4::{self, Icmpv4Packet};
 use crate::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
-use crate::wire::ethernet::mac_u64_at;
-use crate::wire::vlan::{L2Info, Tag};
 use crate::wire::udp::UdpPacket;
+use crate::wire::vlan::{L2Info, Tag};
 use crate::wire::vxlan::{self, VxlanPacket};
 use crate::wire::{EtherType, MacAddr};
 pub use emit::{Action, Emit};
@@ -145,21 +145,46 @@ impl<B: PacketBuf> SwitchState<B> {
 
     /// Processes one packet received on `in_port` at `now_ms`.
     #[inline(always)]
-    pub fn process<A: BufAlloc<Buf = B>>(&mut self, t: &Tables, alloc: &A, c: &WorkerCounters, in_port: u16, pkt: B, now_ms: u64, out: &mut Emit<B>) {
+    pub fn process<A: BufAlloc<Buf = B>>(
+        &mut self,
+        t: &Tables,
+        alloc: &A,
+        c: &WorkerCounters,
+        in_port: u16,
+        pkt: B,
+        now_ms: u64,
+        out: &mut Emit<B>,
+    ) {
         let cx = Ctx { t, alloc, c, now: now_ms, handed: false };
         self.ingress(&cx, in_port, pkt, out);
     }
 
     /// Processes a packet another worker handed over (it owns the packet's connection),
     /// as received on `in_port`.
-    pub fn process_handoff<A: BufAlloc<Buf = B>>(&mut self, t: &Tables, alloc: &A, c: &WorkerCounters, in_port: u16, pkt: B, now_ms: u64, out: &mut Emit<B>) {
+    pub fn process_handoff<A: BufAlloc<Buf = B>>(
+        &mut self,
+        t: &Tables,
+        alloc: &A,
+        c: &WorkerCounters,
+        in_port: u16,
+        pkt: B,
+        now_ms: u64,
+        out: &mut Emit<B>,
+    ) {
         c.event(Event::HandoffIn);
         let cx = Ctx { t, alloc, c, now: now_ms, handed: true };
         self.ingress(&cx, in_port, pkt, out);
     }
 
     /// Timers: FDB aging, ARP retries and failures. Call every millisecond or so.
-    pub fn tick<A: BufAlloc<Buf = B>>(&mut self, t: &Tables, alloc: &A, c: &WorkerCounters, now_ms: u64, out: &mut Emit<B>) {
+    pub fn tick<A: BufAlloc<Buf = B>>(
+        &mut self,
+        t: &Tables,
+        alloc: &A,
+        c: &WorkerCounters,
+        now_ms: u64,
+        out: &mut Emit<B>,
+    ) {
         let cx = Ctx { t, alloc, c, now: now_ms, handed: false };
         self.ct_tick(&cx);
         if let Some(st) = &self.ct {
@@ -186,7 +211,17 @@ impl<B: PacketBuf> SwitchState<B> {
             if p.in_domain == UNDERLAY_IFX {
                 continue;
             }
-            self.icmp_error(&cx, p.pkt, p.ntags, p.in_port, p.in_domain, icmpv4::kind::DEST_UNREACHABLE, icmpv4::unreach::HOST, 0, out);
+            self.icmp_error(
+                &cx,
+                p.pkt,
+                p.ntags,
+                p.in_port,
+                p.in_domain,
+                icmpv4::kind::DEST_UNREACHABLE,
+                icmpv4::unreach::HOST,
+                0,
+                out,
+            );
         }
         self.failed = failed;
     }
@@ -216,7 +251,11 @@ impl<B: PacketBuf> SwitchState<B> {
             Some(Role::Access { domain }) => match h.ntags {
                 0 => *domain,
                 // priority-tagged, or tagged with the access VLAN itself
-                1 if is_c(r0) && (vid(r0) == 0 || Some(vid(r0)) == t.domains.get(usize::from(*domain)).map(|d| d.vlan)) => *domain,
+                1 if is_c(r0)
+                    && (vid(r0) == 0 || Some(vid(r0)) == t.domains.get(usize::from(*domain)).map(|d| d.vlan)) =>
+                {
+                    *domain
+                }
                 _ => return out.drop(pkt, DropReason::VlanNotAllowed),
             },
             Some(Role::Trunk { outer: None, native, allowed }) => {
@@ -317,7 +356,16 @@ impl<B: PacketBuf> SwitchState<B> {
 
     /// Sends `pkt` (carrying `ntags` tags) out of `port` with the tags of `domain`.
     #[inline]
-    fn send<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, port: u16, domain: u16, mut pkt: B, ntags: u8, pcp: u8, out: &mut Emit<B>) {
+    fn send<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        port: u16,
+        domain: u16,
+        mut pkt: B,
+        ntags: u8,
+        pcp: u8,
+        out: &mut Emit<B>,
+    ) {
         let (tags, n) = cx.t.egress_tags(port, domain, pcp);
         if retag(&mut pkt, ntags, &tags[..n]) {
             out.tx(pkt, port);
@@ -329,12 +377,31 @@ impl<B: PacketBuf> SwitchState<B> {
     /// Floods to every member of `domain` but `except`, and (unless the frame came from the
     /// overlay: split horizon) to every remote VTEP of the domain by head-end replication.
     #[allow(clippy::too_many_arguments)]
-    fn flood<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, except: Option<u16>, pkt: B, ntags: u8, pcp: u8, out: &mut Emit<B>) {
+    fn flood<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        domain: u16,
+        except: Option<u16>,
+        pkt: B,
+        ntags: u8,
+        pcp: u8,
+        out: &mut Emit<B>,
+    ) {
         self.flood_from(cx, domain, except, true, pkt, ntags, pcp, out)
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn flood_from<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, except: Option<u16>, to_overlay: bool, pkt: B, ntags: u8, pcp: u8, out: &mut Emit<B>) {
+    fn flood_from<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        domain: u16,
+        except: Option<u16>,
+        to_overlay: bool,
+        pkt: B,
+        ntags: u8,
+        pcp: u8,
+        out: &mut Emit<B>,
+    ) {
         #[derive(Clone, Copy)]
         enum To {
             Port(u16),
@@ -342,7 +409,13 @@ impl<B: PacketBuf> SwitchState<B> {
         }
         let Some(d) = cx.t.domains.get(usize::from(domain)) else { return out.drop(pkt, DropReason::NoForward) };
         let remotes: &[u32] = if to_overlay && cx.t.vtep.is_some() { &d.remotes } else { &[] };
-        let mut targets = d.members.iter().copied().filter(|&p| Some(p) != except).map(To::Port).chain(remotes.iter().map(|&r| To::Vtep(r)));
+        let mut targets = d
+            .members
+            .iter()
+            .copied()
+            .filter(|&p| Some(p) != except)
+            .map(To::Port)
+            .chain(remotes.iter().map(|&r| To::Vtep(r)));
         let Some(mut cur) = targets.next() else { return out.drop(pkt, DropReason::FloodEmpty) };
         cx.c.event(Event::Flooded);
         for next in targets {
@@ -374,8 +447,17 @@ impl<B: PacketBuf> SwitchState<B> {
     /// toward remote VTEP `ip`: outer Ethernet/IPv4/UDP/VXLAN built in headroom, UDP source
     /// port from a hash of the inner flow (49152..=65535), UDP checksum 0, DF set, TTL 64.
     /// Never fragments: a packet above the underlay MTU is dropped.
-    fn send_vtep<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, ip: u32, mut pkt: B, ntags: u8, out: &mut Emit<B>) {
-        let (Some(v), Some(vni)) = (cx.t.vtep.as_ref(), cx.t.domains.get(usize::from(domain)).and_then(|d| d.vni)) else {
+    fn send_vtep<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        domain: u16,
+        ip: u32,
+        mut pkt: B,
+        ntags: u8,
+        out: &mut Emit<B>,
+    ) {
+        let (Some(v), Some(vni)) = (cx.t.vtep.as_ref(), cx.t.domains.get(usize::from(domain)).and_then(|d| d.vni))
+        else {
             return out.drop(pkt, DropReason::NoForward);
         };
         if !retag(&mut pkt, ntags, &[]) {
@@ -392,8 +474,17 @@ impl<B: PacketBuf> SwitchState<B> {
         let Some(hdr) = pkt.prepend(vxlan::OVERHEAD) else { return out.drop(pkt, DropReason::NoMbuf) };
         hdr[6..12].copy_from_slice(&v.mac.0);
         hdr[12..14].copy_from_slice(&EtherType::IPV4.to_be_bytes());
-        Ipv4Repr { src: v.ip, dst: ip, protocol: ipv4::proto::UDP, payload_len: (ip_len - 20) as u16, ttl: 64, dscp_ecn: 0, ident, dont_frag: true }
-            .emit(&mut hdr[14..34]);
+        Ipv4Repr {
+            src: v.ip,
+            dst: ip,
+            protocol: ipv4::proto::UDP,
+            payload_len: (ip_len - 20) as u16,
+            ttl: 64,
+            dscp_ecn: 0,
+            ident,
+            dont_frag: true,
+        }
+        .emit(&mut hdr[14..34]);
         hdr[34..36].copy_from_slice(&sport.to_be_bytes());
         hdr[36..38].copy_from_slice(&v.udp_port.to_be_bytes());
         hdr[38..40].copy_from_slice(&((ip_len - 20) as u16).to_be_bytes());
@@ -438,7 +529,18 @@ impl<B: PacketBuf> SwitchState<B> {
 
     fn send_underlay_arp<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, ip: u32, out: &mut Emit<B>) {
         let Some(v) = cx.t.vtep.as_ref() else { return };
-        match self.build_arp(cx, u16::MAX, 0, 0, arp::OP_REQUEST, v.mac, v.ip, MacAddr::BROADCAST, MacAddr::default(), ip) {
+        match self.build_arp(
+            cx,
+            u16::MAX,
+            0,
+            0,
+            arp::OP_REQUEST,
+            v.mac,
+            v.ip,
+            MacAddr::BROADCAST,
+            MacAddr::default(),
+            ip,
+        ) {
             Some(b) => {
                 cx.c.event(Event::ArpRequestSent);
                 out.tx(b, v.port);
@@ -448,13 +550,23 @@ impl<B: PacketBuf> SwitchState<B> {
     }
 
     /// A frame on the underlay port: ARP for the VTEP address, or VXLAN to it.
-    fn underlay_input<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, h: &L2Info, dst: u64, mut pkt: B, out: &mut Emit<B>) {
+    fn underlay_input<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        in_port: u16,
+        h: &L2Info,
+        dst: u64,
+        mut pkt: B,
+        out: &mut Emit<B>,
+    ) {
         let Some(v) = cx.t.vtep.as_ref() else { return out.drop(pkt, DropReason::NoForward) };
         if h.ntags != 0 || (dst != v.mac64 && dst != BROADCAST) {
             return out.drop(pkt, DropReason::UnderlayNotOurs);
         }
         if h.ethertype == EtherType::ARP {
-            let Some(r) = pkt.data().get(h.l3_offset..).and_then(|b| ArpPacket::new_checked(b).ok()).map(|p| ArpRepr::parse(&p)) else {
+            let Some(r) =
+                pkt.data().get(h.l3_offset..).and_then(|b| ArpPacket::new_checked(b).ok()).map(|p| ArpRepr::parse(&p))
+            else {
                 return out.drop(pkt, DropReason::Malformed);
             };
             if r.target_ip != v.ip || !v.prefix.contains(r.sender_ip) || r.sender_ip == v.ip {
@@ -462,7 +574,18 @@ impl<B: PacketBuf> SwitchState<B> {
             }
             self.neigh_learn(cx, UNDERLAY_IFX, r.sender_ip, r.sender_mac, r.operation == arp::OP_REQUEST, out);
             if r.operation == arp::OP_REQUEST {
-                match self.build_arp(cx, u16::MAX, 0, 0, arp::OP_REPLY, v.mac, v.ip, r.sender_mac, r.sender_mac, r.sender_ip) {
+                match self.build_arp(
+                    cx,
+                    u16::MAX,
+                    0,
+                    0,
+                    arp::OP_REPLY,
+                    v.mac,
+                    v.ip,
+                    r.sender_mac,
+                    r.sender_mac,
+                    r.sender_ip,
+                ) {
                     Some(b) => {
                         cx.c.event(Event::ArpReplySent);
                         out.tx(b, in_port);
@@ -479,7 +602,9 @@ impl<B: PacketBuf> SwitchState<B> {
         // Outer IPv4 / UDP / VXLAN.
         let parsed = {
             let d = pkt.data();
-            let Some(ip) = d.get(14..).and_then(|b| Ipv4Packet::new_checked(b).ok()) else { return out.drop(pkt, DropReason::Malformed) };
+            let Some(ip) = d.get(14..).and_then(|b| Ipv4Packet::new_checked(b).ok()) else {
+                return out.drop(pkt, DropReason::Malformed);
+            };
             if !ip.verify_checksum() {
                 return out.drop(pkt, DropReason::Ipv4BadChecksum);
             }
@@ -551,8 +676,20 @@ impl<B: PacketBuf> SwitchState<B> {
     }
 
     /// ARP broadcast inside a routed domain: learn the sender, answer requests for the gateway.
-    fn arp_broadcast<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, pkt: &B, out: &mut Emit<B>) {
-        let Some(r) = pkt.data().get(h.l3_offset..).and_then(|b| ArpPacket::new_checked(b).ok()).map(|p| ArpRepr::parse(&p)) else { return };
+    fn arp_broadcast<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        in_port: u16,
+        domain: u16,
+        h: &L2Info,
+        pkt: &B,
+        out: &mut Emit<B>,
+    ) {
+        let Some(r) =
+            pkt.data().get(h.l3_offset..).and_then(|b| ArpPacket::new_checked(b).ok()).map(|p| ArpRepr::parse(&p))
+        else {
+            return;
+        };
         let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else { return };
         if !g.prefix.contains(r.sender_ip) || r.sender_ip == g.ip {
             return;
@@ -561,7 +698,18 @@ impl<B: PacketBuf> SwitchState<B> {
         self.neigh_learn(cx, domain, r.sender_ip, r.sender_mac, for_us, out);
         if for_us {
             let pcp = h.pcp();
-            if let Some(reply) = self.build_arp(cx, in_port, domain, pcp, arp::OP_REPLY, g.mac, r.target_ip, r.sender_mac, r.sender_mac, r.sender_ip) {
+            if let Some(reply) = self.build_arp(
+                cx,
+                in_port,
+                domain,
+                pcp,
+                arp::OP_REPLY,
+                g.mac,
+                r.target_ip,
+                r.sender_mac,
+                r.sender_mac,
+                r.sender_ip,
+            ) {
                 cx.c.event(Event::ArpReplySent);
                 out.tx(reply, in_port);
             } else {
@@ -572,7 +720,15 @@ impl<B: PacketBuf> SwitchState<B> {
 
     /// A frame addressed to the gateway MAC of `domain`.
     #[inline(always)]
-    fn l3_input<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, pkt: B, out: &mut Emit<B>) {
+    fn l3_input<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        in_port: u16,
+        domain: u16,
+        h: &L2Info,
+        pkt: B,
+        out: &mut Emit<B>,
+    ) {
         match h.ethertype {
             EtherType::ARP => self.arp_unicast(cx, in_port, domain, h, pkt, out),
             EtherType::IPV4 => self.ipv4_input(cx, in_port, domain, h, pkt, out),
@@ -581,11 +737,23 @@ impl<B: PacketBuf> SwitchState<B> {
     }
 
     /// ARP addressed to the gateway MAC: a reply to our request, or a unicast request.
-    fn arp_unicast<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, mut pkt: B, out: &mut Emit<B>) {
-        let Some(r) = pkt.data().get(h.l3_offset..).and_then(|b| ArpPacket::new_checked(b).ok()).map(|p| ArpRepr::parse(&p)) else {
+    fn arp_unicast<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        in_port: u16,
+        domain: u16,
+        h: &L2Info,
+        mut pkt: B,
+        out: &mut Emit<B>,
+    ) {
+        let Some(r) =
+            pkt.data().get(h.l3_offset..).and_then(|b| ArpPacket::new_checked(b).ok()).map(|p| ArpRepr::parse(&p))
+        else {
             return out.drop(pkt, DropReason::Malformed);
         };
-        let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else { return out.drop(pkt, DropReason::NoForward) };
+        let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else {
+            return out.drop(pkt, DropReason::NoForward);
+        };
         if (r.target_ip != g.ip && !cx.t.answers_arp(&g, r.target_ip)) || !g.prefix.contains(r.sender_ip) {
             return out.drop(pkt, DropReason::ArpNotOurs);
         }
@@ -596,7 +764,13 @@ impl<B: PacketBuf> SwitchState<B> {
         }
         // A unicast request (a neighbour re-validating us): answer in place.
         let l3 = h.l3_offset;
-        let reply = ArpRepr { operation: arp::OP_REPLY, sender_mac: g.mac, sender_ip: r.target_ip, target_mac: r.sender_mac, target_ip: r.sender_ip };
+        let reply = ArpRepr {
+            operation: arp::OP_REPLY,
+            sender_mac: g.mac,
+            sender_ip: r.target_ip,
+            target_mac: r.sender_mac,
+            target_ip: r.sender_ip,
+        };
         let d = pkt.data_mut();
         d[0..6].copy_from_slice(&r.sender_mac.0);
         d[6..12].copy_from_slice(&g.mac.0);
@@ -607,7 +781,15 @@ impl<B: PacketBuf> SwitchState<B> {
     }
 
     /// Records a neighbour and sends the packets that waited for it.
-    fn neigh_learn<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, ip: u32, mac: MacAddr, create: bool, out: &mut Emit<B>) {
+    fn neigh_learn<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        domain: u16,
+        ip: u32,
+        mac: MacAddr,
+        create: bool,
+        out: &mut Emit<B>,
+    ) {
         self.nh_cache.3 = u64::MAX;
         self.underlay_cache.2 = u64::MAX;
         let mut released = std::mem::take(&mut self.released);
@@ -625,7 +807,15 @@ impl<B: PacketBuf> SwitchState<B> {
     }
 
     #[inline(always)]
-    fn ipv4_input<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, pkt: B, out: &mut Emit<B>) {
+    fn ipv4_input<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        in_port: u16,
+        domain: u16,
+        h: &L2Info,
+        pkt: B,
+        out: &mut Emit<B>,
+    ) {
         let l3 = h.l3_offset;
         let (dst, ttl, proto, checksum_ok, frag_offset) = {
             let Some(ip) = pkt.data().get(l3..).and_then(|b| Ipv4Packet::new_checked(b).ok()) else {
@@ -653,7 +843,17 @@ impl<B: PacketBuf> SwitchState<B> {
     /// reachability checks with their ICMP errors, the route, the next hop's MAC.
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn ipv4_forward<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, mut pkt: B, dst: u32, ttl: u8, out: &mut Emit<B>) {
+    fn ipv4_forward<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        in_port: u16,
+        domain: u16,
+        h: &L2Info,
+        mut pkt: B,
+        dst: u32,
+        ttl: u8,
+        out: &mut Emit<B>,
+    ) {
         let t = cx.t;
         let l3 = h.l3_offset;
         let first = dst >> 24;
@@ -666,7 +866,17 @@ impl<B: PacketBuf> SwitchState<B> {
         }
         let Some(nh) = t.lpm.lookup(dst).and_then(|i| t.next_hops.get(i as usize)).copied() else {
             cx.c.drop_n(DropReason::NoRoute, 1);
-            return self.icmp_error(cx, pkt, h.ntags, in_port, domain, icmpv4::kind::DEST_UNREACHABLE, icmpv4::unreach::NET, 0, out);
+            return self.icmp_error(
+                cx,
+                pkt,
+                h.ntags,
+                in_port,
+                domain,
+                icmpv4::kind::DEST_UNREACHABLE,
+                icmpv4::unreach::NET,
+                0,
+                out,
+            );
         };
         let target = nh.via.unwrap_or(dst);
         if let Some(g) = t.domains.get(usize::from(nh.domain)).and_then(|d| d.gateway) {
@@ -699,8 +909,19 @@ impl<B: PacketBuf> SwitchState<B> {
 
     /// Sends a routed packet to `mac` in `domain`: Ethernet rewrite, then L2 forwarding.
     #[allow(clippy::too_many_arguments)]
-    fn l3_output<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, mac: MacAddr, mut pkt: B, ntags: u8, from: (u16, u16), out: &mut Emit<B>) {
-        let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else { return out.drop(pkt, DropReason::NoForward) };
+    fn l3_output<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        domain: u16,
+        mac: MacAddr,
+        mut pkt: B,
+        ntags: u8,
+        from: (u16, u16),
+        out: &mut Emit<B>,
+    ) {
+        let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else {
+            return out.drop(pkt, DropReason::NoForward);
+        };
         let dest = self.fdb.lookup(domain, mac, cx.now);
         if let (Some(Dest::Vtep(_)), Some(v)) = (dest, cx.t.vtep.as_ref()) {
             // Into the overlay: what does not fit the tunnel is never fragmented; with DF set
@@ -720,7 +941,17 @@ impl<B: PacketBuf> SwitchState<B> {
                         ip.set_ttl_update(t.saturating_add(1));
                     }
                     let rest = (inner_mtu - 14) as u32;
-                    return self.icmp_error(cx, pkt, ntags, from.0, from.1, icmpv4::kind::DEST_UNREACHABLE, icmpv4::unreach::FRAG_NEEDED, rest, out);
+                    return self.icmp_error(
+                        cx,
+                        pkt,
+                        ntags,
+                        from.0,
+                        from.1,
+                        icmpv4::kind::DEST_UNREACHABLE,
+                        icmpv4::unreach::FRAG_NEEDED,
+                        rest,
+                        out,
+                    );
                 }
                 return out.drop(pkt, DropReason::VxlanMtuExceeded);
             }
@@ -741,7 +972,15 @@ impl<B: PacketBuf> SwitchState<B> {
     }
 
     /// Answers an ICMP echo request to a gateway address, in place, out of the ingress port.
-    fn echo_reply<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, mut pkt: B, out: &mut Emit<B>) {
+    fn echo_reply<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        in_port: u16,
+        domain: u16,
+        h: &L2Info,
+        mut pkt: B,
+        out: &mut Emit<B>,
+    ) {
         let l3 = h.l3_offset;
         let ok = {
             let d = pkt.data_mut();
@@ -751,7 +990,8 @@ impl<B: PacketBuf> SwitchState<B> {
                     let hl = ip.header_len();
                     let tl = usize::from(ip.total_len());
                     let (src, dst) = (ip.src(), ip.dst());
-                    let echo = Icmpv4Packet::new_checked(&ip.payload_mut()[..]).map(|i| i.msg_type() == icmpv4::kind::ECHO_REQUEST && i.verify_checksum());
+                    let echo = Icmpv4Packet::new_checked(&ip.payload_mut()[..])
+                        .map(|i| i.msg_type() == icmpv4::kind::ECHO_REQUEST && i.verify_checksum());
                     if echo == Ok(true) {
                         // Swapping source and destination leaves the header sum unchanged.
                         ip.set_src_update(dst);
@@ -786,7 +1026,18 @@ impl<B: PacketBuf> SwitchState<B> {
     /// No error is sent about an ICMP error, a non-first fragment, or a non-unicast source,
     /// nor past the per-second budget.
     #[allow(clippy::too_many_arguments)]
-    fn icmp_error<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, mut pkt: B, ntags: u8, in_port: u16, domain: u16, kind: u8, code: u8, rest: u32, out: &mut Emit<B>) {
+    fn icmp_error<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        mut pkt: B,
+        ntags: u8,
+        in_port: u16,
+        domain: u16,
+        kind: u8,
+        code: u8,
+        rest: u32,
+        out: &mut Emit<B>,
+    ) {
         let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else { return drop(pkt) };
         let l3 = 14 + 4 * usize::from(ntags);
         // A packet NAT already translated is quoted as its sender sent it, and the error goes
@@ -824,8 +1075,17 @@ impl<B: PacketBuf> SwitchState<B> {
         hdr[6..12].copy_from_slice(&g.mac.0);
         hdr[12..14].copy_from_slice(&EtherType::IPV4.to_be_bytes());
         let icmp_len = icmpv4::HEADER_LEN + keep;
-        Ipv4Repr { src: g.ip, dst: src, protocol: ipv4::proto::ICMP, payload_len: icmp_len as u16, ttl: 64, dscp_ecn: 0xc0, ident: 0, dont_frag: false }
-            .emit(&mut hdr[14..34]);
+        Ipv4Repr {
+            src: g.ip,
+            dst: src,
+            protocol: ipv4::proto::ICMP,
+            payload_len: icmp_len as u16,
+            ttl: 64,
+            dscp_ecn: 0xc0,
+            ident: 0,
+            dont_frag: false,
+        }
+        .emit(&mut hdr[14..34]);
         let d = pkt.data_mut();
         if let Ok(mut icmp) = Icmpv4Packet::new_checked(&mut d[34..34 + icmp_len]) {
             icmp.fill(kind, code, rest);
@@ -848,7 +1108,18 @@ impl<B: PacketBuf> SwitchState<B> {
 
     fn send_arp_request<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, domain: u16, ip: u32, out: &mut Emit<B>) {
         let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else { return };
-        let Some(pkt) = self.build_arp(cx, u16::MAX, domain, 0, arp::OP_REQUEST, g.mac, g.ip, MacAddr::BROADCAST, MacAddr::default(), ip) else {
+        let Some(pkt) = self.build_arp(
+            cx,
+            u16::MAX,
+            domain,
+            0,
+            arp::OP_REQUEST,
+            g.mac,
+            g.ip,
+            MacAddr::BROADCAST,
+            MacAddr::default(),
+            ip,
+        ) else {
             return cx.c.drop_n(DropReason::NoMbuf, 1);
         };
         cx.c.event(Event::ArpRequestSent);
@@ -858,14 +1129,27 @@ impl<B: PacketBuf> SwitchState<B> {
     /// A new untagged ARP frame (padded to the Ethernet minimum); tagged for `port` when
     /// `port` is a real port.
     #[allow(clippy::too_many_arguments)]
-    fn build_arp<A: BufAlloc<Buf = B>>(&self, cx: &Ctx<'_, A>, port: u16, domain: u16, pcp: u8, op: u16, src_mac: MacAddr, src_ip: u32, eth_dst: MacAddr, tgt_mac: MacAddr, tgt_ip: u32) -> Option<B> {
+    fn build_arp<A: BufAlloc<Buf = B>>(
+        &self,
+        cx: &Ctx<'_, A>,
+        port: u16,
+        domain: u16,
+        pcp: u8,
+        op: u16,
+        src_mac: MacAddr,
+        src_ip: u32,
+        eth_dst: MacAddr,
+        tgt_mac: MacAddr,
+        tgt_ip: u32,
+    ) -> Option<B> {
         let mut b = cx.alloc.alloc()?;
         let d = b.append(MIN_FRAME)?;
         d.fill(0);
         d[0..6].copy_from_slice(&eth_dst.0);
         d[6..12].copy_from_slice(&src_mac.0);
         d[12..14].copy_from_slice(&EtherType::ARP.to_be_bytes());
-        ArpRepr { operation: op, sender_mac: src_mac, sender_ip: src_ip, target_mac: tgt_mac, target_ip: tgt_ip }.emit(&mut d[14..14 + arp::PACKET_LEN]);
+        ArpRepr { operation: op, sender_mac: src_mac, sender_ip: src_ip, target_mac: tgt_mac, target_ip: tgt_ip }
+            .emit(&mut d[14..14 + arp::PACKET_LEN]);
         if port != u16::MAX {
             let (tags, n) = cx.t.egress_tags(port, domain, pcp);
             if !retag(&mut b, 0, &tags[..n]) {
@@ -937,8 +1221,8 @@ pub fn retag<B: PacketBuf>(pkt: &mut B, cur: u8, want: &[Tag]) -> bool {
 }
 
 #[cfg(test)]
+mod nat_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod vxlan_tests;
-#[cfg(test)]
-mod nat_tests;

@@ -4,8 +4,8 @@
 use super::tests::{echo, eth, ipv4, tx, Rig};
 use super::*;
 use crate::buf::VecBuf;
-use crate::wire::checksum;
 use crate::conntrack::{tcp::TcpState, FlowKey};
+use crate::wire::checksum;
 use crate::wire::tcp::TcpPacket;
 use crate::wire::udp::UdpPacket;
 
@@ -152,7 +152,10 @@ fn tcp_through_snat_both_ways_with_the_state_machine() {
     assert_eq!(out, vec![(1, to_out(S, &tcp(IP_P, 40000, IP_S, 80, ACK, 102, 502, 63)))]);
     assert_eq!(conn_state(&r, k), Some(TcpState::TimeWait));
     let ev = r.events();
-    assert!(ev.contains(&("ct-new", 1)) && ev.contains(&("nat-mapping-new", 1)) && ev.contains(&("nat-translated", 6)), "{ev:?}");
+    assert!(
+        ev.contains(&("ct-new", 1)) && ev.contains(&("nat-mapping-new", 1)) && ev.contains(&("nat-translated", 6)),
+        "{ev:?}"
+    );
 }
 
 #[test]
@@ -212,7 +215,10 @@ fn ping_through_snat_translates_the_identifier() {
     let out = tx(&r.run(1, &from_out(S, &ipv4(IP_S, IP_P, 1, 64, &echo(0, id, 1, b"abc")))));
     assert_eq!(out, vec![(0, to_in(H, &ipv4(IP_S, IP_H, 1, 63, &echo(0, 0x1234, 1, b"abc"))))]);
     // An echo reply nobody asked for.
-    assert_eq!(drop_of(&mut r, 1, &from_out(S, &ipv4(IP_S, IP_P, 1, 64, &echo(0, 999, 1, b"abc")))), DropReason::NatNoMapping);
+    assert_eq!(
+        drop_of(&mut r, 1, &from_out(S, &ipv4(IP_S, IP_P, 1, 64, &echo(0, 999, 1, b"abc")))),
+        DropReason::NatNoMapping
+    );
     // Ping to the pool address (also the gateway) is answered by the gateway.
     let out = tx(&r.run(1, &from_out(S, &ipv4(IP_S, IP_P, 1, 64, &echo(8, 77, 1, b"hi")))));
     assert_eq!(out.len(), 1);
@@ -311,7 +317,17 @@ fn reject_answers_rst_and_icmp() {
     let c = checksum::checksum(&m);
     m[2..4].copy_from_slice(&c.to_be_bytes());
     let mut icmp = vec![0u8; 20];
-    Ipv4Repr { src: IP_IN_GW, dst: IP_H, protocol: 1, payload_len: m.len() as u16, ttl: 64, dscp_ecn: 0xc0, ident: 0, dont_frag: false }.emit(&mut icmp);
+    Ipv4Repr {
+        src: IP_IN_GW,
+        dst: IP_H,
+        protocol: 1,
+        payload_len: m.len() as u16,
+        ttl: 64,
+        dscp_ecn: 0xc0,
+        ident: 0,
+        dont_frag: false,
+    }
+    .emit(&mut icmp);
     icmp.extend_from_slice(&m);
     assert_eq!(out, vec![(0, to_in(H, &icmp))]);
     assert!(r.drops().contains(&("fw-reject", 2)));
@@ -331,7 +347,11 @@ fn a_full_table_drops_new_connections_and_keeps_old_ones() {
     for _ in 0..301 {
         r.tick(1000);
     }
-    assert_eq!(tx(&r.run(0, &from_in(H, &udp(IP_H, 20000, IP_S, 53, b"q", 64)))).len(), 1, "room again after the timeout");
+    assert_eq!(
+        tx(&r.run(0, &from_in(H, &udp(IP_H, 20000, IP_S, 53, b"q", 64)))).len(),
+        1,
+        "room again after the timeout"
+    );
 }
 
 #[test]
@@ -357,7 +377,12 @@ fn rst_keeps_the_connection_for_the_transitory_time() {
 
 #[test]
 fn pool_exhaustion_is_counted_and_answered_as_configured() {
-    let cfg = cfg().replace("pool = [\"203.0.113.1\"]", "pool = [\"203.0.113.1\"]\nports = \"2000-2063\"\non_exhaustion = \"icmp\"").replace("capacity = 64", "capacity = 256");
+    let cfg = cfg()
+        .replace(
+            "pool = [\"203.0.113.1\"]",
+            "pool = [\"203.0.113.1\"]\nports = \"2000-2063\"\non_exhaustion = \"icmp\"",
+        )
+        .replace("capacity = 64", "capacity = 256");
     let mut r = Rig::with_config(&cfg, 1000);
     for p in 0..64u16 {
         let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 30000 + p, IP_S, 53, b"q", 64))));
@@ -417,7 +442,10 @@ fn tcp_mappings_are_endpoint_independent_too() {
     // A SYN-ACK from a host the inside endpoint never contacted is not let in
     // (address and port dependent filtering).
     let third = 0xcb00_7109; // 203.0.113.9
-    assert_eq!(drop_of(&mut r, 1, &from_out(S, &tcp(third, 80, IP_P, 45000, SYNACK, 1, 2, 64))), DropReason::NatNoMapping);
+    assert_eq!(
+        drop_of(&mut r, 1, &from_out(S, &tcp(third, 80, IP_P, 45000, SYNACK, 1, 2, 64))),
+        DropReason::NatNoMapping
+    );
 }
 
 #[test]
@@ -438,14 +466,25 @@ fn an_error_about_a_translated_packet_quotes_it_as_sent() {
     let c = checksum::checksum(&m);
     m[2..4].copy_from_slice(&c.to_be_bytes());
     let mut icmp = vec![0u8; 20];
-    Ipv4Repr { src: IP_IN_GW, dst: IP_H, protocol: 1, payload_len: m.len() as u16, ttl: 64, dscp_ecn: 0xc0, ident: 0, dont_frag: false }.emit(&mut icmp);
+    Ipv4Repr {
+        src: IP_IN_GW,
+        dst: IP_H,
+        protocol: 1,
+        payload_len: m.len() as u16,
+        ttl: 64,
+        dscp_ecn: 0xc0,
+        ident: 0,
+        dont_frag: false,
+    }
+    .emit(&mut icmp);
     icmp.extend_from_slice(&m);
     assert_eq!(errors, vec![(to_in(H, &icmp), Action::Tx(0))]);
 }
 
 /// The fixture with another `[[nat.snat]]` pool and an extra firewall rule.
 fn cfg_pool(pool: &str) -> String {
-    cfg().replace("pool = [\"203.0.113.1\"]", &format!("pool = [{pool}]")) + "[[firewall.rule]]\nfrom = \"inside\"\nproto = \"udp\"\ndport = \"5353\"\naction = \"drop\"\n"
+    cfg().replace("pool = [\"203.0.113.1\"]", &format!("pool = [{pool}]"))
+        + "[[firewall.rule]]\nfrom = \"inside\"\nproto = \"udp\"\ndport = \"5353\"\naction = \"drop\"\n"
 }
 
 #[test]
@@ -462,7 +501,10 @@ fn reload_keeps_connections_whose_pool_address_stays_and_applies_new_rules() {
     assert_eq!(back, vec![(0, to_in(H, &udp(IP_S, 53, IP_H, 6000, b"a", 63)))]);
     let synack = tx(&r.run(1, &from_out(S, &tcp(IP_S, 443, IP_P, 7000, SYNACK, 9, 2, 64))));
     assert_eq!(synack, vec![(0, to_in(H2, &tcp(IP_S, 443, IP_H2, 7000, SYNACK, 9, 2, 63)))]);
-    assert_eq!(conn_state(&r, FlowKey { src: IP_H2, dst: IP_S, sport: 7000, dport: 443, proto: 6 }), Some(TcpState::SynRecv));
+    assert_eq!(
+        conn_state(&r, FlowKey { src: IP_H2, dst: IP_S, sport: 7000, dport: 443, proto: 6 }),
+        Some(TcpState::SynRecv)
+    );
     // The new rule applies to new connections.
     assert_eq!(drop_of(&mut r, 0, &from_in(H, &udp(IP_H, 6001, IP_S, 5353, b"m", 64))), DropReason::FwDrop);
     let st = r.st.ct.as_ref().unwrap();
@@ -478,7 +520,13 @@ fn reload_that_takes_the_pool_address_away_drops_its_sessions_and_maps_anew() {
     let st = r.st.ct.as_ref().unwrap();
     assert_eq!((st.table.len(), st.maps.len()), (0, 0), "the connection and its mapping are gone");
     // The reply to the old mapping has no connection any more.
-    assert_ne!(r.run(1, &from_out(S, &udp(IP_S, 53, IP_P, 6000, b"a", 64))).iter().filter(|(_, a)| matches!(a, Action::Tx(_))).count(), 1);
+    assert_ne!(
+        r.run(1, &from_out(S, &udp(IP_S, 53, IP_P, 6000, b"a", 64)))
+            .iter()
+            .filter(|(_, a)| matches!(a, Action::Tx(_)))
+            .count(),
+        1
+    );
     // A new packet of the same flow is mapped to the new pool address.
     let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 6000, IP_S, 53, b"q", 64))));
     assert_eq!(out, vec![(1, to_out(S, &udp(0xcb00_7102, 6000, IP_S, 53, b"q", 63)))]);

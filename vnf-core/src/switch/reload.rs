@@ -41,7 +41,11 @@ impl Remap {
     /// The mapping from `old` to `new`.
     pub fn between(old: &Tables, new: &Tables) -> Remap {
         let dn = |t: &Tables| t.domains.iter().map(|d| d.name.clone()).collect::<Vec<_>>();
-        Remap { ports: by(&old.port_names, &new.port_names), domains: by(&dn(old), &dn(new)), vteps: by(&old.remote_vteps, &new.remote_vteps) }
+        Remap {
+            ports: by(&old.port_names, &new.port_names),
+            domains: by(&dn(old), &dn(new)),
+            vteps: by(&old.remote_vteps, &new.remote_vteps),
+        }
     }
 
     fn port(&self, p: u16) -> Option<u16> {
@@ -85,7 +89,11 @@ fn dest_in(new: &Tables, d: u16, dest: Dest, r: &Remap) -> Option<Dest> {
 }
 
 fn statics(t: &Tables) -> Vec<(u16, MacAddr, Dest)> {
-    t.static_macs.iter().map(|&(d, m, p)| (d, m, Dest::Port(p))).chain(t.remote_macs.iter().map(|&(d, m, ip)| (d, m, Dest::Vtep(ip)))).collect()
+    t.static_macs
+        .iter()
+        .map(|&(d, m, p)| (d, m, Dest::Port(p)))
+        .chain(t.remote_macs.iter().map(|&(d, m, ip)| (d, m, Dest::Vtep(ip))))
+        .collect()
 }
 
 fn static_neighbors(t: &Tables) -> Vec<(u16, u32, MacAddr)> {

@@ -87,7 +87,9 @@ pub(super) fn parse_tuple(ip: &[u8]) -> Result<Tuple, DropReason> {
                     k.sport = be(4);
                     k.dport = k.sport;
                 }
-                icmpv4::kind::DEST_UNREACHABLE | icmpv4::kind::TIME_EXCEEDED | icmpv4::kind::PARAM_PROBLEM => t.icmp_error = true,
+                icmpv4::kind::DEST_UNREACHABLE | icmpv4::kind::TIME_EXCEEDED | icmpv4::kind::PARAM_PROBLEM => {
+                    t.icmp_error = true
+                }
                 _ => {}
             }
         }
@@ -160,7 +162,16 @@ impl<B: PacketBuf> SwitchState<B> {
     /// An IPv4 packet to a gateway MAC when the config is stateful (kept out of line so the
     /// stateless routing path stays small enough to inline).
     #[inline(never)]
-    pub(super) fn ipv4_stateful<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, sec: &SecTables, in_port: u16, domain: u16, h: &L2Info, mut pkt: B, out: &mut Emit<B>) {
+    pub(super) fn ipv4_stateful<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        sec: &SecTables,
+        in_port: u16,
+        domain: u16,
+        h: &L2Info,
+        mut pkt: B,
+        out: &mut Emit<B>,
+    ) {
         let l3 = h.l3_offset;
         let tu = match pkt.data().get(l3..).map(parse_tuple) {
             Some(Ok(t)) => t,
@@ -169,7 +180,11 @@ impl<B: PacketBuf> SwitchState<B> {
         };
         let k = tu.key;
         if sec.workers > 1 && !cx.handed {
-            let owner = if tu.icmp_error { embedded_key(&pkt.data()[l3..]).map(|e| sec.owner(&e.reverse())).unwrap_or(self.worker) } else { sec.owner(&k) };
+            let owner = if tu.icmp_error {
+                embedded_key(&pkt.data()[l3..]).map(|e| sec.owner(&e.reverse())).unwrap_or(self.worker)
+            } else {
+                sec.owner(&k)
+            };
             if owner != self.worker {
                 cx.c.event(Event::HandoffOut);
                 return out.push(pkt, Action::Handoff(owner, in_port));
@@ -202,11 +217,25 @@ impl<B: PacketBuf> SwitchState<B> {
 
     /// The first packet of a connection.
     #[allow(clippy::too_many_arguments)]
-    fn ct_new<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, sec: &SecTables, in_port: u16, domain: u16, h: &L2Info, mut pkt: B, tu: &Tuple, out: &mut Emit<B>) {
+    fn ct_new<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        sec: &SecTables,
+        in_port: u16,
+        domain: u16,
+        h: &L2Info,
+        mut pkt: B,
+        tu: &Tuple,
+        out: &mut Emit<B>,
+    ) {
         let k = tu.key;
         let l3 = h.l3_offset;
         let t = cx.t;
-        let fwd = if k.proto == proto::TCP || k.proto == proto::UDP { sec.forwards.get(&(k.proto, k.dst, k.dport)).copied() } else { None };
+        let fwd = if k.proto == proto::TCP || k.proto == proto::UDP {
+            sec.forwards.get(&(k.proto, k.dst, k.dport)).copied()
+        } else {
+            None
+        };
         if fwd.is_none() {
             if t.local_domain(k.dst).is_some() {
                 if k.proto == proto::ICMP && tu.icmp_type == icmpv4::kind::ECHO_REQUEST {
@@ -221,7 +250,8 @@ impl<B: PacketBuf> SwitchState<B> {
             }
         }
         if k.proto == proto::ICMP && tu.icmp_type != icmpv4::kind::ECHO_REQUEST {
-            let r = if tu.icmp_type == icmpv4::kind::ECHO_REPLY { DropReason::CtInvalid } else { DropReason::CtUntracked };
+            let r =
+                if tu.icmp_type == icmpv4::kind::ECHO_REPLY { DropReason::CtInvalid } else { DropReason::CtUntracked };
             return out.drop(pkt, r);
         }
         if k.proto == proto::TCP && !tcp::is_new_ok(tcp::classify(tu.tcp_flags)) {
@@ -271,7 +301,17 @@ impl<B: PacketBuf> SwitchState<B> {
                 Err(MapError::Exhausted) => {
                     if sec.snat[rule].on_exhaustion == Exhaustion::Icmp {
                         cx.c.drop_n(DropReason::NatPoolExhausted, 1);
-                        return self.icmp_error(cx, pkt, h.ntags, in_port, domain, icmpv4::kind::DEST_UNREACHABLE, icmpv4::unreach::ADMIN_PROHIBITED, 0, out);
+                        return self.icmp_error(
+                            cx,
+                            pkt,
+                            h.ntags,
+                            in_port,
+                            domain,
+                            icmpv4::kind::DEST_UNREACHABLE,
+                            icmpv4::unreach::ADMIN_PROHIBITED,
+                            0,
+                            out,
+                        );
                     }
                     return out.drop(pkt, DropReason::NatPoolExhausted);
                 }
@@ -310,7 +350,16 @@ impl<B: PacketBuf> SwitchState<B> {
 
     /// An ICMP error: translated as its connection if it quotes one (RFC 5508).
     #[allow(clippy::too_many_arguments)]
-    fn ct_related<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, mut pkt: B, tu: &Tuple, out: &mut Emit<B>) {
+    fn ct_related<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        in_port: u16,
+        domain: u16,
+        h: &L2Info,
+        mut pkt: B,
+        tu: &Tuple,
+        out: &mut Emit<B>,
+    ) {
         let l3 = h.l3_offset;
         let k = tu.key;
         let found = embedded_key(&pkt.data()[l3..]).and_then(|e| {
@@ -328,7 +377,11 @@ impl<B: PacketBuf> SwitchState<B> {
         if c.data.flags & NatData::TRANSLATED != 0 {
             let seen = e.reverse();
             let to = if dir == Dir::Orig { c.reply.reverse() } else { c.orig.reverse() };
-            let src = if k.src == seen.src || (dir == Dir::Orig && c.data.flags & NatData::SNAT != 0) { to.src } else { k.src };
+            let src = if k.src == seen.src || (dir == Dir::Orig && c.data.flags & NatData::SNAT != 0) {
+                to.src
+            } else {
+                k.src
+            };
             dst = to.dst;
             if !translate::rewrite_icmp_error(&mut pkt.data_mut()[l3..], src, dst, &e, &to.reverse()) {
                 return out.drop(pkt, DropReason::Malformed);
@@ -341,7 +394,16 @@ impl<B: PacketBuf> SwitchState<B> {
     /// Rejects a new connection: a TCP RST from the address the client tried, or ICMP port
     /// unreachable (UDP) / administratively prohibited (others) from the gateway.
     #[allow(clippy::too_many_arguments)]
-    fn reject<A: BufAlloc<Buf = B>>(&mut self, cx: &Ctx<'_, A>, in_port: u16, domain: u16, h: &L2Info, mut pkt: B, tu: &Tuple, out: &mut Emit<B>) {
+    fn reject<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Ctx<'_, A>,
+        in_port: u16,
+        domain: u16,
+        h: &L2Info,
+        mut pkt: B,
+        tu: &Tuple,
+        out: &mut Emit<B>,
+    ) {
         cx.c.drop_n(DropReason::FwReject, 1);
         let k = tu.key;
         if k.proto != proto::TCP {
@@ -378,7 +440,17 @@ impl<B: PacketBuf> SwitchState<B> {
         d[6..12].copy_from_slice(&g.mac.0);
         d[l3..].fill(0);
         let ip = &mut d[l3..l3 + 40];
-        crate::wire::ipv4::Ipv4Repr { src: k.dst, dst: k.src, protocol: proto::TCP, payload_len: 20, ttl: 64, dscp_ecn: 0, ident: 0, dont_frag: true }.emit(&mut ip[..20]);
+        crate::wire::ipv4::Ipv4Repr {
+            src: k.dst,
+            dst: k.src,
+            protocol: proto::TCP,
+            payload_len: 20,
+            ttl: 64,
+            dscp_ecn: 0,
+            ident: 0,
+            dont_frag: true,
+        }
+        .emit(&mut ip[..20]);
         let t = &mut ip[20..40];
         t[0..2].copy_from_slice(&k.dport.to_be_bytes());
         t[2..4].copy_from_slice(&k.sport.to_be_bytes());

@@ -206,7 +206,12 @@ impl Tables {
                 name: b.name.clone(),
                 vlan: b.vlan,
                 members: cfg.bridge_members(i).into_iter().map(|p| p as u16).collect(),
-                gateway: b.gateway.map(|g| Gateway { ip: g.addr, prefix: g, mac: b.gateway_mac(), mac64: b.gateway_mac().to_u64() }),
+                gateway: b.gateway.map(|g| Gateway {
+                    ip: g.addr,
+                    prefix: g,
+                    mac: b.gateway_mac(),
+                    mac64: b.gateway_mac().to_u64(),
+                }),
                 mac_limit: b.mac_limit,
                 vni: b.vni,
                 remotes: b.remote_vteps.iter().map(|&r| u32::from(r)).collect(),
@@ -220,7 +225,9 @@ impl Tables {
             .map(|(i, p)| match p.mode {
                 None if cfg.vtep.as_ref().map(|v| v.underlay == p.name).unwrap_or(false) => Role::Underlay,
                 None => Role::Unbridged,
-                Some(PortMode::Access) => Role::Access { domain: p.vlan.map(|v| vlan_domain[usize::from(v)]).unwrap_or(NO_DOMAIN) },
+                Some(PortMode::Access) => {
+                    Role::Access { domain: p.vlan.map(|v| vlan_domain[usize::from(v)]).unwrap_or(NO_DOMAIN) }
+                }
                 Some(PortMode::Trunk) => {
                     let mut allowed = VlanSet::new();
                     for b in &cfg.bridges {
@@ -228,7 +235,11 @@ impl Tables {
                             allowed.insert(b.vlan);
                         }
                     }
-                    Role::Trunk { outer: p.outer_vlan, native: p.native_vlan.map(|v| vlan_domain[usize::from(v)]), allowed }
+                    Role::Trunk {
+                        outer: p.outer_vlan,
+                        native: p.native_vlan.map(|v| vlan_domain[usize::from(v)]),
+                        allowed,
+                    }
                 }
             })
             .collect();
@@ -247,7 +258,12 @@ impl Tables {
             let domain = domains
                 .iter()
                 .position(|d| d.gateway.map(|g| g.prefix.contains(via)).unwrap_or(false))
-                .ok_or_else(|| ConfigError { file: None, line: None, key: format!("route[{i}].via"), reason: "not inside any gateway subnet".into() })?;
+                .ok_or_else(|| ConfigError {
+                    file: None,
+                    line: None,
+                    key: format!("route[{i}].via"),
+                    reason: "not inside any gateway subnet".into(),
+                })?;
             if routes.iter().any(|&(a, l, _)| a == r.prefix.addr && l == r.prefix.len) {
                 return Err(ConfigError {
                     file: None,
@@ -259,7 +275,12 @@ impl Tables {
             routes.push((r.prefix.addr, r.prefix.len, next_hops.len() as u32));
             next_hops.push(NextHop { domain: domain as u16, via: Some(via) });
         }
-        let lpm = Lpm::build(&routes).map_err(|e| ConfigError { file: None, line: None, key: "route".into(), reason: e.to_string() })?;
+        let lpm = Lpm::build(&routes).map_err(|e| ConfigError {
+            file: None,
+            line: None,
+            key: "route".into(),
+            reason: e.to_string(),
+        })?;
         let mut static_macs = vec![];
         let mut remote_macs = vec![];
         for (i, b) in cfg.bridges.iter().enumerate() {
@@ -300,7 +321,8 @@ impl Tables {
             .flat_map(|(i, b)| b.neighbor.iter().map(move |n| (i as u16, u32::from(n.ip), n.mac)))
             .collect();
         let r = &cfg.routing;
-        let mut remote_vteps: Vec<u32> = cfg.bridges.iter().flat_map(|b| b.remote_vteps.iter().map(|&r| u32::from(r))).collect();
+        let mut remote_vteps: Vec<u32> =
+            cfg.bridges.iter().flat_map(|b| b.remote_vteps.iter().map(|&r| u32::from(r))).collect();
         remote_vteps.sort_unstable();
         remote_vteps.dedup();
         Ok(Tables {

@@ -83,7 +83,15 @@ impl Rig {
     }
     pub(super) fn run(&mut self, port: u16, frame: &[u8]) -> Vec<(Vec<u8>, Action)> {
         let mut out = Emit::new(64);
-        self.st.process(&self.t, &self.alloc, &self.c, port, VecBuf::with_room(frame, VecBuf::DEFAULT_HEADROOM, 64), self.now, &mut out);
+        self.st.process(
+            &self.t,
+            &self.alloc,
+            &self.c,
+            port,
+            VecBuf::with_room(frame, VecBuf::DEFAULT_HEADROOM, 64),
+            self.now,
+            &mut out,
+        );
         assert_eq!(out.overflow, 0);
         out.drain().map(|(b, a)| (b.data().to_vec(), a)).collect()
     }
@@ -125,7 +133,17 @@ pub(super) fn eth(dst: MacAddr, src: MacAddr, tags: &[Tag], ethertype: u16, payl
 
 pub(super) fn ipv4(src: u32, dst: u32, proto: u8, ttl: u8, payload: &[u8]) -> Vec<u8> {
     let mut b = vec![0u8; 20];
-    Ipv4Repr { src, dst, protocol: proto, payload_len: payload.len() as u16, ttl, dscp_ecn: 0, ident: 0x4242, dont_frag: true }.emit(&mut b);
+    Ipv4Repr {
+        src,
+        dst,
+        protocol: proto,
+        payload_len: payload.len() as u16,
+        ttl,
+        dscp_ecn: 0,
+        ident: 0x4242,
+        dont_frag: true,
+    }
+    .emit(&mut b);
     b.extend_from_slice(payload);
     b
 }
@@ -145,7 +163,15 @@ fn udp_payload() -> Vec<u8> {
     vec![0x03, 0xe8, 0x07, 0xd0, 0, 12, 0, 0, 1, 2, 3, 4]
 }
 
-pub(super) fn arp_frame(op: u16, smac: MacAddr, sip: u32, tmac: MacAddr, tip: u32, eth_dst: MacAddr, tags: &[Tag]) -> Vec<u8> {
+pub(super) fn arp_frame(
+    op: u16,
+    smac: MacAddr,
+    sip: u32,
+    tmac: MacAddr,
+    tip: u32,
+    eth_dst: MacAddr,
+    tags: &[Tag],
+) -> Vec<u8> {
     let mut p = [0u8; 28];
     ArpRepr { operation: op, sender_mac: smac, sender_ip: sip, target_mac: tmac, target_ip: tip }.emit(&mut p);
     eth(eth_dst, smac, tags, EtherType::ARP, &p)
@@ -198,7 +224,10 @@ fn learned_destinations_are_unicast_and_tags_are_rewritten() {
     // trunk (one tag) to QinQ (two tags) keeps the priority of the C-tag
     r.run(3, &eth(A2, A2, &[Tag { pcp: 3, ..Tag::c(10) }], EtherType::IPV4, &pl)).len();
     let out = tx(&r.run(3, &eth(B, A2, &[Tag { pcp: 3, ..Tag::c(10) }], EtherType::IPV4, &pl)));
-    assert_eq!(out, vec![(4, eth(B, A2, &[Tag { pcp: 3, ..Tag::s(100) }, Tag { pcp: 3, ..Tag::c(10) }], EtherType::IPV4, &pl))]);
+    assert_eq!(
+        out,
+        vec![(4, eth(B, A2, &[Tag { pcp: 3, ..Tag::s(100) }, Tag { pcp: 3, ..Tag::c(10) }], EtherType::IPV4, &pl))]
+    );
 }
 
 #[test]
@@ -224,7 +253,10 @@ fn vlan_policy_drops_are_named() {
     assert_eq!(r.run(0, &eth(B, A, &[Tag::c(0)], EtherType::IPV4, &pl)).len(), 3);
     assert_eq!(r.run(0, &eth(B, A, &[Tag::c(10)], EtherType::IPV4, &pl)).len(), 3);
     // same port: A is behind port 0
-    assert_eq!(r.run(0, &eth(A, A2, &[], EtherType::IPV4, &pl)), vec![(eth(A, A2, &[], EtherType::IPV4, &pl), Action::Drop(DropReason::SamePort))]);
+    assert_eq!(
+        r.run(0, &eth(A, A2, &[], EtherType::IPV4, &pl)),
+        vec![(eth(A, A2, &[], EtherType::IPV4, &pl), Action::Drop(DropReason::SamePort))]
+    );
 }
 
 fn f_short() -> Vec<u8> {
@@ -299,7 +331,10 @@ fn routing_resolves_the_next_hop_then_forwards() {
     let out = tx(&r.run(3, &f));
     assert_eq!(out, vec![(2, eth(B, GW20, &[], EtherType::IPV4, &ipv4(0xc000_0202, IP_B, 17, 8, &pl)))]);
     let ev = r.events();
-    assert!(ev.contains(&("routed", 3)) && ev.contains(&("arp-request-sent", 1)) && ev.contains(&("arp-learned", 1)), "{ev:?}");
+    assert!(
+        ev.contains(&("routed", 3)) && ev.contains(&("arp-request-sent", 1)) && ev.contains(&("arp-learned", 1)),
+        "{ev:?}"
+    );
 }
 
 #[test]
@@ -316,7 +351,10 @@ fn static_route_uses_its_gateway_and_router_on_a_stick_works() {
     // router on a stick: in on the trunk in VLAN 10, out of the same trunk in VLAN 20
     let f = eth(GW10, A2, &[Tag::c(10)], EtherType::IPV4, &ipv4(0xc000_0202, 0xcb00_7106, 17, 64, &pl));
     let out = tx(&r.run(3, &f));
-    assert_eq!(out, vec![(3, eth(R, GW20, &[Tag::c(20)], EtherType::IPV4, &ipv4(0xc000_0202, 0xcb00_7106, 17, 63, &pl)))]);
+    assert_eq!(
+        out,
+        vec![(3, eth(R, GW20, &[Tag::c(20)], EtherType::IPV4, &ipv4(0xc000_0202, 0xcb00_7106, 17, 63, &pl)))]
+    );
 }
 
 #[test]
@@ -330,7 +368,17 @@ fn ttl_and_no_route_give_icmp_errors_byte_exact() {
     let c = checksum::checksum(&icmp);
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
     let mut ip = vec![0u8; 20];
-    Ipv4Repr { src: IP_GW10, dst: IP_A, protocol: 1, payload_len: icmp.len() as u16, ttl: 64, dscp_ecn: 0xc0, ident: 0, dont_frag: false }.emit(&mut ip);
+    Ipv4Repr {
+        src: IP_GW10,
+        dst: IP_A,
+        protocol: 1,
+        payload_len: icmp.len() as u16,
+        ttl: 64,
+        dscp_ecn: 0xc0,
+        ident: 0,
+        dont_frag: false,
+    }
+    .emit(&mut ip);
     ip.extend_from_slice(&icmp);
     assert_eq!(out, vec![(0, eth(A, GW10, &[], EtherType::IPV4, &ip))]);
 
@@ -435,7 +483,7 @@ fn reload_that_removes_a_port_moves_macs_by_port_name_and_forgets_the_gone_port(
     let mut r = Rig::new();
     r.run(1, &l2(MacAddr::BROADCAST, A, &[])); // A behind a1 (index 1)
     r.run(0, &l2(MacAddr::BROADCAST, A2, &[])); // A2 behind a0 (index 0)
-    // Without a0, a1 becomes port 0 and the trunk port 2.
+                                                // Without a0, a1 becomes port 0 and the trunk port 2.
     let cfg2 = CFG.replacen("[[port]]\nname = \"a0\"\ndevargs = \"net_null0\"\nmode = \"access\"\nvlan = 10\n", "", 1);
     let a = r.reload(&cfg2);
     assert!(!a.in_place);

@@ -68,7 +68,8 @@ fn encap(inner: &[u8], src: u32, dst: u32, smac: MacAddr, dmac: MacAddr, ident: 
     f.extend_from_slice(&[0x08, 0x00]);
     let mut ip = [0u8; 20];
     let udp_len = (8 + 8 + inner.len()) as u16;
-    Ipv4Repr { src, dst, protocol: 17, payload_len: udp_len, ttl: 64, dscp_ecn: 0, ident, dont_frag: true }.emit(&mut ip);
+    Ipv4Repr { src, dst, protocol: 17, payload_len: udp_len, ttl: 64, dscp_ecn: 0, ident, dont_frag: true }
+        .emit(&mut ip);
     f.extend_from_slice(&ip);
     f.extend_from_slice(&sport.to_be_bytes());
     f.extend_from_slice(&4789u16.to_be_bytes());
@@ -114,7 +115,8 @@ fn broadcast_is_replicated_to_each_remote_vtep_and_local_ports() {
     arp_req[..6].copy_from_slice(&[0xff; 6]);
     arp_req[6..12].copy_from_slice(&VTEP_MAC.0);
     arp_req[12..14].copy_from_slice(&[0x08, 0x06]);
-    ArpRepr { operation: 1, sender_mac: VTEP_MAC, sender_ip: LOCAL, target_mac: MacAddr::default(), target_ip: R3 }.emit(&mut arp_req[14..42]);
+    ArpRepr { operation: 1, sender_mac: VTEP_MAC, sender_ip: LOCAL, target_mac: MacAddr::default(), target_ip: R3 }
+        .emit(&mut arp_req[14..42]);
     assert_eq!(out[2], (arp_req, Action::Tx(0)));
     // R3 answers on the underlay: the queued copy leaves, and the reply is consumed
     let mut reply = vec![];
@@ -228,14 +230,16 @@ fn underlay_arp_for_the_vtep_is_answered() {
     req.extend_from_slice(&R3_MAC.0);
     req.extend_from_slice(&[0x08, 0x06]);
     let mut a = [0u8; 28];
-    ArpRepr { operation: 1, sender_mac: R3_MAC, sender_ip: R3, target_mac: MacAddr::default(), target_ip: LOCAL }.emit(&mut a);
+    ArpRepr { operation: 1, sender_mac: R3_MAC, sender_ip: R3, target_mac: MacAddr::default(), target_ip: LOCAL }
+        .emit(&mut a);
     req.extend_from_slice(&a);
     let out = r.run(0, &req);
     let mut reply = vec![0u8; 60];
     reply[..6].copy_from_slice(&R3_MAC.0);
     reply[6..12].copy_from_slice(&VTEP_MAC.0);
     reply[12..14].copy_from_slice(&[0x08, 0x06]);
-    ArpRepr { operation: 2, sender_mac: VTEP_MAC, sender_ip: LOCAL, target_mac: R3_MAC, target_ip: R3 }.emit(&mut reply[14..42]);
+    ArpRepr { operation: 2, sender_mac: VTEP_MAC, sender_ip: LOCAL, target_mac: R3_MAC, target_ip: R3 }
+        .emit(&mut reply[14..42]);
     assert_eq!(out, vec![(reply, Action::Tx(0)), (req.clone(), Action::Consumed)]);
     // the requester is now a known neighbour: no ARP before encapsulating to it
     let i = inner(MacAddr::BROADCAST, A, 46);
@@ -251,7 +255,8 @@ fn underlay_arp_for_the_vtep_is_answered() {
 #[test]
 fn routed_into_the_overlay_too_big_with_df_gets_frag_needed() {
     // VLAN 20 routed to VLAN 10, whose bridge is stretched over VXLAN
-    let cfg = CFG.replace("[vtep]", "[[port]]\nname = \"b\"\ndevargs = \"net_null3\"\nmode = \"access\"\nvlan = 20\n[vtep]")
+    let cfg = CFG
+        .replace("[vtep]", "[[port]]\nname = \"b\"\ndevargs = \"net_null3\"\nmode = \"access\"\nvlan = 20\n[vtep]")
         .replace("vni = 5010", "vni = 5010\ngateway = \"198.51.100.254/24\"")
         + "[[bridge]]\nname = \"v20\"\nvlan = 20\ngateway = \"198.18.0.1/24\"\n";
     // the routed destination 198.51.100.7 is B2, behind remote VTEP R2
@@ -260,7 +265,17 @@ fn routed_into_the_overlay_too_big_with_df_gets_frag_needed() {
     let gw20 = MacAddr([0x02, 0x76, 0x6e, 0x66, 0, 20]);
     let mk = |len: usize, df: bool| {
         let mut ip = vec![0u8; 20];
-        Ipv4Repr { src: 0xc612_0002, dst: 0xc633_6407, protocol: 17, payload_len: (len - 20) as u16, ttl: 64, dscp_ecn: 0, ident: 9, dont_frag: df }.emit(&mut ip);
+        Ipv4Repr {
+            src: 0xc612_0002,
+            dst: 0xc633_6407,
+            protocol: 17,
+            payload_len: (len - 20) as u16,
+            ttl: 64,
+            dscp_ecn: 0,
+            ident: 9,
+            dont_frag: df,
+        }
+        .emit(&mut ip);
         ip.extend((0..len - 20).map(|i| i as u8));
         let mut f = gw20.0.to_vec();
         f.extend_from_slice(&A.0);

@@ -170,8 +170,7 @@ impl FromStr for MacAddr {
             if p.len() != 2 {
                 return Err(format!("MAC address {s:?} has an octet {p:?} that is not two hex digits"));
             }
-            *o = u8::from_str_radix(p, 16)
-                .map_err(|_| format!("MAC address {s:?} has a non-hex octet {p:?}"))?;
+            *o = u8::from_str_radix(p, 16).map_err(|_| format!("MAC address {s:?} has a non-hex octet {p:?}"))?;
         }
         Ok(MacAddr(out))
     }

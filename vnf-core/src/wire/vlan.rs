@@ -141,7 +141,14 @@ impl L2Header {
     /// ([`WireError::TooManyTags`]).
     pub fn parse(b: &[u8]) -> Result<L2Header> {
         let i = L2Info::parse(b)?;
-        Ok(L2Header { dst: mac_at(b, 0), src: mac_at(b, 6), tags: [i.tag(0), i.tag(1)], ntags: i.ntags, ethertype: i.ethertype, l3_offset: i.l3_offset })
+        Ok(L2Header {
+            dst: mac_at(b, 0),
+            src: mac_at(b, 6),
+            tags: [i.tag(0), i.tag(1)],
+            ntags: i.ntags,
+            ethertype: i.ethertype,
+            l3_offset: i.l3_offset,
+        })
     }
 
     /// The valid tags.
@@ -207,7 +214,11 @@ mod tests {
         }
         let mut hdr = [0u8; 22];
         hdr[..12].copy_from_slice(&QINQ_FRAME[..12]);
-        emit_tags(&mut hdr, &[Tag { tpid: 0x88a8, pcp: 5, dei: false, vid: 100 }, Tag { tpid: 0x8100, pcp: 1, dei: true, vid: 10 }], 0x0800);
+        emit_tags(
+            &mut hdr,
+            &[Tag { tpid: 0x88a8, pcp: 5, dei: false, vid: 100 }, Tag { tpid: 0x8100, pcp: 1, dei: true, vid: 10 }],
+            0x0800,
+        );
         assert_eq!(&hdr[..], &QINQ_FRAME[..22]);
     }
 }
