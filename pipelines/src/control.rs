@@ -9,7 +9,8 @@
 //!
 //! Commands: `help`, `version`, `stats`, `ports`, `fdb`, `fdb flush`, `vtep`,
 //! `conntrack`, `conntrack count`, `conntrack flush`, `nat`, `config show`,
-//! `config reload`, `config check`, `latency`.
+//! `config reload`, `config check`, `latency`, `trace add`, `trace show`, `trace clear`,
+//! `vf list`, `vf set`, `sriov apply`.
 
 use crate::dataplane::{Dataplane, Error as DpError, ReloadReport};
 use crate::dpdk::{self, tsc_hz};
@@ -28,7 +29,7 @@ use vnf_core::config::{Config, Control as ControlCfg};
 use vnf_core::conntrack::{tcp::TcpState, Filter};
 use vnf_core::l2::fdb::Dest;
 use vnf_core::nat::NatData;
-use vnf_core::switch::Tables;
+use vnf_core::pipeline::Tables;
 
 /// Every command, as `help` lists them.
 pub const COMMANDS: &[&str] = &[
@@ -47,10 +48,58 @@ pub const COMMANDS: &[&str] = &[
     "config reload",
     "config check",
     "latency",
+    "trace add",
+    "trace show",
+    "trace clear",
     "vf list",
     "vf set",
     "sriov apply",
 ];
+
+/// The most packets one `trace add` marks per worker.
+pub const TRACE_MAX: u32 = 4096;
+
+/// One trace record as JSON: the node, where it sent the packet, and the packet's metadata.
+fn trace_record(t: &Tables, r: &vnf_core::pipeline::trace::TraceRecord) -> Value {
+    use vnf_core::pipeline::flag;
+    let m = &r.meta;
+    let port = |p: u16| t.port_names.get(usize::from(p)).cloned().unwrap_or_else(|| p.to_string());
+    let bridge = |d: u16| t.domains.get(usize::from(d)).map(|d| d.name.clone());
+    let mac = |v: u64| vnf_core::wire::MacAddr::from_u64(v).to_string();
+    let mut o = Map::new();
+    o.insert("node".into(), json!(r.node.name()));
+    o.insert("next".into(), json!(r.hop.describe()));
+    o.insert("ms".into(), json!(r.ms));
+    o.insert("in_port".into(), json!(port(m.in_port)));
+    o.insert("dst_mac".into(), json!(mac(m.dst_mac)));
+    o.insert("src_mac".into(), json!(mac(m.src_mac)));
+    o.insert("ethertype".into(), json!(format!("0x{:04x}", m.ethertype)));
+    o.insert("tags".into(), json!(m.ntags));
+    if r.node != vnf_core::pipeline::Node::Xconnect {
+        o.insert("bridge".into(), json!(bridge(m.domain)));
+    }
+    if m.has(flag::OVERLAY) {
+        o.insert("from_vtep".into(), json!(Ipv4Addr::from(m.ip).to_string()));
+    }
+    if m.has(flag::FLOW) {
+        let k = &m.flow;
+        o.insert(
+            "flow".into(),
+            json!(format!(
+                "{} {}:{} -> {}:{}",
+                proto_name(k.proto),
+                Ipv4Addr::from(k.src),
+                k.sport,
+                Ipv4Addr::from(k.dst),
+                k.dport
+            )),
+        );
+    }
+    if let vnf_core::pipeline::Hop::Out(vnf_core::pipeline::Output::Tx(p)) = r.hop {
+        o.insert("out_port".into(), json!(port(p)));
+    }
+    Value::Object(o)
+}
 
 /// Entries a listing returns when the request gives no `limit`.
 pub const DEFAULT_LIMIT: u64 = 1000;
@@ -379,6 +428,9 @@ impl Control {
             "config reload" => self.config_reload(&a),
             "config check" => self.config_check(&a),
             "latency" => a.only(&[]).and_then(|_| self.latency()),
+            "trace add" => self.trace_add(&a),
+            "trace show" => a.only(&[]).and_then(|_| self.trace_show()),
+            "trace clear" => a.only(&[]).and_then(|_| self.trace_clear()),
             "vf list" => a.only(&[]).and_then(|_| self.vf_list()),
             "vf set" => self.vf_set(&a),
             "sriov apply" => self.sriov_apply(&a),
@@ -513,6 +565,60 @@ impl Control {
             .map(|x| if let Answer::Flushed { n, .. } = x { n } else { 0 })
             .sum();
         ok(json!({ "flushed": n }))
+    }
+
+    /// Marks the next `n` packets each worker receives (on port `port`) for the trace.
+    fn trace_add(&self, a: &Args<'_>) -> Reply {
+        a.only(&["n", "port"])?;
+        let n = a.uint("n", u64::from(TRACE_MAX))?.ok_or_else(|| bad("n", "missing: how many packets to trace"))?;
+        let dp = self.dp();
+        let port = match a.str("port")? {
+            None => None,
+            Some(name) => {
+                let names = &dp.tables().port_names;
+                Some(
+                    names
+                        .iter()
+                        .position(|p| p == name)
+                        .map(|i| i as u16)
+                        .ok_or_else(|| bad("port", format!("no port {name:?} (ports: {})", names.join(", "))))?,
+                )
+            }
+        };
+        dp.query(&Query::TraceAdd { n: n as u32, port })?;
+        ok(json!({ "armed": n, "workers": dp.workers() }))
+    }
+
+    /// The trace records of every worker, packet by packet, each with the nodes it passed.
+    fn trace_show(&self) -> Reply {
+        let dp = self.dp();
+        let t = dp.tables().clone();
+        let answers = dp.query(&Query::TraceShow)?;
+        let mut packets: Vec<Value> = Vec::new();
+        let mut left = 0u64;
+        for (w, a) in answers.into_iter().enumerate() {
+            let Answer::Trace { records, left: l } = a else { continue };
+            left += u64::from(l);
+            // Records are in the order the nodes ran; group them by packet, in the order
+            // the packets were first seen.
+            let mut order: Vec<u16> = Vec::new();
+            for r in &records {
+                if !order.contains(&r.packet) {
+                    order.push(r.packet);
+                }
+            }
+            for id in order {
+                let hops: Vec<Value> = records.iter().filter(|r| r.packet == id).map(|r| trace_record(&t, r)).collect();
+                packets.push(json!({ "worker": w, "packet": id, "nodes": hops }));
+            }
+        }
+        ok(json!({ "packets": packets, "left": left }))
+    }
+
+    fn trace_clear(&self) -> Reply {
+        let dp = self.dp();
+        dp.query(&Query::TraceClear)?;
+        ok(json!({ "cleared": true }))
     }
 
     fn vtep(&self) -> Reply {

@@ -11,9 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vnf_core::config::{Config, ConfigError};
-use vnf_core::stage::Xconnect;
+use vnf_core::pipeline::Tables;
 use vnf_core::stats::{WorkerCounters, WorkerSnapshot};
-use vnf_core::switch::Tables;
 
 /// Why the dataplane could not be built or run.
 #[derive(Debug)]
@@ -175,13 +174,7 @@ impl Dataplane {
             }
         }
         let io = build_io(cfg, &mut ports, None)?;
-        let snap = Snapshot {
-            generation: 1,
-            tables: tables.clone(),
-            xconnect: Xconnect::new(cfg),
-            io,
-            burst: usize::from(d.burst),
-        };
+        let snap = Snapshot { generation: 1, tables: tables.clone(), io, burst: usize::from(d.burst) };
         let shared = Arc::new(Shared {
             snap: ArcSwap::from_pointee(snap),
             mail: (0..nw).map(|_| CachePadded::new(Mailbox::default())).collect(),
@@ -230,7 +223,7 @@ impl Dataplane {
     /// brings up the ports it adds, publishes the new snapshot and waits until every worker
     /// runs it, then stops and closes the ports it removes. Ports in both configs (same
     /// name and device settings) keep running; conntrack, NAT, FDB and counters carry over
-    /// (see `vnf_core::switch::reload`). A config that is refused changes nothing.
+    /// (see `vnf_core::pipeline::reload`). A config that is refused changes nothing.
     pub fn reload(&mut self, cfg: Config) -> Result<ReloadReport, Error> {
         let checked = self.check(cfg)?;
         self.commit(checked)
@@ -337,24 +330,17 @@ impl Dataplane {
         }
         let compile_us = t0.elapsed().as_secs_f64() * 1e6;
         let t1 = Instant::now();
-        let xconnect = Xconnect::new(&cfg);
         let burst = usize::from(cfg.dataplane.burst);
         let mut failed = None;
         if moved {
             let skip =
                 |w: usize, port: usize, q: u16| !matches!(owner_before(&cfg.ports[port].name, q), Some(o) if o == w);
             let io = build_io(&cfg, &mut ports, Some(&skip))?;
-            let snap = Snapshot {
-                generation: self.generation + 1,
-                tables: tables.clone(),
-                xconnect: xconnect.clone(),
-                io,
-                burst,
-            };
+            let snap = Snapshot { generation: self.generation + 1, tables: tables.clone(), io, burst };
             failed = self.publish(snap).err();
         }
         let io = build_io(&cfg, &mut ports, None)?;
-        let snap = Snapshot { generation: self.generation + 1, tables: tables.clone(), xconnect, io, burst };
+        let snap = Snapshot { generation: self.generation + 1, tables: tables.clone(), io, burst };
         if let Err(e) = self.publish(snap) {
             failed = Some(e);
         }

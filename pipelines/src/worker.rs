@@ -1,4 +1,5 @@
-//! The run-to-completion worker: rx burst -> stages -> per-port tx buffers -> tx burst.
+//! The run-to-completion worker: rx burst -> the node graph over the frame -> per-port tx
+//! buffers -> tx burst.
 //!
 //! One worker runs on each worker lcore and owns everything it touches: its rx queues, one
 //! tx queue on every port, its tx buffers, its switching state (FDB, neighbours) and its
@@ -7,8 +8,9 @@
 //! is drained at the end of each polling round, so a packet waits at most one round.
 //! Whatever a tx queue refuses is freed and counted as `tx-full`.
 //!
-//! Ports without a bridge role run the cross-connect stage, which decides once per burst;
-//! bridge ports run the switch stage per packet.
+//! Every received packet enters the worker's [`Pipeline`] frame (bridge ports at
+//! `l2-input`, others at `xconnect`); the graph decides each packet, and the frame's one
+//! output point hands what it sends to the tx buffers and handoff rings here ([`Out`]).
 
 use crate::dpdk::{rdtsc, tsc_hz, Burst, Mbuf, PoolHandle, Ring, RxQueue, TxQueue, BURST_CAPACITY};
 use arc_swap::ArcSwap;
@@ -21,9 +23,9 @@ use vnf_core::conntrack::Filter;
 use vnf_core::l2::fdb::Entry as FdbEntry;
 use vnf_core::nat::pool::Mapping;
 use vnf_core::nat::NatData;
-use vnf_core::stage::{BurstVerdict, Verdict, Xconnect};
-use vnf_core::stats::{DropReason, Event, WorkerCounters};
-use vnf_core::switch::{Action, Emit, Remap, SwitchState, Tables};
+use vnf_core::pipeline::trace::TraceRecord;
+use vnf_core::pipeline::{Pipeline, Remap, Sink, Tables};
+use vnf_core::stats::{DropReason, WorkerCounters};
 
 /// One compiled config with the queues each worker polls: what a worker runs. Published
 /// whole (RCU style): a worker takes a new one between two loop iterations, so a packet
@@ -31,10 +33,8 @@ use vnf_core::switch::{Action, Emit, Remap, SwitchState, Tables};
 pub struct Snapshot {
     /// Config generation (1 for the config vnfd started with).
     pub generation: u64,
-    /// The switch tables.
+    /// The pipeline's tables.
     pub tables: Arc<Tables>,
-    /// The cross-connect stage.
-    pub xconnect: Xconnect,
     /// Per worker: its rx queues (with port index) and its tx queue on each port.
     pub io: Vec<WorkerIo>,
     /// Packets per rx burst.
@@ -114,6 +114,12 @@ pub enum Query {
     Nat { from: usize, limit: usize },
     /// The per-burst processing time histogram (TSC cycles).
     Latency,
+    /// Marks the next `n` packets received (on port index `port`) for the packet trace.
+    TraceAdd { n: u32, port: Option<u16> },
+    /// The trace records.
+    TraceShow,
+    /// Forgets the trace records and stops marking.
+    TraceClear,
 }
 
 /// One connection in a listing.
@@ -147,6 +153,8 @@ pub enum Answer {
     Nat { mappings: Vec<Mapping>, matched: usize, next: Option<usize>, free: Vec<[u32; 3]> },
     /// Histogram of busy-iteration times in TSC cycles.
     Latency(Box<Histogram<u64>>),
+    /// Trace records, oldest first, and packets still to be marked.
+    Trace { records: Vec<TraceRecord>, left: u32 },
     /// This worker has no such state (config without bridges or without tracking).
     None,
 }
@@ -175,7 +183,7 @@ struct TxBuf {
 /// State that lives across snapshots and loop variants.
 struct Carry {
     snap: Arc<Snapshot>,
-    sw: Option<SwitchState<Mbuf>>,
+    pl: Option<Pipeline<Mbuf>>,
     hist: Histogram<u64>,
 }
 
@@ -189,14 +197,15 @@ enum Exit {
 impl Worker {
     /// Runs until `stop` is set, then drains its tx buffers. Returns 0.
     ///
-    /// The loop is compiled twice: without the switch stage for configs that only
-    /// cross-connect (so io forwarding stays as lean as testpmd's), and with it. A reload
-    /// that changes which one applies moves the worker from one to the other.
+    /// The loop is compiled twice: without the bridging timers, clock and handoff ring for
+    /// configs that only cross-connect (so io forwarding stays as lean as testpmd's), and
+    /// with them. A reload that changes which one applies moves the worker from one to the
+    /// other; its pipeline state goes along.
     pub fn run(self) -> i32 {
         let snap = self.shared.snap.load_full();
         self.counters.generation.set(snap.generation);
         let hist = Histogram::new_with_bounds(1, 1 << 40, 2).expect("histogram bounds are valid");
-        let mut carry = Carry { snap, sw: None, hist };
+        let mut carry = Carry { snap, pl: None, hist };
         loop {
             let exit = if carry.snap.tables.any_bridged() {
                 self.run_loop::<true>(&mut carry)
@@ -220,20 +229,11 @@ impl Worker {
         let mut burst = snap.burst.clamp(1, BURST_CAPACITY / 2);
         let mut txb: Vec<TxBuf> = (0..snap.io[index].tx.len()).map(|port| TxBuf { port, buf: Burst::new() }).collect();
         let mut pkts = Burst::new();
-        let mut dropped = Burst::new();
-        let mut drop_counts = [0u64; DropReason::COUNT];
-        let mut verdicts = [Verdict::Drop(DropReason::NoForward); BURST_CAPACITY];
-        if SWITCH && carry.sw.is_none() {
-            carry.sw = Some(SwitchState::for_worker(&snap.tables, index as u16));
-        }
-        let mut sw = carry.sw.take();
+        let mut pl = carry.pl.take().unwrap_or_else(|| Pipeline::for_worker(&snap.tables, index as u16, burst));
+        pl.resize(&snap.tables, burst);
         let inbox = self.shared.handoff.get(index).cloned();
-        let mut hashes = [None::<u32>; BURST_CAPACITY];
         let mut hand: Handoff = Handoff { rings: self.shared.handoff.clone(), out: Vec::new() };
         hand.out = (0..hand.rings.len()).map(|_| Burst::new()).collect();
-        let emit_cap =
-            |s: &Snapshot, burst: usize| burst * (s.io[index].tx.len() + s.tables.neigh.max_pending + 2) + 64;
-        let mut emit: Emit<Mbuf> = Emit::new(emit_cap(&snap, burst));
         let tsc_per_ms = (tsc_hz() / 1000).max(1);
         let mut next_tick = 0u64;
         let mut exit = Exit::Stop;
@@ -261,27 +261,24 @@ impl Worker {
                     let new = arc_swap::Guard::into_inner(cur);
                     let remap = Remap::between(&snap.tables, &new.tables);
                     c.remap(&remap.ports, &remap.domains, &remap.vteps);
-                    if let Some(st) = sw.as_mut() {
-                        st.adopt(&snap.tables, &new.tables, &remap, t0 / tsc_per_ms);
-                    }
+                    pl.adopt(&snap.tables, &new.tables, &remap, t0 / tsc_per_ms);
                     c.generation.set(new.generation);
                     let switch = new.tables.any_bridged() != SWITCH;
                     snap = new;
+                    burst = snap.burst.clamp(1, BURST_CAPACITY / 2);
+                    pl.resize(&snap.tables, burst);
                     if switch {
                         exit = Exit::Switch;
                         break;
                     }
-                    burst = snap.burst.clamp(1, BURST_CAPACITY / 2);
                     txb = (0..snap.io[index].tx.len()).map(|port| TxBuf { port, buf: Burst::new() }).collect();
-                    emit = Emit::new(emit_cap(&snap, burst));
                 }
                 while let Ok((q, reply)) = mail.rx.try_recv() {
-                    let a = answer(q, sw.as_mut(), &snap.tables, &carry.hist, c, t0 / tsc_per_ms);
+                    let a = answer(q, &mut pl, &snap.tables, &carry.hist, c, t0 / tsc_per_ms);
                     let _ = reply.try_send(a);
                 }
             }
             let tables = &*snap.tables;
-            let stateful = tables.sec.is_some();
             let io = &snap.io[index];
             let mut got = 0usize;
             for (in_port, q) in &io.rx {
@@ -291,52 +288,30 @@ impl Worker {
                 }
                 got += n;
                 c.ports[*in_port].rx.add(n as u64);
-                match sw.as_mut() {
-                    Some(st) if SWITCH && tables.bridged[*in_port] => {
-                        let p = *in_port as u16;
-                        if stateful {
-                            prefetch_ct(st, &pkts, &mut hashes);
-                        }
-                        pkts.for_each_owned(|m| st.process(tables, pool, c, p, m, now_ms, &mut emit));
-                        drain_emit(&mut emit, &mut txb, &io.tx, &mut hand, c);
-                    }
-                    _ => {
-                        let bv = snap.xconnect.process(*in_port as u16, pkts.mbufs_mut(), &mut verdicts[..n]);
-                        dispatch(&mut pkts, bv, &verdicts[..n], &mut txb, &mut dropped, &mut drop_counts);
-                        for t in txb.iter_mut() {
-                            if t.buf.len() >= burst {
-                                send(t, &io.tx, c);
-                            }
-                        }
-                        if !dropped.is_empty() {
-                            dropped.free_all();
-                            for (r, n) in drop_counts.iter_mut().enumerate() {
-                                if *n > 0 {
-                                    c.drops[r].add(*n);
-                                    *n = 0;
-                                }
-                            }
-                        }
-                    }
-                }
+                let p = *in_port as u16;
+                pkts.for_each_owned(|m| pl.rx(tables, p, m));
+                let mut out = Out { txb: &mut txb, txq: &io.tx, hand: &mut hand, c, handed: false, burst };
+                pl.run(tables, pool, c, now_ms, &mut out);
+                out.done();
             }
-            if let (true, Some(st), Some(r)) = (SWITCH, sw.as_mut(), inbox.as_ref()) {
+            if let (true, Some(r)) = (SWITCH, inbox.as_ref()) {
                 let n = r.dequeue(&mut pkts, burst);
                 if n > 0 {
                     got += n;
                     pkts.for_each_owned(|m| {
                         let p = m.port();
-                        st.process_handoff(tables, pool, c, p, m, now_ms, &mut emit)
+                        pl.rx_handoff(c, p, m)
                     });
-                    drain_emit(&mut emit, &mut txb, &io.tx, &mut hand, c);
+                    let mut out = Out { txb: &mut txb, txq: &io.tx, hand: &mut hand, c, handed: false, burst };
+                    pl.run(tables, pool, c, now_ms, &mut out);
+                    out.done();
                 }
             }
-            if let (true, Some(st)) = (SWITCH, sw.as_mut()) {
-                if now_ms >= next_tick {
-                    next_tick = now_ms + 1;
-                    st.tick(tables, pool, c, now_ms, &mut emit);
-                    drain_emit(&mut emit, &mut txb, &io.tx, &mut hand, c);
-                }
+            if SWITCH && now_ms >= next_tick {
+                next_tick = now_ms + 1;
+                let mut out = Out { txb: &mut txb, txq: &io.tx, hand: &mut hand, c, handed: false, burst };
+                pl.tick(tables, pool, c, now_ms, &mut out);
+                out.done();
             }
             c.loops.add(1);
             for t in txb.iter_mut() {
@@ -363,7 +338,7 @@ impl Worker {
             hand.flush(c);
         }
         carry.snap = snap;
-        carry.sw = sw;
+        carry.pl = Some(pl);
         exit
     }
 }
@@ -377,18 +352,23 @@ fn after(from: usize, len: usize) -> Option<usize> {
 /// Answers a control query from the worker's own state (between two bursts).
 fn answer(
     q: Query,
-    sw: Option<&mut SwitchState<Mbuf>>,
+    st: &mut Pipeline<Mbuf>,
     t: &Tables,
     hist: &Histogram<u64>,
     c: &WorkerCounters,
     now_ms: u64,
 ) -> Answer {
-    if let Query::Latency = q {
-        return Answer::Latency(Box::new(hist.clone()));
-    }
-    let Some(st) = sw else { return Answer::None };
     match q {
-        Query::Latency => Answer::None,
+        Query::Latency => Answer::Latency(Box::new(hist.clone())),
+        Query::TraceAdd { n, port } => {
+            st.trace.add(n, port);
+            Answer::Trace { records: Vec::new(), left: st.trace.left() }
+        }
+        Query::TraceShow => Answer::Trace { records: st.trace.records().copied().collect(), left: st.trace.left() },
+        Query::TraceClear => {
+            st.trace.clear();
+            Answer::Trace { records: Vec::new(), left: 0 }
+        }
         Query::Fdb { domain, from, limit } => {
             let mut matched = 0;
             let mut entries = Vec::new();
@@ -471,37 +451,6 @@ fn answer(
     }
 }
 
-/// Prefetches the connection-table entries of a burst in two passes: the index slots of
-/// every packet, then (slots now cached) the connections they point to, so the misses of a
-/// burst overlap instead of stalling one packet at a time.
-#[inline]
-fn prefetch_ct(st: &SwitchState<Mbuf>, pkts: &Burst, hashes: &mut [Option<u32>; BURST_CAPACITY]) {
-    use vnf_core::buf::PacketBuf;
-    let ms = pkts.mbufs();
-    for (m, h) in ms.iter().zip(hashes.iter_mut()) {
-        *h = st.ct_hash(m.data());
-        if let Some(a) = h.and_then(|h| st.ct_slot_addr(h)) {
-            prefetch(a);
-        }
-    }
-    for h in hashes[..ms.len()].iter().flatten() {
-        if let Some(a) = st.ct_conn_addr(*h) {
-            prefetch(a);
-        }
-    }
-}
-
-#[inline(always)]
-fn prefetch(addr: usize) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(addr as *const i8)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = addr;
-}
-
 /// Packets on their way to other workers.
 struct Handoff {
     rings: Vec<Arc<Ring>>,
@@ -521,111 +470,73 @@ impl Handoff {
     }
 }
 
-/// Hands what the switch stage emitted to the tx buffers or other workers (or frees and
-/// counts it).
-#[inline]
-fn drain_emit(emit: &mut Emit<Mbuf>, txb: &mut [TxBuf], txq: &[TxQueue], hand: &mut Handoff, c: &WorkerCounters) {
-    let mut handed = false;
-    if emit.overflow > 0 {
-        c.drop_n(DropReason::EmitOverflow, emit.overflow);
-        emit.overflow = 0;
-    }
-    for (m, a) in emit.drain() {
-        match a {
-            Action::Tx(p) => match txb.get_mut(usize::from(p)) {
-                Some(t) => {
-                    if t.buf.room() == 0 {
-                        send(t, txq, c);
-                    }
-                    // Cannot fail: the buffer has room after a send (refused mbufs are freed).
-                    if let Err(m) = t.buf.push(m) {
-                        drop(m);
-                        c.drop_n(DropReason::TxFull, 1);
-                    }
+/// Where the frame's output point puts what leaves: the per-port tx buffers (a buffer is
+/// sent when it holds a burst) and the handoff rings (flushed after each frame).
+struct Out<'a> {
+    txb: &'a mut [TxBuf],
+    txq: &'a [TxQueue],
+    hand: &'a mut Handoff,
+    c: &'a WorkerCounters,
+    handed: bool,
+    burst: usize,
+}
+
+impl Sink<Mbuf> for Out<'_> {
+    #[inline(always)]
+    fn tx(&mut self, port: u16, m: Mbuf) {
+        match self.txb.get_mut(usize::from(port)) {
+            Some(t) => {
+                if t.buf.room() == 0 {
+                    send(t, self.txq, self.c);
                 }
-                None => {
+                // Cannot fail: the buffer has room after a send (refused mbufs are freed).
+                if let Err(m) = t.buf.push(m) {
                     drop(m);
-                    c.drop_n(DropReason::NoForward, 1);
+                    self.c.drop_n(DropReason::TxFull, 1);
                 }
-            },
-            Action::Drop(r) => {
-                drop(m);
-                c.drop_n(r, 1);
             }
-            Action::Consumed => {
+            None => {
                 drop(m);
-                c.event(Event::LocalConsumed);
-            }
-            Action::Handoff(w, port) => {
-                let mut m = m;
-                m.set_port(port);
-                let w = usize::from(w);
-                if hand.out.get(w).is_some_and(|b| b.room() == 0) {
-                    hand.flush(c);
-                }
-                match hand.out.get_mut(w) {
-                    Some(b) => {
-                        if let Err(m) = b.push(m) {
-                            drop(m);
-                            c.drop_n(DropReason::HandoffFull, 1);
-                        }
-                        handed = true;
-                    }
-                    None => {
-                        drop(m);
-                        c.drop_n(DropReason::NoForward, 1);
-                    }
-                }
+                self.c.drop_n(DropReason::NoForward, 1);
             }
         }
     }
-    if handed {
-        hand.flush(c);
+
+    fn handoff(&mut self, worker: u16, port: u16, mut m: Mbuf) {
+        m.set_port(port);
+        let w = usize::from(worker);
+        if self.hand.out.get(w).is_some_and(|b| b.room() == 0) {
+            self.hand.flush(self.c);
+        }
+        match self.hand.out.get_mut(w) {
+            Some(b) => {
+                if let Err(m) = b.push(m) {
+                    drop(m);
+                    self.c.drop_n(DropReason::HandoffFull, 1);
+                }
+                self.handed = true;
+            }
+            None => {
+                drop(m);
+                self.c.drop_n(DropReason::NoForward, 1);
+            }
+        }
     }
 }
 
-/// Moves each packet of `pkts` to its egress tx buffer or to `dropped`, in order.
-#[inline(always)]
-fn dispatch(
-    pkts: &mut Burst,
-    bv: BurstVerdict,
-    verdicts: &[Verdict],
-    txb: &mut [TxBuf],
-    dropped: &mut Burst,
-    drop_counts: &mut [u64; DropReason::COUNT],
-) {
-    if let BurstVerdict::All(Verdict::Tx(out)) = bv {
-        if let Some(t) = txb.get_mut(out as usize) {
-            // The whole burst goes to one port: one copy of the pointers.
-            t.buf.append_from(pkts);
-            if !pkts.is_empty() {
-                // Cannot happen while bursts are at most half a tx buffer; never leak.
-                drop_counts[DropReason::TxFull.index()] += pkts.len() as u64;
-                dropped.append_from(pkts);
-            }
-            return;
-        }
-    }
-    let raw = pkts.raw();
-    for (i, &p) in raw.iter().enumerate() {
-        match bv.of(i, verdicts) {
-            Verdict::Tx(out) if (out as usize) < txb.len() => {
-                // SAFETY: p is owned by `pkts`, whose ownership moves here (pkts is emptied below without freeing); tx buffers hold fewer than a burst before this call (sent at >= burst) and a burst is at most half their capacity.
-                unsafe { txb[out as usize].buf.push_raw(p) };
-            }
-            Verdict::Tx(_) => {
-                drop_counts[DropReason::NoForward.index()] += 1;
-                // SAFETY: as above; `dropped` is emptied after every rx burst.
-                unsafe { dropped.push_raw(p) };
-            }
-            Verdict::Drop(r) => {
-                drop_counts[r.index()] += 1;
-                // SAFETY: as above.
-                unsafe { dropped.push_raw(p) };
+impl Out<'_> {
+    /// After a frame: full tx buffers are sent, handoffs flushed.
+    #[inline(always)]
+    fn done(self) {
+        for t in self.txb.iter_mut() {
+            if t.buf.len() >= self.burst {
+                send(t, self.txq, self.c);
             }
         }
+        if self.handed {
+            self.hand.flush(self.c);
+        }
     }
-    pkts.forget_all();
 }
 
 /// Sends a tx buffer; what the queue refuses is freed and counted.

@@ -1,7 +1,7 @@
 //! vnf-core: everything of the appliance that does not need DPDK.
 //!
-//! Packet buffers ([`buf`]), the stage interface and the cross-connect stage ([`stage`]),
-//! the configuration model with validation ([`config`]), counters and drop reasons
+//! Packet buffers ([`buf`]), per-packet metadata ([`packet`]), the dataplane as a graph of
+//! nodes over a frame ([`pipeline`]), the tables it uses, the configuration model with validation ([`config`]), counters and drop reasons
 //! ([`stats`]), pcap encoding ([`pcap`]) and a synthetic traffic generator ([`gen`]).
 //! Nothing here calls DPDK, so all of it is unit-tested without EAL. The only I/O is the
 //! SR-IOV manager's ([`sriov`]): sysfs files and an rtnetlink socket, behind a trait, apart
@@ -16,9 +16,9 @@ pub mod gen;
 pub mod l2;
 pub mod l3;
 pub mod nat;
+pub mod packet;
 pub mod pcap;
+pub mod pipeline;
 pub mod sriov;
-pub mod stage;
 pub mod stats;
-pub mod switch;
 pub mod wire;

@@ -74,6 +74,12 @@ enum Cmd {
     },
     /// Percentiles of the per-round processing time of each worker.
     Latency,
+    /// Packet trace: `trace add N [--port P]` marks the next N packets each worker
+    /// receives; `trace show` prints every node each passed; `trace clear`.
+    Trace {
+        #[command(subcommand)]
+        action: TraceAction,
+    },
     /// SR-IOV virtual functions: `vf list`, `vf set PF VF [--mac ...]`.
     Vf {
         #[command(subcommand)]
@@ -89,6 +95,22 @@ enum Cmd {
         /// The request line.
         request: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum TraceAction {
+    /// Mark the next N packets received by each worker (on port P only, with --port).
+    Add {
+        /// How many packets.
+        n: u64,
+        /// Only packets received on this port (its name in the config).
+        #[arg(long)]
+        port: Option<String>,
+    },
+    /// The traced packets, each with the nodes it passed and what each decided.
+    Show,
+    /// Forget the records and stop marking.
+    Clear,
 }
 
 #[derive(Subcommand, Debug)]
@@ -289,6 +311,13 @@ fn request(cmd: &Cmd) -> Result<String, Fail> {
             "config check"
         }
         Cmd::Latency => "latency",
+        Cmd::Trace { action: TraceAction::Add { n, port } } => {
+            m.insert("n".into(), (*n).into());
+            put(&mut m, "port", port.clone());
+            "trace add"
+        }
+        Cmd::Trace { action: TraceAction::Show } => "trace show",
+        Cmd::Trace { action: TraceAction::Clear } => "trace clear",
         Cmd::Vf { action: VfAction::List } => "vf list",
         Cmd::Vf {
             action:
@@ -510,6 +539,11 @@ fn render(cmd: &Cmd, v: &Value) -> String {
             table(&["bridge", "vlan", "mac", "dest", "age_s", "worker"], &rows) + &count_line(v, "entries")
         }
         Cmd::Fdb { action: Some(_), .. } => format!("flushed {} learned entries\n", cell(&v["flushed"])),
+        Cmd::Trace { action: TraceAction::Add { .. } } => {
+            format!("tracing the next {} packets on each of {} workers\n", cell(&v["armed"]), cell(&v["workers"]))
+        }
+        Cmd::Trace { action: TraceAction::Clear } => "trace cleared\n".into(),
+        Cmd::Trace { action: TraceAction::Show } => trace(&v),
         Cmd::Vtep => vtep(&v["vtep"]),
         Cmd::Conntrack { action: None, .. } => {
             let ep = |k: &Value| {
@@ -723,4 +757,31 @@ fn nat(v: &Value) -> String {
     out += "\nmappings:\n";
     out += &table(&["proto", "internal", "external", "conns", "worker"], &maps);
     out + &count_line(v, "mappings")
+}
+
+/// `trace show`: per packet, one line per node it passed.
+fn trace(v: &Value) -> String {
+    let mut out = String::new();
+    for p in list(&v["packets"]) {
+        out += &format!("packet {} (worker {})\n", cell(&p["packet"]), cell(&p["worker"]));
+        for n in list(&p["nodes"]) {
+            let mut line = format!("  {:<14} -> {:<24}", cell(&n["node"]), cell(&n["next"]));
+            line += &format!(" in {} {} > {}", cell(&n["in_port"]), cell(&n["src_mac"]), cell(&n["dst_mac"]));
+            for k in ["bridge", "from_vtep", "flow", "out_port"] {
+                if !n[k].is_null() {
+                    line += &format!(" {k} {}", cell(&n[k]));
+                }
+            }
+            out += line.trim_end();
+            out.push('\n');
+        }
+    }
+    if list(&v["packets"]).is_empty() {
+        out += "no packets traced\n";
+    }
+    let left = v["left"].as_u64().unwrap_or(0);
+    if left > 0 {
+        out += &format!("({left} packets still to be traced)\n");
+    }
+    out
 }

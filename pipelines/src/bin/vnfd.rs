@@ -83,7 +83,7 @@ fn main() -> ExitCode {
     let file = args.config.display().to_string();
     let checked = Config::parse(&text, Some(&file)).and_then(|c| {
         c.check_mempool()?;
-        vnf_core::switch::Tables::compile(&c).map_err(|mut e| {
+        vnf_core::pipeline::Tables::compile(&c).map_err(|mut e| {
             e.file = Some(file.clone());
             e
         })?;

@@ -228,18 +228,6 @@ impl Burst {
         Ok(())
     }
 
-    /// Adds a raw mbuf pointer the caller owns.
-    ///
-    /// # Safety
-    /// `p` must be a valid mbuf owned by the caller, who gives ownership to the burst; the
-    /// burst must have room.
-    #[inline(always)]
-    pub(crate) unsafe fn push_raw(&mut self, p: *mut rte_mbuf) {
-        debug_assert!(self.len < BURST_CAPACITY && !p.is_null());
-        self.ptrs[self.len] = p;
-        self.len += 1;
-    }
-
     /// Moves every mbuf of `other` to the end of this burst (as many as fit; the rest stay
     /// in `other`).
     #[inline(always)]
@@ -304,12 +292,6 @@ impl Burst {
             self.ptrs.copy_within(n..self.len, 0);
         }
         self.len -= n;
-    }
-
-    /// Forgets every mbuf held without freeing: their ownership was moved elsewhere.
-    #[inline(always)]
-    pub(crate) fn forget_all(&mut self) {
-        self.len = 0;
     }
 
     /// Frees every mbuf held (in one bulk call) and returns how many.

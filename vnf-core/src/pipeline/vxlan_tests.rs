@@ -1,9 +1,14 @@
 //! VXLAN in the switch stage: encapsulation, decapsulation, head-end replication, split
 //! horizon, underlay ARP and the RFC 7348 checks, byte exact on VecBuf.
 
-use super::tests::Rig;
+use super::tests::{Action, Rig};
 use super::*;
+use crate::buf::VecBuf;
+use crate::wire::arp::ArpRepr;
 use crate::wire::checksum;
+use crate::wire::ipv4::Ipv4Repr;
+use crate::wire::udp::UdpPacket;
+use crate::wire::{vxlan, EtherType};
 
 const CFG: &str = r#"
 [[port]]
@@ -127,8 +132,8 @@ fn broadcast_is_replicated_to_each_remote_vtep_and_local_ports() {
     ArpRepr { operation: 2, sender_mac: R3_MAC, sender_ip: R3, target_mac: VTEP_MAC, target_ip: LOCAL }.emit(&mut a);
     reply.extend_from_slice(&a);
     let out = r.run(0, &reply);
-    assert_eq!(out[0], (encap(&f, LOCAL, R3, VTEP_MAC, R3_MAC, 2, sport(&f), 5010), Action::Tx(0)));
-    assert_eq!(out[1].1, Action::Consumed);
+    assert_eq!(out[1], (encap(&f, LOCAL, R3, VTEP_MAC, R3_MAC, 2, sport(&f), 5010), Action::Tx(0)));
+    assert_eq!(out[0].1, Action::Consumed, "the reply reaches its output before the packet it released");
     let snap = r.c.snapshot();
     let ev = snap.named_events();
     assert!(ev.contains(&("vxlan-replicated", 2)) && ev.contains(&("vxlan-encap", 2)), "{ev:?}");

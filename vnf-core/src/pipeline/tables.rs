@@ -1,4 +1,4 @@
-//! The switch's compiled, immutable tables: port roles, VLAN -> domain, domains with their
+//! The pipeline's compiled, immutable tables: port roles, VLAN -> domain, domains with their
 //! members and gateways, the route table. Built from a validated [`Config`] off the fast
 //! path; workers only read them.
 
@@ -151,7 +151,7 @@ pub struct NextHop {
     pub via: Option<u32>,
 }
 
-/// Everything the switch stage reads per packet.
+/// Everything the nodes read per packet.
 #[derive(Clone, Debug)]
 pub struct Tables {
     /// Role per port index.
@@ -188,6 +188,8 @@ pub struct Tables {
     pub icmp_errors_per_s: u32,
     /// Per port: true if it is a bridge port.
     pub bridged: Vec<bool>,
+    /// Per port: its cross-connect peer (`[[xconnect]]`), if any.
+    pub peer: Vec<Option<u16>>,
     /// Connection tracking, NAT and firewall, when configured.
     pub sec: Option<std::sync::Arc<crate::nat::SecTables>>,
     /// Port names, by port index (what a reload matches ports by).
@@ -331,6 +333,7 @@ impl Tables {
             remote_macs,
             remote_vteps,
             bridged: roles.iter().map(|r| *r != Role::Unbridged).collect(),
+            peer: cfg.xconnect_table().into_iter().map(|p| p.map(|i| i as u16)).collect(),
             roles,
             vlan_domain,
             domains,
@@ -354,7 +357,7 @@ impl Tables {
         })
     }
 
-    /// True if any port is a bridge port (the worker then runs the switch stage).
+    /// True if any port is a bridge port (the worker then runs the bridging nodes and timers).
     pub fn any_bridged(&self) -> bool {
         self.bridged.iter().any(|&b| b)
     }

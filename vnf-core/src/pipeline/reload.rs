@@ -10,7 +10,7 @@
 //! sizes), the tables are kept in place and only the differences are applied, so a reload
 //! that changes a route or a firewall rule costs the worker microseconds.
 
-use super::{stateful::CtState, SwitchState, Tables, NO_DOMAIN, UNDERLAY_IFX};
+use super::{CtState, State, Tables, UNDERLAY_IFX};
 use crate::buf::PacketBuf;
 use crate::l2::fdb::{Dest, Fdb};
 use crate::l3::neigh::{NeighState, NeighTable};
@@ -104,7 +104,7 @@ fn static_neighbors(t: &Tables) -> Vec<(u16, u32, MacAddr)> {
     v
 }
 
-impl<B: PacketBuf> SwitchState<B> {
+impl<B: PacketBuf> State<B> {
     /// Moves this worker's state from `old` to `new` (see the module documentation).
     /// Packets waiting for ARP in a domain that is gone are failed like an unanswered ARP.
     pub fn adopt(&mut self, old: &Tables, new: &Tables, r: &Remap, now_ms: u64) -> Adopted {
@@ -173,10 +173,10 @@ impl<B: PacketBuf> SwitchState<B> {
             self.neigh.add_static(d, ip, mac);
         }
         self.adopt_ct(old.sec.as_deref(), new.sec.as_deref(), &mut out);
-        self.nh_cache = (NO_DOMAIN, 0, MacAddr::default(), u64::MAX);
-        self.learn_cache = (u64::MAX, Dest::Port(0), u64::MAX);
-        self.lookup_cache = (u64::MAX, Dest::Port(0), u64::MAX, 0);
-        self.underlay_cache = (0, MacAddr::default(), u64::MAX);
+        self.nh_cache = None;
+        self.learn_cache = None;
+        self.lookup_cache = None;
+        self.underlay_cache = None;
         self.fdb_gen += 1;
         out.fdb_kept = out.fdb_kept.saturating_sub(out.fdb_dropped * u32::from(out.in_place));
         out
@@ -184,8 +184,8 @@ impl<B: PacketBuf> SwitchState<B> {
 
     /// Forgets the lookup caches after the FDB was changed from outside (a control flush).
     pub fn flushed_fdb(&mut self) {
-        self.learn_cache = (u64::MAX, Dest::Port(0), u64::MAX);
-        self.lookup_cache = (u64::MAX, Dest::Port(0), u64::MAX, 0);
+        self.learn_cache = None;
+        self.lookup_cache = None;
         self.fdb_gen += 1;
     }
 

@@ -1,13 +1,16 @@
 //! The stateful routed path on VecBufs: a packet in, the exact packet out or the exact
 //! drop. RFC 4787 / RFC 5382 / RFC 5508 behaviour is named per test.
 
-use super::tests::{echo, eth, ipv4, tx, Rig};
+use super::tests::{echo, eth, ipv4, tx, Action, Collect, Rig};
 use super::*;
 use crate::buf::VecBuf;
 use crate::conntrack::{tcp::TcpState, FlowKey};
+use crate::wire::arp::ArpRepr;
 use crate::wire::checksum;
+use crate::wire::ipv4::Ipv4Repr;
 use crate::wire::tcp::TcpPacket;
 use crate::wire::udp::UdpPacket;
+use crate::wire::{vxlan, EtherType};
 
 /// The two-zone fixture with static neighbours: hosts H and H2 inside, server S and router RT outside.
 fn cfg() -> String {
@@ -403,29 +406,37 @@ fn with_two_workers_a_reply_goes_to_the_owner_of_its_port() {
     let t = Tables::compile(&crate::config::Config::parse(&cfg, None).unwrap()).unwrap();
     let c = WorkerCounters::with_tunnels(2, 2, 0);
     let alloc = crate::buf::VecAlloc::default();
-    let mut w: Vec<SwitchState<VecBuf>> = (0..2).map(|i| SwitchState::for_worker(&t, i)).collect();
+    let mut w: Vec<Pipeline<VecBuf>> = (0..2).map(|i| Pipeline::for_worker(&t, i, 32)).collect();
     let sec = t.sec.as_deref().unwrap();
+    // One packet through worker `w`, as received on `port` (or handed over by the other).
+    let mut process = |w: &mut Pipeline<VecBuf>, port: u16, pkt: &[u8], handed: bool| {
+        if handed {
+            w.rx_handoff(&c, port, VecBuf::new(pkt));
+        } else {
+            w.rx(&t, port, VecBuf::new(pkt));
+        }
+        let mut out = Collect::default();
+        w.run(&t, &alloc, &c, 1000, &mut out);
+        out.0
+    };
     // The outbound packet belongs to the worker that owns the inside endpoint.
     let k = FlowKey { src: IP_H, dst: IP_S, sport: 40000, dport: 80, proto: 6 };
     let owner = sec.owner(&k);
     let other = 1 - owner;
-    let mut out = Emit::new(8);
     let syn = from_in(H, &tcp(IP_H, 40000, IP_S, 80, SYN, 1, 0, 64));
-    w[usize::from(other)].process(&t, &alloc, &c, 0, VecBuf::new(&syn), 1000, &mut out);
-    assert_eq!(out.items()[0].1, Action::Handoff(owner, 0));
-    out.drain();
-    w[usize::from(owner)].process_handoff(&t, &alloc, &c, 0, VecBuf::new(&syn), 1000, &mut out);
-    let (f, a) = out.drain().next().unwrap();
+    let out = process(&mut w[usize::from(other)], 0, &syn, false);
+    assert_eq!(out[0].1, Action::Handoff(owner, 0));
+    let out = process(&mut w[usize::from(owner)], 0, &syn, true);
+    let (f, a) = out.into_iter().next().unwrap();
     assert_eq!(a, Action::Tx(1));
     let ext = u16::from_be_bytes([f.data()[34], f.data()[35]]);
     assert_eq!(ext % 2, owner, "the external port is in the owner's slice");
     // The reply, received by the other worker, is handed to the owner, which translates it.
     let reply = from_out(S, &tcp(IP_S, 80, IP_P, ext, SYNACK, 1, 2, 64));
-    w[usize::from(other)].process(&t, &alloc, &c, 1, VecBuf::new(&reply), 1000, &mut out);
-    assert_eq!(out.items()[0].1, Action::Handoff(owner, 1));
-    out.drain();
-    w[usize::from(owner)].process(&t, &alloc, &c, 1, VecBuf::new(&reply), 1000, &mut out);
-    let (f, a) = out.drain().next().unwrap();
+    let out = process(&mut w[usize::from(other)], 1, &reply, false);
+    assert_eq!(out[0].1, Action::Handoff(owner, 1));
+    let out = process(&mut w[usize::from(owner)], 1, &reply, false);
+    let (f, a) = out.into_iter().next().unwrap();
     assert_eq!((a, f.data().to_vec()), (Action::Tx(0), to_in(H, &tcp(IP_S, 80, IP_H, 40000, SYNACK, 1, 2, 63))));
 }
 

@@ -1,0 +1,126 @@
+//! Per-packet metadata: what the pipeline knows about a packet besides its bytes.
+//!
+//! `l2-input` fills it in one pass (ingress port, domain, VLAN tags, L3 offset, MACs);
+//! `ip4-input` adds the IPv4 fields and, on the stateful path, the flow key and its hash.
+//! A node that rewrites headers updates the fields it changed (tags pushed or popped, a
+//! translated tuple, a decremented TTL) instead of parsing the packet again. Everything is
+//! a plain integer so the struct stays cheap to copy and its fields live in registers.
+
+use crate::conntrack::FlowKey;
+use crate::stats::DropReason;
+
+/// Flag bits of [`PacketMeta::flags`].
+pub mod flag {
+    /// Handed over by another worker (its connection's owner is this one): never hand on.
+    pub const HANDED: u8 = 1;
+    /// An inner frame decapsulated from VXLAN: learned at its VTEP, split horizon applies.
+    pub const OVERLAY: u8 = 2;
+    /// A broadcast ARP in a routed domain: `arp-input` learns from it, then it is flooded.
+    pub const ARP_BCAST: u8 = 4;
+    /// Flooding leaves out the ingress port (a frame received on a bridge port).
+    pub const EXCEPT_IN: u8 = 8;
+    /// Marked by `vnfctl trace add`: every node records what it did with the packet.
+    pub const TRACED: u8 = 16;
+    /// [`PacketMeta::flow`] and the fields beside it hold the packet's current tuple.
+    pub const FLOW: u8 = 32;
+}
+
+/// What the nodes know and decide about one packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketMeta {
+    /// Destination MAC as a u64 (see [`crate::wire::MacAddr::to_u64`]).
+    pub dst_mac: u64,
+    /// Source MAC as a u64.
+    pub src_mac: u64,
+    /// Next-hop MAC once resolved (`ip4-rewrite`, `vxlan4-output`), as a u64.
+    pub nh_mac: u64,
+    /// The flow tuple, valid with [`flag::FLOW`].
+    pub flow: FlowKey,
+    /// The flow tuple's hash (the connection table's), valid with [`flag::FLOW`].
+    pub hash: u32,
+    /// IPv4 destination to route to; after `ip4-forward`, the next hop; toward the
+    /// overlay, the remote VTEP; after decapsulation, the VTEP it came from.
+    pub ip: u32,
+    /// The ICMP error's "rest of header" word (the next-hop MTU of frag-needed).
+    pub icmp_rest: u32,
+    /// Ingress port index.
+    pub in_port: u16,
+    /// Ingress bridge domain.
+    pub domain: u16,
+    /// Egress bridge domain (routing and flooding).
+    pub out_domain: u16,
+    /// Egress port index (`l2-output`).
+    pub out_port: u16,
+    /// Offset of the L3 header.
+    pub l3: u16,
+    /// EtherType after the VLAN tags.
+    pub ethertype: u16,
+    /// IPv4 total length (with [`flag::FLOW`]).
+    pub ip_len: u16,
+    /// Trace record id (with [`flag::TRACED`]).
+    pub trace: u16,
+    /// VLAN tags the frame carries now.
+    pub ntags: u8,
+    /// Priority of the outer tag at ingress (kept on egress tags).
+    pub pcp: u8,
+    /// [`flag`] bits.
+    pub flags: u8,
+    /// IPv4 TTL as received.
+    pub ttl: u8,
+    /// TCP flags (with [`flag::FLOW`]).
+    pub tcp_flags: u8,
+    /// ICMP type (with [`flag::FLOW`]).
+    pub icmp_type: u8,
+    /// The ICMP error `icmp4-error` makes: type and code.
+    pub icmp_kind: u8,
+    /// ICMP error code.
+    pub icmp_code: u8,
+    /// Why the datagram is not forwarded, when `icmp4-error` answers it: counted once,
+    /// whether the error is sent or not.
+    pub reason: DropReason,
+}
+
+impl PacketMeta {
+    /// Metadata of a packet received on `in_port`, before any node looked at it.
+    #[inline(always)]
+    pub const fn rx(in_port: u16) -> PacketMeta {
+        PacketMeta {
+            dst_mac: 0,
+            src_mac: 0,
+            nh_mac: 0,
+            flow: FlowKey { src: 0, dst: 0, sport: 0, dport: 0, proto: 0 },
+            hash: 0,
+            ip: 0,
+            icmp_rest: 0,
+            in_port,
+            domain: 0,
+            out_domain: 0,
+            out_port: 0,
+            l3: 14,
+            ethertype: 0,
+            ip_len: 0,
+            trace: 0,
+            ntags: 0,
+            pcp: 0,
+            flags: 0,
+            ttl: 0,
+            tcp_flags: 0,
+            icmp_type: 0,
+            icmp_kind: 0,
+            icmp_code: 0,
+            reason: DropReason::NoForward,
+        }
+    }
+
+    /// True if flag bit(s) `f` are set.
+    #[inline(always)]
+    pub const fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    /// The L3 header offset as a usize.
+    #[inline(always)]
+    pub const fn l3(&self) -> usize {
+        self.l3 as usize
+    }
+}

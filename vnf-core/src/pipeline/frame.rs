@@ -1,0 +1,373 @@
+//! The frame: the packets of one polling round with their metadata, the queue of each node,
+//! and the one output point.
+//!
+//! A packet lives in a slot from the moment it enters the frame (received, handed over,
+//! copied, generated, or released by the neighbour table) until it reaches an [`Output`].
+//! Nodes see a slot's buffer only by reference: the frame is the only code that can give a
+//! buffer up, and it does so in [`Frame::finish`], which sends, hands off, or frees and
+//! counts every packet that reached an output. A packet that waits for ARP leaves the frame
+//! as a [`Parked`] buffer, which again only the frame can turn back into a slot or free and
+//! count. So no buffer is freed without being counted, by construction.
+//!
+//! Queues are index lists (u16 slot numbers) preallocated to the frame's capacity; a set
+//! bit per non-empty queue lets the graph pick the next node to run in one instruction.
+
+use super::Node;
+use crate::buf::{BufAlloc, PacketBuf};
+use crate::packet::PacketMeta;
+use crate::stats::{DropReason, Event, WorkerCounters};
+
+/// Where a packet ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Sent out of this port index.
+    Tx(u16),
+    /// Freed and counted under this reason.
+    Drop(DropReason),
+    /// For the appliance itself and handled (an ARP reply to a request of ours): freed and
+    /// counted as `local-consumed`.
+    Consumed,
+    /// Handed to worker `.0`, which owns the packet's connection; it processes the packet as
+    /// received on port `.1`.
+    Handoff(u16, u16),
+}
+
+/// Where the worker puts what leaves the frame.
+pub trait Sink<B> {
+    /// `b` leaves by port index `port`.
+    fn tx(&mut self, port: u16, b: B);
+    /// `b` goes to worker `worker`, as received on port `port`.
+    fn handoff(&mut self, worker: u16, port: u16, b: B);
+    /// `b` was dropped or consumed (`why`), and already counted: free it. A test sink keeps
+    /// it to look at.
+    #[inline(always)]
+    fn free(&mut self, b: B, why: Output) {
+        let _ = why;
+        drop(b);
+    }
+}
+
+/// A buffer outside any frame (queued on an unresolved neighbour). Only a frame can turn it
+/// back into a packet ([`Frame::unpark`]) or free and count it ([`Frame::drop_parked`]).
+#[derive(Debug)]
+#[must_use = "a parked packet must be unparked or dropped through a frame"]
+pub struct Parked<B>(B);
+
+/// What a node did with a slot, for the packet trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hop {
+    /// Queued to this node.
+    Next(Node),
+    /// Reached this output.
+    Out(Output),
+    /// Queued on an unresolved neighbour.
+    Parked,
+    /// Not yet decided.
+    None,
+}
+
+/// The packets of one polling round.
+pub struct Frame<B> {
+    bufs: Vec<Option<B>>,
+    meta: Vec<PacketMeta>,
+    out: Vec<Output>,
+    hop: Vec<Hop>,
+    done: Vec<u16>,
+    queues: Vec<Vec<u16>>,
+    spare: Vec<u16>,
+    /// Bit n set: the queue of node n is not empty.
+    pending: u32,
+    /// Packets that found the frame full.
+    overflow: u64,
+    /// Drops of packets that never had a slot or that left it counted early (see
+    /// [`Frame::count_drop`]).
+    lost: [u32; DropReason::COUNT],
+    lost_any: bool,
+    /// Some slot carries a trace mark.
+    pub(super) traced: bool,
+    cap: usize,
+}
+
+impl<B: PacketBuf> Frame<B> {
+    /// A frame of at most `cap` packets (capped at 65535).
+    pub fn new(cap: usize) -> Self {
+        let cap = cap.clamp(1, u16::MAX as usize);
+        Frame {
+            bufs: Vec::with_capacity(cap),
+            meta: Vec::with_capacity(cap),
+            out: vec![Output::Consumed; cap],
+            hop: vec![Hop::None; cap],
+            done: Vec::with_capacity(cap),
+            queues: (0..Node::COUNT).map(|_| Vec::with_capacity(cap)).collect(),
+            spare: Vec::with_capacity(cap),
+            pending: 0,
+            overflow: 0,
+            lost: [0; DropReason::COUNT],
+            lost_any: false,
+            traced: false,
+            cap,
+        }
+    }
+
+    /// Packets the frame can hold.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Slots in use.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.bufs.len()
+    }
+
+    /// True when no packet entered the frame since the last [`Frame::finish`].
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.bufs.is_empty()
+    }
+
+    /// A new slot holding `b` with `meta`, not yet queued anywhere. None (and `b` freed and
+    /// counted as `emit-overflow`) when the frame is full.
+    #[inline(always)]
+    pub fn add(&mut self, b: B, meta: PacketMeta) -> Option<u16> {
+        let i = self.bufs.len();
+        if i >= self.cap {
+            self.overflow += 1;
+            drop(b);
+            return None;
+        }
+        self.bufs.push(Some(b));
+        self.meta.push(meta);
+        self.hop[i] = Hop::None;
+        Some(i as u16)
+    }
+
+    /// Adds `b` with `meta` and queues it to `node`.
+    #[inline(always)]
+    pub fn push(&mut self, b: B, meta: PacketMeta, node: Node) {
+        if let Some(i) = self.add(b, meta) {
+            self.to(i, node);
+        }
+    }
+
+    /// A new buffer from `alloc` in a new slot with `meta`, not yet queued. None when the
+    /// pool is empty (counted as `no-mbuf`) or the frame full.
+    #[inline]
+    pub fn alloc<A: BufAlloc<Buf = B>>(&mut self, alloc: &A, meta: PacketMeta) -> Option<u16> {
+        match alloc.alloc() {
+            Some(b) => self.add(b, meta),
+            None => {
+                self.count_drop(DropReason::NoMbuf);
+                None
+            }
+        }
+    }
+
+    /// A copy of slot `i` (bytes and metadata) in a new slot, not yet queued. None when the
+    /// pool is empty (counted as `no-mbuf`) or the frame full.
+    #[inline]
+    pub fn duplicate(&mut self, i: u16) -> Option<u16> {
+        let copy = self.bufs[usize::from(i)].as_ref().and_then(|b| b.duplicate());
+        match copy {
+            Some(b) => {
+                let m = self.meta[usize::from(i)];
+                self.add(b, m)
+            }
+            None => {
+                self.count_drop(DropReason::NoMbuf);
+                None
+            }
+        }
+    }
+
+    /// Counts a drop that has no slot to go with: a copy or a generated packet that could
+    /// not be made, or a datagram whose buffer goes on as something else (the ICMP error
+    /// about it).
+    #[inline]
+    pub fn count_drop(&mut self, r: DropReason) {
+        self.lost[r.index()] += 1;
+        self.lost_any = true;
+    }
+
+    /// The bytes of slot `i`.
+    #[inline(always)]
+    pub fn buf(&self, i: u16) -> &B {
+        // Slots handed to nodes always hold a buffer: they leave only through an output.
+        match &self.bufs[usize::from(i)] {
+            Some(b) => b,
+            None => unreachable_slot(),
+        }
+    }
+
+    /// The bytes of slot `i`, writable.
+    #[inline(always)]
+    pub fn buf_mut(&mut self, i: u16) -> &mut B {
+        match &mut self.bufs[usize::from(i)] {
+            Some(b) => b,
+            None => unreachable_slot(),
+        }
+    }
+
+    /// The bytes and the metadata of slot `i`, both writable.
+    #[inline(always)]
+    pub fn both_mut(&mut self, i: u16) -> (&mut B, &mut PacketMeta) {
+        let m = &mut self.meta[usize::from(i)];
+        match &mut self.bufs[usize::from(i)] {
+            Some(b) => (b, m),
+            None => unreachable_slot(),
+        }
+    }
+
+    /// The metadata of slot `i`.
+    #[inline(always)]
+    pub fn meta(&self, i: u16) -> &PacketMeta {
+        &self.meta[usize::from(i)]
+    }
+
+    /// The metadata of slot `i`, writable.
+    #[inline(always)]
+    pub fn meta_mut(&mut self, i: u16) -> &mut PacketMeta {
+        &mut self.meta[usize::from(i)]
+    }
+
+    /// Queues slot `i` to `node`.
+    #[inline(always)]
+    pub fn to(&mut self, i: u16, node: Node) {
+        let q = &mut self.queues[node as usize];
+        if q.len() < q.capacity() {
+            q.push(i);
+            self.pending |= 1 << node as u32;
+            self.hop[usize::from(i)] = Hop::Next(node);
+        } else {
+            // A slot visits a node at most once, so a queue cannot outgrow the frame.
+            self.end(i, Output::Drop(DropReason::EmitOverflow));
+        }
+    }
+
+    #[inline(always)]
+    fn end(&mut self, i: u16, o: Output) {
+        self.out[usize::from(i)] = o;
+        self.hop[usize::from(i)] = Hop::Out(o);
+        self.done.push(i);
+    }
+
+    /// Slot `i` leaves by port `port`.
+    #[inline(always)]
+    pub fn tx(&mut self, i: u16, port: u16) {
+        self.end(i, Output::Tx(port));
+    }
+
+    /// Slot `i` is freed and counted under `r`.
+    #[inline(always)]
+    pub fn drop(&mut self, i: u16, r: DropReason) {
+        self.end(i, Output::Drop(r));
+    }
+
+    /// Slot `i` was for the appliance and is handled.
+    #[inline(always)]
+    pub fn consumed(&mut self, i: u16) {
+        self.end(i, Output::Consumed);
+    }
+
+    /// Slot `i` goes to worker `worker`, as received on `port`.
+    #[inline(always)]
+    pub fn handoff(&mut self, i: u16, worker: u16, port: u16) {
+        self.end(i, Output::Handoff(worker, port));
+    }
+
+    /// Takes slot `i`'s buffer out of the frame to wait for a neighbour.
+    #[inline]
+    pub fn park(&mut self, i: u16) -> Parked<B> {
+        self.hop[usize::from(i)] = Hop::Parked;
+        match self.bufs[usize::from(i)].take() {
+            Some(b) => Parked(b),
+            None => unreachable_slot(),
+        }
+    }
+
+    /// Brings a parked buffer back as a new slot queued to `node`.
+    #[inline]
+    pub fn unpark(&mut self, p: Parked<B>, meta: PacketMeta, node: Node) {
+        self.push(p.0, meta, node);
+    }
+
+    /// A parked buffer comes back only to be dropped under `r` (it reaches the output
+    /// point like any dropped packet).
+    #[inline]
+    pub fn drop_parked(&mut self, p: Parked<B>, meta: PacketMeta, r: DropReason) {
+        if let Some(i) = self.add(p.0, meta) {
+            self.drop(i, r);
+        }
+    }
+
+    /// The highest-priority node with packets queued, its queue taken out of the frame
+    /// (give it back with [`Frame::give_back`]).
+    #[inline(always)]
+    pub(super) fn next_queue(&mut self) -> Option<(Node, Vec<u16>)> {
+        if self.pending == 0 {
+            return None;
+        }
+        let n = self.pending.trailing_zeros() as usize;
+        self.pending &= !(1 << n);
+        let list = std::mem::replace(&mut self.queues[n], std::mem::take(&mut self.spare));
+        Some((Node::ALL[n], list))
+    }
+
+    /// Returns a queue taken by [`Frame::next_queue`], emptied.
+    #[inline(always)]
+    pub(super) fn give_back(&mut self, mut list: Vec<u16>) {
+        list.clear();
+        self.spare = list;
+    }
+
+    /// What the last node did with slot `i`.
+    pub(super) fn hop(&self, i: u16) -> Hop {
+        self.hop[usize::from(i)]
+    }
+
+    /// The one output point: every slot that reached an output is sent, handed off, or
+    /// freed and counted, in the order the outputs were reached; then the frame is empty.
+    pub fn finish<S: Sink<B>>(&mut self, sink: &mut S, c: &WorkerCounters) {
+        debug_assert_eq!(self.pending, 0, "finish before the graph ran");
+        for k in 0..self.done.len() {
+            let i = usize::from(self.done[k]);
+            let Some(b) = self.bufs[i].take() else { continue };
+            match self.out[i] {
+                Output::Tx(p) => sink.tx(p, b),
+                Output::Handoff(w, p) => sink.handoff(w, p, b),
+                o @ Output::Drop(r) => {
+                    c.drop_n(r, 1);
+                    sink.free(b, o);
+                }
+                o @ Output::Consumed => {
+                    c.event(Event::LocalConsumed);
+                    sink.free(b, o);
+                }
+            }
+        }
+        self.done.clear();
+        debug_assert!(self.bufs.iter().all(Option::is_none), "a slot reached no output");
+        self.bufs.clear();
+        self.meta.clear();
+        self.traced = false;
+        if self.overflow > 0 {
+            c.drop_n(DropReason::EmitOverflow, self.overflow);
+            self.overflow = 0;
+        }
+        if self.lost_any {
+            for (r, n) in self.lost.iter_mut().enumerate() {
+                if *n > 0 {
+                    c.drop_n(DropReason::ALL[r], u64::from(*n));
+                    *n = 0;
+                }
+            }
+            self.lost_any = false;
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn unreachable_slot() -> ! {
+    unreachable!("a node was given a slot without a buffer")
+}

@@ -1,0 +1,562 @@
+//! The dataplane as a graph of nodes over a frame of packets (VPP's node graph, Linux's
+//! `br_input.c` / `br_forward.c` split by step).
+//!
+//! A worker puts the packets of a polling round into a [`Frame`], each queued to its first
+//! node (`l2-input` on bridge ports, `xconnect` elsewhere), and calls [`Pipeline::run`]. The
+//! graph then runs, in a fixed priority order, the first node whose queue is not empty; a
+//! node loops over its queue (prefetching what the next packets will touch), decides each
+//! packet and queues it to the next node or to an output. No node calls another: this file
+//! is the one place that knows the order, and each node's file names the nodes it may send
+//! to. The priority order is a topological order of the usual paths, so a frame normally
+//! runs every node at most once; the paths that go back (a decapsulated inner frame, an
+//! ICMP error sent back out, packets released by an ARP reply) simply make an earlier
+//! node's queue non-empty again.
+//!
+//! ```text
+//! l2-input ─► l2-learn ─► l2-fwd ─► l2-output ─► tx
+//!    │                      ├─► l2-flood ─► l2-output | vxlan4-encap
+//!    │                      ├─► arp-input ─► l2-output (reply) | l2-flood (broadcast)
+//!    │                      └─► ip4-input ─► ip4-local | ip4-forward
+//!    └─► vxlan4-input (underlay) ─► l2-learn (inner frame)
+//! ip4-input ─► ct-lookup ─► ip4-forward | ct-related | ct-new ─► fw-reject
+//! ip4-forward ─► ip4-arp ─► ip4-rewrite ─► l2-output | l2-flood | vxlan4-encap
+//!     └─► icmp4-error ─► l2-output
+//! vxlan4-encap ─► vxlan4-output ─► tx (underlay)
+//! ```
+//!
+//! Every packet ends in exactly one [`Output`] (tx, handoff, drop with its reason,
+//! consumed) and [`Frame::finish`] is the one point that sends, frees and counts.
+//!
+//! Per worker state ([`State`]): the forwarding database, the neighbour table, the
+//! connection table and NAT mappings, the ICMP error budget, one-entry caches and the
+//! packet trace. With several workers each learns what it receives: a MAC a worker has not
+//! seen is flooded by it, which is correct bridge behaviour and costs copies until every
+//! worker has learned it (workers poll disjoint queues; RSS keeps a flow on one worker).
+
+mod frame;
+mod node;
+mod reload;
+mod tables;
+pub mod trace;
+
+pub use crate::packet::{flag, PacketMeta};
+pub use frame::{Frame, Hop, Output, Parked, Sink};
+pub use node::stateful::CtState;
+pub use reload::{Adopted, Remap};
+pub use tables::{Role, Tables, NO_DOMAIN, UNDERLAY_IFX};
+
+use crate::buf::{BufAlloc, PacketBuf};
+use crate::l2::fdb::{Dest, Fdb, Learn};
+use crate::l3::neigh::{NeighDrop, NeighTable};
+use crate::stats::{DropReason, Event, WorkerCounters};
+use crate::wire::vlan::Tag;
+use crate::wire::MacAddr;
+use trace::Trace;
+
+macro_rules! nodes {
+    ($( $variant:ident => $name:literal, $descr:literal; )*) => {
+        /// The nodes, in the graph's priority order (see the module documentation).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Node { $( #[doc = $descr] $variant, )* }
+
+        impl Node {
+            /// Every node, in priority order.
+            pub const ALL: &'static [Node] = &[$(Node::$variant,)*];
+            /// Number of nodes.
+            pub const COUNT: usize = Self::ALL.len();
+            /// The kebab-case name used in counters, traces and the CLI.
+            pub const fn name(self) -> &'static str {
+                match self { $(Node::$variant => $name,)* }
+            }
+            /// A one-line description.
+            pub const fn description(self) -> &'static str {
+                match self { $(Node::$variant => $descr,)* }
+            }
+        }
+    };
+}
+
+nodes! {
+    Xconnect => "xconnect", "port cross-connect: every packet leaves by the port's peer";
+    L2Input => "l2-input", "port role and VLAN admission; parses the frame once into the packet's metadata";
+    Vxlan4Input => "vxlan4-input", "underlay port: ARP for the local VTEP, VXLAN decapsulation (RFC 7348)";
+    L2Learn => "l2-learn", "learns the source MAC at the ingress port or VTEP";
+    L2Fwd => "l2-fwd", "destination lookup: a port, a VTEP, flooding, or the gateway";
+    ArpInput => "arp-input", "ARP to a gateway: neighbour learning, replies";
+    Ip4Input => "ip4-input", "IPv4 to a gateway MAC: header checks, the flow tuple on the stateful path";
+    CtLookup => "ct-lookup", "connection lookup, TCP state, NAT translation of known connections";
+    CtRelated => "ct-related", "ICMP errors about a known connection, translated with their quoted header (RFC 5508)";
+    CtNew => "ct-new", "new connections: port forwards, firewall, source NAT, then recorded";
+    FwReject => "fw-reject", "rejected connections: a TCP RST or an ICMP unreachable";
+    Ip4Local => "ip4-local", "IPv4 to a gateway address: ICMP echo";
+    Ip4Forward => "ip4-forward", "routing: address checks, TTL, the route lookup";
+    Ip4Arp => "ip4-arp", "the next hop's MAC from the neighbour table, or ARP";
+    Ip4Rewrite => "ip4-rewrite", "Ethernet rewrite of a routed packet and its egress in the domain";
+    Icmp4Error => "icmp4-error", "ICMP errors back to the sender (RFC 792, RFC 1812 4.3.2)";
+    L2Flood => "l2-flood", "a copy to every member port and remote VTEP of the domain";
+    L2Output => "l2-output", "egress VLAN tags of the port, then tx";
+    Vxlan4Encap => "vxlan4-encap", "VXLAN encapsulation toward a remote VTEP";
+    Vxlan4Output => "vxlan4-output", "the underlay next hop of an encapsulated packet";
+}
+
+/// A packet waiting for its next hop's MAC.
+#[derive(Debug)]
+pub struct Pending<B> {
+    /// The packet (TTL already decremented).
+    pub pkt: Parked<B>,
+    /// The neighbour interface it waits on (a domain, or [`UNDERLAY_IFX`]).
+    pub ifx: u16,
+    /// Its metadata.
+    pub meta: PacketMeta,
+}
+
+/// The last source learned, skipped within the same millisecond (the FDB's timestamps have
+/// millisecond resolution anyway).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LearnCache {
+    key: u64,
+    dest: Dest,
+    ms: u64,
+}
+
+/// The last destination looked up, trusted while the FDB has not changed (`gen`) within
+/// the same millisecond.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LookupCache {
+    key: u64,
+    dest: Dest,
+    ms: u64,
+    gen: u64,
+}
+
+/// The last resolved next hop, trusted during the millisecond it was resolved in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct NhCache {
+    ifx: u16,
+    ip: u32,
+    mac: MacAddr,
+    ms: u64,
+}
+
+/// One worker's state.
+pub struct State<B> {
+    /// Forwarding database.
+    pub fdb: Fdb,
+    /// Neighbour (ARP) table, keyed by domain (and [`UNDERLAY_IFX`] for the underlay).
+    pub neigh: NeighTable<Pending<B>>,
+    /// Connection tracking and NAT state, when the config is stateful.
+    pub ct: Option<Box<CtState>>,
+    /// The packet trace.
+    pub trace: Trace,
+    icmp_tokens: u32,
+    icmp_refill_ms: u64,
+    released: Vec<Pending<B>>,
+    requests: Vec<(u16, u32)>,
+    failed: Vec<Pending<B>>,
+    learn_cache: Option<LearnCache>,
+    lookup_cache: Option<LookupCache>,
+    nh_cache: Option<NhCache>,
+    underlay_cache: Option<NhCache>,
+    fdb_gen: u64,
+    /// Identification of the next outer IPv4 header this worker sends.
+    ip_ident: u16,
+    /// This worker's index (owner of its NAT port slices).
+    worker: u16,
+}
+
+/// A worker's pipeline: its state and its frame.
+pub struct Pipeline<B> {
+    st: State<B>,
+    frame: Frame<B>,
+}
+
+impl<B> std::ops::Deref for Pipeline<B> {
+    type Target = State<B>;
+    fn deref(&self) -> &State<B> {
+        &self.st
+    }
+}
+
+impl<B> std::ops::DerefMut for Pipeline<B> {
+    fn deref_mut(&mut self) -> &mut State<B> {
+        &mut self.st
+    }
+}
+
+/// What every node reads besides the frame and the state.
+pub struct Cx<'a, A: BufAlloc> {
+    /// The tables of the current snapshot.
+    pub t: &'a Tables,
+    /// Where generated packets come from.
+    pub alloc: &'a A,
+    /// The worker's counters.
+    pub c: &'a WorkerCounters,
+    /// Now, in milliseconds.
+    pub now: u64,
+}
+
+/// Minimum Ethernet frame without FCS.
+const MIN_FRAME: usize = 60;
+/// The group bit of a MAC as a u64.
+const MCAST_BIT: u64 = 1 << 40;
+/// ff:ff:ff:ff:ff:ff as a u64.
+const BROADCAST: u64 = 0xffff_ffff_ffff;
+/// 01:80:c2:00:00:00 as a u64 (the block is ...:00 to ...:0f).
+const LINK_LOCAL: u64 = 0x0180_c200_0000;
+
+impl<B: PacketBuf> Pipeline<B> {
+    /// Fresh state sized by `t`, with its static entries installed, for a single worker.
+    pub fn new(t: &Tables) -> Self {
+        Self::for_worker(t, 0, 32)
+    }
+
+    /// Fresh state for worker `worker` (its NAT port slice), with a frame for rx bursts of
+    /// up to `burst` packets.
+    pub fn for_worker(t: &Tables, worker: u16, burst: usize) -> Self {
+        Pipeline { st: State::new(t, worker), frame: Frame::new(Self::frame_size(t, burst)) }
+    }
+
+    /// The frame a round of `burst`-packet bursts needs: every packet may be copied to
+    /// every port (flooding) or release a neighbour's queue.
+    pub fn frame_size(t: &Tables, burst: usize) -> usize {
+        burst * (t.roles.len() + t.remote_vteps.len() + t.neigh.max_pending + 2) + 64
+    }
+
+    /// Resizes the frame for `burst` (after a reload; between rounds).
+    pub fn resize(&mut self, t: &Tables, burst: usize) {
+        let n = Self::frame_size(t, burst);
+        if n != self.frame.capacity() && self.frame.is_empty() {
+            self.frame = Frame::new(n);
+        }
+    }
+
+    /// Packets in the frame (received since the last run).
+    pub fn pending(&self) -> usize {
+        self.frame.len()
+    }
+
+    /// Room left in the frame.
+    pub fn room(&self) -> usize {
+        self.frame.capacity() - self.frame.len()
+    }
+
+    /// A packet received on `in_port`: queued to the port's first node.
+    #[inline(always)]
+    pub fn rx(&mut self, t: &Tables, in_port: u16, b: B) {
+        let node =
+            if t.bridged.get(usize::from(in_port)).copied().unwrap_or(false) { Node::L2Input } else { Node::Xconnect };
+        self.frame.push(b, PacketMeta::rx(in_port), node);
+    }
+
+    /// A packet another worker handed over (this worker owns its connection), as received
+    /// on `in_port`.
+    pub fn rx_handoff(&mut self, c: &WorkerCounters, in_port: u16, b: B) {
+        c.event(Event::HandoffIn);
+        let mut m = PacketMeta::rx(in_port);
+        m.flags |= flag::HANDED;
+        self.frame.push(b, m, Node::L2Input);
+    }
+
+    /// Runs the graph over the frame, then sends, hands off, frees and counts every packet.
+    pub fn run<A: BufAlloc<Buf = B>, S: Sink<B>>(
+        &mut self,
+        t: &Tables,
+        alloc: &A,
+        c: &WorkerCounters,
+        now_ms: u64,
+        sink: &mut S,
+    ) {
+        let cx = Cx { t, alloc, c, now: now_ms };
+        if self.st.trace.armed() {
+            self.st.trace.mark(&mut self.frame);
+        }
+        graph(&mut self.st, &cx, &mut self.frame);
+        self.frame.finish(sink, c);
+    }
+
+    /// Timers: FDB aging, ARP retries and failures, connection expiry. Call every
+    /// millisecond or so, between rounds.
+    pub fn tick<A: BufAlloc<Buf = B>, S: Sink<B>>(
+        &mut self,
+        t: &Tables,
+        alloc: &A,
+        c: &WorkerCounters,
+        now_ms: u64,
+        sink: &mut S,
+    ) {
+        let cx = Cx { t, alloc, c, now: now_ms };
+        self.st.tick(&cx, &mut self.frame);
+        graph(&mut self.st, &cx, &mut self.frame);
+        self.frame.finish(sink, c);
+    }
+}
+
+/// Runs the nodes until every packet of the frame reached an output or a neighbour queue.
+fn graph<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>) {
+    use node::*;
+    while let Some((n, list)) = f.next_queue() {
+        match n {
+            Node::Xconnect => xconnect::run(cx, f, &list),
+            Node::L2Input => l2_input::run(cx, f, &list),
+            Node::Vxlan4Input => vxlan4_input::run(st, cx, f, &list),
+            Node::L2Learn => l2_learn::run(st, cx, f, &list),
+            Node::L2Fwd => l2_fwd::run(st, cx, f, &list),
+            Node::ArpInput => arp_input::run(st, cx, f, &list),
+            Node::Ip4Input => ip4_input::run(st, cx, f, &list),
+            Node::CtLookup => stateful::lookup(st, cx, f, &list),
+            Node::CtRelated => stateful::related(st, cx, f, &list),
+            Node::CtNew => stateful::new(st, cx, f, &list),
+            Node::FwReject => fw_reject::run(cx, f, &list),
+            Node::Ip4Local => ip4_local::run(cx, f, &list),
+            Node::Ip4Forward => ip4_forward::run(cx, f, &list),
+            Node::Ip4Arp => ip4_arp::run(st, cx, f, &list),
+            Node::Ip4Rewrite => ip4_rewrite::run(st, cx, f, &list),
+            Node::Icmp4Error => icmp4_error::run(st, cx, f, &list),
+            Node::L2Flood => l2_flood::run(cx, f, &list),
+            Node::Vxlan4Encap => vxlan4_encap::run(st, cx, f, &list),
+            Node::Vxlan4Output => vxlan4_output::run(cx, f, &list),
+            Node::L2Output => l2_output::run(cx, f, &list),
+        }
+        if f.traced {
+            st.trace.record(n, f, &list, cx.now);
+        }
+        f.give_back(list);
+    }
+}
+
+impl<B: PacketBuf> State<B> {
+    fn new(t: &Tables, worker: u16) -> Self {
+        let mut fdb = Fdb::new(t.fdb_size, t.domains.len().max(1) as u16, t.aging_ms);
+        for (i, d) in t.domains.iter().enumerate() {
+            fdb.set_domain_limit(i as u16, d.mac_limit);
+        }
+        for &(d, mac, p) in &t.static_macs {
+            let _ = fdb.add_static(d, mac, Dest::Port(p));
+        }
+        for &(d, mac, ip) in &t.remote_macs {
+            let _ = fdb.add_static(d, mac, Dest::Vtep(ip));
+        }
+        let n = t.neigh.max_pending * 8;
+        let mut neigh = NeighTable::new(t.neighbor_size, t.neigh);
+        for &(d, ip, mac) in &t.static_neighbors {
+            neigh.add_static(d, ip, mac);
+        }
+        if let Some(v) = &t.vtep {
+            for &(ip, mac) in &v.neighbors {
+                neigh.add_static(UNDERLAY_IFX, ip, mac);
+            }
+        }
+        State {
+            fdb,
+            neigh,
+            ct: t.sec.as_deref().map(|s| Box::new(CtState::new(s, worker))),
+            trace: Trace::default(),
+            icmp_tokens: t.icmp_errors_per_s,
+            icmp_refill_ms: 0,
+            released: Vec::with_capacity(n),
+            requests: Vec::with_capacity(256),
+            failed: Vec::with_capacity(n * 32),
+            learn_cache: None,
+            lookup_cache: None,
+            nh_cache: None,
+            underlay_cache: None,
+            fdb_gen: 0,
+            ip_ident: 0,
+            worker,
+        }
+    }
+
+    /// Timers; what they send is put into `f`.
+    fn tick<A: BufAlloc<Buf = B>>(&mut self, cx: &Cx<'_, A>, f: &mut Frame<B>) {
+        node::stateful::expire(self, cx);
+        let c = cx.c;
+        if let Some(st) = &self.ct {
+            c.ct_entries.set(u64::from(st.table.len()));
+            c.nat_mappings.set(st.maps.len() as u64);
+        }
+        c.fdb_entries.set(self.fdb.len() as u64);
+        if self.fdb.age(cx.now, 256) > 0 {
+            self.fdb_gen += 1;
+        }
+        self.requests.clear();
+        let mut failed = std::mem::take(&mut self.failed);
+        self.neigh.poll(cx.now, 64, &mut self.requests, &mut failed);
+        for i in 0..self.requests.len() {
+            let (ifx, ip) = self.requests[i];
+            if ifx == UNDERLAY_IFX {
+                node::vxlan4_encap::arp_request(cx, f, ip);
+            } else {
+                node::ip4_arp::arp_request(cx, f, ifx, ip);
+            }
+        }
+        for p in failed.drain(..) {
+            if p.ifx == UNDERLAY_IFX {
+                f.drop_parked(p.pkt, p.meta, DropReason::ArpFailed);
+                continue;
+            }
+            // Host unreachable, back to the sender; arp-failed counts the datagram.
+            let mut m = p.meta;
+            node::icmp4_error::prepare(
+                &mut m,
+                DropReason::ArpFailed,
+                crate::wire::icmpv4::kind::DEST_UNREACHABLE,
+                crate::wire::icmpv4::unreach::HOST,
+                0,
+            );
+            f.unpark(p.pkt, m, Node::Icmp4Error);
+        }
+        self.failed = failed;
+    }
+
+    /// Learns `mac` (as u64) in `domain` at `dest`; a repeat within the same millisecond
+    /// skips the FDB.
+    #[inline]
+    fn learn(&mut self, c: &WorkerCounters, now: u64, domain: u16, mac: u64, dest: Dest) {
+        let key = (u64::from(domain) << 48) | mac;
+        let hit = LearnCache { key, dest, ms: now };
+        if self.learn_cache == Some(hit) {
+            return;
+        }
+        match self.fdb.learn(domain, MacAddr::from_u64(mac), dest, now) {
+            Learn::New => {
+                self.fdb_gen += 1;
+                c.event(Event::FdbLearned)
+            }
+            Learn::Moved { .. } => {
+                self.fdb_gen += 1;
+                c.event(Event::FdbLearned);
+                c.event(Event::FdbMoved)
+            }
+            Learn::DomainFull => c.event(Event::FdbLimit),
+            Learn::TableFull => c.event(Event::FdbFull),
+            Learn::Refreshed | Learn::Static | Learn::Ignored => {}
+        }
+        self.learn_cache = Some(hit);
+    }
+
+    /// Looks `mac` (as u64) up in `domain`; the last answer is reused within the same
+    /// millisecond while the FDB has not changed.
+    #[inline]
+    fn lookup(&mut self, now: u64, domain: u16, mac: u64) -> Option<Dest> {
+        let key = (u64::from(domain) << 48) | mac;
+        if let Some(h) = self.lookup_cache {
+            if h.key == key && h.ms == now && h.gen == self.fdb_gen {
+                return Some(h.dest);
+            }
+        }
+        let found = self.fdb.lookup(domain, MacAddr::from_u64(mac), now);
+        if let Some(dest) = found {
+            self.lookup_cache = Some(LookupCache { key, dest, ms: now, gen: self.fdb_gen });
+        }
+        found
+    }
+
+    /// Records a neighbour on `ifx` and queues the packets that waited for it: routed ones
+    /// to `ip4-rewrite`, encapsulated ones to `vxlan4-output`.
+    fn neigh_learn(
+        &mut self,
+        c: &WorkerCounters,
+        f: &mut Frame<B>,
+        now: u64,
+        ifx: u16,
+        ip: u32,
+        mac: MacAddr,
+        create: bool,
+    ) {
+        self.nh_cache = None;
+        self.underlay_cache = None;
+        let mut released = std::mem::take(&mut self.released);
+        if self.neigh.learn(ifx, ip, mac, now, create, &mut released) {
+            c.event(Event::ArpLearned);
+        }
+        let next = if ifx == UNDERLAY_IFX { Node::Vxlan4Output } else { Node::Ip4Rewrite };
+        for p in released.drain(..) {
+            let mut m = p.meta;
+            m.nh_mac = mac.to_u64();
+            f.unpark(p.pkt, m, next);
+        }
+        self.released = released;
+    }
+
+    /// Takes one token of the ICMP error budget; false when it is spent for this second.
+    fn icmp_budget(&mut self, t: &Tables, now: u64) -> bool {
+        if now >= self.icmp_refill_ms + 1000 {
+            self.icmp_refill_ms = now;
+            self.icmp_tokens = t.icmp_errors_per_s;
+        }
+        if self.icmp_tokens == 0 {
+            return false;
+        }
+        self.icmp_tokens -= 1;
+        true
+    }
+}
+
+/// The drop reason for a packet the neighbour table refused.
+#[inline]
+fn neigh_drop_reason(why: NeighDrop) -> DropReason {
+    match why {
+        NeighDrop::PendingFull => DropReason::ArpQueueFull,
+        NeighDrop::Unreachable => DropReason::ArpFailed,
+        NeighDrop::TableFull => DropReason::NeighborTableFull,
+    }
+}
+
+/// A hash of an inner frame's flow (MACs, EtherType, and for IPv4 the addresses, protocol
+/// and the first 4 bytes of the L4 header), for the outer UDP source port (RFC 7348 5).
+/// Word-wise multiply-xorshift: a few cycles, well mixed in the low bits. Not a table
+/// hash: it only spreads flows over underlay paths.
+#[inline]
+pub fn flow_hash(frame: &[u8]) -> u32 {
+    #[inline(always)]
+    fn w64(b: &[u8], at: usize) -> u64 {
+        b.get(at..at + 8).map(|s| u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])).unwrap_or(0)
+    }
+    #[inline(always)]
+    fn w32(b: &[u8], at: usize) -> u64 {
+        b.get(at..at + 4).map(|s| u64::from(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))).unwrap_or(0)
+    }
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = w64(frame, 0) ^ w64(frame, 6).rotate_left(29) ^ (w32(frame, 10) << 7);
+    if frame.get(12..14) == Some(&[0x08, 0x00]) {
+        let hl = frame.get(14).map(|b| usize::from(b & 0x0f) * 4).unwrap_or(20);
+        h = (h ^ w64(frame, 26)).wrapping_mul(K);
+        h ^= (w32(frame, 14 + hl) << 8) ^ u64::from(frame.get(23).copied().unwrap_or(0));
+    }
+    h = h.wrapping_mul(K);
+    (h ^ (h >> 29) ^ (h >> 47)) as u32
+}
+
+/// Rewrites the VLAN tags of a frame that carries `cur` tags so it carries `want` (outer
+/// first), keeping the MACs and the EtherType; moves only the 12 MAC bytes. False (frame
+/// unchanged) if there is no headroom or the frame is too short.
+pub fn retag<B: PacketBuf>(pkt: &mut B, cur: u8, want: &[Tag]) -> bool {
+    let (cur, nw) = (usize::from(cur), want.len());
+    if pkt.len() < 14 + 4 * cur {
+        return false;
+    }
+    if nw > cur {
+        let d = 4 * (nw - cur);
+        let Some(_) = pkt.prepend(d) else { return false };
+        pkt.data_mut().copy_within(d..d + 12, 0);
+    } else if nw < cur {
+        let d = 4 * (cur - nw);
+        pkt.data_mut().copy_within(0..12, d);
+        if !pkt.adj(d) {
+            return false;
+        }
+    }
+    let data = pkt.data_mut();
+    for (i, t) in want.iter().enumerate() {
+        t.emit(&mut data[12 + 4 * i..16 + 4 * i]);
+    }
+    true
+}
+
+#[cfg(test)]
+mod nat_tests;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod vxlan_tests;

@@ -1,0 +1,104 @@
+//! `icmp4-error`: a datagram that is not forwarded becomes an ICMP error about it (RFC 792,
+//! RFC 1812 4.3.2.3: the original IP header and the first 8 bytes of its payload), from the
+//! ingress domain's gateway back to the previous hop, in the packet's own buffer. A packet
+//! NAT already translated is quoted as its sender sent it, and the error goes to that
+//! sender's own address. No error is sent about an ICMP error, a non-first fragment, or a
+//! source that is not a unicast host (RFC 1812 4.3.2.7), nor past the per-second budget.
+//!
+//! The reason the datagram was not forwarded (`meta.reason`) is counted once, whether the
+//! error is sent or not.
+//!
+//! Next: `l2-output`; drops: the datagram's own reason.
+
+use super::eth_header;
+use super::src_mac;
+use super::stateful::untranslate;
+use crate::buf::{BufAlloc, PacketBuf};
+use crate::packet::{flag, PacketMeta};
+use crate::pipeline::{Cx, Frame, Node, State};
+use crate::stats::{DropReason, Event};
+use crate::wire::icmpv4::{self, Icmpv4Packet};
+use crate::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
+use crate::wire::EtherType;
+
+/// Sets what `icmp4-error` makes of a packet: the error's type, code and rest-of-header
+/// word, and the drop reason of the datagram.
+#[inline]
+pub(crate) fn prepare(m: &mut PacketMeta, reason: DropReason, kind: u8, code: u8, rest: u32) {
+    m.reason = reason;
+    m.icmp_kind = kind;
+    m.icmp_code = code;
+    m.icmp_rest = rest;
+}
+
+pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
+    for &i in list {
+        let reason = f.meta(i).reason;
+        if make(st, cx, f, i) {
+            f.count_drop(reason);
+            cx.c.event(Event::IcmpErrorSent);
+            f.to(i, Node::L2Output);
+        } else {
+            f.drop(i, reason);
+        }
+    }
+}
+
+fn make<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) -> bool {
+    let m = *f.meta(i);
+    let Some(g) = cx.t.domains.get(usize::from(m.domain)).and_then(|d| d.gateway) else { return false };
+    let l3 = 14 + 4 * usize::from(m.ntags);
+    untranslate(st, f, i, l3);
+    let pkt = f.buf_mut(i);
+    let (prev_hop, src, keep) = {
+        let d = pkt.data();
+        let Some(ip) = d.get(l3..).and_then(|b| Ipv4Packet::new_checked(b).ok()) else { return false };
+        let src = ip.src();
+        let first = src >> 24;
+        if ip.frag_offset() != 0 || src == 0 || first >= 224 || src == g.prefix.broadcast() {
+            return false;
+        }
+        if ip.protocol() == ipv4::proto::ICMP {
+            if let Ok(e) = Icmpv4Packet::new_checked(ip.payload()) {
+                if e.is_error() {
+                    return false;
+                }
+            }
+        }
+        (src_mac(d), src, (ip.header_len() + 8).min(usize::from(ip.total_len())))
+    };
+    if !st.icmp_budget(cx.t, cx.now) {
+        cx.c.event(Event::IcmpRateLimited);
+        return false;
+    }
+    let len = pkt.len();
+    if !pkt.trim(len - (l3 + keep)) || !pkt.adj(l3) {
+        return false;
+    }
+    let Some(hdr) = pkt.prepend(14 + ipv4::HEADER_LEN + icmpv4::HEADER_LEN) else { return false };
+    eth_header(hdr, prev_hop, g.mac, EtherType::IPV4);
+    let icmp_len = icmpv4::HEADER_LEN + keep;
+    Ipv4Repr {
+        src: g.ip,
+        dst: src,
+        protocol: ipv4::proto::ICMP,
+        payload_len: icmp_len as u16,
+        ttl: 64,
+        dscp_ecn: 0xc0,
+        ident: 0,
+        dont_frag: false,
+    }
+    .emit(&mut hdr[14..14 + ipv4::HEADER_LEN]);
+    let d = pkt.data_mut();
+    if let Ok(mut icmp) = Icmpv4Packet::new_checked(&mut d[34..34 + icmp_len]) {
+        icmp.fill(m.icmp_kind, m.icmp_code, m.icmp_rest);
+    }
+    let mm = f.meta_mut(i);
+    mm.ntags = 0;
+    mm.pcp = 0;
+    mm.l3 = 14;
+    mm.out_port = m.in_port;
+    mm.out_domain = m.domain;
+    mm.flags &= !flag::FLOW;
+    true
+}

@@ -1,0 +1,54 @@
+//! `ip4-forward`: routing of an IPv4 packet to `meta.ip` (RFC 1812 5.2, 5.3): multicast,
+//! loopback, "this network" and limited or directed broadcast destinations are not
+//! forwarded; an expiring TTL and a missing route are answered with ICMP time exceeded and
+//! net unreachable; otherwise the TTL is decremented (checksum updated incrementally) and
+//! the next hop is the route's gateway or, on a connected subnet, the destination itself.
+//!
+//! Next: `ip4-arp`, `icmp4-error`; drops: not-routable.
+
+use super::icmp4_error::prepare;
+use crate::buf::{BufAlloc, PacketBuf};
+use crate::pipeline::{Cx, Frame, Node};
+use crate::stats::{DropReason, Event};
+use crate::wire::icmpv4;
+use crate::wire::ipv4::Ipv4Packet;
+
+pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
+    for &i in list {
+        match forward(cx, f, i) {
+            Ok(next) => f.to(i, next),
+            Err(r) => f.drop(i, r),
+        }
+    }
+}
+
+#[inline(always)]
+fn forward<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) -> Result<Node, DropReason> {
+    let t = cx.t;
+    let (b, m) = f.both_mut(i);
+    let dst = m.ip;
+    let first = dst >> 24;
+    if first >= 224 || first == 0 || first == 127 {
+        return Err(DropReason::NotRoutable);
+    }
+    if m.ttl <= 1 {
+        prepare(m, DropReason::TtlExceeded, icmpv4::kind::TIME_EXCEEDED, 0, 0);
+        return Ok(Node::Icmp4Error);
+    }
+    let Some(nh) = t.lpm.lookup(dst).and_then(|i| t.next_hops.get(i as usize)).copied() else {
+        prepare(m, DropReason::NoRoute, icmpv4::kind::DEST_UNREACHABLE, icmpv4::unreach::NET, 0);
+        return Ok(Node::Icmp4Error);
+    };
+    if let Some(g) = t.domains.get(usize::from(nh.domain)).and_then(|d| d.gateway) {
+        if nh.via.is_none() && (dst == g.prefix.network() || dst == g.prefix.broadcast()) {
+            return Err(DropReason::NotRoutable);
+        }
+    }
+    if let Some(mut ip) = b.data_mut().get_mut(m.l3()..).and_then(|d| Ipv4Packet::new_checked(d).ok()) {
+        ip.set_ttl_update(m.ttl - 1);
+    }
+    cx.c.event(Event::Routed);
+    m.out_domain = nh.domain;
+    m.ip = nh.via.unwrap_or(dst);
+    Ok(Node::Ip4Arp)
+}

@@ -1,0 +1,61 @@
+//! `ip4-input`: an IPv4 packet to a gateway MAC (Linux `ip_rcv`). The header is checked
+//! once (length, version, checksum); on the stateful path the flow tuple and its hash are
+//! read here, once, into the packet's metadata, and the connection table's slots for the
+//! frame are prefetched before `ct-lookup` runs. Without tracking, packets to a gateway
+//! address go to `ip4-local`, the rest to routing.
+//!
+//! Next: `ct-lookup`, `ip4-local`, `ip4-forward`; drops: malformed, ipv4-bad-checksum,
+//! local-unhandled, ct-fragment (stateful).
+
+use super::stateful::{parse_tuple, PREFETCH_FROM};
+use crate::buf::{BufAlloc, PacketBuf};
+use crate::packet::flag;
+use crate::pipeline::{Cx, Frame, Node, State};
+use crate::stats::DropReason;
+use crate::wire::ipv4::{self, Ipv4Packet};
+
+pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
+    let stateful = cx.t.sec.is_some();
+    for &i in list {
+        match input(cx, f, i, stateful) {
+            Ok(next) => f.to(i, next),
+            Err(r) => f.drop(i, r),
+        }
+    }
+    let _ = st;
+}
+
+#[inline(always)]
+fn input<B: PacketBuf, A: BufAlloc>(
+    cx: &Cx<'_, A>,
+    f: &mut Frame<B>,
+    i: u16,
+    stateful: bool,
+) -> Result<Node, DropReason> {
+    let (b, m) = f.both_mut(i);
+    let l3 = b.data().get(m.l3()..).ok_or(DropReason::Malformed)?;
+    let ip = Ipv4Packet::new_checked(l3).map_err(|_| DropReason::Malformed)?;
+    if !ip.verify_checksum() {
+        return Err(DropReason::Ipv4BadChecksum);
+    }
+    let (dst, proto, frag_offset) = (ip.dst(), ip.protocol(), ip.frag_offset());
+    m.ttl = ip.ttl();
+    m.ip = dst;
+    if stateful {
+        let tu = parse_tuple(l3)?;
+        m.flow = tu.key;
+        m.hash = tu.key.hash();
+        m.tcp_flags = tu.tcp_flags;
+        m.icmp_type = tu.icmp_type;
+        m.ip_len = tu.ip_len;
+        m.flags |= flag::FLOW;
+        return Ok(Node::CtLookup);
+    }
+    if cx.t.local_domain(dst).is_some() {
+        if proto == ipv4::proto::ICMP && frag_offset == 0 {
+            return Ok(Node::Ip4Local);
+        }
+        return Err(DropReason::LocalUnhandled);
+    }
+    Ok(Node::Ip4Forward)
+}

@@ -1,0 +1,447 @@
+//! The stateful routed path: connection tracking, firewall and NAT between the ingress
+//! domain and routing, in netfilter's order: a known connection is translated and
+//! routed; a new one is destination-NATed (port forwards), routed, judged by the firewall
+//! (zone pair of ingress and egress domain), source-NATed, then recorded.
+//!
+//! ICMP errors about a known connection are related to it and translated with their
+//! embedded header (RFC 5508); they never refresh or remove it (RFC 4787 REQ-12).
+//! Fragments are not reassembled: they are dropped and counted (`ct-fragment`).
+//!
+//! Three nodes: `ct-lookup` (known connections: TCP state, translation; packets another
+//! worker owns are handed to it), `ct-related` (ICMP errors), `ct-new` (port forwards,
+//! route, firewall, source NAT, record). They read the tuple `ip4-input` put into the
+//! metadata and update it when they translate the packet.
+//!
+//! Next: `ip4-forward`, `ip4-local`, `fw-reject`, `icmp4-error`; drops: ct-invalid,
+//! ct-untracked, ct-table-full, nat-no-mapping, nat-pool-exhausted, nat-unsupported-proto,
+//! fw-drop, local-unhandled, no-forward; handoff to the owner worker.
+
+use super::icmp4_error::prepare;
+use crate::buf::{BufAlloc, PacketBuf};
+use crate::config::{Exhaustion, Verdict};
+use crate::conntrack::{tcp, ConnTable, Dir, FlowKey, InsertError};
+use crate::nat::pool::MapError;
+use crate::nat::{translate, Mappings, NatData, SecTables};
+use crate::packet::{flag, PacketMeta};
+use crate::pipeline::{Cx, Frame, Node, State};
+use crate::stats::{DropReason, Event};
+use crate::wire::icmpv4;
+use crate::wire::ipv4::{proto, Ipv4Packet};
+
+/// Connections from which the worker prefetches table entries ahead of a burst.
+pub const PREFETCH_FROM: u32 = 4096;
+
+/// A worker's connection table and NAT mappings.
+pub struct CtState {
+    /// Connections.
+    pub table: ConnTable<NatData>,
+    /// Source NAT mappings and port slices.
+    pub maps: Mappings,
+}
+
+impl CtState {
+    /// Empty state for worker `worker`.
+    pub fn new(sec: &SecTables, worker: u16) -> Self {
+        CtState { table: ConnTable::new(sec.capacity, sec.timeouts), maps: Mappings::new(sec, worker, sec.capacity) }
+    }
+}
+
+/// What the stateful path needs from a packet, read once.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tuple {
+    pub key: FlowKey,
+    pub ttl: u8,
+    pub tcp_flags: u8,
+    pub icmp_type: u8,
+    pub icmp_error: bool,
+    pub ip_len: u16,
+}
+
+/// Reads the tuple of the IPv4 packet `ip` (its header checksum already verified).
+#[inline]
+pub(crate) fn parse_tuple(ip: &[u8]) -> Result<Tuple, DropReason> {
+    let p = Ipv4Packet::new_checked(ip).map_err(|_| DropReason::Malformed)?;
+    if p.is_fragment() {
+        return Err(DropReason::CtFragment);
+    }
+    let hl = p.header_len();
+    let total = usize::from(p.total_len());
+    let l4 = &ip[hl..total];
+    let mut k = FlowKey { src: p.src(), dst: p.dst(), sport: 0, dport: 0, proto: p.protocol() };
+    let mut t = Tuple { key: k, ttl: p.ttl(), tcp_flags: 0, icmp_type: 0, icmp_error: false, ip_len: total as u16 };
+    let be = |at: usize| u16::from_be_bytes([l4[at], l4[at + 1]]);
+    match k.proto {
+        proto::TCP => {
+            if l4.len() < 20 {
+                return Err(DropReason::Malformed);
+            }
+            k.sport = be(0);
+            k.dport = be(2);
+            t.tcp_flags = l4[13];
+        }
+        proto::UDP => {
+            if l4.len() < 8 {
+                return Err(DropReason::Malformed);
+            }
+            k.sport = be(0);
+            k.dport = be(2);
+        }
+        proto::ICMP => {
+            if l4.len() < 8 {
+                return Err(DropReason::Malformed);
+            }
+            t.icmp_type = l4[0];
+            match l4[0] {
+                icmpv4::kind::ECHO_REQUEST | icmpv4::kind::ECHO_REPLY => {
+                    k.sport = be(4);
+                    k.dport = k.sport;
+                }
+                icmpv4::kind::DEST_UNREACHABLE | icmpv4::kind::TIME_EXCEEDED | icmpv4::kind::PARAM_PROBLEM => {
+                    t.icmp_error = true
+                }
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+    t.key = k;
+    Ok(t)
+}
+
+/// The tuple of the packet quoted in an ICMP error (`ip` is the outer packet).
+pub(crate) fn embedded_key(ip: &[u8]) -> Option<FlowKey> {
+    let hl = usize::from(ip.first()? & 0x0f) * 4;
+    let total = (usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]))).min(ip.len());
+    let e = ip.get(hl + 8..total)?;
+    let ihl = usize::from(e.first()? & 0x0f) * 4;
+    if ihl < 20 || e.len() < ihl + 8 {
+        return None;
+    }
+    let a = |at: usize| u32::from_be_bytes([e[at], e[at + 1], e[at + 2], e[at + 3]]);
+    let be = |at: usize| u16::from_be_bytes([e[at], e[at + 1]]);
+    let mut k = FlowKey { src: a(12), dst: a(16), sport: 0, dport: 0, proto: e[9] };
+    match k.proto {
+        proto::TCP | proto::UDP => {
+            k.sport = be(ihl);
+            k.dport = be(ihl + 2);
+        }
+        proto::ICMP => match e[ihl] {
+            icmpv4::kind::ECHO_REQUEST | icmpv4::kind::ECHO_REPLY => {
+                k.sport = be(ihl + 4);
+                k.dport = k.sport;
+            }
+            _ => return None,
+        },
+        _ => {}
+    }
+    Some(k)
+}
+
+/// True for the ICMP types that are errors about another packet.
+#[inline]
+fn is_icmp_error(proto: u8, icmp_type: u8) -> bool {
+    proto == proto::ICMP
+        && matches!(
+            icmp_type,
+            icmpv4::kind::DEST_UNREACHABLE | icmpv4::kind::TIME_EXCEEDED | icmpv4::kind::PARAM_PROBLEM
+        )
+}
+
+/// The tuple of slot `i` from its metadata (filled by `ip4-input`).
+#[inline(always)]
+fn tuple(m: &PacketMeta) -> Tuple {
+    Tuple {
+        key: m.flow,
+        ttl: m.ttl,
+        tcp_flags: m.tcp_flags,
+        icmp_type: m.icmp_type,
+        icmp_error: is_icmp_error(m.flow.proto, m.icmp_type),
+        ip_len: m.ip_len,
+    }
+}
+
+/// The packet in slot `i` now carries tuple `to` (after a translation).
+#[inline(always)]
+fn retuple(m: &mut PacketMeta, to: &FlowKey) {
+    m.flow = *to;
+}
+
+/// `ct-lookup`.
+pub(crate) fn lookup<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
+    let Some(sec) = cx.t.sec.as_deref() else {
+        for &i in list {
+            f.drop(i, DropReason::NoForward);
+        }
+        return;
+    };
+    for &i in list {
+        let m = *f.meta(i);
+        let tu = tuple(&m);
+        let k = tu.key;
+        if sec.workers > 1 && !m.has(flag::HANDED) {
+            let owner = if tu.icmp_error {
+                embedded_key(&f.buf(i).data()[m.l3()..]).map(|e| sec.owner(&e.reverse())).unwrap_or(st.worker)
+            } else {
+                sec.owner(&k)
+            };
+            if owner != st.worker {
+                cx.c.event(Event::HandoffOut);
+                f.handoff(i, owner, m.in_port);
+                continue;
+            }
+        }
+        let Some(ct) = st.ct.as_mut() else {
+            f.drop(i, DropReason::NoForward);
+            continue;
+        };
+        let Some((id, dir)) = ct.table.lookup_hashed(&k, m.hash) else {
+            f.to(i, if tu.icmp_error { Node::CtRelated } else { Node::CtNew });
+            continue;
+        };
+        if tu.ttl <= 1 {
+            // Time exceeded about the packet as it arrived.
+            f.meta_mut(i).ip = k.dst;
+            f.to(i, Node::Ip4Forward);
+            continue;
+        }
+        let c = ct.table.get_mut(id);
+        if k.proto == proto::TCP && c.tcp.on_segment(dir, tu.tcp_flags).is_err() {
+            f.drop(i, DropReason::CtInvalid);
+            continue;
+        }
+        let translated = c.data.flags & NatData::TRANSLATED != 0;
+        let to = if dir == Dir::Orig { c.reply.reverse() } else { c.orig.reverse() };
+        ct.table.touch(id, dir, u32::from(tu.ip_len), cx.now);
+        let (b, mm) = f.both_mut(i);
+        if translated {
+            translate::rewrite(&mut b.data_mut()[m.l3()..], &k, &to);
+            retuple(mm, &to);
+            cx.c.event(Event::NatTranslated);
+        }
+        mm.ip = to.dst;
+        f.to(i, Node::Ip4Forward);
+    }
+}
+
+/// What `ct-new` decided.
+enum New {
+    Next(Node),
+    Drop(DropReason),
+}
+
+/// `ct-new`: the first packet of a connection.
+pub(crate) fn new<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
+    for &i in list {
+        match new_one(st, cx, f, i) {
+            New::Next(n) => f.to(i, n),
+            New::Drop(r) => f.drop(i, r),
+        }
+    }
+}
+
+fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) -> New {
+    use New::{Drop, Next};
+    let t = cx.t;
+    let Some(sec) = t.sec.as_deref() else { return Drop(DropReason::NoForward) };
+    let m = *f.meta(i);
+    let tu = tuple(&m);
+    let k = tu.key;
+    let fwd = if k.proto == proto::TCP || k.proto == proto::UDP {
+        sec.forwards.get(&(k.proto, k.dst, k.dport)).copied()
+    } else {
+        None
+    };
+    if fwd.is_none() {
+        if t.local_domain(k.dst).is_some() {
+            if k.proto == proto::ICMP && tu.icmp_type == icmpv4::kind::ECHO_REQUEST {
+                return Next(Node::Ip4Local);
+            }
+            if !sec.is_pool(k.dst) {
+                return Drop(DropReason::LocalUnhandled);
+            }
+        }
+        if sec.is_pool(k.dst) {
+            return Drop(DropReason::NatNoMapping);
+        }
+    }
+    if k.proto == proto::ICMP && tu.icmp_type != icmpv4::kind::ECHO_REQUEST {
+        let r = if tu.icmp_type == icmpv4::kind::ECHO_REPLY { DropReason::CtInvalid } else { DropReason::CtUntracked };
+        return Drop(r);
+    }
+    if k.proto == proto::TCP && !tcp::is_new_ok(tcp::classify(tu.tcp_flags)) {
+        return Drop(DropReason::CtInvalid);
+    }
+    let mut to = k;
+    if let Some((a, p)) = fwd {
+        to.dst = a;
+        to.dport = p;
+    }
+    let first = to.dst >> 24;
+    let nh = t.lpm.lookup(to.dst).and_then(|i| t.next_hops.get(i as usize)).copied();
+    let Some(nh) = nh.filter(|_| tu.ttl > 1 && first != 0 && first != 127 && first < 224) else {
+        // Not routable, no route or TTL exceeded: the plain path answers with the error.
+        f.meta_mut(i).ip = k.dst;
+        return Next(Node::Ip4Forward);
+    };
+    let (zin, zout) = (sec.zone(m.domain), sec.zone(nh.domain));
+    match sec.firewall(&to, zin, zout, tu.icmp_type, fwd.is_some()).0 {
+        Verdict::Accept => {}
+        Verdict::Drop => return Drop(DropReason::FwDrop),
+        Verdict::Reject => return Next(Node::FwReject),
+    }
+    let Some(ct) = st.ct.as_mut() else { return Drop(DropReason::NoForward) };
+    let mut data = NatData::default();
+    if fwd.is_some() {
+        data.flags |= NatData::DNAT;
+    }
+    let hairpin = fwd.is_some() && zin == zout;
+    if let Some(rule) = sec.snat_rule(k.src, zout, hairpin) {
+        if !matches!(k.proto, proto::TCP | proto::UDP | proto::ICMP) {
+            return Drop(DropReason::NatUnsupportedProto);
+        }
+        match ct.maps.acquire(sec, rule, k.proto, k.src, k.sport) {
+            Ok(mi) => {
+                let mp = ct.maps.get(mi);
+                to.src = mp.ext_addr;
+                to.sport = mp.ext_port;
+                if k.proto == proto::ICMP {
+                    to.dport = mp.ext_port;
+                }
+                data.map = mi;
+                data.flags |= NatData::SNAT;
+                if mp.refs == 1 {
+                    cx.c.event(Event::NatMappingNew);
+                }
+            }
+            Err(MapError::Exhausted) => {
+                if sec.snat[rule].on_exhaustion == Exhaustion::Icmp {
+                    let mm = f.meta_mut(i);
+                    prepare(
+                        mm,
+                        DropReason::NatPoolExhausted,
+                        icmpv4::kind::DEST_UNREACHABLE,
+                        icmpv4::unreach::ADMIN_PROHIBITED,
+                        0,
+                    );
+                    return Next(Node::Icmp4Error);
+                }
+                return Drop(DropReason::NatPoolExhausted);
+            }
+            Err(MapError::Full) => return Drop(DropReason::CtTableFull),
+        }
+    }
+    if to != k {
+        data.flags |= NatData::TRANSLATED;
+    }
+    let mut track = tcp::TcpTrack::default();
+    if k.proto == proto::TCP && track.on_segment(Dir::Orig, tu.tcp_flags).is_err() {
+        if data.map != NatData::NO_MAP {
+            ct.maps.release(data.map);
+        }
+        return Drop(DropReason::CtInvalid);
+    }
+    match ct.table.insert(k, to.reverse(), track, data, cx.now) {
+        Ok(id) => {
+            ct.table.touch(id, Dir::Orig, u32::from(tu.ip_len), cx.now);
+            cx.c.event(Event::CtNew);
+        }
+        Err(e) => {
+            if data.map != NatData::NO_MAP {
+                ct.maps.release(data.map);
+            }
+            let r = if e == InsertError::Full { DropReason::CtTableFull } else { DropReason::CtInvalid };
+            return Drop(r);
+        }
+    }
+    let (b, mm) = f.both_mut(i);
+    if data.flags & NatData::TRANSLATED != 0 {
+        translate::rewrite(&mut b.data_mut()[m.l3()..], &k, &to);
+        retuple(mm, &to);
+        cx.c.event(Event::NatTranslated);
+    }
+    mm.ip = to.dst;
+    Next(Node::Ip4Forward)
+}
+
+/// `ct-related`: an ICMP error, translated as its connection if it quotes one (RFC 5508).
+pub(crate) fn related<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
+    for &i in list {
+        let m = *f.meta(i);
+        let k = m.flow;
+        let l3 = m.l3();
+        let found = embedded_key(&f.buf(i).data()[l3..]).and_then(|e| {
+            let ct = st.ct.as_ref()?;
+            let (id, dir) = ct.table.lookup(&e.reverse())?;
+            Some((e, dir, *ct.table.get(id)))
+        });
+        let Some((e, dir, c)) = found else {
+            let local = cx.t.local_domain(k.dst).is_some() && !cx.t.sec.as_ref().is_some_and(|s| s.is_pool(k.dst));
+            f.drop(i, if local { DropReason::LocalUnhandled } else { DropReason::CtUntracked });
+            continue;
+        };
+        let mut dst = k.dst;
+        if c.data.flags & NatData::TRANSLATED != 0 {
+            let seen = e.reverse();
+            let to = if dir == Dir::Orig { c.reply.reverse() } else { c.orig.reverse() };
+            let src = if k.src == seen.src || (dir == Dir::Orig && c.data.flags & NatData::SNAT != 0) {
+                to.src
+            } else {
+                k.src
+            };
+            dst = to.dst;
+            if !translate::rewrite_icmp_error(&mut f.buf_mut(i).data_mut()[l3..], src, dst, &e, &to.reverse()) {
+                f.drop(i, DropReason::Malformed);
+                continue;
+            }
+            let mm = f.meta_mut(i);
+            mm.flow.src = src;
+            mm.flow.dst = dst;
+        }
+        cx.c.event(Event::IcmpErrorTranslated);
+        f.meta_mut(i).ip = dst;
+        f.to(i, Node::Ip4Forward);
+    }
+}
+
+/// Rewrites the packet in slot `i` (IPv4 at `l3`) that NAT translated (its tuple is the
+/// reverse of one of its connection's keys) back to the tuple it arrived with; anything
+/// else is left alone. Used by `icmp4-error` to quote a packet as its sender sent it.
+pub(crate) fn untranslate<B: PacketBuf>(st: &State<B>, f: &mut Frame<B>, i: u16, l3: usize) {
+    let Some(ct) = st.ct.as_ref() else { return };
+    let m = *f.meta(i);
+    let tu = if m.has(flag::FLOW) {
+        tuple(&m)
+    } else {
+        match f.buf(i).data().get(l3..).map(parse_tuple) {
+            Some(Ok(tu)) => tu,
+            _ => return,
+        }
+    };
+    if tu.icmp_error {
+        return;
+    }
+    let Some((id, dir)) = ct.table.lookup(&tu.key.reverse()) else { return };
+    let c = ct.table.get(id);
+    if c.data.flags & NatData::TRANSLATED == 0 {
+        return;
+    }
+    let arrived = if dir == Dir::Reply { c.orig } else { c.reply };
+    if let Some(d) = f.buf_mut(i).data_mut().get_mut(l3..) {
+        translate::rewrite(d, &tu.key, &arrived);
+    }
+    retuple(f.meta_mut(i), &arrived);
+}
+
+/// Connection expiry: call every millisecond; frees the mappings of expired connections.
+pub(crate) fn expire<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>) {
+    let Some(ct) = st.ct.as_mut() else { return };
+    let maps = &mut ct.maps;
+    let n = ct.table.expire(cx.now, 2048, |_, c| {
+        if c.data.map != NatData::NO_MAP {
+            maps.release(c.data.map);
+        }
+    });
+    if n > 0 {
+        cx.c.event_n(Event::CtExpired, u64::from(n));
+    }
+}

@@ -1,0 +1,133 @@
+//! `vxlan4-encap`: an inner frame of `meta.out_domain` (its tags removed) toward remote
+//! VTEP `meta.ip` (RFC 7348 5): outer Ethernet/IPv4/UDP/VXLAN built in headroom, UDP
+//! source port from a hash of the inner flow (49152..=65535), UDP checksum 0, DF set, TTL
+//! 64. Never fragments: a packet above the underlay MTU is dropped. Then the underlay next
+//! hop's MAC: cached, from the neighbour table, or by ARP on the underlay (the packet waits
+//! parked, like `ip4-arp`).
+//!
+//! Output: tx on the underlay port; next: `vxlan4-output` (a packet released from the
+//! neighbour queue later); tx of underlay ARP requests; drops: no-forward, malformed,
+//! vxlan-mtu-exceeded, no-mbuf, arp-queue-full, arp-failed, neighbor-table-full.
+
+use super::new_arp;
+use super::vxlan4_output::output;
+use crate::buf::{BufAlloc, PacketBuf};
+use crate::l3::neigh::Resolve;
+use crate::packet::PacketMeta;
+use crate::pipeline::{flow_hash, neigh_drop_reason, retag, Cx, Frame, NhCache, Node, Pending, State, UNDERLAY_IFX};
+use crate::stats::{DropReason, Event};
+use crate::wire::arp::{self, ArpRepr};
+use crate::wire::ipv4::{self, Ipv4Repr};
+use crate::wire::{vxlan, EtherType, MacAddr};
+
+pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
+    st: &mut State<B>,
+    cx: &Cx<'_, A>,
+    f: &mut Frame<B>,
+    list: &[u16],
+) {
+    for &i in list {
+        let nh = match encap(st, cx, f, i) {
+            Ok(nh) => nh,
+            Err(r) => {
+                f.drop(i, r);
+                continue;
+            }
+        };
+        let now = cx.now;
+        let cached = st.underlay_cache.filter(|c| c.ms == now && c.ip == nh).map(|c| c.mac);
+        if let Some(mac) = cached.or_else(|| st.neigh.lookup(UNDERLAY_IFX, nh, now)) {
+            st.underlay_cache = Some(NhCache { ifx: UNDERLAY_IFX, ip: nh, mac, ms: now });
+            output(cx, f, i, mac);
+            continue;
+        }
+        let meta = *f.meta(i);
+        let pending = Pending { pkt: f.park(i), ifx: UNDERLAY_IFX, meta };
+        match st.neigh.resolve(UNDERLAY_IFX, nh, pending, now) {
+            Resolve::Known(mac, p) => {
+                st.underlay_cache = Some(NhCache { ifx: UNDERLAY_IFX, ip: nh, mac, ms: now });
+                let mut pm = p.meta;
+                pm.nh_mac = mac.to_u64();
+                f.unpark(p.pkt, pm, Node::Vxlan4Output);
+            }
+            Resolve::Queued { send_request } => {
+                if send_request {
+                    arp_request(cx, f, nh);
+                }
+            }
+            Resolve::Dropped(p, why) => f.drop_parked(p.pkt, p.meta, neigh_drop_reason(why)),
+        }
+    }
+}
+
+/// Encapsulates slot `i`; returns the underlay next hop.
+fn encap<B: PacketBuf, A: BufAlloc>(
+    st: &mut State<B>,
+    cx: &Cx<'_, A>,
+    f: &mut Frame<B>,
+    i: u16,
+) -> Result<u32, DropReason> {
+    let (pkt, m) = f.both_mut(i);
+    let domain = m.out_domain;
+    let ip = m.ip;
+    let (Some(v), Some(vni)) = (cx.t.vtep.as_ref(), cx.t.domains.get(usize::from(domain)).and_then(|d| d.vni)) else {
+        return Err(DropReason::NoForward);
+    };
+    if !retag(pkt, m.ntags, &[]) {
+        return Err(DropReason::Malformed);
+    }
+    m.ntags = 0;
+    let inner_len = pkt.len();
+    let ip_len = inner_len + vxlan::OVERHEAD - 14;
+    if ip_len > usize::from(v.mtu) {
+        return Err(DropReason::VxlanMtuExceeded);
+    }
+    let sport = 49152 | (flow_hash(pkt.data()) & 0x3fff) as u16;
+    st.ip_ident = st.ip_ident.wrapping_add(1);
+    let ident = st.ip_ident;
+    let Some(hdr) = pkt.prepend(vxlan::OVERHEAD) else { return Err(DropReason::NoMbuf) };
+    hdr[6..12].copy_from_slice(&v.mac.0);
+    hdr[12..14].copy_from_slice(&EtherType::IPV4.to_be_bytes());
+    Ipv4Repr {
+        src: v.ip,
+        dst: ip,
+        protocol: ipv4::proto::UDP,
+        payload_len: (ip_len - 20) as u16,
+        ttl: 64,
+        dscp_ecn: 0,
+        ident,
+        dont_frag: true,
+    }
+    .emit(&mut hdr[14..34]);
+    hdr[34..36].copy_from_slice(&sport.to_be_bytes());
+    hdr[36..38].copy_from_slice(&v.udp_port.to_be_bytes());
+    hdr[38..40].copy_from_slice(&((ip_len - 20) as u16).to_be_bytes());
+    hdr[40..42].fill(0);
+    vxlan::emit(&mut hdr[42..50], vni);
+    m.l3 = 14;
+    m.ethertype = EtherType::IPV4;
+    cx.c.event(Event::VxlanEncap);
+    if let Some(t) = cx.c.domains.get(usize::from(domain)) {
+        t.encap.add(1);
+    }
+    if let Some(t) = cx.t.vtep_index(ip).and_then(|i| cx.c.vteps.get(i)) {
+        t.encap.add(1);
+    }
+    Ok(v.next_hop(ip))
+}
+
+/// An ARP request from the local VTEP for underlay address `ip`, out of the underlay port.
+pub(crate) fn arp_request<B: PacketBuf, A: BufAlloc<Buf = B>>(cx: &Cx<'_, A>, f: &mut Frame<B>, ip: u32) {
+    let Some(v) = cx.t.vtep.as_ref() else { return };
+    let req = ArpRepr {
+        operation: arp::OP_REQUEST,
+        sender_mac: v.mac,
+        sender_ip: v.ip,
+        target_mac: MacAddr::default(),
+        target_ip: ip,
+    };
+    if let Some(j) = new_arp(cx.alloc, f, MacAddr::BROADCAST, &req, PacketMeta::rx(v.port)) {
+        cx.c.event(Event::ArpRequestSent);
+        f.tx(j, v.port);
+    }
+}
