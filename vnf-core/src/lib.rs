@@ -13,6 +13,7 @@ pub mod config;
 pub mod conntrack;
 pub mod firewall;
 pub mod gen;
+pub mod hash;
 pub mod l2;
 pub mod l3;
 pub mod nat;
