@@ -18,6 +18,7 @@
 //! pointer to a group of the next level (bit 30 set, group number in bits 29..0). A lookup is
 //! therefore at most **three dependent memory reads**, one per level; addresses under a
 //! prefix of /16 or shorter that has no longer prefix inside it cost one read.
+//! [`Lpm::prefetch`] brings in the level-1 entry of an address ahead of a burst's lookups.
 //!
 //! # Build
 //!
@@ -39,6 +40,8 @@
 //! test); [`Lpm::memory_bytes`] reports the figure for any table.
 
 use std::fmt;
+
+use crate::prefetch;
 
 /// The largest next-hop index a route may carry (30 bits; the top two bits of an entry are
 /// flags).
@@ -231,6 +234,13 @@ impl Lpm {
         }
     }
 
+    /// Prefetches the level-1 entry a [`lookup`](Self::lookup) of `addr` reads first (the
+    /// deeper levels depend on it). A hint only: any address is fine.
+    #[inline]
+    pub fn prefetch(&self, addr: u32) {
+        prefetch::read(self.tbl1.as_ptr().wrapping_add((addr >> 16) as usize));
+    }
+
     /// Lookup of a burst (addresses -> results), for amortising over a vector of packets:
     /// `out[i] = self.lookup(addrs[i])` for every `i` below the shorter of the two lengths;
     /// the rest of `out` is left untouched.
@@ -409,6 +419,18 @@ mod tests {
         assert_eq!(lpm.len(), 1);
         for a in [0, 1, 0x7fff_ffff, 0x8000_0000, u32::MAX] {
             assert_eq!(lpm.lookup(a), Some(7));
+        }
+    }
+
+    #[test]
+    fn prefetch_any_address() {
+        let tables = [Lpm::build(&[]).unwrap(), Lpm::build(&[(0, 0, 7), (ip("10.1.2.3"), 32, 1)]).unwrap()];
+        for t in &tables {
+            for a in [0, 1, ip("10.1.2.3"), 0x7fff_ffff, 0x8000_0000, u32::MAX] {
+                let before = t.lookup(a);
+                t.prefetch(a);
+                assert_eq!(t.lookup(a), before);
+            }
         }
     }
 
