@@ -683,9 +683,9 @@ pub struct Filter {
 impl Filter {
     /// True if connection `c` matches.
     pub fn matches<V>(&self, c: &Conn<V>) -> bool {
-        self.src.map_or(true, |a| c.orig.src == a)
-            && self.dst.map_or(true, |a| c.orig.dst == a)
-            && self.proto.map_or(true, |p| c.orig.proto == p)
-            && self.port.map_or(true, |p| [c.orig.sport, c.orig.dport, c.reply.sport, c.reply.dport].contains(&p))
+        self.src.is_none_or(|a| c.orig.src == a)
+            && self.dst.is_none_or(|a| c.orig.dst == a)
+            && self.proto.is_none_or(|p| c.orig.proto == p)
+            && self.port.is_none_or(|p| [c.orig.sport, c.orig.dport, c.reply.sport, c.reply.dport].contains(&p))
     }
 }

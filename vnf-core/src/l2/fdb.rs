@@ -439,8 +439,8 @@ impl Fdb {
                 Some(s) => {
                     !s.is_empty()
                         && !s.is_static
-                        && domain.map_or(true, |d| key_domain(s.key) == d)
-                        && dest.map_or(true, |d| s.dest() == d)
+                        && domain.is_none_or(|d| key_domain(s.key) == d)
+                        && dest.is_none_or(|d| s.dest() == d)
                 }
                 None => false,
             };
@@ -1106,7 +1106,7 @@ mod tests {
                     let fdest = (rng.below(2) == 0).then_some(dest);
                     let before = model.len();
                     model.retain(|&(d, _), &mut (de, st)| {
-                        st || fd.map_or(false, |x| x != d) || fdest.map_or(false, |x| x != de)
+                        st || fd.is_some_and(|x| x != d) || fdest.is_some_and(|x| x != de)
                     });
                     seen[6] += 1;
                     assert_eq!(f.flush(fd, fdest), before - model.len(), "op {op}");

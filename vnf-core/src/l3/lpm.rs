@@ -157,7 +157,7 @@ fn ensure_group(slot: Option<&mut u32>, next: &mut Vec<u32>) -> Option<usize> {
     let group = next.len() / GROUP_SIZE;
     // At most 65536 level-2 groups and 65536 * 256 level-3 groups exist, far below 2^30.
     let group_u32 = u32::try_from(group).ok().filter(|g| *g <= PAYLOAD)?;
-    next.extend(std::iter::repeat(*slot).take(GROUP_SIZE));
+    next.extend(std::iter::repeat_n(*slot, GROUP_SIZE));
     *slot = EXT | group_u32;
     Some(group * GROUP_SIZE)
 }

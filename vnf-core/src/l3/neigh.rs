@@ -385,7 +385,7 @@ impl<P> NeighTable<P> {
         for slot in 0..self.entries.len() {
             let Some(e) = self.entries.get(slot) else { break };
             let dynamic = !matches!(e.state, Slot::Free | Slot::Static);
-            if dynamic && ifx.map_or(true, |i| i == e.ifx) {
+            if dynamic && ifx.is_none_or(|i| i == e.ifx) {
                 self.remove_slot(slot, failed);
                 removed += 1;
             }
@@ -934,7 +934,7 @@ mod tests {
             let ifx = (x % 3) as u16;
             let ip = ((x >> 8) % 100) as u32;
             let mac = MacAddr([2, 0, 0, 0, (step >> 8) as u8, step as u8]);
-            if (x >> 40) % 3 == 0 {
+            if (x >> 40).is_multiple_of(3) {
                 assert_eq!(t.remove(ifx, ip, &mut failed), model.remove(&(ifx, ip)).is_some());
             } else {
                 let fits = model.len() < 64 || model.contains_key(&(ifx, ip));

@@ -345,8 +345,8 @@ fn find_free(bm: &[u64; 1024], from: u16, to: u16) -> Option<u16> {
         return None;
     }
     let (fw, tw) = (usize::from(from >> 6), usize::from(to >> 6));
-    for w in fw..=tw {
-        let mut free = !bm[w];
+    for (w, &word) in bm.iter().enumerate().take(tw + 1).skip(fw) {
+        let mut free = !word;
         if w == fw {
             free &= u64::MAX << (from & 63);
         }
