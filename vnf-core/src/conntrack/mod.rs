@@ -8,6 +8,12 @@
 //!   `(32-bit hash tag, id << 1 | dir)` slots, at least `4 * capacity` slots, so at most half
 //!   full with both keys of every connection indexed. A lookup compares the tag, then the
 //!   full key stored in the connection. Deletion shifts entries back (no tombstones);
+//! * index slots are homed by a [keyed hash](crate::hash) of the key ([`FlowKey::hash`],
+//!   with the process key, which the table copies at [`ConnTable::new`]): 5-tuples are chosen
+//!   by remote senders, and a fixed hash would let them fill one probe run;
+//! * prefetching ahead of a burst, in two passes so that the misses of a burst overlap:
+//!   [`ConnTable::prefetch_slot`] for the index slot of every packet's hash, then
+//!   [`ConnTable::prefetch_conn`] for the connection each (now cached) slot points to;
 //! * for expiry, two intrusive doubly-linked lists per timeout class (TCP established, TCP
 //!   transitory, UDP, ICMP, other), threaded through the connection slots.
 //!
@@ -44,6 +50,9 @@
 
 pub mod tcp;
 
+use crate::hash;
+use crate::prefetch;
+
 #[cfg(test)]
 mod tests;
 
@@ -76,19 +85,21 @@ impl FlowKey {
         FlowKey { src: self.dst, dst: self.src, sport: self.dport, dport: self.sport, proto: self.proto }
     }
 
-    /// A well-mixed 32-bit hash of the 104 key bits: the two packed words are combined
-    /// injectively, then two multiply-xorshift rounds.
+    /// The 32-bit hash the connection table indexes this key by: [`FlowKey::hash_with`] the
+    /// process key. Equal to [`ConnTable::hash`] of every table of the process; a table's
+    /// method reads its own copy of the key, this one the process global.
     #[inline]
     pub fn hash(&self) -> u32 {
+        self.hash_with(&hash::Key::process())
+    }
+
+    /// A well-mixed 32-bit keyed hash of the 104 key bits: addresses packed in one word,
+    /// ports and protocol in the other (injectively), then [`hash::Key::words`].
+    #[inline]
+    pub fn hash_with(&self, key: &hash::Key) -> u32 {
         let a = (u64::from(self.src) << 32) | u64::from(self.dst);
         let b = (u64::from(self.sport) << 24) | (u64::from(self.dport) << 8) | u64::from(self.proto);
-        let mut x = a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        x ^= x >> 32;
-        x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x ^= x >> 29;
-        x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
-        x ^= x >> 32;
-        x as u32
+        key.words(a, b) as u32
     }
 }
 
@@ -221,6 +232,8 @@ pub struct ConnTable<V: Copy + Default> {
     conns: Vec<Conn<V>>,
     index: Vec<Slot>,
     mask: u32,
+    /// The process hash key, copied here so the packet path never reads the global.
+    hash_key: hash::Key,
     free: u32,
     len: u32,
     head: [u32; NLIST],
@@ -259,6 +272,7 @@ impl<V: Copy + Default> ConnTable<V> {
             conns,
             index: vec![EMPTY_SLOT; slots],
             mask: (slots - 1) as u32,
+            hash_key: hash::Key::process(),
             free: if cap > 0 { 0 } else { NIL },
             len: 0,
             head: [NIL; NLIST],
@@ -303,29 +317,42 @@ impl<V: Copy + Default> ConnTable<V> {
         self.conns.get(id as usize).is_some_and(|c| c.list != FREE)
     }
 
-    /// Where the index slot for hash `h` lives (an address to prefetch; never dereferenced
-    /// through this value).
+    /// The hash this table indexes `k` by, from the table's own copy of the process key
+    /// (the same value as [`FlowKey::hash`], without reading the process global): what
+    /// [`ConnTable::lookup_hashed`], [`ConnTable::prefetch_slot`] and
+    /// [`ConnTable::prefetch_conn`] take.
     #[inline]
-    pub fn slot_addr(&self, h: u32) -> usize {
-        self.index.as_ptr().wrapping_add((h & self.mask) as usize) as usize
+    pub fn hash(&self, k: &FlowKey) -> u32 {
+        k.hash_with(&self.hash_key)
     }
 
-    /// Where the connection the first index slot of hash `h` points to lives, if that slot
-    /// holds one with the same hash (an address to prefetch once the slot is cached).
+    /// First prefetch pass: the index slot where a lookup of hash `h` starts. A hint only:
+    /// any `h` is fine.
     #[inline]
-    pub fn conn_addr(&self, h: u32) -> Option<usize> {
-        let s = self.index[(h & self.mask) as usize];
-        (s.val != EMPTY && s.tag == h).then(|| self.conns.as_ptr().wrapping_add((s.val >> 1) as usize) as usize)
+    pub fn prefetch_slot(&self, h: u32) {
+        prefetch::read(self.index.as_ptr().wrapping_add((h & self.mask) as usize));
+    }
+
+    /// Second prefetch pass, once [`ConnTable::prefetch_slot`] brought the slot in: the
+    /// connection that slot points to, if it holds one with hash `h` (the likely hit). Reads
+    /// the slot; any `h` is fine.
+    #[inline]
+    pub fn prefetch_conn(&self, h: u32) {
+        if let Some(s) = self.index.get((h & self.mask) as usize) {
+            if s.val != EMPTY && s.tag == h {
+                prefetch::read(self.conns.as_ptr().wrapping_add((s.val >> 1) as usize));
+            }
+        }
     }
 
     /// The connection a packet with key `k` belongs to, and its direction.
     #[inline]
     pub fn lookup(&self, k: &FlowKey) -> Option<(u32, Dir)> {
-        self.lookup_hashed(k, k.hash())
+        self.lookup_hashed(k, self.hash(k))
     }
 
-    /// [`ConnTable::lookup`] with `h == k.hash()` precomputed (a wrong `h` only makes the
-    /// lookup miss).
+    /// [`ConnTable::lookup`] with `h == self.hash(k)` (`== k.hash()`) precomputed (a wrong
+    /// `h` only makes the lookup miss).
     #[inline]
     pub fn lookup_hashed(&self, k: &FlowKey, h: u32) -> Option<(u32, Dir)> {
         let mut i = h & self.mask;
@@ -357,7 +384,7 @@ impl<V: Copy + Default> ConnTable<V> {
         data: V,
         now_ms: u64,
     ) -> Result<u32, InsertError> {
-        let (ho, hr) = (orig.hash(), reply.hash());
+        let (ho, hr) = (self.hash(&orig), self.hash(&reply));
         if orig == reply || self.lookup_hashed(&orig, ho).is_some() || self.lookup_hashed(&reply, hr).is_some() {
             return Err(InsertError::Exists);
         }
@@ -637,9 +664,9 @@ pub struct Filter {
 impl Filter {
     /// True if connection `c` matches.
     pub fn matches<V>(&self, c: &Conn<V>) -> bool {
-        self.src.map_or(true, |a| c.orig.src == a)
-            && self.dst.map_or(true, |a| c.orig.dst == a)
-            && self.proto.map_or(true, |p| c.orig.proto == p)
-            && self.port.map_or(true, |p| [c.orig.sport, c.orig.dport, c.reply.sport, c.reply.dport].contains(&p))
+        self.src.is_none_or(|a| c.orig.src == a)
+            && self.dst.is_none_or(|a| c.orig.dst == a)
+            && self.proto.is_none_or(|p| c.orig.proto == p)
+            && self.port.is_none_or(|p| [c.orig.sport, c.orig.dport, c.reply.sport, c.reply.dport].contains(&p))
     }
 }

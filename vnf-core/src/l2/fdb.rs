@@ -9,6 +9,12 @@
 //!   and ~2.5 on a miss, and always stops at the first empty slot;
 //! * deletion uses backward shifting, so there are no tombstones and probe sequences never
 //!   degrade over time;
+//! * the home slot is a [keyed hash](crate::hash) of (domain, MAC) with the process key,
+//!   copied into the table at [`Fdb::new`]: MACs are chosen by whoever sends frames, and a
+//!   fixed hash would let a sender fill one probe run. Slot order (and so [`Fdb::iter`]
+//!   order) differs from one process to the next;
+//! * [`Fdb::prefetch`] touches the slot a lookup or learn of a key starts at, so a burst's
+//!   cache misses overlap; nothing outside the table knows its layout;
 //! * time is supplied by the caller (`now_ms`, monotonic milliseconds). An entry older than
 //!   the aging time is invisible to [`Fdb::lookup`] at once, and is physically removed later
 //!   by [`Fdb::age`], which examines a bounded number of slots per call from a persistent
@@ -32,13 +38,12 @@
 
 use core::fmt;
 
+use crate::hash;
+use crate::prefetch;
 use crate::wire::MacAddr;
 
 /// Largest entry capacity [`Fdb::new`] accepts; larger requests are clamped.
 pub const MAX_CAPACITY: usize = 1 << 24;
-
-/// Odd 64-bit multiplier (2^64 / golden ratio) for Fibonacci hashing.
-const HASH_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 
 const KIND_PORT: u8 = 0;
 const KIND_VTEP: u8 = 1;
@@ -183,11 +188,16 @@ impl Slot {
     }
 }
 
-/// Packs (domain, mac) into the 64-bit key: domain in the top 16 bits.
+/// Packs (domain, mac) into the 64-bit key: domain in the top 16 bits, the MAC as
+/// [`MacAddr::to_u64`] below (the packing [`hash::Key::mac`] hashes).
 fn make_key(domain: u16, mac: MacAddr) -> u64 {
-    let [d0, d1] = domain.to_be_bytes();
-    let m = mac.0;
-    u64::from_be_bytes([d0, d1, m[0], m[1], m[2], m[3], m[4], m[5]])
+    make_key64(domain, mac.to_u64())
+}
+
+/// [`make_key`] of a MAC already held as a u64 (its top 16 bits are ignored).
+#[inline]
+fn make_key64(domain: u16, mac: u64) -> u64 {
+    (u64::from(domain) << 48) | (mac & ((1 << 48) - 1))
 }
 
 fn key_domain(key: u64) -> u16 {
@@ -215,8 +225,8 @@ pub struct Fdb {
     slots: Vec<Slot>,
     /// `slots.len() - 1`.
     mask: usize,
-    /// `64 - log2(slots.len())`: the hash keeps the high bits of the product.
-    shift: u32,
+    /// The process hash key, copied here so the packet path never reads the global.
+    hash_key: hash::Key,
     capacity: usize,
     len: usize,
     max_domains: u16,
@@ -241,7 +251,7 @@ impl Fdb {
         Fdb {
             slots: vec![Slot::EMPTY; n_slots],
             mask: n_slots - 1,
-            shift: 64 - n_slots.trailing_zeros(),
+            hash_key: hash::Key::process(),
             capacity,
             len: 0,
             max_domains,
@@ -429,8 +439,8 @@ impl Fdb {
                 Some(s) => {
                     !s.is_empty()
                         && !s.is_static
-                        && domain.map_or(true, |d| key_domain(s.key) == d)
-                        && dest.map_or(true, |d| s.dest() == d)
+                        && domain.is_none_or(|d| key_domain(s.key) == d)
+                        && dest.is_none_or(|d| s.dest() == d)
                 }
                 None => false,
             };
@@ -523,10 +533,18 @@ impl Fdb {
         self.stats
     }
 
-    /// Home slot of a key: multiplicative (Fibonacci) hash, high bits of the product.
+    /// Prefetches the slot where a [`lookup`](Self::lookup) or [`learn`](Self::learn) of
+    /// (`domain`, `mac`) starts (`mac` as [`MacAddr::to_u64`]; its top 16 bits are ignored).
+    /// A hint only: any key, in or out of range, is fine.
+    #[inline]
+    pub fn prefetch(&self, domain: u16, mac: u64) {
+        prefetch::read(self.slots.as_ptr().wrapping_add(self.home(make_key64(domain, mac))));
+    }
+
+    /// Home slot of a key: the keyed hash of (domain, MAC), low bits.
+    #[inline]
     fn home(&self, key: u64) -> usize {
-        let k = key ^ (key >> 29);
-        (k.wrapping_mul(HASH_MUL) >> self.shift) as usize
+        (self.hash_key.word(key) as usize) & self.mask
     }
 
     fn is_expired(&self, s: &Slot, now_ms: u64) -> bool {
@@ -993,6 +1011,24 @@ mod tests {
     }
 
     #[test]
+    fn prefetch_any_key_on_any_table() {
+        let mut full = Fdb::new(4, 2, 0);
+        for n in 0..4 {
+            full.learn(1, mac(n), Dest::Port(1), 0);
+        }
+        for f in [Fdb::new(0, 0, 0), Fdb::new(1, 1, 0), Fdb::new(1024, 16, 100), full] {
+            for d in [0, 1, 2, u16::MAX] {
+                for m in [0, 1, mac(3).to_u64(), 0xffff_ffff_ffff, u64::MAX] {
+                    f.prefetch(d, m);
+                    // Same key, same start: the u64 form packs like the MacAddr form.
+                    assert_eq!(f.home(make_key64(d, m)), f.home(make_key(d, MacAddr::from_u64(m))));
+                }
+            }
+            check_invariants(&f);
+        }
+    }
+
+    #[test]
     fn error_display() {
         assert_eq!(FdbError::TableFull.to_string(), "forwarding table full");
         assert_eq!(FdbError::DomainOutOfRange(7).to_string(), "bridge domain 7 out of range");
@@ -1070,7 +1106,7 @@ mod tests {
                     let fdest = (rng.below(2) == 0).then_some(dest);
                     let before = model.len();
                     model.retain(|&(d, _), &mut (de, st)| {
-                        st || fd.map_or(false, |x| x != d) || fdest.map_or(false, |x| x != de)
+                        st || fd.is_some_and(|x| x != d) || fdest.is_some_and(|x| x != de)
                     });
                     seen[6] += 1;
                     assert_eq!(f.flush(fd, fdest), before - model.len(), "op {op}");

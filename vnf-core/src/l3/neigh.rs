@@ -27,15 +27,20 @@
 //!
 //! All storage is allocated by [`NeighTable::new`]: a slab of `capacity` entries with a free
 //! list, an open-addressing index (linear probing, backward-shift deletion, at most 50 %
-//! full, keyed with a per-table random seed so that remote hosts cannot aim collisions), and
+//! full, homed by the [keyed hash](crate::hash) of (interface, address) with the process key
+//! so that remote hosts cannot aim collisions), and
 //! `capacity × max_pending` pending slots, one fixed ring per entry. No method allocates
 //! afterwards, except that the caller-owned `out`/`requests`/`failed` vectors grow if they
 //! lack capacity (reuse them to avoid that).
+//!
+//! Prefetching ahead of a burst takes two passes, as the lookup makes two dependent reads:
+//! [`NeighTable::prefetch`] for the index bucket of every packet's next hop, then
+//! [`NeighTable::prefetch_entry`] for the entry each (now cached) bucket points to.
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 
+use crate::hash;
+use crate::prefetch;
 use crate::wire::MacAddr;
 
 /// Largest number of entries a table may have; larger capacities are clamped.
@@ -176,7 +181,8 @@ pub struct NeighTable<P> {
     len: usize,
     /// Next slot `poll` examines.
     cursor: usize,
-    seed: u64,
+    /// The process hash key, copied here so the packet path never reads the global.
+    hash_key: hash::Key,
 }
 
 impl<P> fmt::Debug for NeighTable<P> {
@@ -202,11 +208,6 @@ impl<P> NeighTable<P> {
         let index_len = (capacity * 2).next_power_of_two().max(2);
         // Slot numbers fit in u32 because capacity <= MAX_CAPACITY.
         let free: Vec<u32> = (0..capacity as u32).rev().collect();
-        let seed = {
-            let mut h = RandomState::new().build_hasher();
-            h.write_u64(0x6e65_6967_6862_6f75);
-            h.finish()
-        };
         NeighTable {
             cfg,
             entries: vec![FREE_ENTRY; capacity],
@@ -215,7 +216,7 @@ impl<P> NeighTable<P> {
             free,
             len: 0,
             cursor: 0,
-            seed,
+            hash_key: hash::Key::process(),
         }
     }
 
@@ -384,7 +385,7 @@ impl<P> NeighTable<P> {
         for slot in 0..self.entries.len() {
             let Some(e) = self.entries.get(slot) else { break };
             let dynamic = !matches!(e.state, Slot::Free | Slot::Static);
-            if dynamic && ifx.map_or(true, |i| i == e.ifx) {
+            if dynamic && ifx.is_none_or(|i| i == e.ifx) {
                 self.remove_slot(slot, failed);
                 removed += 1;
             }
@@ -433,15 +434,29 @@ impl<P> NeighTable<P> {
         }
     }
 
-    /// Home bucket of a key in the index.
+    /// First prefetch pass: the index bucket where a [`resolve`](Self::resolve) or
+    /// [`lookup`](Self::lookup) of `ip` on interface `ifx` starts. A hint only: any key is
+    /// fine.
+    #[inline]
+    pub fn prefetch(&self, ifx: u16, ip: u32) {
+        prefetch::read(self.index.as_ptr().wrapping_add(self.home(ifx, ip)));
+    }
+
+    /// Second prefetch pass, once [`NeighTable::prefetch`] brought the bucket in: the entry
+    /// that bucket points to (the likely hit). Reads the bucket; any key is fine.
+    #[inline]
+    pub fn prefetch_entry(&self, ifx: u16, ip: u32) {
+        if let Some(&s) = self.index.get(self.home(ifx, ip)) {
+            if s != EMPTY {
+                prefetch::read(self.entries.as_ptr().wrapping_add(s as usize));
+            }
+        }
+    }
+
+    /// Home bucket of a key in the index: the keyed hash of (interface, address).
+    #[inline]
     fn home(&self, ifx: u16, ip: u32) -> usize {
-        let mut x = ((u64::from(ifx) << 32) | u64::from(ip)) ^ self.seed;
-        // splitmix64 finaliser.
-        x ^= x >> 30;
-        x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x ^= x >> 27;
-        x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-        x ^= x >> 31;
+        let x = self.hash_key.word((u64::from(ifx) << 32) | u64::from(ip));
         (x as usize) & (self.index.len() - 1)
     }
 
@@ -784,6 +799,22 @@ mod tests {
     }
 
     #[test]
+    fn prefetch_any_key_on_any_table() {
+        let mut full: NeighTable<Vec<u8>> = NeighTable::new(2, cfg());
+        assert!(full.add_static(0, IP1, MAC_A));
+        assert!(full.add_static(7, IP2, MAC_B));
+        for t in [NeighTable::new(0, cfg()), NeighTable::new(1, cfg()), NeighTable::new(1024, cfg()), full] {
+            for ifx in [0, 7, u16::MAX] {
+                for ip in [0, IP1, IP2, u32::MAX] {
+                    t.prefetch(ifx, ip);
+                    t.prefetch_entry(ifx, ip);
+                }
+            }
+            assert_eq!(t.lookup(0, IP1, 0).is_some(), t.len() == 2);
+        }
+    }
+
+    #[test]
     fn static_entries() {
         let mut t = NeighTable::new(4, cfg());
         assert!(t.add_static(2, IP1, MAC_A));
@@ -903,7 +934,7 @@ mod tests {
             let ifx = (x % 3) as u16;
             let ip = ((x >> 8) % 100) as u32;
             let mac = MacAddr([2, 0, 0, 0, (step >> 8) as u8, step as u8]);
-            if (x >> 40) % 3 == 0 {
+            if (x >> 40).is_multiple_of(3) {
                 assert_eq!(t.remove(ifx, ip, &mut failed), model.remove(&(ifx, ip)).is_some());
             } else {
                 let fits = model.len() < 64 || model.contains_key(&(ifx, ip));

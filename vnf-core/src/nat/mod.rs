@@ -72,6 +72,8 @@ pub struct SecTables {
     pub fw: Option<FwTables>,
     /// Number of workers (pool slices).
     pub workers: u16,
+    /// The process hash key (for [`SecTables::owner`] and the mappings), copied at compile.
+    key: crate::hash::Key,
 }
 
 impl std::fmt::Debug for SecTables {
@@ -173,6 +175,7 @@ impl SecTables {
             forward_targets,
             fw,
             workers: cfg.dataplane.workers.len().max(1) as u16,
+            key: crate::hash::Key::process(),
         }))
     }
 
@@ -235,15 +238,15 @@ impl SecTables {
     /// - from a port forward's inside end: a hash of the client's endpoint (the destination);
     /// - from a source NAT prefix: a hash of the inside endpoint (the source);
     /// - anything else: a symmetric hash of both endpoints.
+    ///
+    /// The hashes are keyed with the process key (the same on every worker), so a sender
+    /// cannot choose endpoints that all land on one worker.
     pub fn owner(&self, k: &FlowKey) -> u16 {
         let n = u32::from(self.workers);
         if n <= 1 {
             return 0;
         }
-        let ep = |a: u32, p: u16| -> u32 {
-            let x = (u64::from(a) << 16 | u64::from(p)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            (x >> 32) as u32
-        };
+        let ep = |a: u32, p: u16| -> u32 { (self.key.word(u64::from(a) << 16 | u64::from(p)) >> 32) as u32 };
         if self.is_pool(k.dst) {
             if self.forwards.contains_key(&(k.proto, k.dst, k.dport)) {
                 return (ep(k.src, k.sport) % n) as u16;

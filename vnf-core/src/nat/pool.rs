@@ -12,38 +12,100 @@
 //! - ICMP echo identifiers are mapped like ports (RFC 5508 REQ-1), from their own bitmap.
 //!
 //! All storage is allocated in [`Mappings::new`]; acquiring and releasing never allocate.
+//!
+//! The mapping index (by inside protocol, address and port) and the paired-pool choice are
+//! [keyed hashes](crate::hash) with the process key: inside hosts choose those values, and a
+//! fixed hash would let one of them aim its flows at one bucket run.
 
 use super::SecTables;
+use crate::hash;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, Hasher};
 
-/// A multiply-xorshift hasher for small integer keys (the standard SipHash costs more than
-/// the whole mapping lookup).
-#[derive(Default)]
-pub struct KeyHasher(u64);
+/// A keyed hasher for small integer keys (the standard SipHash costs more than the whole
+/// mapping lookup): integer writes are packed into one word while they fit, so a key of up
+/// to 64 bits (the mapping key `(u8, u32, u16)` is 56) costs one [`hash::Key::words`].
+/// Longer inputs are compressed word by word with the same keyed function.
+#[derive(Clone, Copy)]
+pub struct KeyHasher {
+    key: hash::Key,
+    /// Earlier words, compressed.
+    acc: u64,
+    /// Pending bits, packed.
+    buf: u64,
+    /// Bits used in `buf`.
+    used: u32,
+}
 
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        let x = self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        x ^ (x >> 29)
+impl KeyHasher {
+    /// A hasher with `key`.
+    pub fn new(key: hash::Key) -> KeyHasher {
+        KeyHasher { key, acc: 0, buf: 0, used: 0 }
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+
+    #[inline]
+    fn push(&mut self, v: u64, bits: u32) {
+        if self.used + bits > 64 {
+            self.acc = self.key.words(self.acc, self.buf);
+            self.buf = 0;
+            self.used = 0;
         }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.0 = (self.0.rotate_left(8) ^ u64::from(i)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-    fn write_u16(&mut self, i: u16) {
-        self.0 = (self.0.rotate_left(16) ^ u64::from(i)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.0 = (self.0.rotate_left(32) ^ u64::from(i)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.buf = if bits >= 64 { v } else { (self.buf << bits) | v };
+        self.used += bits;
     }
 }
 
-type Fast = BuildHasherDefault<KeyHasher>;
+impl Default for KeyHasher {
+    /// A hasher with the process key.
+    fn default() -> Self {
+        KeyHasher::new(hash::Key::process())
+    }
+}
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.key.words(self.acc ^ u64::from(self.used), self.buf)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.push(u64::from(b), 8);
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.push(u64::from(i), 8);
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.push(u64::from(i), 16);
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.push(u64::from(i), 32);
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.push(i, 64);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.push(i as u64, 64);
+    }
+}
+
+/// Builds [`KeyHasher`]s with a key the map keeps (copied from the process key when the
+/// mappings are made, so a lookup never reads the process global).
+#[derive(Clone, Copy, Debug)]
+pub struct KeyedState(pub hash::Key);
+
+impl BuildHasher for KeyedState {
+    type Hasher = KeyHasher;
+    #[inline]
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher::new(self.0)
+    }
+}
 
 /// One endpoint-independent mapping.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -86,7 +148,7 @@ pub enum MapError {
 pub struct Mappings {
     slab: Vec<Mapping>,
     free: Vec<u32>,
-    by_int: HashMap<(u8, u32, u16), u32, Fast>,
+    by_int: HashMap<(u8, u32, u16), u32, KeyedState>,
     /// One bit per port, set when taken or not this worker's; `[addr_idx * 3 + class]`.
     bitmaps: Vec<Box<[u64; 1024]>>,
     cursors: Vec<u16>,
@@ -119,7 +181,7 @@ impl Mappings {
             }
         }
         let cursors = vec![0u16; bitmaps.len()];
-        let mut by_int = HashMap::with_hasher(Fast::default());
+        let mut by_int = HashMap::with_hasher(KeyedState(sec.key));
         by_int.reserve(capacity as usize);
         Mappings {
             slab: vec![Mapping::default(); capacity as usize],
@@ -184,8 +246,9 @@ impl Mappings {
             return Err(MapError::Exhausted);
         }
         let Some(&slot) = self.free.last() else { return Err(MapError::Full) };
-        // Paired pooling: the pool address is a function of the internal address.
-        let h = (u64::from(addr).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize;
+        // Paired pooling: the pool address is a function of the internal address (keyed, the
+        // same on every worker of the process).
+        let h = (sec.key.u32(addr) >> 32) as usize;
         let ai = usize::from(r.addrs[h % r.addrs.len()]);
         let bi = ai * 3 + class(proto);
         let Some(ext_port) = self.pick(bi, r.ports, port) else { return Err(MapError::Exhausted) };
@@ -282,8 +345,8 @@ fn find_free(bm: &[u64; 1024], from: u16, to: u16) -> Option<u16> {
         return None;
     }
     let (fw, tw) = (usize::from(from >> 6), usize::from(to >> 6));
-    for w in fw..=tw {
-        let mut free = !bm[w];
+    for (w, &word) in bm.iter().enumerate().take(tw + 1).skip(fw) {
+        let mut free = !word;
         if w == fw {
             free &= u64::MAX << (from & 63);
         }
@@ -314,6 +377,35 @@ mod tests {
     }
 
     const IN: u32 = 0xc633_640a; // 198.51.100.10
+
+    #[test]
+    fn key_hasher_is_keyed_and_packs_injectively() {
+        let (a, b) = (hash::Key::from_seed(1), hash::Key::from_seed(2));
+        let h = |k: hash::Key, v: (u8, u32, u16)| KeyedState(k).hash_one(v);
+        let x = (6u8, IN, 40000u16);
+        assert_eq!(h(a, x), h(a, x));
+        assert_ne!(h(a, x), h(b, x), "another key, another hash");
+        assert_eq!(KeyedState(hash::Key::process()).hash_one(x), {
+            let mut d = KeyHasher::default();
+            std::hash::Hash::hash(&x, &mut d);
+            d.finish()
+        });
+        // The 56 key bits are packed without loss: no collision over a grid of near keys.
+        let mut seen = std::collections::HashSet::new();
+        for p in [1u8, 6, 17] {
+            for addr in IN..IN + 64 {
+                for port in 0..64u16 {
+                    seen.insert(h(a, (p, addr, port)));
+                }
+            }
+        }
+        assert_eq!(seen.len(), 3 * 64 * 64);
+        // Inputs longer than a word are compressed, not truncated: every word counts.
+        let long = |v: [u64; 3]| KeyedState(a).hash_one(v);
+        assert_ne!(long([1, 2, 3]), long([9, 2, 3]));
+        assert_ne!(long([1, 2, 3]), long([1, 9, 3]));
+        assert_ne!(long([1, 2, 3]), long([1, 2, 9]));
+    }
 
     #[test]
     fn endpoint_independent_and_port_preserving() {

@@ -9,20 +9,37 @@
 
 use super::stateful::{parse_tuple, PREFETCH_FROM};
 use crate::buf::{BufAlloc, PacketBuf};
+use crate::conntrack::ConnTable;
+use crate::nat::NatData;
 use crate::packet::flag;
 use crate::pipeline::{Cx, Frame, Node, State};
 use crate::stats::DropReason;
 use crate::wire::ipv4::{self, Ipv4Packet};
 
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
-    let stateful = cx.t.sec.is_some();
+    let stateful = st.ct.as_ref().map(|ct| &ct.table);
     for &i in list {
         match input(cx, f, i, stateful) {
             Ok(next) => f.to(i, next),
             Err(r) => f.drop(i, r),
         }
     }
-    let _ = st;
+    // The frame's connections, before ct-lookup needs them: index slots first, then the
+    // entries they point to, so the misses of a frame overlap.
+    if let Some(ct) = st.ct.as_ref().filter(|ct| ct.table.len() >= PREFETCH_FROM) {
+        for &i in list {
+            let m = f.meta(i);
+            if m.has(flag::FLOW) {
+                ct.table.prefetch_slot(m.hash);
+            }
+        }
+        for &i in list {
+            let m = f.meta(i);
+            if m.has(flag::FLOW) {
+                ct.table.prefetch_conn(m.hash);
+            }
+        }
+    }
 }
 
 #[inline(always)]
@@ -30,7 +47,7 @@ fn input<B: PacketBuf, A: BufAlloc>(
     cx: &Cx<'_, A>,
     f: &mut Frame<B>,
     i: u16,
-    stateful: bool,
+    stateful: Option<&ConnTable<NatData>>,
 ) -> Result<Node, DropReason> {
     let (b, m) = f.both_mut(i);
     let l3 = b.data().get(m.l3()..).ok_or(DropReason::Malformed)?;
@@ -41,10 +58,10 @@ fn input<B: PacketBuf, A: BufAlloc>(
     let (dst, proto, frag_offset) = (ip.dst(), ip.protocol(), ip.frag_offset());
     m.ttl = ip.ttl();
     m.ip = dst;
-    if stateful {
+    if let Some(table) = stateful {
         let tu = parse_tuple(l3)?;
         m.flow = tu.key;
-        m.hash = tu.key.hash();
+        m.hash = table.hash(&tu.key);
         m.tcp_flags = tu.tcp_flags;
         m.icmp_type = tu.icmp_type;
         m.ip_len = tu.ip_len;
