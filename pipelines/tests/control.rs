@@ -634,3 +634,66 @@ fn sriov_vfs_at_start_on_reload_and_through_vnfctl_on_a_fake_sysfs() {
     // The dataplane never stopped.
     assert_eq!(v.stats().unwrap()["generation"], json!(2));
 }
+
+#[test]
+fn packet_trace_through_vnfctl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let v = start(d, "trc");
+    let sock = v.control_path();
+    let ctl = |args: &[&str]| vnfctl(d, &sock, args);
+    // Refusals name the field.
+    assert!(err(&v, r#"{"cmd":"trace add"}"#).starts_with("n: missing"));
+    assert!(err(&v, r#"{"cmd":"trace add","n":2,"port":"nope"}"#).starts_with("port: no port \"nope\""));
+    assert!(err(&v, r#"{"cmd":"trace add","n":-1}"#).starts_with("n: expected an integer"));
+    assert!(err(&v, r#"{"cmd":"trace show","n":1}"#).starts_with("n: not an argument"));
+
+    let (code, out, e) = ctl(&["trace", "add", "3", "--port", "p0"]);
+    assert_eq!(code, 0, "{out}{e}");
+    assert!(out.starts_with("tracing the next 3 packets on each of 1 workers"), "{out}");
+    // The three replayed frames (unknown destination) are flooded to p1, the only other
+    // member of b10: every node each passed, in order, with what it decided.
+    let mut shown = Value::Null;
+    assert!(common::wait_until(10, || {
+        shown = ok(&v, r#"{"cmd":"trace show"}"#);
+        shown["left"] == json!(0) && shown["packets"].as_array().is_some_and(|p| p.len() == 3)
+    }));
+    let want = [
+        ("l2-input", "l2-learn"),
+        ("l2-learn", "l2-fwd"),
+        ("l2-fwd", "l2-flood"),
+        ("l2-flood", "l2-output"),
+        ("l2-output", "tx port 1"),
+    ];
+    let mut srcs = vec![];
+    for p in shown["packets"].as_array().unwrap() {
+        let nodes: Vec<(String, String)> = p["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (n["node"].as_str().unwrap().to_owned(), n["next"].as_str().unwrap().to_owned()))
+            .collect();
+        let want: Vec<(String, String)> = want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        assert_eq!(nodes, want, "{p}");
+        let first = &p["nodes"][0];
+        assert_eq!((first["in_port"].clone(), first["bridge"].clone()), (json!("p0"), json!("b10")));
+        assert_eq!(first["dst_mac"], json!("02:00:00:00:02:99"));
+        assert_eq!(p["nodes"][4]["out_port"], json!("p1"));
+        srcs.push(first["src_mac"].as_str().unwrap().to_owned());
+    }
+    // Consecutive packets of the replay: three different sources, in the pcap's order.
+    let at = MACS.iter().position(|m| *m == srcs[0]).unwrap();
+    assert_eq!(srcs, (0..3).map(|k| MACS[(at + k) % 3].to_owned()).collect::<Vec<_>>());
+    // The table view.
+    let (code, out, _) = ctl(&["trace", "show"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().filter(|l| l.starts_with("packet ")).count(), 3, "{out}");
+    assert!(out.lines().any(|l| l.trim_start().starts_with("l2-flood") && l.contains("-> l2-output")), "{out}");
+    // No more packets are marked once N were.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(ok(&v, r#"{"cmd":"trace show"}"#)["packets"].as_array().unwrap().len(), 3);
+    let (code, out, _) = ctl(&["trace", "clear"]);
+    assert_eq!((code, out.as_str()), (0, "trace cleared\n"));
+    let (_, out, _) = ctl(&["trace", "show"]);
+    assert_eq!(out, "no packets traced\n");
+}

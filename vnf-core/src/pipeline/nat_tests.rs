@@ -564,3 +564,31 @@ fn reload_without_nat_drops_the_table_and_back_starts_empty() {
     let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 6000, IP_S, 53, b"q", 64))));
     assert_eq!(out, vec![(1, to_out(S, &udp(IP_P, 6000, IP_S, 53, b"q", 63)))]);
 }
+
+#[test]
+fn trace_shows_the_stateful_nodes() {
+    let mut r = rig();
+    r.st.trace.add(3, None);
+    // a new connection through SNAT, its reply, and an unsolicited inbound packet
+    r.run(0, &from_in(H, &tcp(IP_H, 40000, IP_S, 80, SYN, 100, 0, 64)));
+    r.run(1, &from_out(S, &tcp(IP_S, 80, IP_P, 40000, SYNACK, 500, 101, 64)));
+    r.run(1, &from_out(S, &tcp(IP_S, 80, IP_P, 40001, SYN, 1, 0, 64)));
+    let head = [("l2-input", "l2-learn"), ("l2-learn", "l2-fwd"), ("l2-fwd", "ip4-input"), ("ip4-input", "ct-lookup")];
+    let tail = [("ip4-forward", "ip4-arp"), ("ip4-arp", "ip4-rewrite"), ("ip4-rewrite", "l2-output")];
+    let mut want = super::tests::path(0, &head);
+    want.extend(super::tests::path(0, &[("ct-lookup", "ct-new"), ("ct-new", "ip4-forward")]));
+    // the server's MAC is not learned yet: flooded in its domain (one port)
+    want.extend(super::tests::path(0, &tail[..2]));
+    want.extend(super::tests::path(0, &[("ip4-rewrite", "l2-flood"), ("l2-flood", "l2-output")]));
+    want.push((0, "l2-output", "tx port 1".into()));
+    want.extend(super::tests::path(1, &head));
+    want.push((1, "ct-lookup", "ip4-forward".into()));
+    want.extend(super::tests::path(1, &tail));
+    want.push((1, "l2-output", "tx port 0".into()));
+    want.extend(super::tests::path(2, &head));
+    want.extend(super::tests::path(2, &[("ct-lookup", "ct-new"), ("ct-new", "drop nat-no-mapping")]));
+    assert_eq!(r.trace(), want);
+    // the metadata carries the translated tuple after ct-new
+    let rec = r.st.trace.records().find(|x| x.packet == 0 && x.node == Node::CtNew).copied().unwrap();
+    assert_eq!(rec.meta.flow, FlowKey { src: IP_P, dst: IP_S, sport: 40000, dport: 80, proto: 6 });
+}

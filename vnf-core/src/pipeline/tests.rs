@@ -523,3 +523,102 @@ fn reload_that_removes_a_port_moves_macs_by_port_name_and_forgets_the_gone_port(
     let out: Vec<u16> = tx(&r.run(2, &l2(A2, R, &[Tag::c(10)]))).into_iter().map(|(p, _)| p).collect();
     assert_eq!(out, vec![0, 3]);
 }
+
+impl Rig {
+    /// The trace records so far: (packet, node, what the node did).
+    pub(super) fn trace(&self) -> Vec<(u16, &'static str, String)> {
+        self.st.trace.records().map(|r| (r.packet, r.node.name(), r.hop.describe())).collect()
+    }
+}
+
+/// `(packet, node, hop)` rows for the expected trace of one packet.
+pub(super) fn path(packet: u16, hops: &[(&'static str, &str)]) -> Vec<(u16, &'static str, String)> {
+    hops.iter().map(|(n, h)| (packet, *n, h.to_string())).collect()
+}
+
+#[test]
+fn trace_shows_each_node_a_bridged_packet_passes() {
+    let mut r = Rig::new();
+    let pl = ipv4(IP_A, 0xc000_0202, 17, 64, &udp_payload());
+    r.run(1, &eth(MacAddr::BROADCAST, A2, &[], EtherType::IPV4, &pl)); // A2 learned behind a1
+    assert!(r.trace().is_empty(), "nothing is traced before trace add");
+    r.st.trace.add(2, None);
+    // known unicast: a0 -> a1, untagged to untagged
+    r.run(0, &eth(A2, A, &[], EtherType::IPV4, &pl));
+    // tagged on the trunk (VLAN 10) to a1: the tag is popped on the access port
+    r.run(3, &eth(A2, B, &[Tag::c(10)], EtherType::IPV4, &pl));
+    // a third packet is not traced (N was 2)
+    r.run(0, &eth(A2, A, &[], EtherType::IPV4, &pl));
+    let hops = [("l2-input", "l2-learn"), ("l2-learn", "l2-fwd"), ("l2-fwd", "l2-output"), ("l2-output", "tx port 1")];
+    let mut want = path(0, &hops);
+    want.extend(path(1, &hops));
+    assert_eq!(r.trace(), want);
+    let recs: Vec<_> = r.st.trace.records().copied().collect();
+    assert_eq!((recs[0].meta.in_port, recs[4].meta.in_port), (0, 3));
+    assert_eq!((recs[4].meta.ntags, recs[7].meta.ntags), (1, 0), "l2-output popped the tag");
+    assert_eq!(recs[7].meta.dst_mac, A2.to_u64());
+    r.st.trace.clear();
+    assert!(r.trace().is_empty());
+}
+
+#[test]
+fn trace_shows_routing_arp_and_drops() {
+    let mut r = Rig::new();
+    let pl = udp_payload();
+    let f = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, IP_B, 17, 64, &pl));
+    r.st.trace.add(10, None);
+    // first packet: waits for ARP (the request is generated, not traced)
+    r.run(0, &f);
+    // B answers: the reply is consumed, and releases the waiting packet
+    r.run(2, &arp_frame(2, B, IP_B, GW20, IP_GW20, GW20, &[]));
+    // a routed packet with a known next hop
+    r.run(0, &f);
+    // drops: bad source MAC, and a TTL that runs out (ICMP time exceeded back to the sender)
+    r.run(0, &eth(GW10, MacAddr::BROADCAST, &[], EtherType::IPV4, &pl));
+    r.run(0, &eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, IP_B, 17, 1, &pl)));
+    let routed = [
+        ("l2-input", "l2-learn"),
+        ("l2-learn", "l2-fwd"),
+        ("l2-fwd", "ip4-input"),
+        ("ip4-input", "ip4-forward"),
+        ("ip4-forward", "ip4-arp"),
+    ];
+    let mut want = path(0, &routed);
+    want.push((0, "ip4-arp", "parked (waiting for ARP)".into()));
+    want.extend(path(1, &[("l2-input", "l2-learn"), ("l2-learn", "l2-fwd"), ("l2-fwd", "arp-input")]));
+    want.push((1, "arp-input", "consumed".into()));
+    // the released packet keeps its trace id and goes on from ip4-rewrite
+    want.extend(path(0, &[("ip4-rewrite", "l2-output"), ("l2-output", "tx port 2")]));
+    want.extend(path(2, &routed));
+    want.extend(path(2, &[("ip4-arp", "ip4-rewrite"), ("ip4-rewrite", "l2-output"), ("l2-output", "tx port 2")]));
+    want.push((3, "l2-input", "drop bad-src-mac".into()));
+    want.extend(path(
+        4,
+        &[
+            ("l2-input", "l2-learn"),
+            ("l2-learn", "l2-fwd"),
+            ("l2-fwd", "ip4-input"),
+            ("ip4-input", "ip4-forward"),
+            ("ip4-forward", "icmp4-error"),
+            ("icmp4-error", "l2-output"),
+            ("l2-output", "tx port 0"),
+        ],
+    ));
+    assert_eq!(r.trace(), want);
+    assert_eq!(r.st.trace.left(), 5);
+}
+
+#[test]
+fn trace_on_one_port_marks_only_its_packets() {
+    let mut r = Rig::new();
+    let pl = ipv4(IP_A, 0xc000_0202, 17, 64, &udp_payload());
+    r.st.trace.add(1, Some(2));
+    r.run(0, &eth(B, A, &[], EtherType::IPV4, &pl));
+    assert!(r.trace().is_empty());
+    r.run(2, &eth(MacAddr::BROADCAST, B, &[], EtherType::ARP, &pl));
+    let t = r.trace();
+    assert_eq!(t[0], (0, "l2-input", "l2-learn".to_string()));
+    // flooded in VLAN 20: one copy (trunk) and the original (nothing else in the domain)
+    assert_eq!(t.iter().filter(|x| x.1 == "l2-output").count(), 1, "{t:?}");
+    assert_eq!(r.st.trace.left(), 0);
+}

@@ -325,3 +325,32 @@ fn tagged_inner_frames_pass_where_the_bridge_allows_them() {
     double.extend_from_slice(&i[12..]);
     assert_eq!(out[1], (double, Action::Tx(2)));
 }
+
+#[test]
+fn trace_shows_encapsulation_and_decapsulation() {
+    let mut r = rig(CFG);
+    r.st.trace.add(2, None);
+    let f = inner(B2, A, 46);
+    r.run(1, &f);
+    // B2 answers from behind R2: decapsulated, learned at R2, out of the access port
+    let back = inner(A, B2, 46);
+    r.run(0, &encap(&back, R2, LOCAL, R2_MAC, VTEP_MAC, 9, 50000, 5010));
+    let mut want = super::tests::path(
+        0,
+        &[("l2-input", "l2-learn"), ("l2-learn", "l2-fwd"), ("l2-fwd", "vxlan4-encap"), ("vxlan4-encap", "tx port 0")],
+    );
+    want.extend(super::tests::path(
+        1,
+        &[
+            ("l2-input", "vxlan4-input"),
+            ("vxlan4-input", "l2-learn"),
+            ("l2-learn", "l2-fwd"),
+            ("l2-fwd", "l2-output"),
+            ("l2-output", "tx port 1"),
+        ],
+    ));
+    assert_eq!(r.trace(), want);
+    let rec = r.st.trace.records().find(|x| x.packet == 1 && x.node == Node::L2Learn).copied().unwrap();
+    assert!(rec.meta.has(flag::OVERLAY));
+    assert_eq!(rec.meta.ip, R2, "learned at the VTEP it came from");
+}
