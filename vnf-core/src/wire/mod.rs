@@ -15,7 +15,7 @@ pub mod udp;
 pub mod vlan;
 pub mod vxlan;
 
-pub use ethernet::{EtherType, EthernetFrame, MacAddr};
+pub use ethernet::{EtherType, EthernetFrame, EthernetRepr, MacAddr};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 
 use std::fmt;
