@@ -87,6 +87,53 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     }
 }
 
+/// An Ethernet II header in host form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EthernetRepr {
+    /// Destination address.
+    pub dst: MacAddr,
+    /// Source address.
+    pub src: MacAddr,
+    /// EtherType (or the TPID of a first VLAN tag).
+    pub ethertype: u16,
+}
+
+impl EthernetRepr {
+    /// Parses a checked frame.
+    pub fn parse<T: AsRef<[u8]>>(f: &EthernetFrame<T>) -> EthernetRepr {
+        EthernetRepr { dst: f.dst(), src: f.src(), ethertype: f.ethertype() }
+    }
+    /// Writes the header into the first [`HEADER_LEN`] bytes of `b` (panics if shorter).
+    pub fn emit(&self, b: &mut [u8]) {
+        let b = &mut b[..HEADER_LEN];
+        b[field::DST].copy_from_slice(&self.dst.0);
+        b[field::SRC].copy_from_slice(&self.src.0);
+        put16(b, field::ETHERTYPE, self.ethertype);
+    }
+}
+
+/// Sets the destination and source addresses of `frame`; false (nothing written) if it is
+/// shorter than an Ethernet header.
+#[inline]
+pub fn set_macs(frame: &mut [u8], dst: MacAddr, src: MacAddr) -> bool {
+    let Ok(mut f) = EthernetFrame::new_checked(frame) else { return false };
+    f.set_dst(dst);
+    f.set_src(src);
+    true
+}
+
+/// Exchanges the destination and source addresses of `frame` (a reply to its sender from
+/// the address it was sent to); false (nothing written) if it is shorter than an Ethernet
+/// header.
+#[inline]
+pub fn swap_macs(frame: &mut [u8]) -> bool {
+    let Ok(mut f) = EthernetFrame::new_checked(frame) else { return false };
+    let (dst, src) = (f.dst(), f.src());
+    f.set_dst(src);
+    f.set_src(dst);
+    true
+}
+
 /// The MAC address at `at` as a u64 (see [`MacAddr::to_u64`]); the caller checked the length.
 #[inline(always)]
 pub fn mac_u64_at(b: &[u8], at: usize) -> u64 {
@@ -192,6 +239,51 @@ impl<'de> serde::Deserialize<'de> for MacAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The header of an IPv4 frame 00:50:56:aa:bb:01 -> 00:50:56:aa:bb:02, and the start of its
+    // payload.
+    const FRAME: [u8; 20] = [
+        0x00, 0x50, 0x56, 0xaa, 0xbb, 0x02, 0x00, 0x50, 0x56, 0xaa, 0xbb, 0x01, 0x08, 0x00, 0x45, 0x00, 0x00, 0x4e,
+        0x0d, 0x0e,
+    ];
+
+    fn repr() -> EthernetRepr {
+        EthernetRepr {
+            dst: MacAddr([0x00, 0x50, 0x56, 0xaa, 0xbb, 0x02]),
+            src: MacAddr([0x00, 0x50, 0x56, 0xaa, 0xbb, 0x01]),
+            ethertype: EtherType::IPV4,
+        }
+    }
+
+    #[test]
+    fn test_parse() {
+        assert_eq!(EthernetRepr::parse(&EthernetFrame::new_checked(&FRAME[..]).unwrap()), repr());
+    }
+
+    #[test]
+    fn test_emit_and_round_trip() {
+        let mut b = [0xaau8; 20];
+        repr().emit(&mut b);
+        assert_eq!(&b[..HEADER_LEN], &FRAME[..HEADER_LEN]);
+        assert_eq!(&b[HEADER_LEN..], &[0xaa; 6], "only the header is written");
+        let r = EthernetRepr::parse(&EthernetFrame::new_checked(&b[..]).unwrap());
+        assert_eq!(r, repr());
+    }
+
+    #[test]
+    fn set_and_swap_macs() {
+        let mut f = FRAME;
+        assert!(swap_macs(&mut f));
+        assert_eq!(&f[..6], &FRAME[6..12]);
+        assert_eq!(&f[6..12], &FRAME[..6]);
+        assert_eq!(&f[12..], &FRAME[12..]);
+        assert!(set_macs(&mut f, MacAddr::BROADCAST, MacAddr([2, 0, 0, 0, 0, 9])));
+        let r = EthernetRepr::parse(&EthernetFrame::new_checked(&f[..]).unwrap());
+        assert_eq!(r, EthernetRepr { dst: MacAddr::BROADCAST, src: MacAddr([2, 0, 0, 0, 0, 9]), ..repr() });
+        let mut short = [1u8; 13];
+        assert!(!swap_macs(&mut short) && !set_macs(&mut short, MacAddr::BROADCAST, MacAddr::BROADCAST));
+        assert_eq!(short, [1; 13], "nothing written");
+    }
 
     #[test]
     fn parse_and_print() {

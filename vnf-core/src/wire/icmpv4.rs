@@ -1,6 +1,7 @@
 //! ICMPv4 (RFC 792): echo and the error messages a router sends.
 
 use super::checksum;
+use super::ipv4::{self, Ipv4Packet};
 use super::{be16, put16, Result, WireError};
 
 /// Message types.
@@ -35,6 +36,23 @@ pub mod unreach {
 
 /// Length of the ICMP header (type, code, checksum, 4 bytes rest-of-header).
 pub const HEADER_LEN: usize = 8;
+
+/// Bytes of the original datagram's payload an error quotes at least, after its IP header
+/// (RFC 792): the ports of TCP and UDP, the identifier of an echo.
+pub const QUOTE_L4_LEN: usize = 8;
+
+/// The header length of the datagram quoted in an error's data `quote` (see
+/// [`Icmpv4Packet::data`]), if the quote holds that header and [`QUOTE_L4_LEN`] bytes after
+/// it. Only the header length is checked: the quoted version and total length describe the
+/// original datagram, not the quote ([`Ipv4Packet::new_unchecked`] reads the quoted header).
+#[inline]
+pub fn quoted_header_len(quote: &[u8]) -> Option<usize> {
+    if quote.len() < ipv4::HEADER_LEN {
+        return None;
+    }
+    let hl = Ipv4Packet::new_unchecked(quote).header_len();
+    (hl >= ipv4::HEADER_LEN && quote.len() >= hl + QUOTE_L4_LEN).then_some(hl)
+}
 
 /// A view of an ICMPv4 message.
 #[derive(Debug, Clone)]
@@ -100,6 +118,17 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
         put16(b, 4, id);
         put16(b, 2, c);
     }
+    /// Bytes after the 8-byte header, writable.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buf.as_mut()[HEADER_LEN..]
+    }
+    /// Recomputes the checksum over the whole message.
+    pub fn fill_checksum(&mut self) {
+        let b = self.buf.as_mut();
+        put16(b, 2, 0);
+        let c = checksum::checksum(b);
+        put16(b, 2, c);
+    }
     /// Writes type, code and the 4-byte rest of header, then the checksum over everything.
     pub fn fill(&mut self, msg_type: u8, code: u8, rest: u32) {
         let b = self.buf.as_mut();
@@ -149,5 +178,27 @@ mod tests {
         p.fill(kind::DEST_UNREACHABLE, unreach::FRAG_NEEDED, 1450);
         assert!(p.verify_checksum() && p.is_error());
         assert_eq!(&e[4..8], &[0, 0, 0x05, 0xaa]);
+    }
+
+    #[test]
+    fn quote_and_fill_checksum() {
+        // Port unreachable quoting a DNS query 10.0.0.5:53000 -> 8.8.8.8:53 (header + 8 bytes).
+        let mut m = [
+            3u8, 3, 0, 0, 0, 0, 0, 0, 0x45, 0x00, 0x00, 0x28, 0x01, 0x01, 0x00, 0x00, 0x40, 0x11, 0x5f, 0xb0, 0x0a,
+            0x00, 0x00, 0x05, 0x08, 0x08, 0x08, 0x08, 0xcf, 0x08, 0x00, 0x35, 0x00, 0x14, 0x03, 0x3f,
+        ];
+        let mut p = Icmpv4Packet::new_checked(&mut m[..]).unwrap();
+        p.fill_checksum();
+        assert!(p.verify_checksum() && p.is_error());
+        assert_eq!(p.checksum(), 0x2a6c);
+        assert_eq!(quoted_header_len(p.data()), Some(20));
+        let q = Ipv4Packet::new_unchecked(p.data());
+        assert_eq!((q.src(), q.dst(), q.protocol(), q.total_len()), (0x0a00_0005, 0x0808_0808, 17, 40));
+        p.data_mut()[0] = 0x46; // 24-byte header: the quote stops 4 bytes short
+        assert_eq!(quoted_header_len(p.data()), None);
+        p.data_mut()[0] = 0x44;
+        assert_eq!(quoted_header_len(p.data()), None);
+        assert_eq!(quoted_header_len(&m[8..35]), None);
+        assert_eq!(quoted_header_len(&m[8..12]), None);
     }
 }

@@ -62,6 +62,14 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         }
         Ok(Ipv4Packet { buf })
     }
+    /// Wraps `buf` without any check, for a header whose length the caller checked another
+    /// way: the start of a datagram quoted in an ICMP error, whose total length (and
+    /// possibly version) describes the original. The fixed fields can be read and written
+    /// when `buf` holds [`HEADER_LEN`] bytes; [`Self::options`], [`Self::payload`] and the
+    /// checksum over the header need what [`Self::new_checked`] checks and panic otherwise.
+    pub fn new_unchecked(buf: T) -> Self {
+        Ipv4Packet { buf }
+    }
     /// The inner buffer.
     pub fn into_inner(self) -> T {
         self.buf

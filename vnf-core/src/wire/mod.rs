@@ -8,6 +8,7 @@
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
+pub mod flow;
 pub mod icmpv4;
 pub mod ipv4;
 pub mod tcp;
@@ -15,7 +16,8 @@ pub mod udp;
 pub mod vlan;
 pub mod vxlan;
 
-pub use ethernet::{EtherType, EthernetFrame, MacAddr};
+pub use ethernet::{EtherType, EthernetFrame, EthernetRepr, MacAddr};
+pub use flow::{Ipv4Flow, Ipv4Tuple};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 
 use std::fmt;
@@ -43,6 +45,8 @@ pub enum WireError {
     TooManyTags,
     /// A VXLAN header without the I flag.
     BadVxlanFlags,
+    /// An IPv4 fragment where a whole datagram is needed (a flow tuple).
+    Fragment,
 }
 
 impl WireError {
@@ -59,6 +63,7 @@ impl WireError {
             WireError::BadOperation => "bad-operation",
             WireError::TooManyTags => "too-many-tags",
             WireError::BadVxlanFlags => "bad-vxlan-flags",
+            WireError::Fragment => "fragment",
         }
     }
 }

@@ -1,7 +1,21 @@
 //! TCP headers (RFC 9293): the fields a router and a connection tracker need.
 
 use super::checksum;
-use super::{be16, be32, put16, Result, WireError};
+use super::ipv4::proto;
+use super::{be16, be32, put16, put32, Result, WireError};
+
+mod field {
+    use crate::wire::Field;
+    pub const SRC_PORT: usize = 0;
+    pub const DST_PORT: usize = 2;
+    pub const SEQ: usize = 4;
+    pub const ACK: usize = 8;
+    pub const DATA_OFF: usize = 12;
+    pub const FLAGS: usize = 13;
+    pub const WINDOW: usize = 14;
+    pub const CHECKSUM: Field = 16..18;
+    pub const URGENT: usize = 18;
+}
 
 /// Header length without options.
 pub const HEADER_LEN: usize = 20;
@@ -35,7 +49,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         if b.len() < HEADER_LEN {
             return Err(WireError::Truncated);
         }
-        let off = usize::from(b[12] >> 4) * 4;
+        let off = usize::from(b[field::DATA_OFF] >> 4) * 4;
         if off < HEADER_LEN {
             return Err(WireError::BadHeaderLen);
         }
@@ -44,37 +58,58 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         }
         Ok(TcpPacket { buf })
     }
+    /// Wraps `buf` without any check, for a header whose length the caller checked another
+    /// way: a segment whose data offset is not trusted, or the start of one quoted in an ICMP
+    /// error (at least 8 bytes: ports and sequence number). An accessor panics if its field
+    /// lies beyond `buf` ([`Self::has_checksum`] tells for the checksum); [`Self::options`]
+    /// and [`Self::payload`] need what [`Self::new_checked`] checks.
+    pub fn new_unchecked(buf: T) -> Self {
+        TcpPacket { buf }
+    }
+    /// The inner buffer.
+    pub fn into_inner(self) -> T {
+        self.buf
+    }
+    /// True if the buffer reaches past the checksum field: always after
+    /// [`Self::new_checked`]; a quote in an ICMP error may stop short of it.
+    pub fn has_checksum(&self) -> bool {
+        self.buf.as_ref().len() >= field::CHECKSUM.end
+    }
     /// Source port.
     pub fn src_port(&self) -> u16 {
-        be16(self.buf.as_ref(), 0)
+        be16(self.buf.as_ref(), field::SRC_PORT)
     }
     /// Destination port.
     pub fn dst_port(&self) -> u16 {
-        be16(self.buf.as_ref(), 2)
+        be16(self.buf.as_ref(), field::DST_PORT)
     }
     /// Sequence number.
     pub fn seq(&self) -> u32 {
-        be32(self.buf.as_ref(), 4)
+        be32(self.buf.as_ref(), field::SEQ)
     }
     /// Acknowledgement number.
     pub fn ack(&self) -> u32 {
-        be32(self.buf.as_ref(), 8)
+        be32(self.buf.as_ref(), field::ACK)
     }
     /// Header length (data offset * 4).
     pub fn header_len(&self) -> usize {
-        usize::from(self.buf.as_ref()[12] >> 4) * 4
+        usize::from(self.buf.as_ref()[field::DATA_OFF] >> 4) * 4
     }
     /// Flag byte (FIN..URG, ECE, CWR).
     pub fn flags(&self) -> u8 {
-        self.buf.as_ref()[13]
+        self.buf.as_ref()[field::FLAGS]
     }
     /// Window.
     pub fn window(&self) -> u16 {
-        be16(self.buf.as_ref(), 14)
+        be16(self.buf.as_ref(), field::WINDOW)
     }
     /// Checksum field.
     pub fn checksum(&self) -> u16 {
-        be16(self.buf.as_ref(), 16)
+        be16(self.buf.as_ref(), field::CHECKSUM.start)
+    }
+    /// Urgent pointer.
+    pub fn urgent(&self) -> u16 {
+        be16(self.buf.as_ref(), field::URGENT)
     }
     /// Options.
     pub fn options(&self) -> &[u8] {
@@ -88,44 +123,159 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     pub fn verify_checksum(&self, src: u32, dst: u32) -> bool {
         let b = self.buf.as_ref();
         let Ok(len) = u16::try_from(b.len()) else { return false };
-        checksum::fold(checksum::sum(checksum::pseudo_header(src, dst, 6, len), b)) == 0xffff
+        checksum::fold(checksum::sum(checksum::pseudo_header(src, dst, proto::TCP, len), b)) == 0xffff
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
+    /// Sets the source port, leaving the checksum alone.
+    pub fn set_src_port(&mut self, p: u16) {
+        put16(self.buf.as_mut(), field::SRC_PORT, p);
+    }
+    /// Sets the destination port, leaving the checksum alone.
+    pub fn set_dst_port(&mut self, p: u16) {
+        put16(self.buf.as_mut(), field::DST_PORT, p);
+    }
     /// Sets the source port, updating the checksum.
     pub fn set_src_port_update(&mut self, p: u16) {
-        self.set16_update(0, p);
+        self.set16_update(field::SRC_PORT, p);
     }
     /// Sets the destination port, updating the checksum.
     pub fn set_dst_port_update(&mut self, p: u16) {
-        self.set16_update(2, p);
+        self.set16_update(field::DST_PORT, p);
     }
     /// Updates the checksum for an address change in the pseudo-header.
     pub fn update_for_addr(&mut self, old: u32, new: u32) {
         let b = self.buf.as_mut();
-        let c = checksum::update32(be16(b, 16), old, new);
-        put16(b, 16, c);
+        let c = checksum::update32(be16(b, field::CHECKSUM.start), old, new);
+        put16(b, field::CHECKSUM.start, c);
     }
     fn set16_update(&mut self, at: usize, v: u16) {
         let b = self.buf.as_mut();
-        let c = checksum::update16(be16(b, 16), be16(b, at), v);
+        let c = checksum::update16(be16(b, field::CHECKSUM.start), be16(b, at), v);
         put16(b, at, v);
-        put16(b, 16, c);
+        put16(b, field::CHECKSUM.start, c);
     }
     /// Recomputes the checksum.
     pub fn fill_checksum(&mut self, src: u32, dst: u32) {
         let b = self.buf.as_mut();
         let len = b.len() as u16;
-        put16(b, 16, 0);
-        let c = !checksum::fold(checksum::sum(checksum::pseudo_header(src, dst, 6, len), b));
-        put16(b, 16, c);
+        put16(b, field::CHECKSUM.start, 0);
+        let c = !checksum::fold(checksum::sum(checksum::pseudo_header(src, dst, proto::TCP, len), b));
+        put16(b, field::CHECKSUM.start, c);
+    }
+}
+
+/// A TCP header without options, in host form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpRepr {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number.
+    pub ack: u32,
+    /// Flag byte ([`flags`]).
+    pub flags: u8,
+    /// Window.
+    pub window: u16,
+}
+
+impl TcpRepr {
+    /// Parses a checked segment, verifying its checksum with the pseudo-header of `src` and
+    /// `dst`. Options and the urgent pointer are kept out of the representation (they are
+    /// visible on the view).
+    pub fn parse<T: AsRef<[u8]>>(p: &TcpPacket<T>, src: u32, dst: u32) -> Result<TcpRepr> {
+        if !p.verify_checksum(src, dst) {
+            return Err(WireError::BadChecksum);
+        }
+        Ok(TcpRepr {
+            src_port: p.src_port(),
+            dst_port: p.dst_port(),
+            seq: p.seq(),
+            ack: p.ack(),
+            flags: p.flags(),
+            window: p.window(),
+        })
+    }
+
+    /// Writes a header without options into the first [`HEADER_LEN`] bytes of `b` (panics if
+    /// shorter): data offset 5, checksum and urgent pointer 0. Once the payload follows it,
+    /// [`TcpPacket::fill_checksum`] over the whole segment completes it.
+    pub fn emit(&self, b: &mut [u8]) {
+        let b = &mut b[..HEADER_LEN];
+        put16(b, field::SRC_PORT, self.src_port);
+        put16(b, field::DST_PORT, self.dst_port);
+        put32(b, field::SEQ, self.seq);
+        put32(b, field::ACK, self.ack);
+        b[field::DATA_OFF] = ((HEADER_LEN / 4) << 4) as u8;
+        b[field::FLAGS] = self.flags;
+        put16(b, field::WINDOW, self.window);
+        put16(b, field::CHECKSUM.start, 0);
+        put16(b, field::URGENT, 0);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // 192.0.2.1:40000 -> 198.51.100.7:80, PSH|ACK seq 1001 ack 0x1f2e3d4d window 502,
+    // "GET / HTTP/1.0\r\n\r\n", no options.
+    const SRC: u32 = 0xc000_0201;
+    const DST: u32 = 0xc633_6407;
+    const SEGMENT: [u8; 38] = [
+        0x9c, 0x40, 0x00, 0x50, 0x00, 0x00, 0x03, 0xe9, 0x1f, 0x2e, 0x3d, 0x4d, 0x50, 0x18, 0x01, 0xf6, 0xe5, 0xf3,
+        0x00, 0x00, 0x47, 0x45, 0x54, 0x20, 0x2f, 0x20, 0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e, 0x30, 0x0d, 0x0a,
+        0x0d, 0x0a,
+    ];
+    const REPR: TcpRepr = TcpRepr {
+        src_port: 40000,
+        dst_port: 80,
+        seq: 1001,
+        ack: 0x1f2e_3d4d,
+        flags: flags::PSH | flags::ACK,
+        window: 502,
+    };
+
+    #[test]
+    fn test_parse() {
+        let p = TcpPacket::new_checked(&SEGMENT[..]).unwrap();
+        assert_eq!(TcpRepr::parse(&p, SRC, DST), Ok(REPR));
+        assert_eq!((p.checksum(), p.urgent(), p.payload()), (0xe5f3, 0, &b"GET / HTTP/1.0\r\n\r\n"[..]));
+        assert_eq!(TcpRepr::parse(&p, SRC, DST + 1), Err(WireError::BadChecksum));
+        // Options stay on the view.
+        let b = syn();
+        let r = TcpRepr::parse(&TcpPacket::new_checked(&b[..]).unwrap(), SRC, DST).unwrap();
+        assert_eq!((r.seq, r.flags, r.window), (1000, flags::SYN, 64240));
+    }
+
+    #[test]
+    fn test_emit_and_round_trip() {
+        let mut b = [0xaau8; 38];
+        REPR.emit(&mut b);
+        assert_eq!(&b[..HEADER_LEN], &[&SEGMENT[..16], &[0, 0, 0, 0][..]].concat()[..]);
+        assert_eq!(&b[HEADER_LEN..], &[0xaa; 18], "only the header is written");
+        b[HEADER_LEN..].copy_from_slice(&SEGMENT[HEADER_LEN..]);
+        TcpPacket::new_checked(&mut b[..]).unwrap().fill_checksum(SRC, DST);
+        assert_eq!(b, SEGMENT);
+    }
+
+    #[test]
+    fn unchecked_view_of_a_quote() {
+        // The first 8 bytes, as an ICMP error quotes them: ports, no checksum.
+        let mut q = [0u8; 8];
+        q.copy_from_slice(&SEGMENT[..8]);
+        let mut p = TcpPacket::new_unchecked(&mut q[..]);
+        assert!(!p.has_checksum());
+        assert_eq!((p.src_port(), p.dst_port(), p.seq()), (40000, 80, 1001));
+        p.set_src_port(1025);
+        p.set_dst_port(8080);
+        assert_eq!(&q[..4], &[0x04, 0x01, 0x1f, 0x90]);
+        assert!(TcpPacket::new_unchecked(&SEGMENT[..18]).has_checksum());
+    }
 
     // SYN 192.0.2.1:40000 -> 198.51.100.7:80 seq 1000, window 64240, MSS option 1460.
     fn syn() -> [u8; 24] {

@@ -3,7 +3,17 @@
 //! `flags(8) reserved(24) VNI(24) reserved(8)`; the I flag (0x08) must be set for a valid
 //! VNI. Receivers ignore the reserved bits; senders write them as zero.
 
-use super::{be32, Result, WireError};
+use super::ethernet::{self, EthernetRepr};
+use super::ipv4::{self, Ipv4Repr};
+use super::udp::{self, UdpRepr};
+use super::{be32, put32, Result, WireError};
+
+mod field {
+    use crate::wire::Field;
+    pub const FLAGS: usize = 0;
+    pub const RESERVED: Field = 1..4;
+    pub const VNI: usize = 4;
+}
 
 /// Header length.
 pub const HEADER_LEN: usize = 8;
@@ -12,7 +22,12 @@ pub const PORT: u16 = 4789;
 /// The I flag: the VNI is valid.
 pub const FLAG_I: u8 = 0x08;
 /// Bytes VXLAN adds in front of an untagged inner frame: outer Ethernet, IPv4, UDP, VXLAN.
-pub const OVERHEAD: usize = 14 + 20 + 8 + HEADER_LEN;
+pub const OVERHEAD: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + HEADER_LEN;
+
+/// Offsets of the outer headers in the [`OVERHEAD`] bytes [`emit_outer`] writes.
+const IP_AT: usize = ethernet::HEADER_LEN;
+const UDP_AT: usize = IP_AT + ipv4::HEADER_LEN;
+const VXLAN_AT: usize = UDP_AT + udp::HEADER_LEN;
 
 /// A view of a VXLAN header (and the inner frame after it).
 #[derive(Debug, Clone)]
@@ -27,14 +42,14 @@ impl<T: AsRef<[u8]>> VxlanPacket<T> {
         if b.len() < HEADER_LEN {
             return Err(WireError::Truncated);
         }
-        if b[0] & FLAG_I == 0 {
+        if b[field::FLAGS] & FLAG_I == 0 {
             return Err(WireError::BadVxlanFlags);
         }
         Ok(VxlanPacket { buf })
     }
     /// The 24-bit VNI.
     pub fn vni(&self) -> u32 {
-        be32(self.buf.as_ref(), 4) >> 8
+        be32(self.buf.as_ref(), field::VNI) >> 8
     }
     /// The inner Ethernet frame.
     pub fn inner(&self) -> &[u8] {
@@ -42,16 +57,111 @@ impl<T: AsRef<[u8]>> VxlanPacket<T> {
     }
 }
 
-/// Writes a VXLAN header for `vni` (I flag set, reserved bits zero).
+/// A VXLAN header in host form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VxlanRepr {
+    /// The 24-bit VNI (higher bits are not represented: [`VxlanRepr::emit`] drops them).
+    pub vni: u32,
+}
+
+impl VxlanRepr {
+    /// Parses a checked header (the reserved bits are ignored).
+    pub fn parse<T: AsRef<[u8]>>(p: &VxlanPacket<T>) -> VxlanRepr {
+        VxlanRepr { vni: p.vni() }
+    }
+    /// Writes the header into the first [`HEADER_LEN`] bytes of `b` (panics if shorter): the
+    /// I flag, the low 24 bits of the VNI, reserved bits zero.
+    pub fn emit(&self, b: &mut [u8]) {
+        let b = &mut b[..HEADER_LEN];
+        b[field::FLAGS] = FLAG_I;
+        b[field::RESERVED].fill(0);
+        put32(b, field::VNI, (self.vni & 0x00ff_ffff) << 8);
+    }
+}
+
+/// Writes a VXLAN header for `vni` (I flag set, reserved bits zero): [`VxlanRepr::emit`].
 pub fn emit(out: &mut [u8], vni: u32) {
-    out[0] = FLAG_I;
-    out[1..4].fill(0);
-    out[4..8].copy_from_slice(&((vni & 0x00ff_ffff) << 8).to_be_bytes());
+    VxlanRepr { vni }.emit(out)
+}
+
+/// Lays the outer headers of an encapsulated frame at their offsets in the first
+/// [`OVERHEAD`] bytes of `buf` (panics if shorter): `eth`, `ip` (with its checksum), `udp`
+/// (checksum 0), then the VXLAN header for `vni`. The representations are written as given:
+/// the caller sets the EtherType, the IP protocol and the payload lengths.
+pub fn emit_outer(buf: &mut [u8], eth: &EthernetRepr, ip: &Ipv4Repr, udp: &UdpRepr, vni: u32) {
+    let buf = &mut buf[..OVERHEAD];
+    eth.emit(&mut buf[..IP_AT]);
+    ip.emit(&mut buf[IP_AT..UDP_AT]);
+    udp.emit(&mut buf[UDP_AT..VXLAN_AT]);
+    VxlanRepr { vni }.emit(&mut buf[VXLAN_AT..]);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::ethernet::{EtherType, EthernetFrame, MacAddr};
+    use crate::wire::ipv4::{proto, Ipv4Packet};
+    use crate::wire::udp::UdpPacket;
+
+    // 192.168.1.10:51234 -> 192.168.1.20:4789 VNI 5010 (UDP checksum 0, DF, id 0x0d0e) carrying
+    // an ARP request who-has 10.0.0.2 tell 10.0.0.1 from 02:00:00:00:0a:01.
+    const VXLAN_ARP: [u8; 92] = [
+        0x00, 0x50, 0x56, 0xaa, 0xbb, 0x02, 0x00, 0x50, 0x56, 0xaa, 0xbb, 0x01, 0x08, 0x00, 0x45, 0x00, 0x00, 0x4e,
+        0x0d, 0x0e, 0x40, 0x00, 0x40, 0x11, 0xaa, 0x22, 0xc0, 0xa8, 0x01, 0x0a, 0xc0, 0xa8, 0x01, 0x14, 0xc8, 0x22,
+        0x12, 0xb5, 0x00, 0x3a, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x13, 0x92, 0x00, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0x02, 0x00, 0x00, 0x00, 0x0a, 0x01, 0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01,
+        0x02, 0x00, 0x00, 0x00, 0x0a, 0x01, 0x0a, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00,
+        0x00, 0x02,
+    ];
+    const INNER_LEN: usize = 42;
+
+    fn outer() -> (EthernetRepr, Ipv4Repr, UdpRepr) {
+        let eth = EthernetRepr {
+            dst: MacAddr([0x00, 0x50, 0x56, 0xaa, 0xbb, 0x02]),
+            src: MacAddr([0x00, 0x50, 0x56, 0xaa, 0xbb, 0x01]),
+            ethertype: EtherType::IPV4,
+        };
+        let ip = Ipv4Repr {
+            src: 0xc0a8_010a,
+            dst: 0xc0a8_0114,
+            protocol: proto::UDP,
+            payload_len: (udp::HEADER_LEN + HEADER_LEN + INNER_LEN) as u16,
+            ttl: 64,
+            dscp_ecn: 0,
+            ident: 0x0d0e,
+            dont_frag: true,
+        };
+        let udp = UdpRepr { src_port: 51234, dst_port: PORT, payload_len: (HEADER_LEN + INNER_LEN) as u16 };
+        (eth, ip, udp)
+    }
+
+    #[test]
+    fn test_parse() {
+        let f = EthernetFrame::new_checked(&VXLAN_ARP[..]).unwrap();
+        let ip = Ipv4Packet::new_checked(f.payload()).unwrap();
+        let u = UdpPacket::new_checked(ip.payload()).unwrap();
+        let v = VxlanPacket::new_checked(u.payload()).unwrap();
+        let (eth, ipr, udpr) = outer();
+        assert_eq!(EthernetRepr::parse(&f), eth);
+        assert_eq!(Ipv4Repr::parse(&ip), Ok(ipr));
+        assert_eq!(UdpRepr::parse(&u, ipr.src, ipr.dst), Ok(udpr));
+        assert_eq!(VxlanRepr::parse(&v), VxlanRepr { vni: 5010 });
+        assert_eq!(v.inner(), &VXLAN_ARP[OVERHEAD..]);
+    }
+
+    #[test]
+    fn test_emit_outer_and_round_trip() {
+        assert_eq!(OVERHEAD, 50);
+        let (eth, ip, udp) = outer();
+        let mut b = [0u8; 92];
+        b[OVERHEAD..].copy_from_slice(&VXLAN_ARP[OVERHEAD..]);
+        emit_outer(&mut b, &eth, &ip, &udp, 5010);
+        assert_eq!(b, VXLAN_ARP);
+        let mut h = [0xaau8; HEADER_LEN + 1];
+        VxlanRepr { vni: 0xff12_3456 }.emit(&mut h);
+        assert_eq!(h, [0x08, 0, 0, 0, 0x12, 0x34, 0x56, 0, 0xaa]);
+        assert_eq!(VxlanRepr::parse(&VxlanPacket::new_checked(&h[..]).unwrap()), VxlanRepr { vni: 0x12_3456 });
+    }
 
     #[test]
     fn header_round_trip_and_reserved_bits_ignored() {
