@@ -79,6 +79,13 @@ pub struct FlowKey {
     pub proto: u8,
 }
 
+impl From<crate::wire::Ipv4Tuple> for FlowKey {
+    #[inline(always)]
+    fn from(t: crate::wire::Ipv4Tuple) -> FlowKey {
+        FlowKey { src: t.src, dst: t.dst, sport: t.sport, dport: t.dport, proto: t.proto }
+    }
+}
+
 impl FlowKey {
     /// The key of a packet travelling the other way.
     pub fn reverse(&self) -> FlowKey {

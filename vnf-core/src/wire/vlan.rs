@@ -4,6 +4,9 @@
 use super::ethernet::{mac_at, EtherType, MacAddr};
 use super::{be16, put16, Result, WireError};
 
+/// Length of one 802.1Q or 802.1ad tag (TPID + TCI).
+pub const TAG_LEN: usize = 4;
+
 /// One VLAN tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Tag {

@@ -8,7 +8,8 @@
 //! Next: `l2-flood` (broadcast), `l2-output` (replies); drops: malformed, no-forward,
 //! arp-not-ours; consumed: replies to our requests.
 
-use super::{new_arp, set_macs};
+use super::new_arp;
+use crate::wire::ethernet::set_macs;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::packet::{flag, PacketMeta};
 use crate::pipeline::{Cx, Frame, Node, State};

@@ -7,14 +7,15 @@
 //! Next: `l2-output` (RST), `icmp4-error`; drops: fw-reject.
 
 use super::icmp4_error::prepare;
-use super::set_macs;
+use crate::wire::ethernet::set_macs;
 use super::src_mac;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::pipeline::{Cx, Frame, Node};
 use crate::stats::{DropReason, Event};
 use crate::wire::icmpv4;
-use crate::wire::ipv4::{proto, Ipv4Repr};
-use crate::wire::tcp::{flags, TcpPacket};
+use crate::pipeline::MIN_FRAME;
+use crate::wire::ipv4::{self, proto, Ipv4Packet, Ipv4Repr};
+use crate::wire::tcp::{self, flags, TcpPacket, TcpRepr};
 
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     for &i in list {
@@ -48,15 +49,14 @@ fn rst<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) -> b
     let l3 = m.l3();
     let pkt = f.buf_mut(i);
     let (seq, ack, payload) = {
-        let d = pkt.data();
-        let Some(ip) = d.get(l3..) else { return false };
-        let hl = usize::from(ip[0] & 0x0f) * 4;
-        let Some(Ok(t)) = ip.get(hl..).map(TcpPacket::new_checked) else { return false };
-        let payload = usize::from(m.ip_len).saturating_sub(hl + t.header_len()) as u32;
+        let Some(ip) = pkt.data().get(l3..).and_then(|d| Ipv4Packet::new_checked(d).ok()) else { return false };
+        let Ok(t) = TcpPacket::new_checked(ip.payload()) else { return false };
+        let payload = usize::from(m.ip_len).saturating_sub(ip.header_len() + t.header_len()) as u32;
         (t.seq(), t.ack(), payload)
     };
+    const LEN: usize = ipv4::HEADER_LEN + tcp::HEADER_LEN;
     let len = pkt.len();
-    let want = (l3 + 40).max(60);
+    let want = (l3 + LEN).max(MIN_FRAME);
     let sized = if len >= want { pkt.trim(len - want) } else { pkt.append(want - len).is_some() };
     if !sized {
         return false;
@@ -65,31 +65,27 @@ fn rst<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) -> b
     let client = src_mac(d);
     set_macs(d, client, g.mac);
     d[l3..].fill(0);
-    let ip = &mut d[l3..l3 + 40];
+    let ip = &mut d[l3..l3 + LEN];
     Ipv4Repr {
         src: k.dst,
         dst: k.src,
         protocol: proto::TCP,
-        payload_len: 20,
+        payload_len: tcp::HEADER_LEN as u16,
         ttl: 64,
         dscp_ecn: 0,
         ident: 0,
         dont_frag: true,
     }
-    .emit(&mut ip[..20]);
-    let t = &mut ip[20..40];
-    t[0..2].copy_from_slice(&k.dport.to_be_bytes());
-    t[2..4].copy_from_slice(&k.sport.to_be_bytes());
+    .emit(&mut ip[..ipv4::HEADER_LEN]);
     let syn_fin = u32::from(m.tcp_flags & flags::SYN != 0) + u32::from(m.tcp_flags & flags::FIN != 0);
-    if m.tcp_flags & flags::ACK != 0 {
-        t[4..8].copy_from_slice(&ack.to_be_bytes());
-        t[13] = flags::RST;
+    let (seq, ack, fl) = if m.tcp_flags & flags::ACK != 0 {
+        (ack, 0, flags::RST)
     } else {
-        t[8..12].copy_from_slice(&seq.wrapping_add(payload + syn_fin).to_be_bytes());
-        t[13] = flags::RST | flags::ACK;
-    }
-    t[12] = 5 << 4;
-    if let Ok(mut tp) = TcpPacket::new_checked(&mut t[..]) {
+        (0, seq.wrapping_add(payload + syn_fin), flags::RST | flags::ACK)
+    };
+    let t = &mut ip[ipv4::HEADER_LEN..];
+    TcpRepr { src_port: k.dport, dst_port: k.sport, seq, ack, flags: fl, window: 0 }.emit(t);
+    if let Ok(mut tp) = TcpPacket::new_checked(t) {
         tp.fill_checksum(k.dst, k.src);
     }
     true

@@ -10,8 +10,7 @@
 //!
 //! Next: `l2-output`; drops: the datagram's own reason.
 
-use super::eth_header;
-use super::src_mac;
+use super::{src_mac, ETH, VLAN_TAG};
 use super::stateful::untranslate;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::packet::{flag, PacketMeta};
@@ -19,6 +18,7 @@ use crate::pipeline::{Cx, Frame, Node, State};
 use crate::stats::{DropReason, Event};
 use crate::wire::icmpv4::{self, Icmpv4Packet};
 use crate::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
+use crate::wire::ethernet::EthernetRepr;
 use crate::wire::EtherType;
 
 /// Sets what `icmp4-error` makes of a packet: the error's type, code and rest-of-header
@@ -47,7 +47,7 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
 fn make<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) -> bool {
     let m = *f.meta(i);
     let Some(g) = cx.t.domains.get(usize::from(m.domain)).and_then(|d| d.gateway) else { return false };
-    let l3 = 14 + 4 * usize::from(m.ntags);
+    let l3 = ETH + VLAN_TAG * usize::from(m.ntags);
     untranslate(st, f, i, l3);
     let pkt = f.buf_mut(i);
     let (prev_hop, src, keep) = {
@@ -75,8 +75,9 @@ fn make<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Fr
     if !pkt.trim(len - (l3 + keep)) || !pkt.adj(l3) {
         return false;
     }
-    let Some(hdr) = pkt.prepend(14 + ipv4::HEADER_LEN + icmpv4::HEADER_LEN) else { return false };
-    eth_header(hdr, prev_hop, g.mac, EtherType::IPV4);
+    const ICMP_AT: usize = ETH + ipv4::HEADER_LEN;
+    let Some(hdr) = pkt.prepend(ICMP_AT + icmpv4::HEADER_LEN) else { return false };
+    EthernetRepr { dst: prev_hop, src: g.mac, ethertype: EtherType::IPV4 }.emit(&mut hdr[..ETH]);
     let icmp_len = icmpv4::HEADER_LEN + keep;
     Ipv4Repr {
         src: g.ip,
@@ -88,15 +89,15 @@ fn make<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Fr
         ident: 0,
         dont_frag: false,
     }
-    .emit(&mut hdr[14..14 + ipv4::HEADER_LEN]);
+    .emit(&mut hdr[ETH..ICMP_AT]);
     let d = pkt.data_mut();
-    if let Ok(mut icmp) = Icmpv4Packet::new_checked(&mut d[34..34 + icmp_len]) {
+    if let Ok(mut icmp) = Icmpv4Packet::new_checked(&mut d[ICMP_AT..ICMP_AT + icmp_len]) {
         icmp.fill(m.icmp_kind, m.icmp_code, m.icmp_rest);
     }
     let mm = f.meta_mut(i);
     mm.ntags = 0;
     mm.pcp = 0;
-    mm.l3 = 14;
+    mm.l3 = ETH as u16;
     mm.out_port = m.in_port;
     mm.out_domain = m.domain;
     mm.flags &= !flag::FLOW;

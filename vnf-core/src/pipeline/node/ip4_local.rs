@@ -8,6 +8,7 @@ use crate::buf::{BufAlloc, PacketBuf};
 use crate::pipeline::{Cx, Frame, Node};
 use crate::stats::{DropReason, Event};
 use crate::wire::icmpv4::{self, Icmpv4Packet};
+use crate::wire::ethernet::swap_macs;
 use crate::wire::ipv4::Ipv4Packet;
 
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
@@ -48,9 +49,5 @@ fn echo_reply<B: PacketBuf>(f: &mut Frame<B>, i: u16) -> bool {
     if let Ok(mut icmp) = Icmpv4Packet::new_checked(&mut b[hl..tl]) {
         icmp.set_type_update(icmpv4::kind::ECHO_REPLY);
     }
-    let mut mac = [0u8; 6];
-    mac.copy_from_slice(&eth[6..12]);
-    eth.copy_within(0..6, 6);
-    eth[0..6].copy_from_slice(&mac);
-    true
+    swap_macs(eth)
 }

@@ -8,7 +8,8 @@
 //! malformed, vxlan-mtu-exceeded.
 
 use super::icmp4_error::prepare;
-use super::set_macs;
+use super::ETH;
+use crate::wire::ethernet::set_macs;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l2::fdb::Dest;
 use crate::packet::flag;
@@ -39,13 +40,14 @@ fn rewrite<B: PacketBuf, A: BufAlloc>(
     let mac = MacAddr::from_u64(m.nh_mac);
     let dest = st.fdb.lookup(domain, mac, cx.now);
     if let (Some(Dest::Vtep(_)), Some(v)) = (dest, cx.t.vtep.as_ref()) {
-        let l3 = 14 + 4 * usize::from(m.ntags);
+        let l3 = m.l3();
         let (ip_len, df) = match b.data().get(l3..).and_then(|d| Ipv4Packet::new_checked(d).ok()) {
             Some(ip) => (usize::from(ip.total_len()), ip.dont_frag()),
             None => (0, false),
         };
-        let inner_mtu = usize::from(v.mtu) - (vxlan::OVERHEAD - 14);
-        if ip_len + 14 > inner_mtu {
+        // The inner frame's room: the underlay MTU less the outer IPv4, UDP and VXLAN headers.
+        let inner_mtu = usize::from(v.mtu) - (vxlan::OVERHEAD - ETH);
+        if ip_len + ETH > inner_mtu {
             if !df {
                 return Err(DropReason::VxlanMtuExceeded);
             }
@@ -54,7 +56,7 @@ fn rewrite<B: PacketBuf, A: BufAlloc>(
                 let t = ip.ttl();
                 ip.set_ttl_update(t.saturating_add(1));
             }
-            let rest = (inner_mtu - 14) as u32;
+            let rest = (inner_mtu - ETH) as u32;
             prepare(
                 m,
                 DropReason::VxlanMtuExceeded,

@@ -25,6 +25,7 @@ use crate::buf::{BufAlloc, PacketBuf};
 use crate::packet::PacketMeta;
 use crate::pipeline::{Frame, MIN_FRAME};
 use crate::wire::arp::{self, ArpRepr};
+use crate::wire::ethernet::EthernetRepr;
 use crate::wire::{EtherType, MacAddr};
 
 /// A new untagged ARP frame (padded to the Ethernet minimum) in a new slot with `meta`, not
@@ -44,33 +45,17 @@ pub(crate) fn new_arp<B: PacketBuf, A: BufAlloc<Buf = B>>(
         return None;
     };
     d.fill(0);
-    eth_header(d, eth_dst, arp.sender_mac, EtherType::ARP);
+    EthernetRepr { dst: eth_dst, src: arp.sender_mac, ethertype: EtherType::ARP }.emit(&mut d[..ETH]);
     arp.emit(&mut d[ETH..ETH + arp::PACKET_LEN]);
     Some(i)
 }
 
 /// Length of an untagged Ethernet header.
 pub(crate) const ETH: usize = crate::wire::ethernet::HEADER_LEN;
+/// Length of one 802.1Q/802.1ad tag.
+pub(crate) const VLAN_TAG: usize = crate::wire::vlan::TAG_LEN;
 
-/// Writes an Ethernet header at the start of `d`.
-pub(crate) fn eth_header(d: &mut [u8], dst: MacAddr, src: MacAddr, ethertype: u16) {
-    set_macs(d, dst, src);
-    if let Some(e) = d.get_mut(12..14) {
-        e.copy_from_slice(&ethertype.to_be_bytes());
-    }
-}
-
-/// Sets the destination and source MAC of the frame `d`; false if it is too short.
-pub(crate) fn set_macs(d: &mut [u8], dst: MacAddr, src: MacAddr) -> bool {
-    if d.len() < 12 {
-        return false;
-    }
-    d[0..6].copy_from_slice(&dst.0);
-    d[6..12].copy_from_slice(&src.0);
-    true
-}
-
-/// The source MAC of the frame `d`.
+/// The source MAC of the Ethernet frame `d` (zero if it is shorter than a header).
 pub(crate) fn src_mac(d: &[u8]) -> MacAddr {
-    MacAddr::from_u64(crate::wire::ethernet::mac_u64_at(d, 6))
+    crate::wire::EthernetFrame::new_checked(d).map(|e| e.src()).unwrap_or_default()
 }

@@ -26,7 +26,9 @@ use crate::packet::{flag, PacketMeta};
 use crate::pipeline::{Cx, Frame, Node, State};
 use crate::stats::{DropReason, Event};
 use crate::wire::icmpv4;
-use crate::wire::ipv4::{proto, Ipv4Packet};
+use crate::wire::flow::{self, Ipv4Flow};
+use crate::wire::ipv4::proto;
+use crate::wire::WireError;
 
 /// Connections from which the worker prefetches table entries ahead of a burst.
 pub const PREFETCH_FROM: u32 = 4096;
@@ -57,84 +59,28 @@ pub(crate) struct Tuple {
     pub ip_len: u16,
 }
 
-/// Reads the tuple of the IPv4 packet `ip` (its header checksum already verified).
+/// Reads the tuple of the IPv4 packet `ip` (its header checksum already verified), through
+/// the wire layer.
 #[inline]
 pub(crate) fn parse_tuple(ip: &[u8]) -> Result<Tuple, DropReason> {
-    let p = Ipv4Packet::new_checked(ip).map_err(|_| DropReason::Malformed)?;
-    if p.is_fragment() {
-        return Err(DropReason::CtFragment);
+    match Ipv4Flow::parse_bytes(ip) {
+        Ok(f) => Ok(Tuple {
+            key: f.tuple.into(),
+            ttl: f.ttl,
+            tcp_flags: f.tcp_flags,
+            icmp_type: f.icmp_type,
+            icmp_error: f.icmp_error,
+            ip_len: f.ip_len,
+        }),
+        Err(WireError::Fragment) => Err(DropReason::CtFragment),
+        Err(_) => Err(DropReason::Malformed),
     }
-    let hl = p.header_len();
-    let total = usize::from(p.total_len());
-    let l4 = &ip[hl..total];
-    let mut k = FlowKey { src: p.src(), dst: p.dst(), sport: 0, dport: 0, proto: p.protocol() };
-    let mut t = Tuple { key: k, ttl: p.ttl(), tcp_flags: 0, icmp_type: 0, icmp_error: false, ip_len: total as u16 };
-    let be = |at: usize| u16::from_be_bytes([l4[at], l4[at + 1]]);
-    match k.proto {
-        proto::TCP => {
-            if l4.len() < 20 {
-                return Err(DropReason::Malformed);
-            }
-            k.sport = be(0);
-            k.dport = be(2);
-            t.tcp_flags = l4[13];
-        }
-        proto::UDP => {
-            if l4.len() < 8 {
-                return Err(DropReason::Malformed);
-            }
-            k.sport = be(0);
-            k.dport = be(2);
-        }
-        proto::ICMP => {
-            if l4.len() < 8 {
-                return Err(DropReason::Malformed);
-            }
-            t.icmp_type = l4[0];
-            match l4[0] {
-                icmpv4::kind::ECHO_REQUEST | icmpv4::kind::ECHO_REPLY => {
-                    k.sport = be(4);
-                    k.dport = k.sport;
-                }
-                icmpv4::kind::DEST_UNREACHABLE | icmpv4::kind::TIME_EXCEEDED | icmpv4::kind::PARAM_PROBLEM => {
-                    t.icmp_error = true
-                }
-                _ => {}
-            }
-        }
-        _ => {}
-    }
-    t.key = k;
-    Ok(t)
 }
 
 /// The tuple of the packet quoted in an ICMP error (`ip` is the outer packet).
+#[inline]
 pub(crate) fn embedded_key(ip: &[u8]) -> Option<FlowKey> {
-    let hl = usize::from(ip.first()? & 0x0f) * 4;
-    let total = (usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]))).min(ip.len());
-    let e = ip.get(hl + 8..total)?;
-    let ihl = usize::from(e.first()? & 0x0f) * 4;
-    if ihl < 20 || e.len() < ihl + 8 {
-        return None;
-    }
-    let a = |at: usize| u32::from_be_bytes([e[at], e[at + 1], e[at + 2], e[at + 3]]);
-    let be = |at: usize| u16::from_be_bytes([e[at], e[at + 1]]);
-    let mut k = FlowKey { src: a(12), dst: a(16), sport: 0, dport: 0, proto: e[9] };
-    match k.proto {
-        proto::TCP | proto::UDP => {
-            k.sport = be(ihl);
-            k.dport = be(ihl + 2);
-        }
-        proto::ICMP => match e[ihl] {
-            icmpv4::kind::ECHO_REQUEST | icmpv4::kind::ECHO_REPLY => {
-                k.sport = be(ihl + 4);
-                k.dport = k.sport;
-            }
-            _ => return None,
-        },
-        _ => {}
-    }
-    Some(k)
+    flow::embedded(ip).map(FlowKey::from)
 }
 
 /// True for the ICMP types that are errors about another packet.

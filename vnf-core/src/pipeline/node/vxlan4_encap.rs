@@ -9,7 +9,7 @@
 //! neighbour queue later); tx of underlay ARP requests; drops: no-forward, malformed,
 //! vxlan-mtu-exceeded, no-mbuf, arp-queue-full, arp-failed, neighbor-table-full.
 
-use super::new_arp;
+use super::{new_arp, ETH};
 use super::vxlan4_output::output;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l3::neigh::Resolve;
@@ -18,6 +18,8 @@ use crate::pipeline::{flow_hash, neigh_drop_reason, retag, Cx, Frame, NhCache, N
 use crate::stats::{DropReason, Event};
 use crate::wire::arp::{self, ArpRepr};
 use crate::wire::ipv4::{self, Ipv4Repr};
+use crate::wire::ethernet::EthernetRepr;
+use crate::wire::udp::UdpRepr;
 use crate::wire::{vxlan, EtherType, MacAddr};
 
 pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
@@ -78,7 +80,7 @@ fn encap<B: PacketBuf, A: BufAlloc>(
     }
     m.ntags = 0;
     let inner_len = pkt.len();
-    let ip_len = inner_len + vxlan::OVERHEAD - 14;
+    let ip_len = inner_len + vxlan::OVERHEAD - ETH;
     if ip_len > usize::from(v.mtu) {
         return Err(DropReason::VxlanMtuExceeded);
     }
@@ -86,25 +88,21 @@ fn encap<B: PacketBuf, A: BufAlloc>(
     st.ip_ident = st.ip_ident.wrapping_add(1);
     let ident = st.ip_ident;
     let Some(hdr) = pkt.prepend(vxlan::OVERHEAD) else { return Err(DropReason::NoMbuf) };
-    hdr[6..12].copy_from_slice(&v.mac.0);
-    hdr[12..14].copy_from_slice(&EtherType::IPV4.to_be_bytes());
-    Ipv4Repr {
+    // The destination MAC is the underlay next hop's, set once it is known.
+    let eth = EthernetRepr { dst: MacAddr::default(), src: v.mac, ethertype: EtherType::IPV4 };
+    let ip4 = Ipv4Repr {
         src: v.ip,
         dst: ip,
         protocol: ipv4::proto::UDP,
-        payload_len: (ip_len - 20) as u16,
+        payload_len: (ip_len - ipv4::HEADER_LEN) as u16,
         ttl: 64,
         dscp_ecn: 0,
         ident,
         dont_frag: true,
-    }
-    .emit(&mut hdr[14..34]);
-    hdr[34..36].copy_from_slice(&sport.to_be_bytes());
-    hdr[36..38].copy_from_slice(&v.udp_port.to_be_bytes());
-    hdr[38..40].copy_from_slice(&((ip_len - 20) as u16).to_be_bytes());
-    hdr[40..42].fill(0);
-    vxlan::emit(&mut hdr[42..50], vni);
-    m.l3 = 14;
+    };
+    let udp = UdpRepr { src_port: sport, dst_port: v.udp_port, payload_len: (inner_len + vxlan::HEADER_LEN) as u16 };
+    vxlan::emit_outer(hdr, &eth, &ip4, &udp, vni);
+    m.l3 = ETH as u16;
     m.ethertype = EtherType::IPV4;
     cx.c.event(Event::VxlanEncap);
     if let Some(t) = cx.c.domains.get(usize::from(domain)) {

@@ -4,7 +4,7 @@
 //!
 //! Output: tx; drops: no-forward, malformed.
 
-use super::set_macs;
+use crate::wire::ethernet::set_macs;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::pipeline::{Cx, Frame};
 use crate::stats::DropReason;
