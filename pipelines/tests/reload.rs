@@ -135,7 +135,7 @@ fn reload_every_100_ms_under_load_loses_no_frame() {
             let mut b = Burst::new();
             while seq < N {
                 while b.len() < 32 && seq < N {
-                    let vlan = if seq % 2 == 0 { 10 } else { 20 };
+                    let vlan = if seq.is_multiple_of(2) { 10 } else { 20 };
                     match Mbuf::from_bytes(&pool, &frame(vlan, seq)) {
                         Some(m) => {
                             b.push(m).unwrap();
@@ -175,7 +175,7 @@ fn reload_every_100_ms_under_load_loses_no_frame() {
                 refused += 1;
                 continue;
             }
-            let next = if reloads % 2 == 0 { &reload_cfgs.1 } else { &reload_cfgs.0 };
+            let next = if reloads.is_multiple_of(2) { &reload_cfgs.1 } else { &reload_cfgs.0 };
             let r = dp.reload(next.clone()).unwrap();
             latencies.push(r.latency_us);
             reloads += 1;

@@ -174,8 +174,8 @@ zone = "inside"
         WorkerSnapshot::sum(&dp.worker_snapshots()).named_drops()
     );
     let mut replies = vec![];
-    for q in 0..2 {
-        for f in drain(&btx[q]) {
+    for (q, ring) in btx.iter().enumerate() {
+        for f in drain(ring) {
             let src = u32::from_be_bytes([f[26], f[27], f[28], f[29]]);
             let sport = u16::from_be_bytes([f[34], f[35]]);
             assert!(src == 0xc613_0064 || src == 0xc613_0065, "source is a pool address");
@@ -184,7 +184,7 @@ zone = "inside"
         }
     }
     // Replies: all on queue 0 of b, so worker 0 receives them all.
-    let mut expect = vec![vec![], vec![]];
+    let mut expect = [vec![], vec![]];
     for &(ext, port) in &replies {
         let mut f = vec![0x02, 0x76, 0x6e, 0x66, 0, 20, 2, 0, 0, 0, 0, 2, 8, 0];
         let mut ip = [0u8; 20];

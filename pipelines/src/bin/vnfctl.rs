@@ -543,7 +543,7 @@ fn render(cmd: &Cmd, v: &Value) -> String {
             format!("tracing the next {} packets on each of {} workers\n", cell(&v["armed"]), cell(&v["workers"]))
         }
         Cmd::Trace { action: TraceAction::Clear } => "trace cleared\n".into(),
-        Cmd::Trace { action: TraceAction::Show } => trace(&v),
+        Cmd::Trace { action: TraceAction::Show } => trace(v),
         Cmd::Vtep => vtep(&v["vtep"]),
         Cmd::Conntrack { action: None, .. } => {
             let ep = |k: &Value| {

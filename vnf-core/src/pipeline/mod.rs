@@ -454,11 +454,10 @@ impl<B: PacketBuf> State<B> {
 
     /// Records a neighbour on `ifx` and queues the packets that waited for it: routed ones
     /// to `ip4-rewrite`, encapsulated ones to `vxlan4-output`.
-    fn neigh_learn(
+    fn neigh_learn<A: BufAlloc>(
         &mut self,
-        c: &WorkerCounters,
+        cx: &Cx<'_, A>,
         f: &mut Frame<B>,
-        now: u64,
         ifx: u16,
         ip: u32,
         mac: MacAddr,
@@ -467,8 +466,8 @@ impl<B: PacketBuf> State<B> {
         self.nh_cache = None;
         self.underlay_cache = None;
         let mut released = std::mem::take(&mut self.released);
-        if self.neigh.learn(ifx, ip, mac, now, create, &mut released) {
-            c.event(Event::ArpLearned);
+        if self.neigh.learn(ifx, ip, mac, cx.now, create, &mut released) {
+            cx.c.event(Event::ArpLearned);
         }
         let next = if ifx == UNDERLAY_IFX { Node::Vxlan4Output } else { Node::Ip4Rewrite };
         for p in released.drain(..) {

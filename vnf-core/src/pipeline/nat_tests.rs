@@ -5,12 +5,11 @@ use super::tests::{echo, eth, ipv4, tx, Action, Collect, Rig};
 use super::*;
 use crate::buf::VecBuf;
 use crate::conntrack::{tcp::TcpState, FlowKey};
-use crate::wire::arp::ArpRepr;
 use crate::wire::checksum;
 use crate::wire::ipv4::Ipv4Repr;
 use crate::wire::tcp::TcpPacket;
 use crate::wire::udp::UdpPacket;
-use crate::wire::{vxlan, EtherType};
+use crate::wire::EtherType;
 
 /// The two-zone fixture with static neighbours: hosts H and H2 inside, server S and router RT outside.
 fn cfg() -> String {
@@ -80,6 +79,8 @@ const ACK: u8 = 0x10;
 const FIN: u8 = 0x11;
 const RST: u8 = 0x04;
 
+// A test fixture spelling out every field of the segment it builds.
+#[allow(clippy::too_many_arguments)]
 fn tcp(src: u32, sport: u16, dst: u32, dport: u16, flags: u8, seq: u32, ack: u32, ttl: u8) -> Vec<u8> {
     let mut t = vec![0u8; 20];
     t[0..2].copy_from_slice(&sport.to_be_bytes());
@@ -409,7 +410,7 @@ fn with_two_workers_a_reply_goes_to_the_owner_of_its_port() {
     let mut w: Vec<Pipeline<VecBuf>> = (0..2).map(|i| Pipeline::for_worker(&t, i, 32)).collect();
     let sec = t.sec.as_deref().unwrap();
     // One packet through worker `w`, as received on `port` (or handed over by the other).
-    let mut process = |w: &mut Pipeline<VecBuf>, port: u16, pkt: &[u8], handed: bool| {
+    let process = |w: &mut Pipeline<VecBuf>, port: u16, pkt: &[u8], handed: bool| {
         if handed {
             w.rx_handoff(&c, port, VecBuf::new(pkt));
         } else {

@@ -3,12 +3,11 @@
 
 use super::tests::{Action, Rig};
 use super::*;
-use crate::buf::VecBuf;
 use crate::wire::arp::ArpRepr;
 use crate::wire::checksum;
 use crate::wire::ipv4::Ipv4Repr;
 use crate::wire::udp::UdpPacket;
-use crate::wire::{vxlan, EtherType};
+use crate::wire::vxlan;
 
 const CFG: &str = r#"
 [[port]]
@@ -66,6 +65,8 @@ fn inner(dst: MacAddr, src: MacAddr, n: usize) -> Vec<u8> {
 }
 
 /// The encapsulation vnfd must produce (ident and source port given).
+// A test fixture spelling out every field of the outer headers it builds.
+#[allow(clippy::too_many_arguments)]
 fn encap(inner: &[u8], src: u32, dst: u32, smac: MacAddr, dmac: MacAddr, ident: u16, sport: u16, vni: u32) -> Vec<u8> {
     let mut f = vec![];
     f.extend_from_slice(&dmac.0);

@@ -9,12 +9,12 @@
 //! arp-not-ours; consumed: replies to our requests.
 
 use super::new_arp;
-use crate::wire::ethernet::set_macs;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::packet::{flag, PacketMeta};
 use crate::pipeline::{Cx, Frame, Node, State};
 use crate::stats::{DropReason, Event};
 use crate::wire::arp::{self, ArpPacket, ArpRepr};
+use crate::wire::ethernet::set_macs;
 use crate::wire::MacAddr;
 
 fn parse<B: PacketBuf>(f: &Frame<B>, i: u16) -> Option<ArpRepr> {
@@ -37,7 +37,7 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
                 if g.prefix.contains(r.sender_ip) && r.sender_ip != g.ip {
                     let for_us =
                         r.operation == arp::OP_REQUEST && (r.target_ip == g.ip || cx.t.answers_arp(&g, r.target_ip));
-                    st.neigh_learn(cx.c, f, cx.now, m.domain, r.sender_ip, r.sender_mac, for_us);
+                    st.neigh_learn(cx, f, m.domain, r.sender_ip, r.sender_mac, for_us);
                     if for_us {
                         let reply = ArpRepr {
                             operation: arp::OP_REPLY,
@@ -75,7 +75,7 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
             f.drop(i, DropReason::ArpNotOurs);
             continue;
         }
-        st.neigh_learn(cx.c, f, cx.now, m.domain, r.sender_ip, r.sender_mac, true);
+        st.neigh_learn(cx, f, m.domain, r.sender_ip, r.sender_mac, true);
         if r.operation == arp::OP_REPLY {
             f.consumed(i);
             continue;

@@ -7,13 +7,13 @@
 //! Next: `l2-output` (RST), `icmp4-error`; drops: fw-reject.
 
 use super::icmp4_error::prepare;
-use crate::wire::ethernet::set_macs;
 use super::src_mac;
 use crate::buf::{BufAlloc, PacketBuf};
+use crate::pipeline::MIN_FRAME;
 use crate::pipeline::{Cx, Frame, Node};
 use crate::stats::{DropReason, Event};
+use crate::wire::ethernet::set_macs;
 use crate::wire::icmpv4;
-use crate::pipeline::MIN_FRAME;
 use crate::wire::ipv4::{self, proto, Ipv4Packet, Ipv4Repr};
 use crate::wire::tcp::{self, flags, TcpPacket, TcpRepr};
 

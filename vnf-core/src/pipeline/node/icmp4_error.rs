@@ -10,15 +10,15 @@
 //!
 //! Next: `l2-output`; drops: the datagram's own reason.
 
-use super::{src_mac, ETH, VLAN_TAG};
 use super::stateful::untranslate;
+use super::{src_mac, ETH, VLAN_TAG};
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::packet::{flag, PacketMeta};
 use crate::pipeline::{Cx, Frame, Node, State};
 use crate::stats::{DropReason, Event};
+use crate::wire::ethernet::EthernetRepr;
 use crate::wire::icmpv4::{self, Icmpv4Packet};
 use crate::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
-use crate::wire::ethernet::EthernetRepr;
 use crate::wire::EtherType;
 
 /// Sets what `icmp4-error` makes of a packet: the error's type, code and rest-of-header

@@ -7,8 +7,8 @@
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::pipeline::{Cx, Frame, Node};
 use crate::stats::{DropReason, Event};
-use crate::wire::icmpv4::{self, Icmpv4Packet};
 use crate::wire::ethernet::swap_macs;
+use crate::wire::icmpv4::{self, Icmpv4Packet};
 use crate::wire::ipv4::Ipv4Packet;
 
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {

@@ -9,12 +9,12 @@
 
 use super::icmp4_error::prepare;
 use super::ETH;
-use crate::wire::ethernet::set_macs;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l2::fdb::Dest;
 use crate::packet::flag;
 use crate::pipeline::{Cx, Frame, Node, State};
 use crate::stats::DropReason;
+use crate::wire::ethernet::set_macs;
 use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::{icmpv4, vxlan, MacAddr};
 

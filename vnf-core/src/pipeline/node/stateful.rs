@@ -25,8 +25,8 @@ use crate::nat::{translate, Mappings, NatData, SecTables};
 use crate::packet::{flag, PacketMeta};
 use crate::pipeline::{Cx, Frame, Node, State};
 use crate::stats::{DropReason, Event};
-use crate::wire::icmpv4;
 use crate::wire::flow::{self, Ipv4Flow};
+use crate::wire::icmpv4;
 use crate::wire::ipv4::proto;
 use crate::wire::WireError;
 

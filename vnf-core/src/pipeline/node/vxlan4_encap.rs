@@ -9,16 +9,16 @@
 //! neighbour queue later); tx of underlay ARP requests; drops: no-forward, malformed,
 //! vxlan-mtu-exceeded, no-mbuf, arp-queue-full, arp-failed, neighbor-table-full.
 
-use super::{new_arp, ETH};
 use super::vxlan4_output::output;
+use super::{new_arp, ETH};
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l3::neigh::Resolve;
 use crate::packet::PacketMeta;
 use crate::pipeline::{flow_hash, neigh_drop_reason, retag, Cx, Frame, NhCache, Node, Pending, State, UNDERLAY_IFX};
 use crate::stats::{DropReason, Event};
 use crate::wire::arp::{self, ArpRepr};
-use crate::wire::ipv4::{self, Ipv4Repr};
 use crate::wire::ethernet::EthernetRepr;
+use crate::wire::ipv4::{self, Ipv4Repr};
 use crate::wire::udp::UdpRepr;
 use crate::wire::{vxlan, EtherType, MacAddr};
 

@@ -62,7 +62,7 @@ fn input<B: PacketBuf, A: BufAlloc<Buf = B>>(
         if r.target_ip != v.ip || !v.prefix.contains(r.sender_ip) || r.sender_ip == v.ip {
             return Err(DropReason::UnderlayNotOurs);
         }
-        st.neigh_learn(cx.c, f, cx.now, UNDERLAY_IFX, r.sender_ip, r.sender_mac, r.operation == arp::OP_REQUEST);
+        st.neigh_learn(cx, f, UNDERLAY_IFX, r.sender_ip, r.sender_mac, r.operation == arp::OP_REQUEST);
         if r.operation == arp::OP_REQUEST {
             let reply = ArpRepr {
                 operation: arp::OP_REPLY,

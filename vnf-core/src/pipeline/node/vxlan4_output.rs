@@ -4,10 +4,10 @@
 //!
 //! Output: tx; drops: no-forward, malformed.
 
-use crate::wire::ethernet::set_macs;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::pipeline::{Cx, Frame};
 use crate::stats::DropReason;
+use crate::wire::ethernet::set_macs;
 use crate::wire::MacAddr;
 
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
