@@ -51,6 +51,7 @@ pub const COMMANDS: &[&str] = &[
     "trace add",
     "trace show",
     "trace clear",
+    "runtime",
     "vf list",
     "vf set",
     "sriov apply",
@@ -431,6 +432,7 @@ impl Control {
             "trace add" => self.trace_add(&a),
             "trace show" => a.only(&[]).and_then(|_| self.trace_show()),
             "trace clear" => a.only(&[]).and_then(|_| self.trace_clear()),
+            "runtime" => self.runtime(&a),
             "vf list" => a.only(&[]).and_then(|_| self.vf_list()),
             "vf set" => self.vf_set(&a),
             "sriov apply" => self.sriov_apply(&a),
@@ -613,6 +615,45 @@ impl Control {
             }
         }
         ok(json!({ "packets": packets, "left": left }))
+    }
+
+    /// Per-node runtime counters summed over the workers (`enable` turns them on, zeroed,
+    /// or off first): calls, packets, cycles, cycles per packet, packets per call.
+    fn runtime(&self, a: &Args<'_>) -> Reply {
+        a.only(&["enable"])?;
+        let enable = match a.obj.get("enable") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(v) => return Err(bad("enable", format!("expected true or false, got {v}"))),
+        };
+        let dp = self.dp();
+        let mut sum: Option<Vec<vnf_core::pipeline::NodeRuntime>> = None;
+        for a in dp.query(&Query::Runtime { enable })? {
+            let Answer::Runtime(Some(r)) = a else { continue };
+            let s = sum.get_or_insert_with(|| vec![Default::default(); r.len()]);
+            for (t, x) in s.iter_mut().zip(&r) {
+                t.calls += x.calls;
+                t.packets += x.packets;
+                t.cycles += x.cycles;
+            }
+        }
+        let Some(sum) = sum else { return ok(json!({ "enabled": false, "nodes": [] })) };
+        let nodes: Vec<Value> = vnf_core::pipeline::Node::ALL
+            .iter()
+            .zip(&sum)
+            .filter(|(_, r)| r.calls > 0)
+            .map(|(n, r)| {
+                json!({
+                    "node": n.name(),
+                    "calls": r.calls,
+                    "packets": r.packets,
+                    "cycles": r.cycles,
+                    "cycles_per_packet": if r.packets > 0 { r.cycles as f64 / r.packets as f64 } else { 0.0 },
+                    "packets_per_call": r.packets as f64 / r.calls as f64,
+                })
+            })
+            .collect();
+        ok(json!({ "enabled": true, "nodes": nodes }))
     }
 
     fn trace_clear(&self) -> Reply {

@@ -24,7 +24,7 @@ use vnf_core::l2::fdb::Entry as FdbEntry;
 use vnf_core::nat::pool::Mapping;
 use vnf_core::nat::NatData;
 use vnf_core::pipeline::trace::TraceRecord;
-use vnf_core::pipeline::{Pipeline, Remap, Sink, Tables};
+use vnf_core::pipeline::{NodeRuntime, Pipeline, Remap, Sink, Tables};
 use vnf_core::stats::{DropReason, WorkerCounters};
 
 /// One compiled config with the queues each worker polls: what a worker runs. Published
@@ -120,6 +120,8 @@ pub enum Query {
     TraceShow,
     /// Forgets the trace records and stops marking.
     TraceClear,
+    /// The per-node runtime counters; `enable` turns them on (zeroed) or off first.
+    Runtime { enable: Option<bool> },
 }
 
 /// One connection in a listing.
@@ -155,6 +157,8 @@ pub enum Answer {
     Latency(Box<Histogram<u64>>),
     /// Trace records, oldest first, and packets still to be marked.
     Trace { records: Vec<TraceRecord>, left: u32 },
+    /// Per-node runtime counters in node order (None: they are off).
+    Runtime(Option<Vec<NodeRuntime>>),
     /// This worker has no such state (config without bridges or without tracking).
     None,
 }
@@ -288,8 +292,7 @@ impl Worker {
                 }
                 got += n;
                 c.ports[*in_port].rx.add(n as u64);
-                let p = *in_port as u16;
-                pkts.for_each_owned(|m| pl.rx(tables, p, m));
+                pl.rx_burst(tables, *in_port as u16, pkts.drain_owned());
                 let mut out = Out { txb: &mut txb, txq: &io.tx, hand: &mut hand, c, handed: false, burst };
                 pl.run(tables, pool, c, now_ms, &mut out);
                 out.done();
@@ -368,6 +371,12 @@ fn answer(
         Query::TraceClear => {
             st.trace.clear();
             Answer::Trace { records: Vec::new(), left: 0 }
+        }
+        Query::Runtime { enable } => {
+            if let Some(on) = enable {
+                st.set_runtime(on, rdtsc);
+            }
+            Answer::Runtime(st.runtime().map(|r| r.to_vec()))
         }
         Query::Fdb { domain, from, limit } => {
             let mut matched = 0;

@@ -658,13 +658,7 @@ fn packet_trace_through_vnfctl() {
         shown = ok(&v, r#"{"cmd":"trace show"}"#);
         shown["left"] == json!(0) && shown["packets"].as_array().is_some_and(|p| p.len() == 3)
     }));
-    let want = [
-        ("l2-input", "l2-learn"),
-        ("l2-learn", "l2-fwd"),
-        ("l2-fwd", "l2-flood"),
-        ("l2-flood", "l2-output"),
-        ("l2-output", "tx port 1"),
-    ];
+    let want = [("l2-input", "l2-fwd"), ("l2-fwd", "l2-flood"), ("l2-flood", "l2-output"), ("l2-output", "tx port 1")];
     let mut srcs = vec![];
     for p in shown["packets"].as_array().unwrap() {
         let nodes: Vec<(String, String)> = p["nodes"]
@@ -678,7 +672,7 @@ fn packet_trace_through_vnfctl() {
         let first = &p["nodes"][0];
         assert_eq!((first["in_port"].clone(), first["bridge"].clone()), (json!("p0"), json!("b10")));
         assert_eq!(first["dst_mac"], json!("02:00:00:00:02:99"));
-        assert_eq!(p["nodes"][4]["out_port"], json!("p1"));
+        assert_eq!(p["nodes"][3]["out_port"], json!("p1"));
         srcs.push(first["src_mac"].as_str().unwrap().to_owned());
     }
     // Consecutive packets of the replay: three different sources, in the pcap's order.
@@ -696,4 +690,33 @@ fn packet_trace_through_vnfctl() {
     assert_eq!((code, out.as_str()), (0, "trace cleared\n"));
     let (_, out, _) = ctl(&["trace", "show"]);
     assert_eq!(out, "no packets traced\n");
+}
+
+#[test]
+fn per_node_runtime_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let v = start(d, "rtm");
+    let sock = v.control_path();
+    let r = ok(&v, r#"{"cmd":"runtime"}"#);
+    assert_eq!((r["enabled"].clone(), r["nodes"].clone()), (json!(false), json!([])));
+    assert!(err(&v, r#"{"cmd":"runtime","enable":"yes"}"#).starts_with("enable: expected true or false"));
+    ok(&v, r#"{"cmd":"runtime","enable":true}"#);
+    // The replayed frames are flooded: exactly these nodes run, each over every packet.
+    let mut r = Value::Null;
+    assert!(common::wait_until(10, || {
+        r = ok(&v, r#"{"cmd":"runtime"}"#);
+        r["nodes"].as_array().is_some_and(|n| n.len() == 4 && n.iter().all(|x| x["packets"].as_u64() > Some(1000)))
+    }));
+    let names: Vec<&str> = r["nodes"].as_array().unwrap().iter().map(|n| n["node"].as_str().unwrap()).collect();
+    assert_eq!(names, ["l2-input", "l2-fwd", "l2-flood", "l2-output"]);
+    for n in r["nodes"].as_array().unwrap() {
+        assert!(n["cycles"].as_u64().unwrap() > 0 && n["calls"].as_u64().unwrap() > 0, "{n}");
+        assert!(n["packets_per_call"].as_f64().unwrap() >= 1.0, "{n}");
+    }
+    let (code, out, _) = vnfctl(d, &sock, &["runtime"]);
+    assert_eq!(code, 0);
+    assert!(row(&out, "l2-flood").len() == 5, "{out}");
+    let (code, out, _) = vnfctl(d, &sock, &["runtime", "--off"]);
+    assert_eq!((code, out.as_str()), (0, "runtime counters are off (vnfctl runtime --on)\n"));
 }

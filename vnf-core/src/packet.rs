@@ -23,6 +23,8 @@ pub mod flag {
     pub const TRACED: u8 = 16;
     /// [`PacketMeta::flow`] and the fields beside it hold the packet's current tuple.
     pub const FLOW: u8 = 32;
+    /// [`PacketMeta::nh_mac`] holds the routed packet's next-hop MAC (released by ARP).
+    pub const NH_KNOWN: u8 = 64;
 }
 
 /// What the nodes know and decide about one packet.
@@ -32,7 +34,7 @@ pub struct PacketMeta {
     pub dst_mac: u64,
     /// Source MAC as a u64.
     pub src_mac: u64,
-    /// Next-hop MAC once resolved (`ip4-rewrite`, `vxlan4-output`), as a u64.
+    /// Next-hop MAC once resolved (`ip4-neigh`, `vxlan4-output`), as a u64.
     pub nh_mac: u64,
     /// The flow tuple, valid with [`flag::FLOW`].
     pub flow: FlowKey,

@@ -80,6 +80,16 @@ enum Cmd {
         #[command(subcommand)]
         action: TraceAction,
     },
+    /// Per-node runtime counters (VPP's `show runtime`): calls, packets, cycles per packet;
+    /// `--on` turns them on (zeroed), `--off` off.
+    Runtime {
+        /// Turn the counters on (zeroed).
+        #[arg(long, conflicts_with = "off")]
+        on: bool,
+        /// Turn the counters off.
+        #[arg(long)]
+        off: bool,
+    },
     /// SR-IOV virtual functions: `vf list`, `vf set PF VF [--mac ...]`.
     Vf {
         #[command(subcommand)]
@@ -317,6 +327,12 @@ fn request(cmd: &Cmd) -> Result<String, Fail> {
             "trace add"
         }
         Cmd::Trace { action: TraceAction::Show } => "trace show",
+        Cmd::Runtime { on, off } => {
+            if *on || *off {
+                m.insert("enable".into(), (*on).into());
+            }
+            "runtime"
+        }
         Cmd::Trace { action: TraceAction::Clear } => "trace clear",
         Cmd::Vf { action: VfAction::List } => "vf list",
         Cmd::Vf {
@@ -544,6 +560,24 @@ fn render(cmd: &Cmd, v: &Value) -> String {
         }
         Cmd::Trace { action: TraceAction::Clear } => "trace cleared\n".into(),
         Cmd::Trace { action: TraceAction::Show } => trace(v),
+        Cmd::Runtime { .. } => {
+            if v["enabled"] != json!(true) {
+                return "runtime counters are off (vnfctl runtime --on)\n".into();
+            }
+            let rows: Vec<Vec<String>> = list(&v["nodes"])
+                .iter()
+                .map(|n| {
+                    vec![
+                        cell(&n["node"]),
+                        cell(&n["calls"]),
+                        cell(&n["packets"]),
+                        format!("{:.1}", n["cycles_per_packet"].as_f64().unwrap_or(0.0)),
+                        format!("{:.1}", n["packets_per_call"].as_f64().unwrap_or(0.0)),
+                    ]
+                })
+                .collect();
+            table(&["node", "calls", "packets", "cycles/pkt", "pkts/call"], &rows)
+        }
         Cmd::Vtep => vtep(&v["vtep"]),
         Cmd::Conntrack { action: None, .. } => {
             let ep = |k: &Value| {

@@ -251,6 +251,16 @@ impl Burst {
         }
     }
 
+    /// Moves every mbuf out, in order, as an iterator; the burst is empty afterwards (mbufs
+    /// the iterator did not yield are freed when it is dropped).
+    #[inline(always)]
+    pub fn drain_owned(&mut self) -> DrainOwned<'_> {
+        let n = self.len;
+        // As in for_each_owned: the burst forgets the slots before any is moved out.
+        self.len = 0;
+        DrainOwned { ptrs: &self.ptrs[..n], next: 0 }
+    }
+
     /// Removes and returns the last mbuf.
     pub fn pop(&mut self) -> Option<Mbuf> {
         if self.len == 0 {
@@ -310,5 +320,31 @@ impl Burst {
 impl Drop for Burst {
     fn drop(&mut self) {
         self.free_all();
+    }
+}
+
+/// The mbufs of a burst, moved out in order ([`Burst::drain_owned`]).
+pub struct DrainOwned<'a> {
+    ptrs: &'a [*mut rte_mbuf],
+    next: usize,
+}
+
+impl Iterator for DrainOwned<'_> {
+    type Item = Mbuf;
+    #[inline(always)]
+    fn next(&mut self) -> Option<Mbuf> {
+        let p = *self.ptrs.get(self.next)?;
+        self.next += 1;
+        // SAFETY: slots 0..n of the burst held owned non-null mbufs, which the burst forgot
+        // (len 0) before this iterator was made; each is moved out exactly once.
+        Some(unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) })
+    }
+}
+
+impl Drop for DrainOwned<'_> {
+    fn drop(&mut self) {
+        for m in self.by_ref() {
+            drop(m);
+        }
     }
 }

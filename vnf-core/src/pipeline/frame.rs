@@ -66,6 +66,18 @@ pub enum Hop {
     None,
 }
 
+/// A node's queue: slot numbers, preallocated to the frame's capacity.
+struct Queue {
+    slots: Box<[u16]>,
+    len: usize,
+}
+
+impl Queue {
+    fn new(cap: usize) -> Queue {
+        Queue { slots: vec![0; cap].into_boxed_slice(), len: 0 }
+    }
+}
+
 /// The packets of one polling round.
 pub struct Frame<B> {
     bufs: Vec<Option<B>>,
@@ -73,8 +85,13 @@ pub struct Frame<B> {
     out: Vec<Output>,
     hop: Vec<Hop>,
     done: Vec<u16>,
-    queues: Vec<Vec<u16>>,
-    spare: Vec<u16>,
+    queues: Vec<Queue>,
+    /// Where a taken queue's slots are copied for the node to read (see `next_queue`).
+    list: Vec<u16>,
+    /// Cross-connect runs: (in_port, first slot, count) received together, not yet sent.
+    runs: Vec<(u16, u16, u16)>,
+    /// Runs that reached an output.
+    runs_done: Vec<(u16, u16, Output)>,
     /// Bit n set: the queue of node n is not empty.
     pending: u32,
     /// Packets that found the frame full.
@@ -94,12 +111,14 @@ impl<B: PacketBuf> Frame<B> {
         let cap = cap.clamp(1, u16::MAX as usize);
         Frame {
             bufs: Vec::with_capacity(cap),
-            meta: Vec::with_capacity(cap),
+            meta: vec![PacketMeta::rx(0); cap],
             out: vec![Output::Consumed; cap],
             hop: vec![Hop::None; cap],
             done: Vec::with_capacity(cap),
-            queues: (0..Node::COUNT).map(|_| Vec::with_capacity(cap)).collect(),
-            spare: Vec::with_capacity(cap),
+            queues: (0..Node::COUNT).map(|_| Queue::new(cap)).collect(),
+            list: Vec::with_capacity(cap),
+            runs: Vec::with_capacity(64),
+            runs_done: Vec::with_capacity(64),
             pending: 0,
             overflow: 0,
             lost: [0; DropReason::COUNT],
@@ -137,8 +156,7 @@ impl<B: PacketBuf> Frame<B> {
             return None;
         }
         self.bufs.push(Some(b));
-        self.meta.push(meta);
-        self.hop[i] = Hop::None;
+        self.meta[i] = meta;
         Some(i as u16)
     }
 
@@ -234,10 +252,13 @@ impl<B: PacketBuf> Frame<B> {
     #[inline(always)]
     pub fn to(&mut self, i: u16, node: Node) {
         let q = &mut self.queues[node as usize];
-        if q.len() < q.capacity() {
-            q.push(i);
+        if let Some(s) = q.slots.get_mut(q.len) {
+            *s = i;
+            q.len += 1;
             self.pending |= 1 << node as u32;
-            self.hop[usize::from(i)] = Hop::Next(node);
+            if self.traced {
+                self.hop[usize::from(i)] = Hop::Next(node);
+            }
         } else {
             // A slot visits a node at most once, so a queue cannot outgrow the frame.
             self.end(i, Output::Drop(DropReason::EmitOverflow));
@@ -247,7 +268,9 @@ impl<B: PacketBuf> Frame<B> {
     #[inline(always)]
     fn end(&mut self, i: u16, o: Output) {
         self.out[usize::from(i)] = o;
-        self.hop[usize::from(i)] = Hop::Out(o);
+        if self.traced {
+            self.hop[usize::from(i)] = Hop::Out(o);
+        }
         self.done.push(i);
     }
 
@@ -309,15 +332,63 @@ impl<B: PacketBuf> Frame<B> {
         }
         let n = self.pending.trailing_zeros() as usize;
         self.pending &= !(1 << n);
-        let list = std::mem::replace(&mut self.queues[n], std::mem::take(&mut self.spare));
+        let mut list = std::mem::take(&mut self.list);
+        let q = &mut self.queues[n];
+        list.extend_from_slice(&q.slots[..q.len]);
+        q.len = 0;
         Some((Node::ALL[n], list))
     }
 
-    /// Returns a queue taken by [`Frame::next_queue`], emptied.
+    /// Returns the list taken by [`Frame::next_queue`].
     #[inline(always)]
     pub(super) fn give_back(&mut self, mut list: Vec<u16>) {
         list.clear();
-        self.spare = list;
+        self.list = list;
+    }
+
+    /// Packets received together on `in_port`, all for the cross-connect: kept as one run,
+    /// with no per-packet metadata (the cross-connect reads none).
+    #[inline]
+    pub fn rx_run(&mut self, in_port: u16, bufs: impl IntoIterator<Item = B>) {
+        let start = self.bufs.len();
+        for b in bufs {
+            if self.bufs.len() < self.cap {
+                self.bufs.push(Some(b));
+            } else {
+                self.overflow += 1;
+                drop(b);
+            }
+        }
+        let n = self.bufs.len() - start;
+        if n > 0 {
+            self.runs.push((in_port, start as u16, n as u16));
+            self.pending |= 1 << Node::Xconnect as u32;
+        }
+    }
+
+    /// Packets in the cross-connect runs waiting.
+    #[inline]
+    pub(super) fn run_packets(&self) -> usize {
+        self.runs.iter().map(|r| usize::from(r.2)).sum()
+    }
+
+    /// The cross-connect runs waiting, taken (give them back with [`Frame::runs_back`]).
+    #[inline(always)]
+    pub(super) fn take_runs(&mut self) -> Vec<(u16, u16, u16)> {
+        std::mem::take(&mut self.runs)
+    }
+
+    /// Returns the run list taken by [`Frame::take_runs`].
+    #[inline(always)]
+    pub(super) fn runs_back(&mut self, mut runs: Vec<(u16, u16, u16)>) {
+        runs.clear();
+        self.runs = runs;
+    }
+
+    /// A whole run reaches output `o`.
+    #[inline(always)]
+    pub(super) fn end_run(&mut self, start: u16, n: u16, o: Output) {
+        self.runs_done.push((start, n, o));
     }
 
     /// What the last node did with slot `i`.
@@ -346,9 +417,28 @@ impl<B: PacketBuf> Frame<B> {
             }
         }
         self.done.clear();
+        for k in 0..self.runs_done.len() {
+            let (start, n, o) = self.runs_done[k];
+            let (start, n) = (usize::from(start), usize::from(n));
+            for slot in self.bufs[start..start + n].iter_mut() {
+                let Some(b) = slot.take() else { continue };
+                match o {
+                    Output::Tx(p) => sink.tx(p, b),
+                    Output::Handoff(w, p) => sink.handoff(w, p, b),
+                    Output::Drop(r) => {
+                        c.drop_n(r, 1);
+                        sink.free(b, o);
+                    }
+                    Output::Consumed => {
+                        c.event(Event::LocalConsumed);
+                        sink.free(b, o);
+                    }
+                }
+            }
+        }
+        self.runs_done.clear();
         debug_assert!(self.bufs.iter().all(Option::is_none), "a slot reached no output");
         self.bufs.clear();
-        self.meta.clear();
         self.traced = false;
         if self.overflow > 0 {
             c.drop_n(DropReason::EmitOverflow, self.overflow);

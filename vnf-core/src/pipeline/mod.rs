@@ -13,13 +13,13 @@
 //! node's queue non-empty again.
 //!
 //! ```text
-//! l2-input ─► l2-learn ─► l2-fwd ─► l2-output ─► tx
-//!    │                      ├─► l2-flood ─► l2-output | vxlan4-encap
-//!    │                      ├─► arp-input ─► l2-output (reply) | l2-flood (broadcast)
-//!    │                      └─► ip4-input ─► ip4-local | ip4-forward
-//!    └─► vxlan4-input (underlay) ─► l2-learn (inner frame)
+//! l2-input ─► l2-fwd (learn, lookup) ─► l2-output ─► tx
+//!    │           ├─► l2-flood ─► l2-output | vxlan4-encap
+//!    │           ├─► arp-input ─► l2-output (reply) | l2-flood (broadcast)
+//!    │           └─► ip4-input ─► ip4-local | ip4-forward
+//!    └─► vxlan4-input (underlay) ─► l2-fwd (inner frame)
 //! ip4-input ─► ct-lookup ─► ip4-forward | ct-related | ct-new ─► fw-reject
-//! ip4-forward ─► ip4-arp ─► ip4-rewrite ─► l2-output | l2-flood | vxlan4-encap
+//! ip4-forward ─► ip4-neigh ─► l2-output | l2-flood | vxlan4-encap | parked for ARP
 //!     └─► icmp4-error ─► l2-output
 //! vxlan4-encap ─► vxlan4-output ─► tx (underlay)
 //! ```
@@ -81,8 +81,7 @@ nodes! {
     Xconnect => "xconnect", "port cross-connect: every packet leaves by the port's peer";
     L2Input => "l2-input", "port role and VLAN admission; parses the frame once into the packet's metadata";
     Vxlan4Input => "vxlan4-input", "underlay port: ARP for the local VTEP, VXLAN decapsulation (RFC 7348)";
-    L2Learn => "l2-learn", "learns the source MAC at the ingress port or VTEP";
-    L2Fwd => "l2-fwd", "destination lookup: a port, a VTEP, flooding, or the gateway";
+    L2Fwd => "l2-fwd", "the bridge: learns the source, then a port, a VTEP, flooding, or the gateway";
     ArpInput => "arp-input", "ARP to a gateway: neighbour learning, replies";
     Ip4Input => "ip4-input", "IPv4 to a gateway MAC: header checks, the flow tuple on the stateful path";
     CtLookup => "ct-lookup", "connection lookup, TCP state, NAT translation of known connections";
@@ -91,13 +90,24 @@ nodes! {
     FwReject => "fw-reject", "rejected connections: a TCP RST or an ICMP unreachable";
     Ip4Local => "ip4-local", "IPv4 to a gateway address: ICMP echo";
     Ip4Forward => "ip4-forward", "routing: address checks, TTL, the route lookup";
-    Ip4Arp => "ip4-arp", "the next hop's MAC from the neighbour table, or ARP";
-    Ip4Rewrite => "ip4-rewrite", "Ethernet rewrite of a routed packet and its egress in the domain";
+    Ip4Neigh => "ip4-neigh", "the next hop's MAC (neighbour table or ARP), the Ethernet rewrite, the egress";
     Icmp4Error => "icmp4-error", "ICMP errors back to the sender (RFC 792, RFC 1812 4.3.2)";
     L2Flood => "l2-flood", "a copy to every member port and remote VTEP of the domain";
     L2Output => "l2-output", "egress VLAN tags of the port, then tx";
     Vxlan4Encap => "vxlan4-encap", "VXLAN encapsulation toward a remote VTEP";
     Vxlan4Output => "vxlan4-output", "the underlay next hop of an encapsulated packet";
+}
+
+/// What one node cost a worker since the runtime counters were turned on (VPP's `show
+/// runtime`): dispatches, packets, and clock cycles spent in the node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeRuntime {
+    /// Times the node ran (once per frame that had packets for it).
+    pub calls: u64,
+    /// Packets it processed.
+    pub packets: u64,
+    /// Clock cycles spent in it (the worker's clock: the TSC in vnfd).
+    pub cycles: u64,
 }
 
 /// A packet waiting for its next hop's MAC.
@@ -149,6 +159,10 @@ pub struct State<B> {
     pub ct: Option<Box<CtState>>,
     /// The packet trace.
     pub trace: Trace,
+    /// Per-node runtime counters, when turned on ([`State::set_runtime`]).
+    runtime: Option<Box<[NodeRuntime; Node::COUNT]>>,
+    /// The clock the runtime counters read.
+    clock: fn() -> u64,
     icmp_tokens: u32,
     icmp_refill_ms: u64,
     released: Vec<Pending<B>>,
@@ -249,6 +263,22 @@ impl<B: PacketBuf> Pipeline<B> {
         self.frame.push(b, PacketMeta::rx(in_port), node);
     }
 
+    /// A burst received on `in_port`: one run for the cross-connect when the port is not a
+    /// bridge port and no trace is armed (decided once, no per-packet metadata), else each
+    /// packet queued to its first node.
+    #[inline(always)]
+    pub fn rx_burst(&mut self, t: &Tables, in_port: u16, bufs: impl IntoIterator<Item = B>) {
+        let bridged = t.bridged.get(usize::from(in_port)).copied().unwrap_or(false);
+        if !bridged && !self.st.trace.armed() {
+            self.frame.rx_run(in_port, bufs);
+            return;
+        }
+        let node = if bridged { Node::L2Input } else { Node::Xconnect };
+        for b in bufs {
+            self.frame.push(b, PacketMeta::rx(in_port), node);
+        }
+    }
+
     /// A packet another worker handed over (this worker owns its connection), as received
     /// on `in_port`.
     pub fn rx_handoff(&mut self, c: &WorkerCounters, in_port: u16, b: B) {
@@ -295,12 +325,13 @@ impl<B: PacketBuf> Pipeline<B> {
 /// Runs the nodes until every packet of the frame reached an output or a neighbour queue.
 fn graph<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>) {
     use node::*;
+    let timed = st.runtime.is_some();
     while let Some((n, list)) = f.next_queue() {
+        let (t0, pkts) = if timed { ((st.clock)(), list.len() + f.run_packets()) } else { (0, 0) };
         match n {
             Node::Xconnect => xconnect::run(cx, f, &list),
             Node::L2Input => l2_input::run(cx, f, &list),
             Node::Vxlan4Input => vxlan4_input::run(st, cx, f, &list),
-            Node::L2Learn => l2_learn::run(st, cx, f, &list),
             Node::L2Fwd => l2_fwd::run(st, cx, f, &list),
             Node::ArpInput => arp_input::run(st, cx, f, &list),
             Node::Ip4Input => ip4_input::run(st, cx, f, &list),
@@ -310,13 +341,21 @@ fn graph<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &mut State<B>, cx: &Cx<'_, A>, 
             Node::FwReject => fw_reject::run(cx, f, &list),
             Node::Ip4Local => ip4_local::run(cx, f, &list),
             Node::Ip4Forward => ip4_forward::run(cx, f, &list),
-            Node::Ip4Arp => ip4_arp::run(st, cx, f, &list),
-            Node::Ip4Rewrite => ip4_rewrite::run(st, cx, f, &list),
+            Node::Ip4Neigh => ip4_neigh::run(st, cx, f, &list),
             Node::Icmp4Error => icmp4_error::run(st, cx, f, &list),
             Node::L2Flood => l2_flood::run(cx, f, &list),
             Node::Vxlan4Encap => vxlan4_encap::run(st, cx, f, &list),
             Node::Vxlan4Output => vxlan4_output::run(cx, f, &list),
             Node::L2Output => l2_output::run(cx, f, &list),
+        }
+        if timed {
+            let t1 = (st.clock)();
+            if let Some(r) = st.runtime.as_mut() {
+                let r = &mut r[n as usize];
+                r.calls += 1;
+                r.packets += pkts as u64;
+                r.cycles += t1.wrapping_sub(t0);
+            }
         }
         if f.traced {
             st.trace.record(n, f, &list, cx.now);
@@ -352,6 +391,8 @@ impl<B: PacketBuf> State<B> {
             neigh,
             ct: t.sec.as_deref().map(|s| Box::new(CtState::new(s, worker))),
             trace: Trace::default(),
+            runtime: None,
+            clock: || 0,
             icmp_tokens: t.icmp_errors_per_s,
             icmp_refill_ms: 0,
             released: Vec::with_capacity(n),
@@ -365,6 +406,17 @@ impl<B: PacketBuf> State<B> {
             ip_ident: 0,
             worker,
         }
+    }
+
+    /// Turns the per-node runtime counters on (zeroed, reading `clock`) or off.
+    pub fn set_runtime(&mut self, on: bool, clock: fn() -> u64) {
+        self.clock = clock;
+        self.runtime = on.then(|| Box::new([NodeRuntime::default(); Node::COUNT]));
+    }
+
+    /// The per-node runtime counters, by node, when they are on.
+    pub fn runtime(&self) -> Option<&[NodeRuntime; Node::COUNT]> {
+        self.runtime.as_deref()
     }
 
     /// Timers; what they send is put into `f`.
@@ -387,7 +439,7 @@ impl<B: PacketBuf> State<B> {
             if ifx == UNDERLAY_IFX {
                 node::vxlan4_encap::arp_request(cx, f, ip);
             } else {
-                node::ip4_arp::arp_request(cx, f, ifx, ip);
+                node::ip4_neigh::arp_request(cx, f, ifx, ip);
             }
         }
         for p in failed.drain(..) {
@@ -453,7 +505,7 @@ impl<B: PacketBuf> State<B> {
     }
 
     /// Records a neighbour on `ifx` and queues the packets that waited for it: routed ones
-    /// to `ip4-rewrite`, encapsulated ones to `vxlan4-output`.
+    /// to `ip4-neigh`, encapsulated ones to `vxlan4-output`.
     fn neigh_learn<A: BufAlloc>(
         &mut self,
         cx: &Cx<'_, A>,
@@ -469,10 +521,11 @@ impl<B: PacketBuf> State<B> {
         if self.neigh.learn(ifx, ip, mac, cx.now, create, &mut released) {
             cx.c.event(Event::ArpLearned);
         }
-        let next = if ifx == UNDERLAY_IFX { Node::Vxlan4Output } else { Node::Ip4Rewrite };
+        let next = if ifx == UNDERLAY_IFX { Node::Vxlan4Output } else { Node::Ip4Neigh };
         for p in released.drain(..) {
             let mut m = p.meta;
             m.nh_mac = mac.to_u64();
+            m.flags |= flag::NH_KNOWN;
             f.unpark(p.pkt, m, next);
         }
         self.released = released;

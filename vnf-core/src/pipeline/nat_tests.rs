@@ -574,18 +574,18 @@ fn trace_shows_the_stateful_nodes() {
     r.run(0, &from_in(H, &tcp(IP_H, 40000, IP_S, 80, SYN, 100, 0, 64)));
     r.run(1, &from_out(S, &tcp(IP_S, 80, IP_P, 40000, SYNACK, 500, 101, 64)));
     r.run(1, &from_out(S, &tcp(IP_S, 80, IP_P, 40001, SYN, 1, 0, 64)));
-    let head = [("l2-input", "l2-learn"), ("l2-learn", "l2-fwd"), ("l2-fwd", "ip4-input"), ("ip4-input", "ct-lookup")];
-    let tail = [("ip4-forward", "ip4-arp"), ("ip4-arp", "ip4-rewrite"), ("ip4-rewrite", "l2-output")];
+    let head = [("l2-input", "l2-fwd"), ("l2-fwd", "ip4-input"), ("ip4-input", "ct-lookup")];
+    let tail = [("ip4-forward", "ip4-neigh")];
     let mut want = super::tests::path(0, &head);
     want.extend(super::tests::path(0, &[("ct-lookup", "ct-new"), ("ct-new", "ip4-forward")]));
     // the server's MAC is not learned yet: flooded in its domain (one port)
-    want.extend(super::tests::path(0, &tail[..2]));
-    want.extend(super::tests::path(0, &[("ip4-rewrite", "l2-flood"), ("l2-flood", "l2-output")]));
+    want.extend(super::tests::path(0, &tail));
+    want.extend(super::tests::path(0, &[("ip4-neigh", "l2-flood"), ("l2-flood", "l2-output")]));
     want.push((0, "l2-output", "tx port 1".into()));
     want.extend(super::tests::path(1, &head));
     want.push((1, "ct-lookup", "ip4-forward".into()));
     want.extend(super::tests::path(1, &tail));
-    want.push((1, "l2-output", "tx port 0".into()));
+    want.push((1, "ip4-neigh", "tx port 0".into()));
     want.extend(super::tests::path(2, &head));
     want.extend(super::tests::path(2, &[("ct-lookup", "ct-new"), ("ct-new", "drop nat-no-mapping")]));
     assert_eq!(r.trace(), want);

@@ -347,7 +347,7 @@ fn routing_resolves_the_next_hop_then_forwards() {
     let out = r.run(2, &reply);
     let routed = eth(B, GW20, &[], EtherType::IPV4, &ipv4(IP_A, IP_B, 17, 63, &pl));
     // (the reply that released the packet reaches its output first: arp-input consumes it
-    // before the released packet runs ip4-rewrite and l2-output)
+    // before the released packet runs ip4-neigh and l2-output)
     assert_eq!(out, vec![(reply, Action::Consumed), (routed.clone(), Action::Tx(2))]);
     // later packets go straight through
     let out = tx(&r.run(0, &f));
@@ -549,14 +549,14 @@ fn trace_shows_each_node_a_bridged_packet_passes() {
     r.run(3, &eth(A2, B, &[Tag::c(10)], EtherType::IPV4, &pl));
     // a third packet is not traced (N was 2)
     r.run(0, &eth(A2, A, &[], EtherType::IPV4, &pl));
-    let hops = [("l2-input", "l2-learn"), ("l2-learn", "l2-fwd"), ("l2-fwd", "l2-output"), ("l2-output", "tx port 1")];
+    let hops = [("l2-input", "l2-fwd"), ("l2-fwd", "tx port 1")];
     let mut want = path(0, &hops);
     want.extend(path(1, &hops));
     assert_eq!(r.trace(), want);
     let recs: Vec<_> = r.st.trace.records().copied().collect();
-    assert_eq!((recs[0].meta.in_port, recs[4].meta.in_port), (0, 3));
-    assert_eq!((recs[4].meta.ntags, recs[7].meta.ntags), (1, 0), "l2-output popped the tag");
-    assert_eq!(recs[7].meta.dst_mac, A2.to_u64());
+    assert_eq!((recs[0].meta.in_port, recs[2].meta.in_port), (0, 3));
+    assert_eq!((recs[2].meta.ntags, recs[3].meta.ntags), (1, 0), "l2-fwd popped the tag as it sent the frame");
+    assert_eq!(recs[3].meta.dst_mac, A2.to_u64());
     r.st.trace.clear();
     assert!(r.trace().is_empty());
 }
@@ -576,27 +576,21 @@ fn trace_shows_routing_arp_and_drops() {
     // drops: bad source MAC, and a TTL that runs out (ICMP time exceeded back to the sender)
     r.run(0, &eth(GW10, MacAddr::BROADCAST, &[], EtherType::IPV4, &pl));
     r.run(0, &eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, IP_B, 17, 1, &pl)));
-    let routed = [
-        ("l2-input", "l2-learn"),
-        ("l2-learn", "l2-fwd"),
-        ("l2-fwd", "ip4-input"),
-        ("ip4-input", "ip4-forward"),
-        ("ip4-forward", "ip4-arp"),
-    ];
+    let routed =
+        [("l2-input", "l2-fwd"), ("l2-fwd", "ip4-input"), ("ip4-input", "ip4-forward"), ("ip4-forward", "ip4-neigh")];
     let mut want = path(0, &routed);
-    want.push((0, "ip4-arp", "parked (waiting for ARP)".into()));
-    want.extend(path(1, &[("l2-input", "l2-learn"), ("l2-learn", "l2-fwd"), ("l2-fwd", "arp-input")]));
+    want.push((0, "ip4-neigh", "parked (waiting for ARP)".into()));
+    want.extend(path(1, &[("l2-input", "l2-fwd"), ("l2-fwd", "arp-input")]));
     want.push((1, "arp-input", "consumed".into()));
-    // the released packet keeps its trace id and goes on from ip4-rewrite
-    want.extend(path(0, &[("ip4-rewrite", "l2-output"), ("l2-output", "tx port 2")]));
+    // the released packet keeps its trace id and goes on in ip4-neigh, its MAC known
+    want.push((0, "ip4-neigh", "tx port 2".into()));
     want.extend(path(2, &routed));
-    want.extend(path(2, &[("ip4-arp", "ip4-rewrite"), ("ip4-rewrite", "l2-output"), ("l2-output", "tx port 2")]));
+    want.push((2, "ip4-neigh", "tx port 2".into()));
     want.push((3, "l2-input", "drop bad-src-mac".into()));
     want.extend(path(
         4,
         &[
-            ("l2-input", "l2-learn"),
-            ("l2-learn", "l2-fwd"),
+            ("l2-input", "l2-fwd"),
             ("l2-fwd", "ip4-input"),
             ("ip4-input", "ip4-forward"),
             ("ip4-forward", "icmp4-error"),
@@ -617,7 +611,7 @@ fn trace_on_one_port_marks_only_its_packets() {
     assert!(r.trace().is_empty());
     r.run(2, &eth(MacAddr::BROADCAST, B, &[], EtherType::ARP, &pl));
     let t = r.trace();
-    assert_eq!(t[0], (0, "l2-input", "l2-learn".to_string()));
+    assert_eq!(t[0], (0, "l2-input", "l2-fwd".to_string()));
     // flooded in VLAN 20: one copy (trunk) and the original (nothing else in the domain)
     assert_eq!(t.iter().filter(|x| x.1 == "l2-output").count(), 1, "{t:?}");
     assert_eq!(r.st.trace.left(), 0);

@@ -4,14 +4,14 @@
 //! net unreachable; otherwise the TTL is decremented (checksum updated incrementally) and
 //! the next hop is the route's gateway or, on a connected subnet, the destination itself.
 //!
-//! Next: `ip4-arp`, `icmp4-error`; drops: not-routable.
+//! Next: `ip4-neigh`, `icmp4-error`; drops: not-routable.
 
 use super::icmp4_error::prepare;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::pipeline::{Cx, Frame, Node};
 use crate::stats::{DropReason, Event};
 use crate::wire::icmpv4;
-use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::ipv4::{self, Ipv4Packet};
 
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     for &i in list {
@@ -44,11 +44,12 @@ fn forward<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) 
             return Err(DropReason::NotRoutable);
         }
     }
-    if let Some(mut ip) = b.data_mut().get_mut(m.l3()..).and_then(|d| Ipv4Packet::new_checked(d).ok()) {
-        ip.set_ttl_update(m.ttl - 1);
+    // ip4-input checked the header; only its fixed 20 bytes are touched here.
+    if let Some(h) = b.data_mut().get_mut(m.l3()..m.l3() + ipv4::HEADER_LEN) {
+        Ipv4Packet::new_unchecked(h).set_ttl_update(m.ttl - 1);
     }
     cx.c.event(Event::Routed);
     m.out_domain = nh.domain;
     m.ip = nh.via.unwrap_or(dst);
-    Ok(Node::Ip4Arp)
+    Ok(Node::Ip4Neigh)
 }

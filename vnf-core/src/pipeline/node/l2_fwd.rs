@@ -1,12 +1,17 @@
-//! `l2-fwd`: where a frame goes in its domain (Linux `br_handle_frame_finish`): to the
+//! `l2-fwd`: the bridge (Linux `br_handle_frame_finish`). The source MAC is learned in the
+//! frame's domain, at its ingress port or, for an inner frame from the overlay, at the VTEP
+//! it came from (`br_fdb_update`); then the frame goes where it belongs: to the
 //! gateway (frames to the gateway MAC, and broadcast ARP, which is also flooded), flooded
 //! (group addresses and unknown unicast), or to the port or VTEP its destination was
 //! learned at. An inner frame from the overlay never goes back into it (split horizon) and
 //! is never routed.
 //!
-//! Next: `l2-output`, `l2-flood`, `vxlan4-encap`, `arp-input`, `ip4-input`; drops:
+//! Output: tx (unicast to a learned port, retagged here); next: `l2-output` (none on this
+//! path today), `l2-flood`, `vxlan4-encap`, `arp-input`, `ip4-input`; drops:
 //! same-port, l3-unsupported, l3-from-overlay, vxlan-split-horizon.
 
+use super::l2_output::egress;
+use super::PREFETCH_FROM;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l2::fdb::Dest;
 use crate::packet::flag;
@@ -15,11 +20,26 @@ use crate::stats::DropReason;
 use crate::wire::EtherType;
 
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
+    // The FDB slots the frame will touch (source and destination of each packet), before
+    // any is needed.
+    // (A table that small stays in the caches: hashing for it would only cost.)
+    if st.fdb.len() >= PREFETCH_FROM {
+        for &i in list {
+            let m = f.meta(i);
+            st.fdb.prefetch(m.domain, m.src_mac);
+            st.fdb.prefetch(m.domain, m.dst_mac);
+        }
+    }
     for &i in list {
-        let m = *f.meta(i);
-        let gw = cx.t.domains.get(usize::from(m.domain)).and_then(|d| d.gateway);
-        let dst = m.dst_mac;
-        if m.has(flag::OVERLAY) {
+        // Field by field: a whole-struct copy of metadata written field by field a node
+        // earlier stalls on store forwarding.
+        let m = f.meta(i);
+        let (domain, dst, src, in_port, ethertype, ip) = (m.domain, m.dst_mac, m.src_mac, m.in_port, m.ethertype, m.ip);
+        let overlay = m.has(flag::OVERLAY);
+        let dest = if overlay { Dest::Vtep(ip) } else { Dest::Port(in_port) };
+        st.learn(cx.c, cx.now, domain, src, dest);
+        let gw = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway);
+        if overlay {
             if gw.is_some_and(|g| g.mac64 == dst) {
                 f.drop(i, DropReason::L3FromOverlay);
                 continue;
@@ -28,10 +48,10 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
                 f.to(i, Node::L2Flood);
                 continue;
             }
-            match st.lookup(cx.now, m.domain, dst) {
+            match st.lookup(cx.now, domain, dst) {
                 Some(Dest::Port(p)) => {
                     f.meta_mut(i).out_port = p;
-                    f.to(i, Node::L2Output)
+                    egress(cx, f, i)
                 }
                 Some(Dest::Vtep(_)) => f.drop(i, DropReason::VxlanSplitHorizon),
                 None => f.to(i, Node::L2Flood),
@@ -40,14 +60,14 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
         }
         if let Some(g) = gw {
             if dst == g.mac64 {
-                match m.ethertype {
+                match ethertype {
                     EtherType::ARP => f.to(i, Node::ArpInput),
                     EtherType::IPV4 => f.to(i, Node::Ip4Input),
                     _ => f.drop(i, DropReason::L3Unsupported),
                 }
                 continue;
             }
-            if dst == BROADCAST && m.ethertype == EtherType::ARP {
+            if dst == BROADCAST && ethertype == EtherType::ARP {
                 // Answered (or learned from) for the gateway and still flooded, as a host
                 // on a Linux bridge would see it too.
                 f.meta_mut(i).flags |= flag::ARP_BCAST;
@@ -59,11 +79,11 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
             f.to(i, Node::L2Flood);
             continue;
         }
-        match st.lookup(cx.now, m.domain, dst) {
-            Some(Dest::Port(p)) if p == m.in_port => f.drop(i, DropReason::SamePort),
+        match st.lookup(cx.now, domain, dst) {
+            Some(Dest::Port(p)) if p == in_port => f.drop(i, DropReason::SamePort),
             Some(Dest::Port(p)) => {
                 f.meta_mut(i).out_port = p;
-                f.to(i, Node::L2Output)
+                egress(cx, f, i)
             }
             Some(Dest::Vtep(ip)) => {
                 f.meta_mut(i).ip = ip;

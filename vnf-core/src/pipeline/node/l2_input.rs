@@ -5,7 +5,7 @@
 //! trunks take their allowed C-tags, and the native VLAN untagged; QinQ trunks take
 //! S-tag + allowed C-tag. The underlay port goes to `vxlan4-input`.
 //!
-//! Next: `l2-learn`, `vxlan4-input`; drops: multi-segment, malformed, bad-src-mac,
+//! Next: `l2-fwd`, `vxlan4-input`; drops: multi-segment, malformed, bad-src-mac,
 //! vlan-not-allowed, untagged-not-allowed, no-forward, link-local-dst.
 
 use crate::buf::{BufAlloc, PacketBuf};
@@ -99,5 +99,5 @@ fn admit<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) ->
     m.domain = domain;
     m.out_domain = domain;
     m.flags |= flag::EXCEPT_IN;
-    Ok(Node::L2Learn)
+    Ok(Node::L2Fwd)
 }

@@ -12,16 +12,24 @@ use crate::stats::DropReason;
 
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     for &i in list {
-        let (b, m) = f.both_mut(i);
-        let (tags, n) = cx.t.egress_tags(m.out_port, m.out_domain, m.pcp);
-        if retag(b, m.ntags, &tags[..n]) {
-            let d = n as i32 - i32::from(m.ntags);
-            m.l3 = (i32::from(m.l3) + 4 * d) as u16;
-            m.ntags = n as u8;
-            let p = m.out_port;
-            f.tx(i, p);
-        } else {
-            f.drop(i, DropReason::Malformed);
-        }
+        egress(cx, f, i);
+    }
+}
+
+/// Slot `i` leaves port `meta.out_port` with that port's tags for `meta.out_domain` (the
+/// step `l2-fwd` also takes itself for a unicast frame to a learned port, as a bridge's
+/// forwarding step retags and sends).
+#[inline(always)]
+pub(crate) fn egress<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) {
+    let (b, m) = f.both_mut(i);
+    let (tags, n) = cx.t.egress_tags(m.out_port, m.out_domain, m.pcp);
+    if retag(b, m.ntags, &tags[..n]) {
+        let d = n as i32 - i32::from(m.ntags);
+        m.l3 = (i32::from(m.l3) + 4 * d) as u16;
+        m.ntags = n as u8;
+        let p = m.out_port;
+        f.tx(i, p);
+    } else {
+        f.drop(i, DropReason::Malformed);
     }
 }

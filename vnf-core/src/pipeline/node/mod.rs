@@ -5,15 +5,13 @@
 pub mod arp_input;
 pub mod fw_reject;
 pub mod icmp4_error;
-pub mod ip4_arp;
 pub mod ip4_forward;
 pub mod ip4_input;
 pub mod ip4_local;
-pub mod ip4_rewrite;
+pub mod ip4_neigh;
 pub mod l2_flood;
 pub mod l2_fwd;
 pub mod l2_input;
-pub mod l2_learn;
 pub mod l2_output;
 pub mod stateful;
 pub mod vxlan4_encap;
@@ -49,6 +47,10 @@ pub(crate) fn new_arp<B: PacketBuf, A: BufAlloc<Buf = B>>(
     arp.emit(&mut d[ETH..ETH + arp::PACKET_LEN]);
     Some(i)
 }
+
+/// Entries from which a node prefetches a table's slots for its frame: below that the
+/// table stays in the caches and the extra hashing only costs.
+pub(crate) const PREFETCH_FROM: usize = 4096;
 
 /// Length of an untagged Ethernet header.
 pub(crate) const ETH: usize = crate::wire::ethernet::HEADER_LEN;

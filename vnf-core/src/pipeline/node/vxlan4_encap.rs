@@ -3,7 +3,7 @@
 //! source port from a hash of the inner flow (49152..=65535), UDP checksum 0, DF set, TTL
 //! 64. Never fragments: a packet above the underlay MTU is dropped. Then the underlay next
 //! hop's MAC: cached, from the neighbour table, or by ARP on the underlay (the packet waits
-//! parked, like `ip4-arp`).
+//! parked, like `ip4-neigh`).
 //!
 //! Output: tx on the underlay port; next: `vxlan4-output` (a packet released from the
 //! neighbour queue later); tx of underlay ARP requests; drops: no-forward, malformed,

@@ -6,7 +6,7 @@
 //! in its bridge domain as received from that VTEP. Inner frames carry no tags unless the
 //! bridge allows them; their tags are then payload.
 //!
-//! Next: `l2-learn` (inner frame), `vxlan4-output` (packets released by an ARP answer);
+//! Next: `l2-fwd` (inner frame), `vxlan4-output` (packets released by an ARP answer);
 //! drops: underlay-not-ours, malformed, ipv4-bad-checksum, vxlan-bad-checksum,
 //! vxlan-bad-flags, vxlan-unknown-vni, vxlan-unknown-vtep, vxlan-inner-tagged,
 //! bad-src-mac; consumed: ARP.
@@ -144,5 +144,5 @@ fn input<B: PacketBuf, A: BufAlloc<Buf = B>>(
     mm.out_domain = domain;
     mm.ip = src_vtep;
     mm.flags = (mm.flags & !flag::EXCEPT_IN) | flag::OVERLAY;
-    Ok(Some(Node::L2Learn))
+    Ok(Some(Node::L2Fwd))
 }

@@ -1,8 +1,9 @@
 //! `xconnect`: every packet received on one port of a `[[xconnect]]` pair leaves by the
 //! other, untouched (its bytes are never read). Ports in no pair drop with `no-forward`.
+//! Packets come as runs (a burst of one port, decided once) or, when traced, one by one.
 
 use crate::buf::{BufAlloc, PacketBuf};
-use crate::pipeline::{Cx, Frame};
+use crate::pipeline::{Cx, Frame, Output};
 use crate::stats::DropReason;
 
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
@@ -13,4 +14,13 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, l
             None => f.drop(i, DropReason::NoForward),
         }
     }
+    let runs = f.take_runs();
+    for &(port, start, n) in &runs {
+        let o = match peer.get(usize::from(port)).copied().flatten() {
+            Some(p) => Output::Tx(p),
+            None => Output::Drop(DropReason::NoForward),
+        };
+        f.end_run(start, n, o);
+    }
+    f.runs_back(runs);
 }

@@ -1,0 +1,165 @@
+//! `ip4-neigh`: a routed packet's next hop (`meta.ip` in `meta.out_domain`) and its egress.
+//! The next hop's MAC comes from a one-entry cache of the last next hop, the neighbour
+//! table, or by ARP: the packet then waits, parked outside the frame, in the neighbour's
+//! queue (RFC 1122 2.3.2.2), and the first packet of a resolution sends the request;
+//! `arp-input` brings the packets back here when the answer comes (their MAC known), or
+//! the timers fail them (host unreachable). Then the packet gets its next hop's MAC and the
+//! egress gateway's MAC, and goes where the next hop was learned in the egress domain: a
+//! port, the overlay, or flooded when not learned (yet). Into the overlay, a packet that
+//! does not fit the tunnel is never fragmented: with DF set its sender learns the tunnel's
+//! MTU (RFC 1191, frag needed), otherwise it is dropped.
+//!
+//! Output: tx (to a learned port, retagged here); next: `vxlan4-encap`, `l2-flood`,
+//! `icmp4-error`, and `l2-flood` for ARP
+//! requests; drops: arp-queue-full, arp-failed, neighbor-table-full, no-forward,
+//! malformed, vxlan-mtu-exceeded.
+
+use super::icmp4_error::prepare;
+use super::l2_output::egress;
+use super::{new_arp, ETH, PREFETCH_FROM};
+use crate::buf::{BufAlloc, PacketBuf};
+use crate::l2::fdb::Dest;
+use crate::l3::neigh::Resolve;
+use crate::packet::{flag, PacketMeta};
+use crate::pipeline::{neigh_drop_reason, Cx, Frame, NhCache, Node, Pending, State};
+use crate::stats::{DropReason, Event};
+use crate::wire::arp::{self, ArpRepr};
+use crate::wire::ethernet::set_macs;
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::{icmpv4, vxlan, MacAddr};
+
+pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
+    st: &mut State<B>,
+    cx: &Cx<'_, A>,
+    f: &mut Frame<B>,
+    list: &[u16],
+) {
+    if st.neigh.len() >= PREFETCH_FROM {
+        for &i in list {
+            let m = f.meta(i);
+            if !m.has(flag::NH_KNOWN) {
+                st.neigh.prefetch(m.out_domain, m.ip);
+            }
+        }
+    }
+    for &i in list {
+        if !f.meta(i).has(flag::NH_KNOWN) && !resolve(st, cx, f, i) {
+            continue;
+        }
+        match rewrite(st, cx, f, i) {
+            // To a learned port: retagged and sent here, as l2-fwd does.
+            Ok(Node::L2Output) => egress(cx, f, i),
+            Ok(next) => f.to(i, next),
+            Err(r) => f.drop(i, r),
+        }
+    }
+}
+
+/// Finds the next hop's MAC of slot `i` (into `meta.nh_mac`); false when the packet was
+/// parked or dropped instead.
+#[inline(always)]
+fn resolve<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) -> bool {
+    let m = f.meta(i);
+    let (ifx, ip) = (m.out_domain, m.ip);
+    let cached = st.nh_cache.filter(|c| c.ms == cx.now && c.ifx == ifx && c.ip == ip).map(|c| c.mac);
+    if let Some(mac) = cached.or_else(|| st.neigh.lookup(ifx, ip, cx.now)) {
+        st.nh_cache = Some(NhCache { ifx, ip, mac, ms: cx.now });
+        f.meta_mut(i).nh_mac = mac.to_u64();
+        return true;
+    }
+    let meta = *f.meta(i);
+    let pending = Pending { pkt: f.park(i), ifx, meta };
+    match st.neigh.resolve(ifx, ip, pending, cx.now) {
+        Resolve::Known(mac, p) => {
+            st.nh_cache = Some(NhCache { ifx, ip, mac, ms: cx.now });
+            let mut pm = p.meta;
+            pm.nh_mac = mac.to_u64();
+            pm.flags |= flag::NH_KNOWN;
+            f.unpark(p.pkt, pm, Node::Ip4Neigh);
+        }
+        Resolve::Queued { send_request } => {
+            if send_request {
+                arp_request(cx, f, ifx, ip);
+            }
+        }
+        Resolve::Dropped(p, why) => f.drop_parked(p.pkt, p.meta, neigh_drop_reason(why)),
+    }
+    false
+}
+
+#[inline(always)]
+fn rewrite<B: PacketBuf, A: BufAlloc>(
+    st: &mut State<B>,
+    cx: &Cx<'_, A>,
+    f: &mut Frame<B>,
+    i: u16,
+) -> Result<Node, DropReason> {
+    let (b, m) = f.both_mut(i);
+    let domain = m.out_domain;
+    let g = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway).ok_or(DropReason::NoForward)?;
+    let mac = MacAddr::from_u64(m.nh_mac);
+    let dest = st.lookup(cx.now, domain, m.nh_mac);
+    if let (Some(Dest::Vtep(_)), Some(v)) = (dest, cx.t.vtep.as_ref()) {
+        let l3 = m.l3();
+        let (ip_len, df) = match b.data().get(l3..).and_then(|d| Ipv4Packet::new_checked(d).ok()) {
+            Some(ip) => (usize::from(ip.total_len()), ip.dont_frag()),
+            None => (0, false),
+        };
+        // The inner frame's room: the underlay MTU less the outer IPv4, UDP and VXLAN headers.
+        let inner_mtu = usize::from(v.mtu) - (vxlan::OVERHEAD - ETH);
+        if ip_len + ETH > inner_mtu {
+            if !df {
+                return Err(DropReason::VxlanMtuExceeded);
+            }
+            // The TTL was already decremented; undo it so the quoted header is the one sent.
+            if let Some(mut ip) = b.data_mut().get_mut(l3..).and_then(|d| Ipv4Packet::new_checked(d).ok()) {
+                let t = ip.ttl();
+                ip.set_ttl_update(t.saturating_add(1));
+            }
+            let rest = (inner_mtu - ETH) as u32;
+            prepare(
+                m,
+                DropReason::VxlanMtuExceeded,
+                icmpv4::kind::DEST_UNREACHABLE,
+                icmpv4::unreach::FRAG_NEEDED,
+                rest,
+            );
+            return Ok(Node::Icmp4Error);
+        }
+    }
+    if !set_macs(b.data_mut(), mac, g.mac) {
+        return Err(DropReason::Malformed);
+    }
+    m.flags &= !flag::EXCEPT_IN;
+    m.pcp = 0;
+    Ok(match dest {
+        Some(Dest::Port(p)) => {
+            m.out_port = p;
+            Node::L2Output
+        }
+        Some(Dest::Vtep(ip)) => {
+            m.ip = ip;
+            Node::Vxlan4Encap
+        }
+        None => Node::L2Flood,
+    })
+}
+
+/// An ARP request from the gateway of `domain` for `ip`, flooded in the domain.
+pub(crate) fn arp_request<B: PacketBuf, A: BufAlloc<Buf = B>>(cx: &Cx<'_, A>, f: &mut Frame<B>, domain: u16, ip: u32) {
+    let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else { return };
+    let req = ArpRepr {
+        operation: arp::OP_REQUEST,
+        sender_mac: g.mac,
+        sender_ip: g.ip,
+        target_mac: MacAddr::default(),
+        target_ip: ip,
+    };
+    let mut m = PacketMeta::rx(0);
+    m.domain = domain;
+    m.out_domain = domain;
+    if let Some(j) = new_arp(cx.alloc, f, MacAddr::BROADCAST, &req, m) {
+        cx.c.event(Event::ArpRequestSent);
+        f.to(j, Node::L2Flood);
+    }
+}
