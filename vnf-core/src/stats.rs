@@ -41,7 +41,7 @@ drop_reasons! {
     MultiSegment => "multi-segment", "a chained mbuf reached a stage that needs contiguous data";
     Malformed => "malformed", "the packet could not be parsed";
     NoMbuf => "no-mbuf", "no mbuf for a copy (flooding) or a generated packet";
-    EmitOverflow => "emit-overflow", "a burst produced more packets than the worker can hold";
+    EmitOverflow => "emit-overflow", "a burst produced more packets (copies, generated, released) than the worker's frame holds";
     BadSrcMac => "bad-src-mac", "source MAC is multicast, broadcast or zero";
     LinkLocalDst => "link-local-dst", "destination is an IEEE 802.1D link-local address (STP, LACP, LLDP)";
     VlanNotAllowed => "vlan-not-allowed", "the frame's VLAN is not allowed on the ingress port";

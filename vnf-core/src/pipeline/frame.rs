@@ -85,7 +85,7 @@ pub struct Frame<B> {
     out: Vec<Output>,
     hop: Vec<Hop>,
     done: Vec<u16>,
-    queues: Vec<Queue>,
+    queues: [Queue; Node::COUNT],
     /// Where a taken queue's slots are copied for the node to read (see `next_queue`).
     list: Vec<u16>,
     /// Cross-connect runs: (in_port, first slot, count) received together, not yet sent.
@@ -115,7 +115,7 @@ impl<B: PacketBuf> Frame<B> {
             out: vec![Output::Consumed; cap],
             hop: vec![Hop::None; cap],
             done: Vec::with_capacity(cap),
-            queues: (0..Node::COUNT).map(|_| Queue::new(cap)).collect(),
+            queues: std::array::from_fn(|_| Queue::new(cap)),
             list: Vec::with_capacity(cap),
             runs: Vec::with_capacity(64),
             runs_done: Vec::with_capacity(64),

@@ -40,6 +40,7 @@ mod tables;
 pub mod trace;
 
 pub use crate::packet::{flag, PacketMeta};
+pub use crate::wire::vxlan::flow_hash;
 pub use frame::{Frame, Hop, Output, Parked, Sink};
 pub use node::stateful::CtState;
 pub use reload::{Adopted, Remap};
@@ -555,53 +556,31 @@ fn neigh_drop_reason(why: NeighDrop) -> DropReason {
     }
 }
 
-/// A hash of an inner frame's flow (MACs, EtherType, and for IPv4 the addresses, protocol
-/// and the first 4 bytes of the L4 header), for the outer UDP source port (RFC 7348 5).
-/// Word-wise multiply-xorshift: a few cycles, well mixed in the low bits. Not a table
-/// hash: it only spreads flows over underlay paths.
-#[inline]
-pub fn flow_hash(frame: &[u8]) -> u32 {
-    #[inline(always)]
-    fn w64(b: &[u8], at: usize) -> u64 {
-        b.get(at..at + 8).map(|s| u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])).unwrap_or(0)
-    }
-    #[inline(always)]
-    fn w32(b: &[u8], at: usize) -> u64 {
-        b.get(at..at + 4).map(|s| u64::from(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))).unwrap_or(0)
-    }
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = w64(frame, 0) ^ w64(frame, 6).rotate_left(29) ^ (w32(frame, 10) << 7);
-    if frame.get(12..14) == Some(&[0x08, 0x00]) {
-        let hl = frame.get(14).map(|b| usize::from(b & 0x0f) * 4).unwrap_or(20);
-        h = (h ^ w64(frame, 26)).wrapping_mul(K);
-        h ^= (w32(frame, 14 + hl) << 8) ^ u64::from(frame.get(23).copied().unwrap_or(0));
-    }
-    h = h.wrapping_mul(K);
-    (h ^ (h >> 29) ^ (h >> 47)) as u32
-}
-
 /// Rewrites the VLAN tags of a frame that carries `cur` tags so it carries `want` (outer
 /// first), keeping the MACs and the EtherType; moves only the 12 MAC bytes. False (frame
 /// unchanged) if there is no headroom or the frame is too short.
 pub fn retag<B: PacketBuf>(pkt: &mut B, cur: u8, want: &[Tag]) -> bool {
+    use crate::wire::ethernet::{HEADER_LEN, MACS_LEN as MACS};
+    use crate::wire::vlan::TAG_LEN;
     let (cur, nw) = (usize::from(cur), want.len());
-    if pkt.len() < 14 + 4 * cur {
+    if pkt.len() < HEADER_LEN + TAG_LEN * cur {
         return false;
     }
     if nw > cur {
-        let d = 4 * (nw - cur);
+        let d = TAG_LEN * (nw - cur);
         let Some(_) = pkt.prepend(d) else { return false };
-        pkt.data_mut().copy_within(d..d + 12, 0);
+        pkt.data_mut().copy_within(d..d + MACS, 0);
     } else if nw < cur {
-        let d = 4 * (cur - nw);
-        pkt.data_mut().copy_within(0..12, d);
+        let d = TAG_LEN * (cur - nw);
+        pkt.data_mut().copy_within(0..MACS, d);
         if !pkt.adj(d) {
             return false;
         }
     }
     let data = pkt.data_mut();
     for (i, t) in want.iter().enumerate() {
-        t.emit(&mut data[12 + 4 * i..16 + 4 * i]);
+        let at = MACS + TAG_LEN * i;
+        t.emit(&mut data[at..at + TAG_LEN]);
     }
     true
 }

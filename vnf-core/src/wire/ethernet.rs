@@ -31,6 +31,8 @@ mod field {
 
 /// Length of the Ethernet II header.
 pub const HEADER_LEN: usize = field::PAYLOAD;
+/// Length of the two MAC addresses at the start of a frame (where VLAN tags are inserted).
+pub const MACS_LEN: usize = field::SRC.end;
 
 /// A view of an Ethernet II frame.
 #[derive(Debug, Clone)]

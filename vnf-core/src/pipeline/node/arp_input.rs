@@ -22,6 +22,8 @@ fn parse<B: PacketBuf>(f: &Frame<B>, i: u16) -> Option<ArpRepr> {
     f.buf(i).data().get(m.l3()..).and_then(|b| ArpPacket::new_checked(b).ok()).map(|p| ArpRepr::parse(&p))
 }
 
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
     st: &mut State<B>,
     cx: &Cx<'_, A>,

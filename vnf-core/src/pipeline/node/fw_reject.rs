@@ -17,6 +17,8 @@ use crate::wire::icmpv4;
 use crate::wire::ipv4::{self, proto, Ipv4Packet, Ipv4Repr};
 use crate::wire::tcp::{self, flags, TcpPacket, TcpRepr};
 
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     for &i in list {
         let m = *f.meta(i);

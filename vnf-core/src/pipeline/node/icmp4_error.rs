@@ -31,6 +31,8 @@ pub(crate) fn prepare(m: &mut PacketMeta, reason: DropReason, kind: u8, code: u8
     m.icmp_rest = rest;
 }
 
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     for &i in list {
         let reason = f.meta(i).reason;

@@ -13,6 +13,8 @@ use crate::stats::{DropReason, Event};
 use crate::wire::icmpv4;
 use crate::wire::ipv4::{self, Ipv4Packet};
 
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     for &i in list {
         match forward(cx, f, i) {

@@ -16,6 +16,8 @@ use crate::pipeline::{Cx, Frame, Node, State};
 use crate::stats::DropReason;
 use crate::wire::ipv4::{self, Ipv4Packet};
 
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     let stateful = st.ct.as_ref().map(|ct| &ct.table);
     for &i in list {

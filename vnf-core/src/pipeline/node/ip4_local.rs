@@ -11,6 +11,8 @@ use crate::wire::ethernet::swap_macs;
 use crate::wire::icmpv4::{self, Icmpv4Packet};
 use crate::wire::ipv4::Ipv4Packet;
 
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     for &i in list {
         if echo_reply(f, i) {

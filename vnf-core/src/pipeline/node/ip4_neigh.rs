@@ -28,6 +28,8 @@ use crate::wire::ethernet::set_macs;
 use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::{icmpv4, vxlan, MacAddr};
 
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
     st: &mut State<B>,
     cx: &Cx<'_, A>,

@@ -19,6 +19,8 @@ use crate::pipeline::{Cx, Frame, Node, State, BROADCAST, MCAST_BIT};
 use crate::stats::DropReason;
 use crate::wire::EtherType;
 
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     // The FDB slots the frame will touch (source and destination of each packet), before
     // any is needed.

@@ -16,6 +16,8 @@ use crate::wire::ethernet::mac_u64_at;
 use crate::wire::vlan::L2Info;
 use crate::wire::EtherType;
 
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     for &i in list {
         match admit(cx, f, i) {

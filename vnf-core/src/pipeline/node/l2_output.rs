@@ -10,6 +10,8 @@ use crate::buf::{BufAlloc, PacketBuf};
 use crate::pipeline::{retag, Cx, Frame};
 use crate::stats::DropReason;
 
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     for &i in list {
         egress(cx, f, i);

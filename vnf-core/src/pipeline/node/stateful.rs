@@ -113,6 +113,8 @@ fn retuple(m: &mut PacketMeta, to: &FlowKey) {
 }
 
 /// `ct-lookup`.
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn lookup<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     let Some(sec) = cx.t.sec.as_deref() else {
         for &i in list {
@@ -176,6 +178,8 @@ enum New {
 }
 
 /// `ct-new`: the first packet of a connection.
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn new<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     for &i in list {
         match new_one(st, cx, f, i) {
@@ -310,6 +314,8 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
 }
 
 /// `ct-related`: an ICMP error, translated as its connection if it quotes one (RFC 5508).
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn related<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     for &i in list {
         let m = *f.meta(i);

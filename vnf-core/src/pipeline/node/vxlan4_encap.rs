@@ -22,6 +22,8 @@ use crate::wire::ipv4::{self, Ipv4Repr};
 use crate::wire::udp::UdpRepr;
 use crate::wire::{vxlan, EtherType, MacAddr};
 
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
     st: &mut State<B>,
     cx: &Cx<'_, A>,

@@ -24,6 +24,8 @@ use crate::wire::vlan::L2Info;
 use crate::wire::vxlan::{self, VxlanPacket};
 use crate::wire::{EtherType, WireError};
 
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
     st: &mut State<B>,
     cx: &Cx<'_, A>,

@@ -10,6 +10,8 @@ use crate::stats::DropReason;
 use crate::wire::ethernet::set_macs;
 use crate::wire::MacAddr;
 
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     let Some(v) = cx.t.vtep.as_ref() else {
         for &i in list {

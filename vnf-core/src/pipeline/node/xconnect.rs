@@ -6,6 +6,8 @@ use crate::buf::{BufAlloc, PacketBuf};
 use crate::pipeline::{Cx, Frame, Output};
 use crate::stats::DropReason;
 
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     let peer = &cx.t.peer;
     for &i in list {
