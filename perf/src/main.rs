@@ -95,6 +95,10 @@ struct RunArgs {
     /// re-reads its config over the control socket this often while it forwards.
     #[arg(long, value_delimiter = ',', default_value = "0")]
     reload_ms: Vec<u32>,
+    /// After each case, one more vnfd run with its per-node runtime counters on: where the
+    /// cycles go, node by node (printed after the table, and in the JSON).
+    #[arg(long)]
+    node_runtime: bool,
 }
 
 #[derive(Serialize)]
@@ -106,6 +110,15 @@ struct CaseResult {
     vnfd: Measurement,
     testpmd: Measurement,
     ratio: f64,
+}
+
+/// Runs one measurement, and once more if it failed (on this VM a program is sometimes not
+/// scheduled for a second, which leaves too few rate samples); the second error is final.
+fn again<T>(mut f: impl FnMut() -> Result<T, String>) -> Result<T, String> {
+    f().or_else(|e| {
+        eprintln!("vnf-perf: {e}; measuring again");
+        f()
+    })
 }
 
 fn main() -> ExitCode {
@@ -279,7 +292,9 @@ fn bench(a: &RunArgs) -> Result<(), String> {
         testpmd: a.testpmd.clone(),
         workdir: a.workdir.clone(),
         reload_ms: 0,
+        node_runtime: false,
     };
+    let mut node_tables = vec![];
     let mut results = vec![];
     println!(
         "{:<10} {:>7} {:>8} {:>6} {:>12} {:>12} {:>7} {:>14} {:>14} {:>12} {:>8} {:>22}",
@@ -304,11 +319,19 @@ fn bench(a: &RunArgs) -> Result<(), String> {
                 let mut v = vec![];
                 let mut t = vec![];
                 for _ in 0..a.rounds.max(1) {
-                    t.push(runner::run_testpmd(&opts, &case)?);
-                    v.push(runner::run_vnfd(&opts, &case)?);
+                    t.push(again(|| runner::run_testpmd(&opts, &case))?);
+                    v.push(again(|| runner::run_vnfd(&opts, &case))?);
                 }
-                let vm = Measurement::median(v);
+                let mut vm = Measurement::median(v);
                 let tm = Measurement::median(t);
+                if a.node_runtime {
+                    opts.node_runtime = true;
+                    vm.nodes = runner::run_vnfd(&opts, &case)?.nodes;
+                    opts.node_runtime = false;
+                    let cells: Vec<String> =
+                        vm.nodes.iter().map(|n| format!("{} {:.1}", n.node, n.cycles_per_packet)).collect();
+                    node_tables.push(format!("{:<12} {:>8}  {}", sc.name(), flows, cells.join(" | ")));
+                }
                 let ratio = if tm.mpps > 0.0 { vm.mpps / tm.mpps } else { 0.0 };
                 let lat = &vm.reload_latency_us;
                 println!(
@@ -336,6 +359,12 @@ fn bench(a: &RunArgs) -> Result<(), String> {
                     ratio,
                 });
             }
+        }
+    }
+    if !node_tables.is_empty() {
+        println!("\ncycles per packet in each node (vnfd's runtime counters, a separate run):");
+        for l in &node_tables {
+            println!("{l}");
         }
     }
     if let Some(j) = &a.json {

@@ -19,6 +19,21 @@ pub struct RunOpts {
     pub workdir: PathBuf,
     /// Reload vnfd's config over its control socket this often (ms; 0: never).
     pub reload_ms: u32,
+    /// Read vnfd's per-node runtime counters (turned on after the warm-up) at the end.
+    pub node_runtime: bool,
+}
+
+/// What one node of vnfd's graph cost, from its runtime counters.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NodeCost {
+    /// The node's name.
+    pub node: String,
+    /// Clock cycles per packet spent in the node.
+    pub cycles_per_packet: f64,
+    /// Packets per call (the vector size the node saw).
+    pub packets_per_call: f64,
+    /// Packets it processed while the counters were on.
+    pub packets: u64,
 }
 
 /// One program's figures for one case.
@@ -40,6 +55,8 @@ pub struct Measurement {
     pub reloads: u64,
     /// Reload latency (request to every worker running it), p50 / p99 / max, in µs.
     pub reload_latency_us: Vec<f64>,
+    /// Per-node costs (vnfd with `node_runtime`).
+    pub nodes: Vec<NodeCost>,
 }
 
 impl Measurement {
@@ -59,6 +76,7 @@ impl Measurement {
             connections: 0,
             reloads: 0,
             reload_latency_us: vec![],
+            nodes: vec![],
         })
     }
 
@@ -84,7 +102,8 @@ pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
     );
     std::fs::write(&cfg, text).map_err(|e| e.to_string())?;
     let log = std::fs::File::create(o.workdir.join("vnfd.log")).map_err(|e| e.to_string())?;
-    let sock = if o.reload_ms > 0 { o.workdir.join("vnfd.sock") } else { PathBuf::new() };
+    let sock = if o.reload_ms > 0 || o.node_runtime { o.workdir.join("vnfd.sock") } else { PathBuf::new() };
+    let _ = std::fs::remove_file(&sock);
     let mut child = Command::new(&o.vnfd)
         .args(["--config", cfg.to_str().unwrap_or_default()])
         // VNF_PERF_LEGACY=1: a vnfd from before the control socket (no --control option).
@@ -99,6 +118,10 @@ pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
         .spawn()
         .map_err(|e| format!("{}: {e}", o.vnfd.display()))?;
     let out = child.stdout.take().ok_or("no stdout")?;
+    let runtime = o.node_runtime.then(|| {
+        let (sock, secs) = (sock.clone(), o.seconds);
+        std::thread::spawn(move || node_runtime(&sock, secs))
+    });
     let reloader = (o.reload_ms > 0).then(|| {
         let (every, until) =
             (Duration::from_millis(u64::from(o.reload_ms)), Instant::now() + Duration::from_secs(u64::from(o.seconds)));
@@ -154,6 +177,9 @@ pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
         }
     }
     m.connections = connections;
+    if let Some(r) = runtime {
+        m.nodes = r.join().map_err(|_| "runtime thread panicked")??;
+    }
     if let Some(r) = reloader {
         let mut lat = r.join().map_err(|_| "reload thread panicked")??;
         m.reloads = lat.len() as u64;
@@ -164,6 +190,49 @@ pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
         }
     }
     Ok(m)
+}
+
+/// One request on vnfd's control socket; its answer.
+fn ask(sock: &std::path::Path, req: &str) -> Result<serde_json::Value, String> {
+    use std::io::Write;
+    let mut c = std::os::unix::net::UnixStream::connect(sock).map_err(|e| format!("{}: {e}", sock.display()))?;
+    c.write_all(format!("{req}\n").as_bytes()).map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(c).read_line(&mut line).map_err(|e| e.to_string())?;
+    let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| format!("answer {line:?}: {e}"))?;
+    if v["ok"] != true {
+        return Err(format!("{req}: refused: {line}"));
+    }
+    Ok(v)
+}
+
+/// Turns vnfd's per-node runtime counters on after a 1 s warm-up and reads them 1 s before
+/// vnfd stops (it forwards `seconds` + 1 s).
+fn node_runtime(sock: &std::path::Path, seconds: u32) -> Result<Vec<NodeCost>, String> {
+    let t0 = Instant::now();
+    while !sock.exists() {
+        if t0.elapsed() > Duration::from_secs(20) {
+            return Err(format!("no control socket at {}", sock.display()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    ask(sock, r#"{"cmd":"runtime","enable":true}"#)?;
+    std::thread::sleep(Duration::from_secs(u64::from(seconds.saturating_sub(2).max(1))));
+    let v = ask(sock, r#"{"cmd":"runtime"}"#)?;
+    Ok(v["nodes"]
+        .as_array()
+        .map(|ns| {
+            ns.iter()
+                .map(|n| NodeCost {
+                    node: n["node"].as_str().unwrap_or_default().to_owned(),
+                    cycles_per_packet: n["cycles_per_packet"].as_f64().unwrap_or(0.0),
+                    packets_per_call: n["packets_per_call"].as_f64().unwrap_or(0.0),
+                    packets: n["packets"].as_u64().unwrap_or(0),
+                })
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// Asks vnfd to reload its config every `every` after a 1 s warm-up until `until`; returns

@@ -292,9 +292,14 @@ impl Worker {
                 }
                 got += n;
                 c.ports[*in_port].rx.add(n as u64);
-                pl.rx_burst(tables, *in_port as u16, pkts.drain_owned());
+                let p = *in_port as u16;
                 let mut out = Out { txb: &mut txb, txq: &io.tx, hand: &mut hand, c, handed: false, burst };
-                pl.run(tables, pool, c, now_ms, &mut out);
+                if pl.is_xconnect(tables, p) {
+                    pl.xconnect(tables, c, p, pkts.drain_owned(), &mut out);
+                } else {
+                    pl.rx_burst(tables, p, pkts.drain_owned());
+                    pl.run(tables, pool, c, now_ms, &mut out);
+                }
                 out.done();
             }
             if let (true, Some(r)) = (SWITCH, inbox.as_ref()) {
@@ -507,6 +512,27 @@ impl Sink<Mbuf> for Out<'_> {
             None => {
                 drop(m);
                 self.c.drop_n(DropReason::NoForward, 1);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn tx_all(&mut self, port: u16, bufs: impl Iterator<Item = Mbuf>) {
+        match self.txb.get_mut(usize::from(port)) {
+            Some(t) => {
+                if t.buf.room() < self.burst {
+                    send(t, self.txq, self.c);
+                }
+                // A burst is at most half a tx buffer, so after a send everything fits;
+                // what would not is counted.
+                let lost = t.buf.extend_from(bufs);
+                if lost > 0 {
+                    self.c.drop_n(DropReason::TxFull, lost);
+                }
+            }
+            None => {
+                let n = bufs.count();
+                self.c.drop_n(DropReason::NoForward, n as u64);
             }
         }
     }

@@ -228,6 +228,26 @@ impl Burst {
         Ok(())
     }
 
+    /// Moves every mbuf of `bufs` to the end of this burst, freeing those that do not fit;
+    /// returns how many were freed.
+    #[inline(always)]
+    pub fn extend_from(&mut self, bufs: impl Iterator<Item = Mbuf>) -> u64 {
+        let mut lost = 0;
+        for m in bufs {
+            match self.ptrs.get_mut(self.len) {
+                Some(slot) => {
+                    *slot = m.into_raw();
+                    self.len += 1;
+                }
+                None => {
+                    drop(m);
+                    lost += 1;
+                }
+            }
+        }
+        lost
+    }
+
     /// Moves every mbuf of `other` to the end of this burst (as many as fit; the rest stay
     /// in `other`).
     #[inline(always)]
@@ -339,7 +359,14 @@ impl Iterator for DrainOwned<'_> {
         // (len 0) before this iterator was made; each is moved out exactly once.
         Some(unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) })
     }
+    #[inline(always)]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.ptrs.len() - self.next;
+        (n, Some(n))
+    }
 }
+
+impl ExactSizeIterator for DrainOwned<'_> {}
 
 impl Drop for DrainOwned<'_> {
     fn drop(&mut self) {

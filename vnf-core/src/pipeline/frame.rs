@@ -38,6 +38,14 @@ pub trait Sink<B> {
     fn tx(&mut self, port: u16, b: B);
     /// `b` goes to worker `worker`, as received on port `port`.
     fn handoff(&mut self, worker: u16, port: u16, b: B);
+    /// Packets that all leave by port `port` (a cross-connected burst). The default sends
+    /// them one by one.
+    #[inline(always)]
+    fn tx_all(&mut self, port: u16, bufs: impl Iterator<Item = B>) {
+        for b in bufs {
+            self.tx(port, b);
+        }
+    }
     /// `b` was dropped or consumed (`why`), and already counted: free it. A test sink keeps
     /// it to look at.
     #[inline(always)]
@@ -88,10 +96,6 @@ pub struct Frame<B> {
     queues: [Queue; Node::COUNT],
     /// Where a taken queue's slots are copied for the node to read (see `next_queue`).
     list: Vec<u16>,
-    /// Cross-connect runs: (in_port, first slot, count) received together, not yet sent.
-    runs: Vec<(u16, u16, u16)>,
-    /// Runs that reached an output.
-    runs_done: Vec<(u16, u16, Output)>,
     /// Bit n set: the queue of node n is not empty.
     pending: u32,
     /// Packets that found the frame full.
@@ -117,8 +121,6 @@ impl<B: PacketBuf> Frame<B> {
             done: Vec::with_capacity(cap),
             queues: std::array::from_fn(|_| Queue::new(cap)),
             list: Vec::with_capacity(cap),
-            runs: Vec::with_capacity(64),
-            runs_done: Vec::with_capacity(64),
             pending: 0,
             overflow: 0,
             lost: [0; DropReason::COUNT],
@@ -346,51 +348,6 @@ impl<B: PacketBuf> Frame<B> {
         self.list = list;
     }
 
-    /// Packets received together on `in_port`, all for the cross-connect: kept as one run,
-    /// with no per-packet metadata (the cross-connect reads none).
-    #[inline]
-    pub fn rx_run(&mut self, in_port: u16, bufs: impl IntoIterator<Item = B>) {
-        let start = self.bufs.len();
-        for b in bufs {
-            if self.bufs.len() < self.cap {
-                self.bufs.push(Some(b));
-            } else {
-                self.overflow += 1;
-                drop(b);
-            }
-        }
-        let n = self.bufs.len() - start;
-        if n > 0 {
-            self.runs.push((in_port, start as u16, n as u16));
-            self.pending |= 1 << Node::Xconnect as u32;
-        }
-    }
-
-    /// Packets in the cross-connect runs waiting.
-    #[inline]
-    pub(super) fn run_packets(&self) -> usize {
-        self.runs.iter().map(|r| usize::from(r.2)).sum()
-    }
-
-    /// The cross-connect runs waiting, taken (give them back with [`Frame::runs_back`]).
-    #[inline(always)]
-    pub(super) fn take_runs(&mut self) -> Vec<(u16, u16, u16)> {
-        std::mem::take(&mut self.runs)
-    }
-
-    /// Returns the run list taken by [`Frame::take_runs`].
-    #[inline(always)]
-    pub(super) fn runs_back(&mut self, mut runs: Vec<(u16, u16, u16)>) {
-        runs.clear();
-        self.runs = runs;
-    }
-
-    /// A whole run reaches output `o`.
-    #[inline(always)]
-    pub(super) fn end_run(&mut self, start: u16, n: u16, o: Output) {
-        self.runs_done.push((start, n, o));
-    }
-
     /// What the last node did with slot `i`.
     pub(super) fn hop(&self, i: u16) -> Hop {
         self.hop[usize::from(i)]
@@ -417,26 +374,6 @@ impl<B: PacketBuf> Frame<B> {
             }
         }
         self.done.clear();
-        for k in 0..self.runs_done.len() {
-            let (start, n, o) = self.runs_done[k];
-            let (start, n) = (usize::from(start), usize::from(n));
-            for slot in self.bufs[start..start + n].iter_mut() {
-                let Some(b) = slot.take() else { continue };
-                match o {
-                    Output::Tx(p) => sink.tx(p, b),
-                    Output::Handoff(w, p) => sink.handoff(w, p, b),
-                    Output::Drop(r) => {
-                        c.drop_n(r, 1);
-                        sink.free(b, o);
-                    }
-                    Output::Consumed => {
-                        c.event(Event::LocalConsumed);
-                        sink.free(b, o);
-                    }
-                }
-            }
-        }
-        self.runs_done.clear();
         debug_assert!(self.bufs.iter().all(Option::is_none), "a slot reached no output");
         self.bufs.clear();
         self.traced = false;

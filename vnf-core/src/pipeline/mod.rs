@@ -48,7 +48,7 @@ pub use tables::{Role, Tables, NO_DOMAIN, UNDERLAY_IFX};
 
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l2::fdb::{Dest, Fdb, Learn};
-use crate::l3::neigh::{NeighDrop, NeighTable};
+use crate::l3::neigh::{NeighDrop, NeighTable, Resolve};
 use crate::stats::{DropReason, Event, WorkerCounters};
 use crate::wire::vlan::Tag;
 use crate::wire::MacAddr;
@@ -264,16 +264,39 @@ impl<B: PacketBuf> Pipeline<B> {
         self.frame.push(b, PacketMeta::rx(in_port), node);
     }
 
-    /// A burst received on `in_port`: one run for the cross-connect when the port is not a
-    /// bridge port and no trace is armed (decided once, no per-packet metadata), else each
-    /// packet queued to its first node.
+    /// True when a burst received on `in_port` goes to the cross-connect whole
+    /// ([`Pipeline::xconnect`]): the port is no bridge port and no trace is armed.
+    #[inline(always)]
+    pub fn is_xconnect(&self, t: &Tables, in_port: u16) -> bool {
+        !t.bridged.get(usize::from(in_port)).copied().unwrap_or(false) && !self.st.trace.armed()
+    }
+
+    /// The `xconnect` node over a whole burst received on `in_port`, decided once, at the
+    /// output point: sent by the peer port, or dropped and counted.
+    #[inline(always)]
+    pub fn xconnect<S: Sink<B>>(
+        &mut self,
+        t: &Tables,
+        c: &WorkerCounters,
+        in_port: u16,
+        bufs: impl ExactSizeIterator<Item = B>,
+        sink: &mut S,
+    ) {
+        let Some(rt) = self.st.runtime.as_mut() else {
+            return node::xconnect::burst(t, c, in_port, bufs, sink);
+        };
+        let (n, t0) = (bufs.len() as u64, (self.st.clock)());
+        node::xconnect::burst(t, c, in_port, bufs, sink);
+        let r = &mut rt[Node::Xconnect as usize];
+        r.calls += 1;
+        r.packets += n;
+        r.cycles += (self.st.clock)().wrapping_sub(t0);
+    }
+
+    /// A burst received on `in_port`: each packet queued to the port's first node.
     #[inline(always)]
     pub fn rx_burst(&mut self, t: &Tables, in_port: u16, bufs: impl IntoIterator<Item = B>) {
         let bridged = t.bridged.get(usize::from(in_port)).copied().unwrap_or(false);
-        if !bridged && !self.st.trace.armed() {
-            self.frame.rx_run(in_port, bufs);
-            return;
-        }
         let node = if bridged { Node::L2Input } else { Node::Xconnect };
         for b in bufs {
             self.frame.push(b, PacketMeta::rx(in_port), node);
@@ -328,7 +351,7 @@ fn graph<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &mut State<B>, cx: &Cx<'_, A>, 
     use node::*;
     let timed = st.runtime.is_some();
     while let Some((n, list)) = f.next_queue() {
-        let (t0, pkts) = if timed { ((st.clock)(), list.len() + f.run_packets()) } else { (0, 0) };
+        let (t0, pkts) = if timed { ((st.clock)(), list.len()) } else { (0, 0) };
         match n {
             Node::Xconnect => xconnect::run(cx, f, &list),
             Node::L2Input => l2_input::run(cx, f, &list),
@@ -530,6 +553,46 @@ impl<B: PacketBuf> State<B> {
             f.unpark(p.pkt, m, next);
         }
         self.released = released;
+    }
+
+    /// The MAC of next hop `ip` on neighbour interface `ifx` (a domain, or the underlay)
+    /// for the packet in slot `i`: from the interface's one-entry cache of the last next
+    /// hop, from the table, or not yet: the packet is then parked on the neighbour's queue
+    /// (`request` sends the ARP request when this packet started the resolution) or dropped
+    /// with the table's reason. A parked packet comes back to `back` with its MAC known.
+    fn next_hop_mac<A: BufAlloc<Buf = B>>(
+        &mut self,
+        cx: &Cx<'_, A>,
+        f: &mut Frame<B>,
+        (i, ifx, ip): (u16, u16, u32),
+        back: Node,
+        request: impl FnOnce(&Cx<'_, A>, &mut Frame<B>),
+    ) -> Option<MacAddr> {
+        let now = cx.now;
+        let cache = if ifx == UNDERLAY_IFX { &mut self.underlay_cache } else { &mut self.nh_cache };
+        let cached = cache.filter(|c| c.ms == now && c.ifx == ifx && c.ip == ip).map(|c| c.mac);
+        if let Some(mac) = cached.or_else(|| self.neigh.lookup(ifx, ip, now)) {
+            *cache = Some(NhCache { ifx, ip, mac, ms: now });
+            return Some(mac);
+        }
+        let meta = *f.meta(i);
+        let pending = Pending { pkt: f.park(i), ifx, meta };
+        match self.neigh.resolve(ifx, ip, pending, now) {
+            Resolve::Known(mac, p) => {
+                *cache = Some(NhCache { ifx, ip, mac, ms: now });
+                let mut pm = p.meta;
+                pm.nh_mac = mac.to_u64();
+                pm.flags |= flag::NH_KNOWN;
+                f.unpark(p.pkt, pm, back);
+            }
+            Resolve::Queued { send_request } => {
+                if send_request {
+                    request(cx, f);
+                }
+            }
+            Resolve::Dropped(p, why) => f.drop_parked(p.pkt, p.meta, neigh_drop_reason(why)),
+        }
+        None
     }
 
     /// Takes one token of the ICMP error budget; false when it is spent for this second.

@@ -616,3 +616,30 @@ fn trace_on_one_port_marks_only_its_packets() {
     assert_eq!(t.iter().filter(|x| x.1 == "l2-output").count(), 1, "{t:?}");
     assert_eq!(r.st.trace.left(), 0);
 }
+
+#[test]
+fn xconnect_pairs_forward_both_ways_and_others_drop() {
+    let cfg = "[[port]]\nname = \"a\"\ndevargs = \"net_null0\"\n[[port]]\nname = \"b\"\ndevargs = \"net_null1\"\n[[port]]\nname = \"c\"\ndevargs = \"net_null2\"\n[[xconnect]]\na = \"a\"\nb = \"b\"\n";
+    let mut r = Rig::with_config(cfg, 0);
+    let frame = [0xffu8; 60];
+    let burst = |r: &mut Rig, port: u16| {
+        let mut out = Collect::default();
+        assert!(r.st.is_xconnect(&r.t, port));
+        let bufs = vec![VecBuf::new(&frame), VecBuf::new(&frame)];
+        r.st.xconnect(&r.t, &r.c, port, bufs.into_iter(), &mut out);
+        out.0.into_iter().map(|(b, a)| (b.data().to_vec(), a)).collect::<Vec<_>>()
+    };
+    assert_eq!(burst(&mut r, 0), vec![(frame.to_vec(), Action::Tx(1)); 2]);
+    assert_eq!(burst(&mut r, 1), vec![(frame.to_vec(), Action::Tx(0)); 2]);
+    assert_eq!(burst(&mut r, 2), vec![(frame.to_vec(), Action::Drop(DropReason::NoForward)); 2]);
+    assert_eq!(r.drops(), vec![("no-forward", 2)]);
+    // Traced, the same decisions packet by packet through the frame, with their trace.
+    r.st.trace.add(2, None);
+    assert!(!r.st.is_xconnect(&r.t, 0));
+    assert_eq!(r.run(0, &frame), vec![(frame.to_vec(), Action::Tx(1))]);
+    assert_eq!(r.run(2, &frame), vec![(frame.to_vec(), Action::Drop(DropReason::NoForward))]);
+    assert_eq!(
+        r.trace(),
+        vec![(0, "xconnect", "tx port 1".to_string()), (1, "xconnect", "drop no-forward".to_string())]
+    );
+}

@@ -19,9 +19,8 @@ use super::l2_output::egress;
 use super::{new_arp, ETH, PREFETCH_FROM};
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l2::fdb::Dest;
-use crate::l3::neigh::Resolve;
 use crate::packet::{flag, PacketMeta};
-use crate::pipeline::{neigh_drop_reason, Cx, Frame, NhCache, Node, Pending, State};
+use crate::pipeline::{Cx, Frame, Node, State};
 use crate::stats::{DropReason, Event};
 use crate::wire::arp::{self, ArpRepr};
 use crate::wire::ethernet::set_macs;
@@ -63,30 +62,13 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
 fn resolve<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) -> bool {
     let m = f.meta(i);
     let (ifx, ip) = (m.out_domain, m.ip);
-    let cached = st.nh_cache.filter(|c| c.ms == cx.now && c.ifx == ifx && c.ip == ip).map(|c| c.mac);
-    if let Some(mac) = cached.or_else(|| st.neigh.lookup(ifx, ip, cx.now)) {
-        st.nh_cache = Some(NhCache { ifx, ip, mac, ms: cx.now });
-        f.meta_mut(i).nh_mac = mac.to_u64();
-        return true;
-    }
-    let meta = *f.meta(i);
-    let pending = Pending { pkt: f.park(i), ifx, meta };
-    match st.neigh.resolve(ifx, ip, pending, cx.now) {
-        Resolve::Known(mac, p) => {
-            st.nh_cache = Some(NhCache { ifx, ip, mac, ms: cx.now });
-            let mut pm = p.meta;
-            pm.nh_mac = mac.to_u64();
-            pm.flags |= flag::NH_KNOWN;
-            f.unpark(p.pkt, pm, Node::Ip4Neigh);
+    match st.next_hop_mac(cx, f, (i, ifx, ip), Node::Ip4Neigh, |cx, f| arp_request(cx, f, ifx, ip)) {
+        Some(mac) => {
+            f.meta_mut(i).nh_mac = mac.to_u64();
+            true
         }
-        Resolve::Queued { send_request } => {
-            if send_request {
-                arp_request(cx, f, ifx, ip);
-            }
-        }
-        Resolve::Dropped(p, why) => f.drop_parked(p.pkt, p.meta, neigh_drop_reason(why)),
+        None => false,
     }
-    false
 }
 
 #[inline(always)]

@@ -12,9 +12,8 @@
 use super::vxlan4_output::output;
 use super::{new_arp, ETH};
 use crate::buf::{BufAlloc, PacketBuf};
-use crate::l3::neigh::Resolve;
 use crate::packet::PacketMeta;
-use crate::pipeline::{flow_hash, neigh_drop_reason, retag, Cx, Frame, NhCache, Node, Pending, State, UNDERLAY_IFX};
+use crate::pipeline::{flow_hash, retag, Cx, Frame, Node, State, UNDERLAY_IFX};
 use crate::stats::{DropReason, Event};
 use crate::wire::arp::{self, ArpRepr};
 use crate::wire::ethernet::EthernetRepr;
@@ -38,28 +37,9 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
                 continue;
             }
         };
-        let now = cx.now;
-        let cached = st.underlay_cache.filter(|c| c.ms == now && c.ip == nh).map(|c| c.mac);
-        if let Some(mac) = cached.or_else(|| st.neigh.lookup(UNDERLAY_IFX, nh, now)) {
-            st.underlay_cache = Some(NhCache { ifx: UNDERLAY_IFX, ip: nh, mac, ms: now });
+        let back = Node::Vxlan4Output;
+        if let Some(mac) = st.next_hop_mac(cx, f, (i, UNDERLAY_IFX, nh), back, |cx, f| arp_request(cx, f, nh)) {
             output(cx, f, i, mac);
-            continue;
-        }
-        let meta = *f.meta(i);
-        let pending = Pending { pkt: f.park(i), ifx: UNDERLAY_IFX, meta };
-        match st.neigh.resolve(UNDERLAY_IFX, nh, pending, now) {
-            Resolve::Known(mac, p) => {
-                st.underlay_cache = Some(NhCache { ifx: UNDERLAY_IFX, ip: nh, mac, ms: now });
-                let mut pm = p.meta;
-                pm.nh_mac = mac.to_u64();
-                f.unpark(p.pkt, pm, Node::Vxlan4Output);
-            }
-            Resolve::Queued { send_request } => {
-                if send_request {
-                    arp_request(cx, f, nh);
-                }
-            }
-            Resolve::Dropped(p, why) => f.drop_parked(p.pkt, p.meta, neigh_drop_reason(why)),
         }
     }
 }

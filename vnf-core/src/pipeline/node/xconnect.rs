@@ -1,10 +1,11 @@
 //! `xconnect`: every packet received on one port of a `[[xconnect]]` pair leaves by the
 //! other, untouched (its bytes are never read). Ports in no pair drop with `no-forward`.
-//! Packets come as runs (a burst of one port, decided once) or, when traced, one by one.
+//! A burst is decided once, at the output point ([`burst`]); while a trace is armed its
+//! packets go through the frame one by one, so that they can be traced.
 
 use crate::buf::{BufAlloc, PacketBuf};
-use crate::pipeline::{Cx, Frame, Output};
-use crate::stats::DropReason;
+use crate::pipeline::{Cx, Frame, Output, Sink, Tables};
+use crate::stats::{DropReason, WorkerCounters};
 
 // Each node is its own function: its loop gets the registers to itself.
 #[inline(never)]
@@ -16,13 +17,27 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, l
             None => f.drop(i, DropReason::NoForward),
         }
     }
-    let runs = f.take_runs();
-    for &(port, start, n) in &runs {
-        let o = match peer.get(usize::from(port)).copied().flatten() {
-            Some(p) => Output::Tx(p),
-            None => Output::Drop(DropReason::NoForward),
-        };
-        f.end_run(start, n, o);
+}
+
+/// A whole burst received on `in_port` (no packet of it traced), decided once: it leaves by
+/// the peer port, or every packet is dropped and counted as `no-forward`. Its bytes are
+/// never read and no per-packet metadata is made: this is the node at the output point.
+#[inline(always)]
+pub(crate) fn burst<B, S: Sink<B>>(
+    t: &Tables,
+    c: &WorkerCounters,
+    in_port: u16,
+    bufs: impl Iterator<Item = B>,
+    sink: &mut S,
+) {
+    match t.peer.get(usize::from(in_port)).copied().flatten() {
+        Some(p) => sink.tx_all(p, bufs),
+        None => {
+            let o = Output::Drop(DropReason::NoForward);
+            for b in bufs {
+                c.drop_n(DropReason::NoForward, 1);
+                sink.free(b, o);
+            }
+        }
     }
-    f.runs_back(runs);
 }
