@@ -13,8 +13,8 @@
 #[allow(unsafe_code)]
 pub fn read<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint and never faults, whatever the address; nothing is read
-    // into the program, so no reference or validity requirement applies to `p`.
+    // Nothing is read into the program, so no reference or validity requirement applies.
+    // SAFETY: a prefetch is a hint and never faults, whatever the address.
     unsafe {
         core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>())
     };

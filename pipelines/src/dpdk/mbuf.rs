@@ -355,8 +355,9 @@ impl Iterator for DrainOwned<'_> {
     fn next(&mut self) -> Option<Mbuf> {
         let p = *self.ptrs.get(self.next)?;
         self.next += 1;
-        // SAFETY: slots 0..n of the burst held owned non-null mbufs, which the burst forgot
-        // (len 0) before this iterator was made; each is moved out exactly once.
+        // The burst held these as owned non-null mbufs and forgot them (len 0) before this
+        // iterator was made.
+        // SAFETY: an owned, non-null mbuf, moved out exactly once.
         Some(unsafe { Mbuf::from_raw(NonNull::new_unchecked(p)) })
     }
     #[inline(always)]
