@@ -295,7 +295,16 @@ impl Fdb {
     /// Fast-path lookup of a destination MAC. A learned entry whose age has reached the
     /// aging time is treated as absent even if [`age`](Self::age) has not removed it yet.
     pub fn lookup(&self, domain: u16, mac: MacAddr, now_ms: u64) -> Option<Dest> {
-        match self.probe(make_key(domain, mac)) {
+        let key = make_key(domain, mac);
+        self.lookup_at(self.home(key), domain, mac, now_ms)
+    }
+
+    /// [`Fdb::lookup`] with the key's home slot already computed by [`Fdb::home_of`] (a
+    /// node that prefetched the slot passes the same home on instead of hashing again; a
+    /// wrong home only makes the lookup miss).
+    #[inline]
+    pub fn lookup_at(&self, home: usize, domain: u16, mac: MacAddr, now_ms: u64) -> Option<Dest> {
+        match self.probe_from(make_key(domain, mac), home) {
             Probe::Found(i) => {
                 let s = self.slots.get(i)?;
                 if self.is_expired(s, now_ms) {
@@ -314,11 +323,19 @@ impl Fdb {
     /// A new MAC is refused with [`Learn::DomainFull`] before [`Learn::TableFull`] is
     /// considered. Out-of-range domains, group and all-zero MACs give [`Learn::Ignored`].
     pub fn learn(&mut self, domain: u16, mac: MacAddr, dest: Dest, now_ms: u64) -> Learn {
+        let home = self.home(make_key(domain, mac));
+        self.learn_at(home, domain, mac, dest, now_ms)
+    }
+
+    /// [`Fdb::learn`] with the key's home slot already computed by [`Fdb::home_of`]. The
+    /// home must be the key's: a wrong one could insert a second entry for the key.
+    #[inline]
+    pub fn learn_at(&mut self, home: usize, domain: u16, mac: MacAddr, dest: Dest, now_ms: u64) -> Learn {
         if domain >= self.max_domains || mac.is_multicast() || mac.is_zero() {
             return Learn::Ignored;
         }
         let key = make_key(domain, mac);
-        match self.probe(key) {
+        match self.probe_from(key, home) {
             Probe::Found(i) => {
                 let aging_ms = self.aging_ms;
                 let Some(s) = self.slots.get_mut(i) else {
@@ -538,7 +555,20 @@ impl Fdb {
     /// A hint only: any key, in or out of range, is fine.
     #[inline]
     pub fn prefetch(&self, domain: u16, mac: u64) {
-        prefetch::read(self.slots.as_ptr().wrapping_add(self.home(make_key64(domain, mac))));
+        self.prefetch_at(self.home_of(domain, mac));
+    }
+
+    /// The home slot of (domain, MAC as a u64): what [`Fdb::prefetch_at`],
+    /// [`Fdb::lookup_at`] and [`Fdb::learn_at`] take, so one hash serves all three.
+    #[inline]
+    pub fn home_of(&self, domain: u16, mac: u64) -> usize {
+        self.home(make_key64(domain, mac))
+    }
+
+    /// Prefetches home slot `home` (from [`Fdb::home_of`]).
+    #[inline]
+    pub fn prefetch_at(&self, home: usize) {
+        prefetch::read(self.slots.as_ptr().wrapping_add(home & self.mask));
     }
 
     /// Home slot of a key: the keyed hash of (domain, MAC), low bits.
@@ -553,7 +583,13 @@ impl Fdb {
 
     /// Linear probe from the key's home slot to the key or the first empty slot.
     fn probe(&self, key: u64) -> Probe {
-        let mut i = self.home(key);
+        self.probe_from(key, self.home(key))
+    }
+
+    /// [`Fdb::probe`] from a home slot computed before.
+    #[inline]
+    fn probe_from(&self, key: u64, home: usize) -> Probe {
+        let mut i = home & self.mask;
         for _ in 0..self.slots.len() {
             match self.slots.get(i) {
                 // Empty first: key 0 (domain 0, zero MAC) must never match an empty slot.

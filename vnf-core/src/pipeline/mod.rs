@@ -486,15 +486,17 @@ impl<B: PacketBuf> State<B> {
     }
 
     /// Learns `mac` (as u64) in `domain` at `dest`; a repeat within the same millisecond
-    /// skips the FDB.
+    /// skips the FDB. `home`: the key's FDB home slot when the caller hashed it already.
     #[inline]
-    fn learn(&mut self, c: &WorkerCounters, now: u64, domain: u16, mac: u64, dest: Dest) {
+    fn learn(&mut self, c: &WorkerCounters, now: u64, (domain, mac): (u16, u64), dest: Dest, home: Option<usize>) {
         let key = (u64::from(domain) << 48) | mac;
         let hit = LearnCache { key, dest, ms: now };
         if self.learn_cache == Some(hit) {
             return;
         }
-        match self.fdb.learn(domain, MacAddr::from_u64(mac), dest, now) {
+        let mac = MacAddr::from_u64(mac);
+        let home = home.unwrap_or_else(|| self.fdb.home_of(domain, mac.to_u64()));
+        match self.fdb.learn_at(home, domain, mac, dest, now) {
             Learn::New => {
                 self.fdb_gen += 1;
                 c.event(Event::FdbLearned)
@@ -512,16 +514,17 @@ impl<B: PacketBuf> State<B> {
     }
 
     /// Looks `mac` (as u64) up in `domain`; the last answer is reused within the same
-    /// millisecond while the FDB has not changed.
+    /// millisecond while the FDB has not changed. `home` as for [`State::learn`].
     #[inline]
-    fn lookup(&mut self, now: u64, domain: u16, mac: u64) -> Option<Dest> {
+    fn lookup(&mut self, now: u64, domain: u16, mac: u64, home: Option<usize>) -> Option<Dest> {
         let key = (u64::from(domain) << 48) | mac;
         if let Some(h) = self.lookup_cache {
             if h.key == key && h.ms == now && h.gen == self.fdb_gen {
                 return Some(h.dest);
             }
         }
-        let found = self.fdb.lookup(domain, MacAddr::from_u64(mac), now);
+        let home = home.unwrap_or_else(|| self.fdb.home_of(domain, mac));
+        let found = self.fdb.lookup_at(home, domain, MacAddr::from_u64(mac), now);
         if let Some(dest) = found {
             self.lookup_cache = Some(LookupCache { key, dest, ms: now, gen: self.fdb_gen });
         }

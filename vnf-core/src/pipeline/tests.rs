@@ -643,3 +643,34 @@ fn xconnect_pairs_forward_both_ways_and_others_drop() {
         vec![(0, "xconnect", "tx port 1".to_string()), (1, "xconnect", "drop no-forward".to_string())]
     );
 }
+
+#[test]
+fn a_large_fdb_learns_and_forwards_through_the_prefetch_pass() {
+    // Above PREFETCH_FROM learned MACs, l2-fwd hashes each key once, in its prefetch pass,
+    // and hands the home slots to the learn and the lookup: the answers must be the same.
+    let cfg = CFG.replace("[[bridge]]\nname = \"v10\"", "[bridging]\nfdb_size = 16384\n[[bridge]]\nname = \"v10\"");
+    let mut r = Rig::with_config(&cfg, 1000);
+    let pl = ipv4(IP_A, 0xc000_0202, 17, 64, &udp_payload());
+    let host = |n: u32| MacAddr([2, 1, (n >> 16) as u8, (n >> 8) as u8, n as u8, 0]);
+    let n = super::node::PREFETCH_FROM as u32 + 200;
+    for k in 0..n {
+        // each host speaks once from a0 (flooded: nobody knows the destination)
+        r.now = 1000 + u64::from(k) / 16;
+        let out = r.run(0, &eth(MacAddr::BROADCAST, host(k), &[], EtherType::IPV4, &pl));
+        assert_eq!(out.len(), 3, "flooded to a1, t and q");
+    }
+    assert_eq!(r.st.fdb.len(), n as usize);
+    for k in (0..n).step_by(97) {
+        // from a1 to each learned host: out of a0 only, untagged, byte-exact
+        r.now += 1;
+        let f = eth(host(k), A2, &[], EtherType::IPV4, &pl);
+        assert_eq!(tx(&r.run(1, &f)), vec![(0, f.clone())], "host {k}");
+    }
+    // a host that moves is learned at its new port through the carried home slot too
+    r.now += 1;
+    r.run(3, &eth(MacAddr::BROADCAST, host(5), &[Tag::c(10)], EtherType::IPV4, &pl));
+    r.now += 1;
+    let f = eth(host(5), A2, &[], EtherType::IPV4, &pl);
+    assert_eq!(tx(&r.run(1, &f)), vec![(3, eth(host(5), A2, &[Tag::c(10)], EtherType::IPV4, &pl))]);
+    assert!(r.events().contains(&("fdb-moved", 1)));
+}

@@ -82,7 +82,7 @@ fn rewrite<B: PacketBuf, A: BufAlloc>(
     let domain = m.out_domain;
     let g = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway).ok_or(DropReason::NoForward)?;
     let mac = MacAddr::from_u64(m.nh_mac);
-    let dest = st.lookup(cx.now, domain, m.nh_mac);
+    let dest = st.lookup(cx.now, domain, m.nh_mac, None);
     if let (Some(Dest::Vtep(_)), Some(v)) = (dest, cx.t.vtep.as_ref()) {
         let l3 = m.l3();
         let (ip_len, df) = match b.data().get(l3..).and_then(|d| Ipv4Packet::new_checked(d).ok()) {

@@ -19,27 +19,36 @@ use crate::pipeline::{Cx, Frame, Node, State, BROADCAST, MCAST_BIT};
 use crate::stats::DropReason;
 use crate::wire::EtherType;
 
+/// Packets of a frame whose FDB home slots are carried from the prefetch pass (a burst).
+const CARRY: usize = 64;
+
 // Each node is its own function: its loop gets the registers to itself.
 #[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     // The FDB slots the frame will touch (source and destination of each packet), before
-    // any is needed.
-    // (A table that small stays in the caches: hashing for it would only cost.)
-    if st.fdb.len() >= PREFETCH_FROM {
-        for &i in list {
+    // any is needed; the home slots are kept for the learn and the lookup, so each key is
+    // hashed once. (A table below PREFETCH_FROM entries stays in the caches: hashing ahead
+    // for it would only cost.)
+    let mut homes = [(0usize, 0usize); CARRY];
+    let carry = st.fdb.len() >= PREFETCH_FROM && list.len() <= CARRY;
+    if carry {
+        for (k, &i) in list.iter().enumerate() {
             let m = f.meta(i);
-            st.fdb.prefetch(m.domain, m.src_mac);
-            st.fdb.prefetch(m.domain, m.dst_mac);
+            let (hs, hd) = (st.fdb.home_of(m.domain, m.src_mac), st.fdb.home_of(m.domain, m.dst_mac));
+            st.fdb.prefetch_at(hs);
+            st.fdb.prefetch_at(hd);
+            homes[k] = (hs, hd);
         }
     }
-    for &i in list {
+    for (k, &i) in list.iter().enumerate() {
+        let (hs, hd) = if carry { (Some(homes[k].0), Some(homes[k].1)) } else { (None, None) };
         // Field by field: a whole-struct copy of metadata written field by field a node
         // earlier stalls on store forwarding.
         let m = f.meta(i);
         let (domain, dst, src, in_port, ethertype, ip) = (m.domain, m.dst_mac, m.src_mac, m.in_port, m.ethertype, m.ip);
         let overlay = m.has(flag::OVERLAY);
         let dest = if overlay { Dest::Vtep(ip) } else { Dest::Port(in_port) };
-        st.learn(cx.c, cx.now, domain, src, dest);
+        st.learn(cx.c, cx.now, (domain, src), dest, hs);
         let gw = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway);
         if overlay {
             if gw.is_some_and(|g| g.mac64 == dst) {
@@ -50,7 +59,7 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
                 f.to(i, Node::L2Flood);
                 continue;
             }
-            match st.lookup(cx.now, domain, dst) {
+            match st.lookup(cx.now, domain, dst, hd) {
                 Some(Dest::Port(p)) => {
                     f.meta_mut(i).out_port = p;
                     egress(cx, f, i)
@@ -81,7 +90,7 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
             f.to(i, Node::L2Flood);
             continue;
         }
-        match st.lookup(cx.now, domain, dst) {
+        match st.lookup(cx.now, domain, dst, hd) {
             Some(Dest::Port(p)) if p == in_port => f.drop(i, DropReason::SamePort),
             Some(Dest::Port(p)) => {
                 f.meta_mut(i).out_port = p;
