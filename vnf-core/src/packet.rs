@@ -120,6 +120,16 @@ impl PacketMeta {
         self.flags & f != 0
     }
 
+    /// Sets what `icmp4-error` makes of the packet: the error's type, code and
+    /// rest-of-header word, and the drop reason of the datagram.
+    #[inline]
+    pub fn icmp_error(&mut self, reason: DropReason, kind: u8, code: u8, rest: u32) {
+        self.reason = reason;
+        self.icmp_kind = kind;
+        self.icmp_code = code;
+        self.icmp_rest = rest;
+    }
+
     /// The L3 header offset as a usize.
     #[inline(always)]
     pub const fn l3(&self) -> usize {

@@ -473,8 +473,7 @@ impl<B: PacketBuf> State<B> {
             }
             // Host unreachable, back to the sender; arp-failed counts the datagram.
             let mut m = p.meta;
-            node::icmp4_error::prepare(
-                &mut m,
+            m.icmp_error(
                 DropReason::ArpFailed,
                 crate::wire::icmpv4::kind::DEST_UNREACHABLE,
                 crate::wire::icmpv4::unreach::HOST,

@@ -6,7 +6,6 @@
 //!
 //! Next: `l2-output` (RST), `icmp4-error`; drops: fw-reject.
 
-use super::icmp4_error::prepare;
 use super::src_mac;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::pipeline::MIN_FRAME;
@@ -26,7 +25,7 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, l
         if k.proto != proto::TCP {
             let code = if k.proto == proto::UDP { icmpv4::unreach::PORT } else { icmpv4::unreach::ADMIN_PROHIBITED };
             cx.c.event(Event::FwRejectSent);
-            prepare(f.meta_mut(i), DropReason::FwReject, icmpv4::kind::DEST_UNREACHABLE, code, 0);
+            f.meta_mut(i).icmp_error(DropReason::FwReject, icmpv4::kind::DEST_UNREACHABLE, code, 0);
             f.to(i, Node::Icmp4Error);
             continue;
         }

@@ -5,7 +5,9 @@
 //! sender's own address. No error is sent about an ICMP error, a non-first fragment, or a
 //! source that is not a unicast host (RFC 1812 4.3.2.7), nor past the per-second budget.
 //!
-//! The reason the datagram was not forwarded (`meta.reason`) is counted once, whether the
+//! What to make is set on the packet by the node that sends it here
+//! ([`PacketMeta::icmp_error`](crate::packet::PacketMeta::icmp_error)). The reason the
+//! datagram was not forwarded (`meta.reason`) is counted once, whether the
 //! error is sent or not.
 //!
 //! Next: `l2-output`; drops: the datagram's own reason.
@@ -13,23 +15,13 @@
 use super::stateful::untranslate;
 use super::{src_mac, ETH, VLAN_TAG};
 use crate::buf::{BufAlloc, PacketBuf};
-use crate::packet::{flag, PacketMeta};
+use crate::packet::flag;
 use crate::pipeline::{Cx, Frame, Node, State};
-use crate::stats::{DropReason, Event};
+use crate::stats::Event;
 use crate::wire::ethernet::EthernetRepr;
 use crate::wire::icmpv4::{self, Icmpv4Packet};
 use crate::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
 use crate::wire::EtherType;
-
-/// Sets what `icmp4-error` makes of a packet: the error's type, code and rest-of-header
-/// word, and the drop reason of the datagram.
-#[inline]
-pub(crate) fn prepare(m: &mut PacketMeta, reason: DropReason, kind: u8, code: u8, rest: u32) {
-    m.reason = reason;
-    m.icmp_kind = kind;
-    m.icmp_code = code;
-    m.icmp_rest = rest;
-}
 
 // Each node is its own function: its loop gets the registers to itself.
 #[inline(never)]

@@ -6,7 +6,6 @@
 //!
 //! Next: `ip4-neigh`, `icmp4-error`; drops: not-routable.
 
-use super::icmp4_error::prepare;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::pipeline::{Cx, Frame, Node};
 use crate::stats::{DropReason, Event};
@@ -34,11 +33,11 @@ fn forward<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) 
         return Err(DropReason::NotRoutable);
     }
     if m.ttl <= 1 {
-        prepare(m, DropReason::TtlExceeded, icmpv4::kind::TIME_EXCEEDED, 0, 0);
+        m.icmp_error(DropReason::TtlExceeded, icmpv4::kind::TIME_EXCEEDED, 0, 0);
         return Ok(Node::Icmp4Error);
     }
     let Some(nh) = t.lpm.lookup(dst).and_then(|i| t.next_hops.get(i as usize)).copied() else {
-        prepare(m, DropReason::NoRoute, icmpv4::kind::DEST_UNREACHABLE, icmpv4::unreach::NET, 0);
+        m.icmp_error(DropReason::NoRoute, icmpv4::kind::DEST_UNREACHABLE, icmpv4::unreach::NET, 0);
         return Ok(Node::Icmp4Error);
     };
     if let Some(g) = t.domains.get(usize::from(nh.domain)).and_then(|d| d.gateway) {

@@ -14,7 +14,6 @@
 //! requests; drops: arp-queue-full, arp-failed, neighbor-table-full, no-forward,
 //! malformed, vxlan-mtu-exceeded.
 
-use super::icmp4_error::prepare;
 use super::l2_output::egress;
 use super::{new_arp, ETH, PREFETCH_FROM};
 use crate::buf::{BufAlloc, PacketBuf};
@@ -101,8 +100,7 @@ fn rewrite<B: PacketBuf, A: BufAlloc>(
                 ip.set_ttl_update(t.saturating_add(1));
             }
             let rest = (inner_mtu - ETH) as u32;
-            prepare(
-                m,
+            m.icmp_error(
                 DropReason::VxlanMtuExceeded,
                 icmpv4::kind::DEST_UNREACHABLE,
                 icmpv4::unreach::FRAG_NEEDED,

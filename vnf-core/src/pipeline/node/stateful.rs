@@ -16,7 +16,6 @@
 //! ct-untracked, ct-table-full, nat-no-mapping, nat-pool-exhausted, nat-unsupported-proto,
 //! fw-drop, local-unhandled, no-forward; handoff to the owner worker.
 
-use super::icmp4_error::prepare;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::config::{Exhaustion, Verdict};
 use crate::conntrack::{tcp, ConnTable, Dir, FlowKey, InsertError};
@@ -265,9 +264,7 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
             }
             Err(MapError::Exhausted) => {
                 if sec.snat[rule].on_exhaustion == Exhaustion::Icmp {
-                    let mm = f.meta_mut(i);
-                    prepare(
-                        mm,
+                    f.meta_mut(i).icmp_error(
                         DropReason::NatPoolExhausted,
                         icmpv4::kind::DEST_UNREACHABLE,
                         icmpv4::unreach::ADMIN_PROHIBITED,
