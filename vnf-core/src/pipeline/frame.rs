@@ -90,9 +90,9 @@ impl Queue {
 pub struct Frame<B> {
     bufs: Vec<Option<B>>,
     meta: Vec<PacketMeta>,
-    out: Vec<Output>,
     hop: Vec<Hop>,
-    done: Vec<u16>,
+    /// Slots that reached an output, with it, in the order they reached it.
+    done: Vec<(u16, Output)>,
     queues: [Queue; Node::COUNT],
     /// Where a taken queue's slots are copied for the node to read (see `next_queue`).
     list: Vec<u16>,
@@ -116,7 +116,6 @@ impl<B: PacketBuf> Frame<B> {
         Frame {
             bufs: Vec::with_capacity(cap),
             meta: vec![PacketMeta::rx(0); cap],
-            out: vec![Output::Consumed; cap],
             hop: vec![Hop::None; cap],
             done: Vec::with_capacity(cap),
             queues: std::array::from_fn(|_| Queue::new(cap)),
@@ -269,11 +268,10 @@ impl<B: PacketBuf> Frame<B> {
 
     #[inline(always)]
     fn end(&mut self, i: u16, o: Output) {
-        self.out[usize::from(i)] = o;
         if self.traced {
             self.hop[usize::from(i)] = Hop::Out(o);
         }
-        self.done.push(i);
+        self.done.push((i, o));
     }
 
     /// Slot `i` leaves by port `port`.
@@ -358,9 +356,10 @@ impl<B: PacketBuf> Frame<B> {
     pub fn finish<S: Sink<B>>(&mut self, sink: &mut S, c: &WorkerCounters) {
         debug_assert_eq!(self.pending, 0, "finish before the graph ran");
         for k in 0..self.done.len() {
-            let i = usize::from(self.done[k]);
+            let (i, o) = self.done[k];
+            let i = usize::from(i);
             let Some(b) = self.bufs[i].take() else { continue };
-            match self.out[i] {
+            match o {
                 Output::Tx(p) => sink.tx(p, b),
                 Output::Handoff(w, p) => sink.handoff(w, p, b),
                 o @ Output::Drop(r) => {

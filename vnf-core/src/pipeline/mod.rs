@@ -246,22 +246,10 @@ impl<B: PacketBuf> Pipeline<B> {
         }
     }
 
-    /// Packets in the frame (received since the last run).
-    pub fn pending(&self) -> usize {
-        self.frame.len()
-    }
-
-    /// Room left in the frame.
-    pub fn room(&self) -> usize {
-        self.frame.capacity() - self.frame.len()
-    }
-
     /// A packet received on `in_port`: queued to the port's first node.
     #[inline(always)]
     pub fn rx(&mut self, t: &Tables, in_port: u16, b: B) {
-        let node =
-            if t.bridged.get(usize::from(in_port)).copied().unwrap_or(false) { Node::L2Input } else { Node::Xconnect };
-        self.frame.push(b, PacketMeta::rx(in_port), node);
+        self.rx_burst(t, in_port, std::iter::once(b));
     }
 
     /// True when a burst received on `in_port` goes to the cross-connect whole

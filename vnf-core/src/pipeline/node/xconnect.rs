@@ -10,13 +10,18 @@ use crate::stats::{DropReason, WorkerCounters};
 // Each node is its own function: its loop gets the registers to itself.
 #[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
-    let peer = &cx.t.peer;
     for &i in list {
-        match peer.get(usize::from(f.meta(i).in_port)).copied().flatten() {
-            Some(p) => f.tx(i, p),
-            None => f.drop(i, DropReason::NoForward),
+        match peer(cx.t, f.meta(i).in_port) {
+            Ok(p) => f.tx(i, p),
+            Err(r) => f.drop(i, r),
         }
     }
+}
+
+/// The port a packet received on `in_port` leaves by, or why it does not.
+#[inline(always)]
+fn peer(t: &Tables, in_port: u16) -> Result<u16, DropReason> {
+    t.peer.get(usize::from(in_port)).copied().flatten().ok_or(DropReason::NoForward)
 }
 
 /// A whole burst received on `in_port` (no packet of it traced), decided once: it leaves by
@@ -30,13 +35,12 @@ pub(crate) fn burst<B, S: Sink<B>>(
     bufs: impl Iterator<Item = B>,
     sink: &mut S,
 ) {
-    match t.peer.get(usize::from(in_port)).copied().flatten() {
-        Some(p) => sink.tx_all(p, bufs),
-        None => {
-            let o = Output::Drop(DropReason::NoForward);
+    match peer(t, in_port) {
+        Ok(p) => sink.tx_all(p, bufs),
+        Err(r) => {
             for b in bufs {
-                c.drop_n(DropReason::NoForward, 1);
-                sink.free(b, o);
+                c.drop_n(r, 1);
+                sink.free(b, Output::Drop(r));
             }
         }
     }
