@@ -14,7 +14,7 @@
 //! requests; drops: arp-queue-full, arp-failed, neighbor-table-full, no-forward,
 //! malformed, vxlan-mtu-exceeded.
 
-use super::l2_output::egress;
+use super::l2_output::{send, Egress};
 use super::{new_arp, ETH, PREFETCH_FROM};
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l2::fdb::Dest;
@@ -48,8 +48,8 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
         }
         match rewrite(st, cx, f, i) {
             // To a learned port: retagged and sent here, as l2-fwd does.
-            Ok(Node::L2Output) => egress(cx, f, i),
-            Ok(next) => f.to(i, next),
+            Ok(Step::Send(e)) => send(cx, f, i, e),
+            Ok(Step::To(next)) => f.to(i, next),
             Err(r) => f.drop(i, r),
         }
     }
@@ -70,15 +70,23 @@ fn resolve<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &mut State<B>, cx: &Cx<'_, A>
     }
 }
 
+/// Where a rewritten packet goes.
+enum Step {
+    /// Out of a learned port.
+    Send(Egress),
+    /// To this node.
+    To(Node),
+}
+
 #[inline(always)]
 fn rewrite<B: PacketBuf, A: BufAlloc>(
     st: &mut State<B>,
     cx: &Cx<'_, A>,
     f: &mut Frame<B>,
     i: u16,
-) -> Result<Node, DropReason> {
+) -> Result<Step, DropReason> {
     let (b, m) = f.both_mut(i);
-    let domain = m.out_domain;
+    let (domain, ntags) = (m.out_domain, m.ntags);
     let g = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway).ok_or(DropReason::NoForward)?;
     let mac = MacAddr::from_u64(m.nh_mac);
     let dest = st.lookup(cx.now, domain, m.nh_mac, None);
@@ -106,7 +114,7 @@ fn rewrite<B: PacketBuf, A: BufAlloc>(
                 icmpv4::unreach::FRAG_NEEDED,
                 rest,
             );
-            return Ok(Node::Icmp4Error);
+            return Ok(Step::To(Node::Icmp4Error));
         }
     }
     if !set_macs(b.data_mut(), mac, g.mac) {
@@ -115,15 +123,12 @@ fn rewrite<B: PacketBuf, A: BufAlloc>(
     m.flags &= !flag::EXCEPT_IN;
     m.pcp = 0;
     Ok(match dest {
-        Some(Dest::Port(p)) => {
-            m.out_port = p;
-            Node::L2Output
-        }
+        Some(Dest::Port(port)) => Step::Send(Egress { port, domain, pcp: 0, ntags }),
         Some(Dest::Vtep(ip)) => {
             m.ip = ip;
-            Node::Vxlan4Encap
+            Step::To(Node::Vxlan4Encap)
         }
-        None => Node::L2Flood,
+        None => Step::To(Node::L2Flood),
     })
 }
 

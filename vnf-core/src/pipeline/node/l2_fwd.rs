@@ -10,7 +10,7 @@
 //! path today), `l2-flood`, `vxlan4-encap`, `arp-input`, `ip4-input`; drops:
 //! same-port, l3-unsupported, l3-from-overlay, vxlan-split-horizon.
 
-use super::l2_output::egress;
+use super::l2_output::{send, Egress};
 use super::PREFETCH_FROM;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l2::fdb::Dest;
@@ -46,6 +46,8 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
         // earlier stalls on store forwarding.
         let m = f.meta(i);
         let (domain, dst, src, in_port, ethertype, ip) = (m.domain, m.dst_mac, m.src_mac, m.in_port, m.ethertype, m.ip);
+        let (out_domain, pcp, ntags) = (m.out_domain, m.pcp, m.ntags);
+        let to_port = |port| Egress { port, domain: out_domain, pcp, ntags };
         let overlay = m.has(flag::OVERLAY);
         let dest = if overlay { Dest::Vtep(ip) } else { Dest::Port(in_port) };
         st.learn(cx.c, cx.now, (domain, src), dest, hs);
@@ -60,10 +62,7 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
                 continue;
             }
             match st.lookup(cx.now, domain, dst, hd) {
-                Some(Dest::Port(p)) => {
-                    f.meta_mut(i).out_port = p;
-                    egress(cx, f, i)
-                }
+                Some(Dest::Port(p)) => send(cx, f, i, to_port(p)),
                 Some(Dest::Vtep(_)) => f.drop(i, DropReason::VxlanSplitHorizon),
                 None => f.to(i, Node::L2Flood),
             }
@@ -92,10 +91,7 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
         }
         match st.lookup(cx.now, domain, dst, hd) {
             Some(Dest::Port(p)) if p == in_port => f.drop(i, DropReason::SamePort),
-            Some(Dest::Port(p)) => {
-                f.meta_mut(i).out_port = p;
-                egress(cx, f, i)
-            }
+            Some(Dest::Port(p)) => send(cx, f, i, to_port(p)),
             Some(Dest::Vtep(ip)) => {
                 f.meta_mut(i).ip = ip;
                 f.to(i, Node::Vxlan4Encap)

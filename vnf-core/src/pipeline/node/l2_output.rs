@@ -18,19 +18,38 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, l
     }
 }
 
-/// Slot `i` leaves port `meta.out_port` with that port's tags for `meta.out_domain` (the
-/// step `l2-fwd` also takes itself for a unicast frame to a learned port, as a bridge's
-/// forwarding step retags and sends).
+/// Where and how a frame leaves: the port, the domain it leaves in, the priority its tags
+/// keep, and the tags it carries now.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Egress {
+    pub port: u16,
+    pub domain: u16,
+    pub pcp: u8,
+    pub ntags: u8,
+}
+
+/// Slot `i` leaves port `meta.out_port` with that port's tags for `meta.out_domain`.
 #[inline(always)]
 pub(crate) fn egress<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) {
+    let m = f.meta(i);
+    let e = Egress { port: m.out_port, domain: m.out_domain, pcp: m.pcp, ntags: m.ntags };
+    send(cx, f, i, e);
+}
+
+/// Slot `i` leaves as `e` says (the step `l2-fwd` and `ip4-neigh` also take themselves for
+/// a unicast frame to a learned port, as a bridge's forwarding step retags and sends). The
+/// caller passes what it already holds in registers: reading back metadata it has just
+/// written byte by byte would stall on store forwarding.
+#[inline(always)]
+pub(crate) fn send<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16, e: Egress) {
+    let (tags, n) = cx.t.egress_tags(e.port, e.domain, e.pcp);
     let (b, m) = f.both_mut(i);
-    let (tags, n) = cx.t.egress_tags(m.out_port, m.out_domain, m.pcp);
-    if retag(b, m.ntags, &tags[..n]) {
-        let d = n as i32 - i32::from(m.ntags);
+    if retag(b, e.ntags, &tags[..n]) {
+        let d = n as i32 - i32::from(e.ntags);
         m.l3 = (i32::from(m.l3) + 4 * d) as u16;
         m.ntags = n as u8;
-        let p = m.out_port;
-        f.tx(i, p);
+        m.out_port = e.port;
+        f.tx(i, e.port);
     } else {
         f.drop(i, DropReason::Malformed);
     }
