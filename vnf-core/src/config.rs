@@ -380,6 +380,10 @@ pub struct Bridge {
     /// Security zone of the domain for NAT and firewall rules (default `"default"`).
     #[serde(default)]
     pub zone: Option<String>,
+    /// Reverse-path check of the sources the gateway routes from this bridge: `"strict"`
+    /// or `"loose"` (RFC 3704; default: none, as Linux's `rp_filter = 0`).
+    #[serde(default)]
+    pub urpf: Option<Urpf>,
 }
 
 /// `[[bridge.neighbor]]`: a static ARP entry.
@@ -481,6 +485,17 @@ impl<'de> Deserialize<'de> for Ipv4Prefix {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
     }
+}
+
+/// Unicast reverse-path forwarding (RFC 3704), what a bridge's gateway checks of the
+/// source of a packet it routes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Urpf {
+    /// The route back to the source leads into the bridge the packet came from.
+    Strict,
+    /// Some route (the default route too) leads back to the source.
+    Loose,
 }
 
 /// A port's role in the bridges.

@@ -63,8 +63,10 @@ pub struct PacketMeta {
     pub trace: u16,
     /// VLAN tags the frame carries now.
     pub ntags: u8,
-    /// Priority of the outer tag at ingress (kept on egress tags).
-    pub pcp: u8,
+    /// Priority and drop eligibility of the frame's innermost tag at ingress, as the top
+    /// four bits of its TCI (PCP << 1 | DEI), kept on egress tags as IEEE 802.1Q carries
+    /// them through a bridge.
+    pub prio: u8,
     /// [`flag`] bits.
     pub flags: u8,
     /// IPv4 TTL as received.
@@ -103,7 +105,7 @@ impl PacketMeta {
             ip_len: 0,
             trace: 0,
             ntags: 0,
-            pcp: 0,
+            prio: 0,
             flags: 0,
             ttl: 0,
             tcp_flags: 0,

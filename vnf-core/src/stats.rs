@@ -51,9 +51,15 @@ drop_reasons! {
     L3Unsupported => "l3-unsupported", "a frame to the gateway MAC that is neither IPv4 nor ARP";
     Ipv4BadChecksum => "ipv4-bad-checksum", "IPv4 header checksum does not verify";
     NotRoutable => "not-routable", "destination is multicast, broadcast or a network address";
-    LocalUnhandled => "local-unhandled", "to a gateway address but not ICMP echo";
+    LocalUnhandled => "local-unhandled", "to a gateway or VTEP address and neither ICMP echo, UDP nor TCP (e.g. another ICMP type)";
+    PortUnreachable => "port-unreachable", "UDP to a gateway or VTEP address (ICMP port unreachable sent)";
+    LocalTcpReset => "local-tcp-reset", "TCP to a gateway or VTEP address (RST sent)";
     NoRoute => "no-route", "no route to the destination (ICMP net unreachable sent)";
     TtlExceeded => "ttl-exceeded", "TTL ran out (ICMP time exceeded sent)";
+    MartianSource => "martian-source", "source address is this network, loopback, multicast, class E or a broadcast address (RFC 1812 5.3.7)";
+    UrpfFailed => "urpf-failed", "the route back to the source does not lead into the ingress bridge (strict uRPF) or does not exist (loose), RFC 3704";
+    MtuExceeded => "mtu-exceeded", "a bridged frame larger than the egress port's MTU";
+    FragNeeded => "frag-needed", "a routed packet with DF set larger than the next hop's MTU (ICMP fragmentation needed sent)";
     ArpQueueFull => "arp-queue-full", "too many packets wait for the same unresolved neighbour";
     ArpFailed => "arp-failed", "the next hop did not answer ARP";
     NeighborTableFull => "neighbor-table-full", "no room in the neighbour table";
@@ -114,6 +120,8 @@ events! {
     ArpLearned => "arp-learned", "neighbours resolved or refreshed from ARP";
     EchoReplySent => "echo-reply-sent", "ICMP echo replies sent by a gateway";
     IcmpErrorSent => "icmp-error-sent", "ICMP errors sent (time exceeded, unreachable)";
+    Fragmented => "fragmented", "routed packets fragmented to the next hop's MTU";
+    FragmentsSent => "fragments-sent", "fragments made of routed packets";
     IcmpRateLimited => "icmp-rate-limited", "ICMP errors not sent because of the per-second limit";
     VxlanDecap => "vxlan-decap", "VXLAN packets decapsulated";
     VxlanEncap => "vxlan-encap", "frames encapsulated toward a remote VTEP";

@@ -237,6 +237,25 @@ impl<B: PacketBuf> Frame<B> {
         }
     }
 
+    /// The bytes of slot `from` to read and those of slot `to` to write (two slots, as a
+    /// copy from one packet into another needs).
+    #[inline]
+    pub fn pair(&mut self, from: u16, to: u16) -> (&B, &mut B) {
+        let (a, b) = (usize::from(from), usize::from(to));
+        assert_ne!(a, b, "a slot copied into itself");
+        let (src, dst) = if a < b {
+            let (lo, hi) = self.bufs.split_at_mut(b);
+            (&lo[a], &mut hi[0])
+        } else {
+            let (lo, hi) = self.bufs.split_at_mut(a);
+            (&hi[0], &mut lo[b])
+        };
+        match (src, dst) {
+            (Some(s), Some(d)) => (s, d),
+            _ => unreachable_slot(),
+        }
+    }
+
     /// The metadata of slot `i`.
     #[inline(always)]
     pub fn meta(&self, i: u16) -> &PacketMeta {

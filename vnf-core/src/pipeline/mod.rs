@@ -89,8 +89,9 @@ nodes! {
     CtRelated => "ct-related", "ICMP errors about a known connection, translated with their quoted header (RFC 5508)";
     CtNew => "ct-new", "new connections: port forwards, firewall, source NAT, then recorded";
     FwReject => "fw-reject", "rejected connections: a TCP RST or an ICMP unreachable";
-    Ip4Local => "ip4-local", "IPv4 to a gateway address: ICMP echo";
-    Ip4Forward => "ip4-forward", "routing: address checks, TTL, the route lookup";
+    Ip4Local => "ip4-local", "IPv4 to an own address: ICMP echo, port unreachable for UDP, RST for TCP";
+    Ip4Forward => "ip4-forward", "routing: address checks, TTL, the route lookup, the next hop's MTU";
+    Ip4Frag => "ip4-frag", "fragmentation of a routed packet to the next hop's MTU (RFC 791)";
     Ip4Neigh => "ip4-neigh", "the next hop's MAC (neighbour table or ARP), the Ethernet rewrite, the egress";
     Icmp4Error => "icmp4-error", "ICMP errors back to the sender (RFC 792, RFC 1812 4.3.2)";
     L2Flood => "l2-flood", "a copy to every member port and remote VTEP of the domain";
@@ -233,9 +234,9 @@ impl<B: PacketBuf> Pipeline<B> {
     }
 
     /// The frame a round of `burst`-packet bursts needs: every packet may be copied to
-    /// every port (flooding) or release a neighbour's queue.
+    /// every port (flooding), release a neighbour's queue, or be cut into fragments.
     pub fn frame_size(t: &Tables, burst: usize) -> usize {
-        burst * (t.roles.len() + t.remote_vteps.len() + t.neigh.max_pending + 2) + 64
+        burst * (t.roles.len() + t.remote_vteps.len() + t.neigh.max_pending + t.max_fragments() + 2) + 64
     }
 
     /// Resizes the frame for `burst` (after a reload; between rounds).
@@ -351,7 +352,8 @@ fn graph<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &mut State<B>, cx: &Cx<'_, A>, 
             Node::CtRelated => stateful::related(st, cx, f, &list),
             Node::CtNew => stateful::new(st, cx, f, &list),
             Node::FwReject => fw_reject::run(cx, f, &list),
-            Node::Ip4Local => ip4_local::run(cx, f, &list),
+            Node::Ip4Local => ip4_local::run(st, cx, f, &list),
+            Node::Ip4Frag => ip4_frag::run(cx, f, &list),
             Node::Ip4Forward => ip4_forward::run(cx, f, &list),
             Node::Ip4Neigh => ip4_neigh::run(st, cx, f, &list),
             Node::Icmp4Error => icmp4_error::run(st, cx, f, &list),
@@ -586,7 +588,7 @@ impl<B: PacketBuf> State<B> {
     }
 
     /// Takes one token of the ICMP error budget; false when it is spent for this second.
-    fn icmp_budget(&mut self, t: &Tables, now: u64) -> bool {
+    pub(crate) fn icmp_budget(&mut self, t: &Tables, now: u64) -> bool {
         if now >= self.icmp_refill_ms + 1000 {
             self.icmp_refill_ms = now;
             self.icmp_tokens = t.icmp_errors_per_s;
@@ -640,6 +642,8 @@ pub fn retag<B: PacketBuf>(pkt: &mut B, cur: u8, want: &[Tag]) -> bool {
 
 #[cfg(test)]
 mod nat_tests;
+#[cfg(test)]
+mod router_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -2,13 +2,21 @@
 //! members and gateways, the route table. Built from a validated [`Config`] off the fast
 //! path; workers only read them.
 
-use crate::config::{Config, ConfigError, Ipv4Prefix, PortMode};
+use crate::config::{Config, ConfigError, Ipv4Prefix, PortMode, Urpf};
 use crate::l3::lpm::Lpm;
 use crate::wire::vlan::Tag;
 use crate::wire::MacAddr;
 
 /// No domain.
 pub const NO_DOMAIN: u16 = u16::MAX;
+
+/// The MTU of a port with none configured until the device reports its own: what DPDK
+/// configures an Ethernet device with (`RTE_ETHER_MTU`).
+pub const DEFAULT_MTU: u16 = 1500;
+
+/// Fragments one packet may become (more are counted as `emit-overflow`): what a frame
+/// reserves per received packet when some domain's MTU is small enough to need them.
+pub const MAX_FRAGMENTS: usize = 16;
 
 /// A set of VLAN ids 0..4096.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +101,12 @@ pub struct Domain {
     pub remotes: Vec<u32>,
     /// Accept tagged inner frames from the overlay (tags carried as payload).
     pub inner_tagged: bool,
+    /// The domain's IP MTU, what a packet routed into it must fit: the smallest MTU of its
+    /// member ports and, with a VNI, of the tunnel (as a Linux bridge takes the smallest of
+    /// its ports').
+    pub mtu: u16,
+    /// Reverse-path check of routed sources arriving in the domain (RFC 3704).
+    pub urpf: Option<Urpf>,
 }
 
 /// The local VXLAN tunnel endpoint.
@@ -194,6 +208,10 @@ pub struct Tables {
     pub sec: Option<std::sync::Arc<crate::nat::SecTables>>,
     /// Port names, by port index (what a reload matches ports by).
     pub port_names: Vec<String>,
+    /// Per port: its IP MTU (configured, else the device's: see [`Tables::set_device_mtu`]).
+    pub port_mtu: Vec<u16>,
+    /// Per port: true when the MTU was configured (a device MTU does not override it).
+    mtu_configured: Vec<bool>,
 }
 
 impl Tables {
@@ -218,6 +236,8 @@ impl Tables {
                 vni: b.vni,
                 remotes: b.remote_vteps.iter().map(|&r| u32::from(r)).collect(),
                 inner_tagged: b.vxlan_inner_tagged,
+                mtu: DEFAULT_MTU,
+                urpf: b.urpf,
             });
         }
         let roles: Vec<Role> = cfg
@@ -327,7 +347,7 @@ impl Tables {
             cfg.bridges.iter().flat_map(|b| b.remote_vteps.iter().map(|&r| u32::from(r))).collect();
         remote_vteps.sort_unstable();
         remote_vteps.dedup();
-        Ok(Tables {
+        let mut t = Tables {
             static_neighbors,
             vtep,
             remote_macs,
@@ -354,7 +374,45 @@ impl Tables {
             icmp_errors_per_s: r.icmp_errors_per_s,
             sec: crate::nat::SecTables::compile(cfg)?.map(std::sync::Arc::new),
             port_names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
-        })
+            port_mtu: cfg.ports.iter().map(|p| p.mtu.unwrap_or(DEFAULT_MTU)).collect(),
+            mtu_configured: cfg.ports.iter().map(|p| p.mtu.is_some()).collect(),
+        };
+        t.domain_mtus();
+        Ok(t)
+    }
+
+    /// The device of port `p` reports MTU `mtu`: it applies where the config sets none.
+    pub fn set_device_mtu(&mut self, p: usize, mtu: u16) {
+        if self.mtu_configured.get(p) == Some(&false) {
+            self.port_mtu[p] = mtu;
+            self.domain_mtus();
+        }
+    }
+
+    /// Each domain's MTU from its members' (and its tunnel's).
+    fn domain_mtus(&mut self) {
+        // The inner frame's IP room in a tunnel: the underlay MTU less the outer IPv4, UDP,
+        // VXLAN and inner Ethernet headers.
+        let tunnel = self.vtep.as_ref().map(|v| v.mtu.saturating_sub(crate::wire::vxlan::OVERHEAD as u16));
+        for d in &mut self.domains {
+            let ports = d.members.iter().filter_map(|&p| self.port_mtu.get(usize::from(p)).copied());
+            let tun = if d.vni.is_some() { tunnel } else { None };
+            d.mtu = ports.chain(tun).min().unwrap_or(DEFAULT_MTU);
+        }
+    }
+
+    /// Fragments the largest packet a port may receive becomes when it is routed into the
+    /// domain with the smallest MTU, at most [`MAX_FRAGMENTS`].
+    pub fn max_fragments(&self) -> usize {
+        let biggest = self.port_mtu.iter().copied().max().unwrap_or(DEFAULT_MTU);
+        let smallest = self.domains.iter().map(|d| d.mtu).min().unwrap_or(DEFAULT_MTU);
+        // Each fragment carries at least (mtu - 60) & !7 bytes of payload (a full-size
+        // header with options).
+        let per = usize::from(smallest.saturating_sub(60)) & !7;
+        if per == 0 {
+            return MAX_FRAGMENTS;
+        }
+        usize::from(biggest).div_ceil(per).clamp(1, MAX_FRAGMENTS)
     }
 
     /// True if any port is a bridge port (the worker then runs the bridging nodes and timers).
@@ -363,9 +421,11 @@ impl Tables {
     }
 
     /// The tags a frame of domain `d` carries when it leaves port `p`, outer first, keeping
-    /// priority `pcp`; the count is returned with them.
+    /// priority and drop eligibility `prio` (PCP << 1 | DEI); the count is returned with
+    /// them.
     #[inline]
-    pub fn egress_tags(&self, p: u16, d: u16, pcp: u8) -> ([Tag; 2], usize) {
+    pub fn egress_tags(&self, p: u16, d: u16, prio: u8) -> ([Tag; 2], usize) {
+        let (pcp, dei) = (prio >> 1 & 7, prio & 1 != 0);
         let none = [Tag::default(); 2];
         let vlan = match self.domains.get(usize::from(d)) {
             Some(dom) => dom.vlan,
@@ -376,9 +436,9 @@ impl Tables {
                 if *native == Some(d) {
                     return (none, 0);
                 }
-                let c = Tag { pcp, ..Tag::c(vlan) };
+                let c = Tag { pcp, dei, ..Tag::c(vlan) };
                 match outer {
-                    Some(s) => ([Tag { pcp, ..Tag::s(*s) }, c], 2),
+                    Some(s) => ([Tag { pcp, dei, ..Tag::s(*s) }, c], 2),
                     None => ([c, Tag::default()], 1),
                 }
             }
@@ -403,5 +463,16 @@ impl Tables {
     #[inline]
     pub fn local_domain(&self, ip: u32) -> Option<u16> {
         self.local_ips.iter().find(|(a, _)| *a == ip).map(|&(_, d)| d)
+    }
+
+    /// The appliance's own interface a packet received on `in_port` in `domain` was sent
+    /// to, as what answers come from: the local VTEP on the underlay port, else the
+    /// domain's gateway.
+    pub fn gateway_for(&self, domain: u16, in_port: u16) -> Option<Gateway> {
+        match (self.roles.get(usize::from(in_port)), self.vtep.as_ref()) {
+            (Some(Role::Underlay), Some(v)) => Some(Gateway { ip: v.ip, prefix: v.prefix, mac: v.mac, mac64: v.mac64 }),
+            (Some(Role::Underlay), None) => None,
+            _ => self.domains.get(usize::from(domain)).and_then(|d| d.gateway),
+        }
     }
 }

@@ -182,7 +182,32 @@ pub(super) fn echo(kind: u8, id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
     b
 }
 
-fn udp_payload() -> Vec<u8> {
+/// The IPv4 packet of an ICMP error from `src` to `dst` about `orig` (its header and 8
+/// bytes), as icmp4-error makes it.
+pub(super) fn icmp_error(src: u32, dst: u32, kind: u8, code: u8, rest: u32, orig: &[u8]) -> Vec<u8> {
+    let hl = usize::from(orig[0] & 0x0f) * 4;
+    let mut icmp = vec![kind, code, 0, 0];
+    icmp.extend_from_slice(&rest.to_be_bytes());
+    icmp.extend_from_slice(&orig[..(hl + 8).min(orig.len())]);
+    let c = checksum::checksum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut ip = vec![0u8; 20];
+    Ipv4Repr {
+        src,
+        dst,
+        protocol: 1,
+        payload_len: icmp.len() as u16,
+        ttl: 64,
+        dscp_ecn: 0xc0,
+        ident: 0,
+        dont_frag: false,
+    }
+    .emit(&mut ip);
+    ip.extend_from_slice(&icmp);
+    ip
+}
+
+pub(super) fn udp_payload() -> Vec<u8> {
     // ports 1000 -> 2000, length 12, checksum 0 (none), 4 data bytes
     vec![0x03, 0xe8, 0x07, 0xd0, 0, 12, 0, 0, 1, 2, 3, 4]
 }
@@ -255,6 +280,27 @@ fn learned_destinations_are_unicast_and_tags_are_rewritten() {
 }
 
 #[test]
+fn drop_eligibility_is_carried_through_the_bridge() {
+    // IEEE 802.1Q: DEI goes with the frame as PCP does (Linux keeps vlan_tci whole).
+    let mut r = Rig::new();
+    let pl = ipv4(IP_A, 0xc000_0202, 17, 64, &udp_payload());
+    let tag = Tag { pcp: 5, dei: true, ..Tag::c(10) };
+    r.run(3, &eth(A2, A2, &[tag], EtherType::IPV4, &pl));
+    r.run(4, &eth(B, B, &[Tag::s(100), Tag::c(10)], EtherType::IPV4, &pl));
+    // trunk (one tag) to QinQ (two tags): both tags carry PCP 5 and DEI 1
+    let out = tx(&r.run(3, &eth(B, A2, &[tag], EtherType::IPV4, &pl)));
+    let s = Tag { pcp: 5, dei: true, ..Tag::s(100) };
+    assert_eq!(out, vec![(4, eth(B, A2, &[s, tag], EtherType::IPV4, &pl))]);
+    // and back to the trunk: the C-tag's DEI stays set
+    let out = tx(&r.run(4, &eth(A2, B, &[Tag::s(100), tag], EtherType::IPV4, &pl)));
+    assert_eq!(out, vec![(3, eth(A2, B, &[tag], EtherType::IPV4, &pl))]);
+    // flooded (A unknown): untagged out of the access ports, both bits kept on the QinQ trunk
+    let out = tx(&r.run(3, &eth(A, A2, &[tag], EtherType::IPV4, &pl)));
+    let plain = eth(A, A2, &[], EtherType::IPV4, &pl);
+    assert_eq!(out, vec![(0, plain.clone()), (1, plain), (4, eth(A, A2, &[s, tag], EtherType::IPV4, &pl))]);
+}
+
+#[test]
 fn vlan_policy_drops_are_named() {
     let mut r = Rig::new();
     let pl = ipv4(IP_A, 0xc000_0202, 17, 64, &udp_payload());
@@ -323,9 +369,12 @@ fn ping_to_the_gateway_is_answered_byte_exact() {
     let req = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, IP_GW20, 1, 64, &echo(8, 1, 1, b"")));
     let out = tx(&r.run(0, &req));
     assert_eq!(out, vec![(0, eth(A, GW10, &[], EtherType::IPV4, &ipv4(IP_GW20, IP_A, 1, 64, &echo(0, 1, 1, b""))))]);
-    // UDP to the gateway is not served
-    let udp = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, IP_GW10, 17, 64, &udp_payload()));
-    assert_eq!(r.run(0, &udp)[0].1, Action::Drop(DropReason::LocalUnhandled));
+    // UDP to the gateway: no service, port unreachable (RFC 1122 3.2.2.1)
+    let orig = ipv4(IP_A, IP_GW10, 17, 64, &udp_payload());
+    let out = tx(&r.run(0, &eth(GW10, A, &[], EtherType::IPV4, &orig)));
+    let expect = eth(A, GW10, &[], EtherType::IPV4, &icmp_error(IP_GW10, IP_A, 3, 3, 0, &orig));
+    assert_eq!(out, vec![(0, expect)]);
+    assert!(r.drops().contains(&("port-unreachable", 1)));
     let mut bad = req.clone();
     bad[14 + 10] ^= 1;
     assert_eq!(r.run(0, &bad)[0].1, Action::Drop(DropReason::Ipv4BadChecksum));

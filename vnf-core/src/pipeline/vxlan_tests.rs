@@ -1,13 +1,14 @@
 //! VXLAN in the switch stage: encapsulation, decapsulation, head-end replication, split
 //! horizon, underlay ARP and the RFC 7348 checks, byte exact on VecBuf.
 
-use super::tests::{Action, Rig};
+use super::tests::{echo, eth, icmp_error, ipv4, tx, Action, Rig};
 use super::*;
 use crate::wire::arp::ArpRepr;
 use crate::wire::checksum;
-use crate::wire::ipv4::Ipv4Repr;
+use crate::wire::ipv4::{Ipv4Packet, Ipv4Repr};
 use crate::wire::udp::UdpPacket;
 use crate::wire::vxlan;
+use crate::wire::EtherType;
 
 const CFG: &str = r#"
 [[port]]
@@ -124,6 +125,10 @@ fn broadcast_is_replicated_to_each_remote_vtep_and_local_ports() {
     ArpRepr { operation: 1, sender_mac: VTEP_MAC, sender_ip: LOCAL, target_mac: MacAddr::default(), target_ip: R3 }
         .emit(&mut arp_req[14..42]);
     assert_eq!(out[2], (arp_req, Action::Tx(0)));
+    // what waits for ARP is not counted as encapsulated (only what left is)
+    let snap = r.c.snapshot();
+    assert_eq!(snap.vteps, vec![(1, 0), (0, 0)], "R3's copy has not left yet");
+    assert!(snap.named_events().contains(&("vxlan-encap", 1)));
     // R3 answers on the underlay: the queued copy leaves, and the reply is consumed
     let mut reply = vec![];
     reply.extend_from_slice(&VTEP_MAC.0);
@@ -172,6 +177,36 @@ fn decapsulation_learns_the_remote_and_never_floods_back() {
 }
 
 #[test]
+fn the_vtep_address_answers_ping_and_refuses_udp_and_tcp() {
+    // RFC 1122 3.2.2.6: every address of a host answers echo; the VTEP's too.
+    let mut r = rig(CFG);
+    let req = ipv4(R3, LOCAL, 1, 64, &echo(8, 0x99, 1, b"vtep"));
+    let out = tx(&r.run(0, &eth(VTEP_MAC, R3_MAC, &[], EtherType::IPV4, &req)));
+    let mut reply = ipv4(LOCAL, R3, 1, 64, &echo(0, 0x99, 1, b"vtep"));
+    reply[8] = 64;
+    assert_eq!(out, vec![(0, eth(R3_MAC, VTEP_MAC, &[], EtherType::IPV4, &reply))]);
+    assert!(r.events().contains(&("echo-reply-sent", 1)));
+    // TCP SYN to the VTEP address: RST|ACK acknowledging the SYN, from the VTEP
+    let mut syn = vec![0u8; 20];
+    syn[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    syn[2..4].copy_from_slice(&22u16.to_be_bytes());
+    syn[4..8].copy_from_slice(&1000u32.to_be_bytes());
+    syn[12] = 0x50;
+    syn[13] = 0x02;
+    let out = tx(&r.run(0, &eth(VTEP_MAC, R3_MAC, &[], EtherType::IPV4, &ipv4(R3, LOCAL, 6, 64, &syn))));
+    assert_eq!(out.len(), 1);
+    let (port, f) = &out[0];
+    assert_eq!((*port, &f[..12]), (0, &[R3_MAC.0, VTEP_MAC.0].concat()[..]));
+    let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+    assert_eq!((ip.src(), ip.dst(), ip.protocol(), ip.total_len()), (LOCAL, R3, 6, 40));
+    let t = &f[34..54];
+    assert_eq!(&t[0..4], &[0, 22, 0x9c, 0x40], "from port 22 back to 40000");
+    assert_eq!(u32::from_be_bytes([t[8], t[9], t[10], t[11]]), 1001, "acknowledges the SYN");
+    assert_eq!(t[13], 0x14, "RST|ACK");
+    assert!(r.drops().contains(&("local-tcp-reset", 1)));
+}
+
+#[test]
 fn rfc7348_checks_drop_with_named_reasons() {
     let mut r = rig(CFG);
     let i = inner(A, X, 46);
@@ -197,7 +232,6 @@ fn rfc7348_checks_drop_with_named_reasons() {
         (stranger, DropReason::VxlanUnknownVtep),
         (bad_udp, DropReason::VxlanBadChecksum),
         (tagged, DropReason::VxlanInnerTagged),
-        (other_port, DropReason::UnderlayNotOurs),
         (bad_ipsum, DropReason::Ipv4BadChecksum),
     ];
     for (f, why) in cases {
@@ -205,6 +239,10 @@ fn rfc7348_checks_drop_with_named_reasons() {
         assert_eq!(out.len(), 1, "{why:?}");
         assert_eq!(out[0].1, Action::Drop(why));
     }
+    // UDP to another port of the VTEP address: port unreachable from the VTEP
+    let out = tx(&r.run(0, &other_port));
+    let expect = eth(R3_MAC, VTEP_MAC, &[], EtherType::IPV4, &icmp_error(LOCAL, R3, 3, 3, 0, &other_port[14..]));
+    assert_eq!(out, vec![(0, expect)]);
     // reserved bits are ignored
     let mut reserved = good.clone();
     reserved[42] = 0xff;
@@ -305,9 +343,55 @@ fn routed_into_the_overlay_too_big_with_df_gets_frag_needed() {
     assert_eq!(u16::from_be_bytes([f[40], f[41]]), 1450, "next-hop MTU");
     assert_eq!(&f[42..62], &big[14..34], "the original header, TTL as sent");
     assert_eq!(checksum::checksum(&f[34..]), 0);
-    // without DF: dropped, never fragmented
-    let out = r.run(3, &mk(1451, false));
-    assert_eq!(out[0].1, Action::Drop(DropReason::VxlanMtuExceeded));
+    assert!(r.drops().contains(&("frag-needed", 1)));
+    // without DF the router fragments (RFC 791, RFC 1812 4.2.2.7) to the tunnel's 1450:
+    // 1424 bytes of payload (a multiple of 8), then the last 7, each fragment tunnelled
+    let orig = mk(1451, false);
+    let out = r.run(3, &orig);
+    assert_eq!(out.iter().map(|(_, a)| *a).collect::<Vec<_>>(), vec![Action::Tx(0), Action::Tx(0)]);
+    let inner: Vec<&[u8]> = out.iter().map(|(f, _)| &f[50 + 14..]).collect();
+    let (a, b) = (Ipv4Packet::new_checked(inner[0]).unwrap(), Ipv4Packet::new_checked(inner[1]).unwrap());
+    assert_eq!((a.total_len(), a.frag_offset(), a.more_frags(), a.ident(), a.ttl()), (1444, 0, true, 9, 63));
+    assert_eq!((b.total_len(), b.frag_offset(), b.more_frags(), b.ident(), b.ttl()), (27, 1424, false, 9, 63));
+    assert!(a.verify_checksum() && b.verify_checksum());
+    assert_eq!([a.payload(), b.payload()].concat(), &orig[14 + 20..]);
+    assert_eq!(r.events().iter().find(|e| e.0 == "fragments-sent"), Some(&("fragments-sent", 2)));
+}
+
+#[test]
+fn bridged_ipv4_with_df_too_big_for_the_tunnel_gets_frag_needed_from_the_gateway() {
+    // As a Linux bridge with a VXLAN port answers (skb_tunnel_check_pmtu): the sender learns
+    // the tunnel's 1450, from the bridge's gateway address.
+    let cfg = CFG.replace("vni = 5010", "vni = 5010\ngateway = \"198.51.100.254/24\"");
+    let mut r = rig(&cfg);
+    let gw = MacAddr([0x02, 0x76, 0x6e, 0x66, 0, 10]);
+    let mk = |len: usize, df: bool| {
+        let mut ip = vec![0u8; 20];
+        let (src, dst) = (0xc633_6401, 0xc633_6407);
+        Ipv4Repr {
+            src,
+            dst,
+            protocol: 17,
+            payload_len: (len - 20) as u16,
+            ttl: 64,
+            dscp_ecn: 0,
+            ident: 3,
+            dont_frag: df,
+        }
+        .emit(&mut ip);
+        ip.extend((0..len - 20).map(|i| i as u8));
+        ip
+    };
+    let orig = mk(1451, true);
+    let out = tx(&r.run(1, &eth(B2, A, &[], EtherType::IPV4, &orig)));
+    let err = icmp_error(0xc633_64fe, 0xc633_6401, 3, 4, 1450, &orig);
+    assert_eq!(out, vec![(1, eth(A, gw, &[], EtherType::IPV4, &err))]);
+    assert_eq!(r.drops(), vec![("vxlan-mtu-exceeded", 1)]);
+    // without DF (or not IPv4) a bridge only drops it: VTEPs never fragment (RFC 7348 4.3)
+    let f = eth(B2, A, &[], EtherType::IPV4, &mk(1451, false));
+    assert_eq!(r.run(1, &f), vec![(f.clone(), Action::Drop(DropReason::VxlanMtuExceeded))]);
+    // 1450 fits
+    assert_eq!(r.run(1, &eth(B2, A, &[], EtherType::IPV4, &mk(1450, true)))[0].1, Action::Tx(0));
 }
 
 #[test]

@@ -164,6 +164,20 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         put32(b, field::DST, a);
         put16(b, field::CHECKSUM, c);
     }
+    /// Sets the header length (a multiple of 4, 20 to 60 bytes), without the checksum.
+    pub fn set_header_len(&mut self, hl: usize) {
+        let b = self.buf.as_mut();
+        b[field::VER_IHL] = 0x40 | ((hl / 4) as u8 & 0x0f);
+    }
+    /// Sets the total length, without the checksum.
+    pub fn set_total_len(&mut self, len: u16) {
+        put16(self.buf.as_mut(), field::LENGTH, len);
+    }
+    /// Makes the packet a fragment at `offset` bytes (a multiple of 8) with more-fragments
+    /// `more`; DF is cleared. Without the checksum.
+    pub fn set_frag(&mut self, offset: u16, more: bool) {
+        put16(self.buf.as_mut(), field::FLG_OFF, (u16::from(more) << 13) | ((offset / 8) & 0x1fff));
+    }
     /// Recomputes the header checksum.
     pub fn fill_checksum(&mut self) {
         let hl = self.header_len();
@@ -177,6 +191,39 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         let (hl, tl) = (self.header_len(), usize::from(self.total_len()));
         &mut self.buf.as_mut()[hl..tl]
     }
+}
+
+/// Writes into `out` the options of `opts` that every fragment carries (those with the
+/// copied flag, RFC 791 3.2: security, source routes), padded with end-of-list to a
+/// multiple of 4 bytes; returns the length written. An option whose length runs past
+/// `opts` ends the list. `out` must hold `opts.len()` bytes.
+pub fn copied_options(opts: &[u8], out: &mut [u8]) -> usize {
+    const END: u8 = 0;
+    const NOP: u8 = 1;
+    const COPIED: u8 = 0x80;
+    let (mut at, mut n) = (0, 0);
+    while at < opts.len() {
+        let kind = opts[at];
+        if kind == END {
+            break;
+        }
+        if kind == NOP {
+            at += 1;
+            continue;
+        }
+        let len = opts.get(at + 1).map_or(0, |&l| usize::from(l));
+        if len < 2 || at + len > opts.len() {
+            break;
+        }
+        if kind & COPIED != 0 {
+            out[n..n + len].copy_from_slice(&opts[at..at + len]);
+            n += len;
+        }
+        at += len;
+    }
+    let padded = n.div_ceil(4) * 4;
+    out[n..padded].fill(END);
+    padded
 }
 
 /// An IPv4 header without options, in host form.
@@ -241,6 +288,32 @@ impl Ipv4Repr {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn copied_options_keep_only_options_with_the_copied_flag() {
+        // NOP, record route (7: not copied), loose source route (0x83: copied), end
+        let opts = [1, 7, 7, 4, 0, 0, 0, 0, 0x83, 7, 4, 192, 0, 2, 1, 0];
+        let mut out = [0xff; 16];
+        assert_eq!(copied_options(&opts, &mut out), 8);
+        assert_eq!(&out[..8], &[0x83, 7, 4, 192, 0, 2, 1, 0]);
+        // none copied: nothing; a length running past the end stops the walk
+        assert_eq!(copied_options(&[7, 3, 4, 0], &mut out), 0);
+        assert_eq!(copied_options(&[0x83, 9, 4, 0], &mut out), 0);
+    }
+
+    #[test]
+    fn fragment_fields_are_set() {
+        let mut b = [0u8; 24];
+        Ipv4Repr { src: 1, dst: 2, protocol: 17, payload_len: 4, ttl: 9, dscp_ecn: 0, ident: 7, dont_frag: true }
+            .emit(&mut b[..20]);
+        let mut p = Ipv4Packet::new_unchecked(&mut b[..]);
+        p.set_frag(1480, true);
+        p.set_total_len(24);
+        p.fill_checksum();
+        let p = Ipv4Packet::new_checked(&b[..]).unwrap();
+        assert_eq!((p.frag_offset(), p.more_frags(), p.dont_frag(), p.total_len()), (1480, true, false, 24));
+        assert!(p.verify_checksum());
+    }
+
     use super::*;
 
     // 192.0.2.1 -> 198.51.100.7, UDP, TTL 64, id 0x1c46, DF, 8 bytes of payload.

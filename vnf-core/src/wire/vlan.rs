@@ -120,6 +120,17 @@ impl L2Info {
             (self.raw_tags[usize::from(self.ntags - 1) & 1] >> 13) as u8 & 7
         }
     }
+
+    /// Priority and drop eligibility of the innermost tag, the top four bits of its TCI
+    /// (PCP << 1 | DEI; 0 untagged).
+    #[inline]
+    pub fn prio(&self) -> u8 {
+        if self.ntags == 0 {
+            0
+        } else {
+            (self.raw_tags[usize::from(self.ntags - 1) & 1] >> 12) as u8 & 0xf
+        }
+    }
 }
 
 /// The Ethernet header of a frame with its VLAN tags decoded.

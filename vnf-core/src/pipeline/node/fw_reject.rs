@@ -9,7 +9,7 @@
 use super::src_mac;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::pipeline::MIN_FRAME;
-use crate::pipeline::{Cx, Frame, Node};
+use crate::pipeline::{Cx, Frame, Node, Tables};
 use crate::stats::{DropReason, Event};
 use crate::wire::ethernet::set_macs;
 use crate::wire::icmpv4;
@@ -29,7 +29,7 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, l
             f.to(i, Node::Icmp4Error);
             continue;
         }
-        if m.tcp_flags & flags::RST == 0 && rst(cx, f, i) {
+        if m.tcp_flags & flags::RST == 0 && rst(cx.t, f, i) {
             f.count_drop(DropReason::FwReject);
             cx.c.event(Event::FwRejectSent);
             let mm = f.meta_mut(i);
@@ -42,19 +42,23 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, l
     }
 }
 
-/// Turns the segment in slot `i` into the RST that answers it, in place.
-fn rst<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) -> bool {
+/// Turns the segment in slot `i` into the RST that answers it, in place, from the address
+/// and port it was sent to, out of the interface it came in on. False (nothing changed)
+/// when the segment is a RST itself or cannot be read.
+pub(crate) fn rst<B: PacketBuf>(t: &Tables, f: &mut Frame<B>, i: u16) -> bool {
     let m = *f.meta(i);
-    let k = m.flow;
-    let Some(g) = cx.t.domains.get(usize::from(m.domain)).and_then(|d| d.gateway) else { return false };
+    let Some(g) = t.gateway_for(m.domain, m.in_port) else { return false };
     let l3 = m.l3();
     let pkt = f.buf_mut(i);
-    let (seq, ack, payload) = {
+    let (src, dst, sport, dport, tcp_flags, seq, ack, payload) = {
         let Some(ip) = pkt.data().get(l3..).and_then(|d| Ipv4Packet::new_checked(d).ok()) else { return false };
         let Ok(t) = TcpPacket::new_checked(ip.payload()) else { return false };
-        let payload = usize::from(m.ip_len).saturating_sub(ip.header_len() + t.header_len()) as u32;
-        (t.seq(), t.ack(), payload)
+        let payload = ip.payload().len().saturating_sub(t.header_len()) as u32;
+        (ip.src(), ip.dst(), t.src_port(), t.dst_port(), t.flags(), t.seq(), t.ack(), payload)
     };
+    if tcp_flags & flags::RST != 0 {
+        return false;
+    }
     const LEN: usize = ipv4::HEADER_LEN + tcp::HEADER_LEN;
     let len = pkt.len();
     let want = (l3 + LEN).max(MIN_FRAME);
@@ -68,8 +72,8 @@ fn rst<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) -> b
     d[l3..].fill(0);
     let ip = &mut d[l3..l3 + LEN];
     Ipv4Repr {
-        src: k.dst,
-        dst: k.src,
+        src: dst,
+        dst: src,
         protocol: proto::TCP,
         payload_len: tcp::HEADER_LEN as u16,
         ttl: 64,
@@ -78,16 +82,16 @@ fn rst<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) -> b
         dont_frag: true,
     }
     .emit(&mut ip[..ipv4::HEADER_LEN]);
-    let syn_fin = u32::from(m.tcp_flags & flags::SYN != 0) + u32::from(m.tcp_flags & flags::FIN != 0);
-    let (seq, ack, fl) = if m.tcp_flags & flags::ACK != 0 {
+    let syn_fin = u32::from(tcp_flags & flags::SYN != 0) + u32::from(tcp_flags & flags::FIN != 0);
+    let (seq, ack, fl) = if tcp_flags & flags::ACK != 0 {
         (ack, 0, flags::RST)
     } else {
         (0, seq.wrapping_add(payload + syn_fin), flags::RST | flags::ACK)
     };
     let t = &mut ip[ipv4::HEADER_LEN..];
-    TcpRepr { src_port: k.dport, dst_port: k.sport, seq, ack, flags: fl, window: 0 }.emit(t);
+    TcpRepr { src_port: dport, dst_port: sport, seq, ack, flags: fl, window: 0 }.emit(t);
     if let Ok(mut tp) = TcpPacket::new_checked(t) {
-        tp.fill_checksum(k.dst, k.src);
+        tp.fill_checksum(dst, src);
     }
     true
 }

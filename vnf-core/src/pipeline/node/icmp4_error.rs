@@ -1,6 +1,7 @@
 //! `icmp4-error`: a datagram that is not forwarded becomes an ICMP error about it (RFC 792,
 //! RFC 1812 4.3.2.3: the original IP header and the first 8 bytes of its payload), from the
-//! ingress domain's gateway back to the previous hop, in the packet's own buffer. A packet
+//! ingress domain's gateway (the VTEP address on the underlay) back to the previous hop,
+//! in the packet's own buffer. A packet
 //! NAT already translated is quoted as its sender sent it, and the error goes to that
 //! sender's own address. No error is sent about an ICMP error, a non-first fragment, or a
 //! source that is not a unicast host (RFC 1812 4.3.2.7), nor past the per-second budget.
@@ -40,7 +41,7 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
 
 fn make<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) -> bool {
     let m = *f.meta(i);
-    let Some(g) = cx.t.domains.get(usize::from(m.domain)).and_then(|d| d.gateway) else { return false };
+    let Some(g) = cx.t.gateway_for(m.domain, m.in_port) else { return false };
     let l3 = ETH + VLAN_TAG * usize::from(m.ntags);
     untranslate(st, f, i, l3);
     let pkt = f.buf_mut(i);
@@ -90,7 +91,7 @@ fn make<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Fr
     }
     let mm = f.meta_mut(i);
     mm.ntags = 0;
-    mm.pcp = 0;
+    mm.prio = 0;
     mm.l3 = ETH as u16;
     mm.out_port = m.in_port;
     mm.out_domain = m.domain;

@@ -3,8 +3,12 @@
 //! forwarded; an expiring TTL and a missing route are answered with ICMP time exceeded and
 //! net unreachable; otherwise the TTL is decremented (checksum updated incrementally) and
 //! the next hop is the route's gateway or, on a connected subnet, the destination itself.
+//! A packet larger than the MTU of the domain it is routed into is answered with ICMP
+//! fragmentation needed and that MTU when it has DF set (RFC 1191 4, RFC 1812 5.2.6;
+//! checked before the TTL is decremented, so the quoted header is the one received, as
+//! Linux `ip_forward` does), and fragmented otherwise.
 //!
-//! Next: `ip4-neigh`, `icmp4-error`; drops: not-routable.
+//! Next: `ip4-neigh`, `ip4-frag`, `icmp4-error`; drops: not-routable, frag-needed.
 
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::pipeline::{Cx, Frame, Node};
@@ -40,17 +44,28 @@ fn forward<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) 
         m.icmp_error(DropReason::NoRoute, icmpv4::kind::DEST_UNREACHABLE, icmpv4::unreach::NET, 0);
         return Ok(Node::Icmp4Error);
     };
-    if let Some(g) = t.domains.get(usize::from(nh.domain)).and_then(|d| d.gateway) {
+    let Some(dom) = t.domains.get(usize::from(nh.domain)) else { return Err(DropReason::NoForward) };
+    if let Some(g) = dom.gateway {
         if nh.via.is_none() && (dst == g.prefix.network() || dst == g.prefix.broadcast()) {
             return Err(DropReason::NotRoutable);
         }
     }
     // ip4-input checked the header; only its fixed 20 bytes are touched here.
-    if let Some(h) = b.data_mut().get_mut(m.l3()..m.l3() + ipv4::HEADER_LEN) {
-        Ipv4Packet::new_unchecked(h).set_ttl_update(m.ttl - 1);
+    let Some(h) = b.data_mut().get_mut(m.l3()..m.l3() + ipv4::HEADER_LEN) else { return Err(DropReason::Malformed) };
+    let mut ip = Ipv4Packet::new_unchecked(h);
+    let fits = ip.total_len() <= dom.mtu;
+    if !fits && ip.dont_frag() {
+        m.icmp_error(
+            DropReason::FragNeeded,
+            icmpv4::kind::DEST_UNREACHABLE,
+            icmpv4::unreach::FRAG_NEEDED,
+            u32::from(dom.mtu),
+        );
+        return Ok(Node::Icmp4Error);
     }
+    ip.set_ttl_update(m.ttl - 1);
     cx.c.event(Event::Routed);
     m.out_domain = nh.domain;
     m.ip = nh.via.unwrap_or(dst);
-    Ok(Node::Ip4Neigh)
+    Ok(if fits { Node::Ip4Neigh } else { Node::Ip4Frag })
 }

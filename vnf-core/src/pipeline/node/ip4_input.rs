@@ -2,19 +2,23 @@
 //! once (length, version, checksum); on the stateful path the flow tuple and its hash are
 //! read here, once, into the packet's metadata, and the connection table's slots for the
 //! frame are prefetched before `ct-lookup` runs. Without tracking, packets to a gateway
-//! address go to `ip4-local`, the rest to routing.
+//! address go to `ip4-local`, the rest to routing. Martian sources are dropped (RFC 1812
+//! 5.3.7: this network, loopback, multicast, class E, the limited broadcast, and the
+//! broadcast address of the ingress subnet), as is a source the bridge's reverse-path
+//! check refuses (RFC 3704, when the bridge sets `urpf`).
 //!
 //! Next: `ct-lookup`, `ip4-local`, `ip4-forward`; drops: malformed, ipv4-bad-checksum,
-//! local-unhandled, ct-fragment (stateful).
+//! martian-source, urpf-failed, ct-fragment (stateful).
 
 use super::stateful::{parse_tuple, PREFETCH_FROM};
 use crate::buf::{BufAlloc, PacketBuf};
+use crate::config::Urpf;
 use crate::conntrack::ConnTable;
 use crate::nat::NatData;
 use crate::packet::flag;
 use crate::pipeline::{Cx, Frame, Node, State};
 use crate::stats::DropReason;
-use crate::wire::ipv4::{self, Ipv4Packet};
+use crate::wire::ipv4::Ipv4Packet;
 
 // Each node is its own function: its loop gets the registers to itself.
 #[inline(never)]
@@ -57,7 +61,26 @@ fn input<B: PacketBuf, A: BufAlloc>(
     if !ip.verify_checksum() {
         return Err(DropReason::Ipv4BadChecksum);
     }
-    let (dst, proto, frag_offset) = (ip.dst(), ip.protocol(), ip.frag_offset());
+    let (src, dst) = (ip.src(), ip.dst());
+    let first = src >> 24;
+    if first == 0 || first == 127 || first >= 224 {
+        return Err(DropReason::MartianSource);
+    }
+    if let Some(d) = cx.t.domains.get(usize::from(m.domain)) {
+        if d.gateway.is_some_and(|g| src == g.prefix.broadcast()) {
+            return Err(DropReason::MartianSource);
+        }
+        if let Some(u) = d.urpf {
+            let back = cx.t.lpm.lookup(src).and_then(|i| cx.t.next_hops.get(i as usize));
+            let ok = match u {
+                Urpf::Strict => back.is_some_and(|nh| nh.domain == m.domain),
+                Urpf::Loose => back.is_some(),
+            };
+            if !ok {
+                return Err(DropReason::UrpfFailed);
+            }
+        }
+    }
     m.ttl = ip.ttl();
     m.ip = dst;
     if let Some(table) = stateful {
@@ -71,10 +94,7 @@ fn input<B: PacketBuf, A: BufAlloc>(
         return Ok(Node::CtLookup);
     }
     if cx.t.local_domain(dst).is_some() {
-        if proto == ipv4::proto::ICMP && frag_offset == 0 {
-            return Ok(Node::Ip4Local);
-        }
-        return Err(DropReason::LocalUnhandled);
+        return Ok(Node::Ip4Local);
     }
     Ok(Node::Ip4Forward)
 }

@@ -1,28 +1,65 @@
-//! `ip4-local`: IPv4 to a gateway address: an ICMP echo request is answered in place
-//! (addresses swapped, TTL 64, type echo reply, checksums updated incrementally) out of the
-//! ingress port (RFC 1122 3.2.2.6: the reply keeps the request's data and identification).
+//! `ip4-local`: IPv4 to one of the appliance's own addresses (a gateway, or the VTEP on the
+//! underlay). An ICMP echo request is answered in place (addresses swapped, TTL 64, type
+//! echo reply, checksums updated incrementally) out of the ingress port (RFC 1122 3.2.2.6:
+//! the reply keeps the request's data and identification). UDP is answered with ICMP port
+//! unreachable (RFC 1122 3.2.2.1, 4.1.3.1), TCP with a RST (RFC 9293 3.10.7.1: no
+//! listener), both within the per-second budget of ICMP errors. Fragments are not
+//! reassembled yet.
 //!
-//! Next: `l2-output`; drops: local-unhandled.
+//! Next: `l2-output`, `icmp4-error`; drops: local-unhandled, port-unreachable,
+//! local-tcp-reset, icmp-rate-limited.
 
+use super::fw_reject::rst;
 use crate::buf::{BufAlloc, PacketBuf};
-use crate::pipeline::{Cx, Frame, Node};
+use crate::pipeline::{Cx, Frame, Node, State};
 use crate::stats::{DropReason, Event};
 use crate::wire::ethernet::swap_macs;
 use crate::wire::icmpv4::{self, Icmpv4Packet};
-use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::ipv4::{proto, Ipv4Packet};
 
 // Each node is its own function: its loop gets the registers to itself.
 #[inline(never)]
-pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
+pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     for &i in list {
-        if echo_reply(f, i) {
-            cx.c.event(Event::EchoReplySent);
-            let m = f.meta_mut(i);
-            m.out_port = m.in_port;
-            m.out_domain = m.domain;
-            f.to(i, Node::L2Output);
-        } else {
-            f.drop(i, DropReason::LocalUnhandled);
+        let m = *f.meta(i);
+        let (protocol, fragment) = match f.buf(i).data().get(m.l3()..).and_then(|d| Ipv4Packet::new_checked(d).ok()) {
+            Some(ip) => (ip.protocol(), ip.is_fragment()),
+            None => (0, true),
+        };
+        match protocol {
+            _ if fragment => f.drop(i, DropReason::LocalUnhandled),
+            proto::ICMP => {
+                if echo_reply(f, i) {
+                    cx.c.event(Event::EchoReplySent);
+                    let m = f.meta_mut(i);
+                    m.out_port = m.in_port;
+                    m.out_domain = m.domain;
+                    f.to(i, Node::L2Output);
+                } else {
+                    f.drop(i, DropReason::LocalUnhandled);
+                }
+            }
+            proto::UDP => {
+                let mm = f.meta_mut(i);
+                mm.icmp_error(DropReason::PortUnreachable, icmpv4::kind::DEST_UNREACHABLE, icmpv4::unreach::PORT, 0);
+                f.to(i, Node::Icmp4Error);
+            }
+            proto::TCP => {
+                // A RST costs the budget an ICMP error does: both answer what a sender chose.
+                if !st.icmp_budget(cx.t, cx.now) {
+                    cx.c.event(Event::IcmpRateLimited);
+                    f.drop(i, DropReason::LocalTcpReset);
+                } else if rst(cx.t, f, i) {
+                    f.count_drop(DropReason::LocalTcpReset);
+                    let mm = f.meta_mut(i);
+                    mm.out_port = m.in_port;
+                    mm.out_domain = m.domain;
+                    f.to(i, Node::L2Output);
+                } else {
+                    f.drop(i, DropReason::LocalTcpReset);
+                }
+            }
+            _ => f.drop(i, DropReason::LocalUnhandled),
         }
     }
 }

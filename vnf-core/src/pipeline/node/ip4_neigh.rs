@@ -5,17 +5,15 @@
 //! `arp-input` brings the packets back here when the answer comes (their MAC known), or
 //! the timers fail them (host unreachable). Then the packet gets its next hop's MAC and the
 //! egress gateway's MAC, and goes where the next hop was learned in the egress domain: a
-//! port, the overlay, or flooded when not learned (yet). Into the overlay, a packet that
-//! does not fit the tunnel is never fragmented: with DF set its sender learns the tunnel's
-//! MTU (RFC 1191, frag needed), otherwise it is dropped.
+//! port, the overlay, or flooded when not learned (yet). (It fits: `ip4-forward` checked
+//! it against the domain's MTU, which counts the tunnel's.)
 //!
-//! Output: tx (to a learned port, retagged here); next: `vxlan4-encap`, `l2-flood`,
-//! `icmp4-error`, and `l2-flood` for ARP
-//! requests; drops: arp-queue-full, arp-failed, neighbor-table-full, no-forward,
-//! malformed, vxlan-mtu-exceeded.
+//! Output: tx (to a learned port, retagged here); next: `vxlan4-encap`, `l2-flood`, and
+//! `l2-flood` for ARP requests; drops: arp-queue-full, arp-failed, neighbor-table-full,
+//! no-forward, malformed, mtu-exceeded.
 
 use super::l2_output::{send, Egress};
-use super::{new_arp, ETH, PREFETCH_FROM};
+use super::{new_arp, PREFETCH_FROM};
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l2::fdb::Dest;
 use crate::packet::{flag, PacketMeta};
@@ -23,8 +21,7 @@ use crate::pipeline::{Cx, Frame, Node, State};
 use crate::stats::{DropReason, Event};
 use crate::wire::arp::{self, ArpRepr};
 use crate::wire::ethernet::set_macs;
-use crate::wire::ipv4::Ipv4Packet;
-use crate::wire::{icmpv4, vxlan, MacAddr};
+use crate::wire::MacAddr;
 
 // Each node is its own function: its loop gets the registers to itself.
 #[inline(never)]
@@ -90,40 +87,13 @@ fn rewrite<B: PacketBuf, A: BufAlloc>(
     let g = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway).ok_or(DropReason::NoForward)?;
     let mac = MacAddr::from_u64(m.nh_mac);
     let dest = st.lookup(cx.now, domain, m.nh_mac, None);
-    if let (Some(Dest::Vtep(_)), Some(v)) = (dest, cx.t.vtep.as_ref()) {
-        let l3 = m.l3();
-        let (ip_len, df) = match b.data().get(l3..).and_then(|d| Ipv4Packet::new_checked(d).ok()) {
-            Some(ip) => (usize::from(ip.total_len()), ip.dont_frag()),
-            None => (0, false),
-        };
-        // The inner frame's room: the underlay MTU less the outer IPv4, UDP and VXLAN headers.
-        let inner_mtu = usize::from(v.mtu) - (vxlan::OVERHEAD - ETH);
-        if ip_len + ETH > inner_mtu {
-            if !df {
-                return Err(DropReason::VxlanMtuExceeded);
-            }
-            // The TTL was already decremented; undo it so the quoted header is the one sent.
-            if let Some(mut ip) = b.data_mut().get_mut(l3..).and_then(|d| Ipv4Packet::new_checked(d).ok()) {
-                let t = ip.ttl();
-                ip.set_ttl_update(t.saturating_add(1));
-            }
-            let rest = (inner_mtu - ETH) as u32;
-            m.icmp_error(
-                DropReason::VxlanMtuExceeded,
-                icmpv4::kind::DEST_UNREACHABLE,
-                icmpv4::unreach::FRAG_NEEDED,
-                rest,
-            );
-            return Ok(Step::To(Node::Icmp4Error));
-        }
-    }
     if !set_macs(b.data_mut(), mac, g.mac) {
         return Err(DropReason::Malformed);
     }
     m.flags &= !flag::EXCEPT_IN;
-    m.pcp = 0;
+    m.prio = 0;
     Ok(match dest {
-        Some(Dest::Port(port)) => Step::Send(Egress { port, domain, pcp: 0, ntags }),
+        Some(Dest::Port(port)) => Step::Send(Egress { port, domain, prio: 0, ntags }),
         Some(Dest::Vtep(ip)) => {
             m.ip = ip;
             Step::To(Node::Vxlan4Encap)

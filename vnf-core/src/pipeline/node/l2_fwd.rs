@@ -46,8 +46,8 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
         // earlier stalls on store forwarding.
         let m = f.meta(i);
         let (domain, dst, src, in_port, ethertype, ip) = (m.domain, m.dst_mac, m.src_mac, m.in_port, m.ethertype, m.ip);
-        let (out_domain, pcp, ntags) = (m.out_domain, m.pcp, m.ntags);
-        let to_port = |port| Egress { port, domain: out_domain, pcp, ntags };
+        let (out_domain, prio, ntags) = (m.out_domain, m.prio, m.ntags);
+        let to_port = |port| Egress { port, domain: out_domain, prio, ntags };
         let overlay = m.has(flag::OVERLAY);
         let dest = if overlay { Dest::Vtep(ip) } else { Dest::Port(in_port) };
         st.learn(cx.c, cx.now, (domain, src), dest, hs);

@@ -58,7 +58,7 @@ fn admit<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) ->
     m.ntags = h.ntags;
     m.ethertype = h.ethertype;
     m.l3 = h.l3_offset as u16;
-    m.pcp = h.pcp();
+    m.prio = h.prio();
     let t = cx.t;
     let (r0, r1) = (h.raw_tags[0], h.raw_tags[1]);
     let domain = match t.roles.get(usize::from(m.in_port)) {

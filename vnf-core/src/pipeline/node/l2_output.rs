@@ -2,10 +2,13 @@
 //! port carries for the domain (none on access ports and for a trunk's native VLAN; the
 //! C-tag, or S-tag + C-tag on QinQ trunks), keeping its priority. Tags are rewritten in
 //! place when the count is the same, and only the 12 MAC bytes move when tags are pushed or
-//! popped.
+//! popped. A frame whose payload (what follows its Ethernet header and tags) is larger than
+//! the port's MTU is dropped, as a Linux bridge does (`is_skb_forwardable`): bridges never
+//! fragment, and routed packets were already made to fit.
 //!
-//! Output: tx; drop: malformed (no headroom for a tag).
+//! Output: tx; drop: malformed (no headroom for a tag), mtu-exceeded.
 
+use super::{ETH, VLAN_TAG};
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::pipeline::{retag, Cx, Frame};
 use crate::stats::DropReason;
@@ -24,7 +27,8 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, l
 pub(crate) struct Egress {
     pub port: u16,
     pub domain: u16,
-    pub pcp: u8,
+    /// PCP << 1 | DEI, as [`PacketMeta::prio`](crate::packet::PacketMeta::prio).
+    pub prio: u8,
     pub ntags: u8,
 }
 
@@ -32,7 +36,7 @@ pub(crate) struct Egress {
 #[inline(always)]
 pub(crate) fn egress<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) {
     let m = f.meta(i);
-    let e = Egress { port: m.out_port, domain: m.out_domain, pcp: m.pcp, ntags: m.ntags };
+    let e = Egress { port: m.out_port, domain: m.out_domain, prio: m.prio, ntags: m.ntags };
     send(cx, f, i, e);
 }
 
@@ -42,9 +46,12 @@ pub(crate) fn egress<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>
 /// written byte by byte would stall on store forwarding.
 #[inline(always)]
 pub(crate) fn send<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16, e: Egress) {
-    let (tags, n) = cx.t.egress_tags(e.port, e.domain, e.pcp);
+    let (tags, n) = cx.t.egress_tags(e.port, e.domain, e.prio);
+    let mtu = cx.t.port_mtu.get(usize::from(e.port)).map_or(0, |&m| usize::from(m));
     let (b, m) = f.both_mut(i);
-    if retag(b, e.ntags, &tags[..n]) {
+    if b.len() > ETH + VLAN_TAG * usize::from(e.ntags) + mtu {
+        f.drop(i, DropReason::MtuExceeded);
+    } else if retag(b, e.ntags, &tags[..n]) {
         let d = n as i32 - i32::from(e.ntags);
         m.l3 = (i32::from(m.l3) + 4 * d) as u16;
         m.ntags = n as u8;

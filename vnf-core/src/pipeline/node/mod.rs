@@ -6,6 +6,7 @@ pub mod arp_input;
 pub mod fw_reject;
 pub mod icmp4_error;
 pub mod ip4_forward;
+pub mod ip4_frag;
 pub mod ip4_input;
 pub mod ip4_local;
 pub mod ip4_neigh;

@@ -201,13 +201,10 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
         None
     };
     if fwd.is_none() {
-        if t.local_domain(k.dst).is_some() {
-            if k.proto == proto::ICMP && tu.icmp_type == icmpv4::kind::ECHO_REQUEST {
-                return Next(Node::Ip4Local);
-            }
-            if !sec.is_pool(k.dst) {
-                return Drop(DropReason::LocalUnhandled);
-            }
+        if t.local_domain(k.dst).is_some()
+            && (!sec.is_pool(k.dst) || (k.proto == proto::ICMP && tu.icmp_type == icmpv4::kind::ECHO_REQUEST))
+        {
+            return Next(Node::Ip4Local);
         }
         if sec.is_pool(k.dst) {
             return Drop(DropReason::NatNoMapping);

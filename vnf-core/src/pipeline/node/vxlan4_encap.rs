@@ -1,23 +1,28 @@
 //! `vxlan4-encap`: an inner frame of `meta.out_domain` (its tags removed) toward remote
 //! VTEP `meta.ip` (RFC 7348 5): outer Ethernet/IPv4/UDP/VXLAN built in headroom, UDP
 //! source port from a hash of the inner flow (49152..=65535), UDP checksum 0, DF set, TTL
-//! 64. Never fragments: a packet above the underlay MTU is dropped. Then the underlay next
-//! hop's MAC: cached, from the neighbour table, or by ARP on the underlay (the packet waits
-//! parked, like `ip4-neigh`).
+//! 64. Never fragments (RFC 7348 4.3): a frame above the underlay MTU is dropped, and when
+//! it is IPv4 with DF set in a bridge with a gateway, its sender learns the tunnel's MTU
+//! from an ICMP fragmentation needed sent from the gateway (as Linux's VXLAN device answers
+//! bridged traffic, `skb_tunnel_check_pmtu`). Then the underlay next hop's MAC: cached,
+//! from the neighbour table, or by ARP on the underlay (the packet waits parked, like
+//! `ip4-neigh`). What left is counted (`vxlan-encap`, per bridge and per remote VTEP) by
+//! `vxlan4-output`, when it is sent.
 //!
 //! Output: tx on the underlay port; next: `vxlan4-output` (a packet released from the
-//! neighbour queue later); tx of underlay ARP requests; drops: no-forward, malformed,
+//! neighbour queue later), `icmp4-error`; tx of underlay ARP requests; drops: no-forward, malformed,
 //! vxlan-mtu-exceeded, no-mbuf, arp-queue-full, arp-failed, neighbor-table-full.
 
 use super::vxlan4_output::output;
-use super::{new_arp, ETH};
+use super::{new_arp, ETH, VLAN_TAG};
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::packet::PacketMeta;
 use crate::pipeline::{flow_hash, retag, Cx, Frame, Node, State, UNDERLAY_IFX};
 use crate::stats::{DropReason, Event};
 use crate::wire::arp::{self, ArpRepr};
 use crate::wire::ethernet::EthernetRepr;
-use crate::wire::ipv4::{self, Ipv4Repr};
+use crate::wire::icmpv4;
+use crate::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
 use crate::wire::udp::UdpRepr;
 use crate::wire::{vxlan, EtherType, MacAddr};
 
@@ -32,6 +37,10 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
     for &i in list {
         let nh = match encap(st, cx, f, i) {
             Ok(nh) => nh,
+            Err(DropReason::VxlanMtuExceeded) if too_big(cx, f, i) => {
+                f.to(i, Node::Icmp4Error);
+                continue;
+            }
             Err(r) => {
                 f.drop(i, r);
                 continue;
@@ -42,6 +51,27 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
             output(cx, f, i, mac);
         }
     }
+}
+
+/// Slot `i` does not fit the tunnel: true when it is to be answered with ICMP
+/// fragmentation needed (IPv4 with DF, in a bridge with a gateway to send it from).
+fn too_big<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) -> bool {
+    let (b, m) = f.both_mut(i);
+    let Some(v) = cx.t.vtep.as_ref() else { return false };
+    let routed = cx.t.domains.get(usize::from(m.domain)).is_some_and(|d| d.gateway.is_some());
+    let df = m.ethertype == EtherType::IPV4
+        && b.data().get(m.l3()..).and_then(|d| Ipv4Packet::new_checked(d).ok()).is_some_and(|ip| ip.dont_frag());
+    if !routed || !df {
+        return false;
+    }
+    let mtu = v.mtu.saturating_sub(vxlan::OVERHEAD as u16);
+    m.icmp_error(
+        DropReason::VxlanMtuExceeded,
+        icmpv4::kind::DEST_UNREACHABLE,
+        icmpv4::unreach::FRAG_NEEDED,
+        mtu.into(),
+    );
+    true
 }
 
 /// Encapsulates slot `i`; returns the underlay next hop.
@@ -57,15 +87,16 @@ fn encap<B: PacketBuf, A: BufAlloc>(
     let (Some(v), Some(vni)) = (cx.t.vtep.as_ref(), cx.t.domains.get(usize::from(domain)).and_then(|d| d.vni)) else {
         return Err(DropReason::NoForward);
     };
-    if !retag(pkt, m.ntags, &[]) {
-        return Err(DropReason::Malformed);
-    }
-    m.ntags = 0;
-    let inner_len = pkt.len();
+    // The inner frame goes untagged.
+    let inner_len = pkt.len() - VLAN_TAG * usize::from(m.ntags);
     let ip_len = inner_len + vxlan::OVERHEAD - ETH;
     if ip_len > usize::from(v.mtu) {
         return Err(DropReason::VxlanMtuExceeded);
     }
+    if !retag(pkt, m.ntags, &[]) {
+        return Err(DropReason::Malformed);
+    }
+    m.ntags = 0;
     let sport = 49152 | (flow_hash(pkt.data()) & 0x3fff) as u16;
     st.ip_ident = st.ip_ident.wrapping_add(1);
     let ident = st.ip_ident;
@@ -86,13 +117,6 @@ fn encap<B: PacketBuf, A: BufAlloc>(
     vxlan::emit_outer(hdr, &eth, &ip4, &udp, vni);
     m.l3 = ETH as u16;
     m.ethertype = EtherType::IPV4;
-    cx.c.event(Event::VxlanEncap);
-    if let Some(t) = cx.c.domains.get(usize::from(domain)) {
-        t.encap.add(1);
-    }
-    if let Some(t) = cx.t.vtep_index(ip).and_then(|i| cx.c.vteps.get(i)) {
-        t.encap.add(1);
-    }
     Ok(v.next_hop(ip))
 }
 

@@ -4,9 +4,10 @@
 //! the I flag, a VNI with a bridge, a source that is a remote VTEP of the VNI when
 //! `check_source` is set), stripped with any Ethernet padding, and the inner frame goes on
 //! in its bridge domain as received from that VTEP. Inner frames carry no tags unless the
-//! bridge allows them; their tags are then payload.
+//! bridge allows them; their tags are then payload. Other IPv4 to the VTEP address goes to
+//! `ip4-local` (RFC 1122 3.2.2.6: a host answers ping on every address it has).
 //!
-//! Next: `l2-fwd` (inner frame), `vxlan4-output` (packets released by an ARP answer);
+//! Next: `l2-fwd` (inner frame), `ip4-local`, `vxlan4-output` (packets released by an ARP answer);
 //! drops: underlay-not-ours, malformed, ipv4-bad-checksum, vxlan-bad-checksum,
 //! vxlan-bad-flags, vxlan-unknown-vni, vxlan-unknown-vtep, vxlan-inner-tagged,
 //! bad-src-mac; consumed: ARP.
@@ -90,14 +91,18 @@ fn input<B: PacketBuf, A: BufAlloc<Buf = B>>(
         if !ip.verify_checksum() {
             return Err(DropReason::Ipv4BadChecksum);
         }
-        if ip.dst() != v.ip || ip.protocol() != ipv4::proto::UDP || ip.is_fragment() {
+        if ip.dst() != v.ip {
             return Err(DropReason::UnderlayNotOurs);
+        }
+        // To the VTEP address but no VXLAN: the appliance's own (ping, port unreachable).
+        if ip.protocol() != ipv4::proto::UDP || ip.is_fragment() {
+            return Ok(Some(Node::Ip4Local));
         }
         let src = ip.src();
         let hl = ip.header_len();
         let udp = UdpPacket::new_checked(ip.payload()).map_err(|_| DropReason::Malformed)?;
         if udp.dst_port() != v.udp_port {
-            return Err(DropReason::UnderlayNotOurs);
+            return Ok(Some(Node::Ip4Local));
         }
         if !udp.verify_checksum(src, v.ip) {
             return Err(DropReason::VxlanBadChecksum);
@@ -139,7 +144,7 @@ fn input<B: PacketBuf, A: BufAlloc<Buf = B>>(
     mm.dst_mac = idst;
     mm.src_mac = isrc;
     mm.ntags = 0;
-    mm.pcp = 0;
+    mm.prio = 0;
     mm.ethertype = ih.ethertype;
     mm.l3 = ih.l3_offset as u16;
     mm.domain = domain;

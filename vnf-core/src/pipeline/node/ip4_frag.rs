@@ -1,0 +1,110 @@
+//! `ip4-frag`: a routed packet without DF that is larger than the MTU of the domain it is
+//! routed into (`meta.out_domain`) is cut into fragments that fit (RFC 791 3.2, RFC 1812
+//! 4.2.2.7, Linux `ip_do_fragment`): the payload in pieces of a multiple of 8 bytes, each
+//! with a copy of the header whose offset and more-fragments flag say where it belongs
+//! (the last keeps the original's MF, so a fragment is fragmented correctly too); the first
+//! keeps all options, the others only those with the copied flag; every header's checksum
+//! is computed anew. The original buffer becomes the first fragment, the others are new
+//! buffers holding a copy of the frame's L2 header, so `ip4-neigh` treats them all alike.
+//!
+//! Next: `ip4-neigh`; drops: malformed, no-mbuf (a fragment could not be had: the whole
+//! datagram is dropped, as a receiver could not reassemble it).
+
+use crate::buf::{BufAlloc, PacketBuf};
+use crate::pipeline::tables::MAX_FRAGMENTS;
+use crate::pipeline::{Cx, Frame, Node};
+use crate::stats::{DropReason, Event};
+use crate::wire::ipv4::{self, Ipv4Packet};
+
+/// The largest IPv4 header (with options).
+const MAX_HEADER: usize = 60;
+
+// Each node is its own function: its loop gets the registers to itself.
+#[inline(never)]
+pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
+    for &i in list {
+        let mtu = cx.t.domains.get(usize::from(f.meta(i).out_domain)).map_or(0, |d| usize::from(d.mtu));
+        let mut made = [0u16; MAX_FRAGMENTS];
+        match fragment(cx, f, i, mtu, &mut made) {
+            Ok(n) => {
+                cx.c.event(Event::Fragmented);
+                cx.c.event_n(Event::FragmentsSent, n as u64 + 1);
+                f.to(i, Node::Ip4Neigh);
+                for &j in &made[..n] {
+                    f.to(j, Node::Ip4Neigh);
+                }
+            }
+            Err((r, n)) => {
+                for &j in &made[..n] {
+                    f.drop(j, r);
+                }
+                f.drop(i, r);
+            }
+        }
+    }
+}
+
+/// Cuts slot `i` into fragments of at most `mtu` bytes of IPv4: the fragments after the
+/// first go to new slots, listed in `made` (their count returned); slot `i` becomes the
+/// first. On an error, the slots made so far are in `made[..n]`.
+fn fragment<B: PacketBuf, A: BufAlloc<Buf = B>>(
+    cx: &Cx<'_, A>,
+    f: &mut Frame<B>,
+    i: u16,
+    mtu: usize,
+    made: &mut [u16; MAX_FRAGMENTS],
+) -> Result<usize, (DropReason, usize)> {
+    let m = *f.meta(i);
+    let l3 = m.l3();
+    // The original's header: its fields, its options, and those later fragments carry.
+    let mut later = [0u8; MAX_HEADER];
+    let (hl, total, offset, more, later_hl) = {
+        let d = f.buf(i).data();
+        let ip = d.get(l3..).and_then(|b| Ipv4Packet::new_checked(b).ok()).ok_or((DropReason::Malformed, 0))?;
+        let hl = ip.header_len();
+        later[..ipv4::HEADER_LEN].copy_from_slice(&d[l3..l3 + ipv4::HEADER_LEN]);
+        let n = ipv4::copied_options(ip.options(), &mut later[ipv4::HEADER_LEN..hl]);
+        (hl, usize::from(ip.total_len()), ip.frag_offset(), ip.more_frags(), ipv4::HEADER_LEN + n)
+    };
+    let first = mtu.saturating_sub(hl) & !7;
+    let rest = mtu.saturating_sub(later_hl) & !7;
+    let payload = total - hl;
+    if first == 0 || rest == 0 || payload <= first {
+        // Nothing to cut, or an MTU below any fragment (validation keeps MTUs >= 68).
+        return Err((DropReason::Malformed, 0));
+    }
+    let count = (payload - first).div_ceil(rest);
+    if count > MAX_FRAGMENTS {
+        return Err((DropReason::EmitOverflow, 0));
+    }
+    // The later fragments: L2 header, the header with the copied options, the piece.
+    let mut at = first;
+    for (k, slot) in made.iter_mut().enumerate().take(count) {
+        let len = rest.min(payload - at);
+        let Some(j) = f.alloc(cx.alloc, m) else { return Err((DropReason::NoMbuf, k)) };
+        *slot = j;
+        let (src, dst) = f.pair(i, j);
+        let Some(out) = dst.append(l3 + later_hl + len) else { return Err((DropReason::NoMbuf, k + 1)) };
+        let s = src.data();
+        out[..l3].copy_from_slice(&s[..l3]);
+        out[l3..l3 + later_hl].copy_from_slice(&later[..later_hl]);
+        out[l3 + later_hl..].copy_from_slice(&s[l3 + hl + at..l3 + hl + at + len]);
+        let mut ip = Ipv4Packet::new_unchecked(&mut out[l3..]);
+        ip.set_header_len(later_hl);
+        ip.set_total_len((later_hl + len) as u16);
+        ip.set_frag(offset + at as u16, more || at + len < payload);
+        ip.fill_checksum();
+        at += len;
+    }
+    // The original becomes the first fragment.
+    let b = f.buf_mut(i);
+    let cut = b.len() - (l3 + hl + first);
+    if !b.trim(cut) {
+        return Err((DropReason::Malformed, count));
+    }
+    let mut ip = Ipv4Packet::new_unchecked(&mut b.data_mut()[l3..]);
+    ip.set_total_len((hl + first) as u16);
+    ip.set_frag(offset, true);
+    ip.fill_checksum();
+    Ok(count)
+}
