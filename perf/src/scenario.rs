@@ -19,6 +19,9 @@ pub enum Scenario {
     /// IPv4 routing between two VLANs: parse, checksum check, LPM, neighbour lookup, TTL,
     /// MAC rewrite.
     Route,
+    /// The same routing into a port with a 1280-byte MTU, packets without DF: each one
+    /// larger than that is fragmented (run it with `--frame 1518` beside `route`).
+    RouteFrag,
     /// VXLAN encapsulation: frames from an access port to a MAC behind a remote VTEP.
     VxlanEncap,
     /// VXLAN decapsulation: tunnelled frames from the underlay to an access port.
@@ -32,7 +35,7 @@ pub enum Scenario {
     NatNew,
 }
 
-const ALL: &str = "xconnect, l2-pop, l2-push, route, vxlan-encap, vxlan-decap, nat, nat-new";
+const ALL: &str = "xconnect, l2-pop, l2-push, route, route-frag, vxlan-encap, vxlan-decap, nat, nat-new";
 
 impl FromStr for Scenario {
     type Err = String;
@@ -42,6 +45,7 @@ impl FromStr for Scenario {
             "l2-pop" => Ok(Scenario::L2Pop),
             "l2-push" => Ok(Scenario::L2Push),
             "route" => Ok(Scenario::Route),
+            "route-frag" => Ok(Scenario::RouteFrag),
             "vxlan-encap" => Ok(Scenario::VxlanEncap),
             "vxlan-decap" => Ok(Scenario::VxlanDecap),
             "nat" => Ok(Scenario::Nat),
@@ -71,6 +75,7 @@ impl Scenario {
             Scenario::L2Pop => "l2-pop",
             Scenario::L2Push => "l2-push",
             Scenario::Route => "route",
+            Scenario::RouteFrag => "route-frag",
             Scenario::VxlanEncap => "vxlan-encap",
             Scenario::VxlanDecap => "vxlan-decap",
             Scenario::Nat => "nat",
@@ -89,6 +94,9 @@ impl Scenario {
             Scenario::L2Push => FlowSet { flows, wire_len: frame, vary_src_mac: true, ..Default::default() },
             Scenario::Route | Scenario::Nat | Scenario::NatNew => {
                 FlowSet { flows, wire_len: frame, dst_mac: GW10, ..Default::default() }
+            }
+            Scenario::RouteFrag => {
+                FlowSet { flows, wire_len: frame, dst_mac: GW10, dont_frag: false, ..Default::default() }
             }
             Scenario::VxlanEncap | Scenario::VxlanDecap => {
                 FlowSet { flows, wire_len: frame, vary_src_mac: true, ..Default::default() }
@@ -130,9 +138,12 @@ impl Scenario {
                     (flows * 2).next_power_of_two().max(1024)
                 )
             }
-            Scenario::Route => format!(
+            Scenario::Route | Scenario::RouteFrag => format!(
                 "{}[[bridge]]\nname = \"v10\"\nvlan = 10\ngateway = \"198.18.255.254/16\"\n[[bridge]]\nname = \"v20\"\nvlan = 20\ngateway = \"198.19.0.254/24\"\n[[bridge.static_mac]]\nmac = \"02:00:00:00:00:02\"\nport = \"sink\"\n[[bridge.neighbor]]\nip = \"198.19.0.1\"\nmac = \"02:00:00:00:00:02\"\n",
-                ports("mode = \"access\"\nvlan = 10", "mode = \"access\"\nvlan = 20")
+                ports(
+                    "mode = \"access\"\nvlan = 10",
+                    if *self == Scenario::RouteFrag { "mode = \"access\"\nvlan = 20\nmtu = 1280" } else { "mode = \"access\"\nvlan = 20" }
+                )
             ),
             Scenario::Nat | Scenario::NatNew => {
                 let ct = if *self == Scenario::NatNew {

@@ -24,6 +24,8 @@ pub struct FlowSet {
     pub vary_src_mac: bool,
     /// Carry an 802.1Q tag with this VLAN id.
     pub vlan: Option<u16>,
+    /// Set DF in the IPv4 header (default; clear it for a router to fragment).
+    pub dont_frag: bool,
 }
 
 impl Default for FlowSet {
@@ -35,6 +37,7 @@ impl Default for FlowSet {
             src_mac: MacAddr([0x02, 0, 0, 0, 0, 0x01]),
             vary_src_mac: false,
             vlan: None,
+            dont_frag: true,
         }
     }
 }
@@ -56,7 +59,9 @@ impl FlowSet {
         ip[0] = 0x45;
         ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
         ip[4..6].copy_from_slice(&(i as u16).to_be_bytes());
-        ip[6] = 0x40; // DF
+        if self.dont_frag {
+            ip[6] = 0x40;
+        }
         ip[8] = 64;
         ip[9] = 17;
         ip[12..16].copy_from_slice(&src);
