@@ -324,6 +324,11 @@ pub struct Routing {
     pub arp_queue: u8,
     /// ICMP errors (time exceeded, unreachable) a worker may send per second.
     pub icmp_errors_per_s: u32,
+    /// Datagrams to the appliance's own addresses a worker reassembles at once (64 KiB
+    /// each; 0: fragments to it are dropped).
+    pub reassembly_contexts: u16,
+    /// Seconds an incomplete datagram is kept (RFC 1122 3.3.2).
+    pub reassembly_timeout_s: u32,
 }
 
 impl Default for Routing {
@@ -335,6 +340,8 @@ impl Default for Routing {
             arp_retries: 3,
             arp_queue: 4,
             icmp_errors_per_s: 1000,
+            reassembly_contexts: 16,
+            reassembly_timeout_s: 30,
         }
     }
 }
@@ -801,6 +808,18 @@ impl Config {
         }
         if r.arp_queue == 0 || r.arp_queue > 64 {
             return Err(ConfigError::new("routing.arp_queue", format!("{} is not in 1..=64", r.arp_queue)));
+        }
+        if r.reassembly_contexts > 1024 {
+            return Err(ConfigError::new(
+                "routing.reassembly_contexts",
+                format!("{} is not in 0..=1024", r.reassembly_contexts),
+            ));
+        }
+        if !(1..=120).contains(&r.reassembly_timeout_s) {
+            return Err(ConfigError::new(
+                "routing.reassembly_timeout_s",
+                format!("{} is not in 1..=120", r.reassembly_timeout_s),
+            ));
         }
         let mut bnames = HashMap::new();
         let mut vlans = HashMap::new();

@@ -53,6 +53,10 @@ drop_reasons! {
     NotRoutable => "not-routable", "destination is multicast, broadcast or a network address";
     LocalUnhandled => "local-unhandled", "to a gateway or VTEP address and neither ICMP echo, UDP nor TCP (e.g. another ICMP type)";
     PortUnreachable => "port-unreachable", "UDP to a gateway or VTEP address (ICMP port unreachable sent)";
+    ReassTableFull => "reass-table-full", "a fragment to an own address found every reassembly context busy";
+    ReassOverlap => "reass-overlap", "a fragment overlapped one already received: the datagram was discarded";
+    ReassInvalid => "reass-invalid", "a fragment past 65535 bytes, of a bad length, or contradicting the datagram's end: the datagram was discarded";
+    ReassTimeout => "reass-timeout", "a datagram to an own address not complete in time (ICMP time exceeded sent if fragment zero came)";
     LocalTcpReset => "local-tcp-reset", "TCP to a gateway or VTEP address (RST sent)";
     NoRoute => "no-route", "no route to the destination (ICMP net unreachable sent)";
     TtlExceeded => "ttl-exceeded", "TTL ran out (ICMP time exceeded sent)";
@@ -121,6 +125,8 @@ events! {
     EchoReplySent => "echo-reply-sent", "ICMP echo replies sent by a gateway";
     IcmpErrorSent => "icmp-error-sent", "ICMP errors sent (time exceeded, unreachable)";
     Fragmented => "fragmented", "routed packets fragmented to the next hop's MTU";
+    FragmentKept => "fragment-kept", "fragments to an own address copied into reassembly (their buffers freed)";
+    Reassembled => "reassembled", "datagrams to an own address reassembled";
     FragmentsSent => "fragments-sent", "fragments made of routed packets";
     IcmpRateLimited => "icmp-rate-limited", "ICMP errors not sent because of the per-second limit";
     VxlanDecap => "vxlan-decap", "VXLAN packets decapsulated";

@@ -1,4 +1,5 @@
-//! Layer 3: longest-prefix-match routing and the neighbour (ARP) table.
+//! Layer 3: longest-prefix-match routing, the neighbour (ARP) table, and reassembly.
 
 pub mod lpm;
 pub mod neigh;
+pub mod reass;

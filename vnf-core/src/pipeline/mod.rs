@@ -90,6 +90,7 @@ nodes! {
     CtNew => "ct-new", "new connections: port forwards, firewall, source NAT, then recorded";
     FwReject => "fw-reject", "rejected connections: a TCP RST or an ICMP unreachable";
     Ip4Local => "ip4-local", "IPv4 to an own address: ICMP echo, port unreachable for UDP, RST for TCP";
+    Ip4Reass => "ip4-reass", "reassembly of fragments to an own address (RFC 1122 3.3.2), echo replies fragmented back";
     Ip4Forward => "ip4-forward", "routing: address checks, TTL, the route lookup, the next hop's MTU";
     Ip4Frag => "ip4-frag", "fragmentation of a routed packet to the next hop's MTU (RFC 791)";
     Ip4Neigh => "ip4-neigh", "the next hop's MAC (neighbour table or ARP), the Ethernet rewrite, the egress";
@@ -179,6 +180,10 @@ pub struct State<B> {
     ip_ident: u16,
     /// This worker's index (owner of its NAT port slices).
     worker: u16,
+    /// Datagrams to own addresses being reassembled.
+    pub(crate) reass: crate::l3::reass::Reassembly,
+    /// What the reassembly timers gave up on (reused).
+    pub(crate) expired: Vec<crate::l3::reass::Expired>,
 }
 
 /// A worker's pipeline: its state and its frame.
@@ -354,6 +359,7 @@ fn graph<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &mut State<B>, cx: &Cx<'_, A>, 
             Node::FwReject => fw_reject::run(cx, f, &list),
             Node::Ip4Local => ip4_local::run(st, cx, f, &list),
             Node::Ip4Frag => ip4_frag::run(cx, f, &list),
+            Node::Ip4Reass => ip4_reass::run(st, cx, f, &list),
             Node::Ip4Forward => ip4_forward::run(cx, f, &list),
             Node::Ip4Neigh => ip4_neigh::run(st, cx, f, &list),
             Node::Icmp4Error => icmp4_error::run(st, cx, f, &list),
@@ -419,6 +425,8 @@ impl<B: PacketBuf> State<B> {
             fdb_gen: 0,
             ip_ident: 0,
             worker,
+            reass: crate::l3::reass::Reassembly::new(t.reass),
+            expired: Vec::with_capacity(t.reass.contexts),
         }
     }
 
@@ -436,6 +444,7 @@ impl<B: PacketBuf> State<B> {
     /// Timers; what they send is put into `f`.
     fn tick<A: BufAlloc<Buf = B>>(&mut self, cx: &Cx<'_, A>, f: &mut Frame<B>) {
         node::stateful::expire(self, cx);
+        node::ip4_reass::expire(self, cx, f);
         let c = cx.c;
         if let Some(st) = &self.ct {
             c.ct_entries.set(u64::from(st.table.len()));

@@ -173,6 +173,10 @@ impl<B: PacketBuf> State<B> {
             self.neigh.add_static(d, ip, mac);
         }
         self.adopt_ct(old.sec.as_deref(), new.sec.as_deref(), &mut out);
+        if old.reass != new.reass {
+            self.reass = crate::l3::reass::Reassembly::new(new.reass);
+            self.expired = Vec::with_capacity(new.reass.contexts);
+        }
         self.nh_cache = None;
         self.learn_cache = None;
         self.lookup_cache = None;

@@ -243,3 +243,81 @@ fn udp_and_tcp_to_a_gateway_are_refused_as_a_host_would() {
     assert_eq!(r.run(0, &rst), vec![(rst.clone(), Action::Drop(DropReason::LocalTcpReset))]);
     assert_eq!(r.drops(), vec![("port-unreachable", 1), ("local-tcp-reset", 2)]);
 }
+
+/// The fragments of `dg` at `offsets` (each running to the next offset, the last to the end).
+fn pieces(dg: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    let payload = &dg[20..];
+    let mut out = vec![];
+    for (k, &at) in cuts.iter().enumerate() {
+        let end = cuts.get(k + 1).copied().unwrap_or(payload.len());
+        let mut b = dg[..20].to_vec();
+        b.extend_from_slice(&payload[at..end]);
+        let mut ip = Ipv4Packet::new_unchecked(&mut b[..]);
+        ip.set_total_len((20 + end - at) as u16);
+        ip.set_frag(at as u16, end < payload.len());
+        ip.fill_checksum();
+        out.push(b);
+    }
+    out
+}
+
+#[test]
+fn a_fragmented_ping_to_the_gateway_is_reassembled_and_answered_in_fragments() {
+    // ping -s 3000: 3008 bytes of ICMP, in three fragments, arriving out of order
+    let mut r = rig(CFG);
+    let data: Vec<u8> = (0..3000).map(|i| (i % 251) as u8).collect();
+    let req = super::tests::ipv4(IP_A, IP_GW10, 1, 64, &super::tests::echo(8, 0x1234, 9, &data));
+    let frags = pieces(&req, &[0, 1480, 2960]);
+    for k in [2, 0] {
+        let f = eth(GW10, A, &[], EtherType::IPV4, &frags[k]);
+        assert_eq!(r.run(0, &f), vec![(f, Action::Consumed)], "fragment {k} kept");
+    }
+    let out = r.run(0, &eth(GW10, A, &[], EtherType::IPV4, &frags[1]));
+    assert_eq!(out[0].1, Action::Consumed, "the last fragment, kept; then the reply");
+    let out = tx(&out[1..]);
+    // the reply: same identification and data, from the gateway, TTL 64, cut to v10's 1500
+    let mut reply = super::tests::ipv4(IP_GW10, IP_A, 1, 64, &super::tests::echo(0, 0x1234, 9, &data));
+    reply[6] = 0; // a reply made of fragments carries no DF
+    Ipv4Packet::new_unchecked(&mut reply[..]).fill_checksum();
+    let want: Vec<(u16, Vec<u8>)> =
+        pieces(&reply, &[0, 1480, 2960]).iter().map(|p| (0, eth(A, GW10, &[], EtherType::IPV4, p))).collect();
+    assert_eq!(out, want);
+    assert!(r.events().contains(&("reassembled", 1)) && r.events().contains(&("fragment-kept", 3)));
+    assert!(r.st.reass.is_empty());
+}
+
+#[test]
+fn reassembly_times_out_with_time_exceeded_and_drops_what_no_service_takes() {
+    let mut r = rig(CFG);
+    let data = vec![7u8; 2000];
+    let req = super::tests::ipv4(IP_A, IP_GW10, 1, 64, &super::tests::echo(8, 1, 1, &data));
+    let frags = pieces(&req, &[0, 1480]);
+    let f = eth(GW10, A, &[], EtherType::IPV4, &frags[0]);
+    assert_eq!(r.run(0, &f)[0].1, Action::Consumed);
+    assert!(r.tick(29_000).is_empty(), "still waiting at 29 s");
+    let out = tx(&r.tick(1_000));
+    // RFC 1122 3.3.2: time exceeded, fragment reassembly (code 1), quoting fragment zero
+    let want = icmp_error(IP_GW10, IP_A, 11, 1, 0, &frags[0][..28]);
+    assert_eq!(out, vec![(0, eth(A, GW10, &[], EtherType::IPV4, &want))]);
+    assert!(r.drops().contains(&("reass-timeout", 1)));
+    // a later fragment alone times out silently (nothing to quote)
+    let f = eth(GW10, A, &[], EtherType::IPV4, &frags[1]);
+    assert_eq!(r.run(0, &f)[0].1, Action::Consumed);
+    assert!(r.tick(31_000).is_empty());
+    assert!(r.drops().contains(&("reass-timeout", 2)));
+    // overlapping fragments discard the datagram
+    let f = eth(GW10, A, &[], EtherType::IPV4, &frags[0]);
+    r.run(0, &f);
+    assert_eq!(r.run(0, &f)[0].1, Action::Drop(DropReason::ReassOverlap));
+    assert!(r.st.reass.is_empty());
+    // a complete UDP datagram to the gateway: nothing serves it
+    let udp = super::tests::ipv4(IP_A, IP_GW10, 17, 64, &[0u8; 1600]);
+    for p in pieces(&udp, &[0, 1480]) {
+        r.run(0, &eth(GW10, A, &[], EtherType::IPV4, &p));
+    }
+    assert!(r.drops().contains(&("local-unhandled", 1)));
+    // reassembly off: fragments to the gateway are dropped
+    let mut r = rig(&format!("{CFG}[routing]\nreassembly_contexts = 0\n"));
+    let f = eth(GW10, A, &[], EtherType::IPV4, &frags[0]);
+    assert_eq!(r.run(0, &f)[0].1, Action::Drop(DropReason::LocalUnhandled));
+}

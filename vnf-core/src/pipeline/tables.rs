@@ -200,6 +200,8 @@ pub struct Tables {
     pub neigh: crate::l3::neigh::NeighConfig,
     /// ICMP errors per second per worker.
     pub icmp_errors_per_s: u32,
+    /// Reassembly of datagrams to own addresses.
+    pub reass: crate::l3::reass::ReassConfig,
     /// Per port: true if it is a bridge port.
     pub bridged: Vec<bool>,
     /// Per port: its cross-connect peer (`[[xconnect]]`), if any.
@@ -372,6 +374,10 @@ impl Tables {
                 max_pending: usize::from(r.arp_queue),
             },
             icmp_errors_per_s: r.icmp_errors_per_s,
+            reass: crate::l3::reass::ReassConfig {
+                contexts: usize::from(r.reassembly_contexts),
+                timeout_ms: u64::from(r.reassembly_timeout_s) * 1000,
+            },
             sec: crate::nat::SecTables::compile(cfg)?.map(std::sync::Arc::new),
             port_names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
             port_mtu: cfg.ports.iter().map(|p| p.mtu.unwrap_or(DEFAULT_MTU)).collect(),

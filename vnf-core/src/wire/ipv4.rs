@@ -62,6 +62,32 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         }
         Ok(Ipv4Packet { buf })
     }
+    /// Checks version and IHL against the buffer, not the total length: the start of a
+    /// datagram (the header and a few payload bytes kept of it). Only the header's fields
+    /// and [`Self::present_payload`] may be read; [`Self::payload`] needs `new_checked`.
+    pub fn new_quoted(buf: T) -> Result<Self> {
+        let b = buf.as_ref();
+        if b.len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        if b[field::VER_IHL] >> 4 != 4 {
+            return Err(WireError::BadVersion);
+        }
+        let hl = usize::from(b[field::VER_IHL] & 0x0f) * 4;
+        if hl < HEADER_LEN {
+            return Err(WireError::BadHeaderLen);
+        }
+        if b.len() < hl {
+            return Err(WireError::Truncated);
+        }
+        Ok(Ipv4Packet { buf })
+    }
+    /// The payload bytes the buffer holds, up to the total length.
+    pub fn present_payload(&self) -> &[u8] {
+        let b = self.buf.as_ref();
+        let end = usize::from(self.total_len()).min(b.len()).max(self.header_len());
+        &b[self.header_len()..end]
+    }
     /// Wraps `buf` without any check, for a header whose length the caller checked another
     /// way: the start of a datagram quoted in an ICMP error, whose total length (and
     /// possibly version) describes the original. The fixed fields can be read and written

@@ -47,20 +47,21 @@ fn make<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Fr
     let pkt = f.buf_mut(i);
     let (prev_hop, src, keep) = {
         let d = pkt.data();
-        let Some(ip) = d.get(l3..).and_then(|b| Ipv4Packet::new_checked(b).ok()) else { return false };
+        // The datagram may be only its start (a reassembly that timed out keeps that much).
+        let Some(ip) = d.get(l3..).and_then(|b| Ipv4Packet::new_quoted(b).ok()) else { return false };
         let src = ip.src();
         let first = src >> 24;
         if ip.frag_offset() != 0 || src == 0 || first >= 224 || src == g.prefix.broadcast() {
             return false;
         }
         if ip.protocol() == ipv4::proto::ICMP {
-            if let Ok(e) = Icmpv4Packet::new_checked(ip.payload()) {
+            if let Ok(e) = Icmpv4Packet::new_checked(ip.present_payload()) {
                 if e.is_error() {
                     return false;
                 }
             }
         }
-        (src_mac(d), src, (ip.header_len() + 8).min(usize::from(ip.total_len())))
+        (src_mac(d), src, ip.header_len() + 8.min(ip.present_payload().len()))
     };
     if !st.icmp_budget(cx.t, cx.now) {
         cx.c.event(Event::IcmpRateLimited);

@@ -44,6 +44,71 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(cx: &Cx<'_, A>, f: &mut Fr
     }
 }
 
+/// Writes one fragment into `out` (exactly its length): the L2 header `l2`, then the IPv4
+/// header `hdr` with its length, offset (`offset` bytes), MF `more` and checksum set, then
+/// `piece`.
+pub(crate) fn write_fragment(out: &mut [u8], l2: &[u8], hdr: &[u8], piece: &[u8], offset: u16, more: bool) {
+    let (l3, hl) = (l2.len(), hdr.len());
+    out[..l3].copy_from_slice(l2);
+    out[l3..l3 + hl].copy_from_slice(hdr);
+    out[l3 + hl..].copy_from_slice(piece);
+    let mut ip = Ipv4Packet::new_unchecked(&mut out[l3..]);
+    ip.set_header_len(hl);
+    ip.set_total_len((hl + piece.len()) as u16);
+    ip.set_frag(offset, more);
+    ip.fill_checksum();
+}
+
+/// The datagram `dg` (header and payload, not a fragment) as fragments of at most `mtu`
+/// bytes in new slots with `meta`, each behind the L2 header `l2`, queued to `next`: one
+/// slot when it fits. Returns the slots made; on a missing buffer or a full frame the
+/// fragments made so far are dropped too (counted under `no-mbuf`).
+pub(crate) fn emit_datagram<B: PacketBuf, A: BufAlloc<Buf = B>>(
+    cx: &Cx<'_, A>,
+    f: &mut Frame<B>,
+    meta: crate::packet::PacketMeta,
+    l2: &[u8],
+    dg: &[u8],
+    mtu: usize,
+    next: Node,
+) -> usize {
+    let Ok(ip) = Ipv4Packet::new_checked(dg) else { return 0 };
+    let hl = ip.header_len();
+    let mut later = [0u8; MAX_HEADER];
+    later[..ipv4::HEADER_LEN].copy_from_slice(&dg[..ipv4::HEADER_LEN]);
+    let later_hl = ipv4::HEADER_LEN + ipv4::copied_options(ip.options(), &mut later[ipv4::HEADER_LEN..hl]);
+    let payload = &dg[hl..usize::from(ip.total_len())];
+    let mut made = [0u16; MAX_FRAGMENTS * 4];
+    let (mut n, mut at) = (0, 0);
+    while at < payload.len() || n == 0 {
+        let hdr = if n == 0 { &dg[..hl] } else { &later[..later_hl] };
+        let room = mtu.saturating_sub(hdr.len()) & !7;
+        let len = if dg.len() <= mtu { payload.len() } else { room.min(payload.len() - at) };
+        let slot = if len == 0 || n == made.len() { None } else { f.alloc(cx.alloc, meta) };
+        let Some(j) = slot else {
+            for &j in &made[..n] {
+                f.drop(j, DropReason::NoMbuf);
+            }
+            return 0;
+        };
+        made[n] = j;
+        n += 1;
+        let Some(out) = f.buf_mut(j).append(l2.len() + hdr.len() + len) else {
+            for &j in &made[..n] {
+                f.drop(j, DropReason::NoMbuf);
+            }
+            return 0;
+        };
+        let more = at + len < payload.len();
+        write_fragment(out, l2, hdr, &payload[at..at + len], at as u16, more);
+        at += len;
+    }
+    for &j in &made[..n] {
+        f.to(j, next);
+    }
+    n
+}
+
 /// Cuts slot `i` into fragments of at most `mtu` bytes of IPv4: the fragments after the
 /// first go to new slots, listed in `made` (their count returned); slot `i` becomes the
 /// first. On an error, the slots made so far are in `made[..n]`.
@@ -86,14 +151,8 @@ fn fragment<B: PacketBuf, A: BufAlloc<Buf = B>>(
         let (src, dst) = f.pair(i, j);
         let Some(out) = dst.append(l3 + later_hl + len) else { return Err((DropReason::NoMbuf, k + 1)) };
         let s = src.data();
-        out[..l3].copy_from_slice(&s[..l3]);
-        out[l3..l3 + later_hl].copy_from_slice(&later[..later_hl]);
-        out[l3 + later_hl..].copy_from_slice(&s[l3 + hl + at..l3 + hl + at + len]);
-        let mut ip = Ipv4Packet::new_unchecked(&mut out[l3..]);
-        ip.set_header_len(later_hl);
-        ip.set_total_len((later_hl + len) as u16);
-        ip.set_frag(offset + at as u16, more || at + len < payload);
-        ip.fill_checksum();
+        let piece = &s[l3 + hl + at..l3 + hl + at + len];
+        write_fragment(out, &s[..l3], &later[..later_hl], piece, offset + at as u16, more || at + len < payload);
         at += len;
     }
     // The original becomes the first fragment.

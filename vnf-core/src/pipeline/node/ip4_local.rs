@@ -3,10 +3,10 @@
 //! echo reply, checksums updated incrementally) out of the ingress port (RFC 1122 3.2.2.6:
 //! the reply keeps the request's data and identification). UDP is answered with ICMP port
 //! unreachable (RFC 1122 3.2.2.1, 4.1.3.1), TCP with a RST (RFC 9293 3.10.7.1: no
-//! listener), both within the per-second budget of ICMP errors. Fragments are not
-//! reassembled yet.
+//! listener), both within the per-second budget of ICMP errors. Fragments go to
+//! `ip4-reass` (dropped when reassembly is off: `reassembly_contexts = 0`).
 //!
-//! Next: `l2-output`, `icmp4-error`; drops: local-unhandled, port-unreachable,
+//! Next: `l2-output`, `icmp4-error`, `ip4-reass`; drops: local-unhandled, port-unreachable,
 //! local-tcp-reset, icmp-rate-limited.
 
 use super::fw_reject::rst;
@@ -27,6 +27,7 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
             None => (0, true),
         };
         match protocol {
+            _ if fragment && st.reass.config().contexts > 0 => f.to(i, Node::Ip4Reass),
             _ if fragment => f.drop(i, DropReason::LocalUnhandled),
             proto::ICMP => {
                 if echo_reply(f, i) {

@@ -10,6 +10,7 @@ pub mod ip4_frag;
 pub mod ip4_input;
 pub mod ip4_local;
 pub mod ip4_neigh;
+pub mod ip4_reass;
 pub mod l2_flood;
 pub mod l2_fwd;
 pub mod l2_input;
