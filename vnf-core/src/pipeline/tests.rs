@@ -674,3 +674,70 @@ fn a_large_fdb_learns_and_forwards_through_the_prefetch_pass() {
     assert_eq!(tx(&r.run(1, &f)), vec![(3, eth(host(5), A2, &[Tag::c(10)], EtherType::IPV4, &pl))]);
     assert!(r.events().contains(&("fdb-moved", 1)));
 }
+
+/// CFG with short neighbour timers: reachable 1 s, delay 200 ms, probes 100 ms apart, two
+/// of them; a small table so that every tick's poll covers all of it.
+fn nud_cfg() -> String {
+    CFG.replace(
+        "[routing]\n",
+        "[routing]\nneighbor_size = 32\narp_reachable_s = 1\narp_delay_ms = 200\narp_probes = 2\n",
+    )
+}
+
+/// Ticks the rig `ms` times by 1 ms; the frames the timers sent, with the tick they left at.
+fn ticks(r: &mut Rig, ms: u64) -> Vec<(u64, u16, Vec<u8>)> {
+    let mut v = vec![];
+    for _ in 0..ms {
+        for (p, b) in tx(&r.tick(1)) {
+            v.push((r.now, p, b));
+        }
+    }
+    v
+}
+
+fn neigh_state(r: &Rig, ifx: u16, ip: u32) -> Option<crate::l3::neigh::NeighState> {
+    r.st.neigh.iter().find(|e| e.ifx == ifx && e.ip == ip).map(|e| e.state)
+}
+
+#[test]
+fn a_stale_next_hop_keeps_forwarding_while_it_is_probed_by_unicast() {
+    use crate::l3::neigh::NeighState;
+    let mut r = Rig::with_config(&nud_cfg(), 1000);
+    let pl = udp_payload();
+    let f = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, IP_B, 17, 64, &pl));
+    let routed = eth(B, GW20, &[], EtherType::IPV4, &ipv4(IP_A, IP_B, 17, 63, &pl));
+    assert_eq!(r.run(0, &f).len(), 2, "queued; ARP request flooded in VLAN 20");
+    let reply = arp_frame(2, B, IP_B, GW20, IP_GW20, GW20, &[]);
+    assert_eq!(r.run(2, &reply)[1], (routed.clone(), Action::Tx(2)));
+    // One second later the entry is STALE: nothing is sent for it while it is not used.
+    assert!(ticks(&mut r, 1000).is_empty());
+    assert_eq!(neigh_state(&r, 1, IP_B), Some(NeighState::Stale));
+    // A packet on it is forwarded at once (this used to queue behind a new resolution).
+    assert_eq!(tx(&r.run(0, &f)), vec![(2, routed.clone())]);
+    assert_eq!(neigh_state(&r, 1, IP_B), Some(NeighState::Delay));
+    // After the delay: a unicast probe from the gateway to B's MAC, out of B's port only.
+    let probe = padded(arp_frame(1, GW20, IP_GW20, MacAddr::default(), IP_B, B, &[]), 60);
+    let t0 = r.now;
+    assert_eq!(ticks(&mut r, 200), vec![(t0 + 200, 2, probe.clone())]);
+    assert_eq!(neigh_state(&r, 1, IP_B), Some(NeighState::Probe));
+    // Still forwarding on the known MAC while probing.
+    assert_eq!(tx(&r.run(0, &f)), vec![(2, routed.clone())]);
+    // B answers (Linux answers a unicast request with a unicast reply): REACHABLE.
+    assert_eq!(r.run(2, &reply), vec![(reply.clone(), Action::Consumed)]);
+    assert_eq!(neigh_state(&r, 1, IP_B), Some(NeighState::Reachable));
+    assert!(ticks(&mut r, 150).is_empty(), "no more probes");
+    let ev = r.events();
+    assert!(ev.contains(&("arp-request-sent", 1)) && ev.contains(&("arp-probe-sent", 1)), "{ev:?}");
+
+    // Stale again, used, and this time B stays silent: two probes 100 ms apart, then the
+    // entry is removed and the next packet starts a broadcast resolution.
+    ticks(&mut r, 1000);
+    assert_eq!(tx(&r.run(0, &f)), vec![(2, routed.clone())]);
+    let t0 = r.now;
+    assert_eq!(ticks(&mut r, 400), vec![(t0 + 200, 2, probe.clone()), (t0 + 300, 2, probe)]);
+    assert_eq!(neigh_state(&r, 1, IP_B), None);
+    let ev = r.events();
+    assert!(ev.contains(&("arp-probe-sent", 3)) && ev.contains(&("neigh-probe-failed", 1)), "{ev:?}");
+    assert_eq!(r.run(0, &f).len(), 2, "queued; broadcast ARP request flooded in VLAN 20");
+    assert!(r.drops().is_empty(), "{:?}", r.drops());
+}
