@@ -675,6 +675,52 @@ fn a_large_fdb_learns_and_forwards_through_the_prefetch_pass() {
     assert!(r.events().contains(&("fdb-moved", 1)));
 }
 
+#[test]
+fn arp_probes_and_requests_from_outside_the_subnet_for_the_gateway_are_answered() {
+    // RFC 5227 probe (sender 0.0.0.0), broadcast: a Linux host answers with a reply to the
+    // sender's MAC whose target address is 0.0.0.0, and learns nothing (`arp_process`).
+    let mut r = Rig::new();
+    let probe = arp_frame(1, A, 0, MacAddr::default(), IP_GW10, MacAddr::BROADCAST, &[]);
+    let out = tx(&r.run(0, &probe));
+    assert_eq!(out[0], (0, padded(arp_frame(2, GW10, IP_GW10, A, 0, A, &[]), 60)), "reply first");
+    assert_eq!(out[1..].iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![1, 3, 4], "and flooded");
+    // through the trunk: answered tagged
+    let probe_t = arp_frame(1, A2, 0, MacAddr::default(), IP_GW10, MacAddr::BROADCAST, &[Tag::c(10)]);
+    let out = tx(&r.run(3, &probe_t));
+    assert_eq!(out[0], (3, padded(arp_frame(2, GW10, IP_GW10, A2, 0, A2, &[Tag::c(10)]), 64)));
+    // unicast to the gateway MAC: answered in place
+    let uprobe = arp_frame(1, A, 0, MacAddr::default(), IP_GW10, GW10, &[]);
+    assert_eq!(tx(&r.run(0, &uprobe)), vec![(0, arp_frame(2, GW10, IP_GW10, A, 0, A, &[]))]);
+    // a sender outside the subnet is answered too (RFC 826: every request for an own
+    // address), broadcast and unicast, and not recorded
+    let far = 0x0a09_0909; // 10.9.9.9
+    let req = arp_frame(1, A, far, MacAddr::default(), IP_GW10, MacAddr::BROADCAST, &[]);
+    assert_eq!(tx(&r.run(0, &req))[0], (0, padded(arp_frame(2, GW10, IP_GW10, A, far, A, &[]), 60)));
+    let req = arp_frame(1, A, far, MacAddr::default(), IP_GW10, GW10, &[]);
+    assert_eq!(tx(&r.run(0, &req)), vec![(0, arp_frame(2, GW10, IP_GW10, A, far, A, &[]))]);
+    assert!(r.st.neigh.is_empty(), "{:?}", r.st.neigh.iter().collect::<Vec<_>>());
+    assert_eq!(r.events().iter().find(|e| e.0 == "arp-reply-sent"), Some(&("arp-reply-sent", 5)));
+    assert!(!r.events().iter().any(|e| e.0 == "arp-learned"), "{:?}", r.events());
+    // a probe for another address is only flooded; one claiming the gateway's own address
+    // as sender is not answered
+    let other = arp_frame(1, A, 0, MacAddr::default(), 0xc000_0209, MacAddr::BROADCAST, &[]);
+    assert_eq!(tx(&r.run(0, &other)).iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![1, 3, 4]);
+    let clash = arp_frame(1, A, IP_GW10, MacAddr::default(), IP_GW10, GW10, &[]);
+    assert_eq!(r.run(0, &clash), vec![(clash.clone(), Action::Drop(DropReason::ArpNotOurs))]);
+}
+
+#[test]
+fn a_unicast_arp_not_for_us_still_updates_a_known_sender() {
+    // RFC 826's merge step comes before "am I the target?"
+    let mut r = Rig::new();
+    let mut out = Vec::new();
+    assert!(r.st.neigh.learn(1, IP_B, B, r.now, true, &mut out));
+    let b2 = MacAddr([2, 0, 0, 0, 0, 0xb9]);
+    let f = arp_frame(2, b2, IP_B, GW20, 0xc633_6409, GW20, &[]);
+    assert_eq!(r.run(2, &f), vec![(f.clone(), Action::Drop(DropReason::ArpNotOurs))]);
+    assert_eq!(r.st.neigh.lookup(1, IP_B), Some(b2));
+}
+
 /// CFG with short neighbour timers: reachable 1 s, delay 200 ms, probes 100 ms apart, two
 /// of them; a small table so that every tick's poll covers all of it.
 fn nud_cfg() -> String {
