@@ -314,12 +314,20 @@ impl Default for Bridging {
 pub struct Routing {
     /// Neighbour (ARP) entries per worker.
     pub neighbor_size: u32,
-    /// Seconds a resolved neighbour is used before it is resolved again.
+    /// Seconds a neighbour stays REACHABLE after an ARP from it; then it is STALE: still
+    /// used, and re-validated by unicast probes once a packet is sent on it (above 0).
     pub arp_reachable_s: u32,
-    /// Milliseconds between ARP requests for an unresolved neighbour.
+    /// Milliseconds between ARP requests for an unresolved neighbour, and between the
+    /// unicast probes of a stale one (Linux `retrans_time`).
     pub arp_retry_ms: u32,
     /// ARP requests before a neighbour is declared unreachable.
     pub arp_retries: u8,
+    /// Milliseconds a used STALE neighbour waits for a confirmation before the first
+    /// unicast probe (Linux `delay_first_probe_time`, 5000).
+    pub arp_delay_ms: u32,
+    /// Unanswered unicast probes after which a stale neighbour is removed (Linux
+    /// `ucast_probes`, 3; above 0).
+    pub arp_probes: u8,
     /// Packets held per unresolved neighbour.
     pub arp_queue: u8,
     /// ICMP errors (time exceeded, unreachable) a worker may send per second.
@@ -338,6 +346,8 @@ impl Default for Routing {
             arp_reachable_s: 300,
             arp_retry_ms: 1000,
             arp_retries: 3,
+            arp_delay_ms: 5000,
+            arp_probes: 3,
             arp_queue: 4,
             icmp_errors_per_s: 1000,
             reassembly_contexts: 16,
@@ -800,8 +810,14 @@ impl Config {
                 format!("{} is not in 1..=1048576", r.neighbor_size),
             ));
         }
+        if r.arp_reachable_s == 0 {
+            return Err(ConfigError::new("routing.arp_reachable_s", "must be above 0"));
+        }
         if r.arp_retry_ms == 0 {
             return Err(ConfigError::new("routing.arp_retry_ms", "must be above 0"));
+        }
+        if r.arp_probes == 0 {
+            return Err(ConfigError::new("routing.arp_probes", "must be above 0"));
         }
         if r.arp_retries == 0 {
             return Err(ConfigError::new("routing.arp_retries", "must be above 0"));
@@ -1568,6 +1584,12 @@ via = "198.51.100.7"
         assert_eq!(Config::parse(&dup, None).unwrap_err().key, "route[1].prefix");
         let e = Config::parse(&format!("{BRIDGED}\n[routing]\narp_queue = 0\n"), None).unwrap_err();
         assert_eq!(e.key, "routing.arp_queue");
+        // A neighbour must be confirmed for some time (0 used to be accepted).
+        for key in ["arp_reachable_s", "arp_probes"] {
+            let e = Config::parse(&format!("{BRIDGED}\n[routing]\n{key} = 0\n"), Some("r.toml")).unwrap_err();
+            assert_eq!(e.key, format!("routing.{key}"), "{e}");
+            assert!(e.reason.contains("must be above 0"), "{e}");
+        }
         let e = Config::parse(&format!("{BRIDGED}\n[bridging]\nfdb_size = 0\n"), None).unwrap_err();
         assert_eq!(e.key, "bridging.fdb_size");
     }

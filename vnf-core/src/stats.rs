@@ -122,6 +122,8 @@ events! {
     ArpRequestSent => "arp-request-sent", "ARP requests sent for next hops";
     ArpReplySent => "arp-reply-sent", "ARP replies sent for gateway addresses";
     ArpLearned => "arp-learned", "neighbours resolved or refreshed from ARP";
+    ArpProbeSent => "arp-probe-sent", "unicast ARP requests re-validating a stale neighbour (RFC 1122 2.3.2.1)";
+    NeighProbeFailed => "neigh-probe-failed", "neighbours removed because their unicast probes went unanswered";
     EchoReplySent => "echo-reply-sent", "ICMP echo replies sent by a gateway";
     IcmpErrorSent => "icmp-error-sent", "ICMP errors sent (time exceeded, unreachable)";
     Fragmented => "fragmented", "routed packets fragmented to the next hop's MTU";

@@ -48,7 +48,7 @@ pub use tables::{Role, Tables, NO_DOMAIN, UNDERLAY_IFX};
 
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l2::fdb::{Dest, Fdb, Learn};
-use crate::l3::neigh::{NeighDrop, NeighTable, Resolve};
+use crate::l3::neigh::{NeighDrop, NeighTable, Request, Resolve};
 use crate::stats::{DropReason, Event, WorkerCounters};
 use crate::wire::vlan::Tag;
 use crate::wire::MacAddr;
@@ -169,7 +169,7 @@ pub struct State<B> {
     icmp_tokens: u32,
     icmp_refill_ms: u64,
     released: Vec<Pending<B>>,
-    requests: Vec<(u16, u32)>,
+    requests: Vec<Request>,
     failed: Vec<Pending<B>>,
     learn_cache: Option<LearnCache>,
     lookup_cache: Option<LookupCache>,
@@ -323,8 +323,8 @@ impl<B: PacketBuf> Pipeline<B> {
         self.frame.finish(sink, c);
     }
 
-    /// Timers: FDB aging, ARP retries and failures, connection expiry. Call every
-    /// millisecond or so, between rounds.
+    /// Timers: FDB aging, ARP retries and failures, the unicast probes of stale neighbours
+    /// (RFC 1122 2.3.2.1), connection expiry. Call every millisecond or so, between rounds.
     pub fn tick<A: BufAlloc<Buf = B>, S: Sink<B>>(
         &mut self,
         t: &Tables,
@@ -456,13 +456,20 @@ impl<B: PacketBuf> State<B> {
         }
         self.requests.clear();
         let mut failed = std::mem::take(&mut self.failed);
-        self.neigh.poll(cx.now, 64, &mut self.requests, &mut failed);
+        let lost = self.neigh.poll(cx.now, 64, &mut self.requests, &mut failed);
+        if lost > 0 {
+            c.event_n(Event::NeighProbeFailed, lost as u64);
+        }
+        // The timers may have removed a next hop the one-entry caches still hold.
+        self.nh_cache = None;
+        self.underlay_cache = None;
         for i in 0..self.requests.len() {
-            let (ifx, ip) = self.requests[i];
-            if ifx == UNDERLAY_IFX {
-                node::vxlan4_encap::arp_request(cx, f, ip);
-            } else {
-                node::ip4_neigh::arp_request(cx, f, ifx, ip);
+            let Request { ifx, ip, unicast } = self.requests[i];
+            match (ifx == UNDERLAY_IFX, unicast) {
+                (true, None) => node::vxlan4_encap::arp_request(cx, f, ip),
+                (true, Some(mac)) => node::vxlan4_encap::arp_probe(cx, f, ip, mac),
+                (false, None) => node::ip4_neigh::arp_request(cx, f, ifx, ip),
+                (false, Some(mac)) => node::ip4_neigh::arp_probe(self, cx, f, ifx, ip, mac),
             }
         }
         for p in failed.drain(..) {
@@ -558,7 +565,8 @@ impl<B: PacketBuf> State<B> {
 
     /// The MAC of next hop `ip` on neighbour interface `ifx` (a domain, or the underlay)
     /// for the packet in slot `i`: from the interface's one-entry cache of the last next
-    /// hop, from the table, or not yet: the packet is then parked on the neighbour's queue
+    /// hop, from the table (any entry with a MAC: a stale one is used and re-probed), or
+    /// not yet: the packet is then parked on the neighbour's queue
     /// (`request` sends the ARP request when this packet started the resolution) or dropped
     /// with the table's reason. A parked packet comes back to `back` with its MAC known.
     fn next_hop_mac<A: BufAlloc<Buf = B>>(
@@ -572,7 +580,7 @@ impl<B: PacketBuf> State<B> {
         let now = cx.now;
         let cache = if ifx == UNDERLAY_IFX { &mut self.underlay_cache } else { &mut self.nh_cache };
         let cached = cache.filter(|c| c.ms == now && c.ifx == ifx && c.ip == ip).map(|c| c.mac);
-        if let Some(mac) = cached.or_else(|| self.neigh.lookup(ifx, ip, now)) {
+        if let Some(mac) = cached.or_else(|| self.neigh.send_mac(ifx, ip, now)) {
             *cache = Some(NhCache { ifx, ip, mac, ms: now });
             return Some(mac);
         }

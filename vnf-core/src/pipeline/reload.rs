@@ -142,8 +142,15 @@ impl<B: PacketBuf> State<B> {
             let mut neigh = NeighTable::new(new.neighbor_size, new.neigh);
             let mut released = Vec::new();
             for e in self.neigh.iter() {
-                if let (NeighState::Reachable, Some(mac), Some(d)) = (e.state, e.mac, r.domain(e.ifx)) {
-                    neigh.learn(d, e.ip, mac, now_ms, true, &mut released);
+                match (e.state, e.mac, r.domain(e.ifx)) {
+                    (NeighState::Reachable, Some(mac), Some(d)) => {
+                        neigh.learn(d, e.ip, mac, now_ms, true, &mut released);
+                    }
+                    // Not confirmed lately: carried STALE, used and probed on first use.
+                    (NeighState::Stale | NeighState::Delay | NeighState::Probe, Some(mac), Some(d)) => {
+                        neigh.add_stale(d, e.ip, mac, now_ms);
+                    }
+                    _ => {}
                 }
             }
             // Pending packets: their next hop may be elsewhere now; fail them like a lost ARP.

@@ -370,8 +370,11 @@ impl Tables {
                 reachable_ms: u64::from(r.arp_reachable_s) * 1000,
                 retry_ms: u64::from(r.arp_retry_ms),
                 max_retries: r.arp_retries,
+                delay_ms: u64::from(r.arp_delay_ms),
+                probes: r.arp_probes,
                 failed_hold_ms: 3000,
                 max_pending: usize::from(r.arp_queue),
+                ..crate::l3::neigh::NeighConfig::default()
             },
             icmp_errors_per_s: r.icmp_errors_per_s,
             reass: crate::l3::reass::ReassConfig {

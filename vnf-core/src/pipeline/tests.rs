@@ -723,3 +723,116 @@ fn a_large_fdb_learns_and_forwards_through_the_prefetch_pass() {
     assert_eq!(tx(&r.run(1, &f)), vec![(3, eth(host(5), A2, &[Tag::c(10)], EtherType::IPV4, &pl))]);
     assert!(r.events().contains(&("fdb-moved", 1)));
 }
+
+#[test]
+fn arp_probes_and_requests_from_outside_the_subnet_for_the_gateway_are_answered() {
+    // RFC 5227 probe (sender 0.0.0.0), broadcast: a Linux host answers with a reply to the
+    // sender's MAC whose target address is 0.0.0.0, and learns nothing (`arp_process`).
+    let mut r = Rig::new();
+    let probe = arp_frame(1, A, 0, MacAddr::default(), IP_GW10, MacAddr::BROADCAST, &[]);
+    let out = tx(&r.run(0, &probe));
+    assert_eq!(out[0], (0, padded(arp_frame(2, GW10, IP_GW10, A, 0, A, &[]), 60)), "reply first");
+    assert_eq!(out[1..].iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![1, 3, 4], "and flooded");
+    // through the trunk: answered tagged
+    let probe_t = arp_frame(1, A2, 0, MacAddr::default(), IP_GW10, MacAddr::BROADCAST, &[Tag::c(10)]);
+    let out = tx(&r.run(3, &probe_t));
+    assert_eq!(out[0], (3, padded(arp_frame(2, GW10, IP_GW10, A2, 0, A2, &[Tag::c(10)]), 64)));
+    // unicast to the gateway MAC: answered in place
+    let uprobe = arp_frame(1, A, 0, MacAddr::default(), IP_GW10, GW10, &[]);
+    assert_eq!(tx(&r.run(0, &uprobe)), vec![(0, arp_frame(2, GW10, IP_GW10, A, 0, A, &[]))]);
+    // a sender outside the subnet is answered too (RFC 826: every request for an own
+    // address), broadcast and unicast, and not recorded
+    let far = 0x0a09_0909; // 10.9.9.9
+    let req = arp_frame(1, A, far, MacAddr::default(), IP_GW10, MacAddr::BROADCAST, &[]);
+    assert_eq!(tx(&r.run(0, &req))[0], (0, padded(arp_frame(2, GW10, IP_GW10, A, far, A, &[]), 60)));
+    let req = arp_frame(1, A, far, MacAddr::default(), IP_GW10, GW10, &[]);
+    assert_eq!(tx(&r.run(0, &req)), vec![(0, arp_frame(2, GW10, IP_GW10, A, far, A, &[]))]);
+    assert!(r.st.neigh.is_empty(), "{:?}", r.st.neigh.iter().collect::<Vec<_>>());
+    assert_eq!(r.events().iter().find(|e| e.0 == "arp-reply-sent"), Some(&("arp-reply-sent", 5)));
+    assert!(!r.events().iter().any(|e| e.0 == "arp-learned"), "{:?}", r.events());
+    // a probe for another address is only flooded; one claiming the gateway's own address
+    // as sender is not answered
+    let other = arp_frame(1, A, 0, MacAddr::default(), 0xc000_0209, MacAddr::BROADCAST, &[]);
+    assert_eq!(tx(&r.run(0, &other)).iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![1, 3, 4]);
+    let clash = arp_frame(1, A, IP_GW10, MacAddr::default(), IP_GW10, GW10, &[]);
+    assert_eq!(r.run(0, &clash), vec![(clash.clone(), Action::Drop(DropReason::ArpNotOurs))]);
+}
+
+#[test]
+fn a_unicast_arp_not_for_us_still_updates_a_known_sender() {
+    // RFC 826's merge step comes before "am I the target?"
+    let mut r = Rig::new();
+    let mut out = Vec::new();
+    assert!(r.st.neigh.learn(1, IP_B, B, r.now, true, &mut out));
+    let b2 = MacAddr([2, 0, 0, 0, 0, 0xb9]);
+    let f = arp_frame(2, b2, IP_B, GW20, 0xc633_6409, GW20, &[]);
+    assert_eq!(r.run(2, &f), vec![(f.clone(), Action::Drop(DropReason::ArpNotOurs))]);
+    assert_eq!(r.st.neigh.lookup(1, IP_B), Some(b2));
+}
+
+/// CFG with short neighbour timers: reachable 1 s, delay 200 ms, probes 100 ms apart, two
+/// of them; a small table so that every tick's poll covers all of it.
+fn nud_cfg() -> String {
+    CFG.replace(
+        "[routing]\n",
+        "[routing]\nneighbor_size = 32\narp_reachable_s = 1\narp_delay_ms = 200\narp_probes = 2\n",
+    )
+}
+
+/// Ticks the rig `ms` times by 1 ms; the frames the timers sent, with the tick they left at.
+fn ticks(r: &mut Rig, ms: u64) -> Vec<(u64, u16, Vec<u8>)> {
+    let mut v = vec![];
+    for _ in 0..ms {
+        for (p, b) in tx(&r.tick(1)) {
+            v.push((r.now, p, b));
+        }
+    }
+    v
+}
+
+fn neigh_state(r: &Rig, ifx: u16, ip: u32) -> Option<crate::l3::neigh::NeighState> {
+    r.st.neigh.iter().find(|e| e.ifx == ifx && e.ip == ip).map(|e| e.state)
+}
+
+#[test]
+fn a_stale_next_hop_keeps_forwarding_while_it_is_probed_by_unicast() {
+    use crate::l3::neigh::NeighState;
+    let mut r = Rig::with_config(&nud_cfg(), 1000);
+    let pl = udp_payload();
+    let f = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, IP_B, 17, 64, &pl));
+    let routed = eth(B, GW20, &[], EtherType::IPV4, &ipv4(IP_A, IP_B, 17, 63, &pl));
+    assert_eq!(r.run(0, &f).len(), 2, "queued; ARP request flooded in VLAN 20");
+    let reply = arp_frame(2, B, IP_B, GW20, IP_GW20, GW20, &[]);
+    assert_eq!(r.run(2, &reply)[1], (routed.clone(), Action::Tx(2)));
+    // One second later the entry is STALE: nothing is sent for it while it is not used.
+    assert!(ticks(&mut r, 1000).is_empty());
+    assert_eq!(neigh_state(&r, 1, IP_B), Some(NeighState::Stale));
+    // A packet on it is forwarded at once (this used to queue behind a new resolution).
+    assert_eq!(tx(&r.run(0, &f)), vec![(2, routed.clone())]);
+    assert_eq!(neigh_state(&r, 1, IP_B), Some(NeighState::Delay));
+    // After the delay: a unicast probe from the gateway to B's MAC, out of B's port only.
+    let probe = padded(arp_frame(1, GW20, IP_GW20, MacAddr::default(), IP_B, B, &[]), 60);
+    let t0 = r.now;
+    assert_eq!(ticks(&mut r, 200), vec![(t0 + 200, 2, probe.clone())]);
+    assert_eq!(neigh_state(&r, 1, IP_B), Some(NeighState::Probe));
+    // Still forwarding on the known MAC while probing.
+    assert_eq!(tx(&r.run(0, &f)), vec![(2, routed.clone())]);
+    // B answers (Linux answers a unicast request with a unicast reply): REACHABLE.
+    assert_eq!(r.run(2, &reply), vec![(reply.clone(), Action::Consumed)]);
+    assert_eq!(neigh_state(&r, 1, IP_B), Some(NeighState::Reachable));
+    assert!(ticks(&mut r, 150).is_empty(), "no more probes");
+    let ev = r.events();
+    assert!(ev.contains(&("arp-request-sent", 1)) && ev.contains(&("arp-probe-sent", 1)), "{ev:?}");
+
+    // Stale again, used, and this time B stays silent: two probes 100 ms apart, then the
+    // entry is removed and the next packet starts a broadcast resolution.
+    ticks(&mut r, 1000);
+    assert_eq!(tx(&r.run(0, &f)), vec![(2, routed.clone())]);
+    let t0 = r.now;
+    assert_eq!(ticks(&mut r, 400), vec![(t0 + 200, 2, probe.clone()), (t0 + 300, 2, probe)]);
+    assert_eq!(neigh_state(&r, 1, IP_B), None);
+    let ev = r.events();
+    assert!(ev.contains(&("arp-probe-sent", 3)) && ev.contains(&("neigh-probe-failed", 1)), "{ev:?}");
+    assert_eq!(r.run(0, &f).len(), 2, "queued; broadcast ARP request flooded in VLAN 20");
+    assert!(r.drops().is_empty(), "{:?}", r.drops());
+}

@@ -431,3 +431,93 @@ fn trace_shows_encapsulation_and_decapsulation() {
     assert!(rec.meta.has(flag::OVERLAY));
     assert_eq!(rec.meta.ip, R2, "learned at the VTEP it came from");
 }
+
+fn arp(op: u16, eth_dst: MacAddr, smac: MacAddr, sip: u32, tmac: MacAddr, tip: u32) -> Vec<u8> {
+    let mut f = eth_dst.0.to_vec();
+    f.extend_from_slice(&smac.0);
+    f.extend_from_slice(&[0x08, 0x06]);
+    let mut a = [0u8; 28];
+    ArpRepr { operation: op, sender_mac: smac, sender_ip: sip, target_mac: tmac, target_ip: tip }.emit(&mut a);
+    f.extend_from_slice(&a);
+    f
+}
+
+fn pad60(mut f: Vec<u8>) -> Vec<u8> {
+    f.resize(60, 0);
+    f
+}
+
+#[test]
+fn a_gratuitous_arp_from_a_remote_vtep_updates_its_underlay_mac() {
+    let mut r = rig(CFG);
+    let f = inner(MacAddr::BROADCAST, A, 46);
+    r.run(1, &f);
+    let reply = arp(2, VTEP_MAC, R3_MAC, R3, VTEP_MAC, LOCAL);
+    assert_eq!(r.run(0, &reply)[1], (encap(&f, LOCAL, R3, VTEP_MAC, R3_MAC, 2, sport(&f), 5010), Action::Tx(0)));
+    // R3 moves to a new MAC and announces it (a broadcast request for itself, as
+    // `arping -U` sends it): not ours, but R3 is a known neighbour, so it is updated.
+    let new = MacAddr([2, 0, 0, 0, 0x0e, 0x33]);
+    let garp = arp(1, MacAddr::BROADCAST, new, R3, MacAddr::default(), R3);
+    assert_eq!(r.run(0, &garp), vec![(garp.clone(), Action::Drop(DropReason::UnderlayNotOurs))]);
+    let out = r.run(1, &f);
+    assert_eq!(out[2], (encap(&f, LOCAL, R3, VTEP_MAC, new, 4, sport(&f), 5010), Action::Tx(0)));
+    // ... and in the reply form (`arping -A`, a broadcast reply for itself)
+    let newer = MacAddr([2, 0, 0, 0, 0x0e, 0x34]);
+    let garp = arp(2, MacAddr::BROADCAST, newer, R3, MacAddr::BROADCAST, R3);
+    assert_eq!(r.run(0, &garp), vec![(garp.clone(), Action::Drop(DropReason::UnderlayNotOurs))]);
+    let out = r.run(1, &f);
+    assert_eq!(out[2], (encap(&f, LOCAL, R3, VTEP_MAC, newer, 6, sport(&f), 5010), Action::Tx(0)));
+    // A GARP from an unknown sender teaches nothing; a static neighbour is not overridden.
+    let stranger = arp(1, MacAddr::BROADCAST, X, 0xcb00_7109, MacAddr::default(), 0xcb00_7109);
+    assert_eq!(r.run(0, &stranger)[0].1, Action::Drop(DropReason::UnderlayNotOurs));
+    let r2 = arp(1, MacAddr::BROADCAST, X, R2, MacAddr::default(), R2);
+    r.run(0, &r2);
+    assert_eq!(r.st.neigh.lookup(UNDERLAY_IFX, R2), Some(R2_MAC));
+    assert_eq!(r.st.neigh.lookup(UNDERLAY_IFX, 0xcb00_7109), None);
+}
+
+#[test]
+fn an_arp_probe_for_the_vtep_address_is_answered_without_learning() {
+    let mut r = rig(CFG);
+    let probe = arp(1, MacAddr::BROADCAST, R3_MAC, 0, MacAddr::default(), LOCAL);
+    let out = r.run(0, &probe);
+    let reply = pad60(arp(2, R3_MAC, VTEP_MAC, LOCAL, R3_MAC, 0));
+    assert_eq!(out, vec![(reply, Action::Tx(0)), (probe, Action::Consumed)]);
+    assert_eq!(r.st.neigh.lookup(UNDERLAY_IFX, 0), None);
+    assert_eq!(r.st.neigh.len(), 1, "only the static neighbour");
+}
+
+#[test]
+fn a_stale_remote_vtep_is_used_and_probed_by_unicast() {
+    use crate::l3::neigh::NeighState;
+    let cfg = format!("{CFG}[routing]\nneighbor_size = 32\narp_reachable_s = 1\narp_delay_ms = 200\n");
+    let mut r = rig(&cfg);
+    let f = inner(MacAddr::BROADCAST, A, 46);
+    r.run(1, &f);
+    r.run(0, &arp(2, VTEP_MAC, R3_MAC, R3, VTEP_MAC, LOCAL));
+    for _ in 0..1000 {
+        assert!(r.tick(1).is_empty());
+    }
+    let st = |r: &Rig| r.st.neigh.iter().find(|e| e.ip == R3).map(|e| e.state);
+    assert_eq!(st(&r), Some(NeighState::Stale));
+    // Encapsulated to R3's known MAC at once (this used to wait for a new ARP resolution).
+    let out = r.run(1, &f);
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert_eq!(out[2], (encap(&f, LOCAL, R3, VTEP_MAC, R3_MAC, 4, sport(&f), 5010), Action::Tx(0)));
+    assert_eq!(st(&r), Some(NeighState::Delay));
+    // After the delay, a unicast probe from the VTEP to R3's MAC.
+    let mut sent = vec![];
+    for k in 1..=200u64 {
+        for (b, a) in r.tick(1) {
+            sent.push((k, b, a));
+        }
+    }
+    let probe = pad60(arp(1, R3_MAC, VTEP_MAC, LOCAL, MacAddr::default(), R3));
+    assert_eq!(sent, vec![(200, probe, Action::Tx(0))]);
+    assert_eq!(st(&r), Some(NeighState::Probe));
+    // R3 answers: REACHABLE, and the probe was counted.
+    r.run(0, &arp(2, VTEP_MAC, R3_MAC, R3, VTEP_MAC, LOCAL));
+    assert_eq!(st(&r), Some(NeighState::Reachable));
+    let ev = r.c.snapshot().named_events();
+    assert!(ev.contains(&("arp-probe-sent", 1)) && ev.contains(&("arp-request-sent", 1)), "{ev:?}");
+}

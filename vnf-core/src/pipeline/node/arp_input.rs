@@ -1,9 +1,13 @@
-//! `arp-input`: ARP in a routed domain (Linux `arp_process`). A broadcast request or
-//! announcement teaches the neighbour table its sender (created when the request is for a
-//! gateway address, which is answered from a new buffer), and the frame is flooded on as
-//! any broadcast. ARP sent to the gateway MAC is a reply to our request (consumed) or a
-//! unicast request (answered in place). Learning a neighbour releases the packets that
-//! waited for it.
+//! `arp-input`: ARP in a routed domain (Linux `arp_process`, RFC 826's reception steps).
+//! The merge step first: an ARP whose sender is a neighbour in the gateway's subnet
+//! updates (and confirms) that neighbour's entry, whatever the ARP is; a request for an own
+//! address (the gateway, or an address `Tables::answers_arp` names) creates it. Every
+//! request for an own address is answered, from any sender: a probe (sender 0.0.0.0, RFC
+//! 5227) gets a reply to the sender's MAC with target address 0.0.0.0 and teaches nothing,
+//! and a sender outside the subnet is answered but not recorded. A broadcast ARP is then
+//! flooded on as any broadcast (the reply comes from a new buffer); ARP sent to the gateway
+//! MAC is a reply to our request or probe (consumed) or a unicast request (answered in
+//! place). Learning a neighbour releases the packets that waited for it.
 //!
 //! Next: `l2-flood` (broadcast), `l2-output` (replies); drops: malformed, no-forward,
 //! arp-not-ours; consumed: replies to our requests.
@@ -11,6 +15,7 @@
 use super::new_arp;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::packet::{flag, PacketMeta};
+use crate::pipeline::tables::Gateway;
 use crate::pipeline::{Cx, Frame, Node, State};
 use crate::stats::{DropReason, Event};
 use crate::wire::arp::{self, ArpPacket, ArpRepr};
@@ -36,29 +41,25 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
         let gw = cx.t.domains.get(usize::from(m.domain)).and_then(|d| d.gateway);
         if m.has(flag::ARP_BCAST) {
             if let (Some(r), Some(g)) = (r, gw) {
-                if g.prefix.contains(r.sender_ip) && r.sender_ip != g.ip {
-                    let for_us =
-                        r.operation == arp::OP_REQUEST && (r.target_ip == g.ip || cx.t.answers_arp(&g, r.target_ip));
-                    st.neigh_learn(cx, f, m.domain, r.sender_ip, r.sender_mac, for_us);
-                    if for_us {
-                        let reply = ArpRepr {
-                            operation: arp::OP_REPLY,
-                            sender_mac: g.mac,
-                            sender_ip: r.target_ip,
-                            target_mac: r.sender_mac,
-                            target_ip: r.sender_ip,
-                        };
-                        let mut rm = PacketMeta::rx(m.in_port);
-                        rm.domain = m.domain;
-                        rm.out_domain = m.domain;
-                        rm.out_port = m.in_port;
-                        rm.prio = m.prio;
-                        rm.flags = m.flags & flag::TRACED;
-                        rm.trace = m.trace;
-                        if let Some(j) = new_arp(cx.alloc, f, r.sender_mac, &reply, rm) {
-                            cx.c.event(Event::ArpReplySent);
-                            f.to(j, Node::L2Output);
-                        }
+                let answer = merge(st, cx, f, m.domain, &r, &g);
+                if answer {
+                    let reply = ArpRepr {
+                        operation: arp::OP_REPLY,
+                        sender_mac: g.mac,
+                        sender_ip: r.target_ip,
+                        target_mac: r.sender_mac,
+                        target_ip: r.sender_ip,
+                    };
+                    let mut rm = PacketMeta::rx(m.in_port);
+                    rm.domain = m.domain;
+                    rm.out_domain = m.domain;
+                    rm.out_port = m.in_port;
+                    rm.prio = m.prio;
+                    rm.flags = m.flags & flag::TRACED;
+                    rm.trace = m.trace;
+                    if let Some(j) = new_arp(cx.alloc, f, r.sender_mac, &reply, rm) {
+                        cx.c.event(Event::ArpReplySent);
+                        f.to(j, Node::L2Output);
                     }
                 }
             }
@@ -73,22 +74,50 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
             f.drop(i, DropReason::NoForward);
             continue;
         };
-        if (r.target_ip != g.ip && !cx.t.answers_arp(&g, r.target_ip)) || !g.prefix.contains(r.sender_ip) {
-            f.drop(i, DropReason::ArpNotOurs);
-            continue;
-        }
-        st.neigh_learn(cx, f, m.domain, r.sender_ip, r.sender_mac, true);
-        if r.operation == arp::OP_REPLY {
+        if merge(st, cx, f, m.domain, &r, &g) {
+            // A unicast request (a neighbour re-validating us, or a unicast probe): answered
+            // in place.
+            answer_in_place(f, i, &r, g.mac);
+            cx.c.event(Event::ArpReplySent);
+            let mm = f.meta_mut(i);
+            mm.out_port = m.in_port;
+            f.to(i, Node::L2Output);
+        } else if r.operation == arp::OP_REPLY && is_ours(cx, &g, r.target_ip) && neighbour(&g, r.sender_ip) {
             f.consumed(i);
-            continue;
+        } else {
+            f.drop(i, DropReason::ArpNotOurs);
         }
-        // A unicast request (a neighbour re-validating us): answered in place.
-        answer_in_place(f, i, &r, g.mac);
-        cx.c.event(Event::ArpReplySent);
-        let mm = f.meta_mut(i);
-        mm.out_port = m.in_port;
-        f.to(i, Node::L2Output);
     }
+}
+
+/// True when `ip` is an own address in the subnet of gateway `g`.
+fn is_ours<A: BufAlloc>(cx: &Cx<'_, A>, g: &Gateway, ip: u32) -> bool {
+    ip == g.ip || cx.t.answers_arp(g, ip)
+}
+
+/// True when `ip` can be a neighbour of gateway `g`: a host of its subnet other than the
+/// gateway (so never 0.0.0.0, the sender of a probe).
+fn neighbour(g: &Gateway, ip: u32) -> bool {
+    ip != 0 && ip != g.ip && g.prefix.contains(ip)
+}
+
+/// RFC 826's merge step for ARP `r` in `domain`: a sender that can be a neighbour is
+/// updated when known, and created when `r` is a request for an own address. Returns
+/// whether `r` is a request for an own address to answer (any sender but the gateway
+/// itself, with a unicast sender MAC to answer to).
+fn merge<B: PacketBuf, A: BufAlloc<Buf = B>>(
+    st: &mut State<B>,
+    cx: &Cx<'_, A>,
+    f: &mut Frame<B>,
+    domain: u16,
+    r: &ArpRepr,
+    g: &Gateway,
+) -> bool {
+    let request_for_us = r.operation == arp::OP_REQUEST && is_ours(cx, g, r.target_ip);
+    if neighbour(g, r.sender_ip) {
+        st.neigh_learn(cx, f, domain, r.sender_ip, r.sender_mac, request_for_us);
+    }
+    request_for_us && r.sender_ip != g.ip && !r.sender_mac.is_multicast() && !r.sender_mac.is_zero()
 }
 
 /// Turns the request `r` in slot `i` into the reply from `mac`, in place.

@@ -8,9 +8,13 @@
 //! port, the overlay, or flooded when not learned (yet). (It fits: `ip4-forward` checked
 //! it against the domain's MTU, which counts the tunnel's.)
 //!
+//! The timers' ARP requests come from here too: a broadcast request flooded in the domain
+//! to resolve a next hop, and a unicast probe to the known MAC of a stale one (RFC 1122
+//! 2.3.2.1), sent where that MAC was learned.
+//!
 //! Output: tx (to a learned port, retagged here); next: `vxlan4-encap`, `l2-flood`, and
-//! `l2-flood` for ARP requests; drops: arp-queue-full, arp-failed, neighbor-table-full,
-//! no-forward, malformed, mtu-exceeded.
+//! `l2-flood`/`l2-output`/`vxlan4-encap` for ARP requests; drops: arp-queue-full,
+//! arp-failed, neighbor-table-full, no-forward, malformed, mtu-exceeded.
 
 use super::l2_output::{send, Egress};
 use super::{new_arp, PREFETCH_FROM};
@@ -102,9 +106,16 @@ fn rewrite<B: PacketBuf, A: BufAlloc>(
     })
 }
 
-/// An ARP request from the gateway of `domain` for `ip`, flooded in the domain.
-pub(crate) fn arp_request<B: PacketBuf, A: BufAlloc<Buf = B>>(cx: &Cx<'_, A>, f: &mut Frame<B>, domain: u16, ip: u32) {
-    let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else { return };
+/// An ARP request from the gateway of `domain` for `ip` to Ethernet destination `to`, in
+/// a new slot not yet queued.
+fn new_request<B: PacketBuf, A: BufAlloc<Buf = B>>(
+    cx: &Cx<'_, A>,
+    f: &mut Frame<B>,
+    domain: u16,
+    ip: u32,
+    to: MacAddr,
+) -> Option<u16> {
+    let g = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway)?;
     let req = ArpRepr {
         operation: arp::OP_REQUEST,
         sender_mac: g.mac,
@@ -115,8 +126,36 @@ pub(crate) fn arp_request<B: PacketBuf, A: BufAlloc<Buf = B>>(cx: &Cx<'_, A>, f:
     let mut m = PacketMeta::rx(0);
     m.domain = domain;
     m.out_domain = domain;
-    if let Some(j) = new_arp(cx.alloc, f, MacAddr::BROADCAST, &req, m) {
+    new_arp(cx.alloc, f, to, &req, m)
+}
+
+/// An ARP request from the gateway of `domain` for `ip`, flooded in the domain.
+pub(crate) fn arp_request<B: PacketBuf, A: BufAlloc<Buf = B>>(cx: &Cx<'_, A>, f: &mut Frame<B>, domain: u16, ip: u32) {
+    if let Some(j) = new_request(cx, f, domain, ip, MacAddr::BROADCAST) {
         cx.c.event(Event::ArpRequestSent);
         f.to(j, Node::L2Flood);
+    }
+}
+
+/// A unicast probe of stale neighbour `ip` of `domain`: an ARP request from the gateway to
+/// the neighbour's known MAC `mac` (target MAC zero, as Linux's `arp_solicit` sends it),
+/// out of the port or toward the VTEP that MAC was learned at, flooded when not learned.
+pub(crate) fn arp_probe<B: PacketBuf, A: BufAlloc<Buf = B>>(
+    st: &mut State<B>,
+    cx: &Cx<'_, A>,
+    f: &mut Frame<B>,
+    domain: u16,
+    ip: u32,
+    mac: MacAddr,
+) {
+    let Some(j) = new_request(cx, f, domain, ip, mac) else { return };
+    cx.c.event(Event::ArpProbeSent);
+    match st.lookup(cx.now, domain, mac.to_u64(), None) {
+        Some(Dest::Port(port)) => send(cx, f, j, Egress { port, domain, prio: 0, ntags: 0 }),
+        Some(Dest::Vtep(vtep)) => {
+            f.meta_mut(j).ip = vtep;
+            f.to(j, Node::Vxlan4Encap);
+        }
+        None => f.to(j, Node::L2Flood),
     }
 }

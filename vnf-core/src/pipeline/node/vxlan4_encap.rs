@@ -10,7 +10,8 @@
 //! `vxlan4-output`, when it is sent.
 //!
 //! Output: tx on the underlay port; next: `vxlan4-output` (a packet released from the
-//! neighbour queue later), `icmp4-error`; tx of underlay ARP requests; drops: no-forward, malformed,
+//! neighbour queue later), `icmp4-error`; tx of underlay ARP requests (broadcast to
+//! resolve, unicast to the known MAC to re-probe a stale next hop); drops: no-forward, malformed,
 //! vxlan-mtu-exceeded, no-mbuf, arp-queue-full, arp-failed, neighbor-table-full.
 
 use super::vxlan4_output::output;
@@ -120,8 +121,26 @@ fn encap<B: PacketBuf, A: BufAlloc>(
     Ok(v.next_hop(ip))
 }
 
-/// An ARP request from the local VTEP for underlay address `ip`, out of the underlay port.
+/// An ARP request from the local VTEP for underlay address `ip`, broadcast out of the
+/// underlay port.
 pub(crate) fn arp_request<B: PacketBuf, A: BufAlloc<Buf = B>>(cx: &Cx<'_, A>, f: &mut Frame<B>, ip: u32) {
+    underlay_request(cx, f, ip, MacAddr::BROADCAST, Event::ArpRequestSent);
+}
+
+/// A unicast probe of stale underlay neighbour `ip` (a remote VTEP or the underlay
+/// gateway): an ARP request from the local VTEP to its known MAC `mac` (target MAC zero),
+/// out of the underlay port.
+pub(crate) fn arp_probe<B: PacketBuf, A: BufAlloc<Buf = B>>(cx: &Cx<'_, A>, f: &mut Frame<B>, ip: u32, mac: MacAddr) {
+    underlay_request(cx, f, ip, mac, Event::ArpProbeSent);
+}
+
+fn underlay_request<B: PacketBuf, A: BufAlloc<Buf = B>>(
+    cx: &Cx<'_, A>,
+    f: &mut Frame<B>,
+    ip: u32,
+    to: MacAddr,
+    ev: Event,
+) {
     let Some(v) = cx.t.vtep.as_ref() else { return };
     let req = ArpRepr {
         operation: arp::OP_REQUEST,
@@ -130,8 +149,8 @@ pub(crate) fn arp_request<B: PacketBuf, A: BufAlloc<Buf = B>>(cx: &Cx<'_, A>, f:
         target_mac: MacAddr::default(),
         target_ip: ip,
     };
-    if let Some(j) = new_arp(cx.alloc, f, MacAddr::BROADCAST, &req, PacketMeta::rx(v.port)) {
-        cx.c.event(Event::ArpRequestSent);
+    if let Some(j) = new_arp(cx.alloc, f, to, &req, PacketMeta::rx(v.port)) {
+        cx.c.event(ev);
         f.tx(j, v.port);
     }
 }

@@ -1,5 +1,7 @@
 //! `vxlan4-input`: a frame on the underlay port (RFC 7348 4.1). ARP for the local VTEP
-//! address teaches the underlay neighbour table its sender and is answered; VXLAN to the
+//! address teaches the underlay neighbour table its sender and is answered (every request,
+//! probes from 0.0.0.0 too); any other ARP from a known underlay neighbour (a gratuitous
+//! ARP) updates it and is dropped as not ours; VXLAN to the
 //! VTEP address and UDP port is checked (outer header checksum, UDP checksum when not zero,
 //! the I flag, a VNI with a bridge, a source that is a remote VTEP of the VNI when
 //! `check_source` is set), stripped with any Ethernet padding, and the inner frame goes on
@@ -62,11 +64,21 @@ fn input<B: PacketBuf, A: BufAlloc<Buf = B>>(
             .and_then(|b| ArpPacket::new_checked(b).ok())
             .map(|p| ArpRepr::parse(&p))
             .ok_or(DropReason::Malformed)?;
-        if r.target_ip != v.ip || !v.prefix.contains(r.sender_ip) || r.sender_ip == v.ip {
+        // RFC 826's merge step: any ARP from a known underlay neighbour (a remote VTEP that
+        // changed its MAC and announces it with a gratuitous ARP, too) updates it; a request
+        // for the VTEP address creates it.
+        let for_us = r.target_ip == v.ip;
+        let request_for_us = for_us && r.operation == arp::OP_REQUEST;
+        let neighbour = r.sender_ip != 0 && r.sender_ip != v.ip && v.prefix.contains(r.sender_ip);
+        if neighbour {
+            st.neigh_learn(cx, f, UNDERLAY_IFX, r.sender_ip, r.sender_mac, request_for_us);
+        }
+        if !for_us || r.sender_ip == v.ip || !(neighbour || request_for_us) {
             return Err(DropReason::UnderlayNotOurs);
         }
-        st.neigh_learn(cx, f, UNDERLAY_IFX, r.sender_ip, r.sender_mac, r.operation == arp::OP_REQUEST);
-        if r.operation == arp::OP_REQUEST {
+        // Every request for the VTEP address is answered: a probe (sender 0.0.0.0, RFC
+        // 5227) with target address 0.0.0.0 and nothing learned.
+        if request_for_us && !r.sender_mac.is_multicast() && !r.sender_mac.is_zero() {
             let reply = ArpRepr {
                 operation: arp::OP_REPLY,
                 sender_mac: v.mac,
