@@ -509,6 +509,7 @@ impl Dataplane {
                         devargs: pc.devargs.clone(),
                         driver: p.driver(),
                         mac: p.mac().to_string(),
+                        mtu: pc.mtu.or_else(|| p.mtu()),
                         link: p.link(),
                         rx: s.rx,
                         tx: s.tx,

@@ -122,6 +122,8 @@ fn every_command_and_every_refusal_over_the_socket() {
     let r = ok(&v, r#"{"cmd":"ports"}"#);
     assert_eq!(r["ports"][1]["index"], json!(1));
     assert_eq!(r["ports"][1]["driver"], json!("net_null"));
+    // No `mtu` configured: the device's own.
+    assert_eq!((&r["ports"][0]["mtu"], &r["ports"][1]["mtu"]), (&json!(1500), &json!(1500)), "{r}");
 
     // The FDB: exactly the three MACs of the pcap, behind p0, in bridge b10.
     assert!(common::wait_until(10, || ok(&v, r#"{"cmd":"fdb"}"#)["count"] == json!(3)));

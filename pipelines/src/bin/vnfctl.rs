@@ -36,7 +36,7 @@ enum Cmd {
     Version,
     /// Ports, workers, drops by reason, events, tables, mempool.
     Stats,
-    /// Per port: driver, MAC, link, software and device counters.
+    /// Per port: driver, MAC, MTU, link, software and device counters.
     Ports,
     /// The MAC tables (learned and static entries); `fdb flush` removes learned ones.
     Fdb {
@@ -514,6 +514,7 @@ fn render(cmd: &Cmd, v: &Value) -> String {
                         cell(&p["port_id"]),
                         cell(&p["driver"]),
                         cell(&p["mac"]),
+                        cell(&p["mtu"]),
                         link(&p["link"]),
                         cell(&p["rx"]),
                         cell(&p["tx"]),
@@ -527,8 +528,8 @@ fn render(cmd: &Cmd, v: &Value) -> String {
                 .collect();
             table(
                 &[
-                    "#", "name", "id", "driver", "mac", "link", "rx", "tx", "tx_full", "hw_rx", "hw_tx", "imissed",
-                    "ierrors",
+                    "#", "name", "id", "driver", "mac", "mtu", "link", "rx", "tx", "tx_full", "hw_rx", "hw_tx",
+                    "imissed", "ierrors",
                 ],
                 &rows,
             )

@@ -347,6 +347,14 @@ impl Port {
         MacAddr(a.addr_bytes)
     }
 
+    /// The device's current MTU (None when the driver cannot tell).
+    pub fn mtu(&self) -> Option<u16> {
+        let mut mtu = 0u16;
+        // SAFETY: valid port, valid out pointer.
+        let r = unsafe { dpdk_sys::rte_eth_dev_get_mtu(self.id, &mut mtu) };
+        (r == 0).then_some(mtu)
+    }
+
     /// Link state without waiting.
     pub fn link(&self) -> LinkInfo {
         let mut l = dpdk_sys::rte_eth_link::default();
