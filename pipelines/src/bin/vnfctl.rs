@@ -49,6 +49,18 @@ enum Cmd {
         #[arg(long)]
         limit: Option<u64>,
     },
+    /// The neighbour (ARP) tables of every worker: bridge (or underlay), address, MAC,
+    /// state, age, queued packets; `neigh flush` removes dynamic entries (static ones stay).
+    Neigh {
+        #[command(subcommand)]
+        action: Option<NeighAction>,
+        /// Only this bridge.
+        #[arg(long)]
+        bridge: Option<String>,
+        /// At most this many entries (vnfd's default: 1000).
+        #[arg(long)]
+        limit: Option<u64>,
+    },
     /// The local VTEP, VNI -> bridge, remote VTEPs.
     Vtep,
     /// Tracked connections; `conntrack count`, `conntrack flush`.
@@ -189,6 +201,17 @@ enum FdbAction {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum NeighAction {
+    /// Remove dynamic entries; the packets waiting on them are dropped and counted
+    /// (`neigh-flushed`). Static entries stay.
+    Flush {
+        /// Only this bridge.
+        #[arg(long)]
+        bridge: Option<String>,
+    },
+}
+
 #[derive(clap::Args, Debug, Default, Clone)]
 struct CtFilter {
     /// Either endpoint's source address.
@@ -294,6 +317,18 @@ fn request(cmd: &Cmd) -> Result<String, Fail> {
             }
             put(&mut m, "bridge", bridge.clone().or_else(|| b2.clone()));
             "fdb flush"
+        }
+        Cmd::Neigh { action: None, bridge, limit } => {
+            put(&mut m, "bridge", bridge.clone());
+            put(&mut m, "limit", *limit);
+            "neigh"
+        }
+        Cmd::Neigh { action: Some(NeighAction::Flush { bridge }), bridge: b2, limit } => {
+            if limit.is_some() {
+                return Err(Fail::Usage("neigh flush: --limit does not apply".into()));
+            }
+            put(&mut m, "bridge", bridge.clone().or_else(|| b2.clone()));
+            "neigh flush"
         }
         Cmd::Vtep => "vtep",
         Cmd::Conntrack { action: None, filter, limit } => {
@@ -556,6 +591,30 @@ fn render(cmd: &Cmd, v: &Value) -> String {
             table(&["bridge", "vlan", "mac", "dest", "age_s", "worker"], &rows) + &count_line(v, "entries")
         }
         Cmd::Fdb { action: Some(_), .. } => format!("flushed {} learned entries\n", cell(&v["flushed"])),
+        Cmd::Neigh { action: None, .. } => {
+            let rows: Vec<Vec<String>> = list(&v["entries"])
+                .iter()
+                .map(|e| {
+                    let age = match e["age_ms"].as_f64() {
+                        Some(ms) => format!("{:.1}", ms / 1000.0),
+                        None => "-".into(),
+                    };
+                    vec![
+                        cell(&e["bridge"]),
+                        cell(&e["vlan"]),
+                        cell(&e["ip"]),
+                        cell(&e["mac"]),
+                        cell(&e["state"]),
+                        age,
+                        cell(&e["queued"]),
+                        cell(&e["worker"]),
+                    ]
+                })
+                .collect();
+            table(&["bridge", "vlan", "ip", "mac", "state", "age_s", "queued", "worker"], &rows)
+                + &count_line(v, "entries")
+        }
+        Cmd::Neigh { action: Some(_), .. } => format!("flushed {} dynamic entries\n", cell(&v["flushed"])),
         Cmd::Trace { action: TraceAction::Add { .. } } => {
             format!("tracing the next {} packets on each of {} workers\n", cell(&v["armed"]), cell(&v["workers"]))
         }

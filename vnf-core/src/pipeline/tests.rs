@@ -432,6 +432,40 @@ fn ttl_and_no_route_give_icmp_errors_byte_exact() {
 }
 
 #[test]
+fn neigh_flush_frees_and_counts_the_queued_packets_and_keeps_static_entries() {
+    let cfg =
+        CFG.replace("[[route]]", "[[bridge.neighbor]]\nip = \"198.51.100.50\"\nmac = \"02:00:00:00:00:50\"\n[[route]]");
+    let mut r = Rig::with_config(&cfg, 1000);
+    let pl = udp_payload();
+    // Three datagrams wait for 198.51.100.9 (one ARP request flooded to two ports).
+    let f = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, 0xc633_6409, 17, 64, &pl));
+    assert_eq!(r.run(0, &f).len(), 2);
+    assert!(r.run(0, &f).is_empty());
+    assert!(r.run(0, &f).is_empty());
+    let entries = |r: &Rig| {
+        let mut v: Vec<_> = r.st.neigh.iter().map(|e| (e.ifx, e.ip, e.state, e.pending)).collect();
+        v.sort_unstable_by_key(|e| e.1);
+        v
+    };
+    use crate::l3::neigh::NeighState;
+    assert_eq!(entries(&r), vec![(1, 0xc633_6409, NeighState::Incomplete, 3), (1, 0xc633_6432, NeighState::Static, 0)]);
+    let mut out = Collect::default();
+    assert_eq!(r.st.neigh_flush(None, &r.c, &mut out), 1);
+    let freed: Vec<(Vec<u8>, Action)> = out.0.into_iter().map(|(b, a)| (b.data().to_vec(), a)).collect();
+    assert_eq!(freed.len(), 3);
+    for (b, a) in &freed {
+        assert_eq!(*a, Action::Drop(DropReason::NeighFlushed));
+        // the routed datagram as it waited: TTL already decremented
+        assert_eq!(b[14 + 8], 63);
+    }
+    assert_eq!(r.drops(), vec![("neigh-flushed", 3)]);
+    assert_eq!(entries(&r), vec![(1, 0xc633_6432, NeighState::Static, 0)]);
+    // Nothing is left to fail later, and the next datagram resolves afresh.
+    assert!(r.tick(5000).iter().all(|(b, a)| matches!(a, Action::Tx(_)) && b[12..14] == [0x08, 0x06]));
+    assert_eq!(r.run(0, &f).len(), 2);
+}
+
+#[test]
 fn unanswered_arp_gives_host_unreachable_and_queue_limits_hold() {
     let mut r = Rig::new();
     let pl = udp_payload();
