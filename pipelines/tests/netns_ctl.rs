@@ -1,5 +1,6 @@
 //! What `vnfctl` shows of a running vnfd between Linux hosts: the neighbour tables (and their
-//! flush) and the ports' effective MTU.
+//! flush), the ports' effective MTU, and the default MACs an appliance derives from its own
+//! ports, with two appliances on one underlay.
 
 mod common;
 
@@ -163,5 +164,109 @@ arp_retries = 5
         names
     };
     // (The other test of this binary may run at once: look for this one's namespaces only.)
+    assert!(netns::rig_namespaces().iter().all(|n| !names.contains(n)), "namespaces left behind");
+}
+
+fn mac_of(ifname: &str) -> String {
+    std::fs::read_to_string(format!("/sys/class/net/{ifname}/address")).unwrap().trim().to_owned()
+}
+
+/// The default gateway MAC of VLAN `vlan` on an appliance whose lowest bridge-port MAC is
+/// `base`, worked out by hand: locally administered, the VLAN id XORed into the low bits.
+fn gateway_mac(base: &str, vlan: u16) -> String {
+    let mut b: Vec<u8> = base.split(':').map(|x| u8::from_str_radix(x, 16).unwrap()).collect();
+    b[0] = (b[0] | 2) & !1;
+    b[4] ^= (vlan >> 8) as u8;
+    b[5] ^= vlan as u8;
+    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// Two appliances with default MACs on one underlay (a Linux bridge), each a VTEP of the
+/// same VNI with a host behind it: with one fixed default VTEP MAC the underlay switch saw
+/// both VTEPs as one station and nothing crossed. Each VTEP now has its underlay port's
+/// MAC, each gateway a MAC of its own appliance.
+#[test]
+fn two_appliances_with_default_macs_share_one_underlay() {
+    let names = {
+        let sw = Host::new("ctlsw");
+        let ua = Link::new(&sw, "203.0.113.101/24", None);
+        let ub = Link::new(&sw, "203.0.113.102/24", None);
+        sw.must(&["ip", "link", "add", "br0", "type", "bridge"]);
+        for l in [&ua, &ub] {
+            sw.must(&["ip", "addr", "flush", "dev", &l.host_if]);
+            sw.must(&["ip", "link", "set", &l.host_if, "master", "br0"]);
+        }
+        sw.must(&["ip", "link", "set", "br0", "up"]);
+        let h1 = Host::new("ctlh1");
+        let h2 = Host::new("ctlh2");
+        let a1 = Link::new(&h1, "198.51.100.1/24", Some("02:00:00:00:10:01"));
+        let b2 = Link::new(&h2, "198.51.100.2/24", Some("02:00:00:00:10:02"));
+        for (h, l) in [(&h1, &a1), (&h2, &b2)] {
+            h.must(&["ip", "link", "set", "dev", &l.host_if, "mtu", "1450"]);
+        }
+        let cfg = |tag: &str, under: &Link, access: &Link, me: &str, peer: &str, gw: &str| {
+            format!(
+                r#"{}
+[[port]]
+name = "underlay"
+devargs = "{}"
+
+[[port]]
+name = "access"
+devargs = "{}"
+mode = "access"
+vlan = 10
+
+[vtep]
+underlay = "underlay"
+address = "{me}/24"
+
+[[bridge]]
+name = "tenant"
+vlan = 10
+vni = 5010
+remote_vteps = ["{peer}"]
+gateway = "{gw}/24"
+"#,
+                common::eal_preamble(&netns::file_prefix(tag)),
+                under.devargs(0),
+                access.devargs(1)
+            )
+        };
+        let va = start(&cfg("ctla", &ua, &a1, "203.0.113.1", "203.0.113.2", "198.51.100.254"));
+        let vb = start(&cfg("ctlb", &ub, &b2, "203.0.113.2", "203.0.113.1", "198.51.100.253"));
+        let logs = || format!("A:\n{}\nB:\n{}", va.stderr(), vb.stderr());
+
+        // Host to host across both appliances and the underlay.
+        assert_eq!(netns::ping_replies(&h1, "198.51.100.2", 5), 5, "{}", logs());
+        // Each VTEP reports its underlay port's MAC.
+        let (ma, mb) = (mac_of(&ua.dpdk_if), mac_of(&ub.dpdk_if));
+        assert_ne!(ma, mb);
+        for (v, m) in [(&va, &ma), (&vb, &mb)] {
+            let r = v.request(r#"{"cmd":"vtep"}"#).unwrap();
+            assert_eq!(r["vtep"]["mac"], json!(m), "{r}");
+            let out = vnfctl(&v.control_path(), &["vtep"]);
+            assert!(out.lines().any(|l| l.contains(m.as_str())), "vnfctl vtep shows {m}:\n{out}");
+        }
+        // The underlay switch learned the two VTEPs as two stations, one on each port.
+        let fdb = String::from_utf8_lossy(&sw.must(&["bridge", "fdb", "show", "br", "br0"]).stdout).into_owned();
+        for (m, l) in [(&ma, &ua), (&mb, &ub)] {
+            assert!(
+                fdb.lines().any(|x| x.starts_with(m.as_str()) && x.contains(&format!("dev {}", l.host_if))),
+                "{m}:\n{fdb}"
+            );
+        }
+        // Each gateway answers with a MAC of its own appliance (from its access port's).
+        assert!(netns::ping(&h1, "198.51.100.254", 2), "{}", logs());
+        assert!(netns::ping(&h2, "198.51.100.253", 2), "{}", logs());
+        let (ga, gb) = (gateway_mac(&mac_of(&a1.dpdk_if), 10), gateway_mac(&mac_of(&b2.dpdk_if), 10));
+        assert_ne!(ga, gb);
+        assert_eq!(h1.neighbour("198.51.100.254"), Some(ga), "{}", logs());
+        assert_eq!(h2.neighbour("198.51.100.253"), Some(gb), "{}", logs());
+        drop((va, vb));
+        let names = [sw.name().to_owned(), h1.name().to_owned(), h2.name().to_owned()];
+        drop((ua, ub, a1, b2, sw, h1, h2));
+        names
+    };
     assert!(netns::rig_namespaces().iter().all(|n| !names.contains(n)), "namespaces left behind");
 }

@@ -44,7 +44,7 @@ pub use crate::wire::vxlan::flow_hash;
 pub use frame::{Frame, Hop, Output, Parked, Sink};
 pub use node::stateful::CtState;
 pub use reload::{Adopted, Remap};
-pub use tables::{Role, Tables, NO_DOMAIN, UNDERLAY_IFX};
+pub use tables::{derived_gateway_mac, Role, Tables, NO_DOMAIN, UNDERLAY_IFX};
 
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l2::fdb::{Dest, Fdb, Learn};
