@@ -261,8 +261,16 @@ gateway = "{gw}/24"
         assert!(netns::ping(&h2, "198.51.100.253", 2), "{}", logs());
         let (ga, gb) = (gateway_mac(&mac_of(&a1.dpdk_if), 10), gateway_mac(&mac_of(&b2.dpdk_if), 10));
         assert_ne!(ga, gb);
-        assert_eq!(h1.neighbour("198.51.100.254"), Some(ga), "{}", logs());
+        assert_eq!(h1.neighbour("198.51.100.254"), Some(ga.clone()), "{}", logs());
         assert_eq!(h2.neighbour("198.51.100.253"), Some(gb), "{}", logs());
+        // A reload with the same ports keeps them.
+        let r = va.request(r#"{"cmd":"config reload"}"#).unwrap();
+        assert_eq!((&r["ok"], &r["generation"]), (&json!(true), &json!(2)), "{r}");
+        assert_eq!(va.request(r#"{"cmd":"vtep"}"#).unwrap()["vtep"]["mac"], json!(ma));
+        h1.must(&["ip", "neigh", "flush", "dev", &a1.host_if]);
+        assert!(netns::ping(&h1, "198.51.100.254", 2), "{}", logs());
+        assert_eq!(h1.neighbour("198.51.100.254"), Some(ga), "{}", logs());
+        assert_eq!(netns::ping_replies(&h1, "198.51.100.2", 3), 3, "{}", logs());
         drop((va, vb));
         let names = [sw.name().to_owned(), h1.name().to_owned(), h2.name().to_owned()];
         drop((ua, ub, a1, b2, sw, h1, h2));
