@@ -133,13 +133,13 @@ impl Scenario {
                     "[[bridge.static_mac]]\nmac = \"02:00:00:00:00:02\"\nport = \"sink\"\n"
                 };
                 format!(
-                    "{}[bridging]\nfdb_size = {}\n[vtep]\nunderlay = \"{underlay}\"\naddress = \"203.0.113.1/24\"\n[[vtep.neighbor]]\nip = \"203.0.113.2\"\nmac = \"02:00:00:00:0e:02\"\n[[bridge]]\nname = \"v10\"\nvlan = 10\nvni = 5010\nremote_vteps = [\"203.0.113.2\"]\n{static_mac}",
+                    "{}[bridging]\nfdb_size = {}\n[vtep]\nunderlay = \"{underlay}\"\naddress = \"203.0.113.1/24\"\nmac = \"02:76:6e:66:ff:fe\"\n[[vtep.neighbor]]\nip = \"203.0.113.2\"\nmac = \"02:00:00:00:0e:02\"\n[[bridge]]\nname = \"v10\"\nvlan = 10\nvni = 5010\nremote_vteps = [\"203.0.113.2\"]\n{static_mac}",
                     ports(g, s),
                     (flows * 2).next_power_of_two().max(1024)
                 )
             }
             Scenario::Route | Scenario::RouteFrag => format!(
-                "{}[[bridge]]\nname = \"v10\"\nvlan = 10\ngateway = \"198.18.255.254/16\"\n[[bridge]]\nname = \"v20\"\nvlan = 20\ngateway = \"198.19.0.254/24\"\n[[bridge.static_mac]]\nmac = \"02:00:00:00:00:02\"\nport = \"sink\"\n[[bridge.neighbor]]\nip = \"198.19.0.1\"\nmac = \"02:00:00:00:00:02\"\n",
+                "{}[[bridge]]\nname = \"v10\"\nvlan = 10\ngateway = \"198.18.255.254/16\"\ngateway_mac = \"02:76:6e:66:00:0a\"\n[[bridge]]\nname = \"v20\"\nvlan = 20\ngateway = \"198.19.0.254/24\"\ngateway_mac = \"02:76:6e:66:00:14\"\n[[bridge.static_mac]]\nmac = \"02:00:00:00:00:02\"\nport = \"sink\"\n[[bridge.neighbor]]\nip = \"198.19.0.1\"\nmac = \"02:00:00:00:00:02\"\n",
                 ports(
                     "mode = \"access\"\nvlan = 10",
                     if *self == Scenario::RouteFrag { "mode = \"access\"\nvlan = 20\nmtu = 1280" } else { "mode = \"access\"\nvlan = 20" }
@@ -152,7 +152,7 @@ impl Scenario {
                     format!("capacity = {}\n", (flows * 2).next_power_of_two().max(1024))
                 };
                 format!(
-                    "{}[[bridge]]\nname = \"v10\"\nvlan = 10\ngateway = \"198.18.255.254/16\"\nzone = \"inside\"\n[[bridge]]\nname = \"v20\"\nvlan = 20\ngateway = \"198.19.0.254/24\"\nzone = \"outside\"\n[[bridge.static_mac]]\nmac = \"02:00:00:00:00:02\"\nport = \"sink\"\n[[bridge.neighbor]]\nip = \"198.19.0.1\"\nmac = \"02:00:00:00:00:02\"\n[conntrack]\n{ct}[[nat.snat]]\nfrom = [\"198.18.0.0/16\"]\nzone = \"outside\"\npool = [\"198.19.0.100-198.19.0.131\"]\n",
+                    "{}[[bridge]]\nname = \"v10\"\nvlan = 10\ngateway = \"198.18.255.254/16\"\ngateway_mac = \"02:76:6e:66:00:0a\"\nzone = \"inside\"\n[[bridge]]\nname = \"v20\"\nvlan = 20\ngateway = \"198.19.0.254/24\"\ngateway_mac = \"02:76:6e:66:00:14\"\nzone = \"outside\"\n[[bridge.static_mac]]\nmac = \"02:00:00:00:00:02\"\nport = \"sink\"\n[[bridge.neighbor]]\nip = \"198.19.0.1\"\nmac = \"02:00:00:00:00:02\"\n[conntrack]\n{ct}[[nat.snat]]\nfrom = [\"198.18.0.0/16\"]\nzone = \"outside\"\npool = [\"198.19.0.100-198.19.0.131\"]\n",
                     ports("mode = \"access\"\nvlan = 10", "mode = \"access\"\nvlan = 20")
                 )
             }
@@ -182,7 +182,7 @@ pub fn mbuf_room(frame: usize, frames: u32) -> u32 {
     }
 }
 
-/// The gateway MAC of VLAN 10 (vnfd's default for a bridge without `gateway_mac`).
+/// The gateway MAC of VLAN 10 (the scenarios configure it: the default depends on the ports).
 const GW10: MacAddr = MacAddr([0x02, 0x76, 0x6e, 0x66, 0x00, 0x0a]);
 
 /// Writes `flows` flows of `frame`-byte frames as a pcap; returns the frame count.
@@ -191,7 +191,7 @@ pub fn write_flows(path: &Path, flows: u32, frame: usize) -> Result<u32, String>
 }
 
 /// The flows of `set` as VXLAN (VNI 5010) from remote VTEP 203.0.113.2 to 203.0.113.1, outer
-/// destination the default VTEP MAC, UDP source port per flow, checksum 0.
+/// destination the configured VTEP MAC, UDP source port per flow, checksum 0.
 fn write_vxlan(path: &Path, set: &FlowSet) -> Result<u32, String> {
     let mut out = pcap::header(65535).to_vec();
     for i in 0..set.flows {

@@ -7,7 +7,8 @@
 //! either: worker state is read through the workers' mailboxes between two bursts, and a
 //! client that is slow, silent or sends garbage only ever holds its own thread.
 //!
-//! Commands: `help`, `version`, `stats`, `ports`, `fdb`, `fdb flush`, `vtep`,
+//! Commands: `help`, `version`, `stats`, `ports`, `fdb`, `fdb flush`, `neigh`,
+//! `neigh flush`, `vtep`,
 //! `conntrack`, `conntrack count`, `conntrack flush`, `nat`, `config show`,
 //! `config reload`, `config check`, `latency`, `trace add`, `trace show`, `trace clear`,
 //! `vf list`, `vf set`, `sriov apply`.
@@ -28,8 +29,9 @@ use std::time::{Duration, Instant};
 use vnf_core::config::{Config, Control as ControlCfg};
 use vnf_core::conntrack::{tcp::TcpState, Filter};
 use vnf_core::l2::fdb::Dest;
+use vnf_core::l3::neigh::NeighState;
 use vnf_core::nat::NatData;
-use vnf_core::pipeline::Tables;
+use vnf_core::pipeline::{Tables, UNDERLAY_IFX};
 
 /// Every command, as `help` lists them.
 pub const COMMANDS: &[&str] = &[
@@ -39,6 +41,8 @@ pub const COMMANDS: &[&str] = &[
     "ports",
     "fdb",
     "fdb flush",
+    "neigh",
+    "neigh flush",
     "vtep",
     "conntrack",
     "conntrack count",
@@ -369,6 +373,11 @@ fn proto_name(p: u8) -> String {
     }
 }
 
+/// A neighbour state as the listing shows it: its name in capitals (`REACHABLE`).
+fn neigh_state_name(s: NeighState) -> String {
+    format!("{s:?}").to_ascii_uppercase()
+}
+
 fn tcp_state_name(s: TcpState) -> String {
     if s == TcpState::None {
         return "-".into();
@@ -420,6 +429,8 @@ impl Control {
             "ports" => a.only(&[]).and_then(|_| self.ports()),
             "fdb" => self.fdb(&a),
             "fdb flush" => self.fdb_flush(&a),
+            "neigh" => self.neigh(&a),
+            "neigh flush" => self.neigh_flush(&a),
             "vtep" => a.only(&[]).and_then(|_| self.vtep()),
             "conntrack" => self.conntrack(&a),
             "conntrack count" => a.only(&[]).and_then(|_| self.conntrack_count()),
@@ -563,6 +574,60 @@ impl Control {
         let domain = Self::domain(dp.tables(), a)?;
         let n: usize = dp
             .query(&Query::FdbFlush { domain })?
+            .into_iter()
+            .map(|x| if let Answer::Flushed { n, .. } = x { n } else { 0 })
+            .sum();
+        ok(json!({ "flushed": n }))
+    }
+
+    /// Neighbour entries of every worker: the bridge (or the underlay), address, MAC,
+    /// state, age and queued packets.
+    fn neigh(&self, a: &Args<'_>) -> Reply {
+        a.only(&["bridge", "limit"])?;
+        let limit = a.limit()?;
+        let dp = self.dp();
+        let t = dp.tables().clone();
+        let ifx = Self::domain(&t, a)?;
+        let now_ms = dpdk::rdtsc() / (tsc_hz() / 1000).max(1);
+        let mut entries = Vec::new();
+        let mut total = 0;
+        for w in 0..dp.workers() {
+            let Answer::Neigh { entries: es, matched } =
+                dp.query_worker(w, Query::Neigh { ifx, limit: limit - entries.len() })?
+            else {
+                continue;
+            };
+            total += matched;
+            for e in es {
+                let d = t.domains.get(usize::from(e.ifx));
+                let (domain, vlan) = match d {
+                    Some(d) => (d.name.as_str(), json!(d.vlan)),
+                    None if e.ifx == UNDERLAY_IFX => ("underlay", Value::Null),
+                    None => ("?", Value::Null),
+                };
+                let is_static = e.state == NeighState::Static;
+                entries.push(json!({
+                    "worker": w,
+                    "bridge": domain,
+                    "vlan": vlan,
+                    "ip": Ipv4Addr::from(e.ip).to_string(),
+                    "mac": e.mac.map(|m| m.to_string()),
+                    "state": neigh_state_name(e.state),
+                    "age_ms": if is_static { Value::Null } else { json!(now_ms.saturating_sub(e.since_ms)) },
+                    "queued": e.pending,
+                }));
+            }
+        }
+        ok(json!({ "entries": entries, "count": total, "truncated": total > entries.len() }))
+    }
+
+    /// Removes the dynamic neighbour entries (of one bridge); static ones stay.
+    fn neigh_flush(&self, a: &Args<'_>) -> Reply {
+        a.only(&["bridge"])?;
+        let dp = self.dp();
+        let ifx = Self::domain(dp.tables(), a)?;
+        let n: usize = dp
+            .query(&Query::NeighFlush { ifx })?
             .into_iter()
             .map(|x| if let Answer::Flushed { n, .. } = x { n } else { 0 })
             .sum();

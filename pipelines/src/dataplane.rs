@@ -146,7 +146,7 @@ impl Dataplane {
             }
         }
         cfg.check_mempool()?;
-        let tables = Arc::new(Tables::compile(cfg)?);
+        let mut tables = Tables::compile(cfg)?;
         check_limits(cfg, &tables)?;
         let pool = Mempool::new("vnf_pkt", d.mempool_size, d.mempool_cache, d.mbuf_data_room, 0)?;
         let mut ports = Vec::with_capacity(cfg.ports.len());
@@ -158,6 +158,9 @@ impl Dataplane {
             port.start()?;
             ports.push(port);
         }
+        tables.use_port_macs(cfg, &ports.iter().map(Port::mac).collect::<Vec<_>>());
+        use_device_mtus(&mut tables, &ports);
+        let tables = Arc::new(tables);
         // Sized for any config a reload may bring, so counters survive reloads.
         let counters = d
             .workers
@@ -313,6 +316,11 @@ impl Dataplane {
             }
         }
         let removed: Vec<Port> = old.into_iter().flatten().collect();
+        // Default MACs come from the ports' own, now that the added ones are up.
+        let mut tables = Arc::unwrap_or_clone(tables);
+        tables.use_port_macs(&cfg, &ports.iter().map(Port::mac).collect::<Vec<_>>());
+        use_device_mtus(&mut tables, &ports);
+        let tables = Arc::new(tables);
         let prev_plan = self.cfg.rx_plan();
         let owner_before = |name: &str, q: u16| {
             prev_plan.iter().position(|qs| qs.iter().any(|x| self.cfg.ports[x.port].name == name && x.queue == q))
@@ -509,6 +517,7 @@ impl Dataplane {
                         devargs: pc.devargs.clone(),
                         driver: p.driver(),
                         mac: p.mac().to_string(),
+                        mtu: pc.mtu.or_else(|| p.mtu()),
                         link: p.link(),
                         rx: s.rx,
                         tx: s.tx,
@@ -641,5 +650,15 @@ fn build_io(
 impl Drop for Dataplane {
     fn drop(&mut self) {
         self.stop_workers();
+    }
+}
+
+/// The MTU each port's device reports applies where the config sets none (what the
+/// dataplane checks frames against, and routes and fragments to).
+fn use_device_mtus(tables: &mut Tables, ports: &[Port]) {
+    for (i, p) in ports.iter().enumerate() {
+        if let Some(mtu) = p.mtu() {
+            tables.set_device_mtu(i, mtu);
+        }
     }
 }

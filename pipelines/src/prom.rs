@@ -361,6 +361,7 @@ mod tests {
             devargs: format!("net_ring_{name}"),
             driver: "net_ring".into(),
             mac: "02:00:00:00:00:01".into(),
+            mtu: Some(1500),
             link: LinkInfo { up, speed_mbps: 10000, full_duplex: true },
             rx,
             tx,

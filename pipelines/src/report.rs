@@ -68,6 +68,9 @@ pub struct PortStats {
     pub driver: String,
     /// MAC address.
     pub mac: String,
+    /// Effective MTU: the configured `mtu`, else the device's current one (None when the
+    /// driver cannot tell).
+    pub mtu: Option<u16>,
     /// Link state.
     pub link: LinkInfo,
     /// Packets the workers received from it.

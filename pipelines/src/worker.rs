@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use vnf_core::conntrack::Filter;
 use vnf_core::l2::fdb::Entry as FdbEntry;
+use vnf_core::l3::neigh::NeighEntry;
 use vnf_core::nat::pool::Mapping;
 use vnf_core::nat::NatData;
 use vnf_core::pipeline::trace::TraceRecord;
@@ -106,6 +107,11 @@ pub enum Query {
     Fdb { domain: Option<u16>, from: usize, limit: usize },
     /// Removes learned FDB entries of one domain or all.
     FdbFlush { domain: Option<u16> },
+    /// Neighbour entries of one neighbour interface (a domain, or the underlay) or all.
+    Neigh { ifx: Option<u16>, limit: usize },
+    /// Removes the dynamic neighbour entries of one neighbour interface or all; the packets
+    /// that waited on them are freed and counted (`neigh-flushed`).
+    NeighFlush { ifx: Option<u16> },
     /// Connections matching `filter`.
     Conntrack { filter: Filter, from: u32, limit: usize },
     /// Removes the connections matching `filter` (and releases their NAT mappings).
@@ -146,6 +152,8 @@ pub struct CtRow {
 pub enum Answer {
     /// FDB entries, how many matched in the slice, and the cursor.
     Fdb { entries: Vec<FdbEntry>, matched: usize, next: Option<usize> },
+    /// Neighbour entries (up to the limit) and how many matched.
+    Neigh { entries: Vec<NeighEntry>, matched: usize },
     /// How many entries a flush removed (in the slice), and the cursor.
     Flushed { n: usize, next: Option<u32> },
     /// Matching connections, how many matched in the slice, and the cursor.
@@ -278,7 +286,10 @@ impl Worker {
                     txb = (0..snap.io[index].tx.len()).map(|port| TxBuf { port, buf: Burst::new() }).collect();
                 }
                 while let Ok((q, reply)) = mail.rx.try_recv() {
-                    let a = answer(q, &mut pl, &snap.tables, &carry.hist, c, t0 / tsc_per_ms);
+                    let txq = &snap.io[index].tx;
+                    let mut out = Out { txb: &mut txb, txq, hand: &mut hand, c, handed: false, burst };
+                    let a = answer(q, &mut pl, &snap.tables, &carry.hist, &mut out, t0 / tsc_per_ms);
+                    out.done();
                     let _ = reply.try_send(a);
                 }
             }
@@ -363,9 +374,10 @@ fn answer(
     st: &mut Pipeline<Mbuf>,
     t: &Tables,
     hist: &Histogram<u64>,
-    c: &WorkerCounters,
+    out: &mut Out<'_>,
     now_ms: u64,
 ) -> Answer {
+    let c = out.c;
     match q {
         Query::Latency => Answer::Latency(Box::new(hist.clone())),
         Query::TraceAdd { n, port } => {
@@ -402,6 +414,18 @@ fn answer(
             c.fdb_entries.set(st.fdb.len() as u64);
             Answer::Flushed { n, next: None }
         }
+        Query::Neigh { ifx, limit } => {
+            let mut entries = Vec::new();
+            let mut matched = 0;
+            for e in st.neigh.iter().filter(|e| ifx.is_none_or(|i| e.ifx == i)) {
+                matched += 1;
+                if entries.len() < limit {
+                    entries.push(e);
+                }
+            }
+            Answer::Neigh { entries, matched }
+        }
+        Query::NeighFlush { ifx } => Answer::Flushed { n: st.neigh_flush(ifx, c, out), next: None },
         Query::Conntrack { filter, from, limit } => {
             let Some(ct) = st.ct.as_ref() else { return Answer::None };
             let mut rows = Vec::new();

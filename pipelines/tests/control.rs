@@ -122,6 +122,8 @@ fn every_command_and_every_refusal_over_the_socket() {
     let r = ok(&v, r#"{"cmd":"ports"}"#);
     assert_eq!(r["ports"][1]["index"], json!(1));
     assert_eq!(r["ports"][1]["driver"], json!("net_null"));
+    // No `mtu` configured: the device's own.
+    assert_eq!((&r["ports"][0]["mtu"], &r["ports"][1]["mtu"]), (&json!(1500), &json!(1500)), "{r}");
 
     // The FDB: exactly the three MACs of the pcap, behind p0, in bridge b10.
     assert!(common::wait_until(10, || ok(&v, r#"{"cmd":"fdb"}"#)["count"] == json!(3)));
@@ -143,6 +145,15 @@ fn every_command_and_every_refusal_over_the_socket() {
     let r = ok(&v, r#"{"cmd":"stats"}"#);
     assert!(r["stats"]["events"]["fdb-learned"].as_u64().unwrap() >= 6, "relearned after the flush: {r}");
 
+    // No gateway in this config: an empty neighbour table; refusals name the field.
+    assert_eq!(ok(&v, r#"{"cmd":"neigh"}"#)["entries"], json!([]));
+    assert_eq!(ok(&v, r#"{"cmd":"neigh flush","bridge":"b10"}"#)["flushed"], json!(0));
+    assert_eq!(err(&v, r#"{"cmd":"neigh","bridge":"nope"}"#), "bridge: no bridge \"nope\" (bridges: b10)");
+    assert_eq!(err(&v, r#"{"cmd":"neigh","limit":-1}"#), "limit: expected an integer in 0..=1000000, got -1");
+    assert_eq!(
+        err(&v, r#"{"cmd":"neigh flush","limit":3}"#),
+        "limit: not an argument of \"neigh flush\" (it takes bridge)"
+    );
     assert_eq!(ok(&v, r#"{"cmd":"vtep"}"#)["vtep"], Value::Null);
     // No NAT or firewall in this config: empty tables, not errors.
     let r = ok(&v, r#"{"cmd":"conntrack","proto":"tcp","src":"198.51.100.2","port":80}"#);

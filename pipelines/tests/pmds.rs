@@ -35,3 +35,25 @@ fn virtual_pmds_probe_configure_and_start() {
     }
     assert!(!std::path::Path::new(&format!("/sys/class/net/vnftap{pid}")).exists(), "tap interface removed");
 }
+
+/// A probe that fails names the driver's reason: rte_dev_probe's -1 is no errno (it used
+/// to be printed as "Operation not permitted").
+#[test]
+fn a_failed_probe_names_the_real_reason() {
+    common::eal();
+    let e = Port::probe("net_af_packet5,iface=does-not-exist").expect_err("no such interface");
+    assert_eq!(e.errno, libc::ENODEV, "{e}");
+    assert_eq!(e.to_string(), "probe \"net_af_packet5,iface=does-not-exist\": No such device");
+    let e = Port::probe("net_null5,no-such-key=1").expect_err("unknown devargs key");
+    assert_eq!(e.errno, 0, "{e}");
+    assert_eq!(
+        e.to_string(),
+        "probe \"net_null5,no-such-key=1\": the driver refused the device without giving a reason (an unknown or bad devargs key or value? DPDK's log above may say more)"
+    );
+    // A negative errno from EAL itself is kept: no bus or driver for the name.
+    let e = Port::probe("net_nosuchpmd5").expect_err("unknown driver");
+    assert_eq!(e.errno, libc::EFAULT, "{e}");
+    // After failures, the same names probe fine (nothing was left half attached).
+    drop(Port::probe("net_null5").expect("net_null5"));
+    drop(Port::probe("net_af_packet5,iface=lo").expect("af_packet on lo"));
+}

@@ -26,6 +26,7 @@ fn port(name: &str, rx: u64, tx: u64) -> PortStats {
         devargs: format!("net_ring_{name}"),
         driver: "net_ring".into(),
         mac: "02:00:00:00:00:01".into(),
+        mtu: Some(1500),
         link: LinkInfo { up: true, speed_mbps: 10000, full_duplex: true },
         rx,
         tx,

@@ -251,7 +251,8 @@ pub struct Vtep {
     /// Underlay next hop for remote VTEPs outside the subnet.
     #[serde(default)]
     pub gateway: Option<std::net::Ipv4Addr>,
-    /// The VTEP's MAC on the underlay (default `02:76:6e:66:ff:fe`).
+    /// The VTEP's MAC on the underlay (default: the underlay port's own MAC, see
+    /// `Tables::use_port_macs`; `02:76:6e:66:ff:fe` when it has none).
     #[serde(default)]
     pub mac: Option<MacAddr>,
     /// UDP destination port (default 4789).
@@ -269,7 +270,8 @@ pub struct Vtep {
 }
 
 impl Vtep {
-    /// The VTEP MAC.
+    /// The VTEP MAC: configured, or the fixed default (which a port's own MAC replaces when
+    /// the dataplane has one, see `Tables::use_port_macs`).
     pub fn mac(&self) -> MacAddr {
         self.mac.unwrap_or(MacAddr([0x02, 0x76, 0x6e, 0x66, 0xff, 0xfe]))
     }
@@ -368,7 +370,8 @@ pub struct Bridge {
     /// ping, and routes between domains.
     #[serde(default)]
     pub gateway: Option<Ipv4Prefix>,
-    /// The gateway's MAC (default: `02:76:6e:66:` + the VLAN id).
+    /// The gateway's MAC (default: derived from the member ports' MACs, see
+    /// `Tables::use_port_macs`; `02:76:6e:66:` + the VLAN id when no port has one).
     #[serde(default)]
     pub gateway_mac: Option<MacAddr>,
     /// Most learned MACs (0: no limit beyond the table).
@@ -414,7 +417,8 @@ pub struct StaticNeighbor {
 }
 
 impl Bridge {
-    /// The gateway MAC: configured, or `02:76:6e:66:` + the VLAN id.
+    /// The gateway MAC: configured, or the fixed default `02:76:6e:66:` + the VLAN id (which
+    /// one derived from the ports' MACs replaces when the dataplane has them).
     pub fn gateway_mac(&self) -> MacAddr {
         self.gateway_mac.unwrap_or(MacAddr([0x02, 0x76, 0x6e, 0x66, (self.vlan >> 8) as u8, self.vlan as u8]))
     }

@@ -67,6 +67,7 @@ drop_reasons! {
     ArpQueueFull => "arp-queue-full", "too many packets wait for the same unresolved neighbour";
     ArpFailed => "arp-failed", "the next hop did not answer ARP";
     NeighborTableFull => "neighbor-table-full", "no room in the neighbour table";
+    NeighFlushed => "neigh-flushed", "waited for a neighbour entry that `vnfctl neigh flush` removed";
     ArpNotOurs => "arp-not-ours", "an ARP message to the gateway MAC for another address";
     UnderlayNotOurs => "underlay-not-ours", "underlay traffic that is not VXLAN or ARP for the local VTEP";
     VxlanBadChecksum => "vxlan-bad-checksum", "VXLAN outer UDP checksum (non-zero) does not verify";

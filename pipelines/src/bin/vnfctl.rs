@@ -36,12 +36,24 @@ enum Cmd {
     Version,
     /// Ports, workers, drops by reason, events, tables, mempool.
     Stats,
-    /// Per port: driver, MAC, link, software and device counters.
+    /// Per port: driver, MAC, MTU, link, software and device counters.
     Ports,
     /// The MAC tables (learned and static entries); `fdb flush` removes learned ones.
     Fdb {
         #[command(subcommand)]
         action: Option<FdbAction>,
+        /// Only this bridge.
+        #[arg(long)]
+        bridge: Option<String>,
+        /// At most this many entries (vnfd's default: 1000).
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// The neighbour (ARP) tables of every worker: bridge (or underlay), address, MAC,
+    /// state, age, queued packets; `neigh flush` removes dynamic entries (static ones stay).
+    Neigh {
+        #[command(subcommand)]
+        action: Option<NeighAction>,
         /// Only this bridge.
         #[arg(long)]
         bridge: Option<String>,
@@ -189,6 +201,17 @@ enum FdbAction {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum NeighAction {
+    /// Remove dynamic entries; the packets waiting on them are dropped and counted
+    /// (`neigh-flushed`). Static entries stay.
+    Flush {
+        /// Only this bridge.
+        #[arg(long)]
+        bridge: Option<String>,
+    },
+}
+
 #[derive(clap::Args, Debug, Default, Clone)]
 struct CtFilter {
     /// Either endpoint's source address.
@@ -294,6 +317,18 @@ fn request(cmd: &Cmd) -> Result<String, Fail> {
             }
             put(&mut m, "bridge", bridge.clone().or_else(|| b2.clone()));
             "fdb flush"
+        }
+        Cmd::Neigh { action: None, bridge, limit } => {
+            put(&mut m, "bridge", bridge.clone());
+            put(&mut m, "limit", *limit);
+            "neigh"
+        }
+        Cmd::Neigh { action: Some(NeighAction::Flush { bridge }), bridge: b2, limit } => {
+            if limit.is_some() {
+                return Err(Fail::Usage("neigh flush: --limit does not apply".into()));
+            }
+            put(&mut m, "bridge", bridge.clone().or_else(|| b2.clone()));
+            "neigh flush"
         }
         Cmd::Vtep => "vtep",
         Cmd::Conntrack { action: None, filter, limit } => {
@@ -514,6 +549,7 @@ fn render(cmd: &Cmd, v: &Value) -> String {
                         cell(&p["port_id"]),
                         cell(&p["driver"]),
                         cell(&p["mac"]),
+                        cell(&p["mtu"]),
                         link(&p["link"]),
                         cell(&p["rx"]),
                         cell(&p["tx"]),
@@ -527,8 +563,8 @@ fn render(cmd: &Cmd, v: &Value) -> String {
                 .collect();
             table(
                 &[
-                    "#", "name", "id", "driver", "mac", "link", "rx", "tx", "tx_full", "hw_rx", "hw_tx", "imissed",
-                    "ierrors",
+                    "#", "name", "id", "driver", "mac", "mtu", "link", "rx", "tx", "tx_full", "hw_rx", "hw_tx",
+                    "imissed", "ierrors",
                 ],
                 &rows,
             )
@@ -555,6 +591,30 @@ fn render(cmd: &Cmd, v: &Value) -> String {
             table(&["bridge", "vlan", "mac", "dest", "age_s", "worker"], &rows) + &count_line(v, "entries")
         }
         Cmd::Fdb { action: Some(_), .. } => format!("flushed {} learned entries\n", cell(&v["flushed"])),
+        Cmd::Neigh { action: None, .. } => {
+            let rows: Vec<Vec<String>> = list(&v["entries"])
+                .iter()
+                .map(|e| {
+                    let age = match e["age_ms"].as_f64() {
+                        Some(ms) => format!("{:.1}", ms / 1000.0),
+                        None => "-".into(),
+                    };
+                    vec![
+                        cell(&e["bridge"]),
+                        cell(&e["vlan"]),
+                        cell(&e["ip"]),
+                        cell(&e["mac"]),
+                        cell(&e["state"]),
+                        age,
+                        cell(&e["queued"]),
+                        cell(&e["worker"]),
+                    ]
+                })
+                .collect();
+            table(&["bridge", "vlan", "ip", "mac", "state", "age_s", "queued", "worker"], &rows)
+                + &count_line(v, "entries")
+        }
+        Cmd::Neigh { action: Some(_), .. } => format!("flushed {} dynamic entries\n", cell(&v["flushed"])),
         Cmd::Trace { action: TraceAction::Add { .. } } => {
             format!("tracing the next {} packets on each of {} workers\n", cell(&v["armed"]), cell(&v["workers"]))
         }

@@ -139,11 +139,14 @@ impl Port {
     /// Probes (hot-plugs) the device named by `devargs` and takes its first ethdev port.
     pub fn probe(devargs: &str) -> Result<Port, DpdkError> {
         let c = CString::new(devargs).map_err(|_| DpdkError::msg(format!("probe {devargs:?}"), "contains NUL"))?;
+        // SAFETY: __errno_location returns the calling thread's errno, always valid to write.
+        unsafe { *libc::__errno_location() = 0 };
         // SAFETY: EAL is initialised by the caller (Dataplane), c is a valid C string.
         let r = unsafe { dpdk_sys::rte_dev_probe(c.as_ptr()) };
+        let os = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
         // A PCI device bound to vfio-pci is probed by EAL's bus scan at init already.
         if r < 0 && r != -libc::EEXIST {
-            return Err(DpdkError::new(format!("probe {devargs:?}"), r));
+            return Err(probe_error(format!("probe {devargs:?}"), r, os));
         }
         let id = find_port(&c)
             .ok_or_else(|| DpdkError::msg(format!("probe {devargs:?}"), "the device has no ethdev port"))?;
@@ -203,8 +206,8 @@ impl Port {
     /// The driver name, e.g. `net_pcap`.
     pub fn driver(&self) -> String {
         match dev_info(self.id, &self.devargs) {
-            // SAFETY: driver_name is a static NUL-terminated string of the PMD.
             Ok(i) if !i.driver_name.is_null() => {
+                // SAFETY: driver_name is a static NUL-terminated string of the PMD.
                 unsafe { CStr::from_ptr(i.driver_name) }.to_string_lossy().into_owned()
             }
             _ => String::new(),
@@ -246,10 +249,10 @@ impl Port {
         // SAFETY: valid port.
         let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(self.id) };
         let socket = if socket < 0 { 0 } else { socket as u32 };
+        let (mp, defaults) = (pool.as_ptr(), std::ptr::null());
         for q in 0..conf.rx_queues {
             // SAFETY: configured port, queue in range, live pool; NULL conf = defaults.
-            let r =
-                unsafe { dpdk_sys::rte_eth_rx_queue_setup(self.id, q, nrx, socket, std::ptr::null(), pool.as_ptr()) };
+            let r = unsafe { dpdk_sys::rte_eth_rx_queue_setup(self.id, q, nrx, socket, defaults, mp) };
             if r < 0 {
                 return Err(DpdkError::new(what(&format!("rx queue {q} setup")), r));
             }
@@ -344,6 +347,14 @@ impl Port {
         MacAddr(a.addr_bytes)
     }
 
+    /// The device's current MTU (None when the driver cannot tell).
+    pub fn mtu(&self) -> Option<u16> {
+        let mut mtu = 0u16;
+        // SAFETY: valid port, valid out pointer.
+        let r = unsafe { dpdk_sys::rte_eth_dev_get_mtu(self.id, &mut mtu) };
+        (r == 0).then_some(mtu)
+    }
+
     /// Link state without waiting.
     pub fn link(&self) -> LinkInfo {
         let mut l = dpdk_sys::rte_eth_link::default();
@@ -409,6 +420,24 @@ impl Drop for Port {
                 dpdk_sys::rte_dev_remove(self.device);
             }
         }
+    }
+}
+
+/// Why `rte_dev_probe` failed with `r`, `os` being the thread's errno after the call (zeroed
+/// before it). DPDK 22.11 returns a negative errno from most paths, but a driver's probe that
+/// fails returns -1, which is no errno ("Operation not permitted" if read as one): the
+/// reason is then the errno of the system call that failed in the driver (af_packet's
+/// `ioctl`, `socket` or `setsockopt`, as DPDK's log shows it), when there is one.
+/// `rte_errno` does not tell: EAL's multi-process registration leaves EEXIST in it on every
+/// vdev probe, failed or not.
+fn probe_error(op: String, r: i32, os: i32) -> DpdkError {
+    match (r, os) {
+        (-1, 0) => DpdkError::msg(
+            op,
+            "the driver refused the device without giving a reason (an unknown or bad devargs key or value? DPDK's log above may say more)",
+        ),
+        (-1, e) => DpdkError::new(op, e),
+        (r, _) => DpdkError::new(op, r),
     }
 }
 

@@ -204,6 +204,9 @@ pub struct NeighEntry {
     pub mac: Option<MacAddr>,
     /// Number of queued packets.
     pub pending: usize,
+    /// When the entry was created or its MAC last confirmed (the caller's clock; 0 for
+    /// STATIC entries).
+    pub since_ms: u64,
 }
 
 /// Internal slot state (`Free` = unused slab slot).
@@ -231,14 +234,25 @@ struct Entry {
     /// INCOMPLETE: next retry; REACHABLE: end of the confirmation; STALE: removal when
     /// unused; DELAY: first probe; PROBE: next probe or failure; FAILED: end of hold.
     deadline_ms: u64,
+    /// Created (resolution started) or last confirmed.
+    since_ms: u64,
     /// First pending packet in this entry's ring.
     head: usize,
     /// Number of pending packets.
     count: usize,
 }
 
-const FREE_ENTRY: Entry =
-    Entry { state: Slot::Free, ifx: 0, retries: 0, ip: 0, mac: MacAddr([0; 6]), deadline_ms: 0, head: 0, count: 0 };
+const FREE_ENTRY: Entry = Entry {
+    state: Slot::Free,
+    ifx: 0,
+    retries: 0,
+    ip: 0,
+    mac: MacAddr([0; 6]),
+    deadline_ms: 0,
+    since_ms: 0,
+    head: 0,
+    count: 0,
+};
 
 /// Empty index bucket.
 const EMPTY: u32 = u32::MAX;
@@ -406,6 +420,7 @@ impl<P> NeighTable<P> {
             e.mac = mac;
             e.retries = 0;
             e.deadline_ms = now_ms.saturating_add(reachable_ms);
+            e.since_ms = now_ms;
             true
         };
         self.drain_pending(slot, out);
@@ -516,6 +531,7 @@ impl<P> NeighTable<P> {
         e.state = Slot::Static;
         e.mac = mac;
         e.retries = 0;
+        e.since_ms = 0;
         true
     }
 
@@ -569,7 +585,7 @@ impl<P> NeighTable<P> {
                 Slot::Failed => (NeighState::Failed, None),
                 Slot::Static => (NeighState::Static, Some(e.mac)),
             };
-            Some(NeighEntry { ifx: e.ifx, ip: e.ip, state, mac, pending: e.count })
+            Some(NeighEntry { ifx: e.ifx, ip: e.ip, state, mac, pending: e.count, since_ms: e.since_ms })
         })
     }
 
@@ -583,6 +599,7 @@ impl<P> NeighTable<P> {
             e.state = Slot::Incomplete;
             e.retries = 0;
             e.deadline_ms = now_ms.saturating_add(retry_ms);
+            e.since_ms = now_ms;
         }
         match self.push_pending(slot, pkt) {
             Ok(()) => Resolve::Queued { send_request: true },
@@ -855,6 +872,19 @@ mod tests {
         // The first probe is due delay_ms after that send.
         assert_eq!(poll_all(&mut t, exp + cfg().delay_ms - 1).0, vec![]);
         assert_eq!(poll_all(&mut t, exp + cfg().delay_ms).0, vec![probe(0, IP1, MAC_A)]);
+    }
+
+    #[test]
+    fn since_is_creation_then_last_confirmation() {
+        let mut t = NeighTable::new(4, cfg());
+        assert_eq!(t.resolve(0, IP1, pkt(1), 100), Resolve::Queued { send_request: true });
+        assert_eq!(t.iter().next().map(|e| (e.state, e.since_ms, e.pending)), Some((NeighState::Incomplete, 100, 1)));
+        let mut out = Vec::new();
+        assert!(t.learn(0, IP1, MAC_A, 250, false, &mut out));
+        assert!(t.learn(0, IP1, MAC_A, 900, false, &mut out));
+        assert_eq!(t.iter().next().map(|e| (e.state, e.since_ms, e.pending)), Some((NeighState::Reachable, 900, 0)));
+        assert!(t.add_static(0, IP1, MAC_B));
+        assert_eq!(t.iter().next().map(|e| (e.state, e.since_ms)), Some((NeighState::Static, 0)));
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub use crate::wire::vxlan::flow_hash;
 pub use frame::{Frame, Hop, Output, Parked, Sink};
 pub use node::stateful::CtState;
 pub use reload::{Adopted, Remap};
-pub use tables::{Role, Tables, NO_DOMAIN, UNDERLAY_IFX};
+pub use tables::{derived_gateway_mac, Role, Tables, NO_DOMAIN, UNDERLAY_IFX};
 
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l2::fdb::{Dest, Fdb, Learn};
@@ -321,6 +321,26 @@ impl<B: PacketBuf> Pipeline<B> {
         }
         graph(&mut self.st, &cx, &mut self.frame);
         self.frame.finish(sink, c);
+    }
+
+    /// Removes the dynamic neighbour entries, of neighbour interface `ifx` only when given
+    /// (static entries stay). The packets that waited on them are freed and counted as
+    /// `neigh-flushed` at the frame's output point. Call between rounds. Returns how many
+    /// entries went.
+    pub fn neigh_flush<S: Sink<B>>(&mut self, ifx: Option<u16>, c: &WorkerCounters, sink: &mut S) -> usize {
+        let mut waiting = std::mem::take(&mut self.st.released);
+        let n = self.st.neigh.flush(ifx, &mut waiting);
+        self.st.nh_cache = None;
+        self.st.underlay_cache = None;
+        for p in waiting.drain(..) {
+            if self.frame.len() >= self.frame.capacity() {
+                self.frame.finish(sink, c);
+            }
+            self.frame.drop_parked(p.pkt, p.meta, DropReason::NeighFlushed);
+        }
+        self.frame.finish(sink, c);
+        self.st.released = waiting;
+        n
     }
 
     /// Timers: FDB aging, ARP retries and failures, the unicast probes of stale neighbours

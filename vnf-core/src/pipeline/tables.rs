@@ -216,6 +216,19 @@ pub struct Tables {
     mtu_configured: Vec<bool>,
 }
 
+/// The default gateway MAC of VLAN `vlan` on an appliance whose base MAC is `base`: `base`
+/// made a locally administered unicast address, with the VLAN id XORed into its last 12
+/// bits. Bridges of one appliance get distinct MACs, none equal to `base` itself, and
+/// appliances whose base MACs differ in more than that bit get distinct gateway MACs for
+/// the same VLAN.
+pub fn derived_gateway_mac(base: MacAddr, vlan: u16) -> MacAddr {
+    let mut m = base.0;
+    m[0] = (m[0] | 0x02) & !0x01;
+    m[4] ^= ((vlan >> 8) & 0x0f) as u8;
+    m[5] ^= vlan as u8;
+    MacAddr(m)
+}
+
 impl Tables {
     /// Compiles a validated config.
     pub fn compile(cfg: &Config) -> Result<Tables, ConfigError> {
@@ -422,6 +435,38 @@ impl Tables {
             return MAX_FRAGMENTS;
         }
         usize::from(biggest).div_ceil(per).clamp(1, MAX_FRAGMENTS)
+    }
+
+    /// Gives the VTEP and the bridge gateways that have no configured MAC a default unique to
+    /// this appliance, from its ports' own MACs (`port_macs`, by port index; a zero or group
+    /// address counts as none):
+    ///
+    /// * the VTEP takes its underlay port's MAC;
+    /// * a gateway takes [`derived_gateway_mac`] of the lowest MAC among its bridge's member
+    ///   ports (as a Linux bridge takes its lowest port MAC), or among all ports when no
+    ///   member has one.
+    ///
+    /// The same ports give the same MACs on every compile, so reloads and restarts keep
+    /// them. Where no port MAC is usable the fixed defaults of the config stay
+    /// ([`crate::config::Vtep::mac`], [`crate::config::Bridge::gateway_mac`]); a configured
+    /// `mac` / `gateway_mac` always wins.
+    pub fn use_port_macs(&mut self, cfg: &Config, port_macs: &[MacAddr]) {
+        let usable = |i: usize| port_macs.get(i).copied().filter(|m| !m.is_zero() && !m.is_multicast());
+        if let (Some(v), Some(vc)) = (self.vtep.as_mut(), cfg.vtep.as_ref()) {
+            if let (None, Some(m)) = (vc.mac, usable(usize::from(v.port))) {
+                v.mac = m;
+                v.mac64 = m.to_u64();
+            }
+        }
+        let lowest = |it: &mut dyn Iterator<Item = usize>| it.filter_map(usable).min_by_key(|m| m.to_u64());
+        let any = lowest(&mut (0..port_macs.len()));
+        for (d, b) in self.domains.iter_mut().zip(&cfg.bridges) {
+            let (Some(g), None) = (d.gateway.as_mut(), b.gateway_mac) else { continue };
+            if let Some(base) = lowest(&mut d.members.iter().map(|&p| usize::from(p))).or(any) {
+                g.mac = derived_gateway_mac(base, b.vlan);
+                g.mac64 = g.mac.to_u64();
+            }
+        }
     }
 
     /// True if any port is a bridge port (the worker then runs the bridging nodes and timers).

@@ -480,6 +480,122 @@ fn ttl_and_no_route_give_icmp_errors_byte_exact() {
     assert_eq!(r.run(0, &f), vec![(f, Action::Drop(DropReason::NoRoute))]);
 }
 
+/// Five port MACs of one appliance (`n` tells appliances apart), universally administered
+/// as a NIC's are.
+fn port_macs(n: u8) -> Vec<MacAddr> {
+    (0..5).map(|i| MacAddr([0x00, 0x1b, 0x21, 0xaa, n, 0x10 + i])).collect()
+}
+
+#[test]
+fn default_gateway_macs_come_from_the_bridge_ports() {
+    let cfg = Config::parse(CFG, None).unwrap();
+    let fixed = Tables::compile(&cfg).unwrap();
+    let gw = |t: &Tables, d: usize| t.domains[d].gateway.map(|g| (g.mac, g.mac64));
+    // Without port MACs: the fixed scheme.
+    assert_eq!(gw(&fixed, 0), Some((GW10, GW10.to_u64())));
+    assert_eq!(gw(&fixed, 1), Some((GW20, GW20.to_u64())));
+    // With them: v10's lowest member is a0 (..:10), v20's is b0 (..:12); locally
+    // administered, the VLAN id XORed into the low bits.
+    let mut one = fixed.clone();
+    one.use_port_macs(&cfg, &port_macs(1));
+    let m = |b: [u8; 6]| Some((MacAddr(b), MacAddr(b).to_u64()));
+    assert_eq!(gw(&one, 0), m([0x02, 0x1b, 0x21, 0xaa, 0x01, 0x10 ^ 10]));
+    assert_eq!(gw(&one, 1), m([0x02, 0x1b, 0x21, 0xaa, 0x01, 0x12 ^ 20]));
+    // A second appliance (other port MACs) gets other gateway MACs; the same ports give the
+    // same MACs again (a reload, a restart).
+    let mut two = fixed.clone();
+    two.use_port_macs(&cfg, &port_macs(2));
+    assert_eq!(gw(&two, 0), m([0x02, 0x1b, 0x21, 0xaa, 0x02, 0x10 ^ 10]));
+    let mut again = fixed.clone();
+    again.use_port_macs(&cfg, &port_macs(1));
+    assert_eq!((gw(&again, 0), gw(&again, 1)), (gw(&one, 0), gw(&one, 1)));
+    // Unusable port MACs (zero, group) are skipped: only q (..:14) is left for v10, and
+    // nothing for v20, which keeps the fixed default... unless another port has one.
+    let mut some = port_macs(3);
+    some[0] = MacAddr([0; 6]);
+    some[1] = MacAddr([1, 0, 0x5e, 0, 0, 1]);
+    some[2] = MacAddr([0; 6]);
+    some[3] = MacAddr([0; 6]);
+    let mut t = fixed.clone();
+    t.use_port_macs(&cfg, &some);
+    assert_eq!(gw(&t, 0), m([0x02, 0x1b, 0x21, 0xaa, 0x03, 0x14 ^ 10]));
+    assert_eq!(gw(&t, 1), m([0x02, 0x1b, 0x21, 0xaa, 0x03, 0x14 ^ 20]));
+    let mut t = fixed.clone();
+    t.use_port_macs(&cfg, &[MacAddr([0; 6]); 5]);
+    assert_eq!((gw(&t, 0), gw(&t, 1)), (gw(&fixed, 0), gw(&fixed, 1)));
+    // A configured gateway_mac always wins, byte for byte.
+    let cfg = Config::parse(
+        &CFG.replace("vlan = 20\ngateway", "vlan = 20\ngateway_mac = \"02:00:00:00:20:01\"\ngateway"),
+        None,
+    )
+    .unwrap();
+    let mut t = Tables::compile(&cfg).unwrap();
+    t.use_port_macs(&cfg, &port_macs(1));
+    assert_eq!(gw(&t, 0), m([0x02, 0x1b, 0x21, 0xaa, 0x01, 0x10 ^ 10]));
+    assert_eq!(gw(&t, 1), m([0x02, 0, 0, 0, 0x20, 0x01]));
+}
+
+#[test]
+fn the_gateway_answers_arp_and_routes_with_its_derived_mac() {
+    let cfg = Config::parse(CFG, None).unwrap();
+    let mut r = Rig::new();
+    r.t.use_port_macs(&cfg, &port_macs(1));
+    let gw = MacAddr([0x02, 0x1b, 0x21, 0xaa, 0x01, 0x10 ^ 10]);
+    let req = arp_frame(1, A, IP_A, MacAddr([0; 6]), IP_GW10, MacAddr::BROADCAST, &[]);
+    let out = r.run(0, &req);
+    let reply = out.iter().find(|(_, a)| *a == Action::Tx(0)).map(|(b, _)| b.clone()).expect("ARP reply");
+    assert_eq!(reply, padded(arp_frame(2, gw, IP_GW10, A, IP_A, A, &[]), 60), "the reply comes from the derived MAC");
+    // A frame to the fixed default is not for the gateway any more: it is flooded in v10
+    // (a1, and the trunks t and q), not routed to b0.
+    let f = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, IP_B, 17, 64, &udp_payload()));
+    let ports: Vec<Action> = r.run(0, &f).into_iter().map(|(_, a)| a).collect();
+    assert_eq!(ports, vec![Action::Tx(1), Action::Tx(3), Action::Tx(4)]);
+    // and one to the derived MAC is routed (to b0, where the next hop waits for ARP).
+    let f = eth(gw, A, &[], EtherType::IPV4, &ipv4(IP_A, IP_B, 17, 64, &udp_payload()));
+    let out = r.run(0, &f);
+    assert_eq!(out.len(), 2, "{out:?}");
+    let gw20 = [0x02, 0x1b, 0x21, 0xaa, 0x01, 0x12 ^ 20];
+    assert_eq!(
+        out.iter().map(|(b, a)| (&b[6..12], *a)).collect::<Vec<_>>(),
+        vec![(&gw20[..], Action::Tx(2)), (&gw20[..], Action::Tx(3))],
+        "ARP requests for the next hop from v20's derived MAC"
+    );
+}
+
+#[test]
+fn neigh_flush_frees_and_counts_the_queued_packets_and_keeps_static_entries() {
+    let cfg =
+        CFG.replace("[[route]]", "[[bridge.neighbor]]\nip = \"198.51.100.50\"\nmac = \"02:00:00:00:00:50\"\n[[route]]");
+    let mut r = Rig::with_config(&cfg, 1000);
+    let pl = udp_payload();
+    // Three datagrams wait for 198.51.100.9 (one ARP request flooded to two ports).
+    let f = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, 0xc633_6409, 17, 64, &pl));
+    assert_eq!(r.run(0, &f).len(), 2);
+    assert!(r.run(0, &f).is_empty());
+    assert!(r.run(0, &f).is_empty());
+    let entries = |r: &Rig| {
+        let mut v: Vec<_> = r.st.neigh.iter().map(|e| (e.ifx, e.ip, e.state, e.pending)).collect();
+        v.sort_unstable_by_key(|e| e.1);
+        v
+    };
+    use crate::l3::neigh::NeighState;
+    assert_eq!(entries(&r), vec![(1, 0xc633_6409, NeighState::Incomplete, 3), (1, 0xc633_6432, NeighState::Static, 0)]);
+    let mut out = Collect::default();
+    assert_eq!(r.st.neigh_flush(None, &r.c, &mut out), 1);
+    let freed: Vec<(Vec<u8>, Action)> = out.0.into_iter().map(|(b, a)| (b.data().to_vec(), a)).collect();
+    assert_eq!(freed.len(), 3);
+    for (b, a) in &freed {
+        assert_eq!(*a, Action::Drop(DropReason::NeighFlushed));
+        // the routed datagram as it waited: TTL already decremented
+        assert_eq!(b[14 + 8], 63);
+    }
+    assert_eq!(r.drops(), vec![("neigh-flushed", 3)]);
+    assert_eq!(entries(&r), vec![(1, 0xc633_6432, NeighState::Static, 0)]);
+    // Nothing is left to fail later, and the next datagram resolves afresh.
+    assert!(r.tick(5000).iter().all(|(b, a)| matches!(a, Action::Tx(_)) && b[12..14] == [0x08, 0x06]));
+    assert_eq!(r.run(0, &f).len(), 2);
+}
+
 #[test]
 fn unanswered_arp_gives_host_unreachable_and_queue_limits_hold() {
     let mut r = Rig::new();

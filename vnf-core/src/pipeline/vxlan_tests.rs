@@ -521,3 +521,25 @@ fn a_stale_remote_vtep_is_used_and_probed_by_unicast() {
     let ev = r.c.snapshot().named_events();
     assert!(ev.contains(&("arp-probe-sent", 1)) && ev.contains(&("arp-request-sent", 1)), "{ev:?}");
 }
+
+#[test]
+fn the_default_vtep_mac_is_the_underlay_ports_own() {
+    let cfg = crate::config::Config::parse(CFG, None).unwrap();
+    let mut t = Tables::compile(&cfg).unwrap();
+    assert_eq!(t.vtep.as_ref().map(|v| (v.mac, v.mac64)), Some((VTEP_MAC, VTEP_MAC.to_u64())));
+    let u = MacAddr([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
+    let ports = [u, MacAddr([0x52, 0x54, 0, 0, 0, 1]), MacAddr([0x52, 0x54, 0, 0, 0, 2])];
+    t.use_port_macs(&cfg, &ports);
+    assert_eq!(t.vtep.as_ref().map(|v| (v.mac, v.mac64)), Some((u, u.to_u64())));
+    // No usable MAC on the underlay port: the fixed default stays.
+    let mut t = Tables::compile(&cfg).unwrap();
+    t.use_port_macs(&cfg, &[MacAddr([0; 6]), ports[1], ports[2]]);
+    assert_eq!(t.vtep.as_ref().map(|v| v.mac), Some(VTEP_MAC));
+    // A configured mac wins.
+    let cfg =
+        crate::config::Config::parse(&CFG.replace("mtu = 1500\n", "mtu = 1500\nmac = \"02:00:00:00:0e:01\"\n"), None)
+            .unwrap();
+    let mut t = Tables::compile(&cfg).unwrap();
+    t.use_port_macs(&cfg, &ports);
+    assert_eq!(t.vtep.as_ref().map(|v| v.mac), Some(MacAddr([2, 0, 0, 0, 0x0e, 1])));
+}
