@@ -15,6 +15,9 @@ fn count(s: &Value, section: &str, key: &str) -> u64 {
 
 #[test]
 fn a_host_behind_vnfd_talks_to_the_kernels_vxlan() {
+    // One rig at a time: each checks at its end that none of this process's namespaces
+    // is left.
+    let _one = common::lcores();
     {
         let remote = Host::new("vtep");
         let h1 = Host::new("h1");
@@ -112,6 +115,101 @@ remote_vteps = ["203.0.113.2"]
         assert_eq!(count(&s, "drops", "tx-full"), 0, "{s}");
         assert_eq!(s["mempool"]["available"], 8191, "{s}");
         drop((underlay, access, remote, h1));
+    }
+    let me = format!("{}-{}-", netns::PREFIX, std::process::id());
+    assert!(netns::rig_namespaces().iter().all(|n| !n.starts_with(&me)), "namespaces left behind");
+}
+
+#[test]
+fn the_gateway_of_a_vni_bridge_routes_for_hosts_behind_the_kernels_vxlan() {
+    let _one = common::lcores();
+    {
+        let remote = Host::new("vtepgw");
+        let h2 = Host::new("h2gw");
+        let underlay = Link::new(&remote, "203.0.113.2/24", Some("02:00:00:00:e0:12"));
+        let access = Link::new(&h2, "198.18.0.2/24", Some("02:00:00:00:20:02"));
+        h2.must(&["ip", "route", "add", "default", "via", "198.18.0.1"]);
+        let vx = [
+            "ip",
+            "link",
+            "add",
+            "vx5010",
+            "type",
+            "vxlan",
+            "id",
+            "5010",
+            "remote",
+            "203.0.113.1",
+            "local",
+            "203.0.113.2",
+            "dev",
+            &underlay.host_if,
+            "dstport",
+            "4789",
+        ];
+        remote.must(&vx);
+        remote.must(&["sysctl", "-qw", "net.ipv6.conf.vx5010.disable_ipv6=1"]);
+        remote.must(&["ip", "link", "set", "vx5010", "address", "02:00:00:00:50:12", "mtu", "1450"]);
+        remote.must(&["ethtool", "-K", "vx5010", "tx", "off", "tso", "off", "gso", "off"]);
+        remote.must(&["ip", "addr", "add", "198.51.100.2/24", "dev", "vx5010"]);
+        remote.must(&["ip", "link", "set", "vx5010", "up"]);
+        remote.must(&["ip", "route", "add", "default", "via", "198.51.100.254"]);
+
+        let cfg = format!(
+            r#"
+{}
+[[port]]
+name = "underlay"
+devargs = "{}"
+
+[[port]]
+name = "h2"
+devargs = "{}"
+mode = "access"
+vlan = 20
+
+[vtep]
+underlay = "underlay"
+address = "203.0.113.1/24"
+
+[[bridge]]
+name = "tenant"
+vlan = 10
+vni = 5010
+remote_vteps = ["203.0.113.2"]
+gateway = "198.51.100.254/24"
+
+[[bridge]]
+name = "local"
+vlan = 20
+gateway = "198.18.0.1/24"
+"#,
+            common::eal_preamble(&netns::file_prefix("vxgw")),
+            underlay.devargs(0),
+            access.devargs(1)
+        );
+        let mut vnfd = Vnfd::start(&cfg, &[]).unwrap();
+        let log = |v: &Vnfd| v.stderr();
+
+        // The host behind the kernel's VTEP resolves and pings its gateway through the tunnel,
+        assert!(netns::ping(&remote, "198.51.100.254", 5), "kernel VXLAN host -> its gateway\n{}", log(&vnfd));
+        assert!(remote.neighbour("198.51.100.254").is_some(), "the kernel host resolved the gateway");
+        // is routed to h2 and back, and h2 reaches it (vnfd resolves it across the tunnel).
+        assert!(netns::ping(&remote, "198.18.0.2", 5), "overlay host -> h2 (routed)\n{}", log(&vnfd));
+        assert!(netns::ping(&h2, "198.51.100.2", 5), "h2 -> overlay host (routed)\n{}", log(&vnfd));
+        netns::tcp_transfer(&remote, "198.51.100.2", 8082, &h2)
+            .unwrap_or_else(|e| panic!("TCP h2 -> overlay host: {e}\n{}", log(&vnfd)));
+        // TTL 1 from the overlay: time exceeded comes back through the tunnel.
+        let out = remote.exec(&["ping", "-n", "-c", "1", "-W", "2", "-t", "1", "198.18.0.2"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("From 198.51.100.254") && text.contains("Time to live exceeded"), "{text}");
+
+        let s = vnfd.stats().unwrap();
+        for ev in ["routed", "echo-reply-sent", "arp-reply-sent", "vxlan-encap", "vxlan-decap"] {
+            assert!(count(&s, "events", ev) > 0, "event {ev} never counted: {s}");
+        }
+        assert_eq!(count(&s, "drops", "ttl-exceeded"), 1, "{s}");
+        drop((underlay, access, remote, h2));
     }
     let me = format!("{}-{}-", netns::PREFIX, std::process::id());
     assert!(netns::rig_namespaces().iter().all(|n| !n.starts_with(&me)), "namespaces left behind");

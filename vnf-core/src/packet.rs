@@ -45,6 +45,9 @@ pub struct PacketMeta {
     pub ip: u32,
     /// The ICMP error's "rest of header" word (the next-hop MTU of frag-needed).
     pub icmp_rest: u32,
+    /// The remote VTEP an inner frame from the overlay came from (with [`flag::OVERLAY`]):
+    /// where answers to it go back to.
+    pub vtep: u32,
     /// Ingress port index.
     pub in_port: u16,
     /// Ingress bridge domain.
@@ -96,6 +99,7 @@ impl PacketMeta {
             hash: 0,
             ip: 0,
             icmp_rest: 0,
+            vtep: 0,
             in_port,
             domain: 0,
             out_domain: 0,

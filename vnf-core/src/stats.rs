@@ -77,7 +77,6 @@ drop_reasons! {
     VxlanInnerTagged => "vxlan-inner-tagged", "VXLAN inner frame carries an 802.1Q tag";
     VxlanSplitHorizon => "vxlan-split-horizon", "a frame from the overlay whose destination is in the overlay";
     VxlanMtuExceeded => "vxlan-mtu-exceeded", "the encapsulated packet would exceed the underlay MTU";
-    L3FromOverlay => "l3-from-overlay", "a frame from the overlay to a gateway MAC (routing from VXLAN is not supported yet)";
     CtTableFull => "ct-table-full", "a new connection found the worker's connection table full";
     CtInvalid => "ct-invalid", "a packet that fits no TCP state or starts no connection (e.g. a stray ACK, an unsolicited echo reply)";
     CtFragment => "ct-fragment", "an IPv4 fragment on the stateful path (no reassembly)";

@@ -76,6 +76,8 @@ pub struct FragFrom {
     pub domain: u16,
     /// The sender's (previous hop's) MAC as a u64.
     pub mac: u64,
+    /// The remote VTEP the fragments came from inside the overlay (0: not from it).
+    pub vtep: u32,
 }
 
 /// Why a fragment was not kept.
@@ -284,7 +286,7 @@ mod tests {
     const H: [u8; 20] = [0x45; 20];
 
     fn from(port: u16) -> FragFrom {
-        FragFrom { port, domain: 0, mac: 9 }
+        FragFrom { port, domain: 0, mac: 9, vtep: 0 }
     }
 
     #[test]

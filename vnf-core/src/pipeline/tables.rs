@@ -519,10 +519,14 @@ impl Tables {
         self.local_ips.iter().find(|(a, _)| *a == ip).map(|&(_, d)| d)
     }
 
-    /// The appliance's own interface a packet received on `in_port` in `domain` was sent
-    /// to, as what answers come from: the local VTEP on the underlay port, else the
-    /// domain's gateway.
-    pub fn gateway_for(&self, domain: u16, in_port: u16) -> Option<Gateway> {
+    /// The appliance's own interface the packet `m` describes was sent to, as what answers
+    /// come from: the local VTEP for a packet on the underlay port (not an inner frame from
+    /// the overlay), else the gateway of the packet's domain.
+    pub fn gateway_for(&self, m: &crate::packet::PacketMeta) -> Option<Gateway> {
+        let (domain, in_port) = (m.domain, m.in_port);
+        if m.has(crate::packet::flag::OVERLAY) {
+            return self.domains.get(usize::from(domain)).and_then(|d| d.gateway);
+        }
         match (self.roles.get(usize::from(in_port)), self.vtep.as_ref()) {
             (Some(Role::Underlay), Some(v)) => Some(Gateway { ip: v.ip, prefix: v.prefix, mac: v.mac, mac64: v.mac64 }),
             (Some(Role::Underlay), None) => None,

@@ -543,3 +543,46 @@ fn the_default_vtep_mac_is_the_underlay_ports_own() {
     t.use_port_macs(&cfg, &ports);
     assert_eq!(t.vtep.as_ref().map(|v| v.mac), Some(MacAddr([2, 0, 0, 0, 0x0e, 1])));
 }
+
+#[test]
+fn the_gateway_of_a_vni_bridge_serves_hosts_behind_remote_vteps() {
+    // As a VXLAN gateway does: X, behind remote VTEP R2, resolves, pings and routes through
+    // the gateway of its VNI bridge, both ways.
+    let cfg = CFG
+        .replace("[vtep]", "[[port]]\nname = \"b\"\ndevargs = \"net_null3\"\nmode = \"access\"\nvlan = 20\n[vtep]")
+        .replace("vni = 5010", "vni = 5010\ngateway = \"198.51.100.254/24\"")
+        + "[[bridge]]\nname = \"v20\"\nvlan = 20\ngateway = \"198.18.0.1/24\"\n[[bridge.static_mac]]\nmac = \"02:00:00:00:00:c1\"\nport = \"b\"\n[[bridge.neighbor]]\nip = \"198.18.0.2\"\nmac = \"02:00:00:00:00:c1\"\n";
+    let mut r = rig(&cfg);
+    let (gw10, gw20) = (MacAddr([0x02, 0x76, 0x6e, 0x66, 0, 10]), MacAddr([0x02, 0x76, 0x6e, 0x66, 0, 20]));
+    let h = MacAddr([2, 0, 0, 0, 0, 0xc1]);
+    let (ip_gw, ip_x, ip_h) = (0xc633_64fe, 0xc633_6409, 0xc612_0002);
+    let from_r2 = |f: &[u8], ident: u16| encap(f, R2, LOCAL, R2_MAC, VTEP_MAC, ident, 50000, 5010);
+    let to_r2 = |f: &[u8], ident: u16| encap(f, LOCAL, R2, VTEP_MAC, R2_MAC, ident, sport(f), 5010);
+
+    // ARP for the gateway from the overlay: answered back through the tunnel (and, a
+    // broadcast, still flooded to the local ports only)
+    let req = arp(1, MacAddr::BROADCAST, X, ip_x, MacAddr::default(), ip_gw);
+    let out = r.run(0, &from_r2(&req, 1));
+    let reply = pad60(arp(2, X, gw10, ip_gw, X, ip_x));
+    let acts: Vec<Action> = out.iter().map(|(_, a)| *a).collect();
+    assert_eq!(acts, vec![Action::Tx(1), Action::Tx(2), Action::Tx(0)], "{out:?}");
+    assert_eq!(out[2].0, to_r2(&reply, 1));
+    assert_eq!(r.st.neigh.lookup(0, ip_x), Some(X), "X learned as a neighbour");
+
+    // ping of the gateway from the overlay
+    let echo_req = eth(gw10, X, &[], EtherType::IPV4, &ipv4(ip_x, ip_gw, 1, 64, &echo(8, 5, 1, b"ovl")));
+    let out = tx(&r.run(0, &from_r2(&echo_req, 2)));
+    let mut rep = ipv4(ip_gw, ip_x, 1, 64, &echo(0, 5, 1, b"ovl"));
+    rep[8] = 64;
+    assert_eq!(out, vec![(0, to_r2(&eth(X, gw10, &[], EtherType::IPV4, &rep), 2))]);
+
+    // routed from the overlay to H on port b, and H's answer back into the overlay
+    let pl = [0u8; 12];
+    let x_to_h = eth(gw10, X, &[], EtherType::IPV4, &ipv4(ip_x, ip_h, 17, 64, &pl));
+    let out = tx(&r.run(0, &from_r2(&x_to_h, 3)));
+    assert_eq!(out, vec![(3, eth(h, gw20, &[], EtherType::IPV4, &ipv4(ip_x, ip_h, 17, 63, &pl)))]);
+    let h_to_x = eth(gw20, h, &[], EtherType::IPV4, &ipv4(ip_h, ip_x, 17, 64, &pl));
+    let out = tx(&r.run(3, &h_to_x));
+    assert_eq!(out, vec![(0, to_r2(&eth(X, gw10, &[], EtherType::IPV4, &ipv4(ip_h, ip_x, 17, 63, &pl)), 3))]);
+    assert!(r.drops().is_empty(), "{:?}", r.drops());
+}

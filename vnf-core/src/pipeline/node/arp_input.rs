@@ -52,14 +52,14 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
                     };
                     let mut rm = PacketMeta::rx(m.in_port);
                     rm.domain = m.domain;
-                    rm.out_domain = m.domain;
-                    rm.out_port = m.in_port;
                     rm.prio = m.prio;
-                    rm.flags = m.flags & flag::TRACED;
+                    rm.flags = m.flags & (flag::TRACED | flag::OVERLAY);
                     rm.trace = m.trace;
+                    rm.vtep = m.vtep;
+                    let next = super::back(&mut rm);
                     if let Some(j) = new_arp(cx.alloc, f, r.sender_mac, &reply, rm) {
                         cx.c.event(Event::ArpReplySent);
-                        f.to(j, Node::L2Output);
+                        f.to(j, next);
                     }
                 }
             }
@@ -79,9 +79,8 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
             // in place.
             answer_in_place(f, i, &r, g.mac);
             cx.c.event(Event::ArpReplySent);
-            let mm = f.meta_mut(i);
-            mm.out_port = m.in_port;
-            f.to(i, Node::L2Output);
+            let next = super::back(f.meta_mut(i));
+            f.to(i, next);
         } else if r.operation == arp::OP_REPLY && is_ours(cx, &g, r.target_ip) && neighbour(&g, r.sender_ip) {
             f.consumed(i);
         } else {

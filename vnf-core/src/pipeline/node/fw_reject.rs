@@ -4,7 +4,7 @@
 //! with ICMP administratively prohibited (RFC 1812 5.2.7.1). A RST is never answered.
 //! Every rejected packet counts as `fw-reject`.
 //!
-//! Next: `l2-output` (RST), `icmp4-error`; drops: fw-reject.
+//! Next: `l2-output` or `vxlan4-encap` (RST), `icmp4-error`; drops: fw-reject.
 
 use super::src_mac;
 use crate::buf::{BufAlloc, PacketBuf};
@@ -32,10 +32,8 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, l
         if m.tcp_flags & flags::RST == 0 && rst(cx.t, f, i) {
             f.count_drop(DropReason::FwReject);
             cx.c.event(Event::FwRejectSent);
-            let mm = f.meta_mut(i);
-            mm.out_port = m.in_port;
-            mm.out_domain = m.domain;
-            f.to(i, Node::L2Output);
+            let next = super::back(f.meta_mut(i));
+            f.to(i, next);
         } else {
             f.drop(i, DropReason::FwReject);
         }
@@ -47,7 +45,7 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, l
 /// when the segment is a RST itself or cannot be read.
 pub(crate) fn rst<B: PacketBuf>(t: &Tables, f: &mut Frame<B>, i: u16) -> bool {
     let m = *f.meta(i);
-    let Some(g) = t.gateway_for(m.domain, m.in_port) else { return false };
+    let Some(g) = t.gateway_for(&m) else { return false };
     let l3 = m.l3();
     let pkt = f.buf_mut(i);
     let (src, dst, sport, dport, tcp_flags, seq, ack, payload) = {

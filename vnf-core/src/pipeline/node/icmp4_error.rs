@@ -11,13 +11,13 @@
 //! datagram was not forwarded (`meta.reason`) is counted once, whether the
 //! error is sent or not.
 //!
-//! Next: `l2-output`; drops: the datagram's own reason.
+//! Next: `l2-output`, `vxlan4-encap` (back into the overlay); drops: the datagram's own reason.
 
 use super::stateful::untranslate;
 use super::{src_mac, ETH, VLAN_TAG};
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::packet::flag;
-use crate::pipeline::{Cx, Frame, Node, State};
+use crate::pipeline::{Cx, Frame, State};
 use crate::stats::Event;
 use crate::wire::ethernet::EthernetRepr;
 use crate::wire::icmpv4::{self, Icmpv4Packet};
@@ -32,7 +32,8 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
         if make(st, cx, f, i) {
             f.count_drop(reason);
             cx.c.event(Event::IcmpErrorSent);
-            f.to(i, Node::L2Output);
+            let next = super::back(f.meta_mut(i));
+            f.to(i, next);
         } else {
             f.drop(i, reason);
         }
@@ -41,7 +42,7 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
 
 fn make<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) -> bool {
     let m = *f.meta(i);
-    let Some(g) = cx.t.gateway_for(m.domain, m.in_port) else { return false };
+    let Some(g) = cx.t.gateway_for(&m) else { return false };
     let l3 = ETH + VLAN_TAG * usize::from(m.ntags);
     untranslate(st, f, i, l3);
     let pkt = f.buf_mut(i);
@@ -94,8 +95,6 @@ fn make<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Fr
     mm.ntags = 0;
     mm.prio = 0;
     mm.l3 = ETH as u16;
-    mm.out_port = m.in_port;
-    mm.out_domain = m.domain;
     mm.flags &= !flag::FLOW;
     true
 }

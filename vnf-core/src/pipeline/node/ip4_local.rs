@@ -6,7 +6,7 @@
 //! listener), both within the per-second budget of ICMP errors. Fragments go to
 //! `ip4-reass` (dropped when reassembly is off: `reassembly_contexts = 0`).
 //!
-//! Next: `l2-output`, `icmp4-error`, `ip4-reass`; drops: local-unhandled, port-unreachable,
+//! Next: `l2-output` (`vxlan4-encap` back into the overlay), `icmp4-error`, `ip4-reass`; drops: local-unhandled, port-unreachable,
 //! local-tcp-reset, icmp-rate-limited.
 
 use super::fw_reject::rst;
@@ -32,10 +32,8 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
             proto::ICMP => {
                 if echo_reply(f, i) {
                     cx.c.event(Event::EchoReplySent);
-                    let m = f.meta_mut(i);
-                    m.out_port = m.in_port;
-                    m.out_domain = m.domain;
-                    f.to(i, Node::L2Output);
+                    let next = super::back(f.meta_mut(i));
+                    f.to(i, next);
                 } else {
                     f.drop(i, DropReason::LocalUnhandled);
                 }
@@ -52,10 +50,8 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
                     f.drop(i, DropReason::LocalTcpReset);
                 } else if rst(cx.t, f, i) {
                     f.count_drop(DropReason::LocalTcpReset);
-                    let mm = f.meta_mut(i);
-                    mm.out_port = m.in_port;
-                    mm.out_domain = m.domain;
-                    f.to(i, Node::L2Output);
+                    let next = super::back(f.meta_mut(i));
+                    f.to(i, next);
                 } else {
                     f.drop(i, DropReason::LocalTcpReset);
                 }

@@ -94,7 +94,8 @@ fn rewrite<B: PacketBuf, A: BufAlloc>(
     if !set_macs(b.data_mut(), mac, g.mac) {
         return Err(DropReason::Malformed);
     }
-    m.flags &= !flag::EXCEPT_IN;
+    // A routed packet is a new frame of the egress domain, from wherever it came.
+    m.flags &= !(flag::EXCEPT_IN | flag::OVERLAY);
     m.prio = 0;
     Ok(match dest {
         Some(Dest::Port(port)) => Step::Send(Egress { port, domain, prio: 0, ntags }),

@@ -8,15 +8,15 @@
 //! its sender ICMP time exceeded, fragment reassembly time exceeded (RFC 792; RFC 1122
 //! 3.3.2 MUST).
 //!
-//! Next: `l2-output` (the reply's fragments), `icmp4-error` (timeouts); drops:
+//! Next: `l2-output` or `vxlan4-encap` (the reply's fragments), `icmp4-error` (timeouts); drops:
 //! reass-table-full, reass-overlap, reass-invalid, reass-timeout, local-unhandled,
 //! malformed; consumed: the fragments kept.
 
 use super::ip4_frag::emit_datagram;
-use super::ETH;
+use super::{back, ETH};
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l3::reass::{Expired, FragFrom, FragKey, ReassDrop};
-use crate::packet::PacketMeta;
+use crate::packet::{flag, PacketMeta};
 use crate::pipeline::{Cx, Frame, Node, Role, State};
 use crate::stats::{DropReason, Event};
 use crate::wire::ethernet::{mac_u64_at, EthernetRepr};
@@ -62,7 +62,8 @@ fn keep<B: PacketBuf, A: BufAlloc>(
     let d = f.buf(i).data();
     let ip = d.get(m.l3()..).and_then(|b| Ipv4Packet::new_checked(b).ok()).ok_or(DropReason::Malformed)?;
     let key = FragKey { src: ip.src(), dst: ip.dst(), proto: ip.protocol(), ident: ip.ident() };
-    let from = FragFrom { port: m.in_port, domain: m.domain, mac: mac_u64_at(d, 6) };
+    let vtep = if m.has(flag::OVERLAY) { m.vtep } else { 0 };
+    let from = FragFrom { port: m.in_port, domain: m.domain, mac: mac_u64_at(d, 6), vtep };
     let hl = ip.header_len();
     let header = &d[m.l3()..m.l3() + hl];
     let at = (usize::from(ip.frag_offset()), ip.more_frags());
@@ -73,13 +74,24 @@ fn keep<B: PacketBuf, A: BufAlloc>(
     })
 }
 
-/// The IP MTU toward where a datagram came from: the ingress domain's, or on the underlay
-/// the port's.
-fn mtu_back<A: BufAlloc>(cx: &Cx<'_, A>, from: FragFrom) -> usize {
+/// Metadata of a packet sent back to where the fragments came from.
+fn toward(from: FragFrom) -> PacketMeta {
+    let mut m = PacketMeta::rx(from.port);
+    m.domain = from.domain;
+    if from.vtep != 0 {
+        m.flags |= flag::OVERLAY;
+        m.vtep = from.vtep;
+    }
+    m
+}
+
+/// The IP MTU toward where a datagram came from: the ingress domain's (which counts the
+/// tunnel's for the overlay), or on the underlay the port's.
+fn mtu_back<A: BufAlloc>(cx: &Cx<'_, A>, m: &PacketMeta) -> usize {
     let t = cx.t;
-    let mtu = match t.roles.get(usize::from(from.port)) {
-        Some(Role::Underlay) => t.port_mtu.get(usize::from(from.port)).copied(),
-        _ => t.domains.get(usize::from(from.domain)).map(|d| d.mtu),
+    let mtu = match t.roles.get(usize::from(m.in_port)) {
+        Some(Role::Underlay) if !m.has(flag::OVERLAY) => t.port_mtu.get(usize::from(m.in_port)).copied(),
+        _ => t.domains.get(usize::from(m.domain)).map(|d| d.mtu),
     };
     usize::from(mtu.unwrap_or(crate::pipeline::tables::DEFAULT_MTU))
 }
@@ -87,7 +99,8 @@ fn mtu_back<A: BufAlloc>(cx: &Cx<'_, A>, from: FragFrom) -> usize {
 /// Serves the complete datagram of context `idx`.
 fn deliver<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, idx: usize) {
     let Some((dg, from)) = st.reass.datagram(idx) else { return };
-    let Some(g) = cx.t.gateway_for(from.domain, from.port) else { return f.count_drop(DropReason::NoForward) };
+    let mut meta = toward(from);
+    let Some(g) = cx.t.gateway_for(&meta) else { return f.count_drop(DropReason::NoForward) };
     let len = dg.len();
     let mut ip = Ipv4Packet::new_unchecked(&mut dg[..]);
     // Fragment zero's header becomes the whole datagram's.
@@ -111,11 +124,9 @@ fn deliver<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &mut State<B>, cx: &Cx<'_, A>
     }
     let mut l2 = [0u8; ETH];
     EthernetRepr { dst: MacAddr::from_u64(from.mac), src: g.mac, ethertype: EtherType::IPV4 }.emit(&mut l2);
-    let mut meta = PacketMeta::rx(from.port);
-    meta.domain = from.domain;
-    meta.out_domain = from.domain;
-    meta.out_port = from.port;
-    if emit_datagram(cx, f, meta, &l2, dg, mtu_back(cx, from), Node::L2Output) > 0 {
+    let mtu = mtu_back(cx, &meta);
+    let next = back(&mut meta);
+    if emit_datagram(cx, f, meta, &l2, dg, mtu, next) > 0 {
         cx.c.event(Event::EchoReplySent);
     }
 }
@@ -134,8 +145,7 @@ pub(crate) fn expire<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &mut State<B>, cx: 
         };
         // The quoted start of the datagram behind its sender's Ethernet header, as if it had
         // just arrived: icmp4-error answers it like any datagram it turns into an error.
-        let mut meta = PacketMeta::rx(from.port);
-        meta.domain = from.domain;
+        let mut meta = toward(from);
         meta.icmp_error(DropReason::ReassTimeout, icmpv4::kind::TIME_EXCEEDED, 1, 0);
         let Some(j) = f.alloc(cx.alloc, meta) else { continue };
         let Some(out) = f.buf_mut(j).append(ETH + n) else {

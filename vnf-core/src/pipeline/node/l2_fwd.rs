@@ -3,12 +3,12 @@
 //! it came from (`br_fdb_update`); then the frame goes where it belongs: to the
 //! gateway (frames to the gateway MAC, and broadcast ARP, which is also flooded), flooded
 //! (group addresses and unknown unicast), or to the port or VTEP its destination was
-//! learned at. An inner frame from the overlay never goes back into it (split horizon) and
-//! is never routed.
+//! learned at. An inner frame from the overlay never goes back into it (split horizon); to
+//! the gateway it is routed and answered like a local host's.
 //!
 //! Output: tx (unicast to a learned port, retagged here); next: `l2-output` (none on this
 //! path today), `l2-flood`, `vxlan4-encap`, `arp-input`, `ip4-input`; drops:
-//! same-port, l3-unsupported, l3-from-overlay, vxlan-split-horizon.
+//! same-port, l3-unsupported, vxlan-split-horizon.
 
 use super::l2_output::{send, Egress};
 use super::PREFETCH_FROM;
@@ -45,29 +45,15 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
         // Field by field: a whole-struct copy of metadata written field by field a node
         // earlier stalls on store forwarding.
         let m = f.meta(i);
-        let (domain, dst, src, in_port, ethertype, ip) = (m.domain, m.dst_mac, m.src_mac, m.in_port, m.ethertype, m.ip);
+        let (domain, dst, src, in_port, ethertype, vtep) =
+            (m.domain, m.dst_mac, m.src_mac, m.in_port, m.ethertype, m.vtep);
         let (out_domain, prio, ntags) = (m.out_domain, m.prio, m.ntags);
         let to_port = |port| Egress { port, domain: out_domain, prio, ntags };
         let overlay = m.has(flag::OVERLAY);
-        let dest = if overlay { Dest::Vtep(ip) } else { Dest::Port(in_port) };
+        let dest = if overlay { Dest::Vtep(vtep) } else { Dest::Port(in_port) };
         st.learn(cx.c, cx.now, (domain, src), dest, hs);
         let gw = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway);
-        if overlay {
-            if gw.is_some_and(|g| g.mac64 == dst) {
-                f.drop(i, DropReason::L3FromOverlay);
-                continue;
-            }
-            if dst & MCAST_BIT != 0 {
-                f.to(i, Node::L2Flood);
-                continue;
-            }
-            match st.lookup(cx.now, domain, dst, hd) {
-                Some(Dest::Port(p)) => send(cx, f, i, to_port(p)),
-                Some(Dest::Vtep(_)) => f.drop(i, DropReason::VxlanSplitHorizon),
-                None => f.to(i, Node::L2Flood),
-            }
-            continue;
-        }
+        // The gateway serves the hosts behind remote VTEPs as it serves local ones.
         if let Some(g) = gw {
             if dst == g.mac64 {
                 match ethertype {
@@ -84,6 +70,18 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
                 f.to(i, Node::ArpInput);
                 continue;
             }
+        }
+        if overlay {
+            if dst & MCAST_BIT != 0 {
+                f.to(i, Node::L2Flood);
+                continue;
+            }
+            match st.lookup(cx.now, domain, dst, hd) {
+                Some(Dest::Port(p)) => send(cx, f, i, to_port(p)),
+                Some(Dest::Vtep(_)) => f.drop(i, DropReason::VxlanSplitHorizon),
+                None => f.to(i, Node::L2Flood),
+            }
+            continue;
         }
         if dst & MCAST_BIT != 0 {
             f.to(i, Node::L2Flood);

@@ -50,6 +50,22 @@ pub(crate) fn new_arp<B: PacketBuf, A: BufAlloc<Buf = B>>(
     Some(i)
 }
 
+/// Sends an answer to the packet `m` describes (an ICMP error, an echo reply, a RST, an
+/// ARP reply, already addressed to its sender) back where that packet came from: out of
+/// its ingress port, or to the remote VTEP it came from when it arrived from the overlay.
+/// Returns the node that takes it there.
+#[inline]
+pub(crate) fn back(m: &mut PacketMeta) -> crate::pipeline::Node {
+    m.out_domain = m.domain;
+    if m.has(crate::packet::flag::OVERLAY) {
+        m.ip = m.vtep;
+        crate::pipeline::Node::Vxlan4Encap
+    } else {
+        m.out_port = m.in_port;
+        crate::pipeline::Node::L2Output
+    }
+}
+
 /// Entries from which a node prefetches a table's slots for its frame: below that the
 /// table stays in the caches and the extra hashing only costs.
 pub(crate) const PREFETCH_FROM: usize = 4096;

@@ -162,6 +162,7 @@ fn input<B: PacketBuf, A: BufAlloc<Buf = B>>(
     mm.domain = domain;
     mm.out_domain = domain;
     mm.ip = src_vtep;
+    mm.vtep = src_vtep;
     mm.flags = (mm.flags & !flag::EXCEPT_IN) | flag::OVERLAY;
     Ok(Some(Node::L2Fwd))
 }
