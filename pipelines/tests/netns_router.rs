@@ -81,6 +81,7 @@ fn capture(host: &Host, ifname: &str, filter: &str, file: &str, n: u32) -> netns
 
 #[test]
 fn the_gateway_routes_as_rfc_1812_says() {
+    let _one = common::lcores();
     {
         let h1 = Host::new("r1");
         let h2 = Host::new("r2");
@@ -177,6 +178,37 @@ fn the_gateway_routes_as_rfc_1812_says() {
         assert_eq!(count(&s, "drops", "mtu-exceeded"), 0, "routed packets were made to fit: {s}");
         drop((l1, l2, l3, l4, h1, h2, h3, h4));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    let me = format!("{}-{}-", netns::PREFIX, std::process::id());
+    assert!(netns::rig_namespaces().iter().all(|n| !n.starts_with(&me)), "namespaces left behind");
+}
+
+#[test]
+fn fragments_to_the_gateway_are_reassembled_and_answered() {
+    // ping -s 3000 to a gateway address (RFC 1122 3.3.2, RFC 1812 4.2.2.8). The host's
+    // port is a tap, not af_packet: af_packet would hand vnfd the datagram reassembled.
+    let _one = common::lcores();
+    {
+        let h = Host::new("rtap");
+        let tap = format!("vnrt{}", std::process::id() % 100000);
+        let cfg = format!(
+            "{}\n[[port]]\nname = \"h\"\ndevargs = \"net_tap0,iface={tap}\"\nmode = \"access\"\nvlan = 10\n\n[[bridge]]\nname = \"blue\"\nvlan = 10\ngateway = \"198.51.100.254/24\"\n",
+            common::eal_preamble(&netns::file_prefix("rtap"))
+        );
+        let mut vnfd = Vnfd::start(&cfg, &[]).unwrap();
+        // vnfd made the tap in this namespace; it becomes the host's interface.
+        netns::run(&["ip", "link", "set", &tap, "netns", h.name()]).unwrap();
+        h.must(&["sysctl", "-qw", &format!("net.ipv6.conf.{tap}.disable_ipv6=1")]);
+        h.must(&["ip", "link", "set", &tap, "address", "02:00:00:00:13:31"]);
+        h.must(&["ip", "addr", "add", "198.51.100.31/24", "dev", &tap]);
+        h.must(&["ip", "link", "set", &tap, "up"]);
+        let out = h.exec(&["ping", "-n", "-c", "3", "-i", "0.3", "-W", "2", "-s", "3000", "198.51.100.254"]);
+        assert!(text(&out).contains("3 received"), "{}\n{}", text(&out), vnfd.stderr());
+        let s = vnfd.stats().unwrap();
+        assert_eq!(count(&s, "events", "reassembled"), 3, "{s}");
+        assert_eq!(count(&s, "events", "fragment-kept"), 9, "three fragments each: {s}");
+        assert!(count(&s, "events", "echo-reply-sent") >= 3, "{s}");
+        drop(h);
     }
     let me = format!("{}-{}-", netns::PREFIX, std::process::id());
     assert!(netns::rig_namespaces().iter().all(|n| !n.starts_with(&me)), "namespaces left behind");
