@@ -122,30 +122,7 @@ fn overlay(tag: &str, routing: &str) -> Overlay {
     let underlay = Link::new(&remote, "203.0.113.2/24", Some("02:00:00:00:e0:02"));
     let access = Link::new(&h1, "198.51.100.1/24", Some("02:00:00:00:10:01"));
     h1.must(&["ip", "link", "set", "dev", &access.host_if, "mtu", "1450"]);
-    let u = underlay.host_if.as_str();
-    remote.must(&[
-        "ip",
-        "link",
-        "add",
-        "vx5010",
-        "type",
-        "vxlan",
-        "id",
-        "5010",
-        "remote",
-        "203.0.113.1",
-        "local",
-        "203.0.113.2",
-        "dev",
-        u,
-        "dstport",
-        "4789",
-    ]);
-    remote.must(&["sysctl", "-qw", "net.ipv6.conf.vx5010.disable_ipv6=1"]);
-    remote.must(&["ip", "link", "set", "vx5010", "address", "02:00:00:00:50:02", "mtu", "1450"]);
-    remote.must(&["ethtool", "-K", "vx5010", "tx", "off", "tso", "off", "gso", "off"]);
-    remote.must(&["ip", "addr", "add", "198.51.100.2/24", "dev", "vx5010"]);
-    remote.must(&["ip", "link", "set", "vx5010", "up"]);
+    remote.kernel_vxlan(&underlay.host_if, "203.0.113.2", "203.0.113.1", "02:00:00:00:50:02", "198.51.100.2/24");
     let cfg = format!(
         r#"
 {}

@@ -25,29 +25,7 @@ fn a_host_behind_vnfd_talks_to_the_kernels_vxlan() {
         let access = Link::new(&h1, "198.51.100.1/24", Some("02:00:00:00:10:01"));
         // VXLAN adds 50 bytes: tenants get an MTU of 1450 on a 1500-byte underlay.
         h1.must(&["ip", "link", "set", "dev", &access.host_if, "mtu", "1450"]);
-        remote.must(&[
-            "ip",
-            "link",
-            "add",
-            "vx5010",
-            "type",
-            "vxlan",
-            "id",
-            "5010",
-            "remote",
-            "203.0.113.1",
-            "local",
-            "203.0.113.2",
-            "dev",
-            &underlay.host_if,
-            "dstport",
-            "4789",
-        ]);
-        remote.must(&["sysctl", "-qw", "net.ipv6.conf.vx5010.disable_ipv6=1"]);
-        remote.must(&["ip", "link", "set", "vx5010", "address", "02:00:00:00:50:02", "mtu", "1450"]);
-        remote.must(&["ethtool", "-K", "vx5010", "tx", "off", "tso", "off", "gso", "off"]);
-        remote.must(&["ip", "addr", "add", "198.51.100.2/24", "dev", "vx5010"]);
-        remote.must(&["ip", "link", "set", "vx5010", "up"]);
+        remote.kernel_vxlan(&underlay.host_if, "203.0.113.2", "203.0.113.1", "02:00:00:00:50:02", "198.51.100.2/24");
 
         let cfg = format!(
             r#"
@@ -129,30 +107,7 @@ fn the_gateway_of_a_vni_bridge_routes_for_hosts_behind_the_kernels_vxlan() {
         let underlay = Link::new(&remote, "203.0.113.2/24", Some("02:00:00:00:e0:12"));
         let access = Link::new(&h2, "198.18.0.2/24", Some("02:00:00:00:20:02"));
         h2.must(&["ip", "route", "add", "default", "via", "198.18.0.1"]);
-        let vx = [
-            "ip",
-            "link",
-            "add",
-            "vx5010",
-            "type",
-            "vxlan",
-            "id",
-            "5010",
-            "remote",
-            "203.0.113.1",
-            "local",
-            "203.0.113.2",
-            "dev",
-            &underlay.host_if,
-            "dstport",
-            "4789",
-        ];
-        remote.must(&vx);
-        remote.must(&["sysctl", "-qw", "net.ipv6.conf.vx5010.disable_ipv6=1"]);
-        remote.must(&["ip", "link", "set", "vx5010", "address", "02:00:00:00:50:12", "mtu", "1450"]);
-        remote.must(&["ethtool", "-K", "vx5010", "tx", "off", "tso", "off", "gso", "off"]);
-        remote.must(&["ip", "addr", "add", "198.51.100.2/24", "dev", "vx5010"]);
-        remote.must(&["ip", "link", "set", "vx5010", "up"]);
+        remote.kernel_vxlan(&underlay.host_if, "203.0.113.2", "203.0.113.1", "02:00:00:00:50:12", "198.51.100.2/24");
         remote.must(&["ip", "route", "add", "default", "via", "198.51.100.254"]);
 
         let cfg = format!(

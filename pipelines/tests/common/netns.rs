@@ -281,6 +281,23 @@ impl Drop for Link {
     }
 }
 
+impl Host {
+    /// A kernel VXLAN device `vx5010` (VNI 5010, IANA port 4789) in this host from `local`
+    /// to the VTEP at `remote` over `dev`, with MAC `mac`, MTU 1450 (a 1500-byte underlay),
+    /// offloads and IPv6 off, and inner address `addr` ("IP/PREFIX"); up.
+    pub fn kernel_vxlan(&self, dev: &str, local: &str, remote: &str, mac: &str, addr: &str) {
+        let vx = ["ip", "link", "add", "vx5010", "type", "vxlan", "id", "5010", "remote", remote, "local", local];
+        let mut cmd = vx.to_vec();
+        cmd.extend(["dev", dev, "dstport", "4789"]);
+        self.must(&cmd);
+        self.must(&["sysctl", "-qw", "net.ipv6.conf.vx5010.disable_ipv6=1"]);
+        self.must(&["ip", "link", "set", "vx5010", "address", mac, "mtu", "1450"]);
+        self.must(&["ethtool", "-K", "vx5010", "tx", "off", "tso", "off", "gso", "off"]);
+        self.must(&["ip", "addr", "add", addr, "dev", "vx5010"]);
+        self.must(&["ip", "link", "set", "vx5010", "up"]);
+    }
+}
+
 /// A unique EAL `--file-prefix` for this process: `vnr-{tag}-{pid}-{n}`. [`Vnfd`] removes
 /// its runtime dir (`/var/run/dpdk/PREFIX`) when it has stopped.
 pub fn file_prefix(tag: &str) -> String {

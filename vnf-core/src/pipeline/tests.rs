@@ -438,23 +438,7 @@ fn ttl_and_no_route_give_icmp_errors_byte_exact() {
     let pl = udp_payload();
     let orig = ipv4(IP_A, IP_B, 17, 1, &pl);
     let out = tx(&r.run(0, &eth(GW10, A, &[], EtherType::IPV4, &orig)));
-    let mut icmp = vec![11, 0, 0, 0, 0, 0, 0, 0];
-    icmp.extend_from_slice(&orig[..28]);
-    let c = checksum::checksum(&icmp);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    let mut ip = vec![0u8; 20];
-    Ipv4Repr {
-        src: IP_GW10,
-        dst: IP_A,
-        protocol: 1,
-        payload_len: icmp.len() as u16,
-        ttl: 64,
-        dscp_ecn: 0xc0,
-        ident: 0,
-        dont_frag: false,
-    }
-    .emit(&mut ip);
-    ip.extend_from_slice(&icmp);
+    let ip = icmp_error(IP_GW10, IP_A, 11, 0, 0, &orig);
     assert_eq!(out, vec![(0, eth(A, GW10, &[], EtherType::IPV4, &ip))]);
 
     // no route: net unreachable, to a tagged sender, tagged

@@ -39,28 +39,16 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// Checks version, IHL and total length against the buffer (which may be longer, e.g.
     /// Ethernet padding). The checksum is checked separately ([`Self::verify_checksum`]).
     pub fn new_checked(buf: T) -> Result<Self> {
-        let b = buf.as_ref();
-        if b.len() < HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        if b[field::VER_IHL] >> 4 != 4 {
-            return Err(WireError::BadVersion);
-        }
-        let hl = usize::from(b[field::VER_IHL] & 0x0f) * 4;
-        if hl < HEADER_LEN {
-            return Err(WireError::BadHeaderLen);
-        }
-        if b.len() < hl {
-            return Err(WireError::Truncated);
-        }
+        let p = Self::new_quoted(buf)?;
+        let b = p.buf.as_ref();
         let tl = usize::from(be16(b, field::LENGTH));
-        if tl < hl {
+        if tl < p.header_len() {
             return Err(WireError::BadLength);
         }
         if b.len() < tl {
             return Err(WireError::Truncated);
         }
-        Ok(Ipv4Packet { buf })
+        Ok(p)
     }
     /// Checks version and IHL against the buffer, not the total length: the start of a
     /// datagram (the header and a few payload bytes kept of it). Only the header's fields
