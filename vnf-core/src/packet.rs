@@ -25,6 +25,9 @@ pub mod flag {
     pub const FLOW: u8 = 32;
     /// [`PacketMeta::nh_mac`] holds the routed packet's next-hop MAC (released by ARP).
     pub const NH_KNOWN: u8 = 64;
+    /// The first fragment of a datagram on the stateful path: `ct-frag` records how it
+    /// leaves so the other fragments follow.
+    pub const FRAG: u8 = 0x80;
 }
 
 /// What the nodes know and decide about one packet.

@@ -79,6 +79,9 @@ drop_reasons! {
     VxlanMtuExceeded => "vxlan-mtu-exceeded", "the encapsulated packet would exceed the underlay MTU";
     CtTableFull => "ct-table-full", "a new connection found the worker's connection table full";
     CtInvalid => "ct-invalid", "a packet that fits no TCP state or starts no connection (e.g. a stray ACK, an unsolicited echo reply)";
+    CtFragTableFull => "ct-frag-table-full", "a fragmented datagram on the stateful path found the fragment table full";
+    CtFragParkFull => "ct-frag-park-full", "a fragment that came before its first found no room to wait";
+    CtFragTimeout => "ct-frag-timeout", "a fragment whose first fragment never came (or was dropped) in time";
     CtFragment => "ct-fragment", "an IPv4 fragment on the stateful path (no reassembly)";
     CtUntracked => "ct-untracked", "an ICMP query type other than echo, or an ICMP error about no known connection";
     NatPoolExhausted => "nat-pool-exhausted", "no free external port in the worker's slice of the pool";
@@ -127,6 +130,7 @@ events! {
     EchoReplySent => "echo-reply-sent", "ICMP echo replies sent by a gateway";
     IcmpErrorSent => "icmp-error-sent", "ICMP errors sent (time exceeded, unreachable)";
     Fragmented => "fragmented", "routed packets fragmented to the next hop's MTU";
+    CtFragFollowed => "ct-frag-followed", "fragments after the first translated as their first fragment was";
     FragmentKept => "fragment-kept", "fragments to an own address copied into reassembly (their buffers freed)";
     Reassembled => "reassembled", "datagrams to an own address reassembled";
     FragmentsSent => "fragments-sent", "fragments made of routed packets";

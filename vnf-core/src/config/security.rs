@@ -32,11 +32,25 @@ pub struct Conntrack {
     pub icmp: u32,
     /// Other IP protocols.
     pub other: u32,
+    /// Fragmented datagrams each worker follows at once (their first fragment decides, the
+    /// others follow it; RFC 4787 REQ-14); 0: fragments are dropped (`ct-fragment`).
+    pub fragments: u32,
+    /// Seconds a fragmented datagram is followed after its first fragment came.
+    pub fragment_timeout: u32,
 }
 
 impl Default for Conntrack {
     fn default() -> Self {
-        Conntrack { capacity: 65536, tcp_established: 7440, tcp_transitory: 240, udp: 300, icmp: 60, other: 600 }
+        Conntrack {
+            capacity: 65536,
+            tcp_established: 7440,
+            tcp_transitory: 240,
+            udp: 300,
+            icmp: 60,
+            other: 600,
+            fragments: 256,
+            fragment_timeout: 30,
+        }
     }
 }
 
@@ -276,6 +290,15 @@ impl Config {
             }
         };
         let c = &self.conntrack;
+        if c.fragments > 65536 {
+            return Err(ConfigError::new("conntrack.fragments", format!("{} is not in 0..=65536", c.fragments)));
+        }
+        if !(1..=120).contains(&c.fragment_timeout) {
+            return Err(ConfigError::new(
+                "conntrack.fragment_timeout",
+                format!("{} is not in 1..=120", c.fragment_timeout),
+            ));
+        }
         if !(16..=1 << 24).contains(&c.capacity) {
             return Err(ConfigError::new("conntrack.capacity", format!("{} is not in 16..=16777216", c.capacity)));
         }

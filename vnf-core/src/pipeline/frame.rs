@@ -333,6 +333,13 @@ impl<B: PacketBuf> Frame<B> {
         self.push(p.0, meta, node);
     }
 
+    /// Brings a parked buffer back as a new slot with `meta`, not yet queued. None (the
+    /// buffer freed and counted as `emit-overflow`) when the frame is full.
+    #[inline]
+    pub fn add_parked(&mut self, p: Parked<B>, meta: PacketMeta) -> Option<u16> {
+        self.add(p.0, meta)
+    }
+
     /// A parked buffer comes back only to be dropped under `r` (it reaches the output
     /// point like any dropped packet).
     #[inline]

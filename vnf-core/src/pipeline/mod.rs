@@ -85,6 +85,7 @@ nodes! {
     L2Fwd => "l2-fwd", "the bridge: learns the source, then a port, a VTEP, flooding, or the gateway";
     ArpInput => "arp-input", "ARP to a gateway: neighbour learning, replies";
     Ip4Input => "ip4-input", "IPv4 to a gateway MAC: header checks, the flow tuple on the stateful path";
+    CtFrag => "ct-frag", "fragments on the stateful path: the first decides, the others follow it (RFC 4787 REQ-14)";
     CtLookup => "ct-lookup", "connection lookup, TCP state, NAT translation of known connections";
     CtRelated => "ct-related", "ICMP errors about a known connection, translated with their quoted header (RFC 5508)";
     CtNew => "ct-new", "new connections: port forwards, firewall, source NAT, then recorded";
@@ -184,6 +185,12 @@ pub struct State<B> {
     pub(crate) reass: crate::l3::reass::Reassembly,
     /// What the reassembly timers gave up on (reused).
     pub(crate) expired: Vec<crate::l3::reass::Expired>,
+    /// Fragmented datagrams crossing the stateful path.
+    pub(crate) frags: crate::l3::fragtrack::FragTrack<Pending<B>>,
+    /// This frame's first fragments on their way through the stateful nodes (slot, key).
+    pub(crate) firsts: Vec<(u16, crate::l3::reass::FragKey)>,
+    /// Fragments released or given up by the fragment tracker (reused).
+    pub(crate) frag_out: Vec<Pending<B>>,
 }
 
 /// A worker's pipeline: its state and its frame.
@@ -373,6 +380,7 @@ fn graph<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &mut State<B>, cx: &Cx<'_, A>, 
             Node::L2Fwd => l2_fwd::run(st, cx, f, &list),
             Node::ArpInput => arp_input::run(st, cx, f, &list),
             Node::Ip4Input => ip4_input::run(st, cx, f, &list),
+            Node::CtFrag => ct_frag::run(st, cx, f, &list),
             Node::CtLookup => stateful::lookup(st, cx, f, &list),
             Node::CtRelated => stateful::related(st, cx, f, &list),
             Node::CtNew => stateful::new(st, cx, f, &list),
@@ -447,6 +455,9 @@ impl<B: PacketBuf> State<B> {
             worker,
             reass: crate::l3::reass::Reassembly::new(t.reass),
             expired: Vec::with_capacity(t.reass.contexts),
+            frags: crate::l3::fragtrack::FragTrack::new(t.ct_fragments.0, t.ct_fragments.1),
+            firsts: Vec::with_capacity(64),
+            frag_out: Vec::with_capacity(crate::l3::fragtrack::MAX_PARKED * 4),
         }
     }
 
@@ -465,6 +476,7 @@ impl<B: PacketBuf> State<B> {
     fn tick<A: BufAlloc<Buf = B>>(&mut self, cx: &Cx<'_, A>, f: &mut Frame<B>) {
         node::stateful::expire(self, cx);
         node::ip4_reass::expire(self, cx, f);
+        node::ct_frag::expire(self, cx, f);
         let c = cx.c;
         if let Some(st) = &self.ct {
             c.ct_entries.set(u64::from(st.table.len()));
@@ -677,6 +689,8 @@ pub fn retag<B: PacketBuf>(pkt: &mut B, cur: u8, want: &[Tag]) -> bool {
     true
 }
 
+#[cfg(test)]
+mod ct_frag_tests;
 #[cfg(test)]
 mod nat_tests;
 #[cfg(test)]

@@ -180,6 +180,11 @@ impl<B: PacketBuf> State<B> {
             self.neigh.add_static(d, ip, mac);
         }
         self.adopt_ct(old.sec.as_deref(), new.sec.as_deref(), &mut out);
+        if old.ct_fragments != new.ct_fragments {
+            // What waited is dropped by the next timer run (`ct-frag-timeout`).
+            self.frags.clear(&mut self.frag_out);
+            self.frags = crate::l3::fragtrack::FragTrack::new(new.ct_fragments.0, new.ct_fragments.1);
+        }
         if old.reass != new.reass {
             self.reass = crate::l3::reass::Reassembly::new(new.reass);
             self.expired = Vec::with_capacity(new.reass.contexts);

@@ -245,7 +245,7 @@ fn udp_and_tcp_to_a_gateway_are_refused_as_a_host_would() {
 }
 
 /// The fragments of `dg` at `offsets` (each running to the next offset, the last to the end).
-fn pieces(dg: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+pub(super) fn pieces(dg: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
     let payload = &dg[20..];
     let mut out = vec![];
     for (k, &at) in cuts.iter().enumerate() {

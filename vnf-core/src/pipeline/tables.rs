@@ -202,6 +202,8 @@ pub struct Tables {
     pub icmp_errors_per_s: u32,
     /// Reassembly of datagrams to own addresses.
     pub reass: crate::l3::reass::ReassConfig,
+    /// Fragmented datagrams a worker follows on the stateful path, and for how long (ms).
+    pub ct_fragments: (usize, u64),
     /// Per port: true if it is a bridge port.
     pub bridged: Vec<bool>,
     /// Per port: its cross-connect peer (`[[xconnect]]`), if any.
@@ -390,6 +392,7 @@ impl Tables {
                 ..crate::l3::neigh::NeighConfig::default()
             },
             icmp_errors_per_s: r.icmp_errors_per_s,
+            ct_fragments: (cfg.conntrack.fragments as usize, u64::from(cfg.conntrack.fragment_timeout) * 1000),
             reass: crate::l3::reass::ReassConfig {
                 contexts: usize::from(r.reassembly_contexts),
                 timeout_ms: u64::from(r.reassembly_timeout_s) * 1000,

@@ -66,6 +66,23 @@ impl Ipv4Flow {
         if p.is_fragment() {
             return Err(WireError::Fragment);
         }
+        Self::parse_l4(p)
+    }
+
+    /// The flow of a first fragment (offset 0, more fragments follow) or of a whole packet:
+    /// the L4 header is in the first fragment (a first fragment too short to hold it is
+    /// [`WireError::Truncated`], RFC 1858's tiny fragment). [`WireError::Fragment`] for a
+    /// later fragment. The `ip_len` is the fragment's.
+    #[inline]
+    pub fn parse_first<T: AsRef<[u8]>>(p: &Ipv4Packet<T>) -> Result<Ipv4Flow> {
+        if p.frag_offset() != 0 {
+            return Err(WireError::Fragment);
+        }
+        Self::parse_l4(p)
+    }
+
+    #[inline]
+    fn parse_l4<T: AsRef<[u8]>>(p: &Ipv4Packet<T>) -> Result<Ipv4Flow> {
         let l4 = p.payload();
         let mut t = Ipv4Tuple { src: p.src(), dst: p.dst(), sport: 0, dport: 0, proto: p.protocol() };
         let (mut tcp_flags, mut icmp_type, mut icmp_error) = (0, 0, false);

@@ -10,7 +10,7 @@
 //! Next: `ct-lookup`, `ip4-local`, `ip4-forward`; drops: malformed, ipv4-bad-checksum,
 //! martian-source, urpf-failed, ct-fragment (stateful).
 
-use super::stateful::{parse_tuple, PREFETCH_FROM};
+use super::stateful::{parse_first_tuple, parse_tuple, PREFETCH_FROM};
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::config::Urpf;
 use crate::conntrack::ConnTable;
@@ -84,14 +84,27 @@ fn input<B: PacketBuf, A: BufAlloc>(
     m.ttl = ip.ttl();
     m.ip = dst;
     if let Some(table) = stateful {
-        let tu = parse_tuple(l3)?;
+        if ip.is_fragment() {
+            // To an own address: reassembled there, conntrack does not see it.
+            if cx.t.local_domain(dst).is_some() && cx.t.sec.as_deref().is_some_and(|s| !s.is_pool(dst)) {
+                return Ok(Node::Ip4Local);
+            }
+            if cx.t.ct_fragments.0 == 0 {
+                return Err(DropReason::CtFragment);
+            }
+            if ip.frag_offset() != 0 {
+                return Ok(Node::CtFrag);
+            }
+            m.flags |= flag::FRAG;
+        }
+        let tu = if ip.is_fragment() { parse_first_tuple(l3)? } else { parse_tuple(l3)? };
         m.flow = tu.key;
         m.hash = table.hash(&tu.key);
         m.tcp_flags = tu.tcp_flags;
         m.icmp_type = tu.icmp_type;
         m.ip_len = tu.ip_len;
         m.flags |= flag::FLOW;
-        return Ok(Node::CtLookup);
+        return Ok(if m.has(flag::FRAG) { Node::CtFrag } else { Node::CtLookup });
     }
     if cx.t.local_domain(dst).is_some() {
         return Ok(Node::Ip4Local);

@@ -3,6 +3,7 @@
 //! queues each to the next node or to an output. No node calls another.
 
 pub mod arp_input;
+pub mod ct_frag;
 pub mod fw_reject;
 pub mod icmp4_error;
 pub mod ip4_forward;

@@ -5,7 +5,8 @@
 //!
 //! ICMP errors about a known connection are related to it and translated with their
 //! embedded header (RFC 5508); they never refresh or remove it (RFC 4787 REQ-12).
-//! Fragments are not reassembled: they are dropped and counted (`ct-fragment`).
+//! Fragments are not reassembled: the first fragment of a datagram is tracked and translated
+//! like a packet, and `ct-frag` makes the others follow it.
 //!
 //! Three nodes: `ct-lookup` (known connections: TCP state, translation; packets another
 //! worker owns are handed to it), `ct-related` (ICMP errors), `ct-new` (port forwards,
@@ -26,7 +27,7 @@ use crate::pipeline::{Cx, Frame, Node, State};
 use crate::stats::{DropReason, Event};
 use crate::wire::flow::{self, Ipv4Flow};
 use crate::wire::icmpv4;
-use crate::wire::ipv4::proto;
+use crate::wire::ipv4::{proto, Ipv4Packet};
 use crate::wire::WireError;
 
 /// Connections from which the worker prefetches table entries ahead of a burst.
@@ -73,6 +74,33 @@ pub(crate) fn parse_tuple(ip: &[u8]) -> Result<Tuple, DropReason> {
         }),
         Err(WireError::Fragment) => Err(DropReason::CtFragment),
         Err(_) => Err(DropReason::Malformed),
+    }
+}
+
+/// The tuple of a first fragment (offset 0, MF set), through the wire layer.
+#[inline]
+pub(crate) fn parse_first_tuple(ip: &[u8]) -> Result<Tuple, DropReason> {
+    match Ipv4Packet::new_checked(ip).and_then(|p| Ipv4Flow::parse_first(&p)) {
+        Ok(f) => Ok(Tuple {
+            key: f.tuple.into(),
+            ttl: f.ttl,
+            tcp_flags: f.tcp_flags,
+            icmp_type: f.icmp_type,
+            icmp_error: f.icmp_error,
+            ip_len: f.ip_len,
+        }),
+        Err(_) => Err(DropReason::Malformed),
+    }
+}
+
+/// Where a packet the stateful nodes let through goes: routing, or first `ct-frag` for a
+/// first fragment (the others follow it).
+#[inline(always)]
+fn onward(m: &PacketMeta) -> Node {
+    if m.has(flag::FRAG) {
+        Node::CtFrag
+    } else {
+        Node::Ip4Forward
     }
 }
 
@@ -166,7 +194,7 @@ pub(crate) fn lookup<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A
             cx.c.event(Event::NatTranslated);
         }
         mm.ip = to.dst;
-        f.to(i, Node::Ip4Forward);
+        f.to(i, onward(&m));
     }
 }
 
@@ -304,7 +332,7 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
         cx.c.event(Event::NatTranslated);
     }
     mm.ip = to.dst;
-    Next(Node::Ip4Forward)
+    Next(onward(&m))
 }
 
 /// `ct-related`: an ICMP error, translated as its connection if it quotes one (RFC 5508).
