@@ -29,13 +29,16 @@ pub enum Scenario {
     /// Routing with connection tracking and source NAT, established flows: the first pass
     /// over the flows creates them, every later packet is looked up and translated.
     Nat,
+    /// The same NAT into a port with a 1280-byte MTU, packets without DF: each one larger
+    /// than that is translated, then fragmented (run it with `--frame 1518` beside `nat`).
+    NatFrag,
     /// New connections: the same but with a 1 s UDP timeout and more flows than the rate
     /// repeats in a second, so (once the table is in steady state) every packet creates a
     /// connection and a mapping and an old one expires. Rates come from `ct-new`.
     NatNew,
 }
 
-const ALL: &str = "xconnect, l2-pop, l2-push, route, route-frag, vxlan-encap, vxlan-decap, nat, nat-new";
+const ALL: &str = "xconnect, l2-pop, l2-push, route, route-frag, vxlan-encap, vxlan-decap, nat, nat-frag, nat-new";
 
 impl FromStr for Scenario {
     type Err = String;
@@ -49,6 +52,7 @@ impl FromStr for Scenario {
             "vxlan-encap" => Ok(Scenario::VxlanEncap),
             "vxlan-decap" => Ok(Scenario::VxlanDecap),
             "nat" => Ok(Scenario::Nat),
+            "nat-frag" => Ok(Scenario::NatFrag),
             "nat-new" => Ok(Scenario::NatNew),
             _ => Err(format!("unknown scenario {s:?} (known: {ALL})")),
         }
@@ -79,6 +83,7 @@ impl Scenario {
             Scenario::VxlanEncap => "vxlan-encap",
             Scenario::VxlanDecap => "vxlan-decap",
             Scenario::Nat => "nat",
+            Scenario::NatFrag => "nat-frag",
             Scenario::NatNew => "nat-new",
         }
     }
@@ -95,7 +100,7 @@ impl Scenario {
             Scenario::Route | Scenario::Nat | Scenario::NatNew => {
                 FlowSet { flows, wire_len: frame, dst_mac: GW10, ..Default::default() }
             }
-            Scenario::RouteFrag => {
+            Scenario::RouteFrag | Scenario::NatFrag => {
                 FlowSet { flows, wire_len: frame, dst_mac: GW10, dont_frag: false, ..Default::default() }
             }
             Scenario::VxlanEncap | Scenario::VxlanDecap => {
@@ -145,7 +150,8 @@ impl Scenario {
                     if *self == Scenario::RouteFrag { "mode = \"access\"\nvlan = 20\nmtu = 1280" } else { "mode = \"access\"\nvlan = 20" }
                 )
             ),
-            Scenario::Nat | Scenario::NatNew => {
+            Scenario::Nat | Scenario::NatNew | Scenario::NatFrag => {
+                let sink = if *self == Scenario::NatFrag { "mode = \"access\"\nvlan = 20\nmtu = 1280" } else { "mode = \"access\"\nvlan = 20" };
                 let ct = if *self == Scenario::NatNew {
                     format!("capacity = {}\nudp = 1\n", flows.next_power_of_two().max(1024))
                 } else {
@@ -153,7 +159,7 @@ impl Scenario {
                 };
                 format!(
                     "{}[[bridge]]\nname = \"v10\"\nvlan = 10\ngateway = \"198.18.255.254/16\"\ngateway_mac = \"02:76:6e:66:00:0a\"\nzone = \"inside\"\n[[bridge]]\nname = \"v20\"\nvlan = 20\ngateway = \"198.19.0.254/24\"\ngateway_mac = \"02:76:6e:66:00:14\"\nzone = \"outside\"\n[[bridge.static_mac]]\nmac = \"02:00:00:00:00:02\"\nport = \"sink\"\n[[bridge.neighbor]]\nip = \"198.19.0.1\"\nmac = \"02:00:00:00:00:02\"\n[conntrack]\n{ct}[[nat.snat]]\nfrom = [\"198.18.0.0/16\"]\nzone = \"outside\"\npool = [\"198.19.0.100-198.19.0.131\"]\n",
-                    ports("mode = \"access\"\nvlan = 10", "mode = \"access\"\nvlan = 20")
+                    ports("mode = \"access\"\nvlan = 10", sink)
                 )
             }
             Scenario::Xconnect => format!("{}[[xconnect]]\na = \"gen\"\nb = \"sink\"\n", ports("", "")),

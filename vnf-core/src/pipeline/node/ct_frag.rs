@@ -128,7 +128,14 @@ fn follower<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mu
 }
 
 /// Slot `j`, a fragment after the first, goes as its first fragment went.
-fn go<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, j: u16, key: FragKey, fate: Fate) {
+fn go<B: PacketBuf, A: BufAlloc>(
+    st: &mut State<B>,
+    cx: &Cx<'_, A>,
+    f: &mut Frame<B>,
+    j: u16,
+    key: FragKey,
+    fate: Fate,
+) {
     let (len, last) = extent(f, j);
     st.frags.passed(&key, len, last);
     match fate {
