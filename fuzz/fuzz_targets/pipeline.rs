@@ -2,7 +2,8 @@
 //! trunk and QinQ ports, two routed bridges, a VXLAN VTEP, conntrack, SNAT and a port
 //! forward. The input is a sequence of frames, each `[port, len_hi, len_lo, bytes...]`;
 //! every few frames the timers run. No frame may panic a node; every packet must reach an
-//! output (the frame checks that in debug builds, which fuzz builds are) or wait for ARP;
+//! output (the frame checks that in debug builds, which fuzz builds are) or wait (for ARP,
+//! or for its first fragment);
 //! every sent frame leaves by a configured port with at least an Ethernet header.
 #![no_main]
 

@@ -50,3 +50,23 @@ fn fragments_whose_first_never_comes_are_dropped_in_time() {
     let f = from_in(H, &inside[0]);
     assert_eq!(r.run(0, &f), vec![(f.clone(), Action::Drop(DropReason::CtFragment))]);
 }
+
+#[test]
+fn a_first_fragment_the_firewall_drops_leaves_the_next_frames_first_fragment_alone() {
+    let mut r = rig();
+    let data = vec![3u8; 2000];
+    // to the address the firewall drops UDP for: the first fragment is dropped there
+    let denied = pieces(&udp(IP_H, 6002, 0xcb00_7163, 7, &data, 64), &[0, 1480]);
+    let f = from_in(H, &denied[0]);
+    assert_eq!(r.run(0, &f), vec![(f.clone(), Action::Drop(DropReason::FwDrop))]);
+    assert!(r.run(0, &from_in(H, &denied[1])).is_empty(), "waits: nothing tells it its first was dropped");
+    // the next frame's first fragment, in the same slot, is a first fragment like any
+    let ok = pieces(&udp(IP_H, 6003, IP_S, 53, &data, 64), &[0, 1480]);
+    let out = tx(&r.run(0, &from_in(H, &ok[0])));
+    let outside = pieces(&udp(IP_P, 6003, IP_S, 53, &data, 63), &[0, 1480]);
+    assert_eq!(out, vec![(1, to_out(S, &outside[0]))]);
+    assert_eq!(tx(&r.run(0, &from_in(H, &ok[1]))), vec![(1, to_out(S, &outside[1]))]);
+    // the denied datagram's follower goes when its time is up
+    let out = r.tick(30_000);
+    assert_eq!(out, vec![(from_in(H, &denied[1]), Action::Drop(DropReason::CtFragTimeout))]);
+}

@@ -410,6 +410,9 @@ fn graph<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &mut State<B>, cx: &Cx<'_, A>, 
         }
         f.give_back(list);
     }
+    // A first fragment the stateful nodes did not let through never came back to ct-frag;
+    // slot numbers mean other packets in the next frame.
+    st.firsts.clear()
 }
 
 impl<B: PacketBuf> State<B> {

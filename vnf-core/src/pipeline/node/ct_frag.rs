@@ -76,11 +76,12 @@ fn arrived<B: PacketBuf, A: BufAlloc>(
     if let Some(sec) = cx.t.sec.as_deref().filter(|s| s.workers > 1 && !m.has(flag::HANDED)) {
         let owner = sec.owner(&m.flow);
         if owner != st.worker {
-            release(st, cx, f, key, Fate::Handed(owner));
             let (len, last) = extent(f, i);
             st.frags.passed(&key, len, last);
             cx.c.event(Event::HandoffOut);
-            return f.handoff(i, owner, m.in_port);
+            f.handoff(i, owner, m.in_port);
+            // After it, so that the owner meets the first fragment first.
+            return release(st, cx, f, key, Fate::Handed(owner));
         }
     }
     st.firsts.push((i, key));
