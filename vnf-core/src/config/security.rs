@@ -32,11 +32,22 @@ pub struct Conntrack {
     pub icmp: u32,
     /// Other IP protocols.
     pub other: u32,
+    /// Let TCP segments outside the window through (netfilter's
+    /// `nf_conntrack_tcp_be_liberal`); a RST outside the window still changes nothing.
+    pub tcp_liberal: bool,
 }
 
 impl Default for Conntrack {
     fn default() -> Self {
-        Conntrack { capacity: 65536, tcp_established: 7440, tcp_transitory: 240, udp: 300, icmp: 60, other: 600 }
+        Conntrack {
+            capacity: 65536,
+            tcp_established: 7440,
+            tcp_transitory: 240,
+            udp: 300,
+            icmp: 60,
+            other: 600,
+            tcp_liberal: false,
+        }
     }
 }
 
