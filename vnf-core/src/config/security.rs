@@ -524,6 +524,18 @@ action = "reject"
     }
 
     #[test]
+    fn tcp_liberal_is_off_unless_set() {
+        let c = Config::parse(&base(), None).unwrap();
+        assert!(!c.conntrack.tcp_liberal);
+        let liberal = format!("{}\n[conntrack]\ntcp_liberal = true\n", base());
+        let c = Config::parse(&liberal, None).unwrap();
+        assert!(c.conntrack.tcp_liberal);
+        assert!(crate::nat::SecTables::compile(&c).unwrap().unwrap().tcp_liberal);
+        let bad = Config::parse(&liberal.replace("tcp_liberal = true", "tcp_liberal = 1"), None).unwrap_err();
+        assert_eq!(bad.key, "conntrack.tcp_liberal");
+    }
+
+    #[test]
     fn every_refusal_names_its_key() {
         let cases: &[(&str, &str, &str, &str)] = &[
             ("zone = \"outside\"\npool", "zone = \"dmz\"\npool", "nat.snat[0].zone", "no bridge is in zone \"dmz\""),
