@@ -82,6 +82,8 @@ drop_reasons! {
     CtFragTableFull => "ct-frag-table-full", "a fragmented datagram on the stateful path found the fragment table full";
     CtFragParkFull => "ct-frag-park-full", "a fragment that came before its first found no room to wait";
     CtFragTimeout => "ct-frag-timeout", "a fragment whose first fragment never came (or was dropped) in time";
+    CtOutOfWindow => "ct-out-of-window", "a TCP segment outside its connection's window (netfilter's tcp_in_window; let through with `tcp_liberal`)";
+    CtRstOutOfWindow => "ct-rst-out-of-window", "a TCP RST outside its connection's window, e.g. a spoofed one: the connection is kept (RFC 5961 3)";
     CtFragment => "ct-fragment", "an IPv4 fragment on the stateful path (no reassembly)";
     CtUntracked => "ct-untracked", "an ICMP query type other than echo, or an ICMP error about no known connection";
     NatPoolExhausted => "nat-pool-exhausted", "no free external port in the worker's slice of the pool";
@@ -140,6 +142,8 @@ events! {
     VxlanReplicated => "vxlan-replicated", "flooded frames sent to a remote VTEP (head-end replication)";
     LocalConsumed => "local-consumed", "packets for the appliance itself, consumed (ARP replies)";
     CtNew => "ct-new", "connections created";
+    CtRstInexact => "ct-rst-inexact", "TCP RSTs in the window but not at the expected sequence number: let through, the state kept for the challenge ACK (RFC 5961 3.2)";
+    CtLiberal => "ct-liberal", "TCP segments outside the window let through by `tcp_liberal`";
     CtExpired => "ct-expired", "connections removed after their idle timeout";
     NatMappingNew => "nat-mapping-new", "new external (address, port) mappings";
     NatTranslated => "nat-translated", "packets whose addresses or ports were translated";

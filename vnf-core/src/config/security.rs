@@ -37,6 +37,9 @@ pub struct Conntrack {
     pub fragments: u32,
     /// Seconds a fragmented datagram is followed after its first fragment came.
     pub fragment_timeout: u32,
+    /// Let TCP segments outside the window through (netfilter's
+    /// `nf_conntrack_tcp_be_liberal`); a RST outside the window still changes nothing.
+    pub tcp_liberal: bool,
 }
 
 impl Default for Conntrack {
@@ -50,6 +53,7 @@ impl Default for Conntrack {
             other: 600,
             fragments: 256,
             fragment_timeout: 30,
+            tcp_liberal: false,
         }
     }
 }
@@ -533,6 +537,18 @@ action = "reject"
             (7440, 240, 300, 60)
         );
         assert_eq!(c.pool_addresses(), vec![0xcb00_7164]);
+    }
+
+    #[test]
+    fn tcp_liberal_is_off_unless_set() {
+        let c = Config::parse(&base(), None).unwrap();
+        assert!(!c.conntrack.tcp_liberal);
+        let liberal = format!("{}\n[conntrack]\ntcp_liberal = true\n", base());
+        let c = Config::parse(&liberal, None).unwrap();
+        assert!(c.conntrack.tcp_liberal);
+        assert!(crate::nat::SecTables::compile(&c).unwrap().unwrap().tcp_liberal);
+        let bad = Config::parse(&liberal.replace("tcp_liberal = true", "tcp_liberal = 1"), None).unwrap_err();
+        assert_eq!(bad.key, "conntrack.tcp_liberal");
     }
 
     #[test]

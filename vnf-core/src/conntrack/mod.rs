@@ -1,5 +1,5 @@
 //! Connection tracking: a fixed-capacity connection table with per-class idle timeouts and a
-//! window-insensitive TCP state machine ([`tcp`]).
+//! TCP state machine with window tracking ([`tcp`]).
 //!
 //! Layout of [`ConnTable`], all allocated in [`ConnTable::new`] (nothing allocates later):
 //!

@@ -58,6 +58,8 @@ pub struct SecTables {
     pub timeouts: Timeouts,
     /// Connections per worker.
     pub capacity: u32,
+    /// `[conntrack] tcp_liberal`: TCP segments outside the window pass.
+    pub tcp_liberal: bool,
     /// Source NAT rules in order.
     pub snat: Vec<SnatRule>,
     /// Every pool address.
@@ -168,6 +170,7 @@ impl SecTables {
             zone_of,
             timeouts,
             capacity: c.capacity,
+            tcp_liberal: c.tcp_liberal,
             snat,
             pool_addrs,
             pool_index,

@@ -94,6 +94,22 @@ fn tcp(src: u32, sport: u16, dst: u32, dport: u16, flags: u8, seq: u32, ack: u32
     ipv4(src, dst, 6, ttl, &t)
 }
 
+/// A TCP segment with a window and a payload (TTL 64 in, 63 out: `ttl`).
+#[allow(clippy::too_many_arguments)]
+fn tcp_seg(src: u32, sport: u16, dst: u32, dport: u16, flags: u8, seq: u32, ack: u32, data: &[u8], ttl: u8) -> Vec<u8> {
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&1000u16.to_be_bytes());
+    t.extend_from_slice(data);
+    TcpPacket::new_checked(&mut t[..]).unwrap().fill_checksum(src, dst);
+    ipv4(src, dst, 6, ttl, &t)
+}
+
 pub(super) fn udp(src: u32, sport: u16, dst: u32, dport: u16, data: &[u8], ttl: u8) -> Vec<u8> {
     let mut u = vec![0u8; 8];
     u[0..2].copy_from_slice(&sport.to_be_bytes());
@@ -581,4 +597,107 @@ fn trace_shows_the_stateful_nodes() {
     // the metadata carries the translated tuple after ct-new
     let rec = r.st.trace.records().find(|x| x.packet == 0 && x.node == Node::CtNew).copied().unwrap();
     assert_eq!(rec.meta.flow, FlowKey { src: IP_P, dst: IP_S, sport: 40000, dport: 80, proto: 6 });
+}
+
+const PA: u8 = 0x18;
+
+/// H:42000 -> S:80 through SNAT, established: H's next sequence number is 1001, S's 5001
+/// (windows of 1000 bytes each way, no scaling).
+fn established_conn(r: &mut Rig) -> FlowKey {
+    r.run(0, &from_in(H, &tcp(IP_H, 42000, IP_S, 80, SYN, 1000, 0, 64)));
+    r.run(1, &from_out(S, &tcp(IP_S, 80, IP_P, 42000, SYNACK, 5000, 1001, 64)));
+    r.run(0, &from_in(H, &tcp(IP_H, 42000, IP_S, 80, ACK, 1001, 5001, 64)));
+    let k = FlowKey { src: IP_H, dst: IP_S, sport: 42000, dport: 80, proto: 6 };
+    assert_eq!(conn_state(r, k), Some(TcpState::Established));
+    k
+}
+
+/// One data segment each way, checked byte for byte: H sends `h` at `h_seq`, S answers `s`
+/// at `s_seq`, each acknowledging what the other sent.
+fn exchange(r: &mut Rig, h_seq: u32, s_seq: u32, h: &[u8], s: &[u8]) {
+    let out = tx(&r.run(0, &from_in(H, &tcp_seg(IP_H, 42000, IP_S, 80, PA, h_seq, s_seq, h, 64))));
+    assert_eq!(out, vec![(1, to_out(S, &tcp_seg(IP_P, 42000, IP_S, 80, PA, h_seq, s_seq, h, 63)))]);
+    let h_next = h_seq + h.len() as u32;
+    let out = tx(&r.run(1, &from_out(S, &tcp_seg(IP_S, 80, IP_P, 42000, PA, s_seq, h_next, s, 64))));
+    assert_eq!(out, vec![(0, to_in(H, &tcp_seg(IP_S, 80, IP_H, 42000, PA, s_seq, h_next, s, 63)))]);
+}
+
+#[test]
+fn a_spoofed_rst_outside_the_window_is_dropped_and_the_connection_goes_on() {
+    // RFC 5961 3, RFC 7857 2.2: a RST changes the state only in the window (the attack of
+    // `hping3 -R -s 80 -p 42000 -M 12345 203.0.113.1`).
+    let mut r = rig();
+    let k = established_conn(&mut r);
+    exchange(&mut r, 1001, 5001, b"ping", b"pong");
+    for seq in [12345, 5005 + 0x8000_0000, 5005 + 2000] {
+        let rst = tcp(IP_S, 80, IP_P, 42000, RST, seq, 0, 64);
+        assert_eq!(drop_of(&mut r, 1, &from_out(S, &rst)), DropReason::CtRstOutOfWindow, "seq {seq}");
+        assert_eq!(conn_state(&r, k), Some(TcpState::Established));
+    }
+    // The same from inside (its own address and port).
+    let rst = tcp(IP_H, 42000, IP_S, 80, RST | ACK, 1005 + 0x4000_0000, 5005, 64);
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &rst)), DropReason::CtRstOutOfWindow);
+    // Data outside the window is dropped too (netfilter's INVALID).
+    let far = tcp_seg(IP_S, 80, IP_P, 42000, PA, 5005 + 100_000, 1005, b"x", 64);
+    assert_eq!(drop_of(&mut r, 1, &from_out(S, &far)), DropReason::CtOutOfWindow);
+    let bad_ack = tcp_seg(IP_S, 80, IP_P, 42000, PA, 5005, 1005 + 50, b"x", 64);
+    assert_eq!(drop_of(&mut r, 1, &from_out(S, &bad_ack)), DropReason::CtOutOfWindow);
+    // The connection translates data both ways as before.
+    exchange(&mut r, 1005, 5005, b"still", b"here");
+    assert_eq!(conn_state(&r, k), Some(TcpState::Established));
+    let d = r.drops();
+    assert!(d.contains(&("ct-rst-out-of-window", 4)) && d.contains(&("ct-out-of-window", 2)), "{d:?}");
+    assert!(!d.iter().any(|(n, _)| *n == "ct-invalid"), "{d:?}");
+}
+
+#[test]
+fn a_rst_in_the_window_closes_at_the_exact_number_and_in_flight_data_passes() {
+    let mut r = rig();
+    let k = established_conn(&mut r);
+    exchange(&mut r, 1001, 5001, b"ping", b"pong");
+    // In the window, not at H's next expected number (5005): passed on, state kept; H's
+    // challenge ACK (RFC 5961 3.2) goes out.
+    let inexact = tcp(IP_S, 80, IP_P, 42000, RST, 5005 + 300, 0, 64);
+    let out = tx(&r.run(1, &from_out(S, &inexact)));
+    assert_eq!(out, vec![(0, to_in(H, &tcp(IP_S, 80, IP_H, 42000, RST, 5005 + 300, 0, 63)))]);
+    assert_eq!(conn_state(&r, k), Some(TcpState::Established));
+    let out = tx(&r.run(0, &from_in(H, &tcp(IP_H, 42000, IP_S, 80, ACK, 1005, 5005, 64))));
+    assert_eq!(out, vec![(1, to_out(S, &tcp(IP_P, 42000, IP_S, 80, ACK, 1005, 5005, 63)))]);
+    assert!(r.events().contains(&("ct-rst-inexact", 1)));
+    // The exact RST closes.
+    let out = tx(&r.run(1, &from_out(S, &tcp(IP_S, 80, IP_P, 42000, RST, 5005, 0, 64))));
+    assert_eq!(out, vec![(0, to_in(H, &tcp(IP_S, 80, IP_H, 42000, RST, 5005, 0, 63)))]);
+    assert_eq!(conn_state(&r, k), Some(TcpState::Close));
+    // Data H sent before it saw the RST, and its FIN, still pass within the transitory time.
+    for _ in 0..10 {
+        r.tick(1000);
+    }
+    let late = tcp_seg(IP_H, 42000, IP_S, 80, PA, 1005, 5005, b"in flight", 64);
+    let out = tx(&r.run(0, &from_in(H, &late)));
+    assert_eq!(out, vec![(1, to_out(S, &tcp_seg(IP_P, 42000, IP_S, 80, PA, 1005, 5005, b"in flight", 63)))]);
+    let out = tx(&r.run(0, &from_in(H, &tcp(IP_H, 42000, IP_S, 80, FIN, 1014, 5005, 64))));
+    assert_eq!(out, vec![(1, to_out(S, &tcp(IP_P, 42000, IP_S, 80, FIN, 1014, 5005, 63)))]);
+    // ... but not outside the window.
+    let far = tcp_seg(IP_H, 42000, IP_S, 80, PA, 1005 + 0x1000_0000, 5005, b"x", 64);
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &far)), DropReason::CtOutOfWindow);
+    assert_eq!(conn_state(&r, k), Some(TcpState::Close));
+    assert!(!r.drops().iter().any(|(n, _)| *n == "ct-invalid"), "{:?}", r.drops());
+}
+
+#[test]
+fn tcp_liberal_lets_segments_outside_the_window_through() {
+    let cfg = cfg().replace("capacity = 64", "capacity = 64\ntcp_liberal = true");
+    let mut r = Rig::with_config(&cfg, 1000);
+    let k = established_conn(&mut r);
+    let far = tcp_seg(IP_S, 80, IP_P, 42000, PA, 5001 + 100_000, 1001, b"x", 64);
+    let out = tx(&r.run(1, &from_out(S, &far)));
+    assert_eq!(out, vec![(0, to_in(H, &tcp_seg(IP_S, 80, IP_H, 42000, PA, 5001 + 100_000, 1001, b"x", 63)))]);
+    // A RST outside the window passes too (the inside host ignores it) but changes nothing.
+    let rst = tcp(IP_S, 80, IP_P, 42000, RST, 12345, 0, 64);
+    let out = tx(&r.run(1, &from_out(S, &rst)));
+    assert_eq!(out, vec![(0, to_in(H, &tcp(IP_S, 80, IP_H, 42000, RST, 12345, 0, 63)))]);
+    assert_eq!(conn_state(&r, k), Some(TcpState::Established));
+    exchange(&mut r, 1001, 5001, b"ping", b"pong");
+    assert!(r.events().contains(&("ct-liberal", 2)), "{:?}", r.events());
+    assert!(r.drops().is_empty(), "{:?}", r.drops());
 }

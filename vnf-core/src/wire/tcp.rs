@@ -119,6 +119,11 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     pub fn payload(&self) -> &[u8] {
         &self.buf.as_ref()[self.header_len()..]
     }
+    /// The shift of the window scale option (RFC 7323 2.2), if the options hold a
+    /// well-formed one (a shift above 14 is read as 14, as the RFC says).
+    pub fn window_scale(&self) -> Option<u8> {
+        window_scale(self.options())
+    }
     /// True if the checksum verifies with the pseudo-header.
     pub fn verify_checksum(&self, src: u32, dst: u32) -> bool {
         let b = self.buf.as_ref();
@@ -164,6 +169,39 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         let c = !checksum::fold(checksum::sum(checksum::pseudo_header(src, dst, proto::TCP, len), b));
         put16(b, field::CHECKSUM.start, c);
     }
+}
+
+/// Option kinds.
+pub mod option {
+    /// End of option list.
+    pub const END: u8 = 0;
+    /// No operation.
+    pub const NOP: u8 = 1;
+    /// Window scale (RFC 7323), 3 bytes.
+    pub const WINDOW_SCALE: u8 = 3;
+}
+
+/// The window scale shift in an option list (a SYN's options), if a well-formed option is
+/// there; a truncated or malformed list stops the search.
+pub fn window_scale(opts: &[u8]) -> Option<u8> {
+    let mut i = 0;
+    while let Some(&kind) = opts.get(i) {
+        match kind {
+            option::END => return None,
+            option::NOP => i += 1,
+            _ => {
+                let len = usize::from(*opts.get(i + 1)?);
+                if len < 2 || i + len > opts.len() {
+                    return None;
+                }
+                if kind == option::WINDOW_SCALE && len == 3 {
+                    return Some(opts[i + 2].min(14));
+                }
+                i += len;
+            }
+        }
+    }
+    None
 }
 
 /// A TCP header without options, in host form.
@@ -285,6 +323,28 @@ mod tests {
         ];
         TcpPacket::new_checked(&mut b[..]).unwrap().fill_checksum(0xc000_0201, 0xc633_6407);
         b
+    }
+
+    #[test]
+    fn window_scale_option() {
+        // A Linux SYN's options: MSS 1460, SACK permitted, timestamps, NOP, window scale 7.
+        let linux = [
+            0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x9d, 0x2e, 0x5a, 0x3c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03,
+            0x03, 0x07,
+        ];
+        assert_eq!(window_scale(&linux), Some(7));
+        let mut b = [0u8; 40];
+        b[..20].copy_from_slice(&syn()[..20]);
+        b[12] = 0xa0; // data offset 10: 20 bytes of options
+        b[20..].copy_from_slice(&linux);
+        assert_eq!(TcpPacket::new_checked(&b[..]).unwrap().window_scale(), Some(7));
+        assert_eq!(TcpPacket::new_checked(&syn()[..]).unwrap().window_scale(), None, "MSS only");
+        assert_eq!(window_scale(&[1, 1, 3, 3, 15]), Some(14), "a shift above 14 counts as 14");
+        assert_eq!(window_scale(&[0, 3, 3, 7]), None, "after the end of the list");
+        assert_eq!(window_scale(&[3, 3]), None, "truncated");
+        assert_eq!(window_scale(&[8, 0, 3, 3, 7]), None, "a length of 0 stops the search");
+        assert_eq!(window_scale(&[3, 4, 7, 0]), None, "wrong length");
+        assert_eq!(window_scale(&[]), None);
     }
 
     #[test]

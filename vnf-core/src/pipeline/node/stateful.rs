@@ -13,8 +13,12 @@
 //! route, firewall, source NAT, record). They read the tuple `ip4-input` put into the
 //! metadata and update it when they translate the packet.
 //!
+//! TCP segments are checked against their connection's windows (`conntrack::tcp`): one
+//! outside them is dropped (`ct-out-of-window`, `ct-rst-out-of-window`) unless
+//! `[conntrack] tcp_liberal` is set, and changes nothing.
+//!
 //! Next: `ip4-forward`, `ip4-local`, `fw-reject`, `icmp4-error`; drops: ct-invalid,
-//! ct-untracked, ct-table-full, nat-no-mapping, nat-pool-exhausted, nat-unsupported-proto,
+//! ct-out-of-window, ct-rst-out-of-window, ct-untracked, ct-table-full, nat-no-mapping, nat-pool-exhausted, nat-unsupported-proto,
 //! fw-drop, local-unhandled, no-forward; handoff to the owner worker.
 
 use crate::buf::{BufAlloc, PacketBuf};
@@ -139,6 +143,35 @@ fn retuple(m: &mut PacketMeta, to: &FlowKey) {
     m.flow = *to;
 }
 
+/// Applies the TCP segment of packet `ip` (IP header onward) to `track` in direction `dir`,
+/// with the window check (`conntrack::tcp`); counts what passed on a RST or liberally. A
+/// first fragment is checked liberally: it holds only part of its segment, whose length
+/// the window check would take for the whole.
+#[inline]
+fn track_tcp<A: BufAlloc>(
+    track: &mut tcp::TcpTrack,
+    dir: Dir,
+    ip: &[u8],
+    liberal: bool,
+    cx: &Cx<'_, A>,
+) -> Result<(), DropReason> {
+    let Some(seg) = tcp::Segment::parse_ipv4(ip) else { return Err(DropReason::Malformed) };
+    match track.track(dir, &seg, liberal) {
+        Ok(tcp::Accepted::InWindow) => Ok(()),
+        Ok(tcp::Accepted::RstInexact) => {
+            cx.c.event(Event::CtRstInexact);
+            Ok(())
+        }
+        Ok(tcp::Accepted::Liberal) => {
+            cx.c.event(Event::CtLiberal);
+            Ok(())
+        }
+        Err(tcp::Reject::Invalid) => Err(DropReason::CtInvalid),
+        Err(tcp::Reject::OutOfWindow) => Err(DropReason::CtOutOfWindow),
+        Err(tcp::Reject::RstOutOfWindow) => Err(DropReason::CtRstOutOfWindow),
+    }
+}
+
 /// `ct-lookup`.
 // Each node is its own function: its loop gets the registers to itself.
 #[inline(never)]
@@ -180,9 +213,13 @@ pub(crate) fn lookup<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A
             continue;
         }
         let c = ct.table.get_mut(id);
-        if k.proto == proto::TCP && c.tcp.on_segment(dir, tu.tcp_flags).is_err() {
-            f.drop(i, DropReason::CtInvalid);
-            continue;
+        if k.proto == proto::TCP {
+            if let Err(r) =
+                track_tcp(&mut c.tcp, dir, &f.buf(i).data()[m.l3()..], sec.tcp_liberal || m.has(flag::FRAG), cx)
+            {
+                f.drop(i, r);
+                continue;
+            }
         }
         let translated = c.data.flags & NatData::TRANSLATED != 0;
         let to = if dir == Dir::Orig { c.reply.reverse() } else { c.orig.reverse() };
@@ -306,11 +343,15 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
         data.flags |= NatData::TRANSLATED;
     }
     let mut track = tcp::TcpTrack::default();
-    if k.proto == proto::TCP && track.on_segment(Dir::Orig, tu.tcp_flags).is_err() {
-        if data.map != NatData::NO_MAP {
-            ct.maps.release(data.map);
+    if k.proto == proto::TCP {
+        if let Err(r) =
+            track_tcp(&mut track, Dir::Orig, &f.buf(i).data()[m.l3()..], sec.tcp_liberal || m.has(flag::FRAG), cx)
+        {
+            if data.map != NatData::NO_MAP {
+                ct.maps.release(data.map);
+            }
+            return Drop(r);
         }
-        return Drop(DropReason::CtInvalid);
     }
     match ct.table.insert(k, to.reverse(), track, data, cx.now) {
         Ok(id) => {
