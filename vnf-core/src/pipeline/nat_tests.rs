@@ -592,14 +592,17 @@ fn trace_shows_the_stateful_nodes() {
 
 /// The fixture with `lines` added to its source NAT rule (and `fw` to its firewall).
 fn rig_snat(lines: &str, fw: &str) -> Rig {
+    Rig::with_config(&cfg_snat(lines, fw), 1000)
+}
+
+fn cfg_snat(lines: &str, fw: &str) -> String {
     let rest = REST.replacen("pool = [\"203.0.113.1\"]\n", &format!("pool = [\"203.0.113.1\"]\n{lines}\n"), 1);
     let rest = format!("{rest}{fw}");
-    let cfg = crate::nat::fixture::two_zones(
+    crate::nat::fixture::two_zones(
         "neighbor = [{ ip = \"198.51.100.10\", mac = \"02:00:00:00:00:0a\" }, { ip = \"198.51.100.11\", mac = \"02:00:00:00:00:0b\" }]",
         "neighbor = [{ ip = \"203.0.113.80\", mac = \"02:00:00:00:00:50\" }, { ip = \"203.0.113.254\", mac = \"02:00:00:00:00:fe\" }]",
         &rest,
-    );
-    Rig::with_config(&cfg, 1000)
+    )
 }
 
 fn count(v: &[(&'static str, u64)], name: &str) -> u64 {
@@ -774,4 +777,42 @@ fn per_host_port_limit_counts_mappings_not_connections() {
     }
     let st = r.st.ct.as_ref().unwrap();
     assert_eq!((st.table.len(), st.maps.len(), st.hosts.len()), (0, 0, 0));
+}
+
+#[test]
+fn per_host_counts_and_peers_follow_a_reload_that_rebuilds_the_mappings() {
+    let lines = "filtering = \"address-dependent\"\nmax_connections_per_host = 2\nmax_ports_per_host = 2";
+    let mut r = rig_snat(lines, "");
+    r.run(0, &from_in(H, &udp(IP_H, 6000, IP_S, 53, b"q", 64)));
+    r.run(0, &from_in(H, &udp(IP_H, 6001, IP_RT, 53, b"q", 64)));
+    // The pool grows: the mappings are rebuilt, the connections kept, the counts too.
+    let grown = cfg_snat(lines, "").replace("pool = [\"203.0.113.1\"]", "pool = [\"203.0.113.1\", \"203.0.113.2\"]");
+    let a = r.reload(&grown);
+    assert_eq!((a.ct_kept, a.ct_dropped), (2, 0), "{a:?}");
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!(st.hosts.get(IP_H).map(|h| (h.conns, h.ports)), Some((2, 2)));
+    assert_eq!(st.peers.len(), 2);
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &udp(IP_H, 6002, IP_S, 53, b"q", 64))), DropReason::NatHostConnLimit);
+    let out = tx(&r.run(1, &from_out(S, &udp(IP_S, 7, IP_P, 6000, b"a", 64))));
+    assert_eq!(out, vec![(0, to_in(H, &udp(IP_S, 7, IP_H, 6000, b"a", 63)))], "address-dependent after the reload");
+    // The pool address goes: its connections are dropped and their counts with them.
+    let gone = cfg_snat(lines, "").replace("pool = [\"203.0.113.1\"]", "pool = [\"203.0.113.2\"]");
+    let a = r.reload(&gone);
+    assert_eq!((a.ct_kept, a.ct_dropped), (0, 3), "{a:?}");
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!((st.table.len(), st.maps.len(), st.hosts.len(), st.peers.len()), (0, 0, 0, 0));
+}
+
+#[test]
+fn a_flushed_connection_gives_its_host_count_back() {
+    let mut r = rig_snat("max_connections_per_host = 1", "");
+    r.run(0, &from_in(H, &udp(IP_H, 6000, IP_S, 53, b"q", 64)));
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &udp(IP_H, 6001, IP_S, 53, b"q", 64))), DropReason::NatHostConnLimit);
+    let ct = r.st.ct.as_mut().unwrap();
+    let (id, _) = ct.table.lookup(&FlowKey { src: IP_H, dst: IP_S, sport: 6000, dport: 53, proto: 17 }).unwrap();
+    let c = ct.table.remove(id);
+    ct.forget(&c);
+    assert_eq!((ct.maps.len(), ct.hosts.len()), (0, 0));
+    let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 6001, IP_S, 53, b"q", 64))));
+    assert_eq!(out, vec![(1, to_out(S, &udp(IP_P, 6001, IP_S, 53, b"q", 63)))]);
 }

@@ -64,6 +64,12 @@ impl CtState {
         }
     }
 
+    /// Gives back what removed connection `c` held (its mapping reference, host count and
+    /// peer record): for a removal other than expiry (a control flush).
+    pub fn forget(&mut self, c: &Conn<NatData>) {
+        release(&mut self.maps, &mut self.hosts, &mut self.peers, c);
+    }
+
     /// Rebuilds the host and peer counts from the connections and mappings (after a
     /// reload rebuilt the mappings or dropped connections); the rate windows start afresh.
     pub fn recount(&mut self, sec: &SecTables) {
