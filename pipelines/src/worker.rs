@@ -23,7 +23,6 @@ use vnf_core::conntrack::Filter;
 use vnf_core::l2::fdb::Entry as FdbEntry;
 use vnf_core::l3::neigh::NeighEntry;
 use vnf_core::nat::pool::Mapping;
-use vnf_core::nat::NatData;
 use vnf_core::pipeline::trace::TraceRecord;
 use vnf_core::pipeline::{NodeRuntime, Pipeline, Remap, Sink, Tables};
 use vnf_core::stats::{DropReason, WorkerCounters};
@@ -459,9 +458,7 @@ fn answer(
                 .collect();
             for &id in &ids {
                 let conn = ct.table.remove(id);
-                if conn.data.map != NatData::NO_MAP {
-                    ct.maps.release(conn.data.map);
-                }
+                ct.forget(&conn);
             }
             c.ct_entries.set(u64::from(ct.table.len()));
             c.nat_mappings.set(ct.maps.len() as u64);

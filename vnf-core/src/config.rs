@@ -8,8 +8,8 @@
 mod security;
 
 pub use security::{
-    addr_range, port_range, proto_number, Conntrack, Exhaustion, Firewall, Forward, Nat, Policy, Rule, Snat, Verdict,
-    DEFAULT_ZONE, MAX_ZONES,
+    addr_range, port_range, proto_number, Conntrack, Exhaustion, Filtering, Firewall, Forward, Nat, Policy, Rule, Snat,
+    Verdict, DEFAULT_ZONE, MAX_ZONES,
 };
 
 use crate::wire::MacAddr;

@@ -87,7 +87,11 @@ drop_reasons! {
     CtFragment => "ct-fragment", "an IPv4 fragment on the stateful path (no reassembly)";
     CtUntracked => "ct-untracked", "an ICMP query type other than echo, or an ICMP error about no known connection";
     NatPoolExhausted => "nat-pool-exhausted", "no free external port in the worker's slice of the pool";
-    NatNoMapping => "nat-no-mapping", "to a NAT pool address but matching no connection or port forward";
+    NatNoMapping => "nat-no-mapping", "to a NAT pool address but matching no connection, mapping or port forward";
+    NatFiltered => "nat-filtered", "to a mapping's external address and port from an endpoint its rule's filtering does not let in";
+    NatHostConnLimit => "nat-host-conn-limit", "a new connection from an inside address that holds max_connections_per_host";
+    NatHostRateLimit => "nat-host-rate-limit", "a new connection from an inside address past max_new_per_second_per_host";
+    NatHostPortLimit => "nat-host-port-limit", "a new mapping for an inside address that holds max_ports_per_host";
     NatUnsupportedProto => "nat-unsupported-proto", "source NAT of a protocol other than TCP, UDP and ICMP echo";
     FwDrop => "fw-drop", "a new connection dropped by a firewall rule or zone policy";
     FwReject => "fw-reject", "a new connection rejected by a firewall rule or zone policy (RST or ICMP sent)";
@@ -147,6 +151,7 @@ events! {
     CtExpired => "ct-expired", "connections removed after their idle timeout";
     NatMappingNew => "nat-mapping-new", "new external (address, port) mappings";
     NatTranslated => "nat-translated", "packets whose addresses or ports were translated";
+    NatInboundNew => "nat-inbound-new", "connections opened from outside to a mapping its filtering lets in";
     IcmpErrorTranslated => "icmp-error-translated", "ICMP errors matched to a connection and translated with their embedded header (RFC 5508)";
     FwRejectSent => "fw-reject-sent", "TCP resets and ICMP unreachables sent for rejected connections";
     HandoffOut => "handoff-out", "packets handed to the worker that owns their connection";

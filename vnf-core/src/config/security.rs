@@ -97,6 +97,33 @@ pub struct Snat {
     /// `drop` or `icmp` when no port is free.
     #[serde(default)]
     pub on_exhaustion: Exhaustion,
+    /// Which outside packets to a mapping are let in (RFC 4787 REQ-8).
+    #[serde(default)]
+    pub filtering: Filtering,
+    /// Connections one inside address may hold through this rule, per worker (0: unlimited).
+    #[serde(default)]
+    pub max_connections_per_host: u32,
+    /// New connections one inside address may open per second, per worker (0: unlimited).
+    #[serde(default)]
+    pub max_new_per_second_per_host: u32,
+    /// External ports (mappings) one inside address may hold, per worker (0: unlimited;
+    /// RFC 6888 REQ-4).
+    #[serde(default)]
+    pub max_ports_per_host: u32,
+}
+
+/// Filtering of a source NAT rule's mappings (RFC 4787 §5): which outside endpoints may send
+/// to an inside endpoint's external address and port.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Filtering {
+    /// Anyone.
+    EndpointIndependent,
+    /// Only addresses the inside endpoint has sent to (any port).
+    AddressDependent,
+    /// Only the address and port the inside endpoint has sent to (a connection).
+    #[default]
+    AddressAndPortDependent,
 }
 
 fn default_ports() -> String {
@@ -392,6 +419,16 @@ impl Config {
                         format!("{lo}-{hi} leaves fewer than 64 ports per worker ({workers} workers)"),
                     ));
                 }
+                let cap = self.conntrack.capacity;
+                for (k, v, max) in [
+                    ("max_connections_per_host", s.max_connections_per_host, cap),
+                    ("max_new_per_second_per_host", s.max_new_per_second_per_host, cap),
+                    ("max_ports_per_host", s.max_ports_per_host, u32::from(hi - lo) + 1),
+                ] {
+                    if v > max {
+                        return Err(ConfigError::new(key(k), format!("{v} is more than {max}")));
+                    }
+                }
             }
             let mut seen = HashMap::new();
             for (i, f) in n.forward.iter().enumerate() {
@@ -576,6 +613,24 @@ action = "reject"
                 "port 0",
             ),
             ("from = [\"198.51.100.0/24\"]", "from = [\"198.51.100.1/24\"]", "nat.snat[0].from[0]", "host bits"),
+            (
+                "pool = [\"203.0.113.100\"]",
+                "pool = [\"203.0.113.100\"]\nports = \"2000-2099\"\nmax_ports_per_host = 101",
+                "nat.snat[0].max_ports_per_host",
+                "101 is more than 100",
+            ),
+            (
+                "pool = [\"203.0.113.100\"]",
+                "pool = [\"203.0.113.100\"]\nmax_connections_per_host = 99999999",
+                "nat.snat[0].max_connections_per_host",
+                "99999999 is more than",
+            ),
+            (
+                "pool = [\"203.0.113.100\"]",
+                "pool = [\"203.0.113.100\"]\nmax_new_per_second_per_host = 99999999",
+                "nat.snat[0].max_new_per_second_per_host",
+                "99999999 is more than",
+            ),
             ("proto = \"tcp\"\naddress", "proto = \"icmp\"\naddress", "nat.forward[0].proto", "only tcp and udp"),
             (
                 "address = \"203.0.113.100\"",

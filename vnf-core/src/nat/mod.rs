@@ -10,13 +10,15 @@
 //! ([`SecTables::owner`]); a mask on the low bits of the UDP/TCP destination port is what an
 //! `rte_flow` rule can match on a NIC to steer replies to the owner's queue.
 
+pub mod filter;
+pub mod hosts;
 pub mod pool;
 pub mod translate;
 
 #[cfg(test)]
 pub(crate) mod fixture;
 
-use crate::config::{self, Config, ConfigError, Exhaustion, Verdict};
+use crate::config::{self, Config, ConfigError, Exhaustion, Filtering, Verdict};
 use crate::conntrack::{FlowKey, Timeouts};
 use crate::firewall::{self, Classifier};
 use std::collections::{HashMap, HashSet};
@@ -36,6 +38,10 @@ pub struct SnatRule {
     pub ports: (u16, u16),
     /// Answer to exhaustion.
     pub on_exhaustion: Exhaustion,
+    /// Which outside packets to a mapping are let in.
+    pub filtering: Filtering,
+    /// Per inside address limits.
+    pub limits: hosts::Limits,
 }
 
 /// The compiled firewall.
@@ -136,6 +142,12 @@ impl SecTables {
                     addrs,
                     ports,
                     on_exhaustion: r.on_exhaustion,
+                    filtering: r.filtering,
+                    limits: hosts::Limits {
+                        conns: r.max_connections_per_host,
+                        new_per_sec: r.max_new_per_second_per_host,
+                        ports: r.max_ports_per_host,
+                    },
                 });
             }
         }
@@ -308,6 +320,10 @@ impl NatData {
     pub const SNAT: u8 = 2;
     /// Destination NAT (a port forward) applied.
     pub const DNAT: u8 = 4;
+    /// Counted in the worker's per-host table ([`hosts::Hosts`]) under `orig.src`.
+    pub const HOST: u8 = 8;
+    /// Recorded as a peer of its mapping ([`filter::Peers`], address-dependent filtering).
+    pub const PEER: u8 = 16;
 }
 
 impl Default for NatData {

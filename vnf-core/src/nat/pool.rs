@@ -6,7 +6,9 @@
 //! - paired pooling (REQ-2): an internal address always gets the same pool address (a hash);
 //! - no port overloading (REQ-3): an external port belongs to one mapping at a time; the
 //!   internal port is kept when it is free and in this worker's slice, otherwise a port of
-//!   the same range (0-1023 or 1024-65535) is chosen when the pool has one;
+//!   the same range (0-1023 or 1024-65535) and the same parity (REQ-4) is chosen when the
+//!   pool has one (parity first within the range; with an even number of workers a slice
+//!   holds one parity only, and then the range wins);
 //! - the mapping lives as long as a connection holds it (REQ-5/REQ-6 follow from the
 //!   connection timeouts, refreshed by outbound and inbound packets);
 //! - ICMP echo identifiers are mapped like ports (RFC 5508 REQ-1), from their own bitmap.
@@ -122,6 +124,8 @@ pub struct Mapping {
     pub ext_port: u16,
     /// Connections using it (0: free slot).
     pub refs: u32,
+    /// Counted in the worker's per-host table ([`super::hosts::Hosts`]).
+    pub counted: bool,
     addr_idx: u16,
 }
 
@@ -149,6 +153,8 @@ pub struct Mappings {
     slab: Vec<Mapping>,
     free: Vec<u32>,
     by_int: HashMap<(u8, u32, u16), u32, KeyedState>,
+    /// The same mappings by external (protocol, address, port).
+    by_ext: HashMap<(u8, u32, u16), u32, KeyedState>,
     /// One bit per port, set when taken or not this worker's; `[addr_idx * 3 + class]`.
     bitmaps: Vec<Box<[u64; 1024]>>,
     cursors: Vec<u16>,
@@ -183,10 +189,13 @@ impl Mappings {
         let cursors = vec![0u16; bitmaps.len()];
         let mut by_int = HashMap::with_hasher(KeyedState(sec.key));
         by_int.reserve(capacity as usize);
+        let mut by_ext = HashMap::with_hasher(KeyedState(sec.key));
+        by_ext.reserve(capacity as usize);
         Mappings {
             slab: vec![Mapping::default(); capacity as usize],
             free: (0..capacity).rev().collect(),
             by_int,
+            by_ext,
             bitmaps,
             cursors,
             worker,
@@ -234,6 +243,33 @@ impl Mappings {
         self.bitmaps.get(ai * 3 + class(proto)).map(|b| b.iter().map(|w| w.count_zeros()).sum()).unwrap_or(0)
     }
 
+    /// The live mapping of inside endpoint (proto, addr, port), if any.
+    #[inline]
+    pub fn find(&self, proto: u8, addr: u32, port: u16) -> Option<u32> {
+        self.by_int.get(&(proto, addr, port)).copied()
+    }
+
+    /// The live mapping whose external endpoint is (proto, addr, port), if any.
+    #[inline]
+    pub fn find_ext(&self, proto: u8, addr: u32, port: u16) -> Option<u32> {
+        self.by_ext.get(&(proto, addr, port)).copied()
+    }
+
+    /// Takes one more reference on live mapping `i` (an inbound connection to it).
+    #[inline]
+    pub fn hold(&mut self, i: u32) {
+        let m = &mut self.slab[i as usize];
+        if m.refs > 0 {
+            m.refs += 1;
+        }
+    }
+
+    /// Marks live mapping `i` as counted in the per-host table.
+    #[inline]
+    pub fn set_counted(&mut self, i: u32) {
+        self.slab[i as usize].counted = true;
+    }
+
     /// The mapping of (proto, addr, port) under rule `rule`, made if there is none; takes a
     /// reference. Returns its index.
     pub fn acquire(&mut self, sec: &SecTables, rule: usize, proto: u8, addr: u32, port: u16) -> Result<u32, MapError> {
@@ -254,9 +290,18 @@ impl Mappings {
         let Some(ext_port) = self.pick(bi, r.ports, port) else { return Err(MapError::Exhausted) };
         self.free.pop();
         let ext_addr = sec.pool_addrs[ai];
-        self.slab[slot as usize] =
-            Mapping { proto, int_addr: addr, int_port: port, ext_addr, ext_port, refs: 1, addr_idx: ai as u16 };
+        self.slab[slot as usize] = Mapping {
+            proto,
+            int_addr: addr,
+            int_port: port,
+            ext_addr,
+            ext_port,
+            refs: 1,
+            counted: false,
+            addr_idx: ai as u16,
+        };
         self.by_int.insert((proto, addr, port), slot);
+        self.by_ext.insert((proto, ext_addr, ext_port), slot);
         Ok(slot)
     }
 
@@ -289,6 +334,7 @@ impl Mappings {
         self.bitmaps[bi][w] |= b;
         self.slab[slot as usize] = Mapping { refs: 1, addr_idx: ai as u16, ..*m };
         self.by_int.insert((m.proto, m.int_addr, m.int_port), slot);
+        self.by_ext.insert((m.proto, m.ext_addr, m.ext_port), slot);
         Some(slot)
     }
 
@@ -304,13 +350,15 @@ impl Mappings {
         }
         let m = *m;
         self.by_int.remove(&(m.proto, m.int_addr, m.int_port));
+        self.by_ext.remove(&(m.proto, m.ext_addr, m.ext_port));
         let bi = usize::from(m.addr_idx) * 3 + class(m.proto);
         self.bitmaps[bi][usize::from(m.ext_port >> 6)] &= !(1u64 << (m.ext_port & 63));
         self.free.push(i);
     }
 
     /// Takes a free port: `want` itself if free, else the next free one after the cursor in
-    /// the same range class (below 1024 or not) as `want`, else anywhere in `range`.
+    /// the same range class (below 1024 or not) as `want` and of its parity, else of either
+    /// parity, else anywhere in `range` (its parity first).
     fn pick(&mut self, bi: usize, range: (u16, u16), want: u16) -> Option<u16> {
         let bm = &mut self.bitmaps[bi];
         let taken = |bm: &[u64; 1024], p: u16| bm[usize::from(p >> 6)] >> (p & 63) & 1 == 1;
@@ -320,13 +368,14 @@ impl Mappings {
         } else {
             let class = if want < 1024 { (lo, hi.min(1023)) } else { (lo.max(1024), hi) };
             let start = self.cursors[bi];
+            let same = if want & 1 == 0 { EVEN } else { !EVEN };
             let mut found = None;
-            for (a, b) in [class, range] {
+            for ((a, b), parity) in [(class, same), (class, u64::MAX), (range, same), (range, u64::MAX)] {
                 if a > b {
                     continue;
                 }
                 let s = start.clamp(a, b);
-                found = find_free(bm, s, b).or_else(|| find_free(bm, a, s));
+                found = find_free(bm, s, b, parity).or_else(|| find_free(bm, a, s, parity));
                 if found.is_some() {
                     break;
                 }
@@ -339,14 +388,17 @@ impl Mappings {
     }
 }
 
-/// The first clear bit in `from..=to`.
-fn find_free(bm: &[u64; 1024], from: u16, to: u16) -> Option<u16> {
+/// The even ports of a bitmap word.
+const EVEN: u64 = 0x5555_5555_5555_5555;
+
+/// The first clear bit in `from..=to` that is also set in `allow` (a per-word mask).
+fn find_free(bm: &[u64; 1024], from: u16, to: u16, allow: u64) -> Option<u16> {
     if from > to {
         return None;
     }
     let (fw, tw) = (usize::from(from >> 6), usize::from(to >> 6));
     for (w, &word) in bm.iter().enumerate().take(tw + 1).skip(fw) {
-        let mut free = !word;
+        let mut free = !word & allow;
         if w == fw {
             free &= u64::MAX << (from & 63);
         }
@@ -366,9 +418,13 @@ mod tests {
     use crate::config::Config;
 
     fn sec(workers: usize, ports: &str, extra: &str) -> SecTables {
+        sec_pool(workers, "203.0.113.10-203.0.113.11", ports, extra)
+    }
+
+    fn sec_pool(workers: usize, pool: &str, ports: &str, extra: &str) -> SecTables {
         let w: Vec<String> = (1..=workers).map(|i| i.to_string()).collect();
         let rest = format!(
-            "[[nat.snat]]\nfrom = [\"198.51.100.0/24\"]\nzone = \"outside\"\npool = [\"203.0.113.10-203.0.113.11\"]\nports = \"{ports}\"\n{extra}"
+            "[[nat.snat]]\nfrom = [\"198.51.100.0/24\"]\nzone = \"outside\"\npool = [\"{pool}\"]\nports = \"{ports}\"\n{extra}"
         );
         let text =
             format!("[dataplane]\nworkers = [{}]\n{}", w.join(","), crate::nat::fixture::two_zones("", "", &rest));
@@ -429,6 +485,32 @@ mod tests {
         assert_eq!(m.len(), 3);
         m.release(b);
         assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn a_remapped_port_keeps_its_parity() {
+        // One pool address, so the second host competes for the first one's ports.
+        let s = sec_pool(1, "203.0.113.10", "1024-65535", "");
+        let mut m = Mappings::new(&s, 0, 64);
+        for want in [40000u16, 40001, 1500, 1501] {
+            let a = m.acquire(&s, 0, 17, IN, want).unwrap();
+            assert_eq!(m.get(a).ext_port, want);
+            for h in 1..4 {
+                let b = m.acquire(&s, 0, 17, IN + h, want).unwrap();
+                let p = m.get(b).ext_port;
+                assert_ne!(p, want);
+                assert_eq!(p % 2, want % 2, "REQ-4: {want} remapped to {p}");
+                assert!(p >= 1024);
+            }
+        }
+        // Only odd ports left in a tiny range: an even one is remapped to an odd port.
+        let s = sec_pool(1, "203.0.113.10", "2000-2063", "");
+        let mut m = Mappings::new(&s, 0, 128);
+        for p in (2000..2064).step_by(2) {
+            m.acquire(&s, 0, 6, IN, p).unwrap();
+        }
+        let x = m.acquire(&s, 0, 6, IN + 1, 2000).unwrap();
+        assert_eq!(m.get(x).ext_port % 2, 1, "parity yields to exhaustion");
     }
 
     #[test]

@@ -200,7 +200,7 @@ fn endpoint_independent_mapping_and_no_port_overloading() {
     let out = tx(&r.run(1, &from_out(RT, &udp(IP_RT, 53, IP_P, 5000, b"a2", 64))));
     assert_eq!(out, vec![(0, to_in(H, &udp(IP_RT, 53, IP_H, 5000, b"a2", 63)))]);
     // Address and port dependent filtering: a third party cannot use the mapping.
-    assert_eq!(drop_of(&mut r, 1, &from_out(S, &udp(IP_S, 9999, IP_P, 5000, b"x", 64))), DropReason::NatNoMapping);
+    assert_eq!(drop_of(&mut r, 1, &from_out(S, &udp(IP_S, 9999, IP_P, 5000, b"x", 64))), DropReason::NatFiltered);
 }
 
 #[test]
@@ -465,7 +465,7 @@ fn tcp_mappings_are_endpoint_independent_too() {
     let third = 0xcb00_7109; // 203.0.113.9
     assert_eq!(
         drop_of(&mut r, 1, &from_out(S, &tcp(third, 80, IP_P, 45000, SYNACK, 1, 2, 64))),
-        DropReason::NatNoMapping
+        DropReason::NatFiltered
     );
 }
 
@@ -700,4 +700,231 @@ fn tcp_liberal_lets_segments_outside_the_window_through() {
     exchange(&mut r, 1001, 5001, b"ping", b"pong");
     assert!(r.events().contains(&("ct-liberal", 2)), "{:?}", r.events());
     assert!(r.drops().is_empty(), "{:?}", r.drops());
+}
+
+/// The fixture with `lines` added to its source NAT rule (and `fw` to its firewall).
+fn rig_snat(lines: &str, fw: &str) -> Rig {
+    Rig::with_config(&cfg_snat(lines, fw), 1000)
+}
+
+fn cfg_snat(lines: &str, fw: &str) -> String {
+    let rest = REST.replacen("pool = [\"203.0.113.1\"]\n", &format!("pool = [\"203.0.113.1\"]\n{lines}\n"), 1);
+    let rest = format!("{rest}{fw}");
+    crate::nat::fixture::two_zones(
+        "neighbor = [{ ip = \"198.51.100.10\", mac = \"02:00:00:00:00:0a\" }, { ip = \"198.51.100.11\", mac = \"02:00:00:00:00:0b\" }]",
+        "neighbor = [{ ip = \"203.0.113.80\", mac = \"02:00:00:00:00:50\" }, { ip = \"203.0.113.254\", mac = \"02:00:00:00:00:fe\" }]",
+        &rest,
+    )
+}
+
+fn count(v: &[(&'static str, u64)], name: &str) -> u64 {
+    v.iter().find(|(n, _)| *n == name).map(|&(_, c)| c).unwrap_or(0)
+}
+
+#[test]
+fn endpoint_independent_filtering_lets_anyone_in_to_a_mapping() {
+    // RFC 4787 REQ-8 (endpoint-independent filtering), RFC 5382 REQ-3.
+    let fw = "[[firewall.rule]]\nfrom = \"outside\"\nproto = \"udp\"\ndport = \"6666\"\naction = \"drop\"\n";
+    let mut r = rig_snat("filtering = \"endpoint-independent\"", fw);
+    let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 5000, IP_S, 53, b"q", 64))));
+    assert_eq!(out, vec![(1, to_out(S, &udp(IP_P, 5000, IP_S, 53, b"q", 63)))]);
+    // Another port of the same server, another server: both reach the inside endpoint.
+    let out = tx(&r.run(1, &from_out(S, &udp(IP_S, 9999, IP_P, 5000, b"a", 64))));
+    assert_eq!(out, vec![(0, to_in(H, &udp(IP_S, 9999, IP_H, 5000, b"a", 63)))]);
+    let out = tx(&r.run(1, &from_out(RT, &udp(IP_RT, 7777, IP_P, 5000, b"b", 64))));
+    assert_eq!(out, vec![(0, to_in(H, &udp(IP_RT, 7777, IP_H, 5000, b"b", 63)))]);
+    // The inside host answers the newcomer through the same mapping.
+    let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 5000, IP_RT, 7777, b"c", 64))));
+    assert_eq!(out, vec![(1, to_out(RT, &udp(IP_P, 5000, IP_RT, 7777, b"c", 63)))]);
+    // A TCP mapping takes a SYN from anyone (simultaneous open), not a stray ACK.
+    let out = tx(&r.run(0, &from_in(H, &tcp(IP_H, 45000, IP_S, 80, SYN, 1, 0, 64))));
+    assert_eq!(out, vec![(1, to_out(S, &tcp(IP_P, 45000, IP_S, 80, SYN, 1, 0, 63)))]);
+    let out = tx(&r.run(1, &from_out(RT, &tcp(IP_RT, 1234, IP_P, 45000, SYN, 9, 0, 64))));
+    assert_eq!(out, vec![(0, to_in(H, &tcp(IP_RT, 1234, IP_H, 45000, SYN, 9, 0, 63)))]);
+    assert_eq!(drop_of(&mut r, 1, &from_out(RT, &tcp(IP_RT, 1235, IP_P, 45000, ACK, 9, 1, 64))), DropReason::CtInvalid);
+    // No mapping on the port: nothing to let in; the firewall still judges what is let in.
+    assert_eq!(drop_of(&mut r, 1, &from_out(S, &udp(IP_S, 53, IP_P, 5001, b"x", 64))), DropReason::NatNoMapping);
+    r.run(0, &from_in(H, &udp(IP_H, 6666, IP_S, 53, b"q", 64)));
+    assert_eq!(drop_of(&mut r, 1, &from_out(RT, &udp(IP_RT, 1, IP_P, 6666, b"x", 64))), DropReason::FwDrop);
+    assert_eq!(count(&r.events(), "nat-inbound-new"), 3);
+    assert_eq!(count(&r.events(), "nat-mapping-new"), 3);
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!((st.table.len(), st.maps.len()), (6, 3));
+    // The inbound connections hold the mapping: it lives until the last of them expires.
+    for _ in 0..301 {
+        r.tick(1000);
+    }
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!((st.table.len(), st.maps.len()), (0, 0), "connections and mappings freed");
+    assert_eq!(drop_of(&mut r, 1, &from_out(S, &udp(IP_S, 9999, IP_P, 5000, b"a", 64))), DropReason::NatNoMapping);
+}
+
+#[test]
+fn address_dependent_filtering_lets_in_only_addresses_sent_to() {
+    // RFC 4787 REQ-8 (address-dependent filtering).
+    let mut r = rig_snat("filtering = \"address-dependent\"", "");
+    r.run(0, &from_in(H, &udp(IP_H, 5000, IP_S, 53, b"q", 64)));
+    // Any port of the address the host sent to.
+    let out = tx(&r.run(1, &from_out(S, &udp(IP_S, 9999, IP_P, 5000, b"a", 64))));
+    assert_eq!(out, vec![(0, to_in(H, &udp(IP_S, 9999, IP_H, 5000, b"a", 63)))]);
+    // Not another address, until the host sends to it (from the same endpoint).
+    assert_eq!(drop_of(&mut r, 1, &from_out(RT, &udp(IP_RT, 7777, IP_P, 5000, b"b", 64))), DropReason::NatFiltered);
+    assert_eq!(
+        drop_of(&mut r, 1, &from_out(RT, &tcp(IP_RT, 7777, IP_P, 5000, SYN, 1, 0, 64))),
+        DropReason::NatNoMapping,
+        "a UDP mapping is not a TCP one"
+    );
+    r.run(0, &from_in(H, &udp(IP_H, 5001, IP_RT, 53, b"q", 64)));
+    assert_eq!(drop_of(&mut r, 1, &from_out(RT, &udp(IP_RT, 7777, IP_P, 5000, b"b", 64))), DropReason::NatFiltered);
+    let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 5000, IP_RT, 53, b"q", 64))));
+    assert_eq!(out, vec![(1, to_out(RT, &udp(IP_P, 5000, IP_RT, 53, b"q", 63)))]);
+    let out = tx(&r.run(1, &from_out(RT, &udp(IP_RT, 7777, IP_P, 5000, b"b", 64))));
+    assert_eq!(out, vec![(0, to_in(H, &udp(IP_RT, 7777, IP_H, 5000, b"b", 63)))]);
+    assert_eq!(count(&r.drops(), "nat-filtered"), 2);
+    assert_eq!(count(&r.events(), "nat-inbound-new"), 2);
+    assert_eq!(r.st.ct.as_ref().unwrap().peers.len(), 3);
+    // Peers go with their connections.
+    for _ in 0..301 {
+        r.tick(1000);
+    }
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!((st.table.len(), st.maps.len(), st.peers.len()), (0, 0, 0));
+}
+
+#[test]
+fn address_and_port_dependent_filtering_lets_in_only_the_connection() {
+    // RFC 4787 REQ-8: the default, also when spelled out.
+    let mut r = rig_snat("filtering = \"address-and-port-dependent\"", "");
+    r.run(0, &from_in(H, &udp(IP_H, 5000, IP_S, 53, b"q", 64)));
+    let out = tx(&r.run(1, &from_out(S, &udp(IP_S, 53, IP_P, 5000, b"a", 64))));
+    assert_eq!(out, vec![(0, to_in(H, &udp(IP_S, 53, IP_H, 5000, b"a", 63)))]);
+    assert_eq!(drop_of(&mut r, 1, &from_out(S, &udp(IP_S, 9999, IP_P, 5000, b"x", 64))), DropReason::NatFiltered);
+    assert_eq!(drop_of(&mut r, 1, &from_out(RT, &udp(IP_RT, 53, IP_P, 5000, b"x", 64))), DropReason::NatFiltered);
+    assert_eq!(count(&r.events(), "nat-inbound-new"), 0);
+    assert_eq!(r.st.ct.as_ref().unwrap().table.len(), 1);
+}
+
+#[test]
+fn a_remapped_port_keeps_its_parity() {
+    // RFC 4787 REQ-4: the preserved port is taken, a port of the same parity is chosen.
+    let mut r = rig();
+    for (sport, data) in [(5001u16, b"o"), (5000, b"e")] {
+        r.run(0, &from_in(H, &udp(IP_H, sport, IP_S, 53, data, 64)));
+        let out = tx(&r.run(0, &from_in(H2, &udp(IP_H2, sport, IP_S, 53, data, 64))));
+        let p = u16::from_be_bytes([out[0].1[34], out[0].1[35]]);
+        assert_ne!(p, sport);
+        assert_eq!(p % 2, sport % 2, "{sport} remapped to {p}");
+        assert_eq!(out, vec![(1, to_out(S, &udp(IP_P, p, IP_S, 53, data, 63)))]);
+    }
+}
+
+#[test]
+fn per_host_connection_limit_leaves_other_hosts_alone() {
+    // RFC 6888 REQ-4 style limits: one host cannot take the table.
+    let mut r = rig_snat("max_connections_per_host = 3", "");
+    for p in 0..3u16 {
+        let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 7000 + p, IP_S, 53, b"q", 64))));
+        assert_eq!(out, vec![(1, to_out(S, &udp(IP_P, 7000 + p, IP_S, 53, b"q", 63)))]);
+    }
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &udp(IP_H, 7003, IP_S, 53, b"q", 64))), DropReason::NatHostConnLimit);
+    assert_eq!(
+        drop_of(&mut r, 0, &from_in(H, &tcp(IP_H, 7004, IP_S, 80, SYN, 1, 0, 64))),
+        DropReason::NatHostConnLimit
+    );
+    // Known connections still pass; another host still opens its own.
+    assert_eq!(tx(&r.run(0, &from_in(H, &udp(IP_H, 7000, IP_S, 53, b"q", 64)))).len(), 1);
+    for p in 0..3u16 {
+        let out = tx(&r.run(0, &from_in(H2, &udp(IP_H2, 8000 + p, IP_S, 53, b"q", 64))));
+        assert_eq!(out, vec![(1, to_out(S, &udp(IP_P, 8000 + p, IP_S, 53, b"q", 63)))]);
+    }
+    assert_eq!(count(&r.drops(), "nat-host-conn-limit"), 2);
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!(st.hosts.get(IP_H).map(|h| (h.conns, h.ports)), Some((3, 3)));
+    // Expiry releases the counts and frees the entries.
+    for _ in 0..301 {
+        r.tick(1000);
+    }
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!((st.table.len(), st.hosts.len()), (0, 0));
+    assert_eq!(tx(&r.run(0, &from_in(H, &udp(IP_H, 7003, IP_S, 53, b"q", 64)))).len(), 1);
+}
+
+#[test]
+fn per_host_rate_limit_is_per_second() {
+    let mut r = rig_snat("max_new_per_second_per_host = 2", "");
+    for p in 0..2u16 {
+        assert_eq!(tx(&r.run(0, &from_in(H, &udp(IP_H, 7000 + p, IP_S, 53, b"q", 64)))).len(), 1);
+    }
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &udp(IP_H, 7002, IP_S, 53, b"q", 64))), DropReason::NatHostRateLimit);
+    let out = tx(&r.run(0, &from_in(H2, &udp(IP_H2, 8000, IP_S, 53, b"q", 64))));
+    assert_eq!(out, vec![(1, to_out(S, &udp(IP_P, 8000, IP_S, 53, b"q", 63)))]);
+    r.tick(1000);
+    let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 7002, IP_S, 53, b"q", 64))));
+    assert_eq!(out, vec![(1, to_out(S, &udp(IP_P, 7002, IP_S, 53, b"q", 63)))]);
+    assert_eq!(count(&r.drops(), "nat-host-rate-limit"), 1);
+}
+
+#[test]
+fn per_host_port_limit_counts_mappings_not_connections() {
+    let mut r = rig_snat("max_ports_per_host = 2", "");
+    r.run(0, &from_in(H, &udp(IP_H, 7000, IP_S, 53, b"q", 64)));
+    r.run(0, &from_in(H, &tcp(IP_H, 7001, IP_S, 80, SYN, 1, 0, 64)));
+    // A new destination on a held mapping needs no new port.
+    let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 7000, IP_RT, 53, b"q", 64))));
+    assert_eq!(out, vec![(1, to_out(RT, &udp(IP_P, 7000, IP_RT, 53, b"q", 63)))]);
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &udp(IP_H, 7002, IP_S, 53, b"q", 64))), DropReason::NatHostPortLimit);
+    assert_eq!(tx(&r.run(0, &from_in(H2, &udp(IP_H2, 7002, IP_S, 53, b"q", 64)))).len(), 1);
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!(st.hosts.get(IP_H).map(|h| (h.conns, h.ports)), Some((3, 2)));
+    assert_eq!(count(&r.drops(), "nat-host-port-limit"), 1);
+    // The TCP connection (SYN_SENT, transitory) goes first and its port with it.
+    for _ in 0..241 {
+        r.tick(1000);
+    }
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!(st.hosts.get(IP_H).map(|h| (h.conns, h.ports)), Some((2, 1)));
+    assert_eq!(tx(&r.run(0, &from_in(H, &udp(IP_H, 7002, IP_S, 53, b"q", 64)))).len(), 1);
+    for _ in 0..301 {
+        r.tick(1000);
+    }
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!((st.table.len(), st.maps.len(), st.hosts.len()), (0, 0, 0));
+}
+
+#[test]
+fn per_host_counts_and_peers_follow_a_reload_that_rebuilds_the_mappings() {
+    let lines = "filtering = \"address-dependent\"\nmax_connections_per_host = 2\nmax_ports_per_host = 2";
+    let mut r = rig_snat(lines, "");
+    r.run(0, &from_in(H, &udp(IP_H, 6000, IP_S, 53, b"q", 64)));
+    r.run(0, &from_in(H, &udp(IP_H, 6001, IP_RT, 53, b"q", 64)));
+    // The pool grows: the mappings are rebuilt, the connections kept, the counts too.
+    let grown = cfg_snat(lines, "").replace("pool = [\"203.0.113.1\"]", "pool = [\"203.0.113.1\", \"203.0.113.2\"]");
+    let a = r.reload(&grown);
+    assert_eq!((a.ct_kept, a.ct_dropped), (2, 0), "{a:?}");
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!(st.hosts.get(IP_H).map(|h| (h.conns, h.ports)), Some((2, 2)));
+    assert_eq!(st.peers.len(), 2);
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &udp(IP_H, 6002, IP_S, 53, b"q", 64))), DropReason::NatHostConnLimit);
+    let out = tx(&r.run(1, &from_out(S, &udp(IP_S, 7, IP_P, 6000, b"a", 64))));
+    assert_eq!(out, vec![(0, to_in(H, &udp(IP_S, 7, IP_H, 6000, b"a", 63)))], "address-dependent after the reload");
+    // The pool address goes: its connections are dropped and their counts with them.
+    let gone = cfg_snat(lines, "").replace("pool = [\"203.0.113.1\"]", "pool = [\"203.0.113.2\"]");
+    let a = r.reload(&gone);
+    assert_eq!((a.ct_kept, a.ct_dropped), (0, 3), "{a:?}");
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!((st.table.len(), st.maps.len(), st.hosts.len(), st.peers.len()), (0, 0, 0, 0));
+}
+
+#[test]
+fn a_flushed_connection_gives_its_host_count_back() {
+    let mut r = rig_snat("max_connections_per_host = 1", "");
+    r.run(0, &from_in(H, &udp(IP_H, 6000, IP_S, 53, b"q", 64)));
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &udp(IP_H, 6001, IP_S, 53, b"q", 64))), DropReason::NatHostConnLimit);
+    let ct = r.st.ct.as_mut().unwrap();
+    let (id, _) = ct.table.lookup(&FlowKey { src: IP_H, dst: IP_S, sport: 6000, dport: 53, proto: 17 }).unwrap();
+    let c = ct.table.remove(id);
+    ct.forget(&c);
+    assert_eq!((ct.maps.len(), ct.hosts.len()), (0, 0));
+    let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 6001, IP_S, 53, b"q", 64))));
+    assert_eq!(out, vec![(1, to_out(S, &udp(IP_P, 6001, IP_S, 53, b"q", 63)))]);
 }

@@ -253,6 +253,7 @@ impl<B: PacketBuf> State<B> {
             st.table.remove(*id);
         }
         st.maps = maps;
+        st.recount(new);
         out.ct_dropped = gone.len() as u32;
         out.ct_kept = st.table.len();
     }

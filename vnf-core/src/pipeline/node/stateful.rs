@@ -3,6 +3,13 @@
 //! routed; a new one is destination-NATed (port forwards), routed, judged by the firewall
 //! (zone pair of ingress and egress domain), source-NATed, then recorded.
 //!
+//! An outside packet to a pool address that matches no connection or forward may still be
+//! let in to a mapping by its rule's filtering ([`crate::nat::filter`]): it then opens a
+//! connection toward the inside endpoint like a port forward (DNAT, judged by the firewall
+//! as a forward is) that holds a reference on the mapping. A source NAT rule's per-host
+//! limits ([`crate::nat::hosts`]) are checked before a connection is made; what a connection
+//! counted (mapping reference, host counts, peer record) is given back when it goes.
+//!
 //! ICMP errors about a known connection are related to it and translated with their
 //! embedded header (RFC 5508); they never refresh or remove it (RFC 4787 REQ-12).
 //! Fragments are not reassembled: the first fragment of a datagram is tracked and translated
@@ -18,12 +25,16 @@
 //! `[conntrack] tcp_liberal` is set, and changes nothing.
 //!
 //! Next: `ip4-forward`, `ip4-local`, `fw-reject`, `icmp4-error`; drops: ct-invalid,
-//! ct-out-of-window, ct-rst-out-of-window, ct-untracked, ct-table-full, nat-no-mapping, nat-pool-exhausted, nat-unsupported-proto,
-//! fw-drop, local-unhandled, no-forward; handoff to the owner worker.
+//! ct-out-of-window, ct-rst-out-of-window, ct-untracked, ct-table-full, nat-no-mapping,
+//! nat-filtered, nat-host-conn-limit, nat-host-rate-limit, nat-host-port-limit,
+//! nat-pool-exhausted, nat-unsupported-proto, fw-drop, local-unhandled, no-forward; handoff
+//! to the owner worker.
 
 use crate::buf::{BufAlloc, PacketBuf};
-use crate::config::{Exhaustion, Verdict};
-use crate::conntrack::{tcp, ConnTable, Dir, FlowKey, InsertError};
+use crate::config::{Exhaustion, Filtering, Verdict};
+use crate::conntrack::{tcp, Conn, ConnTable, Dir, FlowKey, InsertError};
+use crate::nat::filter::Peers;
+use crate::nat::hosts::Hosts;
 use crate::nat::pool::MapError;
 use crate::nat::{translate, Mappings, NatData, SecTables};
 use crate::packet::{flag, PacketMeta};
@@ -43,12 +54,92 @@ pub struct CtState {
     pub table: ConnTable<NatData>,
     /// Source NAT mappings and port slices.
     pub maps: Mappings,
+    /// Per inside address counts (per-host limits).
+    pub hosts: Hosts,
+    /// Remote addresses per inside endpoint (address-dependent filtering).
+    pub peers: Peers,
 }
 
 impl CtState {
     /// Empty state for worker `worker`.
     pub fn new(sec: &SecTables, worker: u16) -> Self {
-        CtState { table: ConnTable::new(sec.capacity, sec.timeouts), maps: Mappings::new(sec, worker, sec.capacity) }
+        CtState {
+            table: ConnTable::new(sec.capacity, sec.timeouts),
+            maps: Mappings::new(sec, worker, sec.capacity),
+            hosts: Hosts::new(sec, sec.capacity),
+            peers: Peers::new(sec, sec.capacity),
+        }
+    }
+
+    /// Gives back what removed connection `c` held (its mapping reference, host count and
+    /// peer record): for a removal other than expiry (a control flush).
+    pub fn forget(&mut self, c: &Conn<NatData>) {
+        release(&mut self.maps, &mut self.hosts, &mut self.peers, c);
+    }
+
+    /// Rebuilds the host and peer counts from the connections and mappings (after a
+    /// reload rebuilt the mappings or dropped connections); the rate windows start afresh.
+    pub fn recount(&mut self, sec: &SecTables) {
+        self.hosts = Hosts::new(sec, sec.capacity);
+        self.peers = Peers::new(sec, sec.capacity);
+        for (_, c) in self.table.iter() {
+            if c.data.flags & NatData::HOST != 0 {
+                self.hosts.add(c.orig.src, 0, false);
+            }
+            if c.data.flags & NatData::PEER != 0 {
+                self.peers.add(c.orig.proto, c.orig.src, c.orig.sport, c.orig.dst);
+            }
+        }
+        for m in self.maps.iter().filter(|m| m.counted) {
+            self.hosts.add_port(m.int_addr);
+        }
+    }
+}
+
+/// Drops a reference on mapping `mi`; the last one of a counted mapping gives its port back
+/// to the host's count.
+#[inline]
+fn unmap(maps: &mut Mappings, hosts: &mut Hosts, mi: u32) {
+    maps.release(mi);
+    let m = maps.get(mi);
+    if m.refs == 0 && m.counted {
+        hosts.release_port(m.int_addr);
+    }
+}
+
+/// Gives back what connection `c` holds: its mapping reference, its host count, its peer.
+#[inline]
+fn release(maps: &mut Mappings, hosts: &mut Hosts, peers: &mut Peers, c: &Conn<NatData>) {
+    if c.data.map != NatData::NO_MAP {
+        unmap(maps, hosts, c.data.map);
+    }
+    if c.data.flags & NatData::HOST != 0 {
+        hosts.release(c.orig.src);
+    }
+    if c.data.flags & NatData::PEER != 0 {
+        peers.release(c.orig.proto, c.orig.src, c.orig.sport, c.orig.dst);
+    }
+}
+
+/// The mapping an outside packet `k` to a pool address (no connection, no forward) is let in
+/// to by its rule's filtering.
+#[inline]
+fn inbound(ct: &CtState, sec: &SecTables, k: &FlowKey) -> Result<u32, DropReason> {
+    if !matches!(k.proto, proto::TCP | proto::UDP) {
+        return Err(DropReason::NatNoMapping);
+    }
+    let mi = ct.maps.find_ext(k.proto, k.dst, k.dport).ok_or(DropReason::NatNoMapping)?;
+    let m = ct.maps.get(mi);
+    let rule = sec.pool_index.get(&k.dst).and_then(|&(_, r)| sec.snat.get(usize::from(r)));
+    let ok = match rule.map(|r| r.filtering) {
+        Some(Filtering::EndpointIndependent) => true,
+        Some(Filtering::AddressDependent) => ct.peers.contains(k.proto, m.int_addr, m.int_port, k.src),
+        _ => false,
+    };
+    if ok {
+        Ok(mi)
+    } else {
+        Err(DropReason::NatFiltered)
     }
 }
 
@@ -260,11 +351,13 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
     let m = *f.meta(i);
     let tu = tuple(&m);
     let k = tu.key;
-    let fwd = if k.proto == proto::TCP || k.proto == proto::UDP {
+    let mut fwd = if k.proto == proto::TCP || k.proto == proto::UDP {
         sec.forwards.get(&(k.proto, k.dst, k.dport)).copied()
     } else {
         None
     };
+    // A mapping let in by its filtering (then `fwd` is its inside endpoint).
+    let mut inbound_map = None;
     if fwd.is_none() {
         if t.local_domain(k.dst).is_some()
             && (!sec.is_pool(k.dst) || (k.proto == proto::ICMP && tu.icmp_type == icmpv4::kind::ECHO_REQUEST))
@@ -272,7 +365,15 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
             return Next(Node::Ip4Local);
         }
         if sec.is_pool(k.dst) {
-            return Drop(DropReason::NatNoMapping);
+            let Some(ct) = st.ct.as_ref() else { return Drop(DropReason::NoForward) };
+            match inbound(ct, sec, &k) {
+                Ok(mi) => {
+                    let mp = ct.maps.get(mi);
+                    fwd = Some((mp.int_addr, mp.int_port));
+                    inbound_map = Some(mi);
+                }
+                Err(r) => return Drop(r),
+            }
         }
     }
     if k.proto == proto::ICMP && tu.icmp_type != icmpv4::kind::ECHO_REQUEST {
@@ -306,9 +407,30 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
         data.flags |= NatData::DNAT;
     }
     let hairpin = fwd.is_some() && zin == zout;
-    if let Some(rule) = sec.snat_rule(k.src, zout, hairpin) {
+    if let Some(mi) = inbound_map {
+        if hairpin {
+            // Hairpinning of dynamic mappings is not done here.
+            return Drop(DropReason::NatNoMapping);
+        }
+        ct.maps.hold(mi);
+        data.map = mi;
+    }
+    // The mapping is new (for the per-host port count).
+    let mut map_new = false;
+    if let Some(rule) = sec.snat_rule(k.src, zout, hairpin).filter(|_| inbound_map.is_none()) {
         if !matches!(k.proto, proto::TCP | proto::UDP | proto::ICMP) {
             return Drop(DropReason::NatUnsupportedProto);
+        }
+        let r = &sec.snat[rule];
+        if r.limits.any() {
+            let new_port = ct.maps.find(k.proto, k.src, k.sport).is_none();
+            if let Err(e) = ct.hosts.check(k.src, &r.limits, cx.now, new_port) {
+                return Drop(e);
+            }
+            data.flags |= NatData::HOST;
+        }
+        if r.filtering == Filtering::AddressDependent && matches!(k.proto, proto::TCP | proto::UDP) {
+            data.flags |= NatData::PEER;
         }
         match ct.maps.acquire(sec, rule, k.proto, k.src, k.sport) {
             Ok(mi) => {
@@ -321,6 +443,7 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
                 data.map = mi;
                 data.flags |= NatData::SNAT;
                 if mp.refs == 1 {
+                    map_new = true;
                     cx.c.event(Event::NatMappingNew);
                 }
             }
@@ -348,7 +471,7 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
             track_tcp(&mut track, Dir::Orig, &f.buf(i).data()[m.l3()..], sec.tcp_liberal || m.has(flag::FRAG), cx)
         {
             if data.map != NatData::NO_MAP {
-                ct.maps.release(data.map);
+                unmap(&mut ct.maps, &mut ct.hosts, data.map);
             }
             return Drop(r);
         }
@@ -357,10 +480,22 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
         Ok(id) => {
             ct.table.touch(id, Dir::Orig, u32::from(tu.ip_len), cx.now);
             cx.c.event(Event::CtNew);
+            if data.flags & NatData::HOST != 0 {
+                if map_new {
+                    ct.maps.set_counted(data.map);
+                }
+                ct.hosts.add(k.src, cx.now, map_new);
+            }
+            if data.flags & NatData::PEER != 0 {
+                ct.peers.add(k.proto, k.src, k.sport, k.dst);
+            }
+            if inbound_map.is_some() {
+                cx.c.event(Event::NatInboundNew);
+            }
         }
         Err(e) => {
             if data.map != NatData::NO_MAP {
-                ct.maps.release(data.map);
+                unmap(&mut ct.maps, &mut ct.hosts, data.map);
             }
             let r = if e == InsertError::Full { DropReason::CtTableFull } else { DropReason::CtInvalid };
             return Drop(r);
@@ -450,12 +585,8 @@ pub(crate) fn untranslate<B: PacketBuf>(st: &State<B>, f: &mut Frame<B>, i: u16,
 /// Connection expiry: call every millisecond; frees the mappings of expired connections.
 pub(crate) fn expire<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>) {
     let Some(ct) = st.ct.as_mut() else { return };
-    let maps = &mut ct.maps;
-    let n = ct.table.expire(cx.now, 2048, |_, c| {
-        if c.data.map != NatData::NO_MAP {
-            maps.release(c.data.map);
-        }
-    });
+    let (maps, hosts, peers) = (&mut ct.maps, &mut ct.hosts, &mut ct.peers);
+    let n = ct.table.expire(cx.now, 2048, |_, c| release(maps, hosts, peers, c));
     if n > 0 {
         cx.c.event_n(Event::CtExpired, u64::from(n));
     }
