@@ -25,6 +25,9 @@ pub mod flag {
     pub const FLOW: u8 = 32;
     /// [`PacketMeta::nh_mac`] holds the routed packet's next-hop MAC (released by ARP).
     pub const NH_KNOWN: u8 = 64;
+    /// Source-translated toward another inside host's mapping: `ct-lookup` looks it up
+    /// once more as arriving at the mapping (hairpinning, RFC 4787 REQ-9).
+    pub const HAIRPIN: u8 = 128;
 }
 
 /// What the nodes know and decide about one packet.

@@ -83,7 +83,9 @@ drop_reasons! {
     CtUntracked => "ct-untracked", "an ICMP query type other than echo, or an ICMP error about no known connection";
     NatPoolExhausted => "nat-pool-exhausted", "no free external port in the worker's slice of the pool";
     NatNoMapping => "nat-no-mapping", "to a NAT pool address but matching no connection or port forward";
-    NatUnsupportedProto => "nat-unsupported-proto", "source NAT of a protocol other than TCP, UDP and ICMP echo";
+    NatUnsupportedProto => "nat-unsupported-proto", "source NAT of DCCP or UDP-Lite (ports and a pseudo-header checksum, not translated)";
+    NatAddrInUse => "nat-addr-in-use", "address-only NAT: every pool address tried already carries this protocol to this remote for another inside host";
+    IcmpBadChecksum => "icmp-bad-checksum", "an ICMP error about a translated connection whose checksum does not verify (RFC 5508 REQ-3)";
     FwDrop => "fw-drop", "a new connection dropped by a firewall rule or zone policy";
     FwReject => "fw-reject", "a new connection rejected by a firewall rule or zone policy (RST or ICMP sent)";
     HandoffFull => "handoff-full", "the owner worker's handoff ring was full";
