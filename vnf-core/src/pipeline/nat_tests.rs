@@ -761,3 +761,51 @@ fn mss_is_clamped_on_the_configured_zone_pair() {
     let e = crate::config::Config::parse(&low, None).unwrap_err();
     assert_eq!(e.key, "firewall.policy[0].mss", "{e}");
 }
+
+#[test]
+fn with_two_workers_a_hairpinned_packet_reaches_the_receivers_worker() {
+    let cfg = cfg().replace("[conntrack]", "[dataplane]\nworkers = [1, 2]\n[conntrack]");
+    let t = Tables::compile(&crate::config::Config::parse(&cfg, None).unwrap()).unwrap();
+    let c = WorkerCounters::with_tunnels(2, 2, 0);
+    let alloc = crate::buf::VecAlloc::default();
+    let mut w: Vec<Pipeline<VecBuf>> = (0..2).map(|i| Pipeline::for_worker(&t, i, 32)).collect();
+    let sec = t.sec.as_deref().unwrap();
+    // A packet received by worker 0 on `port`, followed through every handoff; the handoffs.
+    let send = |w: &mut [Pipeline<VecBuf>], port: u16, pkt: &[u8]| -> (Vec<u8>, Action, u32) {
+        let (mut at, mut handed, mut pkt, mut hops) = (0usize, false, pkt.to_vec(), 0);
+        loop {
+            if handed {
+                w[at].rx_handoff(&c, port, VecBuf::new(&pkt));
+            } else {
+                w[at].rx(&t, port, VecBuf::new(&pkt));
+            }
+            let mut out = Collect::default();
+            w[at].run(&t, &alloc, &c, 1000, &mut out);
+            let (f, a) = out.0.into_iter().next().unwrap();
+            match a {
+                Action::Handoff(o, _) if hops < 4 => {
+                    (at, handed, pkt, hops) = (usize::from(o), true, f.data().to_vec(), hops + 1);
+                }
+                a => return (f.data().to_vec(), a, hops),
+            }
+        }
+    };
+    // Two inside endpoints owned by different workers.
+    let owner = |src: u32, sport: u16| sec.owner(&FlowKey { src, dst: IP_S, sport, dport: 3478, proto: 17 });
+    let p2 = (6000..).find(|&p| owner(IP_H2, p) != owner(IP_H, 5000)).unwrap();
+    let ext = |f: &[u8]| u16::from_be_bytes([f[34], f[35]]);
+    let (f, a, _) = send(&mut w, 0, &from_in(H, &udp(IP_H, 5000, IP_S, 3478, b"s", 64)));
+    assert_eq!(a, Action::Tx(1));
+    let x1 = ext(&f);
+    let (f, a, _) = send(&mut w, 0, &from_in(H2, &udp(IP_H2, p2, IP_S, 3478, b"s", 64)));
+    assert_eq!(a, Action::Tx(1));
+    let x2 = ext(&f);
+    assert_ne!(x1 % 2, x2 % 2, "the mappings live on different workers");
+    let (_, a, _) = send(&mut w, 0, &from_in(H, &udp(IP_H, 5000, IP_P, x2, b"hi", 64)));
+    assert_eq!(a, Action::Drop(DropReason::NatNoMapping), "filtered by H2's mapping");
+    let (f, a, hops) = send(&mut w, 0, &from_in(H2, &udp(IP_H2, p2, IP_P, x1, b"hello", 64)));
+    assert_eq!((f, a), (to_in(H, &udp(IP_P, x2, IP_H, 5000, b"hello", 63)), Action::Tx(0)));
+    assert!(hops >= 1, "the second lookup ran on the receiver's worker");
+    let (f, a, _) = send(&mut w, 0, &from_in(H, &udp(IP_H, 5000, IP_P, x2, b"hi", 64)));
+    assert_eq!((f, a), (to_in(H2, &udp(IP_P, x1, IP_H2, p2, b"hi", 63)), Action::Tx(0)));
+}
