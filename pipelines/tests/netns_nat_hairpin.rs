@@ -254,41 +254,81 @@ fn icmp_seen(file: &Path) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect()
 }
 
-#[test]
-fn hairpin_icmp_checksum_and_gre_between_linux_hosts() {
-    let _l = common::lcores();
+/// The three hosts, their servers and vnfd; dropped in this order (processes first).
+struct Rig {
+    _servers: Vec<Reaper>,
+    vnfd: Vnfd,
+    logs: tempfile::TempDir,
+    sink_log: std::path::PathBuf,
+    gre_log: std::path::PathBuf,
+    l1: Link,
+    _l2: Link,
+    _lo: Link,
+    h1: Host,
+    h2: Host,
+    out: Host,
+    t0: Instant,
+}
+
+/// Hosts, links, the outside servers (STUN-like on 3478, a silent UDP sink on 33434, a raw
+/// GRE echo) and a running vnfd.
+fn rig() -> Rig {
     let t0 = Instant::now();
+    let h1 = Host::new("hpin1");
+    let h2 = Host::new("hpin2");
+    let out = Host::new("hpout");
+    let l1 = Link::new(&h1, &format!("{IN1}/24"), Some("02:00:00:00:0a:10"));
+    let l2 = Link::new(&h2, &format!("{IN2}/24"), Some("02:00:00:00:0a:11"));
+    let lo = Link::new(&out, &format!("{OUTSIDE}/24"), Some("02:00:00:00:14:50"));
+    for h in [&h1, &h2] {
+        h.must(&["ip", "route", "add", "default", "via", GW_IN]);
+    }
+    let logs = tempfile::tempdir().unwrap();
+    let sink_log = logs.path().join("sink.log");
+    let gre_log = logs.path().join("gre.log");
+    let servers = vec![
+        udp_server(&out, &["stun", OUTSIDE, "3478"], 3478),
+        udp_server(&out, &["sink", OUTSIDE, "33434", sink_log.to_str().unwrap()], 33434),
+        Reaper(out.spawn(&["python3", "-c", PY, "greecho", gre_log.to_str().unwrap()])),
+    ];
+    let vnfd = Vnfd::start(&config(&l1, &l2, &lo, &netns::file_prefix("hpnat")), &[]).unwrap();
+    eprintln!("[{:.1}s] vnfd running", t0.elapsed().as_secs_f64());
+    Rig { _servers: servers, vnfd, logs, sink_log, gre_log, l1, _l2: l2, _lo: lo, h1, h2, out, t0 }
+}
+
+/// "IP PORT" as a pair.
+fn endpoint(s: &str) -> (String, u16) {
+    let (ip, port) = s.split_once(' ').unwrap_or_else(|| panic!("endpoint {s:?}"));
+    (ip.to_string(), port.trim().parse().unwrap_or_else(|_| panic!("endpoint {s:?}")))
+}
+
+/// Runs `f` on a fresh rig, holding the lcores; then no namespace of this process is left.
+fn with_rig(f: impl FnOnce(&Rig)) {
+    let _l = common::lcores();
     {
-        let h1 = Host::new("hpin1");
-        let h2 = Host::new("hpin2");
-        let out = Host::new("hpout");
-        let l1 = Link::new(&h1, &format!("{IN1}/24"), Some("02:00:00:00:0a:10"));
-        let l2 = Link::new(&h2, &format!("{IN2}/24"), Some("02:00:00:00:0a:11"));
-        let lo = Link::new(&out, &format!("{OUTSIDE}/24"), Some("02:00:00:00:14:50"));
-        for h in [&h1, &h2] {
-            h.must(&["ip", "route", "add", "default", "via", GW_IN]);
-        }
-        let logs = tempfile::tempdir().unwrap();
-        let _stun = udp_server(&out, &["stun", OUTSIDE, "3478"], 3478);
-        let sink_log = logs.path().join("sink.log");
-        let _sink = udp_server(&out, &["sink", OUTSIDE, "33434", sink_log.to_str().unwrap()], 33434);
-        let gre_log = logs.path().join("gre.log");
-        let _greecho = Reaper(out.spawn(&["python3", "-c", PY, "greecho", gre_log.to_str().unwrap()]));
+        let r = rig();
+        f(&r);
+        eprintln!("total {:?}", r.t0.elapsed());
+    }
+    let me = format!("{}-{}-", netns::PREFIX, std::process::id());
+    assert!(
+        netns::rig_namespaces().iter().all(|n| !n.starts_with(&me)),
+        "namespaces left behind: {:?}",
+        netns::rig_namespaces()
+    );
+}
 
-        let vnfd = Vnfd::start(&config(&l1, &l2, &lo, &netns::file_prefix("hpnat")), &[]).unwrap();
-        eprintln!("[{:.1}s] vnfd running", t0.elapsed().as_secs_f64());
-
+#[test]
+fn two_inside_hosts_reach_each_other_through_their_external_mappings() {
+    // RFC 4787 REQ-9.
+    with_rig(|r| {
         // --- Hairpinning: the external endpoints as the STUN server sees them.
-        let e1 = py(&h1, &["whoami", "5000", OUTSIDE, "3478"]);
-        let e2 = py(&h2, &["whoami", "6000", OUTSIDE, "3478"]);
-        let endpoint = |s: &str| -> (String, u16) {
-            let (ip, port) = s.split_once(' ').unwrap_or_else(|| panic!("STUN answer {s:?}"));
-            (ip.to_string(), port.parse().unwrap_or_else(|_| panic!("STUN answer {s:?}")))
-        };
+        let e1 = py(&r.h1, &["whoami", "5000", OUTSIDE, "3478"]);
+        let e2 = py(&r.h2, &["whoami", "6000", OUTSIDE, "3478"]);
         let (x1, x2) = (endpoint(&e1), endpoint(&e2));
-        assert!(x1.0 == POOL && x2.0 == POOL && x1.1 != x2.1, "external endpoints {x1:?} {x2:?}{}", ctx(&vnfd));
+        assert!(x1.0 == POOL && x2.0 == POOL && x1.1 != x2.1, "external endpoints {x1:?} {x2:?}{}", ctx(&r.vnfd));
         // They are the mappings `nat` lists.
-        let nat = vnfd_ok(&vnfd, r#"{"cmd":"nat"}"#);
+        let nat = vnfd_ok(&r.vnfd, r#"{"cmd":"nat"}"#);
         for (int, ext) in [(format!("{IN1}:5000"), &x1), (format!("{IN2}:6000"), &x2)] {
             let ext = format!("{}:{}", ext.0, ext.1);
             let found = nat["mappings"]
@@ -298,11 +338,11 @@ fn hairpin_icmp_checksum_and_gre_between_linux_hosts() {
                 .any(|m| m["internal"] == int.as_str() && m["external"] == ext.as_str() && m["proto"] == "udp");
             assert!(found, "mapping {int} -> {ext} not in `nat`: {nat}");
         }
-        let hp_before = counter(&vnfd, "events", "nat-translated");
-        let (p1, p2) = (logs.path().join("punch1"), logs.path().join("punch2"));
+        let hp_before = counter(&r.vnfd, "events", "nat-translated");
+        let (p1, p2) = (r.logs.path().join("punch1"), r.logs.path().join("punch2"));
         let x2p = x2.1.to_string();
         let x1p = x1.1.to_string();
-        let _punch2 = Reaper(h2.spawn(&[
+        let _punch2 = Reaper(r.h2.spawn(&[
             "timeout",
             "40",
             "python3",
@@ -314,35 +354,41 @@ fn hairpin_icmp_checksum_and_gre_between_linux_hosts() {
             &x1p,
             p2.to_str().unwrap(),
         ]));
-        py(&h1, &["punch", "5000", POOL, &x2p, p1.to_str().unwrap()]);
+        py(&r.h1, &["punch", "5000", POOL, &x2p, p1.to_str().unwrap()]);
         assert!(
             common::wait_until(25, || std::fs::read_to_string(&p2).is_ok_and(|s| !s.is_empty())),
             "second puncher did not finish{}",
-            ctx(&vnfd)
+            ctx(&r.vnfd)
         );
         let (r1, r2) = (std::fs::read_to_string(&p1).unwrap(), std::fs::read_to_string(&p2).unwrap());
-        assert_eq!(r1, format!("got {POOL} {} punch from 6000", x2.1), "inside host 1 received{}", ctx(&vnfd));
-        assert_eq!(r2, format!("got {POOL} {} punch from 5000", x1.1), "inside host 2 received{}", ctx(&vnfd));
-        assert!(counter(&vnfd, "events", "nat-translated") > hp_before, "{}", ctx(&vnfd));
-        eprintln!("[{:.1}s] hairpin ok: {x1:?} <-> {x2:?}", t0.elapsed().as_secs_f64());
+        assert_eq!(r1, format!("got {POOL} {} punch from 6000", x2.1), "inside host 1 received{}", ctx(&r.vnfd));
+        assert_eq!(r2, format!("got {POOL} {} punch from 5000", x1.1), "inside host 2 received{}", ctx(&r.vnfd));
+        assert!(counter(&r.vnfd, "events", "nat-translated") > hp_before, "{}", ctx(&r.vnfd));
+        eprintln!("[{:.1}s] hairpin ok: {x1:?} <-> {x2:?}", r.t0.elapsed().as_secs_f64());
+    });
+}
 
+#[test]
+fn a_corrupted_icmp_error_is_not_delivered_inside() {
+    // RFC 5508 REQ-3.
+    with_rig(|r| {
         // --- A corrupted ICMP error about a translated flow is dropped, the right one passes.
-        let pcap = logs.path().join("h1-icmp.pcap");
-        let _cap = capture(&h1, &l1.host_if, "icmp", &pcap);
-        py(&h1, &["send", "7000", OUTSIDE, "33434"]);
+        let pcap = r.logs.path().join("h1-icmp.pcap");
+        let _cap = capture(&r.h1, &r.l1.host_if, "icmp", &pcap);
+        py(&r.h1, &["send", "7000", OUTSIDE, "33434"]);
         assert!(
-            common::wait_until(10, || std::fs::read_to_string(&sink_log).is_ok_and(|s| !s.is_empty())),
+            common::wait_until(10, || std::fs::read_to_string(&r.sink_log).is_ok_and(|s| !s.is_empty())),
             "probe datagram did not arrive outside{}",
-            ctx(&vnfd)
+            ctx(&r.vnfd)
         );
-        let sink = std::fs::read_to_string(&sink_log).unwrap();
+        let sink = std::fs::read_to_string(&r.sink_log).unwrap();
         let (ip, port) = endpoint(sink.lines().next().unwrap());
         assert_eq!(ip, POOL, "probe seen from {sink}");
         let port = port.to_string();
         let (bad0, tr0) =
-            (counter(&vnfd, "drops", "icmp-bad-checksum"), counter(&vnfd, "events", "icmp-error-translated"));
+            (counter(&r.vnfd, "drops", "icmp-bad-checksum"), counter(&r.vnfd, "events", "icmp-error-translated"));
         let scapy = |good: &str| {
-            let o = out.exec(&["timeout", "40", "/usr/bin/python3", "-c", SCAPY, OUTSIDE, POOL, &port, good]);
+            let o = r.out.exec(&["timeout", "40", "/usr/bin/python3", "-c", SCAPY, OUTSIDE, POOL, &port, good]);
             assert!(
                 String::from_utf8_lossy(&o.stdout).contains("sent"),
                 "scapy: {}",
@@ -351,16 +397,16 @@ fn hairpin_icmp_checksum_and_gre_between_linux_hosts() {
         };
         scapy("bad");
         assert!(
-            common::wait_until(10, || counter(&vnfd, "drops", "icmp-bad-checksum") == bad0 + 1),
+            common::wait_until(10, || counter(&r.vnfd, "drops", "icmp-bad-checksum") == bad0 + 1),
             "icmp-bad-checksum not counted{}",
-            ctx(&vnfd)
+            ctx(&r.vnfd)
         );
-        assert_eq!(counter(&vnfd, "events", "icmp-error-translated"), tr0, "{}", ctx(&vnfd));
+        assert_eq!(counter(&r.vnfd, "events", "icmp-error-translated"), tr0, "{}", ctx(&r.vnfd));
         scapy("good");
         assert!(
-            common::wait_until(10, || counter(&vnfd, "events", "icmp-error-translated") == tr0 + 1),
+            common::wait_until(10, || counter(&r.vnfd, "events", "icmp-error-translated") == tr0 + 1),
             "the valid error was not translated{}",
-            ctx(&vnfd)
+            ctx(&r.vnfd)
         );
         // Delivered once, with a valid checksum; the corrupted one never arrived.
         let want = vec![format!("{OUTSIDE} {IN1} 3 3 1")];
@@ -368,17 +414,22 @@ fn hairpin_icmp_checksum_and_gre_between_linux_hosts() {
             common::wait_until(10, || icmp_seen(&pcap) == want),
             "inside capture: {:?}{}",
             icmp_seen(&pcap),
-            ctx(&vnfd)
+            ctx(&r.vnfd)
         );
-        assert_eq!(counter(&vnfd, "drops", "icmp-bad-checksum"), bad0 + 1);
-        eprintln!("[{:.1}s] ICMP checksum ok", t0.elapsed().as_secs_f64());
+        assert_eq!(counter(&r.vnfd, "drops", "icmp-bad-checksum"), bad0 + 1);
+        eprintln!("[{:.1}s] ICMP checksum ok", r.t0.elapsed().as_secs_f64());
+    });
+}
 
+#[test]
+fn gre_leaves_through_snat_with_the_pool_address() {
+    with_rig(|r| {
         // --- GRE (IP protocol 47) through source NAT, address-only.
-        let r = py(&h1, &["gre", OUTSIDE]);
-        assert_eq!(r, "ok", "GRE inside -> outside and back{}", ctx(&vnfd));
-        let seen = std::fs::read_to_string(&gre_log).unwrap_or_default();
-        assert!(!seen.is_empty() && seen.lines().all(|l| l == POOL), "outside saw GRE from {seen:?}{}", ctx(&vnfd));
-        let ct = vnfd_ok(&vnfd, r#"{"cmd":"conntrack"}"#);
+        let res = py(&r.h1, &["gre", OUTSIDE]);
+        assert_eq!(res, "ok", "GRE inside -> outside and back{}", ctx(&r.vnfd));
+        let seen = std::fs::read_to_string(&r.gre_log).unwrap_or_default();
+        assert!(!seen.is_empty() && seen.lines().all(|l| l == POOL), "outside saw GRE from {seen:?}{}", ctx(&r.vnfd));
+        let ct = vnfd_ok(&r.vnfd, r#"{"cmd":"conntrack"}"#);
         let gre = ct["entries"]
             .as_array()
             .unwrap()
@@ -386,15 +437,7 @@ fn hairpin_icmp_checksum_and_gre_between_linux_hosts() {
             .filter(|e| e["proto"] == "47" && e["orig"]["src"] == IN1 && e["reply"]["dst"] == POOL && e["snat"] == true)
             .count();
         assert_eq!(gre, 1, "the address-translated GRE connection of {IN1}: {ct}");
-        assert_eq!(counter(&vnfd, "drops", "nat-unsupported-proto"), 0, "{}", ctx(&vnfd));
-        eprintln!("[{:.1}s] GRE ok", t0.elapsed().as_secs_f64());
-        drop((vnfd, l1, l2, lo, h1, h2, out));
-    }
-    let me = format!("{}-{}-", netns::PREFIX, std::process::id());
-    assert!(
-        netns::rig_namespaces().iter().all(|n| !n.starts_with(&me)),
-        "namespaces left behind: {:?}",
-        netns::rig_namespaces()
-    );
-    eprintln!("total {:?}", t0.elapsed());
+        assert_eq!(counter(&r.vnfd, "drops", "nat-unsupported-proto"), 0, "{}", ctx(&r.vnfd));
+        eprintln!("[{:.1}s] GRE ok", r.t0.elapsed().as_secs_f64());
+    });
 }
