@@ -24,7 +24,8 @@
 //! route, firewall, source NAT, record). They read the tuple `ip4-input` put into the
 //! metadata and update it when they translate the packet.
 //!
-//! Next: `ip4-forward`, `ip4-local`, `fw-reject`, `icmp4-error`; drops: ct-invalid,
+//! Next: `ip4-forward`, `ip4-local`, `fw-reject`, `icmp4-error`, `ct-lookup` (a hairpinned
+//! packet's second lookup); drops: ct-invalid,
 //! ct-untracked, ct-table-full, nat-no-mapping, nat-pool-exhausted, nat-unsupported-proto,
 //! nat-addr-in-use, icmp-bad-checksum, fw-drop, local-unhandled, no-forward; handoff to the owner worker.
 
