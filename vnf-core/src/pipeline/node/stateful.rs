@@ -245,7 +245,10 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
         }
         if let Some(z) = sec.pool_zone(k.dst) {
             let zin = sec.zone(m.domain);
-            if m.has(flag::HAIRPIN) || !matches!(k.proto, proto::TCP | proto::UDP) || zin == z {
+            // A hairpinned packet that found no connection at the mapping (on this worker,
+            // or handed over by the sender's: then its source is a pool address) is filtered.
+            let second = m.has(flag::HAIRPIN) || sec.is_pool(k.src);
+            if second || !matches!(k.proto, proto::TCP | proto::UDP) || zin == z {
                 return Drop(DropReason::NatNoMapping);
             }
             hp_zone = Some(z);
