@@ -11,7 +11,10 @@
 //!   counted (`icmp-bad-checksum`, RFC 5508 REQ-3), nothing reaches the inside host's
 //!   capture; the same error with its checksum right arrives, translated and valid;
 //! - raw GRE (IP protocol 47) through source NAT: the outside host sees the pool address,
-//!   its answer comes back to the inside host.
+//!   its answer comes back to the inside host;
+//! - MSS clamping on the inside -> outside zone pair (`mss = 1360`): the outside host's SYN
+//!   and the inside host's SYN-ACK carry 1360 where the kernels wrote 1460, and the
+//!   connection works (the kernels verify the updated checksums).
 //!
 //! Counters are read from the control socket and waited on; every process and namespace is
 //! dropped on every path (RAII).
@@ -76,6 +79,7 @@ default = "drop"
 from = "inside"
 to = "outside"
 action = "accept"
+mss = 1360
 "#,
         in1.devargs(0),
         in2.devargs(1),
@@ -141,6 +145,24 @@ elif cmd == "sink":  # IP PORT LOG: receives UDP, logs "IP PORT" of each sender,
         d, p = s.recvfrom(2048)
         with open(a[2], "a") as f:
             f.write("%s %d\n" % p)
+
+elif cmd == "tserver":  # IP PORT: TCP echo server
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((a[0], int(a[1])))
+    s.listen(16)
+    while True:
+        c, p = s.accept()
+        c.sendall(c.recv(2048))
+        c.close()
+
+elif cmd == "tcp":  # IP PORT: connects, sends a line, prints "ok" when it comes back
+    try:
+        c = socket.create_connection((a[0], int(a[1])), timeout=10)
+        c.sendall(b"mss\n")
+        print("ok" if c.recv(2048) == b"mss\n" else "mismatch")
+    except Exception as e:
+        print("err", type(e).__name__)
 
 elif cmd == "send":  # LPORT DST DPORT: one UDP datagram "probe"
     udp(int(a[0])).sendto(b"probe", (a[1], int(a[2])))
@@ -243,15 +265,22 @@ fn capture(host: &Host, ifname: &str, filter: &str, file: &Path) -> Reaper {
     r
 }
 
+/// `fields` (tshark `-e` names, first occurrences) of the packets of `file` that match
+/// `filter`, one line each, space separated.
+fn fields(file: &Path, filter: &str, fields: &[&str]) -> Vec<String> {
+    let mut c = std::process::Command::new("tshark");
+    c.args(["-r", file.to_str().unwrap(), "-Y", filter, "-T", "fields", "-E", "occurrence=f"]);
+    for f in fields {
+        c.args(["-e", f]);
+    }
+    let out = c.output().expect("tshark");
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect()
+}
+
 /// `src dst type code checksum-status` of each ICMP packet in `file`, the outer headers'
 /// (tshark; status 1 = good).
 fn icmp_seen(file: &Path) -> Vec<String> {
-    let out = std::process::Command::new("tshark")
-        .args(["-r", file.to_str().unwrap(), "-Y", "icmp", "-T", "fields", "-E", "occurrence=f"])
-        .args(["-e", "ip.src", "-e", "ip.dst", "-e", "icmp.type", "-e", "icmp.code", "-e", "icmp.checksum.status"])
-        .output()
-        .expect("tshark");
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect()
+    fields(file, "icmp", &["ip.src", "ip.dst", "icmp.type", "icmp.code", "icmp.checksum.status"])
 }
 
 /// The three hosts, their servers and vnfd; dropped in this order (processes first).
@@ -264,6 +293,7 @@ struct Rig {
     l1: Link,
     _l2: Link,
     _lo: Link,
+    lo_if: String,
     h1: Host,
     h2: Host,
     out: Host,
@@ -293,7 +323,21 @@ fn rig() -> Rig {
     ];
     let vnfd = Vnfd::start(&config(&l1, &l2, &lo, &netns::file_prefix("hpnat")), &[]).unwrap();
     eprintln!("[{:.1}s] vnfd running", t0.elapsed().as_secs_f64());
-    Rig { _servers: servers, vnfd, logs, sink_log, gre_log, l1, _l2: l2, _lo: lo, h1, h2, out, t0 }
+    Rig {
+        _servers: servers,
+        vnfd,
+        logs,
+        sink_log,
+        gre_log,
+        l1,
+        _l2: l2,
+        lo_if: lo.host_if.clone(),
+        _lo: lo,
+        h1,
+        h2,
+        out,
+        t0,
+    }
 }
 
 /// "IP PORT" as a pair.
@@ -439,5 +483,36 @@ fn gre_leaves_through_snat_with_the_pool_address() {
         assert_eq!(gre, 1, "the address-translated GRE connection of {IN1}: {ct}");
         assert_eq!(counter(&r.vnfd, "drops", "nat-unsupported-proto"), 0, "{}", ctx(&r.vnfd));
         eprintln!("[{:.1}s] GRE ok", r.t0.elapsed().as_secs_f64());
+    });
+}
+
+#[test]
+fn mss_is_clamped_on_the_inside_to_outside_zone_pair() {
+    // RFC 4459 2.3.
+    with_rig(|r| {
+        let _srv = Reaper(r.out.spawn(&["python3", "-c", PY, "tserver", OUTSIDE, "8000"]));
+        assert!(
+            common::wait_until(20, || {
+                !String::from_utf8_lossy(&r.out.exec(&["ss", "-Hltn", "sport = :8000"]).stdout).trim().is_empty()
+            }),
+            "TCP server outside not listening"
+        );
+        let (pin, pout) = (r.logs.path().join("in.pcap"), r.logs.path().join("out.pcap"));
+        let syns = "tcp port 8000 and tcp[tcpflags] & tcp-syn != 0";
+        let _c1 = capture(&r.h1, &r.l1.host_if, syns, &pin);
+        let _c2 = capture(&r.out, &r.lo_if, syns, &pout);
+        let res = py(&r.h1, &["tcp", OUTSIDE, "8000"]);
+        assert_eq!(res, "ok", "TCP through the clamped zone pair{}", ctx(&r.vnfd));
+        let f = ["ip.src", "tcp.flags.ack", "tcp.options.mss_val"];
+        let want_in = [format!("{IN1} 0 1460"), format!("{OUTSIDE} 1 1360")];
+        let want_out = [format!("{POOL} 0 1360"), format!("{OUTSIDE} 1 1460")];
+        assert!(
+            common::wait_until(10, || fields(&pin, "tcp", &f) == want_in && fields(&pout, "tcp", &f) == want_out),
+            "inside saw {:?}, outside saw {:?}{}",
+            fields(&pin, "tcp", &f),
+            fields(&pout, "tcp", &f),
+            ctx(&r.vnfd)
+        );
+        eprintln!("[{:.1}s] MSS ok", r.t0.elapsed().as_secs_f64());
     });
 }
