@@ -182,7 +182,7 @@ pub(crate) fn lookup<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A
             retuple(mm, &to);
             cx.c.event(Event::NatTranslated);
             if flags & NatData::HAIRPIN != 0 && dir == Dir::Orig && !m.has(flag::HAIRPIN) {
-                hairpin(mm, &ct.table, &to);
+                arrive_at_mapping(mm, &ct.table, &to);
                 f.to(i, Node::CtLookup);
                 continue;
             }
@@ -198,7 +198,7 @@ pub(crate) fn lookup<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A
 /// filters it as it filters outside packets and translates its destination. Its owner is
 /// decided again (the receiver's mapping may live on another worker).
 #[inline]
-fn hairpin(m: &mut PacketMeta, table: &ConnTable<NatData>, to: &FlowKey) {
+fn arrive_at_mapping(m: &mut PacketMeta, table: &ConnTable<NatData>, to: &FlowKey) {
     m.flags = (m.flags | flag::HAIRPIN) & !flag::HANDED;
     m.hash = table.hash(to);
 }
@@ -297,45 +297,44 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
             translate::clamp_mss(&mut f.buf_mut(i).data_mut()[m.l3()..], data.mss);
         }
     }
-    let fwd_hairpin = fwd.is_some() && zin == zout;
-    if let Some(rule) = sec.snat_rule(k.src, zout, fwd_hairpin) {
-        if !matches!(k.proto, proto::TCP | proto::UDP | proto::ICMP) {
-            match address_only(ct, sec, rule, &k) {
-                Ok(a) => {
-                    to.src = a;
-                    data.flags |= NatData::SNAT;
-                }
-                Err(r) => return Drop(r),
+    let hairpin = fwd.is_some() && zin == zout;
+    let rule = sec.snat_rule(k.src, zout, hairpin);
+    if let Some(rule) = rule.filter(|_| !matches!(k.proto, proto::TCP | proto::UDP | proto::ICMP)) {
+        match address_only(ct, sec, rule, &k) {
+            Ok(a) => {
+                to.src = a;
+                data.flags |= NatData::SNAT;
             }
-        } else {
-            match ct.maps.acquire(sec, rule, k.proto, k.src, k.sport) {
-                Ok(mi) => {
-                    let mp = ct.maps.get(mi);
-                    to.src = mp.ext_addr;
-                    to.sport = mp.ext_port;
-                    if k.proto == proto::ICMP {
-                        to.dport = mp.ext_port;
-                    }
-                    data.map = mi;
-                    data.flags |= NatData::SNAT;
-                    if mp.refs == 1 {
-                        cx.c.event(Event::NatMappingNew);
-                    }
+            Err(r) => return Drop(r),
+        }
+    } else if let Some(rule) = rule {
+        match ct.maps.acquire(sec, rule, k.proto, k.src, k.sport) {
+            Ok(mi) => {
+                let mp = ct.maps.get(mi);
+                to.src = mp.ext_addr;
+                to.sport = mp.ext_port;
+                if k.proto == proto::ICMP {
+                    to.dport = mp.ext_port;
                 }
-                Err(MapError::Exhausted) => {
-                    if sec.snat[rule].on_exhaustion == Exhaustion::Icmp {
-                        f.meta_mut(i).icmp_error(
-                            DropReason::NatPoolExhausted,
-                            icmpv4::kind::DEST_UNREACHABLE,
-                            icmpv4::unreach::ADMIN_PROHIBITED,
-                            0,
-                        );
-                        return Next(Node::Icmp4Error);
-                    }
-                    return Drop(DropReason::NatPoolExhausted);
+                data.map = mi;
+                data.flags |= NatData::SNAT;
+                if mp.refs == 1 {
+                    cx.c.event(Event::NatMappingNew);
                 }
-                Err(MapError::Full) => return Drop(DropReason::CtTableFull),
             }
+            Err(MapError::Exhausted) => {
+                if sec.snat[rule].on_exhaustion == Exhaustion::Icmp {
+                    f.meta_mut(i).icmp_error(
+                        DropReason::NatPoolExhausted,
+                        icmpv4::kind::DEST_UNREACHABLE,
+                        icmpv4::unreach::ADMIN_PROHIBITED,
+                        0,
+                    );
+                    return Next(Node::Icmp4Error);
+                }
+                return Drop(DropReason::NatPoolExhausted);
+            }
+            Err(MapError::Full) => return Drop(DropReason::CtTableFull),
         }
     } else if hp_zone.is_some() {
         // No source NAT toward the pool's zone: nothing to arrive at the mapping with.
@@ -371,7 +370,7 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
         cx.c.event(Event::NatTranslated);
     }
     if hp_zone.is_some() {
-        hairpin(mm, &ct.table, &to);
+        arrive_at_mapping(mm, &ct.table, &to);
         return Next(Node::CtLookup);
     }
     mm.ip = to.dst;
