@@ -12,22 +12,25 @@ use crate::stats::DropReason;
 /// Flag bits of [`PacketMeta::flags`].
 pub mod flag {
     /// Handed over by another worker (its connection's owner is this one): never hand on.
-    pub const HANDED: u8 = 1;
+    pub const HANDED: u16 = 1;
     /// An inner frame decapsulated from VXLAN: learned at its VTEP, split horizon applies.
-    pub const OVERLAY: u8 = 2;
+    pub const OVERLAY: u16 = 2;
     /// A broadcast ARP in a routed domain: `arp-input` learns from it, then it is flooded.
-    pub const ARP_BCAST: u8 = 4;
+    pub const ARP_BCAST: u16 = 4;
     /// Flooding leaves out the ingress port (a frame received on a bridge port).
-    pub const EXCEPT_IN: u8 = 8;
+    pub const EXCEPT_IN: u16 = 8;
     /// Marked by `vnfctl trace add`: every node records what it did with the packet.
-    pub const TRACED: u8 = 16;
+    pub const TRACED: u16 = 16;
     /// [`PacketMeta::flow`] and the fields beside it hold the packet's current tuple.
-    pub const FLOW: u8 = 32;
+    pub const FLOW: u16 = 32;
     /// [`PacketMeta::nh_mac`] holds the routed packet's next-hop MAC (released by ARP).
-    pub const NH_KNOWN: u8 = 64;
+    pub const NH_KNOWN: u16 = 64;
     /// The first fragment of a datagram on the stateful path: `ct-frag` records how it
     /// leaves so the other fragments follow.
-    pub const FRAG: u8 = 0x80;
+    pub const FRAG: u16 = 0x80;
+    /// Source-translated toward another inside host's mapping: `ct-lookup` looks it up
+    /// once more as arriving at the mapping (hairpinning, RFC 4787 REQ-9).
+    pub const HAIRPIN: u16 = 0x100;
 }
 
 /// What the nodes know and decide about one packet.
@@ -74,7 +77,7 @@ pub struct PacketMeta {
     /// them through a bridge.
     pub prio: u8,
     /// [`flag`] bits.
-    pub flags: u8,
+    pub flags: u16,
     /// IPv4 TTL as received.
     pub ttl: u8,
     /// TCP flags (with [`flag::FLOW`]).
@@ -125,7 +128,7 @@ impl PacketMeta {
 
     /// True if flag bit(s) `f` are set.
     #[inline(always)]
-    pub const fn has(&self, f: u8) -> bool {
+    pub const fn has(&self, f: u16) -> bool {
         self.flags & f != 0
     }
 

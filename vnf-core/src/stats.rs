@@ -92,7 +92,9 @@ drop_reasons! {
     NatHostConnLimit => "nat-host-conn-limit", "a new connection from an inside address that holds max_connections_per_host";
     NatHostRateLimit => "nat-host-rate-limit", "a new connection from an inside address past max_new_per_second_per_host";
     NatHostPortLimit => "nat-host-port-limit", "a new mapping for an inside address that holds max_ports_per_host";
-    NatUnsupportedProto => "nat-unsupported-proto", "source NAT of a protocol other than TCP, UDP and ICMP echo";
+    NatUnsupportedProto => "nat-unsupported-proto", "source NAT of DCCP or UDP-Lite (ports and a pseudo-header checksum, not translated)";
+    NatAddrInUse => "nat-addr-in-use", "address-only NAT: every pool address tried already carries this protocol to this remote for another inside host";
+    IcmpBadChecksum => "icmp-bad-checksum", "an ICMP error about a translated connection whose checksum does not verify (RFC 5508 REQ-3)";
     FwDrop => "fw-drop", "a new connection dropped by a firewall rule or zone policy";
     FwReject => "fw-reject", "a new connection rejected by a firewall rule or zone policy (RST or ICMP sent)";
     HandoffFull => "handoff-full", "the owner worker's handoff ring was full";

@@ -190,7 +190,15 @@ pub struct Policy {
     pub to: String,
     /// Verdict.
     pub action: Verdict,
+    /// TCP MSS clamping (RFC 4459 2.3, for tunnel links): the MSS option of every SYN and
+    /// SYN-ACK of a connection opened from `from` to `to` is lowered to this value when
+    /// above it, in both directions. `536..=65535`.
+    #[serde(default)]
+    pub mss: Option<u16>,
 }
+
+/// Lowest `mss` a zone pair may clamp to (the IPv4 default MSS, RFC 9293 3.7.1).
+pub const MIN_MSS: u16 = 536;
 
 /// `[[firewall.rule]]`: every given condition must hold.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -482,6 +490,12 @@ impl Config {
                     return Err(ConfigError::new(
                         format!("firewall.policy[{i}]"),
                         format!("{} -> {} is already firewall.policy[{j}]", p.from, p.to),
+                    ));
+                }
+                if p.mss.is_some_and(|m| m < MIN_MSS) {
+                    return Err(ConfigError::new(
+                        format!("firewall.policy[{i}].mss"),
+                        format!("below {MIN_MSS}, the IPv4 default MSS"),
                     ));
                 }
             }

@@ -52,6 +52,8 @@ pub struct FwTables {
     pub policy: Vec<Verdict>,
     /// Rules as configured (for listing).
     pub rules: usize,
+    /// Per zone pair MSS clamp (0: none), `[zone_in * zones + zone_out]`.
+    pub mss: Vec<u16>,
 }
 
 /// Everything the stateful path reads.
@@ -164,8 +166,11 @@ impl SecTables {
             Some(f) => {
                 let nz = zones.len();
                 let mut policy = vec![f.default; nz * nz];
+                let mut mss = vec![0u16; nz * nz];
                 for p in &f.policy {
-                    policy[usize::from(zid(&p.from)) * nz + usize::from(zid(&p.to))] = p.action;
+                    let at = usize::from(zid(&p.from)) * nz + usize::from(zid(&p.to));
+                    policy[at] = p.action;
+                    mss[at] = p.mss.unwrap_or(0);
                 }
                 let rules: Vec<firewall::Rule> = f.rule.iter().map(|r| compile_rule(r, &zid)).collect();
                 let classifier = Classifier::compile(&rules).map_err(|e| ConfigError {
@@ -174,7 +179,7 @@ impl SecTables {
                     key: "firewall.rule".into(),
                     reason: format!("{e:?}"),
                 })?;
-                Some(FwTables { classifier, policy, rules: rules.len() })
+                Some(FwTables { classifier, policy, rules: rules.len(), mss })
             }
         };
         Ok(Some(SecTables {
@@ -204,6 +209,37 @@ impl SecTables {
     #[inline]
     pub fn is_pool(&self, a: u32) -> bool {
         !self.pool_index.is_empty() && self.pool_index.contains_key(&a)
+    }
+
+    /// The zone the traffic of pool address `a`'s rule leaves into, if `a` is a pool address.
+    #[inline]
+    pub fn pool_zone(&self, a: u32) -> Option<u8> {
+        if self.pool_index.is_empty() {
+            return None;
+        }
+        let &(_, r) = self.pool_index.get(&a)?;
+        self.snat.get(usize::from(r)).map(|r| r.zone)
+    }
+
+    /// The MSS that TCP connections opened from zone `zin` to `zout` are clamped to (0: none).
+    #[inline]
+    pub fn mss(&self, zin: u8, zout: u8) -> u16 {
+        let Some(fw) = &self.fw else { return 0 };
+        let nz = self.zones.len();
+        fw.mss.get(usize::from(zin) * nz + usize::from(zout)).copied().unwrap_or(0)
+    }
+
+    /// The paired pool choice (RFC 4787 REQ-2) for inside address `addr` among `n` rule
+    /// addresses: an index below `n`, keyed with the process key.
+    #[inline]
+    pub fn paired(&self, addr: u32, n: usize) -> usize {
+        (self.key.u32(addr) >> 32) as usize % n.max(1)
+    }
+
+    /// True if `a` is inside a source NAT rule's `from` prefixes.
+    #[inline]
+    fn inside(&self, a: u32) -> bool {
+        self.snat.iter().any(|r| r.from.iter().any(|p| p.contains(a)))
     }
 
     /// The firewall's decision for a new connection `k` (after destination NAT) from zone
@@ -248,7 +284,9 @@ impl SecTables {
     /// `zin`: a function of the packet alone, the same for both directions of a
     /// connection and for every connection of one inside endpoint (so endpoint-independent
     /// mappings live on one worker):
-    /// - to a pool address and a pool port: the port's slice owner;
+    /// - a protocol without ports (address-only NAT): worker 0;
+    /// - to a pool address and a pool port: the port's slice owner, unless the sender is
+    ///   inside a source NAT prefix (hairpinning: the sender's own mapping decides);
     /// - to a port forward: a hash of the outside client's endpoint (the source);
     /// - from a port forward's inside end: a hash of the client's endpoint (the destination);
     /// - from a source NAT prefix: a hash of the inside endpoint (the source);
@@ -261,17 +299,23 @@ impl SecTables {
         if n <= 1 {
             return 0;
         }
+        if !matches!(k.proto, 1 | 6 | 17) {
+            return 0;
+        }
         let ep = |a: u32, p: u16| -> u32 { (self.key.word(u64::from(a) << 16 | u64::from(p)) >> 32) as u32 };
         if self.is_pool(k.dst) {
             if self.forwards.contains_key(&(k.proto, k.dst, k.dport)) {
                 return (ep(k.src, k.sport) % n) as u16;
             }
-            return (u32::from(k.dport) % n) as u16;
+            if !self.inside(k.src) {
+                return (u32::from(k.dport) % n) as u16;
+            }
+            return (ep(k.src, k.sport) % n) as u16;
         }
         if self.forward_targets.contains(&(k.proto, k.src, k.sport)) {
             return (ep(k.dst, k.dport) % n) as u16;
         }
-        if self.snat.iter().any(|r| r.from.iter().any(|p| p.contains(k.src))) {
+        if self.inside(k.src) {
             return (ep(k.src, k.sport) % n) as u16;
         }
         let (a, b) = (ep(k.src, k.sport), ep(k.dst, k.dport));
@@ -307,8 +351,10 @@ fn compile_rule(r: &config::Rule, zid: &dyn Fn(&str) -> u8) -> firewall::Rule {
 pub struct NatData {
     /// The source NAT mapping this connection holds a reference on.
     pub map: u32,
-    /// `TRANSLATED`, `SNAT`, `DNAT` bits.
+    /// `TRANSLATED`, `SNAT`, `DNAT`, `HAIRPIN` bits.
     pub flags: u8,
+    /// MSS the connection's SYN and SYN-ACK segments are clamped to (0: none).
+    pub mss: u16,
 }
 
 impl NatData {
@@ -324,10 +370,13 @@ impl NatData {
     pub const HOST: u8 = 8;
     /// Recorded as a peer of its mapping ([`filter::Peers`], address-dependent filtering).
     pub const PEER: u8 = 16;
+    /// From inside to another inside host's mapping: translated packets of the original
+    /// direction are looked up once more at the mapping (RFC 4787 REQ-9).
+    pub const HAIRPIN: u8 = 32;
 }
 
 impl Default for NatData {
     fn default() -> Self {
-        NatData { map: Self::NO_MAP, flags: 0 }
+        NatData { map: Self::NO_MAP, flags: 0, mss: 0 }
     }
 }

@@ -125,6 +125,24 @@ pub fn rewrite_icmp_error(
     true
 }
 
+/// True if the ICMP message of the IPv4 packet `ip` has a checksum that verifies. An ICMP
+/// error about a translated connection is checked before it is rewritten (RFC 5508 REQ-3):
+/// a rewrite recomputes the checksum and would launder a corrupted message.
+pub fn icmp_checksum_ok(ip: &[u8]) -> bool {
+    let Ok(p) = Ipv4Packet::new_checked(ip) else { return false };
+    Icmpv4Packet::new_checked(p.payload()).is_ok_and(|m| m.verify_checksum())
+}
+
+/// Lowers the MSS option of the TCP segment in the IPv4 packet `ip` to `max` if it is above
+/// (the TCP checksum updated incrementally). True if the segment was changed.
+pub fn clamp_mss(ip: &mut [u8], max: u16) -> bool {
+    let Ok(mut p) = Ipv4Packet::new_checked(ip) else { return false };
+    if p.protocol() != proto::TCP {
+        return false;
+    }
+    TcpPacket::new_checked(p.payload_mut()).is_ok_and(|mut s| s.clamp_mss(max))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -928,3 +928,224 @@ fn a_flushed_connection_gives_its_host_count_back() {
     let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 6001, IP_S, 53, b"q", 64))));
     assert_eq!(out, vec![(1, to_out(S, &udp(IP_P, 6001, IP_S, 53, b"q", 63)))]);
 }
+
+#[test]
+fn dynamic_mappings_hairpin_with_their_filtering() {
+    // RFC 4787 REQ-9, RFC 5382 REQ-8: H and H2 learn their external endpoints from S (a
+    // STUN server), then reach each other through them. Each sees the other's external
+    // address and port; filtering stays address and port dependent.
+    let mut r = rig();
+    assert_eq!(
+        tx(&r.run(0, &from_in(H, &udp(IP_H, 5000, IP_S, 3478, b"stun", 64)))),
+        vec![(1, to_out(S, &udp(IP_P, 5000, IP_S, 3478, b"stun", 63)))]
+    );
+    assert_eq!(
+        tx(&r.run(0, &from_in(H2, &udp(IP_H2, 6000, IP_S, 3478, b"stun", 64)))),
+        vec![(1, to_out(S, &udp(IP_P, 6000, IP_S, 3478, b"stun", 63)))]
+    );
+    // H to H2's mapping first: H2 never sent to P:5000, so its mapping filters it (as an
+    // outside packet), but H's own connection toward P:6000 is made.
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &udp(IP_H, 5000, IP_P, 6000, b"hi", 64))), DropReason::NatNoMapping);
+    // H2 to H's mapping: H sent to P:6000, so it passes, from H2's external endpoint.
+    assert_eq!(
+        tx(&r.run(0, &from_in(H2, &udp(IP_H2, 6000, IP_P, 5000, b"hello", 64)))),
+        vec![(0, to_in(H, &udp(IP_P, 6000, IP_H, 5000, b"hello", 63)))]
+    );
+    // And now H to H2 goes through, from H's external endpoint.
+    assert_eq!(
+        tx(&r.run(0, &from_in(H, &udp(IP_H, 5000, IP_P, 6000, b"hi", 64)))),
+        vec![(0, to_in(H2, &udp(IP_P, 5000, IP_H2, 6000, b"hi", 63)))]
+    );
+    // Another port of H2 (another mapping) is filtered by H's mapping.
+    assert_eq!(drop_of(&mut r, 0, &from_in(H2, &udp(IP_H2, 6001, IP_P, 5000, b"x", 64))), DropReason::NatNoMapping);
+    // The mappings stay endpoint independent: the same external endpoints toward S.
+    assert_eq!(
+        tx(&r.run(0, &from_in(H2, &udp(IP_H2, 6000, IP_S, 3478, b"again", 64)))),
+        vec![(1, to_out(S, &udp(IP_P, 6000, IP_S, 3478, b"again", 63)))]
+    );
+    // From outside, an endpoint H2's mapping never sent to is filtered.
+    assert_eq!(drop_of(&mut r, 1, &from_out(S, &udp(IP_S, 1, IP_P, 6000, b"x", 64))), DropReason::NatFiltered);
+    assert_eq!(r.st.ct.as_ref().unwrap().maps.len(), 3, "H:5000, H2:6000, H2:6001");
+    // TCP hairpins the same way (H listening after it sent to H2's mapping).
+    let mut r = rig();
+    r.run(0, &from_in(H, &tcp(IP_H, 7000, IP_S, 80, SYN, 1, 0, 64)));
+    r.run(0, &from_in(H2, &tcp(IP_H2, 7001, IP_S, 80, SYN, 1, 0, 64)));
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &tcp(IP_H, 7000, IP_P, 7001, SYN, 10, 0, 64))), DropReason::NatNoMapping);
+    assert_eq!(
+        tx(&r.run(0, &from_in(H2, &tcp(IP_H2, 7001, IP_P, 7000, SYN, 20, 0, 64)))),
+        vec![(0, to_in(H, &tcp(IP_P, 7001, IP_H, 7000, SYN, 20, 0, 63)))]
+    );
+    assert_eq!(
+        // (its SYN-ACK carries the initial sequence number of its own SYN, simultaneous open)
+        tx(&r.run(0, &from_in(H, &tcp(IP_H, 7000, IP_P, 7001, SYNACK, 10, 21, 64)))),
+        vec![(0, to_in(H2, &tcp(IP_P, 7000, IP_H2, 7001, SYNACK, 10, 21, 63)))]
+    );
+}
+
+#[test]
+fn icmp_error_with_a_bad_checksum_is_dropped_not_re_checksummed() {
+    // RFC 5508 REQ-3.
+    let mut r = rig();
+    r.run(0, &from_in(H, &udp(IP_H, 7000, IP_S, 33434, b"probe", 64)));
+    let seen = udp(IP_P, 7000, IP_S, 33434, b"probe", 63);
+    let mut bad = icmp_err(IP_RT, IP_P, 3, 3, &seen, 64);
+    bad[22] ^= 0x40; // the ICMP checksum
+    assert_eq!(drop_of(&mut r, 1, &from_out(RT, &bad)), DropReason::IcmpBadChecksum);
+    let mut bad = icmp_err(IP_RT, IP_P, 3, 3, &seen, 64);
+    bad[54] ^= 1; // a byte of the quote (the quoted UDP checksum)
+    assert_eq!(drop_of(&mut r, 1, &from_out(RT, &bad)), DropReason::IcmpBadChecksum);
+    assert!(r.drops().contains(&("icmp-bad-checksum", 2)));
+    let out = tx(&r.run(1, &from_out(RT, &icmp_err(IP_RT, IP_P, 3, 3, &seen, 64))));
+    let sent = udp(IP_H, 7000, IP_S, 33434, b"probe", 63);
+    assert_eq!(out, vec![(0, to_in(H, &icmp_err(IP_RT, IP_H, 3, 3, &sent, 63)))]);
+    assert!(r.events().contains(&("icmp-error-translated", 1)));
+}
+
+#[test]
+fn gre_and_esp_leave_address_translated() {
+    // Address-only NAT: one inside host per protocol, external address and remote.
+    let mut r = rig();
+    let gre = [0u8, 0, 0x08, 0x00, 0x45, 0, 0, 20];
+    assert_eq!(
+        tx(&r.run(0, &from_in(H, &ipv4(IP_H, IP_S, 47, 64, &gre)))),
+        vec![(1, to_out(S, &ipv4(IP_P, IP_S, 47, 63, &gre)))]
+    );
+    assert_eq!(
+        tx(&r.run(1, &from_out(S, &ipv4(IP_S, IP_P, 47, 64, &gre)))),
+        vec![(0, to_in(H, &ipv4(IP_S, IP_H, 47, 63, &gre)))]
+    );
+    // H2 cannot take GRE to S on the only pool address while H holds it; to another
+    // remote it can, and ESP is another protocol.
+    assert_eq!(drop_of(&mut r, 0, &from_in(H2, &ipv4(IP_H2, IP_S, 47, 64, &gre))), DropReason::NatAddrInUse);
+    assert_eq!(
+        tx(&r.run(0, &from_in(H2, &ipv4(IP_H2, IP_RT, 47, 64, &gre)))),
+        vec![(1, to_out(RT, &ipv4(IP_P, IP_RT, 47, 63, &gre)))]
+    );
+    let esp = [0u8, 0, 0x10, 0x01, 0, 0, 0, 1, 0xaa, 0xbb];
+    assert_eq!(
+        tx(&r.run(0, &from_in(H2, &ipv4(IP_H2, IP_S, 50, 64, &esp)))),
+        vec![(1, to_out(S, &ipv4(IP_P, IP_S, 50, 63, &esp)))]
+    );
+    assert_eq!(
+        tx(&r.run(1, &from_out(S, &ipv4(IP_S, IP_P, 50, 64, &esp)))),
+        vec![(0, to_in(H2, &ipv4(IP_S, IP_H2, 50, 63, &esp)))]
+    );
+    // GRE from a remote no inside host talks to finds no connection.
+    assert_eq!(drop_of(&mut r, 1, &from_out(S, &ipv4(0xcb00_7163, IP_P, 47, 64, &gre))), DropReason::NatNoMapping);
+    // DCCP has ports and a pseudo-header checksum: not translated address-only.
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &ipv4(IP_H, IP_S, 33, 64, &[0; 16]))), DropReason::NatUnsupportedProto);
+    // The connection expires with the `other` timeout (600 s) and frees the address.
+    for _ in 0..601 {
+        r.tick(1000);
+    }
+    assert_eq!(
+        tx(&r.run(0, &from_in(H2, &ipv4(IP_H2, IP_S, 47, 64, &gre)))),
+        vec![(1, to_out(S, &ipv4(IP_P, IP_S, 47, 63, &gre)))]
+    );
+}
+
+/// A TCP segment with an MSS option.
+#[allow(clippy::too_many_arguments)]
+fn tcp_mss(src: u32, sport: u16, dst: u32, dport: u16, flags: u8, seq: u32, ack: u32, ttl: u8, mss: u16) -> Vec<u8> {
+    let mut t = vec![0u8; 24];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    t[12] = 6 << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&1000u16.to_be_bytes());
+    t[20..24].copy_from_slice(&[2, 4, (mss >> 8) as u8, mss as u8]);
+    TcpPacket::new_checked(&mut t[..]).unwrap().fill_checksum(src, dst);
+    ipv4(src, dst, 6, ttl, &t)
+}
+
+#[test]
+fn mss_is_clamped_on_the_configured_zone_pair() {
+    // RFC 4459 2.3: SYN and SYN-ACK of connections from inside to outside.
+    let cfg =
+        cfg().replace("to = \"outside\"\naction = \"accept\"", "to = \"outside\"\naction = \"accept\"\nmss = 1360");
+    let mut r = Rig::with_config(&cfg, 1000);
+    assert_eq!(
+        tx(&r.run(0, &from_in(H, &tcp_mss(IP_H, 40000, IP_S, 80, SYN, 100, 0, 64, 1460)))),
+        vec![(1, to_out(S, &tcp_mss(IP_P, 40000, IP_S, 80, SYN, 100, 0, 63, 1360)))]
+    );
+    // The retransmitted SYN too, and the SYN-ACK the other way.
+    assert_eq!(
+        tx(&r.run(0, &from_in(H, &tcp_mss(IP_H, 40000, IP_S, 80, SYN, 100, 0, 64, 1460)))),
+        vec![(1, to_out(S, &tcp_mss(IP_P, 40000, IP_S, 80, SYN, 100, 0, 63, 1360)))]
+    );
+    assert_eq!(
+        tx(&r.run(1, &from_out(S, &tcp_mss(IP_S, 80, IP_P, 40000, SYNACK, 500, 101, 64, 1460)))),
+        vec![(0, to_in(H, &tcp_mss(IP_S, 80, IP_H, 40000, SYNACK, 500, 101, 63, 1360)))]
+    );
+    // A smaller MSS is left alone.
+    assert_eq!(
+        tx(&r.run(0, &from_in(H, &tcp_mss(IP_H, 40001, IP_S, 80, SYN, 100, 0, 64, 1200)))),
+        vec![(1, to_out(S, &tcp_mss(IP_P, 40001, IP_S, 80, SYN, 100, 0, 63, 1200)))]
+    );
+    // Another zone pair (inside to inside, the port forward's hairpin) is not clamped.
+    r.run(1, &from_out(S, &tcp(IP_S, 5555, IP_P, 8080, SYN, 1, 0, 64)));
+    assert_eq!(
+        tx(&r.run(0, &from_in(H2, &tcp_mss(IP_H2, 6000, IP_P, 8080, SYN, 1, 0, 64, 1460)))),
+        vec![(0, to_in(H, &tcp_mss(IP_P, 6000, IP_H, 80, SYN, 1, 0, 63, 1460)))]
+    );
+    // Without the key nothing is clamped.
+    let mut r = rig();
+    assert_eq!(
+        tx(&r.run(0, &from_in(H, &tcp_mss(IP_H, 40000, IP_S, 80, SYN, 100, 0, 64, 1460)))),
+        vec![(1, to_out(S, &tcp_mss(IP_P, 40000, IP_S, 80, SYN, 100, 0, 63, 1460)))]
+    );
+    // The key is checked.
+    let low = cfg.replace("mss = 1360", "mss = 100");
+    let e = crate::config::Config::parse(&low, None).unwrap_err();
+    assert_eq!(e.key, "firewall.policy[0].mss", "{e}");
+}
+
+#[test]
+fn with_two_workers_a_hairpinned_packet_reaches_the_receivers_worker() {
+    let cfg = cfg().replace("[conntrack]", "[dataplane]\nworkers = [1, 2]\n[conntrack]");
+    let t = Tables::compile(&crate::config::Config::parse(&cfg, None).unwrap()).unwrap();
+    let c = WorkerCounters::with_tunnels(2, 2, 0);
+    let alloc = crate::buf::VecAlloc::default();
+    let mut w: Vec<Pipeline<VecBuf>> = (0..2).map(|i| Pipeline::for_worker(&t, i, 32)).collect();
+    let sec = t.sec.as_deref().unwrap();
+    // A packet received by worker 0 on `port`, followed through every handoff; the handoffs.
+    let send = |w: &mut [Pipeline<VecBuf>], port: u16, pkt: &[u8]| -> (Vec<u8>, Action, u32) {
+        let (mut at, mut handed, mut pkt, mut hops) = (0usize, false, pkt.to_vec(), 0);
+        loop {
+            if handed {
+                w[at].rx_handoff(&c, port, VecBuf::new(&pkt));
+            } else {
+                w[at].rx(&t, port, VecBuf::new(&pkt));
+            }
+            let mut out = Collect::default();
+            w[at].run(&t, &alloc, &c, 1000, &mut out);
+            let (f, a) = out.0.into_iter().next().unwrap();
+            match a {
+                Action::Handoff(o, _) if hops < 4 => {
+                    (at, handed, pkt, hops) = (usize::from(o), true, f.data().to_vec(), hops + 1);
+                }
+                a => return (f.data().to_vec(), a, hops),
+            }
+        }
+    };
+    // Two inside endpoints owned by different workers.
+    let owner = |src: u32, sport: u16| sec.owner(&FlowKey { src, dst: IP_S, sport, dport: 3478, proto: 17 });
+    let p2 = (6000..).find(|&p| owner(IP_H2, p) != owner(IP_H, 5000)).unwrap();
+    let ext = |f: &[u8]| u16::from_be_bytes([f[34], f[35]]);
+    let (f, a, _) = send(&mut w, 0, &from_in(H, &udp(IP_H, 5000, IP_S, 3478, b"s", 64)));
+    assert_eq!(a, Action::Tx(1));
+    let x1 = ext(&f);
+    let (f, a, _) = send(&mut w, 0, &from_in(H2, &udp(IP_H2, p2, IP_S, 3478, b"s", 64)));
+    assert_eq!(a, Action::Tx(1));
+    let x2 = ext(&f);
+    assert_ne!(x1 % 2, x2 % 2, "the mappings live on different workers");
+    let (_, a, _) = send(&mut w, 0, &from_in(H, &udp(IP_H, 5000, IP_P, x2, b"hi", 64)));
+    assert_eq!(a, Action::Drop(DropReason::NatNoMapping), "filtered by H2's mapping");
+    let (f, a, hops) = send(&mut w, 0, &from_in(H2, &udp(IP_H2, p2, IP_P, x1, b"hello", 64)));
+    assert_eq!((f, a), (to_in(H, &udp(IP_P, x2, IP_H, 5000, b"hello", 63)), Action::Tx(0)));
+    assert!(hops >= 1, "the second lookup ran on the receiver's worker");
+    let (f, a, _) = send(&mut w, 0, &from_in(H, &udp(IP_H, 5000, IP_P, x2, b"hi", 64)));
+    assert_eq!((f, a), (to_in(H2, &udp(IP_P, x1, IP_H2, p2, b"hi", 63)), Action::Tx(0)));
+}

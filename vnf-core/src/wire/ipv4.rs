@@ -27,6 +27,14 @@ pub mod proto {
     pub const TCP: u8 = 6;
     /// UDP.
     pub const UDP: u8 = 17;
+    /// DCCP.
+    pub const DCCP: u8 = 33;
+    /// GRE.
+    pub const GRE: u8 = 47;
+    /// ESP.
+    pub const ESP: u8 = 50;
+    /// UDP-Lite.
+    pub const UDPLITE: u8 = 136;
 }
 
 /// A view of an IPv4 packet.

@@ -36,6 +36,18 @@ pub mod flags {
     pub const URG: u8 = 0x20;
 }
 
+/// Option kinds.
+pub mod option {
+    /// End of option list.
+    pub const END: u8 = 0;
+    /// No operation (padding).
+    pub const NOP: u8 = 1;
+    /// Maximum segment size (4 bytes: kind, length, value).
+    pub const MSS: u8 = 2;
+    /// Window scale (RFC 7323), 3 bytes.
+    pub const WINDOW_SCALE: u8 = 3;
+}
+
 /// A view of a TCP segment.
 #[derive(Debug, Clone)]
 pub struct TcpPacket<T: AsRef<[u8]>> {
@@ -115,6 +127,30 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     pub fn options(&self) -> &[u8] {
         &self.buf.as_ref()[HEADER_LEN..self.header_len()]
     }
+    /// The maximum segment size option (kind 2, RFC 9293 3.7.1) and its offset in the
+    /// segment, if the options hold a well-formed one. The walk stops at an end-of-list
+    /// option or at an option whose length is malformed. Needs [`Self::new_checked`].
+    pub fn mss(&self) -> Option<(usize, u16)> {
+        let o = self.options();
+        let mut at = 0;
+        while at < o.len() {
+            match o[at] {
+                option::END => return None,
+                option::NOP => at += 1,
+                kind => {
+                    let len = usize::from(*o.get(at + 1)?);
+                    if len < 2 || at + len > o.len() {
+                        return None;
+                    }
+                    if kind == option::MSS {
+                        return (len == 4).then(|| (HEADER_LEN + at + 2, be16(o, at + 2)));
+                    }
+                    at += len;
+                }
+            }
+        }
+        None
+    }
     /// Payload.
     pub fn payload(&self) -> &[u8] {
         &self.buf.as_ref()[self.header_len()..]
@@ -161,6 +197,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         put16(b, at, v);
         put16(b, field::CHECKSUM.start, c);
     }
+    /// Lowers the maximum segment size option to `max` if it is above (MSS clamping,
+    /// RFC 4459 2.3), updating the checksum. True if it was changed. Needs
+    /// [`Self::new_checked`].
+    pub fn clamp_mss(&mut self, max: u16) -> bool {
+        match self.mss() {
+            Some((at, v)) if v > max => {
+                self.set16_update(at, max);
+                true
+            }
+            _ => false,
+        }
+    }
     /// Recomputes the checksum.
     pub fn fill_checksum(&mut self, src: u32, dst: u32) {
         let b = self.buf.as_mut();
@@ -169,16 +217,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         let c = !checksum::fold(checksum::sum(checksum::pseudo_header(src, dst, proto::TCP, len), b));
         put16(b, field::CHECKSUM.start, c);
     }
-}
-
-/// Option kinds.
-pub mod option {
-    /// End of option list.
-    pub const END: u8 = 0;
-    /// No operation.
-    pub const NOP: u8 = 1;
-    /// Window scale (RFC 7323), 3 bytes.
-    pub const WINDOW_SCALE: u8 = 3;
 }
 
 /// The window scale shift in an option list (a SYN's options), if a well-formed option is
@@ -345,6 +383,33 @@ mod tests {
         assert_eq!(window_scale(&[8, 0, 3, 3, 7]), None, "a length of 0 stops the search");
         assert_eq!(window_scale(&[3, 4, 7, 0]), None, "wrong length");
         assert_eq!(window_scale(&[]), None);
+    }
+
+    #[test]
+    fn mss_option_is_found_and_clamped_with_the_checksum() {
+        let mut b = syn();
+        let p = TcpPacket::new_checked(&b[..]).unwrap();
+        assert_eq!(p.mss(), Some((22, 1460)));
+        let mut p = TcpPacket::new_checked(&mut b[..]).unwrap();
+        assert!(!p.clamp_mss(1460), "not above");
+        assert!(p.clamp_mss(1360));
+        assert_eq!(&b[20..24], &[2, 4, 0x05, 0x50]);
+        let mut want = b;
+        want[16..18].fill(0);
+        TcpPacket::new_checked(&mut want[..]).unwrap().fill_checksum(0xc000_0201, 0xc633_6407);
+        assert_eq!(b, want, "incremental checksum equals recomputation");
+        // After NOPs and another option; malformed lengths end the walk without a panic.
+        let mut o = [0u8; 32];
+        o[..20].copy_from_slice(&syn()[..20]);
+        o[12] = 8 << 4;
+        o[20..32].copy_from_slice(&[1, 1, 4, 2, 2, 4, 0x05, 0xb4, 0, 0, 0, 0]);
+        assert_eq!(TcpPacket::new_checked(&o[..]).unwrap().mss(), Some((26, 1460)));
+        for bad in [[1, 1, 4, 0], [1, 3, 9, 0], [0, 2, 4, 5], [2, 3, 5, 0]] {
+            o[20..24].copy_from_slice(&bad);
+            o[24..28].fill(0);
+            assert_eq!(TcpPacket::new_checked(&o[..]).unwrap().mss(), None, "{bad:?}");
+        }
+        assert_eq!(TcpPacket::new_checked(&SEGMENT[..]).unwrap().mss(), None, "no options");
     }
 
     #[test]

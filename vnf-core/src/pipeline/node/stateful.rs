@@ -11,7 +11,18 @@
 //! counted (mapping reference, host counts, peer record) is given back when it goes.
 //!
 //! ICMP errors about a known connection are related to it and translated with their
-//! embedded header (RFC 5508); they never refresh or remove it (RFC 4787 REQ-12).
+//! embedded header (RFC 5508) once their checksum verified (REQ-3); they never refresh or
+//! remove it (RFC 4787 REQ-12).
+//!
+//! Hairpinning (RFC 4787 REQ-9, RFC 5382 REQ-8): a packet from inside to a pool address
+//! and port that is not a port forward is source-NATed as if it left into the pool's zone
+//! (its connection marked `HAIRPIN`), then goes through `ct-lookup` once more as a packet
+//! arriving at that mapping: the receiver's connection lets it in as it lets in outside
+//! packets it has sent to, and translates its destination; no match is `nat-no-mapping`.
+//!
+//! Protocols without ports (GRE, ESP, ...) are source-NATed address-only (see
+//! `address_only`). A zone pair with `mss` clamps the MSS option of its connections' SYN
+//! and SYN-ACK segments.
 //! Fragments are not reassembled: the first fragment of a datagram is tracked and translated
 //! like a packet, and `ct-frag` makes the others follow it.
 //!
@@ -24,11 +35,12 @@
 //! outside them is dropped (`ct-out-of-window`, `ct-rst-out-of-window`) unless
 //! `[conntrack] tcp_liberal` is set, and changes nothing.
 //!
-//! Next: `ip4-forward`, `ip4-local`, `fw-reject`, `icmp4-error`; drops: ct-invalid,
-//! ct-out-of-window, ct-rst-out-of-window, ct-untracked, ct-table-full, nat-no-mapping,
-//! nat-filtered, nat-host-conn-limit, nat-host-rate-limit, nat-host-port-limit,
-//! nat-pool-exhausted, nat-unsupported-proto, fw-drop, local-unhandled, no-forward; handoff
-//! to the owner worker.
+//! Next: `ip4-forward`, `ct-frag`, `ip4-local`, `fw-reject`, `icmp4-error`, `ct-lookup` (a
+//! hairpinned packet's second lookup); drops: ct-invalid, ct-out-of-window,
+//! ct-rst-out-of-window, ct-untracked, ct-table-full, nat-no-mapping, nat-filtered,
+//! nat-host-conn-limit, nat-host-rate-limit, nat-host-port-limit, nat-pool-exhausted,
+//! nat-unsupported-proto, nat-addr-in-use, icmp-bad-checksum, fw-drop, local-unhandled,
+//! no-forward; handoff to the owner worker.
 
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::config::{Exhaustion, Filtering, Verdict};
@@ -43,6 +55,7 @@ use crate::stats::{DropReason, Event};
 use crate::wire::flow::{self, Ipv4Flow};
 use crate::wire::icmpv4;
 use crate::wire::ipv4::{proto, Ipv4Packet};
+use crate::wire::tcp::flags as tcp_flag;
 use crate::wire::WireError;
 
 /// Connections from which the worker prefetches table entries ahead of a burst.
@@ -312,18 +325,37 @@ pub(crate) fn lookup<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A
                 continue;
             }
         }
-        let translated = c.data.flags & NatData::TRANSLATED != 0;
+        let (flags, mss) = (c.data.flags, c.data.mss);
         let to = if dir == Dir::Orig { c.reply.reverse() } else { c.orig.reverse() };
         ct.table.touch(id, dir, u32::from(tu.ip_len), cx.now);
         let (b, mm) = f.both_mut(i);
-        if translated {
+        if mss != 0 && tu.tcp_flags & tcp_flag::SYN != 0 {
+            translate::clamp_mss(&mut b.data_mut()[m.l3()..], mss);
+        }
+        if flags & NatData::TRANSLATED != 0 {
             translate::rewrite(&mut b.data_mut()[m.l3()..], &k, &to);
             retuple(mm, &to);
             cx.c.event(Event::NatTranslated);
+            if flags & NatData::HAIRPIN != 0 && dir == Dir::Orig && !m.has(flag::HAIRPIN) {
+                arrive_at_mapping(mm, &ct.table, &to);
+                f.to(i, Node::CtLookup);
+                continue;
+            }
         }
         mm.ip = to.dst;
         f.to(i, onward(&m));
     }
+}
+
+/// The packet `m`, source-translated to `to` by its own connection, is addressed to another
+/// inside host's mapping: it goes through `ct-lookup` once more as if it arrived at the
+/// mapping from outside (RFC 4787 REQ-9, RFC 5382 REQ-8), so the receiver's connection
+/// filters it as it filters outside packets and translates its destination. Its owner is
+/// decided again (the receiver's mapping may live on another worker).
+#[inline]
+fn arrive_at_mapping(m: &mut PacketMeta, table: &ConnTable<NatData>, to: &FlowKey) {
+    m.flags = (m.flags | flag::HAIRPIN) & !flag::HANDED;
+    m.hash = table.hash(to);
 }
 
 /// What `ct-new` decided.
@@ -358,21 +390,37 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
     };
     // A mapping let in by its filtering (then `fwd` is its inside endpoint).
     let mut inbound_map = None;
+    // Hairpinning of a dynamic mapping: from inside (a source NAT prefix, not the pool's
+    // own zone) to a pool address and port. The packet leaves into the pool's zone as any
+    // source-NATed one, then arrives at the mapping (`ct-lookup` again).
+    let mut hp_zone = None;
     if fwd.is_none() {
         if t.local_domain(k.dst).is_some()
             && (!sec.is_pool(k.dst) || (k.proto == proto::ICMP && tu.icmp_type == icmpv4::kind::ECHO_REQUEST))
         {
             return Next(Node::Ip4Local);
         }
-        if sec.is_pool(k.dst) {
-            let Some(ct) = st.ct.as_ref() else { return Drop(DropReason::NoForward) };
-            match inbound(ct, sec, &k) {
-                Ok(mi) => {
-                    let mp = ct.maps.get(mi);
-                    fwd = Some((mp.int_addr, mp.int_port));
-                    inbound_map = Some(mi);
+        if let Some(z) = sec.pool_zone(k.dst) {
+            let zin = sec.zone(m.domain);
+            // A hairpinned packet that found no connection at the mapping (on this worker,
+            // or handed over by the sender's: then its source is a pool address).
+            let second = m.has(flag::HAIRPIN) || sec.is_pool(k.src);
+            if second {
+                return Drop(DropReason::NatNoMapping);
+            }
+            if zin != z && matches!(k.proto, proto::TCP | proto::UDP) {
+                hp_zone = Some(z);
+            } else {
+                // From outside: let in by the mapping's filtering, or not.
+                let Some(ct) = st.ct.as_ref() else { return Drop(DropReason::NoForward) };
+                match inbound(ct, sec, &k) {
+                    Ok(mi) => {
+                        let mp = ct.maps.get(mi);
+                        fwd = Some((mp.int_addr, mp.int_port));
+                        inbound_map = Some(mi);
+                    }
+                    Err(r) => return Drop(r),
                 }
-                Err(r) => return Drop(r),
             }
         }
     }
@@ -390,12 +438,16 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
     }
     let first = to.dst >> 24;
     let nh = t.lpm.lookup(to.dst).and_then(|i| t.next_hops.get(i as usize)).copied();
-    let Some(nh) = nh.filter(|_| tu.ttl > 1 && first != 0 && first != 127 && first < 224) else {
-        // Not routable, no route or TTL exceeded: the plain path answers with the error.
-        f.meta_mut(i).ip = k.dst;
-        return Next(Node::Ip4Forward);
+    let zout = match (hp_zone, nh) {
+        (Some(z), _) if tu.ttl > 1 => z,
+        (None, Some(nh)) if tu.ttl > 1 && first != 0 && first != 127 && first < 224 => sec.zone(nh.domain),
+        _ => {
+            // Not routable, no route or TTL exceeded: the plain path answers with the error.
+            f.meta_mut(i).ip = k.dst;
+            return Next(Node::Ip4Forward);
+        }
     };
-    let (zin, zout) = (sec.zone(m.domain), sec.zone(nh.domain));
+    let zin = sec.zone(m.domain);
     match sec.firewall(&to, zin, zout, tu.icmp_type, fwd.is_some()).0 {
         Verdict::Accept => {}
         Verdict::Drop => return Drop(DropReason::FwDrop),
@@ -406,10 +458,19 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
     if fwd.is_some() {
         data.flags |= NatData::DNAT;
     }
+    if hp_zone.is_some() {
+        data.flags |= NatData::HAIRPIN;
+    }
+    if k.proto == proto::TCP {
+        data.mss = sec.mss(zin, zout);
+        if data.mss != 0 && tu.tcp_flags & tcp_flag::SYN != 0 {
+            translate::clamp_mss(&mut f.buf_mut(i).data_mut()[m.l3()..], data.mss);
+        }
+    }
     let hairpin = fwd.is_some() && zin == zout;
     if let Some(mi) = inbound_map {
         if hairpin {
-            // Hairpinning of dynamic mappings is not done here.
+            // An inbound connection to a mapping from its own zone is not made.
             return Drop(DropReason::NatNoMapping);
         }
         ct.maps.hold(mi);
@@ -417,10 +478,16 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
     }
     // The mapping is new (for the per-host port count).
     let mut map_new = false;
-    if let Some(rule) = sec.snat_rule(k.src, zout, hairpin).filter(|_| inbound_map.is_none()) {
-        if !matches!(k.proto, proto::TCP | proto::UDP | proto::ICMP) {
-            return Drop(DropReason::NatUnsupportedProto);
+    let rule = sec.snat_rule(k.src, zout, hairpin).filter(|_| inbound_map.is_none());
+    if let Some(rule) = rule.filter(|_| !matches!(k.proto, proto::TCP | proto::UDP | proto::ICMP)) {
+        match address_only(ct, sec, rule, &k) {
+            Ok(a) => {
+                to.src = a;
+                data.flags |= NatData::SNAT;
+            }
+            Err(r) => return Drop(r),
         }
+    } else if let Some(rule) = rule {
         let r = &sec.snat[rule];
         if r.limits.any() {
             let new_port = ct.maps.find(k.proto, k.src, k.sport).is_none();
@@ -461,6 +528,9 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
             }
             Err(MapError::Full) => return Drop(DropReason::CtTableFull),
         }
+    } else if hp_zone.is_some() {
+        // No source NAT toward the pool's zone: nothing to arrive at the mapping with.
+        return Drop(DropReason::NatNoMapping);
     }
     if to != k {
         data.flags |= NatData::TRANSLATED;
@@ -507,8 +577,41 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
         retuple(mm, &to);
         cx.c.event(Event::NatTranslated);
     }
+    if hp_zone.is_some() {
+        arrive_at_mapping(mm, &ct.table, &to);
+        return Next(Node::CtLookup);
+    }
     mm.ip = to.dst;
     Next(onward(&m))
+}
+
+/// Most pool addresses tried for an address-only translation.
+const ADDRESS_ONLY_TRIES: usize = 8;
+
+/// The external address of a new connection `k` of a protocol without ports (GRE, ESP, ...)
+/// under rule `rule`: address-only NAT, as netfilter does it. The inside address's paired
+/// pool address (the same as its port mappings get), else the next ones of the rule (at most
+/// [`ADDRESS_ONLY_TRIES`]) whose (protocol, address, remote) no other connection holds: the
+/// reply key names the inside host, so one inside host per protocol, external address and
+/// remote address at a time. DCCP and UDP-Lite are refused: they carry ports and a
+/// pseudo-header checksum that address-only NAT would break.
+fn address_only(ct: &CtState, sec: &SecTables, rule: usize, k: &FlowKey) -> Result<u32, DropReason> {
+    if matches!(k.proto, proto::DCCP | proto::UDPLITE) {
+        return Err(DropReason::NatUnsupportedProto);
+    }
+    let addrs = &sec.snat[rule].addrs;
+    if addrs.is_empty() {
+        return Err(DropReason::NatPoolExhausted);
+    }
+    let first = sec.paired(k.src, addrs.len());
+    for n in 0..addrs.len().min(ADDRESS_ONLY_TRIES) {
+        let a = sec.pool_addrs[usize::from(addrs[(first + n) % addrs.len()])];
+        let reply = FlowKey { src: k.dst, dst: a, sport: 0, dport: 0, proto: k.proto };
+        if ct.table.lookup(&reply).is_none() {
+            return Ok(a);
+        }
+    }
+    Err(DropReason::NatAddrInUse)
 }
 
 /// `ct-related`: an ICMP error, translated as its connection if it quotes one (RFC 5508).
@@ -531,6 +634,11 @@ pub(crate) fn related<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, 
         };
         let mut dst = k.dst;
         if c.data.flags & NatData::TRANSLATED != 0 {
+            // RFC 5508 REQ-3: a corrupted error is dropped, not re-checksummed.
+            if !translate::icmp_checksum_ok(&f.buf(i).data()[l3..]) {
+                f.drop(i, DropReason::IcmpBadChecksum);
+                continue;
+            }
             let seen = e.reverse();
             let to = if dir == Dir::Orig { c.reply.reverse() } else { c.orig.reverse() };
             let src = if k.src == seen.src || (dir == Dir::Orig && c.data.flags & NatData::SNAT != 0) {
