@@ -10,7 +10,7 @@
 //! Next: `ct-lookup`, `ip4-local`, `ip4-forward`; drops: malformed, ipv4-bad-checksum,
 //! martian-source, urpf-failed, ct-fragment (stateful).
 
-use super::stateful::{parse_first_tuple, parse_tuple, PREFETCH_FROM};
+use super::stateful::{parse_first_tuple, PREFETCH_FROM};
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::config::Urpf;
 use crate::conntrack::ConnTable;
@@ -97,7 +97,9 @@ fn input<B: PacketBuf, A: BufAlloc>(
             }
             m.flags |= flag::FRAG;
         }
-        let tu = if ip.is_fragment() { parse_first_tuple(l3)? } else { parse_tuple(l3)? };
+        // A whole packet or a first fragment (later fragments went to ct-frag above); one
+        // call, so that the tuple stays in registers.
+        let tu = parse_first_tuple(l3)?;
         m.flow = tu.key;
         m.hash = table.hash(&tu.key);
         m.tcp_flags = tu.tcp_flags;
