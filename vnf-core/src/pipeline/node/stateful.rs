@@ -167,38 +167,38 @@ pub(crate) struct Tuple {
     pub ip_len: u16,
 }
 
+impl From<Ipv4Flow> for Tuple {
+    #[inline(always)]
+    fn from(f: Ipv4Flow) -> Tuple {
+        Tuple {
+            key: f.tuple.into(),
+            ttl: f.ttl,
+            tcp_flags: f.tcp_flags,
+            icmp_type: f.icmp_type,
+            icmp_error: f.icmp_error,
+            ip_len: f.ip_len,
+        }
+    }
+}
+
 /// Reads the tuple of the IPv4 packet `ip` (its header checksum already verified), through
 /// the wire layer.
 #[inline]
 pub(crate) fn parse_tuple(ip: &[u8]) -> Result<Tuple, DropReason> {
     match Ipv4Flow::parse_bytes(ip) {
-        Ok(f) => Ok(Tuple {
-            key: f.tuple.into(),
-            ttl: f.ttl,
-            tcp_flags: f.tcp_flags,
-            icmp_type: f.icmp_type,
-            icmp_error: f.icmp_error,
-            ip_len: f.ip_len,
-        }),
+        Ok(f) => Ok(f.into()),
         Err(WireError::Fragment) => Err(DropReason::CtFragment),
         Err(_) => Err(DropReason::Malformed),
     }
 }
 
-/// The tuple of a first fragment (offset 0, MF set), through the wire layer.
+/// The tuple of a whole packet or a first fragment (offset 0), through the wire layer.
 #[inline]
 pub(crate) fn parse_first_tuple(ip: &[u8]) -> Result<Tuple, DropReason> {
-    match Ipv4Packet::new_checked(ip).and_then(|p| Ipv4Flow::parse_first(&p)) {
-        Ok(f) => Ok(Tuple {
-            key: f.tuple.into(),
-            ttl: f.ttl,
-            tcp_flags: f.tcp_flags,
-            icmp_type: f.icmp_type,
-            icmp_error: f.icmp_error,
-            ip_len: f.ip_len,
-        }),
-        Err(_) => Err(DropReason::Malformed),
-    }
+    Ipv4Packet::new_checked(ip)
+        .and_then(|p| Ipv4Flow::parse_first(&p))
+        .map(Tuple::from)
+        .map_err(|_| DropReason::Malformed)
 }
 
 /// Where a packet the stateful nodes let through goes: routing, or first `ct-frag` for a
