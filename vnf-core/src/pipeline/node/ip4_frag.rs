@@ -59,6 +59,17 @@ pub(crate) fn write_fragment(out: &mut [u8], l2: &[u8], hdr: &[u8], piece: &[u8]
     ip.fill_checksum();
 }
 
+/// The header every fragment after the first carries, and its length: the fixed 20 bytes
+/// of the datagram's header `header` (options included, as checked) and the options with
+/// the copied flag (RFC 791 3.2).
+fn later_header(header: &[u8]) -> ([u8; MAX_HEADER], usize) {
+    let mut later = [0u8; MAX_HEADER];
+    let (fixed, opts) = header.split_at(ipv4::HEADER_LEN);
+    later[..ipv4::HEADER_LEN].copy_from_slice(fixed);
+    let n = ipv4::copied_options(opts, &mut later[ipv4::HEADER_LEN..header.len()]);
+    (later, ipv4::HEADER_LEN + n)
+}
+
 /// The datagram `dg` (header and payload, not a fragment) as fragments of at most `mtu`
 /// bytes in new slots with `meta`, each behind the L2 header `l2`, queued to `next`: one
 /// slot when it fits. Returns the slots made; on a missing buffer or a full frame the
@@ -74,9 +85,7 @@ pub(crate) fn emit_datagram<B: PacketBuf, A: BufAlloc<Buf = B>>(
 ) -> usize {
     let Ok(ip) = Ipv4Packet::new_checked(dg) else { return 0 };
     let hl = ip.header_len();
-    let mut later = [0u8; MAX_HEADER];
-    later[..ipv4::HEADER_LEN].copy_from_slice(&dg[..ipv4::HEADER_LEN]);
-    let later_hl = ipv4::HEADER_LEN + ipv4::copied_options(ip.options(), &mut later[ipv4::HEADER_LEN..hl]);
+    let (later, later_hl) = later_header(&dg[..hl]);
     let payload = &dg[hl..usize::from(ip.total_len())];
     let mut made = [0u16; MAX_FRAGMENTS * 4];
     let (mut n, mut at) = (0, 0);
@@ -85,15 +94,11 @@ pub(crate) fn emit_datagram<B: PacketBuf, A: BufAlloc<Buf = B>>(
         let room = mtu.saturating_sub(hdr.len()) & !7;
         let len = if dg.len() <= mtu { payload.len() } else { room.min(payload.len() - at) };
         let slot = if len == 0 || n == made.len() { None } else { f.alloc(cx.alloc, meta) };
-        let Some(j) = slot else {
-            for &j in &made[..n] {
-                f.drop(j, DropReason::NoMbuf);
-            }
-            return 0;
-        };
-        made[n] = j;
-        n += 1;
-        let Some(out) = f.buf_mut(j).append(l2.len() + hdr.len() + len) else {
+        if let Some(j) = slot {
+            made[n] = j;
+            n += 1;
+        }
+        let Some(out) = slot.and_then(|j| f.buf_mut(j).append(l2.len() + hdr.len() + len)) else {
             for &j in &made[..n] {
                 f.drop(j, DropReason::NoMbuf);
             }
@@ -121,15 +126,12 @@ fn fragment<B: PacketBuf, A: BufAlloc<Buf = B>>(
 ) -> Result<usize, (DropReason, usize)> {
     let m = *f.meta(i);
     let l3 = m.l3();
-    // The original's header: its fields, its options, and those later fragments carry.
-    let mut later = [0u8; MAX_HEADER];
-    let (hl, total, offset, more, later_hl) = {
+    // The original's header: its fields, and the header later fragments carry.
+    let (hl, total, offset, more, (later, later_hl)) = {
         let d = f.buf(i).data();
         let ip = d.get(l3..).and_then(|b| Ipv4Packet::new_checked(b).ok()).ok_or((DropReason::Malformed, 0))?;
         let hl = ip.header_len();
-        later[..ipv4::HEADER_LEN].copy_from_slice(&d[l3..l3 + ipv4::HEADER_LEN]);
-        let n = ipv4::copied_options(ip.options(), &mut later[ipv4::HEADER_LEN..hl]);
-        (hl, usize::from(ip.total_len()), ip.frag_offset(), ip.more_frags(), ipv4::HEADER_LEN + n)
+        (hl, usize::from(ip.total_len()), ip.frag_offset(), ip.more_frags(), later_header(&d[l3..l3 + hl]))
     };
     let first = mtu.saturating_sub(hl) & !7;
     let rest = mtu.saturating_sub(later_hl) & !7;
