@@ -117,6 +117,8 @@ pub enum Query {
     ConntrackFlush { filter: Filter, from: u32 },
     /// NAT mappings and free ports per pool address.
     Nat { from: usize, limit: usize },
+    /// The firewall hit counters.
+    Firewall,
     /// The per-burst processing time histogram (TSC cycles).
     Latency,
     /// Marks the next `n` packets received (on port index `port`) for the packet trace.
@@ -160,6 +162,8 @@ pub enum Answer {
     /// Mappings, how many there were in the slice, the cursor, and free ports per pool
     /// address (tcp, udp, icmp).
     Nat { mappings: Vec<Mapping>, matched: usize, next: Option<usize>, free: Vec<[u32; 3]> },
+    /// Firewall hit counters by slot (rules, zone pairs, forwards).
+    Firewall(Vec<u64>),
     /// Histogram of busy-iteration times in TSC cycles.
     Latency(Box<Histogram<u64>>),
     /// Trace records, oldest first, and packets still to be marked.
@@ -449,22 +453,14 @@ fn answer(
             Answer::Conntrack { rows, matched, next }
         }
         Query::ConntrackFlush { filter, from } => {
-            let Some(ct) = st.ct.as_mut() else { return Answer::None };
-            let ids: Vec<u32> = ct
-                .table
-                .iter_range(from, SCAN as u32)
-                .filter(|(_, conn)| filter.matches(conn))
-                .map(|(id, _)| id)
-                .collect();
-            for &id in &ids {
-                let conn = ct.table.remove(id);
-                ct.forget(&conn);
-            }
+            let n = st.ct_flush(&filter, from, SCAN as u32, now_ms);
+            let Some(ct) = st.ct.as_ref() else { return Answer::None };
             c.ct_entries.set(u64::from(ct.table.len()));
             c.nat_mappings.set(ct.maps.len() as u64);
             let next = after(from as usize, ct.table.capacity() as usize).map(|n| n as u32);
-            Answer::Flushed { n: ids.len(), next }
+            Answer::Flushed { n, next }
         }
+        Query::Firewall => Answer::Firewall(st.firewall_hits().to_vec()),
         Query::Nat { from, limit } => {
             let Some(ct) = st.ct.as_ref() else { return Answer::None };
             let mut matched = 0;

@@ -158,6 +158,7 @@ events! {
     FwRejectSent => "fw-reject-sent", "TCP resets and ICMP unreachables sent for rejected connections";
     HandoffOut => "handoff-out", "packets handed to the worker that owns their connection";
     HandoffIn => "handoff-in", "packets received from another worker's handoff";
+    EventLogLost => "event-log-lost", "NAT/firewall log events lost because the worker's event ring was full";
 }
 
 /// A counter written by one thread and read by any.

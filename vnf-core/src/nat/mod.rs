@@ -50,8 +50,11 @@ pub struct FwTables {
     pub classifier: Classifier,
     /// Per zone pair default verdict, `[zone_in * zones + zone_out]`.
     pub policy: Vec<Verdict>,
-    /// Rules as configured (for listing).
+    /// Number of rules.
     pub rules: usize,
+    /// The compiled rules, in order (a reload keeps the hit count of a rule that stays
+    /// unchanged at its place).
+    pub list: Vec<firewall::Rule>,
     /// Per zone pair MSS clamp (0: none), `[zone_in * zones + zone_out]`.
     pub mss: Vec<u16>,
 }
@@ -96,8 +99,18 @@ impl std::fmt::Debug for SecTables {
     }
 }
 
-/// What the firewall decided for a new connection, and by which rule (None: a policy).
-pub type FwDecision = (Verdict, Option<u32>);
+/// What the firewall decided for a new connection, by which rule (None: a zone policy or a
+/// port forward), and the slot of its hit counter ([`SecTables::fw_slots`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FwDecision {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The rule that decided, by its index in `[[firewall.rule]]`.
+    pub rule: Option<u32>,
+    /// Hit counter slot: the rule's index; after the rules, one per zone pair
+    /// (`zone_in * zones + zone_out`), then one for port forwards no rule matched.
+    pub slot: usize,
+}
 
 impl SecTables {
     /// Compiles the stateful part of a validated config (None when nothing is stateful).
@@ -179,7 +192,7 @@ impl SecTables {
                     key: "firewall.rule".into(),
                     reason: format!("{e:?}"),
                 })?;
-                Some(FwTables { classifier, policy, rules: rules.len(), mss })
+                Some(FwTables { classifier, policy, rules: rules.len(), list: rules, mss })
             }
         };
         Ok(Some(SecTables {
@@ -247,7 +260,7 @@ impl SecTables {
     /// A port-forwarded connection that no rule matches is accepted: the forward is the
     /// operator's permission.
     pub fn firewall(&self, k: &FlowKey, zin: u8, zout: u8, icmp_type: u8, dnat: bool) -> FwDecision {
-        let Some(fw) = &self.fw else { return (Verdict::Accept, None) };
+        let Some(fw) = &self.fw else { return FwDecision { verdict: Verdict::Accept, rule: None, slot: 0 } };
         let tcp_udp = k.proto == 6 || k.proto == 17;
         let q = firewall::Query {
             zone_in: zin,
@@ -260,18 +273,25 @@ impl SecTables {
             icmp_type,
         };
         if let Some(r) = fw.classifier.classify(&q) {
-            let v = match fw.classifier.action(r) {
+            let verdict = match fw.classifier.action(r) {
                 firewall::Action::Accept => Verdict::Accept,
                 firewall::Action::Drop => Verdict::Drop,
                 firewall::Action::Reject => Verdict::Reject,
             };
-            return (v, Some(r));
-        }
-        if dnat {
-            return (Verdict::Accept, None);
+            return FwDecision { verdict, rule: Some(r), slot: r as usize };
         }
         let nz = self.zones.len();
-        (fw.policy[usize::from(zin) * nz + usize::from(zout)], None)
+        if dnat {
+            return FwDecision { verdict: Verdict::Accept, rule: None, slot: fw.rules + nz * nz };
+        }
+        let pair = usize::from(zin) * nz + usize::from(zout);
+        FwDecision { verdict: fw.policy[pair], rule: None, slot: fw.rules + pair }
+    }
+
+    /// Number of firewall hit counters (0 without a firewall): one per rule, one per zone
+    /// pair's policy, one for port forwards no rule matched ([`FwDecision::slot`]).
+    pub fn fw_slots(&self) -> usize {
+        self.fw.as_ref().map_or(0, |fw| fw.rules + self.zones.len() * self.zones.len() + 1)
     }
 
     /// The source NAT rule for a new connection from `src` leaving into zone `zout`

@@ -129,6 +129,19 @@ pub struct Mapping {
     addr_idx: u16,
 }
 
+impl Mapping {
+    /// The mapping as the event log records it.
+    pub fn binding(&self) -> crate::eventlog::Binding {
+        crate::eventlog::Binding {
+            proto: self.proto,
+            int_addr: self.int_addr,
+            int_port: self.int_port,
+            ext_addr: self.ext_addr,
+            ext_port: self.ext_port,
+        }
+    }
+}
+
 /// Port class of a protocol: one bitmap per (pool address, class).
 #[inline]
 fn class(proto: u8) -> usize {
@@ -338,15 +351,15 @@ impl Mappings {
         Some(slot)
     }
 
-    /// Drops a reference; the last one frees the mapping and its port.
-    pub fn release(&mut self, i: u32) {
+    /// Drops a reference; the last one frees the mapping and its port (then true).
+    pub fn release(&mut self, i: u32) -> bool {
         let m = &mut self.slab[i as usize];
         if m.refs == 0 {
-            return;
+            return false;
         }
         m.refs -= 1;
         if m.refs > 0 {
-            return;
+            return false;
         }
         let m = *m;
         self.by_int.remove(&(m.proto, m.int_addr, m.int_port));
@@ -354,6 +367,7 @@ impl Mappings {
         let bi = usize::from(m.addr_idx) * 3 + class(m.proto);
         self.bitmaps[bi][usize::from(m.ext_port >> 6)] &= !(1u64 << (m.ext_port & 63));
         self.free.push(i);
+        true
     }
 
     /// Takes a free port: `want` itself if free, else the next free one after the cursor in

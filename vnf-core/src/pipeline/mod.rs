@@ -191,6 +191,10 @@ pub struct State<B> {
     pub(crate) firsts: Vec<(u16, crate::l3::reass::FragKey)>,
     /// Fragments released or given up by the fragment tracker (reused).
     pub(crate) frag_out: Vec<Pending<B>>,
+    /// The NAT/firewall event log's ring (none: nothing is logged).
+    pub(crate) log: crate::eventlog::EventLog,
+    /// Firewall hit counters by [`crate::nat::FwDecision::slot`].
+    pub(crate) fw_hits: Vec<u64>,
 }
 
 /// A worker's pipeline: its state and its frame.
@@ -257,6 +261,32 @@ impl<B: PacketBuf> Pipeline<B> {
         if n != self.frame.capacity() && self.frame.is_empty() {
             self.frame = Frame::new(n);
         }
+    }
+
+    /// Sends this worker's NAT and firewall events to `log` from now on.
+    pub fn set_event_log(&mut self, log: crate::eventlog::EventLog) {
+        self.st.log = log;
+    }
+
+    /// The firewall hit counters by [`crate::nat::FwDecision::slot`] (empty without a
+    /// firewall).
+    pub fn firewall_hits(&self) -> &[u64] {
+        &self.st.fw_hits
+    }
+
+    /// Removes the connections matching `filter` in slots `from..from + n` (a control
+    /// flush, done a slice at a time), giving back what they held and logging the mappings
+    /// that go with them. Returns how many went.
+    pub fn ct_flush(&mut self, filter: &crate::conntrack::Filter, from: u32, n: u32, now_ms: u64) -> usize {
+        let st = &mut self.st;
+        let Some(ct) = st.ct.as_mut() else { return 0 };
+        let ids: Vec<u32> =
+            ct.table.iter_range(from, n).filter(|(_, conn)| filter.matches(conn)).map(|(id, _)| id).collect();
+        for &id in &ids {
+            let conn = ct.table.remove(id);
+            ct.forget(&conn, &mut st.log, now_ms);
+        }
+        ids.len()
     }
 
     /// A packet received on `in_port`: queued to the port's first node.
@@ -461,6 +491,8 @@ impl<B: PacketBuf> State<B> {
             frags: crate::l3::fragtrack::FragTrack::new(t.ct_fragments.0, t.ct_fragments.1),
             firsts: Vec::with_capacity(64),
             frag_out: Vec::with_capacity(crate::l3::fragtrack::MAX_PARKED * 4),
+            log: crate::eventlog::EventLog::default(),
+            fw_hits: vec![0; t.sec.as_deref().map_or(0, |s| s.fw_slots())],
         }
     }
 
@@ -481,6 +513,10 @@ impl<B: PacketBuf> State<B> {
         node::ip4_reass::expire(self, cx, f);
         node::ct_frag::expire(self, cx, f);
         let c = cx.c;
+        let lost = self.log.take_lost();
+        if lost > 0 {
+            c.event_n(Event::EventLogLost, lost);
+        }
         if let Some(st) = &self.ct {
             c.ct_entries.set(u64::from(st.table.len()));
             c.nat_mappings.set(st.maps.len() as u64);

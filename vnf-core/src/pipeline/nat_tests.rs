@@ -923,7 +923,7 @@ fn a_flushed_connection_gives_its_host_count_back() {
     let ct = r.st.ct.as_mut().unwrap();
     let (id, _) = ct.table.lookup(&FlowKey { src: IP_H, dst: IP_S, sport: 6000, dport: 53, proto: 17 }).unwrap();
     let c = ct.table.remove(id);
-    ct.forget(&c);
+    ct.forget(&c, &mut crate::eventlog::EventLog::default(), 0);
     assert_eq!((ct.maps.len(), ct.hosts.len()), (0, 0));
     let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 6001, IP_S, 53, b"q", 64))));
     assert_eq!(out, vec![(1, to_out(S, &udp(IP_P, 6001, IP_S, 53, b"q", 63)))]);
@@ -1148,4 +1148,121 @@ fn with_two_workers_a_hairpinned_packet_reaches_the_receivers_worker() {
     assert!(hops >= 1, "the second lookup ran on the receiver's worker");
     let (f, a, _) = send(&mut w, 0, &from_in(H, &udp(IP_H, 5000, IP_P, x2, b"hi", 64)));
     assert_eq!((f, a), (to_in(H2, &udp(IP_P, x1, IP_H2, p2, b"hi", 63)), Action::Tx(0)));
+}
+
+/// A rig whose worker logs to a ring; `destinations` as configured.
+fn logged(cfg: &str, destinations: bool) -> (Rig, std::sync::Arc<crate::eventlog::Ring>) {
+    use crate::eventlog::{EventLog, LogWhat, Ring};
+    let mut r = Rig::with_config(cfg, 1000);
+    let ring = std::sync::Arc::new(Ring::new(64));
+    r.st.set_event_log(EventLog::new(ring.clone(), LogWhat { mappings: true, firewall: true, destinations }));
+    (r, ring)
+}
+
+/// What the ring holds, as (kind, ms, proto, inside, external, destination) or, for a deny,
+/// (kind, ms, proto, source, (rule, reject), destination).
+type Row = (crate::eventlog::LogKind, u64, u8, (u32, u16), (u32, u16), (u32, u16));
+
+fn rows(ring: &crate::eventlog::Ring) -> Vec<Row> {
+    use crate::eventlog::LogKind;
+    std::iter::from_fn(|| ring.pop())
+        .map(|e| {
+            let second = if e.kind == LogKind::FirewallDeny { (e.rule, u16::from(e.reject)) } else { (e.ext, e.ext_port) };
+            (e.kind, e.ms, e.proto, (e.src, e.sport), second, (e.dst, e.dport))
+        })
+        .collect()
+}
+
+#[test]
+fn the_event_log_records_each_mapping_once_and_every_deny() {
+    use crate::eventlog::LogKind::{FirewallDeny as Deny, MappingCreate as Create, MappingDelete as Delete};
+    let (mut r, ring) = logged(&cfg(), false);
+    r.run(0, &from_in(H, &udp(IP_H, 5000, IP_S, 53, b"q", 64)));
+    // The same inside endpoint to another destination: the mapping exists, no event.
+    r.run(0, &from_in(H, &udp(IP_H, 5000, IP_RT, 53, b"q", 64)));
+    let c = tx(&r.run(0, &from_in(H2, &udp(IP_H2, 5000, IP_S, 53, b"q", 64))));
+    let p2 = u16::from_be_bytes([c[0].1[34], c[0].1[35]]);
+    // Rule 0 rejects TCP to port 25, rule 2 drops UDP 7 to .99; destinations are not kept.
+    r.run(0, &from_in(H, &tcp(IP_H, 40001, IP_S, 25, SYN, 1000, 0, 64)));
+    r.run(0, &from_in(H, &udp(IP_H, 1, 0xcb00_7163, 7, b"x", 64)));
+    // Address-only (GRE) binds the inside host to the pool address.
+    r.run(0, &from_in(H, &ipv4(IP_H, IP_S, 47, 64, &[0, 0, 0x08, 0])));
+    assert_eq!(
+        rows(&ring),
+        vec![
+            (Create, 1000, 17, (IP_H, 5000), (IP_P, 5000), (0, 0)),
+            (Create, 1000, 17, (IP_H2, 5000), (IP_P, p2), (0, 0)),
+            (Deny, 1000, 6, (IP_H, 40001), (0, 1), (0, 0)),
+            (Deny, 1000, 17, (IP_H, 1), (2, 0), (0, 0)),
+            (Create, 1000, 47, (IP_H, 0), (IP_P, 0), (0, 0)),
+        ]
+    );
+    // Hit counters: rules 0 and 2 once, rule 1 never; the inside -> outside policy accepted
+    // four connections (three UDP, GRE). Zones: inside 0, outside 1; 3 rules.
+    let hits = r.st.firewall_hits().to_vec();
+    assert_eq!(hits.len(), 3 + 4 + 1);
+    assert_eq!(&hits[..3], &[1, 0, 1]);
+    assert_eq!(hits[3 + 1], 4, "{hits:?}");
+    assert_eq!(hits.iter().sum::<u64>(), 6);
+    // A control flush of H2's connection ends its mapping; expiry ends the others (H's
+    // mapping once its second connection went too), each exactly once.
+    let f = crate::conntrack::Filter { src: Some(IP_H2), ..Default::default() };
+    assert_eq!(r.st.ct_flush(&f, 0, 1 << 16, 1500), 1);
+    assert_eq!(rows(&ring), vec![(Delete, 1500, 17, (IP_H2, 5000), (IP_P, p2), (0, 0))]);
+    for _ in 0..601 {
+        r.tick(1000);
+    }
+    assert_eq!(
+        rows(&ring),
+        vec![(Delete, 301_000, 17, (IP_H, 5000), (IP_P, 5000), (0, 0)), (Delete, 601_000, 47, (IP_H, 0), (IP_P, 0), (0, 0))]
+    );
+    assert_eq!(r.st.ct.as_ref().unwrap().maps.len(), 0);
+}
+
+#[test]
+fn the_event_log_keeps_destinations_only_when_asked_and_logs_what_a_reload_drops() {
+    use crate::eventlog::LogKind::{MappingCreate as Create, MappingDelete as Delete};
+    let (mut r, ring) = logged(&cfg(), true);
+    r.run(0, &from_in(H, &udp(IP_H, 6000, IP_S, 53, b"q", 64)));
+    r.run(0, &from_in(H2, &udp(IP_H2, 7000, IP_S, 53, b"q", 64)));
+    assert_eq!(
+        rows(&ring),
+        vec![
+            (Create, 1000, 17, (IP_H, 6000), (IP_P, 6000), (IP_S, 53)),
+            (Create, 1000, 17, (IP_H2, 7000), (IP_P, 7000), (IP_S, 53)),
+        ]
+    );
+    // Taking the pool address away drops both sessions: both mappings end in the log.
+    let a = r.reload(&cfg_pool("\"203.0.113.2\""));
+    assert_eq!(a.ct_dropped, 2);
+    let mut got = rows(&ring);
+    got.sort_by_key(|x| x.3);
+    assert_eq!(
+        got,
+        vec![(Delete, 1000, 17, (IP_H, 6000), (IP_P, 6000), (0, 0)), (Delete, 1000, 17, (IP_H2, 7000), (IP_P, 7000), (0, 0))]
+    );
+    // A reload that keeps the firewall keeps the rules' hit counts; one that changes a rule
+    // starts that rule afresh.
+    r.run(0, &from_in(H, &udp(IP_H, 40002, IP_S, 9, b"x", 64)));
+    assert_eq!(r.st.firewall_hits()[1], 1);
+    r.reload(&cfg_pool("\"203.0.113.2\""));
+    assert_eq!(r.st.firewall_hits()[1], 1);
+    r.reload(&cfg_pool("\"203.0.113.2\"").replace("dport = \"9\"", "dport = \"19\""));
+    assert_eq!(r.st.firewall_hits()[1], 0);
+}
+
+#[test]
+fn a_full_event_ring_counts_what_it_lost() {
+    let mut r = Rig::with_config(&cfg(), 1000);
+    let ring = std::sync::Arc::new(crate::eventlog::Ring::new(1));
+    let what = crate::eventlog::LogWhat { mappings: true, firewall: true, destinations: false };
+    r.st.set_event_log(crate::eventlog::EventLog::new(ring.clone(), what));
+    r.run(0, &from_in(H, &udp(IP_H, 6000, IP_S, 53, b"q", 64)));
+    r.run(0, &from_in(H, &udp(IP_H, 6001, IP_S, 53, b"q", 64)));
+    r.run(0, &from_in(H, &udp(IP_H, 6002, IP_S, 53, b"q", 64)));
+    r.tick(1);
+    assert_eq!(ring.len(), 1);
+    assert_eq!(count(&r.events(), "event-log-lost"), 2);
+    // The packets went through all the same.
+    assert_eq!(r.st.ct.as_ref().unwrap().maps.len(), 3);
 }

@@ -12,6 +12,7 @@
 
 use super::{CtState, State, Tables, UNDERLAY_IFX};
 use crate::buf::PacketBuf;
+use crate::eventlog::{Binding, EventLog};
 use crate::l2::fdb::{Dest, Fdb};
 use crate::l3::neigh::{NeighState, NeighTable};
 use crate::nat::{Mappings, NatData, SecTables};
@@ -179,7 +180,8 @@ impl<B: PacketBuf> State<B> {
         for (d, ip, mac) in static_neighbors(new) {
             self.neigh.add_static(d, ip, mac);
         }
-        self.adopt_ct(old.sec.as_deref(), new.sec.as_deref(), &mut out);
+        self.adopt_ct(old.sec.as_deref(), new.sec.as_deref(), now_ms, &mut out);
+        self.adopt_fw_hits(old.sec.as_deref(), new.sec.as_deref());
         if old.ct_fragments != new.ct_fragments {
             // What waited is dropped by the next timer run (`ct-frag-timeout`).
             self.frags.clear(&mut self.frag_out);
@@ -205,10 +207,50 @@ impl<B: PacketBuf> State<B> {
         self.fdb_gen += 1;
     }
 
-    fn adopt_ct(&mut self, old: Option<&SecTables>, new: Option<&SecTables>, out: &mut Adopted) {
+    /// The firewall hit counters for `new`: a rule unchanged at its place keeps its count,
+    /// and the zone pairs and forwards keep theirs when the zones are the same.
+    fn adopt_fw_hits(&mut self, old: Option<&SecTables>, new: Option<&SecTables>) {
+        let mut hits = vec![0u64; new.map_or(0, |s| s.fw_slots())];
+        if let (Some(o), Some(n)) = (old, new) {
+            if let (Some(of), Some(nf)) = (&o.fw, &n.fw) {
+                for (i, r) in nf.list.iter().enumerate() {
+                    if of.list.get(i) == Some(r) {
+                        hits[i] = self.fw_hits.get(i).copied().unwrap_or(0);
+                    }
+                }
+                if o.zones == n.zones {
+                    let tail = n.zones.len() * n.zones.len() + 1;
+                    for k in 0..tail {
+                        hits[nf.rules + k] = self.fw_hits.get(of.rules + k).copied().unwrap_or(0);
+                    }
+                }
+            }
+        }
+        self.fw_hits = hits;
+    }
+
+    /// Logs the end of every mapping (and address-only binding) of connection state that a
+    /// reload throws away.
+    fn log_dropped(log: &mut EventLog, st: &CtState, now_ms: u64) {
+        if !log.mappings() {
+            return;
+        }
+        for m in st.maps.iter() {
+            log.mapping(false, now_ms, &m.binding(), (0, 0));
+        }
+        for (_, c) in st.table.iter() {
+            if c.data.map == NatData::NO_MAP && c.data.flags & NatData::SNAT != 0 {
+                let b = Binding { proto: c.orig.proto, int_addr: c.orig.src, int_port: 0, ext_addr: c.reply.dst, ext_port: 0 };
+                log.mapping(false, now_ms, &b, (0, 0));
+            }
+        }
+    }
+
+    fn adopt_ct(&mut self, old: Option<&SecTables>, new: Option<&SecTables>, now_ms: u64, out: &mut Adopted) {
         let (Some(old), Some(new)) = (old, new) else {
             if let Some(st) = self.ct.take() {
                 out.ct_dropped = st.table.len();
+                Self::log_dropped(&mut self.log, &st, now_ms);
             }
             if let Some(n) = new {
                 self.ct = Some(Box::new(CtState::new(n, self.worker)));
@@ -221,6 +263,7 @@ impl<B: PacketBuf> State<B> {
         };
         if st.table.capacity() != new.capacity {
             out.ct_dropped = st.table.len();
+            Self::log_dropped(&mut self.log, st, now_ms);
             self.ct = Some(Box::new(CtState::new(new, self.worker)));
             return;
         }
@@ -251,6 +294,14 @@ impl<B: PacketBuf> State<B> {
         }
         for id in &gone {
             st.table.remove(*id);
+        }
+        if self.log.mappings() {
+            for m in st.maps.iter() {
+                let kept = maps.find(m.proto, m.int_addr, m.int_port).map(|i| maps.get(i));
+                if kept.is_none_or(|k| (k.ext_addr, k.ext_port) != (m.ext_addr, m.ext_port)) {
+                    self.log.mapping(false, now_ms, &m.binding(), (0, 0));
+                }
+            }
         }
         st.maps = maps;
         st.recount(new);

@@ -45,6 +45,7 @@
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::config::{Exhaustion, Filtering, Verdict};
 use crate::conntrack::{tcp, Conn, ConnTable, Dir, FlowKey, InsertError};
+use crate::eventlog::{Binding, EventLog, POLICY};
 use crate::nat::filter::Peers;
 use crate::nat::hosts::Hosts;
 use crate::nat::pool::MapError;
@@ -85,9 +86,9 @@ impl CtState {
     }
 
     /// Gives back what removed connection `c` held (its mapping reference, host count and
-    /// peer record): for a removal other than expiry (a control flush).
-    pub fn forget(&mut self, c: &Conn<NatData>) {
-        release(&mut self.maps, &mut self.hosts, &mut self.peers, c);
+    /// peer record) at `now_ms`: for a removal other than expiry (a control flush).
+    pub fn forget(&mut self, c: &Conn<NatData>, log: &mut EventLog, now_ms: u64) {
+        release(&mut self.maps, &mut self.hosts, &mut self.peers, log, now_ms, c);
     }
 
     /// Rebuilds the host and peer counts from the connections and mappings (after a
@@ -110,21 +111,27 @@ impl CtState {
 }
 
 /// Drops a reference on mapping `mi`; the last one of a counted mapping gives its port back
-/// to the host's count.
+/// to the host's count. True when it was the last.
 #[inline]
-fn unmap(maps: &mut Mappings, hosts: &mut Hosts, mi: u32) {
-    maps.release(mi);
+fn unmap(maps: &mut Mappings, hosts: &mut Hosts, mi: u32) -> bool {
+    let freed = maps.release(mi);
     let m = maps.get(mi);
-    if m.refs == 0 && m.counted {
+    if freed && m.counted {
         hosts.release_port(m.int_addr);
     }
+    freed
 }
 
-/// Gives back what connection `c` holds: its mapping reference, its host count, its peer.
+/// Gives back what connection `c` holds: its mapping reference (the last one logs the
+/// mapping's end), its host count, its peer; an address-only binding ends with it.
 #[inline]
-fn release(maps: &mut Mappings, hosts: &mut Hosts, peers: &mut Peers, c: &Conn<NatData>) {
+fn release(maps: &mut Mappings, hosts: &mut Hosts, peers: &mut Peers, log: &mut EventLog, now: u64, c: &Conn<NatData>) {
     if c.data.map != NatData::NO_MAP {
-        unmap(maps, hosts, c.data.map);
+        if unmap(maps, hosts, c.data.map) && log.mappings() {
+            log.mapping(false, now, &maps.get(c.data.map).binding(), (0, 0));
+        }
+    } else if c.data.flags & NatData::SNAT != 0 && log.mappings() {
+        log.mapping(false, now, &address_binding(c.orig.proto, c.orig.src, c.reply.dst), (0, 0));
     }
     if c.data.flags & NatData::HOST != 0 {
         hosts.release(c.orig.src);
@@ -132,6 +139,11 @@ fn release(maps: &mut Mappings, hosts: &mut Hosts, peers: &mut Peers, c: &Conn<N
     if c.data.flags & NatData::PEER != 0 {
         peers.release(c.orig.proto, c.orig.src, c.orig.sport, c.orig.dst);
     }
+}
+
+/// An address-only translation (a protocol without ports) as the event log records it.
+fn address_binding(proto: u8, inside: u32, external: u32) -> Binding {
+    Binding { proto, int_addr: inside, int_port: 0, ext_addr: external, ext_port: 0 }
 }
 
 /// The mapping an outside packet `k` to a pool address (no connection, no forward) is let in
@@ -448,10 +460,17 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
         }
     };
     let zin = sec.zone(m.domain);
-    match sec.firewall(&to, zin, zout, tu.icmp_type, fwd.is_some()).0 {
-        Verdict::Accept => {}
-        Verdict::Drop => return Drop(DropReason::FwDrop),
-        Verdict::Reject => return Next(Node::FwReject),
+    let d = sec.firewall(&to, zin, zout, tu.icmp_type, fwd.is_some());
+    if let Some(h) = st.fw_hits.get_mut(d.slot) {
+        *h += 1;
+    }
+    if d.verdict != Verdict::Accept {
+        let reject = d.verdict == Verdict::Reject;
+        if st.log.firewall() {
+            let rule = d.rule.unwrap_or(POLICY);
+            st.log.deny(cx.now, k.proto, (k.src, k.sport), (to.dst, to.dport), (zin, zout), rule, reject);
+        }
+        return if reject { Next(Node::FwReject) } else { Drop(DropReason::FwDrop) };
     }
     let Some(ct) = st.ct.as_mut() else { return Drop(DropReason::NoForward) };
     let mut data = NatData::default();
@@ -561,6 +580,13 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
             }
             if inbound_map.is_some() {
                 cx.c.event(Event::NatInboundNew);
+            }
+            if st.log.mappings() {
+                if map_new {
+                    st.log.mapping(true, cx.now, &ct.maps.get(data.map).binding(), (k.dst, k.dport));
+                } else if data.map == NatData::NO_MAP && data.flags & NatData::SNAT != 0 {
+                    st.log.mapping(true, cx.now, &address_binding(k.proto, k.src, to.src), (k.dst, 0));
+                }
             }
         }
         Err(e) => {
@@ -693,8 +719,8 @@ pub(crate) fn untranslate<B: PacketBuf>(st: &State<B>, f: &mut Frame<B>, i: u16,
 /// Connection expiry: call every millisecond; frees the mappings of expired connections.
 pub(crate) fn expire<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>) {
     let Some(ct) = st.ct.as_mut() else { return };
-    let (maps, hosts, peers) = (&mut ct.maps, &mut ct.hosts, &mut ct.peers);
-    let n = ct.table.expire(cx.now, 2048, |_, c| release(maps, hosts, peers, c));
+    let (maps, hosts, peers, log, now) = (&mut ct.maps, &mut ct.hosts, &mut ct.peers, &mut st.log, cx.now);
+    let n = ct.table.expire(now, 2048, |_, c| release(maps, hosts, peers, log, now, c));
     if n > 0 {
         cx.c.event_n(Event::CtExpired, u64::from(n));
     }
