@@ -48,6 +48,7 @@ pub const COMMANDS: &[&str] = &[
     "conntrack count",
     "conntrack flush",
     "nat",
+    "firewall",
     "config show",
     "config reload",
     "config check",
@@ -436,6 +437,7 @@ impl Control {
             "conntrack count" => a.only(&[]).and_then(|_| self.conntrack_count()),
             "conntrack flush" => self.conntrack_flush(&a),
             "nat" => self.nat(&a),
+            "firewall" => a.only(&[]).and_then(|_| self.firewall()),
             "config show" => a.only(&[]).and_then(|_| self.config_show()),
             "config reload" => self.config_reload(&a),
             "config check" => self.config_check(&a),
@@ -889,6 +891,65 @@ impl Control {
         ok(
             json!({ "pools": pools, "forwards": forwards, "mappings": mappings, "count": total, "truncated": total > mappings.len() }),
         )
+    }
+
+    /// The firewall as configured, with the hit count (new connections decided, summed
+    /// over the workers) of every rule, every zone pair's policy and the port forwards that
+    /// no rule matched.
+    fn firewall(&self) -> Reply {
+        let dp = self.dp();
+        let t = dp.tables().clone();
+        let cfg = dp.config().clone();
+        let (Some(fw), Some(sec)) = (cfg.firewall.as_ref(), t.sec.as_ref()) else {
+            return ok(json!({ "configured": false, "rules": [], "policies": [] }));
+        };
+        let mut hits = vec![0u64; sec.fw_slots()];
+        for w in 0..dp.workers() {
+            if let Answer::Firewall(h) = dp.query_worker(w, Query::Firewall)? {
+                for (acc, x) in hits.iter_mut().zip(h) {
+                    *acc += x;
+                }
+            }
+        }
+        let verdict = |v: vnf_core::config::Verdict| serde_json::to_value(v).unwrap_or(Value::Null);
+        let rules: Vec<Value> = fw
+            .rule
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                json!({
+                    "index": i,
+                    "from": r.from, "to": r.to,
+                    "src": r.src.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                    "dst": r.dst.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                    "proto": r.proto, "sport": r.sport, "dport": r.dport, "icmp_type": r.icmp_type,
+                    "action": verdict(r.action),
+                    "hits": hits.get(i).copied().unwrap_or(0),
+                })
+            })
+            .collect();
+        let nz = sec.zones.len();
+        let nr = fw.rule.len();
+        let mut policies = Vec::new();
+        for (zi, from) in sec.zones.iter().enumerate() {
+            for (zo, to) in sec.zones.iter().enumerate() {
+                let p = fw.policy.iter().find(|p| &p.from == from && &p.to == to);
+                policies.push(json!({
+                    "from": from, "to": to,
+                    "action": verdict(p.map_or(fw.default, |p| p.action)),
+                    "configured": p.is_some(),
+                    "mss": p.and_then(|p| p.mss),
+                    "hits": hits.get(nr + zi * nz + zo).copied().unwrap_or(0),
+                }));
+            }
+        }
+        ok(json!({
+            "configured": true,
+            "default": verdict(fw.default),
+            "rules": rules,
+            "policies": policies,
+            "forwards_accepted": hits.get(nr + nz * nz).copied().unwrap_or(0),
+        }))
     }
 
     fn config_show(&self) -> Reply {

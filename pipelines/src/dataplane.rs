@@ -107,6 +107,12 @@ pub struct Dataplane {
     stop: Arc<AtomicBool>,
     running: Vec<u32>,
     started: Option<Instant>,
+    /// The event log: one ring per worker, the destinations (opened at build, taken by the
+    /// writer at start), the writer while workers run, and its counts.
+    log_rings: Vec<Arc<vnf_core::eventlog::Ring>>,
+    log_sinks: Option<crate::eventlog::Sinks>,
+    log_writer: Option<crate::eventlog::Writer>,
+    log_stats: Arc<crate::eventlog::LogStats>,
 }
 
 impl Dataplane {
@@ -176,6 +182,19 @@ impl Dataplane {
                 handoff.push(Arc::new(Ring::new(&name, vnf_core::config::HANDOFF_RING)?));
             }
         }
+        let (log_rings, log_sinks) = match &cfg.event_log {
+            Some(l) => {
+                let sinks = crate::eventlog::Sinks::open(l).map_err(|reason| ConfigError {
+                    file: None,
+                    line: None,
+                    key: String::new(),
+                    reason,
+                })?;
+                let rings = (0..nw).map(|_| Arc::new(vnf_core::eventlog::Ring::new(l.ring as usize))).collect();
+                (rings, Some(sinks))
+            }
+            None => (vec![], None),
+        };
         let io = build_io(cfg, &mut ports, None)?;
         let snap = Snapshot { generation: 1, tables: tables.clone(), io, burst: usize::from(d.burst) };
         let shared = Arc::new(Shared {
@@ -194,6 +213,10 @@ impl Dataplane {
             stop: Arc::new(AtomicBool::new(false)),
             running: vec![],
             started: None,
+            log_rings,
+            log_sinks,
+            log_writer: None,
+            log_stats: Arc::default(),
         })
     }
 
@@ -201,6 +224,21 @@ impl Dataplane {
     pub fn start(&mut self) -> Result<(), Error> {
         if !self.running.is_empty() {
             return Ok(());
+        }
+        // The writer first: it only drains, and a failure leaves no worker running.
+        if let Some(l) = self.cfg.event_log.as_ref().filter(|_| self.log_writer.is_none()) {
+            let sinks = match self.log_sinks.take() {
+                Some(s) => s,
+                None => crate::eventlog::Sinks::open(l).map_err(|e| DpdkError::msg("event log", e))?,
+            };
+            let w = crate::eventlog::Writer::start(
+                self.log_rings.clone(),
+                sinks,
+                self.shared.clone(),
+                self.log_stats.clone(),
+            )
+            .map_err(|e| DpdkError::msg("event log", e.to_string()))?;
+            self.log_writer = Some(w);
         }
         self.stop.store(false, Ordering::SeqCst);
         for (w, &lcore) in self.cfg.dataplane.workers.iter().enumerate() {
@@ -211,6 +249,7 @@ impl Dataplane {
                 pool: self.pool.handle(),
                 counters: self.counters[w].clone(),
                 stop: self.stop.clone(),
+                log: self.log_rings.get(w).cloned().zip(self.cfg.event_log.as_ref().map(|l| l.what())),
             };
             if let Err(e) = dpdk::launch(lcore, move || worker.run()) {
                 self.stop_workers();
@@ -469,7 +508,16 @@ impl Dataplane {
                 failed.push(l);
             }
         }
+        // The workers pushed their last events: the writer drains them and stops.
+        if let Some(mut w) = self.log_writer.take() {
+            w.stop();
+        }
         failed
+    }
+
+    /// The event log writer's counts (events written, failed writes).
+    pub fn event_log_stats(&self) -> &crate::eventlog::LogStats {
+        &self.log_stats
     }
 
     /// The config it runs.
@@ -574,6 +622,10 @@ impl Dataplane {
                 in_use: self.pool.in_use(),
             },
             generation: self.generation,
+            event_log: self.cfg.event_log.as_ref().map(|_| crate::report::EventLogStats {
+                written: self.log_stats.written.load(Ordering::Relaxed),
+                errors: self.log_stats.errors.load(Ordering::Relaxed),
+            }),
         }
     }
 }

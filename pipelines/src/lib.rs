@@ -4,6 +4,7 @@
 pub mod control;
 pub mod dataplane;
 pub mod dpdk;
+pub mod eventlog;
 pub mod prom;
 pub mod report;
 pub mod sriov;

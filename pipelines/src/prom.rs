@@ -402,6 +402,7 @@ mod tests {
             vteps: vec![VtepStats { ip: "192.0.2.1".into(), encap: 8, decap: 9 }],
             mempool: MempoolStats { size: 8191, available: 8000, in_use: 191 },
             generation: 3,
+            event_log: None,
         }
     }
 

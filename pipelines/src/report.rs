@@ -29,6 +29,20 @@ pub struct Stats {
     pub mempool: MempoolStats,
     /// Config generation running.
     pub generation: u64,
+    /// The NAT/firewall event log writer, when `[event_log]` is set: events written (to
+    /// every destination) and failed writes. Events lost to full rings are the
+    /// `event-log-lost` event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_log: Option<EventLogStats>,
+}
+
+/// The event log writer's counts.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct EventLogStats {
+    /// Events written.
+    pub written: u64,
+    /// Writes that failed.
+    pub errors: u64,
 }
 
 /// One bridge domain.

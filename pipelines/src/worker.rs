@@ -188,6 +188,8 @@ pub struct Worker {
     pub counters: Arc<CachePadded<WorkerCounters>>,
     /// Set by the main thread to stop the loop.
     pub stop: Arc<AtomicBool>,
+    /// Its NAT/firewall event ring and what goes into it, when the event log is on.
+    pub log: Option<(Arc<vnf_core::eventlog::Ring>, vnf_core::eventlog::LogWhat)>,
 }
 
 struct TxBuf {
@@ -220,7 +222,11 @@ impl Worker {
         let snap = self.shared.snap.load_full();
         self.counters.generation.set(snap.generation);
         let hist = Histogram::new_with_bounds(1, 1 << 40, 2).expect("histogram bounds are valid");
-        let mut carry = Carry { snap, pl: None, hist };
+        let mut pl = Pipeline::for_worker(&snap.tables, self.index as u16, snap.burst.clamp(1, BURST_CAPACITY / 2));
+        if let Some((ring, what)) = &self.log {
+            pl.set_event_log(vnf_core::eventlog::EventLog::new(ring.clone(), *what));
+        }
+        let mut carry = Carry { snap, pl: Some(pl), hist };
         loop {
             let exit = if carry.snap.tables.any_bridged() {
                 self.run_loop::<true>(&mut carry)

@@ -8,8 +8,8 @@
 mod security;
 
 pub use security::{
-    addr_range, port_range, proto_number, Conntrack, Exhaustion, Filtering, Firewall, Forward, Nat, Policy, Rule, Snat,
-    Verdict, DEFAULT_ZONE, MAX_ZONES,
+    addr_range, port_range, proto_number, Conntrack, EventLog, Exhaustion, Filtering, Firewall, Forward, Nat, Policy,
+    Rule, Snat, Verdict, DEFAULT_ZONE, MAX_ZONES,
 };
 
 use crate::wire::MacAddr;
@@ -107,6 +107,9 @@ pub struct Config {
     /// The control socket and the exporters.
     #[serde(default)]
     pub control: Control,
+    /// The NAT and firewall event log (off when absent).
+    #[serde(default)]
+    pub event_log: Option<EventLog>,
     /// SR-IOV VFs vnfd creates and configures.
     #[serde(default)]
     pub sriov: Option<crate::sriov::Sriov>,
@@ -236,6 +239,9 @@ pub fn reload_compatible(old: &Config, new: &Config) -> Result<(), ConfigError> 
     }
     if old.control != new.control {
         return Err(ConfigError::new("control", "changing the control settings needs a restart"));
+    }
+    if old.event_log != new.event_log {
+        return Err(ConfigError::new("event_log", "changing the event log needs a restart"));
     }
     Ok(())
 }
@@ -1014,6 +1020,9 @@ impl Config {
         }
         self.validate_vtep(xconnected)?;
         self.validate_security()?;
+        if let Some(l) = &self.event_log {
+            l.validate()?;
+        }
         self.control.validate()?;
         if let Some(s) = &self.sriov {
             s.validate()?;
@@ -1325,12 +1334,37 @@ mod tests {
             (base.replace("workers = [1]", "workers = [1]\nmain_lcore = 3"), "dataplane.main_lcore"),
             (format!("{base}[eal]\nargs = [\"--no-pci\"]\n"), "eal.args"),
             (format!("{base}[control]\nsocket = \"/tmp/x.sock\"\n"), "control"),
+            (format!("{base}[event_log]\nfile = \"/var/log/x\"\n"), "event_log"),
         ] {
             let new = Config::parse(&new, None).unwrap();
             let e = reload_compatible(&old, &new).unwrap_err();
             assert_eq!(e.key, key, "{e}");
             assert!(e.to_string().contains("restart"), "{e}");
         }
+    }
+
+    #[test]
+    fn event_log_needs_a_destination_and_sane_values_naming_the_key() {
+        let base = "[dataplane]\nworkers = [1]\n[[port]]\nname = \"p\"\ndevargs = \"net_null0\"\n[event_log]\n";
+        let ok = Config::parse(&format!("{base}file = \"/var/log/vnfd-events.log\"\n"), None).unwrap();
+        let l = ok.event_log.unwrap();
+        assert_eq!(
+            (l.mappings, l.firewall, l.destinations, l.ring, l.ipfix_template_interval),
+            (true, true, false, 16384, 60)
+        );
+        for (extra, key) in [
+            ("", "event_log"),
+            ("file = \"events.log\"\n", "event_log.file"),
+            ("syslog = \"dev/log\"\n", "event_log.syslog"),
+            ("ipfix = \"0.0.0.0:4739\"\n", "event_log.ipfix"),
+            ("ipfix = \"192.0.2.1:4739\"\nipfix_template_interval = 0\n", "event_log.ipfix_template_interval"),
+            ("file = \"/x\"\nring = 8\n", "event_log.ring"),
+        ] {
+            let e = Config::parse(&format!("{base}{extra}"), None).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+        }
+        let e = Config::parse(&format!("{base}file = \"/x\"\nlevel = 3\n"), None).unwrap_err();
+        assert!(e.to_string().contains("level"), "{e}");
     }
 
     const GOOD: &str = r#"

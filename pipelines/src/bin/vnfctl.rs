@@ -79,6 +79,8 @@ enum Cmd {
         #[arg(long)]
         limit: Option<u64>,
     },
+    /// Firewall rules and zone policies with their hit counts.
+    Firewall,
     /// The running config: show, reload, check.
     Config {
         #[command(subcommand)]
@@ -346,6 +348,7 @@ fn request(cmd: &Cmd) -> Result<String, Fail> {
             put(&mut m, "limit", *limit);
             "nat"
         }
+        Cmd::Firewall => "firewall",
         Cmd::Config { action: ConfigAction::Show } => "config show",
         Cmd::Config { action: ConfigAction::Reload { path } } => {
             put(&mut m, "path", path.as_deref().map(absolute).transpose()?);
@@ -680,6 +683,7 @@ fn render(cmd: &Cmd, v: &Value) -> String {
             format!("flushed {} connections\n", cell(&v["flushed"]))
         }
         Cmd::Nat { .. } => nat(v),
+        Cmd::Firewall => firewall(v),
         Cmd::Config { action: ConfigAction::Show } => {
             let text = v["text"].as_str().unwrap_or("");
             let nl = if text.ends_with('\n') || text.is_empty() { "" } else { "\n" };
@@ -809,6 +813,56 @@ fn vtep(v: &Value) -> String {
         list(&v["remotes"]).iter().map(|r| vec![cell(&r["ip"]), cell(&r["encap"]), cell(&r["decap"])]).collect();
     out += "\n";
     out += &table(&["remote", "encap", "decap"], &remotes);
+    out
+}
+
+fn firewall(v: &Value) -> String {
+    if v["configured"] != Value::Bool(true) {
+        return "no firewall configured\n".into();
+    }
+    let any = |x: &Value| if x.is_null() { "*".to_string() } else { cell(x) };
+    let join = |a: &Value| {
+        let l: Vec<String> = list(a).iter().map(cell).collect();
+        if l.is_empty() {
+            "*".into()
+        } else {
+            l.join(",")
+        }
+    };
+    let rules: Vec<Vec<String>> = list(&v["rules"])
+        .iter()
+        .map(|r| {
+            vec![
+                cell(&r["index"]),
+                any(&r["from"]),
+                any(&r["to"]),
+                any(&r["proto"]),
+                join(&r["src"]),
+                join(&r["dst"]),
+                any(&r["sport"]),
+                any(&r["dport"]),
+                any(&r["icmp_type"]),
+                cell(&r["action"]),
+                cell(&r["hits"]),
+            ]
+        })
+        .collect();
+    let policies: Vec<Vec<String>> = list(&v["policies"])
+        .iter()
+        .map(|p| {
+            let action = if p["configured"] == Value::Bool(true) {
+                cell(&p["action"])
+            } else {
+                format!("{} (default)", cell(&p["action"]))
+            };
+            vec![cell(&p["from"]), cell(&p["to"]), action, any(&p["mss"]), cell(&p["hits"])]
+        })
+        .collect();
+    let mut out = format!("default {}\n\n", cell(&v["default"]));
+    out += &table(&["rule", "from", "to", "proto", "src", "dst", "sport", "dport", "icmp", "action", "hits"], &rules);
+    out += "\n";
+    out += &table(&["from", "to", "policy", "mss", "hits"], &policies);
+    out += &format!("port forwards accepted without a rule: {}\n", cell(&v["forwards_accepted"]));
     out
 }
 

@@ -58,6 +58,90 @@ impl Default for Conntrack {
     }
 }
 
+/// `[event_log]`: NAT mapping create/delete and firewall denies, written off the fast path
+/// (see `crate::eventlog`) to any of a file, syslog and an IPFIX collector.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventLog {
+    /// Append one text line per event to this file (absolute path; created 0640).
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Send each event as a syslog message (RFC 3164, facility local0) to this Unix datagram
+    /// socket, usually "/dev/log".
+    #[serde(default)]
+    pub syslog: Option<String>,
+    /// Export IPFIX (RFC 7011) NAT event records (RFC 8158) over UDP to this collector.
+    #[serde(default)]
+    pub ipfix: Option<std::net::SocketAddr>,
+    /// IPFIX observation domain id.
+    #[serde(default = "one")]
+    pub ipfix_domain: u32,
+    /// Seconds between IPFIX template retransmissions (RFC 7011 8.4), 1..=3600.
+    #[serde(default = "sixty")]
+    pub ipfix_template_interval: u32,
+    /// Log mapping create and delete.
+    #[serde(default = "yes")]
+    pub mappings: bool,
+    /// Log firewall denies (drop and reject).
+    #[serde(default = "yes")]
+    pub firewall: bool,
+    /// Log destination addresses and ports too (off: they never leave the worker).
+    #[serde(default)]
+    pub destinations: bool,
+    /// Events each worker's ring holds until the log thread drains it (64..=1048576);
+    /// beyond it events are lost and counted (`event-log-lost`).
+    #[serde(default = "ring")]
+    pub ring: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+fn sixty() -> u32 {
+    60
+}
+fn yes() -> bool {
+    true
+}
+fn ring() -> u32 {
+    16384
+}
+
+impl EventLog {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.file.is_none() && self.syslog.is_none() && self.ipfix.is_none() {
+            return Err(ConfigError::new("event_log", "names no destination: set file, syslog or ipfix"));
+        }
+        for (key, p) in [("event_log.file", &self.file), ("event_log.syslog", &self.syslog)] {
+            if let Some(p) = p {
+                if !p.starts_with('/') {
+                    return Err(ConfigError::new(key, format!("{p:?} is not an absolute path")));
+                }
+            }
+        }
+        if !(1..=3600).contains(&self.ipfix_template_interval) {
+            return Err(ConfigError::new(
+                "event_log.ipfix_template_interval",
+                format!("{} is not in 1..=3600", self.ipfix_template_interval),
+            ));
+        }
+        if !(64..=1 << 20).contains(&self.ring) {
+            return Err(ConfigError::new("event_log.ring", format!("{} is not in 64..=1048576", self.ring)));
+        }
+        if let Some(a) = self.ipfix {
+            if a.port() == 0 || a.ip().is_unspecified() {
+                return Err(ConfigError::new("event_log.ipfix", format!("{a} is not a collector address")));
+            }
+        }
+        Ok(())
+    }
+
+    /// What the workers log.
+    pub fn what(&self) -> crate::eventlog::LogWhat {
+        crate::eventlog::LogWhat { mappings: self.mappings, firewall: self.firewall, destinations: self.destinations }
+    }
+}
+
 /// `[nat]`
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -157,7 +157,8 @@ impl Exporter {
         let mut records = 0u32;
         for (wall, e) in events {
             let t = template_of(e);
-            let need = record_len(t, self.destinations) + if set.is_some_and(|(id, _)| id == t) { 0 } else { SET_HEADER };
+            let need =
+                record_len(t, self.destinations) + if set.is_some_and(|(id, _)| id == t) { 0 } else { SET_HEADER };
             if m.len() + need > MAX_MESSAGE {
                 if let Some((_, at)) = set.take() {
                     set_len(&mut m, at);
@@ -217,8 +218,18 @@ mod tests {
     fn first_message_carries_templates_then_records() {
         let mut x = Exporter::new(7, false, 60_000);
         let mut out = vec![];
-        let deny = LogEvent { kind: LogKind::FirewallDeny, proto: 6, src: 0x0a00_0001, sport: 1234, ..mapping(LogKind::FirewallDeny) };
-        x.encode(1_796_190_001_123, &[(1_796_190_001_100, mapping(LogKind::MappingCreate)), (1_796_190_001_101, deny)], &mut out);
+        let deny = LogEvent {
+            kind: LogKind::FirewallDeny,
+            proto: 6,
+            src: 0x0a00_0001,
+            sport: 1234,
+            ..mapping(LogKind::FirewallDeny)
+        };
+        x.encode(
+            1_796_190_001_123,
+            &[(1_796_190_001_100, mapping(LogKind::MappingCreate)), (1_796_190_001_101, deny)],
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         #[rustfmt::skip]
         let want: Vec<u8> = [
@@ -237,7 +248,10 @@ mod tests {
         // Within the interval: no templates; the sequence number counts the two records.
         out.clear();
         x.encode(1_796_190_002_000, &[(1, mapping(LogKind::MappingDelete))], &mut out);
-        assert_eq!(&out[0][..16], &[[0, 10, 0, 42].as_slice(), &1_796_190_002u32.to_be_bytes(), &[0, 0, 0, 2], &[0, 0, 0, 7]].concat()[..]);
+        assert_eq!(
+            &out[0][..16],
+            &[[0, 10, 0, 42].as_slice(), &1_796_190_002u32.to_be_bytes(), &[0, 0, 0, 2], &[0, 0, 0, 7]].concat()[..]
+        );
         assert_eq!(&out[0][16..20], &[1, 0, 0, 26]);
         assert_eq!(out[0][28], NAT44_BIB_DELETE);
         // Nothing to say: nothing sent until the templates are due again.
@@ -285,7 +299,8 @@ mod tests {
             let mut at = 16;
             let mut n = 0;
             while at < m.len() {
-                let (id, len) = (u16::from_be_bytes([m[at], m[at + 1]]), usize::from(u16::from_be_bytes([m[at + 2], m[at + 3]])));
+                let (id, len) =
+                    (u16::from_be_bytes([m[at], m[at + 1]]), usize::from(u16::from_be_bytes([m[at + 2], m[at + 3]])));
                 if id == MAPPING_TEMPLATE {
                     assert_eq!((len - 4) % 22, 0);
                     n += (len - 4) / 22;

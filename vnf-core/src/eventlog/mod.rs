@@ -177,7 +177,16 @@ impl EventLog {
     /// A new connection from `src:sport` to `dst:dport` denied from zone `zone_in` to
     /// `zone_out` by `rule` (or [`POLICY`]).
     #[allow(clippy::too_many_arguments)]
-    pub fn deny(&mut self, now_ms: u64, proto: u8, src: (u32, u16), dst: (u32, u16), zones: (u8, u8), rule: u32, reject: bool) {
+    pub fn deny(
+        &mut self,
+        now_ms: u64,
+        proto: u8,
+        src: (u32, u16),
+        dst: (u32, u16),
+        zones: (u8, u8),
+        rule: u32,
+        reject: bool,
+    ) {
         if !self.firewall() {
             return;
         }
@@ -224,9 +233,15 @@ mod tests {
         log.mapping(true, 7, &b(), (0x0808_0808, 53));
         log.deny(8, 6, (1, 2), (0x0808_0808, 25), (0, 1), 3, true);
         let e = ring.pop().unwrap();
-        assert_eq!((e.kind, e.ms, e.src, e.sport, e.ext, e.ext_port, e.dst, e.dport), (LogKind::MappingCreate, 7, 0xc633_640a, 5000, 0xcb00_7164, 5000, 0, 0));
+        assert_eq!(
+            (e.kind, e.ms, e.src, e.sport, e.ext, e.ext_port, e.dst, e.dport),
+            (LogKind::MappingCreate, 7, 0xc633_640a, 5000, 0xcb00_7164, 5000, 0, 0)
+        );
         let e = ring.pop().unwrap();
-        assert_eq!((e.kind, e.src, e.sport, e.dst, e.dport, e.zone_in, e.zone_out, e.rule, e.reject), (LogKind::FirewallDeny, 1, 2, 0, 0, 0, 1, 3, true));
+        assert_eq!(
+            (e.kind, e.src, e.sport, e.dst, e.dport, e.zone_in, e.zone_out, e.rule, e.reject),
+            (LogKind::FirewallDeny, 1, 2, 0, 0, 0, 1, 3, true)
+        );
         let mut log = EventLog::new(ring.clone(), LogWhat { mappings: true, firewall: false, destinations: true });
         log.mapping(false, 9, &b(), (0x0808_0808, 53));
         log.deny(8, 6, (1, 2), (3, 4), (0, 1), 3, true);

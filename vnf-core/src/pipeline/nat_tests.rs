@@ -1167,7 +1167,8 @@ fn rows(ring: &crate::eventlog::Ring) -> Vec<Row> {
     use crate::eventlog::LogKind;
     std::iter::from_fn(|| ring.pop())
         .map(|e| {
-            let second = if e.kind == LogKind::FirewallDeny { (e.rule, u16::from(e.reject)) } else { (e.ext, e.ext_port) };
+            let second =
+                if e.kind == LogKind::FirewallDeny { (e.rule, u16::from(e.reject)) } else { (e.ext, e.ext_port) };
             (e.kind, e.ms, e.proto, (e.src, e.sport), second, (e.dst, e.dport))
         })
         .collect()
@@ -1214,7 +1215,10 @@ fn the_event_log_records_each_mapping_once_and_every_deny() {
     }
     assert_eq!(
         rows(&ring),
-        vec![(Delete, 301_000, 17, (IP_H, 5000), (IP_P, 5000), (0, 0)), (Delete, 601_000, 47, (IP_H, 0), (IP_P, 0), (0, 0))]
+        vec![
+            (Delete, 301_000, 17, (IP_H, 5000), (IP_P, 5000), (0, 0)),
+            (Delete, 601_000, 47, (IP_H, 0), (IP_P, 0), (0, 0))
+        ]
     );
     assert_eq!(r.st.ct.as_ref().unwrap().maps.len(), 0);
 }
@@ -1239,7 +1243,10 @@ fn the_event_log_keeps_destinations_only_when_asked_and_logs_what_a_reload_drops
     got.sort_by_key(|x| x.3);
     assert_eq!(
         got,
-        vec![(Delete, 1000, 17, (IP_H, 6000), (IP_P, 6000), (0, 0)), (Delete, 1000, 17, (IP_H2, 7000), (IP_P, 7000), (0, 0))]
+        vec![
+            (Delete, 1000, 17, (IP_H, 6000), (IP_P, 6000), (0, 0)),
+            (Delete, 1000, 17, (IP_H2, 7000), (IP_P, 7000), (0, 0))
+        ]
     );
     // A reload that keeps the firewall keeps the rules' hit counts; one that changes a rule
     // starts that rule afresh.

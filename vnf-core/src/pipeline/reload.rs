@@ -240,7 +240,13 @@ impl<B: PacketBuf> State<B> {
         }
         for (_, c) in st.table.iter() {
             if c.data.map == NatData::NO_MAP && c.data.flags & NatData::SNAT != 0 {
-                let b = Binding { proto: c.orig.proto, int_addr: c.orig.src, int_port: 0, ext_addr: c.reply.dst, ext_port: 0 };
+                let b = Binding {
+                    proto: c.orig.proto,
+                    int_addr: c.orig.src,
+                    int_port: 0,
+                    ext_addr: c.reply.dst,
+                    ext_port: 0,
+                };
                 log.mapping(false, now_ms, &b, (0, 0));
             }
         }
