@@ -1,4 +1,4 @@
-//! Fragments through the NAT against Linux hosts (RFC 4787 REQ-14, RFC 5382 REQ-7): an
+//! Fragments through the NAT against Linux hosts (RFC 4787 REQ-14): an
 //! inside host behind SNAT pings with 3000 bytes, sends a 4000-byte UDP datagram, and sends
 //! a datagram whose fragments scapy puts on the wire last first; the outside kernel
 //! reassembles each and answers. Both hosts are on tap ports: af_packet would hand vnfd the

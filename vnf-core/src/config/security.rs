@@ -28,7 +28,7 @@ pub struct Conntrack {
     pub tcp_transitory: u32,
     /// UDP (RFC 4787 REQ-5: at least 120 s, 300 s recommended).
     pub udp: u32,
-    /// ICMP query (echo) sessions (RFC 5508 REQ-1: at least 60 s).
+    /// ICMP query (echo) sessions (RFC 5508 REQ-2: at least 60 s).
     pub icmp: u32,
     /// Other IP protocols.
     pub other: u32,

@@ -1,8 +1,8 @@
 //! Fragments crossing the stateful path (connection tracking and NAT) untouched in size:
 //! only the first fragment of a datagram carries its ports, so the first decides (it is
 //! looked up, filtered and translated like any packet) and the others follow it, translated
-//! to the addresses it was given (RFC 4787 REQ-14, RFC 5382 REQ-7 (MUST): fragments in and
-//! out of order). Nothing is reassembled: a fragment that comes before its first waits here,
+//! to the addresses it was given (RFC 4787 REQ-14 (MUST): fragments in and out of
+//! order). Nothing is reassembled: a fragment that comes before its first waits here,
 //! parked, until the first has been decided.
 //!
 //! # Model

@@ -1,5 +1,5 @@
-//! `ct-frag`: fragments on the stateful path (RFC 4787 REQ-14, RFC 5382 REQ-7: fragments
-//! in and out of order), without reassembly, through the worker's
+//! `ct-frag`: fragments on the stateful path (RFC 4787 REQ-14: fragments in and out of
+//! order), without reassembly, through the worker's
 //! [`FragTrack`](crate::l3::fragtrack). The first fragment of a datagram carries its ports:
 //! it passes here on its way to `ct-lookup` (recorded, or handed to the worker that owns its
 //! connection, as `ct-lookup` would hand it) and again when the stateful nodes let it

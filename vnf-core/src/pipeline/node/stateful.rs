@@ -11,8 +11,8 @@
 //! counted (mapping reference, host counts, peer record) is given back when it goes.
 //!
 //! ICMP errors about a known connection are related to it and translated with their
-//! embedded header (RFC 5508) once their checksum verified (REQ-3); they never refresh or
-//! remove it (RFC 4787 REQ-12).
+//! embedded header (RFC 5508) once their ICMP checksum verified (REQ-3); they never remove
+//! it (RFC 4787 REQ-12, RFC 5382 REQ-10) nor refresh it (RFC 5508 REQ-6).
 //!
 //! Hairpinning (RFC 4787 REQ-9, RFC 5382 REQ-8): a packet from inside to a pool address
 //! and port that is not a port forward is source-NATed as if it left into the pool's zone
