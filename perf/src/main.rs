@@ -64,7 +64,7 @@ enum Cmd {
 
 #[derive(clap::Args, Clone)]
 struct RunArgs {
-    /// Scenarios to run (comma separated): xconnect, l2-pop, l2-push, route, vxlan-encap, vxlan-decap, nat, nat-new.
+    /// Scenarios to run (comma separated): xconnect, l2-pop, l2-push, route, vxlan-encap, vxlan-decap, nat, nat-frag, nat-new, nat-log, nat-new-log.
     #[arg(long, value_delimiter = ',', default_value = "xconnect")]
     scenario: Vec<String>,
     /// Flow counts to run each scenario at (comma separated).

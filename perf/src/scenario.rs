@@ -36,9 +36,17 @@ pub enum Scenario {
     /// repeats in a second, so (once the table is in steady state) every packet creates a
     /// connection and a mapping and an old one expires. Rates come from `ct-new`.
     NatNew,
+    /// `nat` with the event log on (`[event_log] file = "/dev/null"`: the formatting and
+    /// writing are done, nothing is stored): established flows log nothing, so this shows
+    /// what having the log costs the fast path.
+    NatLog,
+    /// `nat-new` with the event log on: every packet logs a mapping's creation and, once the
+    /// table is in steady state, another's deletion.
+    NatNewLog,
 }
 
-const ALL: &str = "xconnect, l2-pop, l2-push, route, route-frag, vxlan-encap, vxlan-decap, nat, nat-frag, nat-new";
+const ALL: &str =
+    "xconnect, l2-pop, l2-push, route, route-frag, vxlan-encap, vxlan-decap, nat, nat-frag, nat-new, nat-log, nat-new-log";
 
 impl FromStr for Scenario {
     type Err = String;
@@ -54,6 +62,8 @@ impl FromStr for Scenario {
             "nat" => Ok(Scenario::Nat),
             "nat-frag" => Ok(Scenario::NatFrag),
             "nat-new" => Ok(Scenario::NatNew),
+            "nat-log" => Ok(Scenario::NatLog),
+            "nat-new-log" => Ok(Scenario::NatNewLog),
             _ => Err(format!("unknown scenario {s:?} (known: {ALL})")),
         }
     }
@@ -85,6 +95,8 @@ impl Scenario {
             Scenario::Nat => "nat",
             Scenario::NatFrag => "nat-frag",
             Scenario::NatNew => "nat-new",
+            Scenario::NatLog => "nat-log",
+            Scenario::NatNewLog => "nat-new-log",
         }
     }
 
@@ -97,7 +109,7 @@ impl Scenario {
                 FlowSet { flows, wire_len: frame, vary_src_mac: true, vlan: Some(10), ..Default::default() }
             }
             Scenario::L2Push => FlowSet { flows, wire_len: frame, vary_src_mac: true, ..Default::default() },
-            Scenario::Route | Scenario::Nat | Scenario::NatNew => {
+            Scenario::Route | Scenario::Nat | Scenario::NatNew | Scenario::NatLog | Scenario::NatNewLog => {
                 FlowSet { flows, wire_len: frame, dst_mac: GW10, ..Default::default() }
             }
             Scenario::RouteFrag | Scenario::NatFrag => {
@@ -150,15 +162,21 @@ impl Scenario {
                     if *self == Scenario::RouteFrag { "mode = \"access\"\nvlan = 20\nmtu = 1280" } else { "mode = \"access\"\nvlan = 20" }
                 )
             ),
-            Scenario::Nat | Scenario::NatNew | Scenario::NatFrag => {
+            Scenario::Nat | Scenario::NatNew | Scenario::NatFrag | Scenario::NatLog | Scenario::NatNewLog => {
                 let sink = if *self == Scenario::NatFrag { "mode = \"access\"\nvlan = 20\nmtu = 1280" } else { "mode = \"access\"\nvlan = 20" };
-                let ct = if *self == Scenario::NatNew {
+                let new = matches!(self, Scenario::NatNew | Scenario::NatNewLog);
+                let log = if matches!(self, Scenario::NatLog | Scenario::NatNewLog) {
+                    "[event_log]\nfile = \"/dev/null\"\n"
+                } else {
+                    ""
+                };
+                let ct = if new {
                     format!("capacity = {}\nudp = 1\n", flows.next_power_of_two().max(1024))
                 } else {
                     format!("capacity = {}\n", (flows * 2).next_power_of_two().max(1024))
                 };
                 format!(
-                    "{}[[bridge]]\nname = \"v10\"\nvlan = 10\ngateway = \"198.18.255.254/16\"\ngateway_mac = \"02:76:6e:66:00:0a\"\nzone = \"inside\"\n[[bridge]]\nname = \"v20\"\nvlan = 20\ngateway = \"198.19.0.254/24\"\ngateway_mac = \"02:76:6e:66:00:14\"\nzone = \"outside\"\n[[bridge.static_mac]]\nmac = \"02:00:00:00:00:02\"\nport = \"sink\"\n[[bridge.neighbor]]\nip = \"198.19.0.1\"\nmac = \"02:00:00:00:00:02\"\n[conntrack]\n{ct}[[nat.snat]]\nfrom = [\"198.18.0.0/16\"]\nzone = \"outside\"\npool = [\"198.19.0.100-198.19.0.131\"]\n",
+                    "{}[[bridge]]\nname = \"v10\"\nvlan = 10\ngateway = \"198.18.255.254/16\"\ngateway_mac = \"02:76:6e:66:00:0a\"\nzone = \"inside\"\n[[bridge]]\nname = \"v20\"\nvlan = 20\ngateway = \"198.19.0.254/24\"\ngateway_mac = \"02:76:6e:66:00:14\"\nzone = \"outside\"\n[[bridge.static_mac]]\nmac = \"02:00:00:00:00:02\"\nport = \"sink\"\n[[bridge.neighbor]]\nip = \"198.19.0.1\"\nmac = \"02:00:00:00:00:02\"\n[conntrack]\n{ct}[[nat.snat]]\nfrom = [\"198.18.0.0/16\"]\nzone = \"outside\"\npool = [\"198.19.0.100-198.19.0.131\"]\n{log}",
                     ports("mode = \"access\"\nvlan = 10", sink)
                 )
             }

@@ -10,37 +10,85 @@
 //! `rule=policy`; ports of protocols without ports are left out (`inside=10.0.0.1`).
 
 use super::{LogEvent, LogKind, POLICY};
-use std::fmt::Write;
+#[cfg(test)]
 use std::net::Ipv4Addr;
 
+// Hand-rolled number formatting: the log thread writes a line per new connection at
+// connection-setup rates, and `fmt` machinery (Display of an address, padding) was most of
+// its time.
+
+/// Appends `n` in decimal.
+fn push_u(out: &mut String, mut n: u64) {
+    let mut b = [0u8; 20];
+    let mut i = b.len();
+    loop {
+        i -= 1;
+        b[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &b[i..] {
+        out.push(char::from(d));
+    }
+}
+
+/// Appends `n` (below 10^width) with leading zeros to `width` digits.
+fn push_padded(out: &mut String, n: u64, width: u32) {
+    let mut p = 10u64.pow(width - 1);
+    while p > 0 {
+        out.push(char::from(b'0' + (n / p % 10) as u8));
+        p /= 10;
+    }
+}
+
+fn push_ip(out: &mut String, a: u32) {
+    for (i, o) in a.to_be_bytes().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        push_u(out, u64::from(o));
+    }
+}
+
 fn proto_name(p: u8, out: &mut String) {
-    let _ = match p {
-        1 => out.write_str("icmp"),
-        6 => out.write_str("tcp"),
-        17 => out.write_str("udp"),
-        _ => write!(out, "{p}"),
-    };
+    match p {
+        1 => out.push_str("icmp"),
+        6 => out.push_str("tcp"),
+        17 => out.push_str("udp"),
+        _ => push_u(out, u64::from(p)),
+    }
 }
 
 fn endpoint(out: &mut String, key: &str, addr: u32, port: u16, proto: u8) {
-    let _ = write!(out, " {key}={}", Ipv4Addr::from(addr));
+    out.push(' ');
+    out.push_str(key);
+    out.push('=');
+    push_ip(out, addr);
     if matches!(proto, 1 | 6 | 17) {
-        let _ = write!(out, ":{port}");
+        out.push(':');
+        push_u(out, u64::from(port));
     }
 }
 
 /// Appends the fields of `e` (no time) to `out`; `zones` names the zone ids.
 pub fn body(e: &LogEvent, zones: &[String], out: &mut String) {
-    let _ = write!(out, "event={}", e.kind.name());
+    out.push_str("event=");
+    out.push_str(e.kind.name());
     if e.kind == LogKind::FirewallDeny {
         out.push_str(if e.reject { " action=reject" } else { " action=drop" });
         if e.rule == POLICY {
             out.push_str(" rule=policy");
         } else {
-            let _ = write!(out, " rule={}", e.rule);
+            out.push_str(" rule=");
+            push_u(out, u64::from(e.rule));
         }
         let zone = |z: u8| zones.get(usize::from(z)).map_or("?", |s| s.as_str());
-        let _ = write!(out, " from={} to={}", zone(e.zone_in), zone(e.zone_out));
+        out.push_str(" from=");
+        out.push_str(zone(e.zone_in));
+        out.push_str(" to=");
+        out.push_str(zone(e.zone_out));
     }
     out.push_str(" proto=");
     proto_name(e.proto, out);
@@ -75,7 +123,20 @@ pub fn rfc3339(ms: u64, out: &mut String) {
     let (secs, milli) = (ms / 1000, ms % 1000);
     let (y, mo, d) = civil((secs / 86_400) as i64);
     let s = secs % 86_400;
-    let _ = write!(out, "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z", s / 3600, s / 60 % 60, s % 60);
+    push_padded(out, y.max(0) as u64, 4);
+    out.push('-');
+    push_padded(out, u64::from(mo), 2);
+    out.push('-');
+    push_padded(out, u64::from(d), 2);
+    out.push('T');
+    push_padded(out, s / 3600, 2);
+    out.push(':');
+    push_padded(out, s / 60 % 60, 2);
+    out.push(':');
+    push_padded(out, s % 60, 2);
+    out.push('.');
+    push_padded(out, milli, 3);
+    out.push('Z');
 }
 
 /// Appends `ms` as the timestamp of a BSD syslog message (RFC 3164 4.1.2, UTC):
@@ -85,7 +146,16 @@ pub fn syslog_stamp(ms: u64, out: &mut String) {
     let secs = ms / 1000;
     let (_, mo, d) = civil((secs / 86_400) as i64);
     let s = secs % 86_400;
-    let _ = write!(out, "{} {d:>2} {:02}:{:02}:{:02}", MONTHS[(mo - 1) as usize], s / 3600, s / 60 % 60, s % 60);
+    out.push_str(MONTHS[(mo - 1) as usize]);
+    out.push(' ');
+    out.push(if d < 10 { ' ' } else { char::from(b'0' + (d / 10) as u8) });
+    out.push(char::from(b'0' + (d % 10) as u8));
+    out.push(' ');
+    push_padded(out, s / 3600, 2);
+    out.push(':');
+    push_padded(out, s / 60 % 60, 2);
+    out.push(':');
+    push_padded(out, s % 60, 2);
 }
 
 #[cfg(test)]
@@ -156,5 +226,8 @@ mod tests {
         s.clear();
         syslog_stamp(1_796_190_001_123, &mut s);
         assert_eq!(s, "Dec  2 05:40:01");
+        s.clear();
+        syslog_stamp(1_797_054_001_000, &mut s);
+        assert_eq!(s, "Dec 12 05:40:01");
     }
 }

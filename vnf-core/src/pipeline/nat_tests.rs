@@ -1273,3 +1273,28 @@ fn a_full_event_ring_counts_what_it_lost() {
     // The packets went through all the same.
     assert_eq!(r.st.ct.as_ref().unwrap().maps.len(), 3);
 }
+
+#[test]
+fn icmp_errors_about_hairpinned_packets_reach_the_sender() {
+    // RFC 5508 REQ-7 (MUST): hairpinned ICMP errors; REQ-7a: their outer destination is the
+    // quoted source after translation. H's datagram reaches H2 through H2's mapping; H2
+    // answers port unreachable quoting what it got, and H gets it quoting what it sent.
+    let mut r = rig();
+    r.run(0, &from_in(H, &udp(IP_H, 5000, IP_S, 3478, b"stun", 64)));
+    r.run(0, &from_in(H2, &udp(IP_H2, 6000, IP_S, 3478, b"stun", 64)));
+    r.run(0, &from_in(H, &udp(IP_H, 5000, IP_P, 6000, b"hi", 64)));
+    r.run(0, &from_in(H2, &udp(IP_H2, 6000, IP_P, 5000, b"hello", 64)));
+    let got = udp(IP_P, 5000, IP_H2, 6000, b"hi", 63);
+    assert_eq!(tx(&r.run(0, &from_in(H, &udp(IP_H, 5000, IP_P, 6000, b"hi", 64)))), vec![(0, to_in(H2, &got))]);
+    let sent = udp(IP_H, 5000, IP_P, 6000, b"hi", 63);
+    for (kind, code) in [(3u8, 3u8), (11, 0)] {
+        let out = tx(&r.run(0, &from_in(H2, &icmp_err(IP_H2, IP_P, kind, code, &got, 64))));
+        assert_eq!(out, vec![(0, to_in(H, &icmp_err(IP_P, IP_H, kind, code, &sent, 63)))], "type {kind} code {code}");
+    }
+    // Both connections stay (RFC 4787 REQ-12).
+    assert_eq!(tx(&r.run(0, &from_in(H, &udp(IP_H, 5000, IP_P, 6000, b"hi", 64)))), vec![(0, to_in(H2, &got))]);
+    assert_eq!(count(&r.events(), "icmp-error-translated"), 4, "each error translated twice");
+    // An error quoting a pool endpoint no connection knows goes nowhere.
+    let stray = udp(IP_P, 5999, IP_H2, 6000, b"x", 63);
+    assert_eq!(drop_of(&mut r, 0, &from_in(H2, &icmp_err(IP_H2, IP_P, 3, 3, &stray, 64))), DropReason::CtUntracked);
+}

@@ -19,6 +19,7 @@
 //! (its connection marked `HAIRPIN`), then goes through `ct-lookup` once more as a packet
 //! arriving at that mapping: the receiver's connection lets it in as it lets in outside
 //! packets it has sent to, and translates its destination; no match is `nat-no-mapping`.
+//! An ICMP error about a hairpinned packet takes the same two steps back (RFC 5508 REQ-7).
 //!
 //! Protocols without ports (GRE, ESP, ...) are source-NATed address-only (see
 //! `address_only`). A zone pair with `mss` clamps the MSS option of its connections' SYN
@@ -682,7 +683,19 @@ pub(crate) fn related<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, 
             mm.flow.dst = dst;
         }
         cx.c.event(Event::IcmpErrorTranslated);
-        f.meta_mut(i).ip = dst;
+        let mm = f.meta_mut(i);
+        // RFC 5508 REQ-7: an error about a hairpinned packet, translated by the receiver's
+        // connection, is addressed to the sender's external address; it arrives at the
+        // sender's mapping as the packet it quotes did, and its connection translates it
+        // once more, to the sender (REQ-7a: the quoted source as the sender sent it).
+        if !m.has(flag::HAIRPIN) && cx.t.sec.as_ref().is_some_and(|s| s.is_pool(dst)) {
+            if let Some(ct) = st.ct.as_ref() {
+                arrive_at_mapping(mm, &ct.table, &tuple(mm).key);
+                f.to(i, Node::CtLookup);
+                continue;
+            }
+        }
+        mm.ip = dst;
         f.to(i, Node::Ip4Forward);
     }
 }
