@@ -1344,6 +1344,20 @@ mod tests {
     }
 
     #[test]
+    fn timeouts_below_the_rfc_minimums_are_warned_about() {
+        let base = "[dataplane]\nworkers = [1]\n[[port]]\nname = \"p\"\ndevargs = \"net_null0\"\n[[bridge]]\nname = \"b\"\nvlan = 1\ngateway = \"192.0.2.1/24\"\n[firewall]\n";
+        assert!(Config::parse(base, None).unwrap().warnings().is_empty(), "the defaults meet them");
+        let w = Config::parse(&format!("{base}[conntrack]\nudp = 30\nicmp = 10\n"), None).unwrap().warnings();
+        assert_eq!(
+            w,
+            vec![
+                "conntrack.udp: 30 s is below the 120 s RFC 4787 REQ-5 asks for".to_string(),
+                "conntrack.icmp: 10 s is below the 60 s RFC 5508 REQ-2 asks for".to_string(),
+            ]
+        );
+    }
+
+    #[test]
     fn event_log_needs_a_destination_and_sane_values_naming_the_key() {
         let base = "[dataplane]\nworkers = [1]\n[[port]]\nname = \"p\"\ndevargs = \"net_null0\"\n[event_log]\n";
         let ok = Config::parse(&format!("{base}file = \"/var/log/vnfd-events.log\"\n"), None).unwrap();

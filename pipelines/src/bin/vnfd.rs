@@ -96,6 +96,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for w in cfg.warnings() {
+        eprintln!("vnfd: warning: {file}: {w}");
+    }
     if args.check {
         println!("{file}: ok");
         return ExitCode::SUCCESS;

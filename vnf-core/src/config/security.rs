@@ -354,6 +354,25 @@ pub fn proto_number(s: &str) -> Result<u8, String> {
 }
 
 impl Config {
+    /// What the config accepts but the NAT RFCs advise against: timeouts below their
+    /// minimums (allowed, e.g. for tests and benchmarks; vnfd prints these at start).
+    pub fn warnings(&self) -> Vec<String> {
+        if !self.stateful() {
+            return vec![];
+        }
+        let c = &self.conntrack;
+        [
+            ("conntrack.udp", c.udp, 120, "RFC 4787 REQ-5"),
+            ("conntrack.tcp_established", c.tcp_established, 7440, "RFC 5382 REQ-5"),
+            ("conntrack.tcp_transitory", c.tcp_transitory, 240, "RFC 5382 REQ-5"),
+            ("conntrack.icmp", c.icmp, 60, "RFC 5508 REQ-2"),
+        ]
+        .into_iter()
+        .filter(|&(_, v, min, _)| v < min)
+        .map(|(k, v, min, rfc)| format!("{k}: {v} s is below the {min} s {rfc} asks for"))
+        .collect()
+    }
+
     /// True if the routed path tracks connections (any NAT or firewall configured).
     pub fn stateful(&self) -> bool {
         self.firewall.is_some() || self.nat.as_ref().is_some_and(|n| !n.snat.is_empty() || !n.forward.is_empty())

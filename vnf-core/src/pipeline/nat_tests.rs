@@ -1298,3 +1298,65 @@ fn icmp_errors_about_hairpinned_packets_reach_the_sender() {
     let stray = udp(IP_P, 5999, IP_H2, 6000, b"x", 63);
     assert_eq!(drop_of(&mut r, 0, &from_in(H2, &icmp_err(IP_H2, IP_P, 3, 3, &stray, 64))), DropReason::CtUntracked);
 }
+
+#[test]
+fn an_icmp_error_about_a_tcp_connection_is_translated_and_keeps_it() {
+    // RFC 5382 REQ-9 (translate Destination Unreachable about TCP) and REQ-10 (no ICMP
+    // message ends a TCP connection).
+    let mut r = rig();
+    let k = established_conn(&mut r);
+    let seen = tcp(IP_P, 42000, IP_S, 80, ACK, 1001, 5001, 63);
+    let sent = tcp(IP_H, 42000, IP_S, 80, ACK, 1001, 5001, 63);
+    for (kind, code) in [(3u8, 4u8), (3, 1), (11, 0)] {
+        let out = tx(&r.run(1, &from_out(RT, &icmp_err(IP_RT, IP_P, kind, code, &seen, 64))));
+        assert_eq!(out, vec![(0, to_in(H, &icmp_err(IP_RT, IP_H, kind, code, &sent, 63)))], "type {kind} code {code}");
+        assert_eq!(conn_state(&r, k), Some(TcpState::Established));
+    }
+    let out = tx(&r.run(0, &from_in(H, &tcp_seg(IP_H, 42000, IP_S, 80, ACK, 1001, 5001, b"x", 64))));
+    assert_eq!(out, vec![(1, to_out(S, &tcp_seg(IP_P, 42000, IP_S, 80, ACK, 1001, 5001, b"x", 63)))]);
+}
+
+#[test]
+fn icmp_errors_do_not_refresh_an_echo_session() {
+    // RFC 5508 REQ-6: an error about a query session neither refreshes nor deletes it; it
+    // expires `icmp` (60 s) after its last echo, whatever errors came since.
+    let mut r = rig();
+    let out = tx(&r.run(0, &from_in(H, &ipv4(IP_H, IP_S, 1, 64, &echo(8, 0x4242, 1, b"p")))));
+    let id = u16::from_be_bytes([out[0].1[38], out[0].1[39]]);
+    let seen = ipv4(IP_P, IP_S, 1, 63, &echo(8, id, 1, b"p"));
+    for _ in 0..2 {
+        for _ in 0..20 {
+            r.tick(1000);
+        }
+        assert_eq!(tx(&r.run(1, &from_out(RT, &icmp_err(IP_RT, IP_P, 3, 1, &seen, 64)))).len(), 1);
+    }
+    for _ in 0..21 {
+        r.tick(1000);
+    }
+    assert_eq!(drop_of(&mut r, 1, &from_out(RT, &icmp_err(IP_RT, IP_P, 3, 1, &seen, 64))), DropReason::CtUntracked);
+    assert_eq!(r.st.ct.as_ref().unwrap().maps.len(), 0, "the identifier's mapping went with it");
+}
+
+#[test]
+fn an_icmp_error_from_inside_leaves_from_the_public_address() {
+    // RFC 5508 REQ-5: an error from the private realm about an inbound (port-forwarded)
+    // packet: quoted packet restored as the outside sender sent it, outer source the
+    // public address, type and code kept.
+    let mut r = rig();
+    tx(&r.run(1, &from_out(S, &tcp(IP_S, 5555, IP_P, 8080, SYN, 1, 0, 64))));
+    let got = tcp(IP_S, 5555, IP_H, 80, SYN, 1, 0, 63);
+    let out = tx(&r.run(0, &from_in(H, &icmp_err(IP_H, IP_S, 3, 3, &got, 64))));
+    let sent = tcp(IP_S, 5555, IP_P, 8080, SYN, 1, 0, 63);
+    assert_eq!(out, vec![(1, to_out(S, &icmp_err(IP_P, IP_S, 3, 3, &sent, 63)))]);
+}
+
+#[test]
+fn one_echo_identifier_maps_the_same_toward_every_destination() {
+    // RFC 5508 REQ-1a: the identifier mapping does not depend on the external host.
+    let mut r = rig();
+    let a = tx(&r.run(0, &from_in(H, &ipv4(IP_H, IP_S, 1, 64, &echo(8, 0x1234, 1, b"a")))));
+    let b = tx(&r.run(0, &from_in(H, &ipv4(IP_H, IP_RT, 1, 64, &echo(8, 0x1234, 1, b"b")))));
+    let id = |f: &[u8]| u16::from_be_bytes([f[38], f[39]]);
+    assert_eq!(id(&a[0].1), id(&b[0].1));
+    assert_eq!(r.st.ct.as_ref().unwrap().maps.len(), 1);
+}
