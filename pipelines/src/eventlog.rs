@@ -6,8 +6,8 @@
 //! It never blocks a worker: workers only push into their rings. It wakes every 5 ms while
 //! events come and backs off to every 200 ms when none do. Events of one drain are written
 //! in time order. A destination that fails (a full disk, no syslog daemon, an unreachable
-//! collector) is counted in `errors` (per event not written) and tried again with the next
-//! drain; the other destinations go on; a syslog daemon that does not take a message within 100 ms is
+//! collector) is counted in `errors` (per event not written to the file or syslog, per
+//! IPFIX message not sent) and tried again with the next drain; the other destinations go on; a syslog daemon that does not take a message within 100 ms is
 //! skipped for the rest of that drain. When the workers stop, the thread drains what is left and exits.
 
 use crate::dpdk::{rdtsc, tsc_hz};
@@ -113,9 +113,9 @@ impl Writer {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::Builder::new().name("vnfd-eventlog".into()).spawn(move || {
-            // The workers stamp events with TSC milliseconds; this turns them into wall time.
+            // The workers stamp events with TSC milliseconds; the offset to wall time is taken
+            // at each drain, so a clock step (NTP) shows in the next events.
             let tsc_per_ms = (tsc_hz() / 1000).max(1);
-            let offset = wall_ms() as i64 - (rdtsc() / tsc_per_ms) as i64;
             let mut batch: Vec<LogEvent> = Vec::with_capacity(1024);
             let mut idle = Duration::from_millis(5);
             loop {
@@ -130,11 +130,13 @@ impl Writer {
                     }
                 }
                 batch.sort_by_key(|e| e.ms);
+                let offset = wall_ms() as i64 - (rdtsc() / tsc_per_ms) as i64;
                 let snap = shared.snap.load();
                 let zones = snap.tables.sec.as_ref().map_or(&[][..], |s| &s.zones[..]);
                 write(&mut sinks, &batch, zones, offset, &stats);
                 drop(snap);
-                if last {
+                // Stopping: the workers have stopped, so once the rings are empty nothing comes.
+                if last && rings.iter().all(|r| r.is_empty()) {
                     break;
                 }
                 idle = if batch.is_empty() {
@@ -175,7 +177,7 @@ fn write(s: &mut Sinks, batch: &[LogEvent], zones: &[String], offset: i64, stats
             buf.push('\n');
         }
         if !buf.is_empty() && f.write_all(buf.as_bytes()).is_err() {
-            errors += 1;
+            errors += batch.len() as u64;
         }
     }
     if let Some((sock, path)) = &s.syslog {

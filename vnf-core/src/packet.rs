@@ -49,8 +49,10 @@ pub struct PacketMeta {
     /// IPv4 destination to route to; after `ip4-forward`, the next hop; toward the
     /// overlay, the remote VTEP; after decapsulation, the VTEP it came from.
     pub ip: u32,
-    /// The ICMP error's "rest of header" word (the next-hop MTU of frag-needed).
-    pub icmp_rest: u32,
+    /// The next-hop MTU of a fragmentation-needed error (the low half of its "rest of
+    /// header" word; 0 for the other errors `icmp4-error` makes). 16 bits keep the
+    /// metadata at 80 bytes, which every node copies.
+    pub icmp_mtu: u16,
     /// The remote VTEP an inner frame from the overlay came from (with [`flag::OVERLAY`]):
     /// where answers to it go back to.
     pub vtep: u32,
@@ -104,7 +106,7 @@ impl PacketMeta {
             flow: FlowKey { src: 0, dst: 0, sport: 0, dport: 0, proto: 0 },
             hash: 0,
             ip: 0,
-            icmp_rest: 0,
+            icmp_mtu: 0,
             vtep: 0,
             in_port,
             domain: 0,
@@ -132,19 +134,28 @@ impl PacketMeta {
         self.flags & f != 0
     }
 
-    /// Sets what `icmp4-error` makes of the packet: the error's type, code and
-    /// rest-of-header word, and the drop reason of the datagram.
+    /// Sets what `icmp4-error` makes of the packet: the error's type, code and next-hop
+    /// MTU (frag-needed; else 0), and the drop reason of the datagram.
     #[inline]
-    pub fn icmp_error(&mut self, reason: DropReason, kind: u8, code: u8, rest: u32) {
+    pub fn icmp_error(&mut self, reason: DropReason, kind: u8, code: u8, mtu: u16) {
         self.reason = reason;
         self.icmp_kind = kind;
         self.icmp_code = code;
-        self.icmp_rest = rest;
+        self.icmp_mtu = mtu;
     }
 
     /// The L3 header offset as a usize.
     #[inline(always)]
     pub const fn l3(&self) -> usize {
         self.l3 as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn metadata_stays_within_80_bytes() {
+        // Every node copies it; 88 bytes cost cycles in each (perf/RESULTS.md, issue 14).
+        assert!(std::mem::size_of::<super::PacketMeta>() <= 80, "{}", std::mem::size_of::<super::PacketMeta>());
     }
 }

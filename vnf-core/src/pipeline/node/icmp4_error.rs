@@ -89,7 +89,7 @@ fn make<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Fr
     .emit(&mut hdr[ETH..ICMP_AT]);
     let d = pkt.data_mut();
     if let Ok(mut icmp) = Icmpv4Packet::new_checked(&mut d[ICMP_AT..ICMP_AT + icmp_len]) {
-        icmp.fill(m.icmp_kind, m.icmp_code, m.icmp_rest);
+        icmp.fill(m.icmp_kind, m.icmp_code, u32::from(m.icmp_mtu));
     }
     let mm = f.meta_mut(i);
     mm.ntags = 0;

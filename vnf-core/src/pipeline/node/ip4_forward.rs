@@ -55,12 +55,7 @@ fn forward<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) 
     let mut ip = Ipv4Packet::new_unchecked(h);
     let fits = ip.total_len() <= dom.mtu;
     if !fits && ip.dont_frag() {
-        m.icmp_error(
-            DropReason::FragNeeded,
-            icmpv4::kind::DEST_UNREACHABLE,
-            icmpv4::unreach::FRAG_NEEDED,
-            u32::from(dom.mtu),
-        );
+        m.icmp_error(DropReason::FragNeeded, icmpv4::kind::DEST_UNREACHABLE, icmpv4::unreach::FRAG_NEEDED, dom.mtu);
         return Ok(Node::Icmp4Error);
     }
     ip.set_ttl_update(m.ttl - 1);

@@ -66,12 +66,7 @@ fn too_big<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) 
         return false;
     }
     let mtu = v.mtu.saturating_sub(vxlan::OVERHEAD as u16);
-    m.icmp_error(
-        DropReason::VxlanMtuExceeded,
-        icmpv4::kind::DEST_UNREACHABLE,
-        icmpv4::unreach::FRAG_NEEDED,
-        mtu.into(),
-    );
+    m.icmp_error(DropReason::VxlanMtuExceeded, icmpv4::kind::DEST_UNREACHABLE, icmpv4::unreach::FRAG_NEEDED, mtu);
     true
 }
 
