@@ -32,38 +32,13 @@ const INSIDE2: &str = "198.51.100.11";
 const OUTSIDE: &str = "203.0.113.80";
 const POOL: &str = "203.0.113.100";
 const GW_IN: &str = "198.51.100.1";
-const GW_OUT: &str = "203.0.113.1";
 
 fn config(inside: &[&Link], outside: &Link, prefix: &str, dir: &std::path::Path, ipfix: u16) -> String {
-    let mut ports = String::new();
-    for (i, l) in inside.iter().enumerate() {
-        ports += &format!(
-            "[[port]]\nname = \"in{i}\"\ndevargs = \"{}\"\nmode = \"access\"\nvlan = 10\n\n",
-            l.devargs(i as u32)
-        );
-    }
-    format!(
+    let ports: Vec<(String, String)> =
+        inside.iter().enumerate().map(|(i, l)| (format!("in{i}"), l.devargs(i as u32))).collect();
+    let ports: Vec<(&str, String)> = ports.iter().map(|(n, d)| (n.as_str(), d.clone())).collect();
+    let rest = format!(
         r#"
-{preamble}
-{ports}
-[[port]]
-name = "out"
-devargs = "{out}"
-mode = "access"
-vlan = 20
-
-[[bridge]]
-name = "inside"
-vlan = 10
-gateway = "{GW_IN}/24"
-zone = "inside"
-
-[[bridge]]
-name = "outside"
-vlan = 20
-gateway = "{GW_OUT}/24"
-zone = "outside"
-
 [[nat.snat]]
 from = ["198.51.100.0/24"]
 zone = "outside"
@@ -96,11 +71,10 @@ syslog = "{syslog}"
 ipfix = "127.0.0.1:{ipfix}"
 ipfix_template_interval = 1
 "#,
-        out = outside.devargs(inside.len() as u32),
-        preamble = common::eal_preamble(prefix),
         file = dir.join("events.log").display(),
         syslog = dir.join("syslog.sock").display(),
-    )
+    );
+    netns::two_zones(prefix, &ports, &outside.devargs(inside.len() as u32), &rest)
 }
 
 /// Sends one UDP datagram from each of the source ports `ports` to `dst:dport`.

@@ -24,42 +24,17 @@ const OUTSIDE: &str = "203.0.113.80";
 const OUTSIDE_ALT: &str = "203.0.113.81";
 const POOL: &str = "203.0.113.100";
 const GW_IN: &str = "198.51.100.1";
-const GW_OUT: &str = "203.0.113.1";
 /// `[conntrack] capacity`.
 const CAPACITY: usize = 256;
 
 /// Two inside ports (hosts 1 and 2) in bridge `inside`, one outside port; `snat` is added to
 /// the `[[nat.snat]]` rule.
 fn config(inside: &[&Link], outside: &Link, prefix: &str, snat: &str) -> String {
-    let mut ports = String::new();
-    for (i, l) in inside.iter().enumerate() {
-        ports += &format!(
-            "[[port]]\nname = \"in{i}\"\ndevargs = \"{}\"\nmode = \"access\"\nvlan = 10\n\n",
-            l.devargs(i as u32)
-        );
-    }
-    format!(
+    let names: Vec<String> = (0..inside.len()).map(|i| format!("in{i}")).collect();
+    let ports: Vec<(&str, String)> =
+        inside.iter().enumerate().map(|(i, l)| (names[i].as_str(), l.devargs(i as u32))).collect();
+    let rest = format!(
         r#"
-{preamble}
-{ports}
-[[port]]
-name = "out"
-devargs = "{out}"
-mode = "access"
-vlan = 20
-
-[[bridge]]
-name = "inside"
-vlan = 10
-gateway = "{GW_IN}/24"
-zone = "inside"
-
-[[bridge]]
-name = "outside"
-vlan = 20
-gateway = "{GW_OUT}/24"
-zone = "outside"
-
 [conntrack]
 capacity = {CAPACITY}
 udp = 60
@@ -78,10 +53,9 @@ default = "drop"
 from = "inside"
 to = "outside"
 action = "accept"
-"#,
-        out = outside.devargs(inside.len() as u32),
-        preamble = common::eal_preamble(prefix)
-    )
+"#
+    );
+    netns::two_zones(prefix, &ports, &outside.devargs(inside.len() as u32), &rest)
 }
 
 fn count(s: &Value, section: &str, key: &str) -> u64 {

@@ -33,33 +33,8 @@ const TRANSITORY: u64 = 4;
 const CAPACITY: u64 = 256;
 
 fn config(inside: &Link, outside: &Link, prefix: &str) -> String {
-    format!(
+    let rest = format!(
         r#"
-{preamble}
-[[port]]
-name = "in"
-devargs = "{}"
-mode = "access"
-vlan = 10
-
-[[port]]
-name = "out"
-devargs = "{}"
-mode = "access"
-vlan = 20
-
-[[bridge]]
-name = "inside"
-vlan = 10
-gateway = "{GW_IN}/24"
-zone = "inside"
-
-[[bridge]]
-name = "outside"
-vlan = 20
-gateway = "{GW_OUT}/24"
-zone = "outside"
-
 [conntrack]
 capacity = {CAPACITY}
 tcp_transitory = {TRANSITORY}
@@ -99,12 +74,9 @@ proto = "udp"
 dport = "9"
 action = "reject"
 "#,
-        inside.devargs(0),
-        outside.devargs(1),
-        PORTS.0,
-        PORTS.1,
-        preamble = common::eal_preamble(prefix)
-    )
+        PORTS.0, PORTS.1,
+    );
+    netns::two_zones(prefix, &[("in", inside.devargs(0))], &outside.devargs(1), &rest)
 }
 
 /// Servers and clients run in the hosts as `python3 -c PY CMD ARGS...`; clients print one

@@ -39,33 +39,8 @@ fn fragmented_datagrams_cross_the_nat_both_ways() {
         let outside = Host::new("nfout");
         let pid = std::process::id() % 100000;
         let (tin, tout) = (format!("vnfi{pid}"), format!("vnfo{pid}"));
-        let cfg = format!(
+        let rest = format!(
             r#"
-{}
-[[port]]
-name = "in"
-devargs = "net_tap0,iface={tin}"
-mode = "access"
-vlan = 10
-
-[[port]]
-name = "out"
-devargs = "net_tap1,iface={tout}"
-mode = "access"
-vlan = 20
-
-[[bridge]]
-name = "inside"
-vlan = 10
-gateway = "198.51.100.1/24"
-zone = "inside"
-
-[[bridge]]
-name = "outside"
-vlan = 20
-gateway = "203.0.113.1/24"
-zone = "outside"
-
 [[nat.snat]]
 from = ["198.51.100.0/24"]
 zone = "outside"
@@ -78,9 +53,10 @@ default = "drop"
 from = "inside"
 to = "outside"
 action = "accept"
-"#,
-            common::eal_preamble(&netns::file_prefix("natfrag"))
+"#
         );
+        let ports = [("in", format!("net_tap0,iface={tin}"))];
+        let cfg = netns::two_zones(&netns::file_prefix("natfrag"), &ports, &format!("net_tap1,iface={tout}"), &rest);
         let mut vnfd = Vnfd::start(&cfg, &[]).unwrap();
         take_tap(&inside, &tin, "02:00:00:00:14:0a", &format!("{INSIDE}/24"), "198.51.100.1");
         take_tap(&outside, &tout, "02:00:00:00:14:50", &format!("{OUTSIDE}/24"), "203.0.113.1");

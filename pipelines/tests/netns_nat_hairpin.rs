@@ -31,42 +31,10 @@ const IN2: &str = "198.51.100.11";
 const OUTSIDE: &str = "203.0.113.80";
 const POOL: &str = "203.0.113.100";
 const GW_IN: &str = "198.51.100.1";
-const GW_OUT: &str = "203.0.113.1";
 
 fn config(in1: &Link, in2: &Link, outside: &Link, prefix: &str) -> String {
-    format!(
+    let rest = format!(
         r#"
-{preamble}
-[[port]]
-name = "in1"
-devargs = "{},framecnt=4096"
-mode = "access"
-vlan = 10
-
-[[port]]
-name = "in2"
-devargs = "{},framecnt=4096"
-mode = "access"
-vlan = 10
-
-[[port]]
-name = "out"
-devargs = "{},framecnt=4096"
-mode = "access"
-vlan = 20
-
-[[bridge]]
-name = "inside"
-vlan = 10
-gateway = "{GW_IN}/24"
-zone = "inside"
-
-[[bridge]]
-name = "outside"
-vlan = 20
-gateway = "{GW_OUT}/24"
-zone = "outside"
-
 [[nat.snat]]
 from = ["198.51.100.0/24"]
 zone = "outside"
@@ -80,12 +48,10 @@ from = "inside"
 to = "outside"
 action = "accept"
 mss = 1360
-"#,
-        in1.devargs(0),
-        in2.devargs(1),
-        outside.devargs(2),
-        preamble = common::eal_preamble(prefix)
-    )
+"#
+    );
+    let ring = |l: &Link, n: u32| format!("{},framecnt=4096", l.devargs(n));
+    netns::two_zones(prefix, &[("in1", ring(in1, 0)), ("in2", ring(in2, 1))], &ring(outside, 2), &rest)
 }
 
 /// The hosts' programs, as `python3 -c PY CMD ARGS...`.

@@ -24,37 +24,11 @@ const INSIDE: &str = "198.51.100.10";
 const OUTSIDE: &str = "203.0.113.80";
 const POOL: &str = "203.0.113.100";
 const GW_IN: &str = "198.51.100.1";
-const GW_OUT: &str = "203.0.113.1";
 const PORT: u16 = 7000;
 
 fn config(inside: &Link, outside: &Link, prefix: &str) -> String {
-    format!(
+    let rest = format!(
         r#"
-{preamble}
-[[port]]
-name = "in"
-devargs = "{}"
-mode = "access"
-vlan = 10
-
-[[port]]
-name = "out"
-devargs = "{}"
-mode = "access"
-vlan = 20
-
-[[bridge]]
-name = "inside"
-vlan = 10
-gateway = "{GW_IN}/24"
-zone = "inside"
-
-[[bridge]]
-name = "outside"
-vlan = 20
-gateway = "{GW_OUT}/24"
-zone = "outside"
-
 [conntrack]
 capacity = 64
 
@@ -63,11 +37,9 @@ from = ["198.51.100.0/24"]
 zone = "outside"
 pool = ["{POOL}"]
 ports = "20000-29999"
-"#,
-        inside.devargs(0),
-        outside.devargs(1),
-        preamble = common::eal_preamble(prefix)
-    )
+"#
+    );
+    netns::two_zones(prefix, &[("in", inside.devargs(0))], &outside.devargs(1), &rest)
 }
 
 /// `python3 -c PY CMD ARGS...` in a host.

@@ -572,3 +572,36 @@ pub fn tcp_transfer(server: &Host, server_ip: &str, port: u16, client: &Host) ->
     }
     Ok(took)
 }
+
+/// The two-zone vnfd config the NAT tests share: the `inside` ports (name, devargs) are
+/// access ports of VLAN 10 in bridge `inside` (198.51.100.1/24, zone `inside`), port `out`
+/// (devargs `outside`) an access port of VLAN 20 in bridge `outside` (203.0.113.1/24, zone
+/// `outside`); `rest` follows (conntrack, NAT, firewall, ...). EAL file prefix `prefix`.
+pub fn two_zones(prefix: &str, inside: &[(&str, String)], outside: &str, rest: &str) -> String {
+    let mut s = super::eal_preamble(prefix);
+    for (name, devargs) in inside {
+        s += &format!("\n[[port]]\nname = \"{name}\"\ndevargs = \"{devargs}\"\nmode = \"access\"\nvlan = 10\n");
+    }
+    s += &format!(
+        r#"
+[[port]]
+name = "out"
+devargs = "{outside}"
+mode = "access"
+vlan = 20
+
+[[bridge]]
+name = "inside"
+vlan = 10
+gateway = "198.51.100.1/24"
+zone = "inside"
+
+[[bridge]]
+name = "outside"
+vlan = 20
+gateway = "203.0.113.1/24"
+zone = "outside"
+"#
+    );
+    s + rest
+}
