@@ -132,6 +132,13 @@ pub struct Binding {
     pub ext_port: u16,
 }
 
+impl Binding {
+    /// An address-only translation (a protocol without ports: GRE, ESP, ...).
+    pub fn address_only(proto: u8, inside: u32, external: u32) -> Binding {
+        Binding { proto, int_addr: inside, int_port: 0, ext_addr: external, ext_port: 0 }
+    }
+}
+
 /// A worker's end of the event log (none: nothing is logged).
 #[derive(Debug, Default)]
 pub struct EventLog {

@@ -378,6 +378,12 @@ pub struct NatData {
 }
 
 impl NatData {
+    /// Source-NATed without a port mapping (address-only: GRE, ESP, ...).
+    #[inline]
+    pub fn address_only(&self) -> bool {
+        self.map == Self::NO_MAP && self.flags & Self::SNAT != 0
+    }
+
     /// No mapping.
     pub const NO_MAP: u32 = u32::MAX;
     /// The two directions differ: packets are rewritten.

@@ -239,15 +239,8 @@ impl<B: PacketBuf> State<B> {
             log.mapping(false, now_ms, &m.binding(), (0, 0));
         }
         for (_, c) in st.table.iter() {
-            if c.data.map == NatData::NO_MAP && c.data.flags & NatData::SNAT != 0 {
-                let b = Binding {
-                    proto: c.orig.proto,
-                    int_addr: c.orig.src,
-                    int_port: 0,
-                    ext_addr: c.reply.dst,
-                    ext_port: 0,
-                };
-                log.mapping(false, now_ms, &b, (0, 0));
+            if c.data.address_only() {
+                log.mapping(false, now_ms, &Binding::address_only(c.orig.proto, c.orig.src, c.reply.dst), (0, 0));
             }
         }
     }

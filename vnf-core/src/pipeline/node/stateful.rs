@@ -131,8 +131,8 @@ fn release(maps: &mut Mappings, hosts: &mut Hosts, peers: &mut Peers, log: &mut 
         if unmap(maps, hosts, c.data.map) && log.mappings() {
             log.mapping(false, now, &maps.get(c.data.map).binding(), (0, 0));
         }
-    } else if c.data.flags & NatData::SNAT != 0 && log.mappings() {
-        log.mapping(false, now, &address_binding(c.orig.proto, c.orig.src, c.reply.dst), (0, 0));
+    } else if c.data.address_only() && log.mappings() {
+        log.mapping(false, now, &Binding::address_only(c.orig.proto, c.orig.src, c.reply.dst), (0, 0));
     }
     if c.data.flags & NatData::HOST != 0 {
         hosts.release(c.orig.src);
@@ -140,11 +140,6 @@ fn release(maps: &mut Mappings, hosts: &mut Hosts, peers: &mut Peers, log: &mut 
     if c.data.flags & NatData::PEER != 0 {
         peers.release(c.orig.proto, c.orig.src, c.orig.sport, c.orig.dst);
     }
-}
-
-/// An address-only translation (a protocol without ports) as the event log records it.
-fn address_binding(proto: u8, inside: u32, external: u32) -> Binding {
-    Binding { proto, int_addr: inside, int_port: 0, ext_addr: external, ext_port: 0 }
 }
 
 /// The mapping an outside packet `k` to a pool address (no connection, no forward) is let in
@@ -585,8 +580,8 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
             if st.log.mappings() {
                 if map_new {
                     st.log.mapping(true, cx.now, &ct.maps.get(data.map).binding(), (k.dst, k.dport));
-                } else if data.map == NatData::NO_MAP && data.flags & NatData::SNAT != 0 {
-                    st.log.mapping(true, cx.now, &address_binding(k.proto, k.src, to.src), (k.dst, 0));
+                } else if data.address_only() {
+                    st.log.mapping(true, cx.now, &Binding::address_only(k.proto, k.src, to.src), (k.dst, 0));
                 }
             }
         }
