@@ -125,8 +125,14 @@ fn mappings_in(lines: &[String], event: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// What `vnfctl --json nat` shows: the mapping count and (proto, internal, external) rows.
 fn nat_mappings(v: &Vnfd) -> (u64, Vec<(String, String, String)>) {
-    let r = v.request(r#"{"cmd":"nat"}"#).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vnfctl"))
+        .args(["--socket", v.control_path().to_str().unwrap(), "--json", "nat"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "vnfctl nat: {}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["ok"], true, "{r}");
     let ms = r["mappings"]
         .as_array()

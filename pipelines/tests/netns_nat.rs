@@ -3,8 +3,8 @@
 //! zone outside) that knows only its own subnet, so it can only answer the pool address
 //! 203.0.113.100.
 //!
-//! Shows: source NAT of TCP, UDP and ICMP echo (the outside servers see 203.0.113.100 and a
-//! port of the pool); a TCP port forward (the inside server sees the real client); firewall
+//! Shows: source NAT of TCP, UDP, ICMP echo and timestamp queries (the outside servers see
+//! 203.0.113.100 and a port of the pool); a TCP port forward (the inside server sees the real client); firewall
 //! rejects (a real RST, ICMP port unreachable); unsolicited inbound dropped (zone policy,
 //! pool address without mapping, unsolicited echo to the pool address); a connection table
 //! filled by a SYN flood keeps serving an established connection and recovers after the
@@ -365,6 +365,19 @@ fn nat_and_firewall_between_linux_hosts() {
         // address does not answer unsolicited echo.
         assert!(netns::ping(&inside, OUTSIDE, 3), "ping inside -> {OUTSIDE} through SNAT failed{}", ctx(&vnfd));
         assert!(netns::ping(&outside, GW_OUT, 3), "ping outside -> gateway {GW_OUT} failed{}", ctx(&vnfd));
+        // A timestamp query (RFC 5508 REQ-1: queries other than echo), sent by scapy: the
+        // outside kernel answers it, and the reply comes back with the identifier restored.
+        let ts = format!(
+            "from scapy.all import *\nconf.verb=0\nr=sr1(IP(dst='{OUTSIDE}')/ICMP(type=13,id=0x4242,seq=1)/(b'\\0'*12),timeout=3)\nprint('none' if r is None else '%d %d %s' % (r[ICMP].type, r[ICMP].id, r[IP].src))"
+        );
+        let out = inside.exec(&["/usr/bin/python3", "-c", &ts]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("14 {} {OUTSIDE}", 0x4242),
+            "timestamp query through SNAT: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            ctx(&vnfd)
+        );
         let s1 = fresh_stats(&vnfd);
         assert!(
             delta(&s0, &s1, "events", "nat-translated") >= 6,

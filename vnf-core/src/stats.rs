@@ -78,14 +78,14 @@ drop_reasons! {
     VxlanSplitHorizon => "vxlan-split-horizon", "a frame from the overlay whose destination is in the overlay";
     VxlanMtuExceeded => "vxlan-mtu-exceeded", "the encapsulated packet would exceed the underlay MTU";
     CtTableFull => "ct-table-full", "a new connection found the worker's connection table full";
-    CtInvalid => "ct-invalid", "a packet that fits no TCP state or starts no connection (e.g. a stray ACK, an unsolicited echo reply)";
+    CtInvalid => "ct-invalid", "a packet that fits no TCP state or starts no connection (e.g. a stray ACK, an unsolicited echo or timestamp reply)";
     CtFragTableFull => "ct-frag-table-full", "a fragmented datagram on the stateful path found the fragment table full";
     CtFragParkFull => "ct-frag-park-full", "a fragment that came before its first found no room to wait";
     CtFragTimeout => "ct-frag-timeout", "a fragment whose first fragment never came (or was dropped) in time";
     CtOutOfWindow => "ct-out-of-window", "a TCP segment outside its connection's window (netfilter's tcp_in_window; let through with `tcp_liberal`)";
     CtRstOutOfWindow => "ct-rst-out-of-window", "a TCP RST outside its connection's window, e.g. a spoofed one: the connection is kept (RFC 5961 3)";
     CtFragment => "ct-fragment", "an IPv4 fragment on the stateful path (no reassembly)";
-    CtUntracked => "ct-untracked", "an ICMP query type other than echo, or an ICMP error about no known connection";
+    CtUntracked => "ct-untracked", "an ICMP message that is neither a query (echo, timestamp) nor an error, or an ICMP error about no known connection";
     NatPoolExhausted => "nat-pool-exhausted", "no free external port in the worker's slice of the pool";
     NatNoMapping => "nat-no-mapping", "to a NAT pool address but matching no connection, mapping or port forward";
     NatFiltered => "nat-filtered", "to a mapping's external address and port from an endpoint its rule's filtering does not let in";

@@ -651,14 +651,14 @@ mod tests {
         Some(Icmpv4Packet::new_checked(p.payload()).ok()?.verify_checksum())
     }
 
-    /// The one place the rewrite differs from the old one: an ICMP message other than an
-    /// echo has ports 0 in its tuple, but its bytes 4..6 (where an echo has its identifier)
-    /// need not be 0, e.g. a timestamp request's identifier. Given a new `sport`, both write
+    /// The one place the rewrite differs from the old one: an ICMP message other than a
+    /// query (echo, timestamp) has ports 0 in its tuple, but its bytes 4..6 (where a query
+    /// has its identifier) need not be 0, e.g. an address mask request's identifier. Given a new `sport`, both write
     /// it there; the old rewrite updated the checksum as if the bytes had been 0 (a wrong
     /// checksum), the view updates it from the bytes that were there.
     #[test]
     fn icmp_ident_change_outside_an_echo() {
-        let mut ts = echo(13, 0x4242, 1);
+        let mut ts = echo(17, 0x4242, 1);
         ts.truncate(8);
         ts.extend_from_slice(&[0; 12]);
         let b = packet(proto::ICMP, ip([198, 51, 100, 10]), ip([203, 0, 113, 80]), &ts);
@@ -669,7 +669,7 @@ mod tests {
         assert!(rewrite(&mut new, &from, &to) && old::rewrite(&mut old, &from, &to));
         assert_eq!((icmp_ident(&new), icmp_ident(&old)), (Some(1030), Some(1030)));
         assert_eq!((icmp_verifies(&new), icmp_verifies(&old)), (Some(true), Some(false)));
-        let mut want = echo(13, 1030, 1);
+        let mut want = echo(17, 1030, 1);
         want.truncate(8);
         want.extend_from_slice(&[0; 12]);
         assert_eq!(new, packet(proto::ICMP, to.src, to.dst, &want));

@@ -1360,3 +1360,19 @@ fn one_echo_identifier_maps_the_same_toward_every_destination() {
     assert_eq!(id(&a[0].1), id(&b[0].1));
     assert_eq!(r.st.ct.as_ref().unwrap().maps.len(), 1);
 }
+
+#[test]
+fn timestamp_queries_through_snat_like_echo() {
+    // RFC 5508 REQ-1 (MUST): ICMP queries initiated inside, not only echo; the identifier
+    // is mapped as an echo's is.
+    let mut r = rig();
+    let ts = |kind: u8, id: u16| echo(kind, id, 7, &[0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3]);
+    let out = tx(&r.run(0, &from_in(H, &ipv4(IP_H, IP_S, 1, 64, &ts(13, 0x4242)))));
+    let id = u16::from_be_bytes([out[0].1[38], out[0].1[39]]);
+    assert_eq!(out, vec![(1, to_out(S, &ipv4(IP_P, IP_S, 1, 63, &ts(13, id))))]);
+    let out = tx(&r.run(1, &from_out(S, &ipv4(IP_S, IP_P, 1, 64, &ts(14, id)))));
+    assert_eq!(out, vec![(0, to_in(H, &ipv4(IP_S, IP_H, 1, 63, &ts(14, 0x4242))))]);
+    // A reply nobody asked for starts nothing; other ICMP types are not tracked.
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &ipv4(IP_H, IP_S, 1, 64, &ts(14, 9)))), DropReason::CtInvalid);
+    assert_eq!(drop_of(&mut r, 0, &from_in(H, &ipv4(IP_H, IP_S, 1, 64, &ts(17, 9)))), DropReason::CtUntracked);
+}

@@ -122,10 +122,10 @@ impl Ipv4Flow {
     }
 }
 
-/// The identifier of an echo request or reply.
+/// The identifier of a query or its reply (echo, timestamp).
 #[inline]
 fn echo_ident<T: AsRef<[u8]>>(m: &Icmpv4Packet<T>) -> Option<u16> {
-    matches!(m.msg_type(), icmpv4::kind::ECHO_REQUEST | icmpv4::kind::ECHO_REPLY).then(|| m.echo_ident())
+    icmpv4::kind::is_query(m.msg_type()).then(|| m.echo_ident())
 }
 
 /// The tuple of the datagram quoted in the ICMP error `ip` (IP header onward; a packet for
@@ -307,7 +307,8 @@ mod tests {
         assert_eq!(WireError::Fragment.name(), "fragment");
     }
 
-    /// The hand-written parser this module replaces (`switch::stateful`), verbatim.
+    /// The hand-written parser this module replaces (`switch::stateful`), verbatim but for
+    /// the timestamp queries (keyed by their identifier as echo is), added to both.
     mod old {
         use crate::conntrack::FlowKey;
         use crate::stats::DropReason;
@@ -358,7 +359,10 @@ mod tests {
                     }
                     t.icmp_type = l4[0];
                     match l4[0] {
-                        icmpv4::kind::ECHO_REQUEST | icmpv4::kind::ECHO_REPLY => {
+                        icmpv4::kind::ECHO_REQUEST
+                        | icmpv4::kind::ECHO_REPLY
+                        | icmpv4::kind::TIMESTAMP_REQUEST
+                        | icmpv4::kind::TIMESTAMP_REPLY => {
                             k.sport = be(4);
                             k.dport = k.sport;
                         }
@@ -391,7 +395,10 @@ mod tests {
                     k.dport = be(ihl + 2);
                 }
                 proto::ICMP => match e[ihl] {
-                    icmpv4::kind::ECHO_REQUEST | icmpv4::kind::ECHO_REPLY => {
+                    icmpv4::kind::ECHO_REQUEST
+                    | icmpv4::kind::ECHO_REPLY
+                    | icmpv4::kind::TIMESTAMP_REQUEST
+                    | icmpv4::kind::TIMESTAMP_REPLY => {
                         k.sport = be(ihl + 4);
                         k.dport = k.sport;
                     }

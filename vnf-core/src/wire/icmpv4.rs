@@ -16,6 +16,21 @@ pub mod kind {
     pub const TIME_EXCEEDED: u8 = 11;
     /// Parameter problem.
     pub const PARAM_PROBLEM: u8 = 12;
+    /// Timestamp request.
+    pub const TIMESTAMP_REQUEST: u8 = 13;
+    /// Timestamp reply.
+    pub const TIMESTAMP_REPLY: u8 = 14;
+
+    /// A query or its reply (echo, timestamp): the identifier at bytes 4..6 names the
+    /// session, as a port does (RFC 5508 3.1).
+    pub const fn is_query(t: u8) -> bool {
+        matches!(t, ECHO_REQUEST | ECHO_REPLY | TIMESTAMP_REQUEST | TIMESTAMP_REPLY)
+    }
+
+    /// A query request: what opens an ICMP query session.
+    pub const fn is_query_request(t: u8) -> bool {
+        matches!(t, ECHO_REQUEST | TIMESTAMP_REQUEST)
+    }
 }
 
 /// Destination-unreachable codes.

@@ -432,8 +432,9 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
             }
         }
     }
-    if k.proto == proto::ICMP && tu.icmp_type != icmpv4::kind::ECHO_REQUEST {
-        let r = if tu.icmp_type == icmpv4::kind::ECHO_REPLY { DropReason::CtInvalid } else { DropReason::CtUntracked };
+    // ICMP queries (echo, timestamp: RFC 5508 REQ-1) open a session; their replies cannot.
+    if k.proto == proto::ICMP && !icmpv4::kind::is_query_request(tu.icmp_type) {
+        let r = if icmpv4::kind::is_query(tu.icmp_type) { DropReason::CtInvalid } else { DropReason::CtUntracked };
         return Drop(r);
     }
     if k.proto == proto::TCP && !tcp::is_new_ok(tcp::classify(tu.tcp_flags)) {
