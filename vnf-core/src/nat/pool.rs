@@ -26,7 +26,7 @@ use std::hash::{BuildHasher, Hasher};
 
 /// A keyed hasher for small integer keys (the standard SipHash costs more than the whole
 /// mapping lookup): integer writes are packed into one word while they fit, so a key of up
-/// to 64 bits (the mapping key `(u8, u32, u16)` is 56) costs one [`hash::Key::words`].
+/// to 64 bits (the mapping key `(u8, u8, u32, u16)` is 64) costs one [`hash::Key::words`].
 /// Longer inputs are compressed word by word with the same keyed function.
 #[derive(Clone, Copy)]
 pub struct KeyHasher {
@@ -126,6 +126,10 @@ pub struct Mapping {
     pub refs: u32,
     /// Counted in the worker's per-host table ([`super::hosts::Hosts`]).
     pub counted: bool,
+    /// The zone (external realm) it maps into: an inside endpoint has one mapping per zone
+    /// its traffic leaves into (RFC 4787 REQ-1 is per external realm), each from that zone's
+    /// rule and pool.
+    pub zone: u8,
     addr_idx: u16,
 }
 
@@ -165,7 +169,8 @@ pub enum MapError {
 pub struct Mappings {
     slab: Vec<Mapping>,
     free: Vec<u32>,
-    by_int: HashMap<(u8, u32, u16), u32, KeyedState>,
+    /// The mappings by (zone, protocol, inside address, port).
+    by_int: HashMap<(u8, u8, u32, u16), u32, KeyedState>,
     /// The same mappings by external (protocol, address, port).
     by_ext: HashMap<(u8, u32, u16), u32, KeyedState>,
     /// One bit per port, set when taken or not this worker's; `[addr_idx * 3 + class]`.
@@ -256,10 +261,10 @@ impl Mappings {
         self.bitmaps.get(ai * 3 + class(proto)).map(|b| b.iter().map(|w| w.count_zeros()).sum()).unwrap_or(0)
     }
 
-    /// The live mapping of inside endpoint (proto, addr, port), if any.
+    /// The live mapping of inside endpoint (proto, addr, port) into `zone`, if any.
     #[inline]
-    pub fn find(&self, proto: u8, addr: u32, port: u16) -> Option<u32> {
-        self.by_int.get(&(proto, addr, port)).copied()
+    pub fn find(&self, zone: u8, proto: u8, addr: u32, port: u16) -> Option<u32> {
+        self.by_int.get(&(zone, proto, addr, port)).copied()
     }
 
     /// The live mapping whose external endpoint is (proto, addr, port), if any.
@@ -286,11 +291,11 @@ impl Mappings {
     /// The mapping of (proto, addr, port) under rule `rule`, made if there is none; takes a
     /// reference. Returns its index.
     pub fn acquire(&mut self, sec: &SecTables, rule: usize, proto: u8, addr: u32, port: u16) -> Result<u32, MapError> {
-        if let Some(&i) = self.by_int.get(&(proto, addr, port)) {
+        let r = &sec.snat[rule];
+        if let Some(&i) = self.by_int.get(&(r.zone, proto, addr, port)) {
             self.slab[i as usize].refs += 1;
             return Ok(i);
         }
-        let r = &sec.snat[rule];
         if r.addrs.is_empty() {
             return Err(MapError::Exhausted);
         }
@@ -311,9 +316,10 @@ impl Mappings {
             ext_port,
             refs: 1,
             counted: false,
+            zone: r.zone,
             addr_idx: ai as u16,
         };
-        self.by_int.insert((proto, addr, port), slot);
+        self.by_int.insert((r.zone, proto, addr, port), slot);
         self.by_ext.insert((proto, ext_addr, ext_port), slot);
         Ok(slot)
     }
@@ -323,7 +329,9 @@ impl Mappings {
     /// address is no longer a pool address, the port is outside its rule's range or not in
     /// this worker's slice, or taken.
     pub fn restore(&mut self, sec: &SecTables, m: &Mapping) -> Option<u32> {
-        if let Some(&i) = self.by_int.get(&(m.proto, m.int_addr, m.int_port)) {
+        let &(_, rule) = sec.pool_index.get(&m.ext_addr)?;
+        let r = sec.snat.get(usize::from(rule))?;
+        if let Some(&i) = self.by_int.get(&(r.zone, m.proto, m.int_addr, m.int_port)) {
             let cur = &mut self.slab[i as usize];
             if cur.ext_addr != m.ext_addr || cur.ext_port != m.ext_port {
                 return None;
@@ -332,8 +340,7 @@ impl Mappings {
             return Some(i);
         }
         let ai = sec.pool_addrs.iter().position(|&a| a == m.ext_addr)?;
-        let &(_, rule) = sec.pool_index.get(&m.ext_addr)?;
-        let (lo, hi) = sec.snat.get(usize::from(rule))?.ports;
+        let (lo, hi) = r.ports;
         let n = sec.workers.max(1);
         if m.ext_port < lo || m.ext_port > hi || m.ext_port % n != self.worker {
             return None;
@@ -345,8 +352,8 @@ impl Mappings {
         }
         let slot = self.free.pop()?;
         self.bitmaps[bi][w] |= b;
-        self.slab[slot as usize] = Mapping { refs: 1, addr_idx: ai as u16, ..*m };
-        self.by_int.insert((m.proto, m.int_addr, m.int_port), slot);
+        self.slab[slot as usize] = Mapping { refs: 1, zone: r.zone, addr_idx: ai as u16, ..*m };
+        self.by_int.insert((r.zone, m.proto, m.int_addr, m.int_port), slot);
         self.by_ext.insert((m.proto, m.ext_addr, m.ext_port), slot);
         Some(slot)
     }
@@ -362,7 +369,7 @@ impl Mappings {
             return false;
         }
         let m = *m;
-        self.by_int.remove(&(m.proto, m.int_addr, m.int_port));
+        self.by_int.remove(&(m.zone, m.proto, m.int_addr, m.int_port));
         self.by_ext.remove(&(m.proto, m.ext_addr, m.ext_port));
         let bi = usize::from(m.addr_idx) * 3 + class(m.proto);
         self.bitmaps[bi][usize::from(m.ext_port >> 6)] &= !(1u64 << (m.ext_port & 63));

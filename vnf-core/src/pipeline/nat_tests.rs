@@ -1376,3 +1376,52 @@ fn timestamp_queries_through_snat_like_echo() {
     assert_eq!(drop_of(&mut r, 0, &from_in(H, &ipv4(IP_H, IP_S, 1, 64, &ts(14, 9)))), DropReason::CtInvalid);
     assert_eq!(drop_of(&mut r, 0, &from_in(H, &ipv4(IP_H, IP_S, 1, 64, &ts(17, 9)))), DropReason::CtUntracked);
 }
+
+#[test]
+fn one_inside_endpoint_has_a_mapping_per_zone_it_leaves_into() {
+    // Two source NAT rules for the same inside prefix into two zones: each zone's traffic
+    // leaves with that zone's pool (endpoint-independent mapping is per external realm,
+    // RFC 4787 REQ-1); the mapping into one zone is never reused for the other.
+    const P2: u32 = 0xc000_0201; // 192.0.2.1, the partner zone's pool (its gateway)
+    const PEER: u32 = 0xc000_0232; // 192.0.2.50
+    const PEER_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x32]);
+    let extra = r#"
+[[port]]
+name = "dmz"
+devargs = "net_null2"
+mode = "access"
+vlan = 30
+[[bridge]]
+name = "dmz"
+vlan = 30
+gateway = "192.0.2.1/24"
+zone = "partner"
+neighbor = [{ ip = "192.0.2.50", mac = "02:00:00:00:00:32" }]
+[[nat.snat]]
+from = ["198.51.100.0/24"]
+zone = "partner"
+pool = ["192.0.2.1"]
+[[firewall.policy]]
+from = "inside"
+to = "partner"
+action = "accept"
+"#;
+    let mut r = Rig::with_config(&(cfg() + extra), 1000);
+    let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 5000, IP_S, 53, b"a", 64))));
+    assert_eq!(out, vec![(1, to_out(S, &udp(IP_P, 5000, IP_S, 53, b"a", 63)))]);
+    let out = tx(&r.run(0, &from_in(H, &udp(IP_H, 5000, PEER, 53, b"b", 64))));
+    assert_eq!(out.len(), 1, "{out:?}");
+    let (port, frame) = &out[0];
+    assert_eq!(*port, 2);
+    assert_eq!(&frame[..6], &PEER_MAC.0);
+    assert_eq!(&frame[14..], &udp(P2, 5000, PEER, 53, b"b", 63)[..], "the partner zone's pool, not {IP_P:#x}");
+    let st = r.st.ct.as_ref().unwrap();
+    assert_eq!(st.maps.len(), 2);
+    let zones: Vec<u8> = st.maps.iter().map(|m| m.zone).collect();
+    assert!(zones.contains(&1) && zones.contains(&2), "{zones:?}");
+    // Replies come back through each zone's mapping.
+    let gw_dmz =
+        MacAddr::from_u64(u64::from_be_bytes([0, 0, frame[6], frame[7], frame[8], frame[9], frame[10], frame[11]]));
+    let back = eth(gw_dmz, PEER_MAC, &[], EtherType::IPV4, &udp(PEER, 53, P2, 5000, b"r", 64));
+    assert_eq!(tx(&r.run(2, &back)), vec![(0, to_in(H, &udp(PEER, 53, IP_H, 5000, b"r", 63)))]);
+}

@@ -296,8 +296,8 @@ impl<B: PacketBuf> State<B> {
         }
         if self.log.mappings() {
             for m in st.maps.iter() {
-                let kept = maps.find(m.proto, m.int_addr, m.int_port).map(|i| maps.get(i));
-                if kept.is_none_or(|k| (k.ext_addr, k.ext_port) != (m.ext_addr, m.ext_port)) {
+                let kept = maps.find_ext(m.proto, m.ext_addr, m.ext_port).map(|i| maps.get(i));
+                if kept.is_none_or(|k| (k.int_addr, k.int_port) != (m.int_addr, m.int_port)) {
                     self.log.mapping(false, now_ms, &m.binding(), (0, 0));
                 }
             }

@@ -506,7 +506,7 @@ fn new_one<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut
     } else if let Some(rule) = rule {
         let r = &sec.snat[rule];
         if r.limits.any() {
-            let new_port = ct.maps.find(k.proto, k.src, k.sport).is_none();
+            let new_port = ct.maps.find(r.zone, k.proto, k.src, k.sport).is_none();
             if let Err(e) = ct.hosts.check(k.src, &r.limits, cx.now, new_port) {
                 return Drop(e);
             }
