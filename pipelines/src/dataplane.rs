@@ -616,11 +616,7 @@ impl Dataplane {
                     VtepStats { ip: std::net::Ipv4Addr::from(ip).to_string(), encap, decap }
                 })
                 .collect(),
-            mempool: MempoolStats {
-                size: self.pool.size(),
-                available: self.pool.available(),
-                in_use: self.pool.in_use(),
-            },
+            mempool: MempoolStats::from_available(self.pool.size(), self.pool.available()),
             generation: self.generation,
             event_log: self.cfg.event_log.as_ref().map(|_| crate::report::EventLogStats {
                 written: self.log_stats.written.load(Ordering::Relaxed),

@@ -135,6 +135,15 @@ pub struct MempoolStats {
     pub in_use: u32,
 }
 
+impl MempoolStats {
+    /// From one reading of the free count: the two counts always add up to the size
+    /// (two separate readings under load did not).
+    pub fn from_available(size: u32, available: u32) -> MempoolStats {
+        let available = available.min(size);
+        MempoolStats { size, available, in_use: size - available }
+    }
+}
+
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "ports ({:.2} s):", self.elapsed_s)?;
@@ -191,5 +200,19 @@ impl fmt::Display for Stats {
             }
         }
         write!(f, "mempool: {} of {} mbufs available", self.mempool.available, self.mempool.size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MempoolStats;
+
+    #[test]
+    fn mempool_counts_add_up_to_the_size() {
+        for (size, avail) in [(8191, 8000), (8191, 0), (8191, 8191), (8191, 9000)] {
+            let m = MempoolStats::from_available(size, avail);
+            assert_eq!(m.in_use + m.available, m.size, "{m:?}");
+        }
+        assert_eq!(MempoolStats::from_available(8191, 8000).in_use, 191);
     }
 }

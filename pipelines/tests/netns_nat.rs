@@ -253,7 +253,12 @@ fn fresh_stats(v: &Vnfd) -> Value {
         assert!(Instant::now() < end, "no periodic stats line for 10 s:\n{}", v.stderr());
         std::thread::sleep(Duration::from_millis(20));
     }
-    v.last_stats_line().unwrap_or_else(|| panic!("no parsable stats line:\n{}", v.stderr()))
+    let s = v.last_stats_line().unwrap_or_else(|| panic!("no parsable stats line:\n{}", v.stderr()));
+    // Read while traffic flows: the mempool counts still add up (one reading, not two).
+    let m = &s["mempool"];
+    let n = |k: &str| m[k].as_u64().unwrap_or(u64::MAX);
+    assert_eq!(n("in_use") + n("available"), n("size"), "{m}");
+    s
 }
 
 /// Drops, events and connection-table gauges of a stats value, for messages.

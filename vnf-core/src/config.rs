@@ -122,9 +122,10 @@ pub struct Control {
     /// Unix socket path (`--control` overrides it; empty: no socket).
     #[serde(default = "default_socket")]
     pub socket: String,
-    /// Socket file mode, octal (default "0600").
-    #[serde(default = "default_mode")]
-    pub mode: String,
+    /// Socket file mode, octal (default "0600", or "0660" when `group` is set: a group
+    /// owning a socket only its owner may use would get nothing).
+    #[serde(default)]
+    pub mode: Option<String>,
     /// Group owning the socket (default: vnfd's group).
     #[serde(default)]
     pub group: Option<String>,
@@ -148,9 +149,6 @@ pub struct Control {
 fn default_socket() -> String {
     "/run/vnfd.sock".into()
 }
-fn default_mode() -> String {
-    "0600".into()
-}
 fn default_clients() -> u32 {
     16
 }
@@ -165,7 +163,7 @@ impl Default for Control {
     fn default() -> Self {
         Control {
             socket: default_socket(),
-            mode: default_mode(),
+            mode: None,
             group: None,
             max_clients: default_clients(),
             max_request: default_request(),
@@ -179,10 +177,11 @@ impl Default for Control {
 impl Control {
     /// The socket mode as a number.
     pub fn mode_bits(&self) -> Result<u32, ConfigError> {
-        let m = u32::from_str_radix(self.mode.trim_start_matches("0o"), 8)
-            .map_err(|_| ConfigError::new("control.mode", format!("{:?} is not an octal file mode", self.mode)))?;
+        let Some(mode) = &self.mode else { return Ok(if self.group.is_some() { 0o660 } else { 0o600 }) };
+        let m = u32::from_str_radix(mode.trim_start_matches("0o"), 8)
+            .map_err(|_| ConfigError::new("control.mode", format!("{mode:?} is not an octal file mode")))?;
         if m > 0o777 {
-            return Err(ConfigError::new("control.mode", format!("{:?} is above 0777", self.mode)));
+            return Err(ConfigError::new("control.mode", format!("{mode:?} is above 0777")));
         }
         Ok(m)
     }
@@ -1341,6 +1340,18 @@ mod tests {
             assert_eq!(e.key, key, "{e}");
             assert!(e.to_string().contains("restart"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_control_group_without_a_mode_gets_group_access() {
+        let base = "[dataplane]\nworkers = [1]\n[[port]]\nname = \"p\"\ndevargs = \"net_null0\"\n[control]\n";
+        let mode = |extra: &str| Config::parse(&format!("{base}{extra}"), None).unwrap().control.mode_bits().unwrap();
+        assert_eq!(mode(""), 0o600);
+        assert_eq!(mode("group = \"vnfops\"\n"), 0o660);
+        assert_eq!(mode("group = \"vnfops\"\nmode = \"0640\"\n"), 0o640, "an explicit mode wins");
+        assert_eq!(mode("mode = \"0o666\"\n"), 0o666);
+        let e = Config::parse(&format!("{base}mode = \"rw\"\n"), None).unwrap_err();
+        assert_eq!(e.key, "control.mode", "{e}");
     }
 
     #[test]
