@@ -928,8 +928,6 @@ impl Control {
                 })
             })
             .collect();
-        let nz = sec.zones.len();
-        let nr = fw.rule.len();
         let mut policies = Vec::new();
         for (zi, from) in sec.zones.iter().enumerate() {
             for (zo, to) in sec.zones.iter().enumerate() {
@@ -939,7 +937,7 @@ impl Control {
                     "action": verdict(p.map_or(fw.default, |p| p.action)),
                     "configured": p.is_some(),
                     "mss": p.and_then(|p| p.mss),
-                    "hits": hits.get(nr + zi * nz + zo).copied().unwrap_or(0),
+                    "hits": hits.get(sec.fw_policy_slot(zi as u8, zo as u8)).copied().unwrap_or(0),
                 }));
             }
         }
@@ -948,7 +946,7 @@ impl Control {
             "default": verdict(fw.default),
             "rules": rules,
             "policies": policies,
-            "forwards_accepted": hits.get(nr + nz * nz).copied().unwrap_or(0),
+            "forwards_accepted": hits.get(sec.fw_forward_slot()).copied().unwrap_or(0),
         }))
     }
 

@@ -280,18 +280,32 @@ impl SecTables {
             };
             return FwDecision { verdict, rule: Some(r), slot: r as usize };
         }
-        let nz = self.zones.len();
         if dnat {
-            return FwDecision { verdict: Verdict::Accept, rule: None, slot: fw.rules + nz * nz };
+            return FwDecision { verdict: Verdict::Accept, rule: None, slot: self.fw_forward_slot() };
         }
-        let pair = usize::from(zin) * nz + usize::from(zout);
-        FwDecision { verdict: fw.policy[pair], rule: None, slot: fw.rules + pair }
+        let pair = usize::from(zin) * self.zones.len() + usize::from(zout);
+        FwDecision { verdict: fw.policy[pair], rule: None, slot: self.fw_policy_slot(zin, zout) }
+    }
+
+    /// The hit counter slot of the policy of zone pair (`zin`, `zout`).
+    pub fn fw_policy_slot(&self, zin: u8, zout: u8) -> usize {
+        let rules = self.fw.as_ref().map_or(0, |fw| fw.rules);
+        rules + usize::from(zin) * self.zones.len() + usize::from(zout)
+    }
+
+    /// The hit counter slot of port forwards accepted without a rule (the last one).
+    pub fn fw_forward_slot(&self) -> usize {
+        self.fw_policy_slot(0, 0) + self.zones.len() * self.zones.len()
     }
 
     /// Number of firewall hit counters (0 without a firewall): one per rule, one per zone
     /// pair's policy, one for port forwards no rule matched ([`FwDecision::slot`]).
     pub fn fw_slots(&self) -> usize {
-        self.fw.as_ref().map_or(0, |fw| fw.rules + self.zones.len() * self.zones.len() + 1)
+        if self.fw.is_some() {
+            self.fw_forward_slot() + 1
+        } else {
+            0
+        }
     }
 
     /// The source NAT rule for a new connection from `src` leaving into zone `zout`

@@ -219,9 +219,10 @@ impl<B: PacketBuf> State<B> {
                     }
                 }
                 if o.zones == n.zones {
-                    let tail = n.zones.len() * n.zones.len() + 1;
-                    for k in 0..tail {
-                        hits[nf.rules + k] = self.fw_hits.get(of.rules + k).copied().unwrap_or(0);
+                    // The zone pairs' and the forwards' counters, after the rules.
+                    let (from, to) = (o.fw_policy_slot(0, 0), n.fw_policy_slot(0, 0));
+                    for k in 0..=n.fw_forward_slot() - to {
+                        hits[to + k] = self.fw_hits.get(from + k).copied().unwrap_or(0);
                     }
                 }
             }
