@@ -70,6 +70,38 @@ impl Checked {
     pub fn config(&self) -> &Config {
         &self.cfg
     }
+
+    /// The ports committing it would add, remove and keep (by name), against the `running`
+    /// config it was checked against.
+    pub fn port_plan(&self, running: &Config) -> PortPlan {
+        let by_keep = |kept: bool| {
+            self.cfg
+                .ports
+                .iter()
+                .zip(&self.keep)
+                .filter(|(_, k)| k.is_some() == kept)
+                .map(|(p, _)| p.name.clone())
+                .collect()
+        };
+        PortPlan {
+            added: by_keep(false),
+            removed: running
+                .ports
+                .iter()
+                .filter(|o| !self.cfg.ports.iter().any(|p| p.name == o.name))
+                .map(|o| o.name.clone())
+                .collect(),
+            kept: by_keep(true),
+        }
+    }
+}
+
+/// Ports a reload adds, removes and keeps, by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PortPlan {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub kept: Vec<String>,
 }
 
 /// What a reload did.
@@ -328,6 +360,7 @@ impl Dataplane {
     /// Carries out a reload that [`Dataplane::check`] accepted: brings up the added ports,
     /// publishes, waits for the workers, closes the removed ports.
     pub fn commit(&mut self, checked: Checked) -> Result<ReloadReport, Error> {
+        let plan = checked.port_plan(&self.cfg);
         let Checked { cfg, tables, keep, t0 } = checked;
         // Bring up the added ports; on failure close them again and change nothing.
         let mut added: Vec<Option<Port>> = Vec::new();
@@ -397,21 +430,9 @@ impl Dataplane {
             latency_us: t0.elapsed().as_secs_f64() * 1e6,
             compile_us,
             publish_us,
-            ports_added: cfg
-                .ports
-                .iter()
-                .zip(&keep)
-                .filter(|(_, k)| k.is_none())
-                .map(|(p, _)| p.name.clone())
-                .collect(),
-            ports_removed: self
-                .cfg
-                .ports
-                .iter()
-                .filter(|o| !cfg.ports.iter().any(|p| p.name == o.name))
-                .map(|o| o.name.clone())
-                .collect(),
-            ports_kept: cfg.ports.iter().zip(&keep).filter(|(_, k)| k.is_some()).map(|(p, _)| p.name.clone()).collect(),
+            ports_added: plan.added,
+            ports_removed: plan.removed,
+            ports_kept: plan.kept,
             sriov: Vec::new(),
         };
         self.ports = ports;

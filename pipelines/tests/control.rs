@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -20,6 +21,11 @@ use vnf_core::pcap;
 const MACS: [&str; 3] = ["02:00:00:00:01:01", "02:00:00:00:01:02", "02:00:00:00:01:03"];
 
 fn config(dir: &Path, prefix: &str, extra_port: bool) -> String {
+    config_with(dir, prefix, extra_port, "")
+}
+
+/// The test config with more `[control]` lines (`control`, each ending in a newline).
+fn config_with(dir: &Path, prefix: &str, extra_port: bool, control: &str) -> String {
     let d = dir.display();
     let mut c = format!(
         r#"{}
@@ -41,9 +47,10 @@ vlan = 10
 
 [control]
 read_timeout_ms = 500
+idle_timeout_ms = 700
 max_clients = 4
 max_request = 1024
-"#,
+{control}"#,
         common::eal_preamble(prefix)
     );
     if extra_port {
@@ -238,29 +245,46 @@ fn every_command_and_every_refusal_over_the_socket() {
     assert_eq!(read_line(&mut rd), "", "closed");
 
     // A client that sends nothing holds only itself: others are answered meanwhile, and it
-    // is told and dropped after the read timeout.
+    // is told and dropped after the idle timeout.
     let silent = connect(&v);
     let t = Instant::now();
     ok(&v, r#"{"cmd":"version"}"#);
     assert!(t.elapsed() < Duration::from_millis(400), "answered while a client is silent");
     let mut rd = BufReader::new(silent);
     let l: Value = serde_json::from_str(&read_line(&mut rd)).unwrap();
-    assert_eq!(l["error"], json!("request: no complete line within 500 ms"));
-    assert!(t.elapsed() >= Duration::from_millis(450), "{:?}", t.elapsed());
-    // A partial line without its newline is not a request either.
+    assert_eq!(l["error"], json!("request: none within 700 ms (idle clients are disconnected)"));
+    assert!(t.elapsed() >= Duration::from_millis(650), "{:?}", t.elapsed());
+    // A partial line without its newline is not a request either: the line's deadline runs
+    // from its first byte, however the rest dribbles in.
     let mut s = connect(&v);
     s.write_all(br#"{"cmd":"ver"#).unwrap();
+    let t = Instant::now();
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(150));
+        let _ = s.write_all(b" ");
+    }
     let mut rd = BufReader::new(s);
-    assert!(read_line(&mut rd).contains("no complete line"));
+    let l: Value = serde_json::from_str(&read_line(&mut rd)).unwrap();
+    assert_eq!(l["error"], json!("request: no complete line within 500 ms of its first byte"));
+    assert!(t.elapsed() < Duration::from_millis(1200), "{:?}", t.elapsed());
 
-    // At most 4 clients at once; the fifth is refused, and served again once they are gone.
+    // At most 4 clients at once, and 2 more for admins (this test runs as root, an admin);
+    // the seventh is refused as busy, and served again once they are gone.
     // (The threads of the clients above leave right after their last answer.)
-    std::thread::sleep(Duration::from_millis(100));
-    let held: Vec<UnixStream> = (0..4).map(|_| connect(&v)).collect();
-    std::thread::sleep(Duration::from_millis(50));
+    assert!(common::wait_until(3, || ok(&v, r#"{"cmd":"clients"}"#)["clients"].as_array().unwrap().len() == 1));
+    let held: Vec<UnixStream> = (0..6).map(|_| connect(&v)).collect();
+    assert!(common::wait_until(3, || {
+        // Each probe takes a slot of its own while it lasts: wait until 6 are held.
+        let mut s = connect(&v);
+        // A busy refusal may close the connection before the request is written.
+        let _ = s.write_all(b"{\"cmd\":\"clients\"}\n");
+        let l: Value = serde_json::from_str(&read_line(&mut BufReader::new(s))).unwrap();
+        l["busy"] == json!(true)
+    }));
     let mut rd = BufReader::new(connect(&v));
     let l: Value = serde_json::from_str(&read_line(&mut rd)).unwrap();
-    assert_eq!(l["error"], json!("control: too many clients (at most 4)"));
+    assert_eq!((&l["ok"], &l["busy"]), (&json!(false), &json!(true)), "{l}");
+    assert!(l["error"].as_str().unwrap().starts_with("control: too many clients (at most 4, and 2 more for admins)"));
     drop(held);
     assert!(common::wait_until(3, || v.request(r#"{"cmd":"version"}"#).is_ok_and(|r| r["ok"] == json!(true))));
 
@@ -500,9 +524,13 @@ fn vnfctl_end_to_end() {
     // Relative paths are vnfctl's, made absolute before they are sent.
     let prefix = format!("ctlctl{}", std::process::id());
     std::fs::write(d.join("more.toml"), config(d, &prefix, true)).unwrap();
+    // A check says what the reload would do: the same port plan, and every changed key.
     assert_eq!(
         good(&["config", "check", "more.toml"]),
-        format!("{}: ok, a reload would accept it\n", d.join("more.toml").display())
+        format!(
+            "{}: ok, a reload would accept it\nports added: p2; removed: none; kept: p0, p1\n  port[p2]: added\n",
+            d.join("more.toml").display()
+        )
     );
     std::fs::write(
         d.join("bad.toml"),
@@ -514,6 +542,13 @@ fn vnfctl_end_to_end() {
     assert!(err.starts_with("vnfctl: vnfd refused: ") && err.contains("bridge[0].vlan"), "{err}");
     let (code, out, _) = ctl(&["config", "reload", "bad.toml"]);
     assert_eq!((code, out.as_str()), (1, ""));
+    // A diff shows what differs even where a reload is refused.
+    assert_eq!(good(&["config", "diff", "bad.toml"]), "  bridge[b10].vlan: 10 -> 5000\n  port[p2]: added\n");
+    let (_, out, _) = ctl(&["--json", "config", "diff", "bad.toml"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["changes"],
+        json!(["bridge[b10].vlan: 10 -> 5000", "port[p2]: added"])
+    );
     let out = good(&["config", "reload", "more.toml"]);
     assert!(out.starts_with("reloaded: generation 2 in "), "{out}");
     assert!(out.ends_with("ports added: p2; removed: none; kept: p0, p1\n"), "{out}");
@@ -731,4 +766,344 @@ fn per_node_runtime_counters() {
     assert!(row(&out, "l2-flood").len() == 5, "{out}");
     let (code, out, _) = vnfctl(d, &sock, &["runtime", "--off"]);
     assert_eq!((code, out.as_str()), (0, "runtime counters are off (vnfctl runtime --on)\n"));
+}
+
+/// Runs vnfctl as user `uid` (group `uid` too, no others): (exit code, stdout, stderr, pid).
+fn vnfctl_as(uid: u32, socket: &Path, args: &[&str]) -> (i32, String, String, u32) {
+    use std::os::unix::process::CommandExt;
+    let child = Command::new(env!("CARGO_BIN_EXE_vnfctl"))
+        .args(args)
+        .env("VNFCTL_SOCKET", socket)
+        .uid(uid)
+        .gid(uid)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        pid,
+    )
+}
+
+const NOBODY: u32 = 65534;
+
+/// Slow clients as user nobody: `n` connections, each sending `{` and then one space every
+/// 100 ms, never a newline; prints "held" once all are connected and, when each is cut
+/// off, the line vnfd sent it.
+const SLOWLORIS: &str = r#"
+import socket, sys, time
+path, n, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+socks = []
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.send(b"{")
+    s.setblocking(False)
+    socks.append(s)
+print("held", flush=True)
+end = time.time() + secs
+got = {}
+while time.time() < end and len(got) < n:
+    for i, s in enumerate(socks):
+        if i in got:
+            continue
+        try:
+            data = s.recv(4096)
+            got[i] = data.decode().strip()
+            print(got[i], flush=True)
+            continue
+        except BlockingIOError:
+            pass
+        try:
+            s.send(b" ")
+        except OSError:
+            pass
+    time.sleep(0.1)
+"#;
+
+#[test]
+fn slow_clients_and_hostile_paths_never_lock_out_an_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("in.pcap"), frames()).unwrap();
+    let prefix = format!("ctlslow{}", std::process::id());
+    // Anyone may connect (mode 0666); only root and vnfd's user are admins. A request line
+    // has 3 s from its first byte, so the slow clients below hold their slots that long.
+    let conf = d.join("conf");
+    std::fs::create_dir(&conf).unwrap();
+    let control = format!("mode = \"0666\"\nmax_config_bytes = 4096\nconfig_dir = \"{}\"\n", conf.display());
+    let cfg = |p2| config_with(d, &prefix, p2, &control).replace("read_timeout_ms = 500", "read_timeout_ms = 3000");
+    let v = Vnfd::start(&cfg(false), &[]).unwrap();
+    // nobody must reach the socket inside the (root-only) temp dir.
+    std::fs::set_permissions(v.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sock = v.control_path();
+
+    // Before anything: nobody is served, read-only.
+    let (code, out, err, _) = vnfctl_as(NOBODY, &sock, &["--json", "clients"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let me: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(me["clients"][0]["role"], json!("read-only"), "{me}");
+    assert_eq!(me["clients"][0]["uid"], json!(NOBODY), "{me}");
+
+    // The read-only role lists and counts; it changes nothing and reads no file.
+    let (code, _, err, npid) = vnfctl_as(NOBODY, &sock, &["fdb", "flush"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err.trim(),
+        format!("vnfctl: vnfd refused: cmd: \"fdb flush\" needs the admin role; uid {NOBODY} has the read-only role (see [control] admin_group)")
+    );
+    for args in [
+        &["config", "check", "/etc/shadow"][..],
+        &["config", "reload"],
+        &["conntrack", "flush"],
+        &["runtime", "--on"],
+        &["trace", "add", "1"],
+    ] {
+        let (code, _, err, _) = vnfctl_as(NOBODY, &sock, args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.contains("needs the admin role"), "{args:?}: {err}");
+        assert!(!err.contains("root:"), "{err}");
+    }
+    let (code, _, err, _) = vnfctl_as(NOBODY, &sock, &["stats"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(v.stderr().contains(&format!(
+        "vnfd: audit: client 2 uid {NOBODY} pid {npid} read-only: \"fdb flush\" {{}} -> refused: cmd: \"fdb flush\" needs the admin role"
+    )), "{}", v.stderr());
+
+    // Config paths: only regular files inside control.config_dir, at most 4096 bytes, refused
+    // at once (no wait for a FIFO's writer, no endless read), the slot back each time.
+    let fifo = conf.join("fifo.toml");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let big = conf.join("big.toml");
+    std::fs::write(&big, "#".repeat(5000)).unwrap();
+    let zero = conf.join("zero.toml");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let check = |p: &Path| self::err(&v, &json!({"cmd": "config check", "path": p}).to_string());
+    let t = Instant::now();
+    for _ in 0..8 {
+        assert_eq!(check(&fifo), format!("path: {} is a FIFO, not a regular file", fifo.display()));
+        assert_eq!(
+            check(&big),
+            format!("path: {} has 5000 bytes, more than control.max_config_bytes (4096)", big.display())
+        );
+        let canon = std::fs::canonicalize(&conf).unwrap();
+        assert_eq!(
+            check(&zero),
+            format!("path: {} is outside control.config_dir ({})", zero.display(), canon.display())
+        );
+        assert_eq!(
+            check(Path::new("/dev/zero")),
+            format!("path: /dev/zero is outside control.config_dir ({})", canon.display())
+        );
+        assert_eq!(
+            check(Path::new("/etc/shadow")),
+            format!("path: /etc/shadow is outside control.config_dir ({})", canon.display())
+        );
+    }
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(ok(&v, r#"{"cmd":"clients"}"#)["clients"].as_array().unwrap().len(), 1, "every slot is back");
+    std::fs::write(conf.join("good.toml"), cfg(true)).unwrap();
+    assert_eq!(
+        ok(&v, &json!({"cmd": "config check", "path": conf.join("good.toml")}).to_string())["path"],
+        json!(conf.join("good.toml"))
+    );
+
+    // Four slow clients (max_clients = 4) as nobody: every ordinary slot is taken.
+    let mut slow = Command::new("python3")
+        .args(["-c", SLOWLORIS, sock.to_str().unwrap(), "4", "10"])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(slow.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "held");
+    let t = Instant::now();
+    assert!(common::wait_until(3, || ok(&v, r#"{"cmd":"clients"}"#)["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["state"] == json!("reading"))
+        .count()
+        == 4));
+    // Another ordinary client is told vnfd is busy: exit 3.
+    let (code, _, err, _) = vnfctl_as(NOBODY, &sock, &["stats"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.starts_with("vnfctl: vnfd is busy: control: too many clients (at most 4, and 2 more for admins)"),
+        "{err}"
+    );
+    // An admin is served at once, from the slots kept for admins.
+    let ta = Instant::now();
+    let (code, out, err) = vnfctl(d, &sock, &["--json", "clients"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(ta.elapsed() < Duration::from_secs(1), "{:?}", ta.elapsed());
+    let c: Value = serde_json::from_str(&out).unwrap();
+    let list = c["clients"].as_array().unwrap();
+    assert_eq!(list.len(), 5, "{c}");
+    let me = list.iter().find(|c| c["self"] == json!(true)).unwrap();
+    assert_eq!((&me["role"], &me["reserved"], &me["uid"]), (&json!("admin"), &json!(true), &json!(0)), "{c}");
+    // The slow clients are cut off 3 s after their first byte, each told why.
+    for _ in 0..4 {
+        assert_eq!(
+            lines.next().unwrap().unwrap(),
+            r#"{"error":"request: no complete line within 3000 ms of its first byte","ok":false}"#
+        );
+    }
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let _ = slow.wait();
+    assert!(common::wait_until(2, || vnfctl_as(NOBODY, &sock, &["stats"]).0 == 0), "slots back for everyone");
+
+    // A client an admin kicks is gone; the kick is audited with the admin's pid.
+    let mut idle = connect(&v);
+    let id = ok(&v, r#"{"cmd":"clients"}"#)["clients"][0]["id"].as_u64().unwrap();
+    let (code, out, err, kpid) = vnfctl_as(0, &sock, &["clients", "kick", &id.to_string()]);
+    assert_eq!((code, out.as_str()), (0, format!("kicked client {id}\n").as_str()), "{err}");
+    assert_eq!(idle.read(&mut [0u8; 16]).unwrap(), 0, "closed");
+    assert!(
+        v.stderr().contains(&format!("uid 0 pid {kpid} admin: \"clients kick\" {{\"id\":{id}}} -> ok kicked={id}")),
+        "{}",
+        v.stderr()
+    );
+}
+
+#[test]
+fn every_mutating_command_is_audited_with_its_peer_and_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let v = start(d, "audit");
+    let sock = v.control_path();
+    assert!(common::wait_until(10, || ok(&v, r#"{"cmd":"fdb"}"#)["count"] == json!(3)));
+    let prefix = format!("ctlaudit{}", std::process::id());
+    std::fs::write(d.join("more.toml"), config(d, &prefix, true)).unwrap();
+    let more = d.join("more.toml").display().to_string();
+    let runs: &[(&[&str], String)] = &[
+        (&["fdb", "flush"], r#""fdb flush" {} -> ok flushed="#.into()),
+        (&["neigh", "flush"], r#""neigh flush" {} -> ok flushed=0"#.into()),
+        (&["conntrack", "flush", "--proto", "udp"], r#""conntrack flush" {"proto":"udp"} -> ok flushed=0"#.into()),
+        (&["config", "check", &more], format!(r#""config check" {{"path":"{more}"}} -> ok"#)),
+        (&["config", "reload", &more], format!(r#""config reload" {{"path":"{more}"}} -> ok generation=2"#)),
+        (
+            &["config", "reload", "/nonexistent.toml"],
+            r#""config reload" {"path":"/nonexistent.toml"} -> refused: path: cannot read /nonexistent.toml"#.into(),
+        ),
+        (&["trace", "add", "5"], r#""trace add" {"n":5} -> ok armed=5"#.into()),
+        (&["trace", "clear"], r#""trace clear" {} -> ok"#.into()),
+        (&["runtime", "--on"], r#""runtime" {"enable":true} -> ok"#.into()),
+        (&["sriov", "apply", "--dry-run"], r#""sriov apply" {"dry_run":true} -> ok dry_run=true"#.into()),
+    ];
+    for (args, want) in runs {
+        let (_, out, err, pid) = vnfctl_as(0, &sock, args);
+        let line = format!("uid 0 pid {pid} admin: {want}");
+        assert!(
+            common::wait_until(3, || v
+                .stderr()
+                .lines()
+                .any(|l| l.starts_with("vnfd: audit: client ") && l.contains(&line))),
+            "{args:?} ({out}{err}): no audit line with {line}:\n{}",
+            v.stderr()
+        );
+    }
+    // Listings are not audited.
+    let before = v.stderr().matches("vnfd: audit:").count();
+    let _ = vnfctl_as(0, &sock, &["stats"]);
+    let _ = vnfctl_as(0, &sock, &["runtime"]);
+    assert_eq!(v.stderr().matches("vnfd: audit:").count(), before);
+}
+
+#[test]
+fn sigterm_with_clients_attached_closes_them_and_the_ports_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("in.pcap"), frames()).unwrap();
+    let prefix = format!("ctlterm{}", std::process::id());
+    // p1 writes a pcap: libpcap flushes its buffer when the port is closed, so a complete
+    // file with every packet sent shows the ports were stopped and closed.
+    let out = d.join("out.pcap");
+    let cfg = config(d, &prefix, false).replace("net_null1,no-rx=1", &format!("net_pcap1,tx_pcap={}", out.display()));
+    let mut v = Vnfd::start(&cfg, &[]).unwrap();
+    assert!(
+        common::wait_until(10, || ok(&v, r#"{"cmd":"stats"}"#)["stats"]["ports"][1]["tx"].as_u64().unwrap_or(0) > 100)
+    );
+    // One idle client, one in the middle of a line, one that asked and reads nothing.
+    let idle = connect(&v);
+    let mut partial = connect(&v);
+    partial.write_all(br#"{"cmd":"#).unwrap();
+    let mut deaf = connect(&v);
+    deaf.write_all(b"{\"cmd\":\"help\"}\n").unwrap();
+    assert!(common::wait_until(3, || ok(&v, r#"{"cmd":"clients"}"#)["clients"].as_array().unwrap().len() == 4));
+    let t = Instant::now();
+    let stats = v.stats().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let log = v.stderr();
+    assert!(!log.contains("still holds"), "{log}");
+    assert!(log.contains("vnfd: stopped"), "{log}");
+    for s in [&idle, &partial] {
+        let mut rest = Vec::new();
+        let _ = (&*s).read_to_end(&mut rest);
+        assert!(rest.is_empty() || String::from_utf8_lossy(&rest).contains("\"ok\""), "{rest:?}");
+    }
+    let sent = stats["ports"][1]["tx"].as_u64().unwrap();
+    let frames = pcap::decode(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(frames.len() as u64, sent, "every frame p1 sent is in its pcap: the port was closed");
+}
+
+#[test]
+fn vnfd_check_refuses_what_startup_would_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let prefix = format!("ctlcheck{}", std::process::id());
+    let base = config(d, &prefix, false);
+    let cases = [
+        (
+            base.replace("[control]\n", "[control]\ngroup = \"nosuchgroup-vnf\"\n"),
+            "control.group: no group \"nosuchgroup-vnf\" on this system",
+        ),
+        (
+            base.replace("args = [", "args = [\"--main-lcore\", \"1\", "),
+            "eal.args: --main-lcore 1 is not dataplane.main_lcore (0): set dataplane.main_lcore instead",
+        ),
+        (
+            base.replace("workers = [1]", "workers = [7]"),
+            "dataplane.workers[0]: lcore 7 is not a CPU vnfd may run on (CPUs 0-1)",
+        ),
+        (base.replace("mempool_size = 8191", "mempool_size = 100"), "dataplane.mempool_size: 100 mbufs cannot fill"),
+    ];
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    for (i, (text, want)) in cases.iter().enumerate() {
+        if want.contains("CPUs 0-1") && cpus != 2 {
+            continue;
+        }
+        let path = d.join(format!("c{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        for check in [true, false] {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_vnfd"));
+            cmd.arg("--config").arg(&path).arg("--control").arg("");
+            if check {
+                cmd.arg("--check");
+            }
+            let out = cmd.output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "--check {check}: {err}");
+            let line = format!("vnfd: config refused: {}: {want}", path.display());
+            assert!(
+                err.lines().next().is_some_and(|l| l.starts_with(&line)),
+                "--check {check}: want {line}, got\n{err}"
+            );
+        }
+    }
+    // A FIFO as the config: refused at once, not waited on.
+    let fifo = d.join("fifo.toml");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let out = Command::new(env!("CARGO_BIN_EXE_vnfd")).arg("--config").arg(&fifo).arg("--check").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!("vnfd: config refused: {} is a FIFO, not a regular file", fifo.display())
+    );
 }

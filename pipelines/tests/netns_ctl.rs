@@ -278,3 +278,49 @@ gateway = "{gw}/24"
     };
     assert!(netns::rig_namespaces().iter().all(|n| !names.contains(n)), "namespaces left behind");
 }
+
+/// Frames the kernel drops because an af_packet port's rx ring is full (vnfd stopped for a
+/// moment) are counted in the port's `imissed`: what was sent is exactly what was received
+/// plus what was missed.
+#[test]
+fn af_packet_ring_overflows_are_counted_as_missed() {
+    let _l = common::lcores();
+    let h = Host::new("ctlovf");
+    let l = Link::new(&h, "198.51.100.1/24", Some("02:00:00:00:30:01"));
+    let cfg = format!(
+        "{}\n[[port]]\nname = \"h\"\ndevargs = \"{}\"\nmode = \"access\"\nvlan = 10\n\n[[port]]\nname = \"sink\"\ndevargs = \"net_null0,no-rx=1\"\nmode = \"access\"\nvlan = 10\n\n[[bridge]]\nname = \"b10\"\nvlan = 10\n",
+        common::eal_preamble(&netns::file_prefix("ctlovf")),
+        l.devargs(0)
+    );
+    let mut v = start(&cfg);
+    let port = |v: &Vnfd| {
+        let r = v.request(r#"{"cmd":"ports"}"#).unwrap();
+        (r["ports"][0]["rx"].as_u64().unwrap(), r["ports"][0]["hw"]["imissed"].as_u64().unwrap())
+    };
+    assert_eq!(port(&v), (0, 0), "the host sends nothing by itself (IPv6 off)");
+    // vnfd stops polling (SIGSTOP) while the host sends 3000 broadcast frames: its ring
+    // (512 frames by default) fills and the kernel drops the rest.
+    const N: u64 = 3000;
+    let pid = v.pid().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let send = format!(
+        "import socket\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind(({:?}, 0))\nf = bytes.fromhex('ffffffffffff020000003001' + '88b5') + bytes(46)\nfor _ in range({N}):\n    s.send(f)\n",
+        l.host_if
+    );
+    let sent = h.exec(&["python3", "-c", &send]);
+    let _ = Command::new("kill").args(["-CONT", &pid]).status();
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    assert!(
+        common::wait_until(10, || {
+            let (rx, missed) = port(&v);
+            rx + missed == N
+        }),
+        "rx + imissed = {:?}, sent {N}",
+        port(&v)
+    );
+    let (rx, missed) = port(&v);
+    assert!(missed > 0 && rx < N, "rx {rx} missed {missed}");
+    // The final counters agree.
+    let s = v.stats().unwrap();
+    assert_eq!(s["ports"][0]["hw"]["imissed"].as_u64(), Some(missed), "{s}");
+}

@@ -5,6 +5,7 @@
 //! A [`Config`] that [`Config::parse`] returned is valid; [`Config::rx_plan`] and
 //! [`Config::xconnect_table`] compile it into the tables the workers run from.
 
+pub mod diff;
 mod security;
 
 pub use security::{
@@ -38,6 +39,11 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// A refusal of `key` (file and line unknown).
+    pub fn at(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::new(key, reason)
+    }
+
     pub(crate) fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
         ConfigError { file: None, line: None, key: key.into(), reason: reason.into() }
     }
@@ -126,18 +132,36 @@ pub struct Control {
     /// owning a socket only its owner may use would get nothing).
     #[serde(default)]
     pub mode: Option<String>,
-    /// Group owning the socket (default: vnfd's group).
+    /// Group owning the socket (default: vnfd's group). Its members may connect and get the
+    /// read-only role: listings and counters, no command that changes anything.
     #[serde(default)]
     pub group: Option<String>,
-    /// Clients served at once; more are refused.
+    /// Members of this group get the admin role (as root and vnfd's own user always do):
+    /// every command, including reloads, flushes and SR-IOV changes.
+    #[serde(default)]
+    pub admin_group: Option<String>,
+    /// Clients served at once; more are refused. [`ADMIN_RESERVE`] further slots are kept
+    /// for admins, so an admin gets in while other clients hold every slot.
     #[serde(default = "default_clients")]
     pub max_clients: u32,
     /// Longest request line, in bytes.
     #[serde(default = "default_request")]
     pub max_request: u32,
-    /// A client that sends no complete request for this long is disconnected (ms).
+    /// A request line must be complete this long after its first byte (ms); a client that
+    /// dribbles it is disconnected.
     #[serde(default = "default_timeout")]
     pub read_timeout_ms: u32,
+    /// A client that starts no request for this long, after connecting or after its last
+    /// answer, is disconnected (ms).
+    #[serde(default = "default_idle")]
+    pub idle_timeout_ms: u32,
+    /// The largest config file `config check` and `config reload` read (bytes).
+    #[serde(default = "default_config_bytes")]
+    pub max_config_bytes: u64,
+    /// When set, `config check` and `config reload` take only files inside this directory
+    /// (after symlinks are resolved).
+    #[serde(default)]
+    pub config_dir: Option<String>,
     /// Prometheus text exposition on this localhost address, e.g. "127.0.0.1:9464" (off).
     #[serde(default)]
     pub prometheus: Option<std::net::SocketAddr>,
@@ -158,6 +182,15 @@ fn default_request() -> u32 {
 fn default_timeout() -> u32 {
     5000
 }
+fn default_idle() -> u32 {
+    60_000
+}
+fn default_config_bytes() -> u64 {
+    16 << 20
+}
+
+/// Client slots kept for admins beyond `max_clients`.
+pub const ADMIN_RESERVE: u32 = 2;
 
 impl Default for Control {
     fn default() -> Self {
@@ -165,9 +198,13 @@ impl Default for Control {
             socket: default_socket(),
             mode: None,
             group: None,
+            admin_group: None,
             max_clients: default_clients(),
             max_request: default_request(),
             read_timeout_ms: default_timeout(),
+            idle_timeout_ms: default_idle(),
+            max_config_bytes: default_config_bytes(),
+            config_dir: None,
             prometheus: None,
             telemetry: true,
         }
@@ -199,6 +236,25 @@ impl Control {
         }
         if self.read_timeout_ms == 0 {
             return Err(ConfigError::new("control.read_timeout_ms", "must be above 0"));
+        }
+        if self.idle_timeout_ms == 0 {
+            return Err(ConfigError::new("control.idle_timeout_ms", "must be above 0"));
+        }
+        if self.max_config_bytes < 1024 || self.max_config_bytes > 1 << 30 {
+            return Err(ConfigError::new(
+                "control.max_config_bytes",
+                format!("{} is not in 1024..=1073741824", self.max_config_bytes),
+            ));
+        }
+        if let Some(d) = &self.config_dir {
+            if !d.starts_with('/') {
+                return Err(ConfigError::new("control.config_dir", format!("{d:?} is not an absolute path")));
+            }
+        }
+        for (key, g) in [("control.group", &self.group), ("control.admin_group", &self.admin_group)] {
+            if g.as_deref().is_some_and(|g| g.is_empty() || g.contains(['\0', '/', ':'])) {
+                return Err(ConfigError::new(key, format!("{:?} is not a group name", g.as_deref().unwrap_or(""))));
+            }
         }
         if let Some(a) = self.prometheus {
             if !a.ip().is_loopback() {
@@ -680,6 +736,17 @@ pub struct RxQueue {
 impl Config {
     /// Parses and validates a TOML config. `file` only labels errors.
     pub fn parse(text: &str, file: Option<&str>) -> Result<Config, ConfigError> {
+        let cfg = Self::parse_syntax(text, file)?;
+        cfg.validate().map_err(|mut e| {
+            e.file = file.map(str::to_owned);
+            e
+        })?;
+        Ok(cfg)
+    }
+
+    /// Parses without the checks of [`Config::validate`]: syntax and types only (for a
+    /// diff, which is wanted most where the values would be refused).
+    pub fn parse_syntax(text: &str, file: Option<&str>) -> Result<Config, ConfigError> {
         let label = |mut e: ConfigError| {
             e.file = file.map(str::to_owned);
             e
@@ -693,7 +760,6 @@ impl Config {
             err.line = line;
             label(err)
         })?;
-        cfg.validate().map_err(label)?;
         Ok(cfg)
     }
 
@@ -1308,6 +1374,10 @@ mod tests {
             ("max_clients = 0", "control.max_clients", "not in 1..=1024"),
             ("max_request = 10", "control.max_request", "not in 256"),
             ("read_timeout_ms = 0", "control.read_timeout_ms", "above 0"),
+            ("idle_timeout_ms = 0", "control.idle_timeout_ms", "above 0"),
+            ("max_config_bytes = 10", "control.max_config_bytes", "not in 1024..=1073741824"),
+            ("config_dir = \"etc/vnf\"", "control.config_dir", "not an absolute path"),
+            ("admin_group = \"a:b\"", "control.admin_group", "not a group name"),
             ("prometheus = \"0.0.0.0:9464\"", "control.prometheus", "not a loopback"),
             ("colour = 1", "control.colour", "unknown field"),
         ] {

@@ -3,7 +3,8 @@
 //! Every subcommand sends one JSON request line and prints the answer as tables (or, with
 //! `--json`, the answer line as vnfd sent it, for scripts). Exit status: 0 when vnfd answered
 //! `ok`, 1 when it refused the request (its error on stderr), 2 for a usage error or when
-//! vnfd cannot be reached.
+//! vnfd cannot be reached, 3 when vnfd is busy (every client slot taken: try again, or
+//! have an admin look with `vnfctl clients`).
 
 use clap::{Parser, Subcommand};
 use serde_json::{json, Map, Value};
@@ -114,10 +115,25 @@ enum Cmd {
         #[command(subcommand)]
         action: SriovAction,
     },
+    /// The control clients connected now (id, uid, pid, role, state); `clients kick ID`
+    /// disconnects one (admin).
+    Clients {
+        #[command(subcommand)]
+        action: Option<ClientsAction>,
+    },
     /// Send one JSON request as is (e.g. '{"cmd":"stats"}') and print the answer.
     Raw {
         /// The request line.
         request: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientsAction {
+    /// Close client ID's connection (a request it is running is finished first).
+    Kick {
+        /// The client's id, from `vnfctl clients`.
+        id: u64,
     },
 }
 
@@ -247,14 +263,19 @@ enum ConfigAction {
     Show,
     /// Load PATH (default: the file vnfd runs) without a restart.
     Reload { path: Option<PathBuf> },
-    /// Whether vnfd would accept PATH in a reload.
+    /// Whether vnfd would accept PATH in a reload, and what the reload would do: ports
+    /// added, removed and kept, the SR-IOV plan, every changed key.
     Check { path: PathBuf },
+    /// Every key that differs between the running config and PATH (even one a reload
+    /// would refuse).
+    Diff { path: PathBuf },
 }
 
-/// A failure of vnfctl itself (exit 2) or vnfd's refusal (exit 1).
+/// A failure of vnfctl itself (exit 2), vnfd's refusal (exit 1) or no slot (exit 3).
 enum Fail {
     Usage(String),
     Refused(String),
+    Busy(String),
 }
 
 fn main() -> ExitCode {
@@ -268,6 +289,10 @@ fn main() -> ExitCode {
         Err(Fail::Usage(e)) => {
             eprintln!("vnfctl: {e}");
             ExitCode::from(2)
+        }
+        Err(Fail::Busy(e)) => {
+            eprintln!("vnfctl: vnfd is busy: {e}");
+            ExitCode::from(3)
         }
     }
 }
@@ -354,6 +379,10 @@ fn request(cmd: &Cmd) -> Result<String, Fail> {
             put(&mut m, "path", path.as_deref().map(absolute).transpose()?);
             "config reload"
         }
+        Cmd::Config { action: ConfigAction::Diff { path } } => {
+            m.insert("path".into(), absolute(path)?.into());
+            "config diff"
+        }
         Cmd::Config { action: ConfigAction::Check { path } } => {
             m.insert("path".into(), absolute(path)?.into());
             "config check"
@@ -394,6 +423,11 @@ fn request(cmd: &Cmd) -> Result<String, Fail> {
             m.insert("dry_run".into(), (*dry_run).into());
             "sriov apply"
         }
+        Cmd::Clients { action: None } => "clients",
+        Cmd::Clients { action: Some(ClientsAction::Kick { id }) } => {
+            m.insert("id".into(), (*id).into());
+            "clients kick"
+        }
         Cmd::Raw { request } => {
             let v: Value = serde_json::from_str(request).map_err(|e| Fail::Usage(format!("raw: not JSON: {e}")))?;
             return Ok(v.to_string());
@@ -412,10 +446,18 @@ fn exchange(path: &Path, line: &str, timeout: f64) -> Result<String, Fail> {
     let io = |e: std::io::Error| Fail::Usage(format!("{}: {e}", path.display()));
     s.set_read_timeout(t).map_err(io)?;
     s.set_write_timeout(t).map_err(io)?;
-    s.write_all(format!("{line}\n").as_bytes()).map_err(io)?;
+    // vnfd may refuse the connection (no free slot) before reading the request, and close:
+    // the write then fails, but its answer is waiting to be read, so read it either way.
+    let sent = s.write_all(format!("{line}\n").as_bytes());
     let mut rd = BufReader::new(&s);
     let mut answer = String::new();
-    rd.read_line(&mut answer).map_err(|e| match e.kind() {
+    let read = rd.read_line(&mut answer);
+    if answer.is_empty() {
+        if let Err(e) = sent {
+            return Err(io(e));
+        }
+    }
+    read.map_err(|e| match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
             Fail::Usage(format!("no answer within {timeout} s"))
         }
@@ -437,6 +479,12 @@ fn run(cli: &Cli) -> Result<(), Fail> {
     let v: Value = serde_json::from_str(&answer)
         .map_err(|e| Fail::Usage(format!("vnfd answered something that is not JSON ({e}): {answer}")))?;
     let refused = v["ok"] != json!(true);
+    if refused && v["busy"] == json!(true) {
+        if cli.json {
+            println!("{answer}");
+        }
+        return Err(Fail::Busy(v["error"].as_str().unwrap_or(&answer).to_owned()));
+    }
     if cli.json || matches!(cli.cmd, Cmd::Raw { .. }) {
         println!("{answer}");
     } else if !refused {
@@ -542,6 +590,26 @@ fn render(cmd: &Cmd, v: &Value) -> String {
             v["uptime_s"].as_f64().unwrap_or(0.0)
         ),
         Cmd::Stats => stats(&v["stats"]),
+        Cmd::Clients { action: None } => {
+            let rows: Vec<Vec<String>> = list(&v["clients"])
+                .iter()
+                .map(|c| {
+                    let me = if c["self"] == json!(true) { " (this)" } else { "" };
+                    vec![
+                        format!("{}{me}", cell(&c["id"])),
+                        cell(&c["uid"]),
+                        cell(&c["pid"]),
+                        cell(&c["role"]),
+                        cell(&c["state"]),
+                        cell(&c["requests"]),
+                        cell(&c["connected_s"]),
+                        if c["reserved"] == json!(true) { "admin".into() } else { "-".into() },
+                    ]
+                })
+                .collect();
+            table(&["id", "uid", "pid", "role", "state", "requests", "connected-s", "reserved"], &rows)
+        }
+        Cmd::Clients { action: Some(ClientsAction::Kick { .. }) } => format!("kicked client {}\n", cell(&v["kicked"])),
         Cmd::Ports => {
             let rows: Vec<Vec<String>> = list(&v["ports"])
                 .iter()
@@ -690,28 +758,28 @@ fn render(cmd: &Cmd, v: &Value) -> String {
             format!("# {} (generation {})\n{text}{nl}", cell(&v["path"]), cell(&v["generation"]))
         }
         Cmd::Config { action: ConfigAction::Reload { .. } } => {
-            let names = |k: &str| {
-                let n: Vec<String> = list(&v[k]).iter().map(cell).collect();
-                if n.is_empty() {
-                    "none".into()
-                } else {
-                    n.join(", ")
-                }
-            };
             format!(
                 "reloaded: generation {} in {:.2} ms (compile {:.2} ms, publish {:.2} ms)\nports added: {}; removed: {}; kept: {}\n",
                 cell(&v["generation"]),
                 v["latency_us"].as_f64().unwrap_or(0.0) / 1000.0,
                 v["compile_us"].as_f64().unwrap_or(0.0) / 1000.0,
                 v["publish_us"].as_f64().unwrap_or(0.0) / 1000.0,
-                names("ports_added"),
-                names("ports_removed"),
-                names("ports_kept")
+                names(v, "ports_added"),
+                names(v, "ports_removed"),
+                names(v, "ports_kept")
             ) + &list(&v["sriov"]).iter().filter_map(|a| serde_json::from_value::<Applied>(a.clone()).ok()).map(|a| format!("sriov: {a}\n")).collect::<String>()
         }
         Cmd::Config { action: ConfigAction::Check { .. } } => {
-            format!("{}: ok, a reload would accept it\n", cell(&v["path"]))
+            format!(
+                "{}: ok, a reload would accept it\nports added: {}; removed: {}; kept: {}\n",
+                cell(&v["path"]),
+                names(v, "ports_added"),
+                names(v, "ports_removed"),
+                names(v, "ports_kept")
+            ) + &list(&v["sriov_plan"]).iter().map(|s| format!("sriov: {}\n", cell(s))).collect::<String>()
+                + &changes(v)
         }
+        Cmd::Config { action: ConfigAction::Diff { .. } } => changes(v),
         Cmd::Latency => {
             let rows: Vec<Vec<String>> = list(&v["workers"])
                 .iter()
@@ -747,6 +815,25 @@ fn render(cmd: &Cmd, v: &Value) -> String {
         }
         Cmd::Raw { .. } => format!("{v}\n"),
     }
+}
+
+/// The names in list `k` of `v`, comma-separated ("none" for an empty list).
+fn names(v: &Value, k: &str) -> String {
+    let n: Vec<String> = list(&v[k]).iter().map(cell).collect();
+    if n.is_empty() {
+        "none".into()
+    } else {
+        n.join(", ")
+    }
+}
+
+/// A config's changed keys, one per line.
+fn changes(v: &Value) -> String {
+    let c = list(&v["changes"]);
+    if c.is_empty() {
+        return "no changes\n".into();
+    }
+    c.iter().map(|l| format!("  {}\n", cell(l))).collect()
 }
 
 fn stats(s: &Value) -> String {

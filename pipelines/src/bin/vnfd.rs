@@ -7,13 +7,18 @@
 //! Reads and validates the config (a refused config exits 2 naming file, line and key),
 //! initialises EAL (`-l`/`--main-lcore` derived from `[dataplane]` unless given), brings
 //! up the ports and one pinned worker per configured lcore, and forwards until SIGINT or
-//! SIGTERM (or `--duration`). Then the workers finish their burst, the ports stop, the
-//! final counters are printed and it exits 0.
+//! SIGTERM (or `--duration`). Then the control clients are disconnected (a request being
+//! answered is finished first), the workers finish their burst, the ports stop, the final
+//! counters are printed and it exits 0.
+//!
+//! `--check` runs every check that needs no device (the same as startup runs before it
+//! touches anything) and exits 0, or 2 naming the file and key.
 
 use clap::Parser;
 use pipelines::control::{self, Control, Server};
 use pipelines::dataplane::Dataplane;
 use pipelines::dpdk::{self, Eal};
+use pipelines::preflight;
 use pipelines::prom::{Exporter, StatsSource};
 use pipelines::telemetry;
 use std::path::PathBuf;
@@ -49,44 +54,21 @@ struct Args {
     eal: Vec<String>,
 }
 
-fn eal_args(cfg: &Config, extra: &[String]) -> Vec<String> {
-    let mut args: Vec<String> = Vec::new();
-    let given: Vec<&String> = cfg.eal.args.iter().chain(extra).collect();
-    let has = |flags: &[&str]| given.iter().any(|a| flags.iter().any(|f| a == f || a.starts_with(&format!("{f}="))));
-    if !has(&["-l", "-c", "--lcores"]) {
-        let mut lcores = vec![cfg.dataplane.main_lcore];
-        lcores.extend(&cfg.dataplane.workers);
-        args.push("-l".into());
-        args.push(lcores.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
-    }
-    if !has(&["--main-lcore"]) {
-        args.push("--main-lcore".into());
-        args.push(cfg.dataplane.main_lcore.to_string());
-    }
-    if !has(&["--file-prefix"]) {
-        args.push("--file-prefix".into());
-        args.push("vnfd".into());
-    }
-    args.extend(given.into_iter().cloned());
-    args
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
-    let text = match std::fs::read_to_string(&args.config) {
+    let limits = control::files::FileLimits::anywhere(control::files::STARTUP_MAX);
+    let text = match control::files::read_text(&args.config, &limits) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("vnfd: cannot read {}: {e}", args.config.display());
+            eprintln!("vnfd: config refused: {}", e.trim_start_matches("path: "));
             return ExitCode::from(2);
         }
     };
     let file = args.config.display().to_string();
+    // Every check that needs no device, the same for --check and for startup.
     let checked = Config::parse(&text, Some(&file)).and_then(|c| {
-        c.check_mempool()?;
-        vnf_core::pipeline::Tables::compile(&c).map_err(|mut e| {
-            e.file = Some(file.clone());
-            e
-        })?;
+        let socket = args.control.clone().unwrap_or_else(|| c.control.socket.clone());
+        preflight::check(&c, &file, &args.eal, &socket, &preflight::allowed_cpus())?;
         Ok(c)
     });
     let cfg = match checked {
@@ -130,7 +112,7 @@ fn main() -> ExitCode {
         }
     }
 
-    let eal_argv = eal_args(&cfg, &args.eal);
+    let eal_argv = preflight::eal_args(&cfg, &args.eal);
     eprintln!("vnfd: EAL {}", eal_argv.join(" "));
     let eal = match Eal::init(&eal_argv) {
         Ok(e) => e,
@@ -175,13 +157,10 @@ fn run(cfg: &Config, text: &str, args: &Args, stop: &AtomicBool, hup: &AtomicBoo
     let mut server = None;
     if !socket.is_empty() {
         let mode = cfg.control.mode_bits().unwrap_or(0o600);
-        match Server::start(
-            socket.as_ref(),
-            mode,
-            cfg.control.group.as_deref(),
-            control::Limits::from(&cfg.control),
-            ctl.handler(),
-        ) {
+        let started = control::Limits::new(&cfg.control).and_then(|limits| {
+            Server::start(socket.as_ref(), mode, cfg.control.group.as_deref(), limits, ctl.handler())
+        });
+        match started {
             Ok(s) => {
                 eprintln!("vnfd: control socket {socket}");
                 server = Some(s);
@@ -246,6 +225,8 @@ fn run(cfg: &Config, text: &str, args: &Args, stop: &AtomicBool, hup: &AtomicBoo
             }
         }
     }
+    // Closes every client's connection and waits for its thread: nothing holds the
+    // dataplane after this but the exporters, stopped next.
     drop(server);
     drop(exporter);
     if cfg.control.telemetry {

@@ -3,6 +3,7 @@
 //! Every DPDK object is owned by one Rust value that releases it on drop. `unsafe` is
 //! confined to this module; each block says why it is sound.
 
+pub mod afpacket;
 mod eal;
 mod mbuf;
 mod mempool;

@@ -67,6 +67,10 @@ pub struct Port {
     started: bool,
     rx_taken: Vec<bool>,
     tx_taken: Vec<bool>,
+    /// An af_packet port's packet sockets, whose ring overflows its PMD does not count.
+    af_sockets: Vec<std::os::fd::RawFd>,
+    /// Their drops so far (the kernel resets its count on each read).
+    af_drops: std::cell::Cell<u64>,
 }
 
 // SAFETY: the control-path operations of ethdev may be called from any (one) thread; Port is not Sync, so they are never concurrent.
@@ -187,6 +191,14 @@ impl Port {
             started: false,
             rx_taken: vec![],
             tx_taken: vec![],
+            // The PMD opened its sockets when the device was probed.
+            af_sockets: match super::afpacket::iface(devargs) {
+                Some(i) if devargs.starts_with("net_af_packet") || devargs.starts_with("eth_af_packet") => {
+                    super::afpacket::sockets(i)
+                }
+                _ => vec![],
+            },
+            af_drops: std::cell::Cell::new(0),
         })
     }
 
@@ -373,11 +385,19 @@ impl Port {
             opackets: s.opackets,
             ibytes: s.ibytes,
             obytes: s.obytes,
-            imissed: s.imissed,
+            imissed: s.imissed + self.af_missed(),
             ierrors: s.ierrors,
             oerrors: s.oerrors,
             rx_nombuf: s.rx_nombuf,
         }
+    }
+
+    /// Frames an af_packet port's kernel rings dropped (0 for other ports).
+    fn af_missed(&self) -> u64 {
+        if !self.af_sockets.is_empty() {
+            self.af_drops.set(self.af_drops.get() + super::afpacket::drops(&self.af_sockets));
+        }
+        self.af_drops.get()
     }
 
     /// Extended statistics as (name, value).

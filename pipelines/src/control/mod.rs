@@ -13,20 +13,20 @@
 //! `config reload`, `config check`, `latency`, `trace add`, `trace show`, `trace clear`,
 //! `vf list`, `vf set`, `sriov apply`.
 
+pub mod files;
+pub mod server;
+
+pub use server::{refusal, Clients, Handler, Limits, Peer, Request, Role, Server};
+
 use crate::dataplane::{Dataplane, Error as DpError, ReloadReport};
 use crate::dpdk::{self, tsc_hz};
 use crate::worker::{Answer, Query};
+use files::{read_config, FileLimits};
 use serde_json::{json, Map, Value};
-use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::Ipv4Addr;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-use vnf_core::config::{Config, Control as ControlCfg};
+use std::time::Instant;
 use vnf_core::conntrack::{tcp::TcpState, Filter};
 use vnf_core::l2::fdb::Dest;
 use vnf_core::l3::neigh::NeighState;
@@ -52,6 +52,7 @@ pub const COMMANDS: &[&str] = &[
     "config show",
     "config reload",
     "config check",
+    "config diff",
     "latency",
     "trace add",
     "trace show",
@@ -60,7 +61,21 @@ pub const COMMANDS: &[&str] = &[
     "vf list",
     "vf set",
     "sriov apply",
+    "clients",
+    "clients kick",
 ];
+
+/// Whether a request needs the admin role: everything that changes state, reads a file
+/// the client names, or touches another client. The read-only role gets the rest.
+pub fn needs_admin(cmd: &str, obj: &Map<String, Value>) -> bool {
+    match cmd {
+        "fdb flush" | "neigh flush" | "conntrack flush" | "config reload" | "config check" | "config diff"
+        | "trace add" | "trace clear" | "vf set" | "sriov apply" | "clients kick" => true,
+        // Turning the node counters on or off (and zeroing them) changes what others see.
+        "runtime" => obj.get("enable").is_some_and(|v| !v.is_null()),
+        _ => false,
+    }
+}
 
 /// The most packets one `trace add` marks per worker.
 pub const TRACE_MAX: u32 = 4096;
@@ -112,177 +127,6 @@ pub const DEFAULT_LIMIT: u64 = 1000;
 /// The largest `limit` accepted.
 pub const MAX_LIMIT: u64 = 1_000_000;
 
-/// Answers one request line with one response line (without the newline).
-pub type Handler = Arc<dyn Fn(&str) -> String + Send + Sync>;
-
-/// Limits of the socket server.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    /// Clients served at once.
-    pub max_clients: usize,
-    /// Longest request line in bytes (without the newline).
-    pub max_request: usize,
-    /// A client that sends no complete line for this long is disconnected.
-    pub read_timeout: Duration,
-}
-
-impl From<&ControlCfg> for Limits {
-    fn from(c: &ControlCfg) -> Self {
-        Limits {
-            max_clients: c.max_clients as usize,
-            max_request: c.max_request as usize,
-            read_timeout: Duration::from_millis(u64::from(c.read_timeout_ms)),
-        }
-    }
-}
-
-/// The listening socket and its threads. Dropping it stops accepting, and removes the
-/// socket file; clients already connected finish their current request.
-pub struct Server {
-    path: PathBuf,
-    stop: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
-}
-
-/// A response refusing a request.
-pub fn refusal(msg: impl std::fmt::Display) -> String {
-    json!({"ok": false, "error": msg.to_string()}).to_string()
-}
-
-impl Server {
-    /// Binds `path` (mode `mode`, group `group` if given) and serves `handler` on it.
-    /// A stale socket file is replaced; a socket another process listens on is refused.
-    pub fn start(path: &Path, mode: u32, group: Option<&str>, limits: Limits, handler: Handler) -> io::Result<Server> {
-        if let Ok(md) = std::fs::symlink_metadata(path) {
-            if !md.file_type().is_socket() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!("{} exists and is not a socket", path.display()),
-                ));
-            }
-            if UnixStream::connect(path).is_ok() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    format!("another process serves {}", path.display()),
-                ));
-            }
-            std::fs::remove_file(path)?;
-        }
-        let listener = UnixListener::bind(path)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-        if let Some(g) = group {
-            let gid = group_id(g)
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("control.group: no group {g:?}")))?;
-            std::os::unix::fs::chown(path, None, Some(gid))?;
-        }
-        let stop = Arc::new(AtomicBool::new(false));
-        let clients = Arc::new(AtomicUsize::new(0));
-        let st = stop.clone();
-        let accept = std::thread::Builder::new().name("vnf-control".into()).spawn(move || {
-            for conn in listener.incoming() {
-                if st.load(Ordering::Acquire) {
-                    break;
-                }
-                let Ok(mut conn) = conn else { continue };
-                if clients.fetch_add(1, Ordering::AcqRel) >= limits.max_clients {
-                    clients.fetch_sub(1, Ordering::AcqRel);
-                    let _ = conn.set_write_timeout(Some(Duration::from_millis(200)));
-                    let _ = writeln!(
-                        conn,
-                        "{}",
-                        refusal(format!("control: too many clients (at most {})", limits.max_clients))
-                    );
-                    continue;
-                }
-                let (h, l, n) = (handler.clone(), limits.clone(), clients.clone());
-                let spawned = std::thread::Builder::new().name("vnf-client".into()).spawn(move || {
-                    serve_client(&conn, &l, &h);
-                    // The slot is free before the client sees the close: a client that waits
-                    // for it can connect again at once, even with max_clients = 1.
-                    n.fetch_sub(1, Ordering::AcqRel);
-                    drop(conn);
-                });
-                if spawned.is_err() {
-                    clients.fetch_sub(1, Ordering::AcqRel);
-                }
-            }
-        })?;
-        Ok(Server { path: path.to_owned(), stop, accept: Some(accept) })
-    }
-
-    /// The socket path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        // Wake the accept loop.
-        let _ = UnixStream::connect(&self.path);
-        if let Some(t) = self.accept.take() {
-            let _ = t.join();
-        }
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-fn group_id(name: &str) -> Option<u32> {
-    let c = std::ffi::CString::new(name).ok()?;
-    // SAFETY: valid C string; getgrnam returns a pointer to static storage or NULL, read at once.
-    let g = unsafe { libc::getgrnam(c.as_ptr()) };
-    // SAFETY: non-null pointers from getgrnam point to a valid struct group.
-    (!g.is_null()).then(|| unsafe { (*g).gr_gid })
-}
-
-/// Serves one client: requests until it closes, errs or times out.
-fn serve_client(conn: &UnixStream, limits: &Limits, handler: &Handler) {
-    let _ = conn.set_read_timeout(Some(limits.read_timeout));
-    let _ = conn.set_write_timeout(Some(limits.read_timeout));
-    let mut out = conn;
-    let mut rd = BufReader::new(conn);
-    loop {
-        let mut line = Vec::new();
-        // One byte more than allowed tells an oversize line from one at the limit.
-        let r = (&mut rd).take(limits.max_request as u64 + 1).read_until(b'\n', &mut line);
-        let resp = match r {
-            Ok(0) => return,
-            Ok(_) if line.last() != Some(&b'\n') && line.len() > limits.max_request => {
-                let _ = writeln!(out, "{}", refusal(format!("request: longer than {} bytes", limits.max_request)));
-                return;
-            }
-            Ok(_) if line.last() != Some(&b'\n') => {
-                // End of stream without a newline: answer what came, then stop.
-                let resp = answer_line(&line, handler);
-                let _ = writeln!(out, "{resp}");
-                return;
-            }
-            Ok(_) => answer_line(&line, handler),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                let _ = writeln!(
-                    out,
-                    "{}",
-                    refusal(format!("request: no complete line within {} ms", limits.read_timeout.as_millis()))
-                );
-                return;
-            }
-            Err(_) => return,
-        };
-        if writeln!(out, "{resp}").is_err() {
-            return;
-        }
-    }
-}
-
-fn answer_line(line: &[u8], handler: &Handler) -> String {
-    match std::str::from_utf8(line) {
-        Ok(s) if s.trim().is_empty() => refusal("request: empty line"),
-        Ok(s) => handler(s.trim_end_matches(['\n', '\r'])),
-        Err(_) => refusal("request: not UTF-8"),
-    }
-}
-
 /// The running config as the control socket sees it.
 struct Running {
     path: PathBuf,
@@ -312,6 +156,7 @@ fn bad(field: &str, why: impl std::fmt::Display) -> Refused {
 }
 
 /// The fields of one request.
+#[derive(Clone, Copy)]
 struct Args<'a> {
     cmd: &'a str,
     obj: &'a Map<String, Value>,
@@ -403,15 +248,23 @@ impl Control {
     /// The handler to give a [`Server`].
     pub fn handler(self: &Arc<Self>) -> Handler {
         let me = self.clone();
-        Arc::new(move |line| me.handle(line))
+        Arc::new(move |req: &Request<'_>| me.handle(req))
+    }
+
+    /// Where `config check` and `config reload` may read, from the running `[control]`.
+    fn file_limits(&self) -> FileLimits {
+        FileLimits::from(&self.dp().config().control)
     }
 
     fn dp(&self) -> MutexGuard<'_, Dataplane> {
         self.dp.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Answers one request line.
-    pub fn handle(&self, line: &str) -> String {
+    /// Answers one request line; a command that needs the admin role is refused to others,
+    /// and every such command is written to the audit log (vnfd's stderr) with the peer, the
+    /// request and the result.
+    pub fn handle(&self, req: &Request<'_>) -> String {
+        let line = req.line;
         let v: Value = match serde_json::from_str(line) {
             Ok(v) => v,
             Err(e) => return refusal(format!("request: not JSON ({e})")),
@@ -423,7 +276,32 @@ impl Control {
             None => return refusal("cmd: missing (e.g. {\"cmd\":\"help\"})"),
         };
         let a = Args { cmd, obj };
-        let r = match cmd {
+        let admin = needs_admin(cmd, obj);
+        if admin && req.peer.role != Role::Admin {
+            let r = Refused(format!(
+                "cmd: {cmd:?} needs the admin role; uid {} has the read-only role (see [control] admin_group)",
+                req.peer.uid
+            ));
+            audit(req.peer, cmd, obj, &Err(Refused(r.0.clone())));
+            return refusal(r.0);
+        }
+        let r = self.dispatch(&a, req);
+        if admin {
+            audit(req.peer, cmd, obj, &r);
+        }
+        match r {
+            Ok(mut m) => {
+                m.insert("ok".into(), Value::Bool(true));
+                Value::Object(m).to_string()
+            }
+            Err(Refused(e)) => refusal(e),
+        }
+    }
+
+    fn dispatch(&self, a: &Args<'_>, req: &Request<'_>) -> Reply {
+        let a = *a;
+        let cmd = a.cmd;
+        match cmd {
             "help" => a.only(&[]).and_then(|_| ok(json!({"commands": COMMANDS}))),
             "version" => a.only(&[]).and_then(|_| self.version()),
             "stats" => a.only(&[]).and_then(|_| ok(json!({"stats": self.dp().stats()}))),
@@ -441,6 +319,7 @@ impl Control {
             "config show" => a.only(&[]).and_then(|_| self.config_show()),
             "config reload" => self.config_reload(&a),
             "config check" => self.config_check(&a),
+            "config diff" => self.config_diff(&a),
             "latency" => a.only(&[]).and_then(|_| self.latency()),
             "trace add" => self.trace_add(&a),
             "trace show" => a.only(&[]).and_then(|_| self.trace_show()),
@@ -449,14 +328,9 @@ impl Control {
             "vf list" => a.only(&[]).and_then(|_| self.vf_list()),
             "vf set" => self.vf_set(&a),
             "sriov apply" => self.sriov_apply(&a),
+            "clients" => a.only(&[]).and_then(|_| clients(req)),
+            "clients kick" => clients_kick(&a, req),
             other => Err(bad("cmd", format!("unknown command {other:?} (known: {})", COMMANDS.join(", ")))),
-        };
-        match r {
-            Ok(mut m) => {
-                m.insert("ok".into(), Value::Bool(true));
-                Value::Object(m).to_string()
-            }
-            Err(Refused(e)) => refusal(e),
         }
     }
 
@@ -466,7 +340,7 @@ impl Control {
             Some(p) => p.to_owned(),
             None => self.running.lock().unwrap_or_else(|p| p.into_inner()).path.clone(),
         };
-        let (cfg, text) = read_config(&path)?;
+        let (cfg, text) = read_config(&path, &self.file_limits())?;
         let file = path.display().to_string();
         // One reload at a time: the dataplane stays locked from the checks to the publish.
         let mut dp = self.dp();
@@ -976,7 +850,7 @@ impl Control {
     fn config_check(&self, a: &Args<'_>) -> Reply {
         a.only(&["path"])?;
         let path = Self::path_arg(a, true)?.expect("required");
-        let (cfg, _) = read_config(&path).map_err(Refused)?;
+        let (cfg, _) = read_config(&path, &self.file_limits()).map_err(Refused)?;
         let file = path.display().to_string();
         // The same checks as a reload (without carrying it out), then the SR-IOV plan.
         let dp = self.dp();
@@ -989,7 +863,26 @@ impl Control {
                 .collect(),
             None => Vec::new(),
         };
-        ok(json!({ "path": file, "sriov_plan": sriov }))
+        let plan = checked.port_plan(dp.config());
+        let changes = vnf_core::config::diff::diff(dp.config(), checked.config());
+        ok(json!({
+            "path": file,
+            "ports_added": plan.added,
+            "ports_removed": plan.removed,
+            "ports_kept": plan.kept,
+            "sriov_plan": sriov,
+            "changes": changes,
+        }))
+    }
+
+    /// What differs, key by key, between the running config and the file at `path`
+    /// (parsed, not checked: a diff is wanted most when a reload is refused).
+    fn config_diff(&self, a: &Args<'_>) -> Reply {
+        a.only(&["path"])?;
+        let path = Self::path_arg(a, true)?.expect("required");
+        let cfg = files::read_config_syntax(&path, &self.file_limits()).map_err(Refused)?;
+        let changes = vnf_core::config::diff::diff(self.dp().config(), &cfg);
+        ok(json!({ "path": path.display().to_string(), "changes": changes }))
     }
 
     /// The running config's `[sriov]` (an empty one when it has none).
@@ -1120,10 +1013,65 @@ fn in_file(file: &str, e: DpError) -> String {
     }
 }
 
-/// Reads and parses a config file (file and line in the error).
-pub fn read_config(path: &Path) -> Result<(Config, String), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("path: cannot read {}: {e}", path.display()))?;
-    let file = path.display().to_string();
-    let cfg = Config::parse(&text, Some(&file)).map_err(|e| e.to_string())?;
-    Ok((cfg, text))
+/// One audit line on vnfd's stderr: who asked, what, and what came of it.
+fn audit(peer: &Peer, cmd: &str, obj: &Map<String, Value>, r: &Reply) {
+    let args: Map<String, Value> =
+        obj.iter().filter(|(k, _)| *k != "cmd").map(|(k, v)| (k.clone(), v.clone())).collect();
+    let result = match r {
+        Ok(m) => {
+            let mut s = "ok".to_owned();
+            for k in ["generation", "flushed", "armed", "kicked", "dry_run"] {
+                if let Some(v) = m.get(k) {
+                    s += &format!(" {k}={v}");
+                }
+            }
+            s
+        }
+        Err(Refused(e)) => format!("refused: {e}"),
+    };
+    eprintln!(
+        "vnfd: audit: client {} uid {} pid {} {}: {cmd:?} {} -> {result}",
+        peer.id,
+        peer.uid,
+        peer.pid,
+        peer.role.name(),
+        Value::Object(args)
+    );
+}
+
+/// The connected clients: who, since when, doing what.
+fn clients(req: &Request<'_>) -> Reply {
+    let list: Vec<Value> = req
+        .clients
+        .list()
+        .into_iter()
+        .map(|c| {
+            json!({
+                "id": c.peer.id,
+                "uid": c.peer.uid,
+                "gid": c.peer.gid,
+                "pid": c.peer.pid,
+                "role": c.peer.role.name(),
+                "connected_s": (c.connected.as_secs_f64() * 10.0).round() / 10.0,
+                "requests": c.requests,
+                "state": c.state.name(),
+                "reserved": c.reserved,
+                "self": c.peer.id == req.peer.id,
+            })
+        })
+        .collect();
+    ok(json!({ "clients": list }))
+}
+
+/// Closes another client's connection.
+fn clients_kick(a: &Args<'_>, req: &Request<'_>) -> Reply {
+    a.only(&["id"])?;
+    let id = a.uint("id", u64::MAX)?.ok_or_else(|| bad("id", "missing (a client id from `clients`)"))?;
+    if id == req.peer.id {
+        return Err(bad("id", "that is this connection"));
+    }
+    if !req.clients.kick(id) {
+        return Err(bad("id", format!("no client {id}")));
+    }
+    ok(json!({ "kicked": id }))
 }
