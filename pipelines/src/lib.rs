@@ -5,6 +5,7 @@ pub mod control;
 pub mod dataplane;
 pub mod dpdk;
 pub mod eventlog;
+pub mod metrics;
 pub mod preflight;
 pub mod prom;
 pub mod report;

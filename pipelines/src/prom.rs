@@ -57,6 +57,14 @@ fn float(v: f64) -> String {
     }
 }
 
+/// A table value in the format's syntax.
+fn num(n: crate::metrics::Num) -> String {
+    match n {
+        crate::metrics::Num::U(v) => v.to_string(),
+        crate::metrics::Num::F(v) => float(v),
+    }
+}
+
 /// The text being built.
 struct Text {
     buf: String,
@@ -90,59 +98,22 @@ impl Text {
 pub fn render(s: &Stats) -> String {
     let mut t = Text { buf: String::with_capacity(4096) };
 
-    type PortField = fn(&crate::report::PortStats) -> u64;
-    let port_counters: [(&str, &str, PortField); 11] = [
-        ("vnf_port_rx_packets_total", "Packets the workers received from the port.", |p| p.rx),
-        ("vnf_port_tx_packets_total", "Packets the workers sent to the port.", |p| p.tx),
-        ("vnf_port_tx_full_total", "Packets the port's tx queues refused.", |p| p.tx_full),
-        ("vnf_port_hw_rx_packets_total", "Packets the device received.", |p| p.hw.ipackets),
-        ("vnf_port_hw_tx_packets_total", "Packets the device sent.", |p| p.hw.opackets),
-        ("vnf_port_hw_rx_bytes_total", "Bytes the device received.", |p| p.hw.ibytes),
-        ("vnf_port_hw_tx_bytes_total", "Bytes the device sent.", |p| p.hw.obytes),
-        ("vnf_port_hw_imissed_total", "Packets the device dropped because rx queues were full.", |p| p.hw.imissed),
-        ("vnf_port_hw_ierrors_total", "Erroneous packets the device received.", |p| p.hw.ierrors),
-        ("vnf_port_hw_oerrors_total", "Transmissions the device failed.", |p| p.hw.oerrors),
-        ("vnf_port_hw_rx_nombuf_total", "Rx mbuf allocation failures of the device.", |p| p.hw.rx_nombuf),
-    ];
-    for (name, help, field) in port_counters {
-        t.family(name, "counter", help);
+    for m in crate::metrics::PORT {
+        t.family(m.prom, m.kind.name(), m.help);
         for p in &s.ports {
-            t.sample(name, &[("port", &p.name)], field(p));
+            t.sample(m.prom, &[("port", &p.name)], num((m.get)(p)));
         }
-    }
-    t.family("vnf_port_link_up", "gauge", "1 if the port's link is up.");
-    for p in &s.ports {
-        t.sample("vnf_port_link_up", &[("port", &p.name)], u8::from(p.link.up));
-    }
-    t.family("vnf_port_link_speed_mbps", "gauge", "Link speed in Mbit/s (0 if unknown).");
-    for p in &s.ports {
-        t.sample("vnf_port_link_speed_mbps", &[("port", &p.name)], p.link.speed_mbps);
     }
     t.family("vnf_port_info", "gauge", "Port identity; always 1.");
     for p in &s.ports {
         let labels = [("port", p.name.as_str()), ("driver", &p.driver), ("mac", &p.mac), ("devargs", &p.devargs)];
         t.sample("vnf_port_info", &labels, 1);
     }
-
-    type WorkerField = fn(&crate::report::WorkerStats) -> u64;
-    let worker_counters: [(&str, &str, &str, WorkerField); 7] = [
-        ("vnf_worker_packets_total", "counter", "Packets the worker processed.", |w| w.packets),
-        ("vnf_worker_loops_total", "counter", "Iterations of the worker loop.", |w| w.loops),
-        ("vnf_worker_busy_loops_total", "counter", "Loop iterations that received packets.", |w| w.busy_loops),
-        ("vnf_worker_busy_cycles_total", "counter", "TSC cycles spent in busy iterations.", |w| w.busy_cycles),
-        ("vnf_conntrack_entries", "gauge", "Live connections in the worker's table.", |w| w.ct_entries),
-        ("vnf_nat_mappings", "gauge", "Live NAT mappings of the worker.", |w| w.nat_mappings),
-        ("vnf_fdb_entries", "gauge", "FDB entries of the worker.", |w| w.fdb_entries),
-    ];
-    for (name, kind, help, field) in worker_counters {
-        t.family(name, kind, help);
+    for m in crate::metrics::WORKER {
+        t.family(m.prom, m.kind.name(), m.help);
         for w in &s.workers {
-            t.sample(name, &[("lcore", &w.lcore.to_string())], field(w));
+            t.sample(m.prom, &[("lcore", &w.lcore.to_string())], num((m.get)(w)));
         }
-    }
-    t.family("vnf_worker_cycles_per_packet", "gauge", "Busy TSC cycles per packet of the worker.");
-    for w in &s.workers {
-        t.sample("vnf_worker_cycles_per_packet", &[("lcore", &w.lcore.to_string())], float(w.cycles_per_packet));
     }
 
     t.family("vnf_drops_total", "counter", "Packets dropped, by reason, summed over workers.");

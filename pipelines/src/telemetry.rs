@@ -119,19 +119,7 @@ fn answer(cmd: &str, params: Option<&str>, s: &Stats, out: &mut Reply) -> Result
             out.str("name", &p.name)?;
             out.str("driver", &p.driver)?;
             out.str("mac", &p.mac)?;
-            out.u64("link_up", p.link.up.into())?;
-            out.u64("speed_mbps", p.link.speed_mbps.into())?;
-            out.u64("rx", p.rx)?;
-            out.u64("tx", p.tx)?;
-            out.u64("tx_full", p.tx_full)?;
-            out.u64("hw_ipackets", p.hw.ipackets)?;
-            out.u64("hw_opackets", p.hw.opackets)?;
-            out.u64("hw_ibytes", p.hw.ibytes)?;
-            out.u64("hw_obytes", p.hw.obytes)?;
-            out.u64("hw_imissed", p.hw.imissed)?;
-            out.u64("hw_ierrors", p.hw.ierrors)?;
-            out.u64("hw_oerrors", p.hw.oerrors)?;
-            out.u64("hw_rx_nombuf", p.hw.rx_nombuf)
+            crate::metrics::PORT.iter().try_for_each(|m| out.u64(m.key, (m.get)(p).as_u64()))
         }
         ("/vnf/drops", None) => out.counts(&s.drops),
         ("/vnf/events", None) => out.counts(&s.events),
@@ -143,14 +131,7 @@ fn answer(cmd: &str, params: Option<&str>, s: &Stats, out: &mut Reply) -> Result
             let w = param.parse::<usize>().ok().and_then(|i| s.workers.get(i)).ok_or(())?;
             out.start_dict();
             out.u64("lcore", w.lcore.into())?;
-            out.u64("packets", w.packets)?;
-            out.u64("loops", w.loops)?;
-            out.u64("busy_loops", w.busy_loops)?;
-            out.u64("busy_cycles", w.busy_cycles)?;
-            out.u64("cycles_per_packet", w.cycles_per_packet.round() as u64)?;
-            out.u64("ct_entries", w.ct_entries)?;
-            out.u64("nat_mappings", w.nat_mappings)?;
-            out.u64("fdb_entries", w.fdb_entries)?;
+            crate::metrics::WORKER.iter().try_for_each(|m| out.u64(m.key, (m.get)(w).as_u64()))?;
             out.nested_counts("drops", &w.drops)
         }
         _ => Err(()),

@@ -129,6 +129,7 @@ events! {
     FdbMoved => "fdb-moved", "learned MACs that moved to another port";
     FdbLimit => "fdb-limit", "MACs not learned because the domain's limit was reached";
     FdbFull => "fdb-full", "MACs not learned because the table was full";
+    FdbAged => "fdb-aged", "learned MACs removed after the aging time without traffic";
     Routed => "routed", "IPv4 packets routed";
     ArpRequestSent => "arp-request-sent", "ARP requests sent for next hops";
     ArpReplySent => "arp-reply-sent", "ARP replies sent for gateway addresses";

@@ -522,7 +522,9 @@ impl<B: PacketBuf> State<B> {
             c.nat_mappings.set(st.maps.len() as u64);
         }
         c.fdb_entries.set(self.fdb.len() as u64);
-        if self.fdb.age(cx.now, 256) > 0 {
+        let aged = self.fdb.age(cx.now, 256);
+        if aged > 0 {
+            c.event_n(Event::FdbAged, aged as u64);
             self.fdb_gen += 1;
         }
         self.requests.clear();

@@ -936,3 +936,27 @@ fn a_stale_next_hop_keeps_forwarding_while_it_is_probed_by_unicast() {
     assert_eq!(r.run(0, &f).len(), 2, "queued; broadcast ARP request flooded in VLAN 20");
     assert!(r.drops().is_empty(), "{:?}", r.drops());
 }
+
+#[test]
+fn macs_aged_out_are_counted_and_then_flooded_again() {
+    let mut r = Rig::new();
+    let pl = ipv4(IP_A, 0xc000_0202, 17, 64, &udp_payload());
+    // A learns on port 0; B's answer goes to port 0 only.
+    r.run(0, &eth(B, A, &[], EtherType::IPV4, &pl));
+    let back = eth(A, B, &[], EtherType::IPV4, &pl);
+    assert_eq!(tx(&r.run(1, &back)).iter().map(|(p, _)| *p).collect::<Vec<_>>(), [0]);
+    // Aging is incremental (256 slots a tick): sweep the whole table each time. Just before
+    // the aging time (300 s) nothing is aged; past it, both MACs are.
+    let sweep = |r: &mut Rig, ms: u64| {
+        r.tick(ms);
+        for _ in 0..200 {
+            r.tick(1);
+        }
+    };
+    sweep(&mut r, 298_000);
+    assert!(!r.events().iter().any(|(e, _)| *e == "fdb-aged"), "{:?}", r.events());
+    sweep(&mut r, 2_000);
+    assert!(r.events().contains(&("fdb-aged", 2)), "{:?}", r.events());
+    // A is unknown again: the frame to it floods.
+    assert!(tx(&r.run(1, &back)).len() > 1);
+}
