@@ -120,7 +120,7 @@ fn every_command_and_every_refusal_over_the_socket() {
     assert_eq!((r["version"].as_str(), r["generation"].as_u64()), (Some(env!("CARGO_PKG_VERSION")), Some(1)));
     assert!(r["dpdk"].as_str().unwrap().starts_with("DPDK 22.11"), "{r}");
     let r = ok(&v, r#"{"cmd":"help"}"#);
-    assert_eq!(r["commands"].as_array().unwrap().len(), pipelines::control::COMMANDS.len());
+    assert_eq!(r["commands"].as_array().unwrap().len(), vnf_core::control::commands().len());
     let r = ok(&v, r#"{"cmd":"stats"}"#);
     let names: Vec<&str> =
         r["stats"]["ports"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();

@@ -13,6 +13,7 @@
 pub mod buf;
 pub mod config;
 pub mod conntrack;
+pub mod control;
 pub mod eventlog;
 pub mod firewall;
 pub mod gen;

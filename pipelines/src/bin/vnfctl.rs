@@ -7,12 +7,13 @@
 //! have an admin look with `vnfctl clients`).
 
 use clap::{Parser, Subcommand};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+use vnf_core::control as proto;
 use vnf_core::sriov::{self, Applied, PfState};
 
 #[derive(Parser, Debug)]
@@ -314,127 +315,82 @@ fn absolute(p: &Path) -> Result<String, Fail> {
     p.to_str().map(str::to_owned).ok_or_else(|| Fail::Usage(format!("{}: not UTF-8", p.display())))
 }
 
-fn put<T: Into<Value>>(m: &mut Map<String, Value>, k: &str, v: Option<T>) {
-    if let Some(v) = v {
-        m.insert(k.into(), v.into());
-    }
+fn filter(f: &CtFilter) -> proto::CtFilter {
+    proto::CtFilter { src: f.src.clone(), dst: f.dst.clone(), proto: f.proto.clone(), port: f.port.map(u64::from) }
 }
 
-fn filter_fields(m: &mut Map<String, Value>, f: &CtFilter) {
-    put(m, "src", f.src.clone());
-    put(m, "dst", f.dst.clone());
-    put(m, "proto", f.proto.clone());
-    put(m, "port", f.port);
+/// An inner filter's fields over the outer one's (`conntrack --proto udp flush --src ...`).
+fn merged(outer: &CtFilter, inner: &CtFilter) -> proto::CtFilter {
+    let (o, i) = (filter(outer), filter(inner));
+    proto::CtFilter { src: i.src.or(o.src), dst: i.dst.or(o.dst), proto: i.proto.or(o.proto), port: i.port.or(o.port) }
 }
 
+/// The request line for `cmd`: the protocol's own type, so vnfctl and vnfd agree on it.
 fn request(cmd: &Cmd) -> Result<String, Fail> {
-    let mut m = Map::new();
-    let name = match cmd {
-        Cmd::Version => "version",
-        Cmd::Stats => "stats",
-        Cmd::Ports => "ports",
-        Cmd::Fdb { action: None, bridge, limit } => {
-            put(&mut m, "bridge", bridge.clone());
-            put(&mut m, "limit", *limit);
-            "fdb"
-        }
+    use proto::Request as R;
+    let r = match cmd {
+        Cmd::Version => R::Version,
+        Cmd::Stats => R::Stats,
+        Cmd::Ports => R::Ports,
+        Cmd::Fdb { action: None, bridge, limit } => R::Fdb { bridge: bridge.clone(), limit: *limit },
         Cmd::Fdb { action: Some(FdbAction::Flush { bridge }), bridge: b2, limit } => {
             if limit.is_some() {
                 return Err(Fail::Usage("fdb flush: --limit does not apply".into()));
             }
-            put(&mut m, "bridge", bridge.clone().or_else(|| b2.clone()));
-            "fdb flush"
+            R::FdbFlush { bridge: bridge.clone().or_else(|| b2.clone()) }
         }
-        Cmd::Neigh { action: None, bridge, limit } => {
-            put(&mut m, "bridge", bridge.clone());
-            put(&mut m, "limit", *limit);
-            "neigh"
-        }
+        Cmd::Neigh { action: None, bridge, limit } => R::Neigh { bridge: bridge.clone(), limit: *limit },
         Cmd::Neigh { action: Some(NeighAction::Flush { bridge }), bridge: b2, limit } => {
             if limit.is_some() {
                 return Err(Fail::Usage("neigh flush: --limit does not apply".into()));
             }
-            put(&mut m, "bridge", bridge.clone().or_else(|| b2.clone()));
-            "neigh flush"
+            R::NeighFlush { bridge: bridge.clone().or_else(|| b2.clone()) }
         }
-        Cmd::Vtep => "vtep",
-        Cmd::Conntrack { action: None, filter, limit } => {
-            filter_fields(&mut m, filter);
-            put(&mut m, "limit", *limit);
-            "conntrack"
+        Cmd::Vtep => R::Vtep,
+        Cmd::Conntrack { action: None, filter: f, limit } => R::Conntrack { filter: filter(f), limit: *limit },
+        Cmd::Conntrack { action: Some(CtAction::Count), .. } => R::ConntrackCount,
+        Cmd::Conntrack { action: Some(CtAction::Flush { filter: inner }), filter: outer, .. } => {
+            R::ConntrackFlush { filter: merged(outer, inner) }
         }
-        Cmd::Conntrack { action: Some(CtAction::Count), .. } => "conntrack count",
-        Cmd::Conntrack { action: Some(CtAction::Flush { filter }), filter: outer, .. } => {
-            filter_fields(&mut m, outer);
-            filter_fields(&mut m, filter);
-            "conntrack flush"
-        }
-        Cmd::Nat { limit } => {
-            put(&mut m, "limit", *limit);
-            "nat"
-        }
-        Cmd::Firewall => "firewall",
-        Cmd::Config { action: ConfigAction::Show } => "config show",
+        Cmd::Nat { limit } => R::Nat { limit: *limit },
+        Cmd::Firewall => R::Firewall,
+        Cmd::Config { action: ConfigAction::Show } => R::ConfigShow,
         Cmd::Config { action: ConfigAction::Reload { path } } => {
-            put(&mut m, "path", path.as_deref().map(absolute).transpose()?);
-            "config reload"
+            R::ConfigReload { path: path.as_deref().map(absolute).transpose()? }
         }
-        Cmd::Config { action: ConfigAction::Diff { path } } => {
-            m.insert("path".into(), absolute(path)?.into());
-            "config diff"
-        }
-        Cmd::Config { action: ConfigAction::Check { path } } => {
-            m.insert("path".into(), absolute(path)?.into());
-            "config check"
-        }
-        Cmd::Latency => "latency",
-        Cmd::Trace { action: TraceAction::Add { n, port } } => {
-            m.insert("n".into(), (*n).into());
-            put(&mut m, "port", port.clone());
-            "trace add"
-        }
-        Cmd::Trace { action: TraceAction::Show } => "trace show",
-        Cmd::Runtime { on, off } => {
-            if *on || *off {
-                m.insert("enable".into(), (*on).into());
-            }
-            "runtime"
-        }
-        Cmd::Trace { action: TraceAction::Clear } => "trace clear",
-        Cmd::Vf { action: VfAction::List } => "vf list",
+        Cmd::Config { action: ConfigAction::Check { path } } => R::ConfigCheck { path: absolute(path)? },
+        Cmd::Config { action: ConfigAction::Diff { path } } => R::ConfigDiff { path: absolute(path)? },
+        Cmd::Latency => R::Latency,
+        Cmd::Trace { action: TraceAction::Add { n, port } } => R::TraceAdd { n: *n, port: port.clone() },
+        Cmd::Trace { action: TraceAction::Show } => R::TraceShow,
+        Cmd::Trace { action: TraceAction::Clear } => R::TraceClear,
+        Cmd::Runtime { on, off } => R::Runtime { enable: (*on || *off).then_some(*on) },
+        Cmd::Vf { action: VfAction::List } => R::VfList,
         Cmd::Vf {
             action:
                 VfAction::Set { pf, vf, mac, vlan, qos, spoofchk, trust, link_state, min_tx_rate, max_tx_rate, driver },
-        } => {
-            m.insert("pf".into(), pf.clone().into());
-            m.insert("vf".into(), (*vf).into());
-            put(&mut m, "mac", mac.clone());
-            put(&mut m, "vlan", *vlan);
-            put(&mut m, "qos", *qos);
-            put(&mut m, "spoofchk", *spoofchk);
-            put(&mut m, "trust", *trust);
-            put(&mut m, "link_state", link_state.clone());
-            put(&mut m, "min_tx_rate", *min_tx_rate);
-            put(&mut m, "max_tx_rate", *max_tx_rate);
-            put(&mut m, "driver", driver.clone());
-            "vf set"
-        }
-        Cmd::Sriov { action: SriovAction::Apply { dry_run } } => {
-            m.insert("dry_run".into(), (*dry_run).into());
-            "sriov apply"
-        }
-        Cmd::Clients { action: None } => "clients",
-        Cmd::Clients { action: Some(ClientsAction::Kick { id }) } => {
-            m.insert("id".into(), (*id).into());
-            "clients kick"
-        }
+        } => R::VfSet(proto::VfSet {
+            pf: pf.clone(),
+            vf: u64::from(*vf),
+            mac: mac.clone(),
+            vlan: vlan.map(u64::from),
+            qos: qos.map(u64::from),
+            spoofchk: *spoofchk,
+            trust: *trust,
+            link_state: link_state.clone(),
+            min_tx_rate: min_tx_rate.map(u64::from),
+            max_tx_rate: max_tx_rate.map(u64::from),
+            driver: driver.clone(),
+        }),
+        Cmd::Sriov { action: SriovAction::Apply { dry_run } } => R::SriovApply { dry_run: *dry_run },
+        Cmd::Clients { action: None } => R::Clients,
+        Cmd::Clients { action: Some(ClientsAction::Kick { id }) } => R::ClientsKick { id: *id },
         Cmd::Raw { request } => {
             let v: Value = serde_json::from_str(request).map_err(|e| Fail::Usage(format!("raw: not JSON: {e}")))?;
             return Ok(v.to_string());
         }
     };
-    m.insert("cmd".into(), name.into());
-    Ok(Value::Object(m).to_string())
+    Ok(r.to_line())
 }
 
 fn exchange(path: &Path, line: &str, timeout: f64) -> Result<String, Fail> {

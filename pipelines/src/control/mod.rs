@@ -7,11 +7,9 @@
 //! either: worker state is read through the workers' mailboxes between two bursts, and a
 //! client that is slow, silent or sends garbage only ever holds its own thread.
 //!
-//! Commands: `help`, `version`, `stats`, `ports`, `fdb`, `fdb flush`, `neigh`,
-//! `neigh flush`, `vtep`,
-//! `conntrack`, `conntrack count`, `conntrack flush`, `nat`, `config show`,
-//! `config reload`, `config check`, `latency`, `trace add`, `trace show`, `trace clear`,
-//! `vf list`, `vf set`, `sriov apply`.
+//! The requests are `vnf_core::control::Request`, the one definition vnfctl builds and
+//! this module parses (commands, arguments, their types and ranges, which need the admin
+//! role); the answers are JSON objects built here.
 
 pub mod files;
 pub mod server;
@@ -28,57 +26,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use vnf_core::conntrack::{tcp::TcpState, Filter};
+use vnf_core::control as proto;
 use vnf_core::l2::fdb::Dest;
 use vnf_core::l3::neigh::NeighState;
 use vnf_core::nat::NatData;
 use vnf_core::pipeline::{Tables, UNDERLAY_IFX};
 
-/// Every command, as `help` lists them.
-pub const COMMANDS: &[&str] = &[
-    "help",
-    "version",
-    "stats",
-    "ports",
-    "fdb",
-    "fdb flush",
-    "neigh",
-    "neigh flush",
-    "vtep",
-    "conntrack",
-    "conntrack count",
-    "conntrack flush",
-    "nat",
-    "firewall",
-    "config show",
-    "config reload",
-    "config check",
-    "config diff",
-    "latency",
-    "trace add",
-    "trace show",
-    "trace clear",
-    "runtime",
-    "vf list",
-    "vf set",
-    "sriov apply",
-    "clients",
-    "clients kick",
-];
-
-/// Whether a request needs the admin role: everything that changes state, reads a file
-/// the client names, or touches another client. The read-only role gets the rest.
-pub fn needs_admin(cmd: &str, obj: &Map<String, Value>) -> bool {
-    match cmd {
-        "fdb flush" | "neigh flush" | "conntrack flush" | "config reload" | "config check" | "config diff"
-        | "trace add" | "trace clear" | "vf set" | "sriov apply" | "clients kick" => true,
-        // Turning the node counters on or off (and zeroing them) changes what others see.
-        "runtime" => obj.get("enable").is_some_and(|v| !v.is_null()),
-        _ => false,
-    }
-}
-
 /// The most packets one `trace add` marks per worker.
-pub const TRACE_MAX: u32 = 4096;
+pub const TRACE_MAX: u32 = proto::TRACE_MAX as u32;
 
 /// One trace record as JSON: the node, where it sent the packet, and the packet's metadata.
 fn trace_record(t: &Tables, r: &vnf_core::pipeline::trace::TraceRecord) -> Value {
@@ -122,11 +77,6 @@ fn trace_record(t: &Tables, r: &vnf_core::pipeline::trace::TraceRecord) -> Value
     Value::Object(o)
 }
 
-/// Entries a listing returns when the request gives no `limit`.
-pub const DEFAULT_LIMIT: u64 = 1000;
-/// The largest `limit` accepted.
-pub const MAX_LIMIT: u64 = 1_000_000;
-
 /// The running config as the control socket sees it.
 struct Running {
     path: PathBuf,
@@ -155,52 +105,9 @@ fn bad(field: &str, why: impl std::fmt::Display) -> Refused {
     Refused(format!("{field}: {why}"))
 }
 
-/// The fields of one request.
-#[derive(Clone, Copy)]
-struct Args<'a> {
-    cmd: &'a str,
-    obj: &'a Map<String, Value>,
-}
-
-impl<'a> Args<'a> {
-    /// Refuses fields the command does not take.
-    fn only(&self, allowed: &[&str]) -> Result<(), Refused> {
-        for k in self.obj.keys() {
-            if k != "cmd" && !allowed.contains(&k.as_str()) {
-                let takes = if allowed.is_empty() { "no arguments".to_owned() } else { allowed.join(", ") };
-                return Err(bad(k, format!("not an argument of {:?} (it takes {takes})", self.cmd)));
-            }
-        }
-        Ok(())
-    }
-
-    fn str(&self, k: &str) -> Result<Option<&'a str>, Refused> {
-        match self.obj.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(v) => Err(bad(k, format!("expected a string, got {v}"))),
-        }
-    }
-
-    fn uint(&self, k: &str, max: u64) -> Result<Option<u64>, Refused> {
-        match self.obj.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => match v.as_u64() {
-                Some(n) if n <= max => Ok(Some(n)),
-                _ => Err(bad(k, format!("expected an integer in 0..={max}, got {v}"))),
-            },
-        }
-    }
-
-    fn ip(&self, k: &str) -> Result<Option<u32>, Refused> {
-        self.str(k)?
-            .map(|s| s.parse::<Ipv4Addr>().map(u32::from).map_err(|_| bad(k, format!("{s:?} is not an IPv4 address"))))
-            .transpose()
-    }
-
-    fn limit(&self) -> Result<usize, Refused> {
-        Ok(self.uint("limit", MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT) as usize)
-    }
+/// A listing's `limit`, or the default.
+fn or_default(l: Option<u64>) -> usize {
+    l.unwrap_or(proto::DEFAULT_LIMIT) as usize
 }
 
 fn ok(v: Value) -> Reply {
@@ -264,32 +171,29 @@ impl Control {
     /// and every such command is written to the audit log (vnfd's stderr) with the peer, the
     /// request and the result.
     pub fn handle(&self, req: &Request<'_>) -> String {
-        let line = req.line;
-        let v: Value = match serde_json::from_str(line) {
-            Ok(v) => v,
-            Err(e) => return refusal(format!("request: not JSON ({e})")),
+        let obj = match serde_json::from_str::<Value>(req.line) {
+            Ok(Value::Object(o)) => o,
+            _ => Map::new(),
         };
-        let Value::Object(obj) = &v else { return refusal("request: expected a JSON object like {\"cmd\":\"stats\"}") };
-        let cmd = match obj.get("cmd") {
-            Some(Value::String(s)) => s.as_str(),
-            Some(other) => return refusal(format!("cmd: expected a string, got {other}")),
-            None => return refusal("cmd: missing (e.g. {\"cmd\":\"help\"})"),
+        let r = match proto::Request::parse_line(req.line) {
+            Ok(r) => r,
+            Err(e) => return refusal(e),
         };
-        let a = Args { cmd, obj };
-        let admin = needs_admin(cmd, obj);
+        let cmd = r.cmd();
+        let admin = r.needs_admin();
         if admin && req.peer.role != Role::Admin {
-            let r = Refused(format!(
+            let e = format!(
                 "cmd: {cmd:?} needs the admin role; uid {} has the read-only role (see [control] admin_group)",
                 req.peer.uid
-            ));
-            audit(req.peer, cmd, obj, &Err(Refused(r.0.clone())));
-            return refusal(r.0);
+            );
+            audit(req.peer, cmd, &obj, &Err(Refused(e.clone())));
+            return refusal(e);
         }
-        let r = self.dispatch(&a, req);
+        let answer = self.dispatch(&r, req);
         if admin {
-            audit(req.peer, cmd, obj, &r);
+            audit(req.peer, cmd, &obj, &answer);
         }
-        match r {
+        match answer {
             Ok(mut m) => {
                 m.insert("ok".into(), Value::Bool(true));
                 Value::Object(m).to_string()
@@ -298,39 +202,37 @@ impl Control {
         }
     }
 
-    fn dispatch(&self, a: &Args<'_>, req: &Request<'_>) -> Reply {
-        let a = *a;
-        let cmd = a.cmd;
-        match cmd {
-            "help" => a.only(&[]).and_then(|_| ok(json!({"commands": COMMANDS}))),
-            "version" => a.only(&[]).and_then(|_| self.version()),
-            "stats" => a.only(&[]).and_then(|_| ok(json!({"stats": self.dp().stats()}))),
-            "ports" => a.only(&[]).and_then(|_| self.ports()),
-            "fdb" => self.fdb(&a),
-            "fdb flush" => self.fdb_flush(&a),
-            "neigh" => self.neigh(&a),
-            "neigh flush" => self.neigh_flush(&a),
-            "vtep" => a.only(&[]).and_then(|_| self.vtep()),
-            "conntrack" => self.conntrack(&a),
-            "conntrack count" => a.only(&[]).and_then(|_| self.conntrack_count()),
-            "conntrack flush" => self.conntrack_flush(&a),
-            "nat" => self.nat(&a),
-            "firewall" => a.only(&[]).and_then(|_| self.firewall()),
-            "config show" => a.only(&[]).and_then(|_| self.config_show()),
-            "config reload" => self.config_reload(&a),
-            "config check" => self.config_check(&a),
-            "config diff" => self.config_diff(&a),
-            "latency" => a.only(&[]).and_then(|_| self.latency()),
-            "trace add" => self.trace_add(&a),
-            "trace show" => a.only(&[]).and_then(|_| self.trace_show()),
-            "trace clear" => a.only(&[]).and_then(|_| self.trace_clear()),
-            "runtime" => self.runtime(&a),
-            "vf list" => a.only(&[]).and_then(|_| self.vf_list()),
-            "vf set" => self.vf_set(&a),
-            "sriov apply" => self.sriov_apply(&a),
-            "clients" => a.only(&[]).and_then(|_| clients(req)),
-            "clients kick" => clients_kick(&a, req),
-            other => Err(bad("cmd", format!("unknown command {other:?} (known: {})", COMMANDS.join(", ")))),
+    fn dispatch(&self, r: &proto::Request, req: &Request<'_>) -> Reply {
+        use proto::Request as R;
+        match r {
+            R::Help => ok(json!({ "commands": proto::commands() })),
+            R::Version => self.version(),
+            R::Stats => ok(json!({"stats": self.dp().stats()})),
+            R::Ports => self.ports(),
+            R::Fdb { bridge, limit } => self.fdb(bridge.as_deref(), or_default(*limit)),
+            R::FdbFlush { bridge } => self.fdb_flush(bridge.as_deref()),
+            R::Neigh { bridge, limit } => self.neigh(bridge.as_deref(), or_default(*limit)),
+            R::NeighFlush { bridge } => self.neigh_flush(bridge.as_deref()),
+            R::Vtep => self.vtep(),
+            R::Conntrack { filter, limit } => self.conntrack(filter, or_default(*limit)),
+            R::ConntrackCount => self.conntrack_count(),
+            R::ConntrackFlush { filter } => self.conntrack_flush(filter),
+            R::Nat { limit } => self.nat(or_default(*limit)),
+            R::Firewall => self.firewall(),
+            R::ConfigShow => self.config_show(),
+            R::ConfigReload { path } => self.config_reload(path.as_deref()),
+            R::ConfigCheck { path } => self.config_check(path),
+            R::ConfigDiff { path } => self.config_diff(path),
+            R::Latency => self.latency(),
+            R::TraceAdd { n, port } => self.trace_add(*n, port.as_deref()),
+            R::TraceShow => self.trace_show(),
+            R::TraceClear => self.trace_clear(),
+            R::Runtime { enable } => self.runtime(*enable),
+            R::VfList => self.vf_list(),
+            R::VfSet(v) => self.vf_set(v),
+            R::SriovApply { dry_run } => self.sriov_apply(*dry_run),
+            R::Clients => clients(req),
+            R::ClientsKick { id } => clients_kick(*id, req),
         }
     }
 
@@ -388,8 +290,8 @@ impl Control {
         ok(json!({ "ports": ports }))
     }
 
-    fn domain(t: &Tables, a: &Args<'_>) -> Result<Option<u16>, Refused> {
-        let Some(name) = a.str("bridge")? else { return Ok(None) };
+    fn domain(t: &Tables, bridge: Option<&str>) -> Result<Option<u16>, Refused> {
+        let Some(name) = bridge else { return Ok(None) };
         t.domains.iter().position(|d| d.name == name).map(|i| Some(i as u16)).ok_or_else(|| {
             let names: Vec<&str> = t.domains.iter().map(|d| d.name.as_str()).collect();
             bad(
@@ -402,12 +304,10 @@ impl Control {
         })
     }
 
-    fn fdb(&self, a: &Args<'_>) -> Reply {
-        a.only(&["bridge", "limit"])?;
-        let limit = a.limit()?;
+    fn fdb(&self, bridge: Option<&str>, limit: usize) -> Reply {
         let dp = self.dp();
         let t = dp.tables().clone();
-        let domain = Self::domain(&t, a)?;
+        let domain = Self::domain(&t, bridge)?;
         let now_ms = dpdk::rdtsc() / (tsc_hz() / 1000).max(1);
         let mut entries = Vec::new();
         let mut total = 0;
@@ -444,10 +344,9 @@ impl Control {
         ok(json!({ "entries": entries, "count": total, "truncated": total > entries.len() }))
     }
 
-    fn fdb_flush(&self, a: &Args<'_>) -> Reply {
-        a.only(&["bridge"])?;
+    fn fdb_flush(&self, bridge: Option<&str>) -> Reply {
         let dp = self.dp();
-        let domain = Self::domain(dp.tables(), a)?;
+        let domain = Self::domain(dp.tables(), bridge)?;
         let n: usize = dp
             .query(&Query::FdbFlush { domain })?
             .into_iter()
@@ -458,12 +357,10 @@ impl Control {
 
     /// Neighbour entries of every worker: the bridge (or the underlay), address, MAC,
     /// state, age and queued packets.
-    fn neigh(&self, a: &Args<'_>) -> Reply {
-        a.only(&["bridge", "limit"])?;
-        let limit = a.limit()?;
+    fn neigh(&self, bridge: Option<&str>, limit: usize) -> Reply {
         let dp = self.dp();
         let t = dp.tables().clone();
-        let ifx = Self::domain(&t, a)?;
+        let ifx = Self::domain(&t, bridge)?;
         let now_ms = dpdk::rdtsc() / (tsc_hz() / 1000).max(1);
         let mut entries = Vec::new();
         let mut total = 0;
@@ -498,10 +395,9 @@ impl Control {
     }
 
     /// Removes the dynamic neighbour entries (of one bridge); static ones stay.
-    fn neigh_flush(&self, a: &Args<'_>) -> Reply {
-        a.only(&["bridge"])?;
+    fn neigh_flush(&self, bridge: Option<&str>) -> Reply {
         let dp = self.dp();
-        let ifx = Self::domain(dp.tables(), a)?;
+        let ifx = Self::domain(dp.tables(), bridge)?;
         let n: usize = dp
             .query(&Query::NeighFlush { ifx })?
             .into_iter()
@@ -511,11 +407,9 @@ impl Control {
     }
 
     /// Marks the next `n` packets each worker receives (on port `port`) for the trace.
-    fn trace_add(&self, a: &Args<'_>) -> Reply {
-        a.only(&["n", "port"])?;
-        let n = a.uint("n", u64::from(TRACE_MAX))?.ok_or_else(|| bad("n", "missing: how many packets to trace"))?;
+    fn trace_add(&self, n: u64, port: Option<&str>) -> Reply {
         let dp = self.dp();
-        let port = match a.str("port")? {
+        let port = match port {
             None => None,
             Some(name) => {
                 let names = &dp.tables().port_names;
@@ -560,13 +454,7 @@ impl Control {
 
     /// Per-node runtime counters summed over the workers (`enable` turns them on, zeroed,
     /// or off first): calls, packets, cycles, cycles per packet, packets per call.
-    fn runtime(&self, a: &Args<'_>) -> Reply {
-        a.only(&["enable"])?;
-        let enable = match a.obj.get("enable") {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(b)) => Some(*b),
-            Some(v) => return Err(bad("enable", format!("expected true or false, got {v}"))),
-        };
+    fn runtime(&self, enable: Option<bool>) -> Reply {
         let dp = self.dp();
         let mut sum: Option<Vec<vnf_core::pipeline::NodeRuntime>> = None;
         for a in dp.query(&Query::Runtime { enable })? {
@@ -621,8 +509,15 @@ impl Control {
         }}))
     }
 
-    fn filter(a: &Args<'_>) -> Result<Filter, Refused> {
-        let proto = match a.str("proto")? {
+    fn filter(f: &proto::CtFilter) -> Result<Filter, Refused> {
+        let ip = |k: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|s| {
+                    s.parse::<Ipv4Addr>().map(u32::from).map_err(|_| bad(k, format!("{s:?} is not an IPv4 address")))
+                })
+                .transpose()
+        };
+        let proto = match f.proto.as_deref() {
             None => None,
             Some("tcp") => Some(6),
             Some("udp") => Some(17),
@@ -632,13 +527,11 @@ impl Control {
                     .map_err(|_| bad("proto", format!("{p:?} is not tcp, udp, icmp or a protocol number")))?,
             ),
         };
-        Ok(Filter { src: a.ip("src")?, dst: a.ip("dst")?, proto, port: a.uint("port", 65535)?.map(|p| p as u16) })
+        Ok(Filter { src: ip("src", &f.src)?, dst: ip("dst", &f.dst)?, proto, port: f.port.map(|p| p as u16) })
     }
 
-    fn conntrack(&self, a: &Args<'_>) -> Reply {
-        a.only(&["src", "dst", "proto", "port", "limit"])?;
-        let filter = Self::filter(a)?;
-        let limit = a.limit()?;
+    fn conntrack(&self, f: &proto::CtFilter, limit: usize) -> Reply {
+        let filter = Self::filter(f)?;
         let dp = self.dp();
         let mut entries = Vec::new();
         let mut count = 0;
@@ -678,9 +571,8 @@ impl Control {
         ok(json!({ "count": per.iter().sum::<u64>(), "per_worker": per, "capacity": capacity }))
     }
 
-    fn conntrack_flush(&self, a: &Args<'_>) -> Reply {
-        a.only(&["src", "dst", "proto", "port"])?;
-        let filter = Self::filter(a)?;
+    fn conntrack_flush(&self, f: &proto::CtFilter) -> Reply {
+        let filter = Self::filter(f)?;
         let dp = self.dp();
         let mut n = 0;
         for w in 0..dp.workers() {
@@ -697,9 +589,7 @@ impl Control {
         ok(json!({ "flushed": n }))
     }
 
-    fn nat(&self, a: &Args<'_>) -> Reply {
-        a.only(&["limit"])?;
-        let limit = a.limit()?;
+    fn nat(&self, limit: usize) -> Reply {
         let dp = self.dp();
         let t = dp.tables().clone();
         let cfg = dp.config().clone();
@@ -829,27 +719,22 @@ impl Control {
         ok(json!({ "path": r.path.display().to_string(), "generation": self.dp().generation(), "text": r.text }))
     }
 
-    fn path_arg(a: &Args<'_>, required: bool) -> Result<Option<PathBuf>, Refused> {
-        match a.str("path")? {
-            Some(p) if Path::new(p).is_absolute() => Ok(Some(PathBuf::from(p))),
-            Some(p) => {
-                Err(bad("path", format!("{p:?} is not absolute (vnfd's working directory is not the client's)")))
-            }
-            None if required => Err(bad("path", "missing")),
-            None => Ok(None),
+    fn path_arg(p: &str) -> Result<PathBuf, Refused> {
+        if Path::new(p).is_absolute() {
+            Ok(PathBuf::from(p))
+        } else {
+            Err(bad("path", format!("{p:?} is not absolute (vnfd's working directory is not the client's)")))
         }
     }
 
-    fn config_reload(&self, a: &Args<'_>) -> Reply {
-        a.only(&["path"])?;
-        let path = Self::path_arg(a, false)?;
+    fn config_reload(&self, path: Option<&str>) -> Reply {
+        let path = path.map(Self::path_arg).transpose()?;
         let r = self.reload(path.as_deref()).map_err(Refused)?;
         ok(serde_json::to_value(r)?)
     }
 
-    fn config_check(&self, a: &Args<'_>) -> Reply {
-        a.only(&["path"])?;
-        let path = Self::path_arg(a, true)?.expect("required");
+    fn config_check(&self, path: &str) -> Reply {
+        let path = Self::path_arg(path)?;
         let (cfg, _) = read_config(&path, &self.file_limits()).map_err(Refused)?;
         let file = path.display().to_string();
         // The same checks as a reload (without carrying it out), then the SR-IOV plan.
@@ -877,9 +762,8 @@ impl Control {
 
     /// What differs, key by key, between the running config and the file at `path`
     /// (parsed, not checked: a diff is wanted most when a reload is refused).
-    fn config_diff(&self, a: &Args<'_>) -> Reply {
-        a.only(&["path"])?;
-        let path = Self::path_arg(a, true)?.expect("required");
+    fn config_diff(&self, path: &str) -> Reply {
+        let path = Self::path_arg(path)?;
         let cfg = files::read_config_syntax(&path, &self.file_limits()).map_err(Refused)?;
         let changes = vnf_core::config::diff::diff(self.dp().config(), &cfg);
         ok(json!({ "path": path.display().to_string(), "changes": changes }))
@@ -898,35 +782,17 @@ impl Control {
 
     /// One VF's attributes now, like `ip link set PF vf N ...`; the running config is not
     /// changed (a reload applies it again).
-    fn vf_set(&self, a: &Args<'_>) -> Reply {
+    fn vf_set(&self, v: &proto::VfSet) -> Reply {
         use vnf_core::sriov::{LinkState, PfConfig, Sriov, VfConfig};
-        a.only(&[
-            "pf",
-            "vf",
-            "mac",
-            "vlan",
-            "qos",
-            "spoofchk",
-            "trust",
-            "link_state",
-            "min_tx_rate",
-            "max_tx_rate",
-            "driver",
-        ])?;
-        let pf = a.str("pf")?.ok_or_else(|| bad("pf", "missing (a PF netdev name or PCI address)"))?;
-        let index = a.uint("vf", 255)?.ok_or_else(|| bad("vf", "missing (the VF number)"))? as u16;
-        let flag = |k: &str| match a.obj.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(v) => Err(bad(k, format!("expected true or false, got {v}"))),
-        };
-        let mac = a
-            .str("mac")?
+        let pf = v.pf.as_str();
+        let mac = v
+            .mac
+            .as_deref()
             .map(|m| {
                 m.parse::<vnf_core::wire::MacAddr>().map_err(|_| bad("mac", format!("{m:?} is not a MAC address")))
             })
             .transpose()?;
-        let link_state = match a.str("link_state")? {
+        let link_state = match v.link_state.as_deref() {
             None => None,
             Some("auto") => Some(LinkState::Auto),
             Some("enable") => Some(LinkState::Enable),
@@ -934,16 +800,16 @@ impl Control {
             Some(o) => return Err(bad("link_state", format!("{o:?} is not auto, enable or disable"))),
         };
         let vc = VfConfig {
-            index,
+            index: v.vf as u16,
             mac,
-            vlan: a.uint("vlan", 4094)?.map(|v| v as u16),
-            qos: a.uint("qos", 7)?.map(|v| v as u8),
-            spoofchk: flag("spoofchk")?,
-            trust: flag("trust")?,
+            vlan: v.vlan.map(|x| x as u16),
+            qos: v.qos.map(|x| x as u8),
+            spoofchk: v.spoofchk,
+            trust: v.trust,
             link_state,
-            min_tx_rate: a.uint("min_tx_rate", u64::from(u32::MAX))?.map(|v| v as u32),
-            max_tx_rate: a.uint("max_tx_rate", u64::from(u32::MAX))?.map(|v| v as u32),
-            driver: a.str("driver")?.map(str::to_owned),
+            min_tx_rate: v.min_tx_rate.map(|x| x as u32),
+            max_tx_rate: v.max_tx_rate.map(|x| x as u32),
+            driver: v.driver.clone(),
         };
         let base = self.sriov_cfg();
         let mut k = crate::sriov::kernel(&base).map_err(Refused)?;
@@ -963,13 +829,7 @@ impl Control {
         ok(json!({ "steps": r.steps, "pf": r.after.first() }))
     }
 
-    fn sriov_apply(&self, a: &Args<'_>) -> Reply {
-        a.only(&["dry_run"])?;
-        let dry = match a.obj.get("dry_run") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(v) => return Err(bad("dry_run", format!("expected true or false, got {v}"))),
-        };
+    fn sriov_apply(&self, dry: bool) -> Reply {
         let cfg = self.dp().config().clone();
         let in_use = vnf_core::sriov::ports_in_use(&cfg);
         let Some(s) = &cfg.sriov else { return ok(json!({ "dry_run": dry, "plan": [], "steps": [] })) };
@@ -1064,9 +924,7 @@ fn clients(req: &Request<'_>) -> Reply {
 }
 
 /// Closes another client's connection.
-fn clients_kick(a: &Args<'_>, req: &Request<'_>) -> Reply {
-    a.only(&["id"])?;
-    let id = a.uint("id", u64::MAX)?.ok_or_else(|| bad("id", "missing (a client id from `clients`)"))?;
+fn clients_kick(id: u64, req: &Request<'_>) -> Reply {
     if id == req.peer.id {
         return Err(bad("id", "that is this connection"));
     }
