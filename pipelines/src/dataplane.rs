@@ -228,7 +228,8 @@ impl Dataplane {
             None => (vec![], None),
         };
         let io = build_io(cfg, &mut ports, None)?;
-        let snap = Snapshot { generation: 1, tables: tables.clone(), io, burst: usize::from(d.burst) };
+        let down = (0..cfg.ports.len()).map(|_| AtomicBool::new(false)).collect();
+        let snap = Snapshot { generation: 1, tables: tables.clone(), io, burst: usize::from(d.burst), down };
         let shared = Arc::new(Shared {
             snap: ArcSwap::from_pointee(snap),
             mail: (0..nw).map(|_| CachePadded::new(Mailbox::default())).collect(),
@@ -416,11 +417,23 @@ impl Dataplane {
             let skip =
                 |w: usize, port: usize, q: u16| !matches!(owner_before(&cfg.ports[port].name, q), Some(o) if o == w);
             let io = build_io(&cfg, &mut ports, Some(&skip))?;
-            let snap = Snapshot { generation: self.generation + 1, tables: tables.clone(), io, burst };
+            let snap = Snapshot {
+                generation: self.generation + 1,
+                tables: tables.clone(),
+                io,
+                burst,
+                down: self.down_flags(&cfg),
+            };
             failed = self.publish(snap).err();
         }
         let io = build_io(&cfg, &mut ports, None)?;
-        let snap = Snapshot { generation: self.generation + 1, tables: tables.clone(), io, burst };
+        let snap = Snapshot {
+            generation: self.generation + 1,
+            tables: tables.clone(),
+            io,
+            burst,
+            down: self.down_flags(&cfg),
+        };
         if let Err(e) = self.publish(snap) {
             failed = Some(e);
         }
@@ -554,6 +567,35 @@ impl Dataplane {
     /// The ports, in config order.
     pub fn ports(&self) -> &[Port] {
         &self.ports
+    }
+
+    /// The admin-down flags for `cfg`'s ports, carried by name from the running snapshot.
+    fn down_flags(&self, cfg: &Config) -> Vec<AtomicBool> {
+        let cur = self.shared.snap.load();
+        cfg.ports
+            .iter()
+            .map(|p| {
+                let was = self.cfg.ports.iter().position(|o| o.name == p.name);
+                AtomicBool::new(was.and_then(|i| cur.down.get(i)).is_some_and(|d| d.load(Ordering::Relaxed)))
+            })
+            .collect()
+    }
+
+    /// Sets port `i` administratively down (or up): the workers drop what it receives and
+    /// what would be sent to it as `port-down`, from their next polling round; the device's
+    /// link follows where its driver can set it (a NIC; not af_packet, pcap, null, ring).
+    pub fn set_port_down(&self, i: usize, down: bool) {
+        if let Some(f) = self.shared.snap.load().down.get(i) {
+            f.store(down, Ordering::Relaxed);
+        }
+        if let Some(p) = self.ports.get(i) {
+            let _ = p.set_link(!down);
+        }
+    }
+
+    /// Whether port `i` is set administratively down.
+    pub fn port_down(&self, i: usize) -> bool {
+        self.shared.snap.load().down.get(i).is_some_and(|d| d.load(Ordering::Relaxed))
     }
 
     /// A flag that stops the workers when set (e.g. from a signal handler).

@@ -39,6 +39,10 @@ pub struct Snapshot {
     pub io: Vec<WorkerIo>,
     /// Packets per rx burst.
     pub burst: usize,
+    /// Per port index: set administratively down (`vnfctl port NAME down`): what it
+    /// receives and what would be sent to it is dropped as `port-down`. Flipped in place by
+    /// the control thread; a reload carries it by port name.
+    pub down: Vec<std::sync::atomic::AtomicBool>,
 }
 
 /// The queues of one worker in one snapshot.
@@ -276,7 +280,7 @@ impl Worker {
                 let cur = self.shared.snap.load();
                 if cur.generation != snap.generation {
                     for t in txb.iter_mut() {
-                        send(t, &snap.io[index].tx, c);
+                        send(t, &snap.io[index].tx, &snap.down, c);
                     }
                     hand.flush(c);
                     let new = arc_swap::Guard::into_inner(cur);
@@ -296,7 +300,8 @@ impl Worker {
                 }
                 while let Ok((q, reply)) = mail.rx.try_recv() {
                     let txq = &snap.io[index].tx;
-                    let mut out = Out { txb: &mut txb, txq, hand: &mut hand, c, handed: false, burst };
+                    let mut out =
+                        Out { txb: &mut txb, txq, down: &snap.down, hand: &mut hand, c, handed: false, burst };
                     let a = answer(q, &mut pl, &snap.tables, &carry.hist, &mut out, t0 / tsc_per_ms);
                     out.done();
                     let _ = reply.try_send(a);
@@ -312,8 +317,13 @@ impl Worker {
                 }
                 got += n;
                 c.ports[*in_port].rx.add(n as u64);
+                if snap.down[*in_port].load(Ordering::Relaxed) {
+                    c.drop_n(DropReason::PortDown, pkts.free_all() as u64);
+                    continue;
+                }
                 let p = *in_port as u16;
-                let mut out = Out { txb: &mut txb, txq: &io.tx, hand: &mut hand, c, handed: false, burst };
+                let mut out =
+                    Out { txb: &mut txb, txq: &io.tx, down: &snap.down, hand: &mut hand, c, handed: false, burst };
                 if pl.is_xconnect(tables, p) {
                     pl.xconnect(tables, c, p, pkts.drain_owned(), &mut out);
                 } else {
@@ -330,21 +340,23 @@ impl Worker {
                         let p = m.port();
                         pl.rx_handoff(c, p, m)
                     });
-                    let mut out = Out { txb: &mut txb, txq: &io.tx, hand: &mut hand, c, handed: false, burst };
+                    let mut out =
+                        Out { txb: &mut txb, txq: &io.tx, down: &snap.down, hand: &mut hand, c, handed: false, burst };
                     pl.run(tables, pool, c, now_ms, &mut out);
                     out.done();
                 }
             }
             if SWITCH && now_ms >= next_tick {
                 next_tick = now_ms + 1;
-                let mut out = Out { txb: &mut txb, txq: &io.tx, hand: &mut hand, c, handed: false, burst };
+                let mut out =
+                    Out { txb: &mut txb, txq: &io.tx, down: &snap.down, hand: &mut hand, c, handed: false, burst };
                 pl.tick(tables, pool, c, now_ms, &mut out);
                 out.done();
             }
             c.loops.add(1);
             for t in txb.iter_mut() {
                 if !t.buf.is_empty() {
-                    send(t, &io.tx, c);
+                    send(t, &io.tx, &snap.down, c);
                 }
             }
             busy_prev = got > 0;
@@ -360,7 +372,7 @@ impl Worker {
         if let Exit::Stop = exit {
             for t in txb.iter_mut() {
                 if !t.buf.is_empty() {
-                    send(t, &snap.io[index].tx, c);
+                    send(t, &snap.io[index].tx, &snap.down, c);
                 }
             }
             hand.flush(c);
@@ -512,6 +524,7 @@ impl Handoff {
 struct Out<'a> {
     txb: &'a mut [TxBuf],
     txq: &'a [TxQueue],
+    down: &'a [std::sync::atomic::AtomicBool],
     hand: &'a mut Handoff,
     c: &'a WorkerCounters,
     handed: bool,
@@ -524,7 +537,7 @@ impl Sink<Mbuf> for Out<'_> {
         match self.txb.get_mut(usize::from(port)) {
             Some(t) => {
                 if t.buf.room() == 0 {
-                    send(t, self.txq, self.c);
+                    send(t, self.txq, self.down, self.c);
                 }
                 // Cannot fail: the buffer has room after a send (refused mbufs are freed).
                 if let Err(m) = t.buf.push(m) {
@@ -544,7 +557,7 @@ impl Sink<Mbuf> for Out<'_> {
         match self.txb.get_mut(usize::from(port)) {
             Some(t) => {
                 if t.buf.room() < self.burst {
-                    send(t, self.txq, self.c);
+                    send(t, self.txq, self.down, self.c);
                 }
                 // A burst is at most half a tx buffer, so after a send everything fits;
                 // what would not is counted.
@@ -588,7 +601,7 @@ impl Out<'_> {
     fn done(self) {
         for t in self.txb.iter_mut() {
             if t.buf.len() >= self.burst {
-                send(t, self.txq, self.c);
+                send(t, self.txq, self.down, self.c);
             }
         }
         if self.handed {
@@ -599,11 +612,15 @@ impl Out<'_> {
 
 /// Sends a tx buffer; what the queue refuses is freed and counted.
 #[inline(always)]
-fn send(t: &mut TxBuf, txq: &[TxQueue], c: &WorkerCounters) {
+fn send(t: &mut TxBuf, txq: &[TxQueue], down: &[std::sync::atomic::AtomicBool], c: &WorkerCounters) {
     let Some(q) = txq.get(t.port) else {
         c.drop_n(DropReason::NoForward, t.buf.free_all() as u64);
         return;
     };
+    if down.get(t.port).is_some_and(|d| d.load(Ordering::Relaxed)) {
+        c.drop_n(DropReason::PortDown, t.buf.free_all() as u64);
+        return;
+    }
     let n = q.tx(&mut t.buf);
     let pc = &c.ports[t.port];
     pc.tx.add(n as u64);

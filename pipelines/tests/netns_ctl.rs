@@ -324,3 +324,40 @@ fn af_packet_ring_overflows_are_counted_as_missed() {
     let s = v.stats().unwrap();
     assert_eq!(s["ports"][0]["hw"]["imissed"].as_u64(), Some(missed), "{s}");
 }
+
+/// `vnfctl port NAME down` takes an af_packet port's interface down (the host behind it
+/// loses its carrier and its gateway); `up` brings both back.
+#[test]
+fn a_port_set_down_and_up_through_vnfctl() {
+    let _l = common::lcores();
+    let h = Host::new("ctlport");
+    let l = Link::new(&h, "198.51.100.1/24", Some("02:00:00:00:40:01"));
+    let cfg = format!(
+        "{}\n[[port]]\nname = \"h\"\ndevargs = \"{}\"\nmode = \"access\"\nvlan = 10\n\n[[bridge]]\nname = \"b10\"\nvlan = 10\ngateway = \"198.51.100.254/24\"\n",
+        common::eal_preamble(&netns::file_prefix("ctlport")),
+        l.devargs(0)
+    );
+    let v = start(&cfg);
+    let sock = v.control_path();
+    assert!(netns::ping(&h, "198.51.100.254", 2), "{}", v.stderr());
+    let dropped = || {
+        let r = v.request(r#"{"cmd":"stats"}"#).unwrap();
+        r["stats"]["drops"]["port-down"].as_u64().unwrap_or(0)
+    };
+    assert_eq!(dropped(), 0);
+    let out = vnfctl(&sock, &["port", "h", "down"]);
+    assert!(out.starts_with("port h: admin down; link "), "{out}");
+    assert_eq!(v.request(r#"{"cmd":"ports"}"#).unwrap()["ports"][0]["admin"], json!("down"));
+    // What the host sends is received and dropped, counted, and nothing answers.
+    assert_eq!(netns::ping_replies(&h, "198.51.100.254", 2), 0);
+    assert!(common::wait_until(5, || dropped() >= 2), "port-down drops: {}", dropped());
+    let out = vnfctl(&sock, &["port", "h", "up"]);
+    assert!(out.starts_with("port h: admin up; link up"), "{out}");
+    assert!(common::wait_until(10, || netns::ping(&h, "198.51.100.254", 1)), "{}", v.stderr());
+    // Refusals name the port, the state, the field.
+    let r = v.request(r#"{"cmd":"port set","port":"nosuch","state":"down"}"#).unwrap();
+    assert_eq!(r["error"], json!("port: no port \"nosuch\" (ports: h)"));
+    let r = v.request(r#"{"cmd":"port set","port":"h","state":"sideways"}"#).unwrap();
+    assert_eq!(r["error"], json!("state: \"sideways\" is not up or down"));
+    assert!(v.stderr().contains(r#"admin: "port set" {"port":"h","state":"down"} -> ok"#), "{}", v.stderr());
+}

@@ -148,6 +148,8 @@ pub enum Request {
         #[serde(default)]
         dry_run: bool,
     },
+    #[serde(rename = "port set")]
+    PortSet { port: String, state: String },
     #[serde(rename = "clients")]
     Clients,
     #[serde(rename = "clients kick")]
@@ -208,6 +210,7 @@ const SPEC: &[(&str, &[ArgSpec])] = &[
         ],
     ),
     ("sriov apply", &[("dry_run", Ty::Bool, false)]),
+    ("port set", &[("port", Ty::Str, true), ("state", Ty::Str, true)]),
     ("clients", &[]),
     ("clients kick", &[("id", Ty::Uint(u64::MAX), true)]),
 ];
@@ -327,6 +330,9 @@ impl Request {
                 driver: a.str("driver"),
             }),
             "sriov apply" => Request::SriovApply { dry_run: a.bool("dry_run").unwrap_or(false) },
+            "port set" => {
+                Request::PortSet { port: a.str("port").unwrap_or_default(), state: a.str("state").unwrap_or_default() }
+            }
             "clients" => Request::Clients,
             "clients kick" => Request::ClientsKick { id: a.uint("id").unwrap_or(0) },
             other => unreachable!("{other} is in SPEC but not parsed"),
@@ -359,6 +365,7 @@ impl Request {
             | Request::TraceClear
             | Request::VfSet(_)
             | Request::SriovApply { .. }
+            | Request::PortSet { .. }
             | Request::ClientsKick { .. } => true,
             // Turning the node counters on or off (and zeroing them) changes what others see.
             Request::Runtime { enable } => enable.is_some(),
@@ -418,6 +425,7 @@ mod tests {
                 driver: Some("vfio-pci".into()),
             }),
             Request::SriovApply { dry_run: true },
+            Request::PortSet { port: "p0".into(), state: "down".into() },
             Request::Clients,
             Request::ClientsKick { id: 9 },
         ]

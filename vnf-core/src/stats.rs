@@ -38,6 +38,7 @@ macro_rules! drop_reasons {
 drop_reasons! {
     TxFull => "tx-full", "the egress queue did not take the packet";
     NoForward => "no-forward", "the ingress port has no forwarding (no cross-connect or stage)";
+    PortDown => "port-down", "received on or sent to a port an operator set down (vnfctl port NAME down)";
     MultiSegment => "multi-segment", "a chained mbuf reached a stage that needs contiguous data";
     Malformed => "malformed", "the packet could not be parsed";
     NoMbuf => "no-mbuf", "no mbuf for a copy (flooding) or a generated packet";

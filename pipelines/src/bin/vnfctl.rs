@@ -116,6 +116,14 @@ enum Cmd {
         #[command(subcommand)]
         action: SriovAction,
     },
+    /// Set a port's link administratively up or down now (not saved in the config).
+    Port {
+        /// The port's name in the config.
+        name: String,
+        /// up or down.
+        #[arg(value_parser = ["up", "down"])]
+        state: String,
+    },
     /// The control clients connected now (id, uid, pid, role, state); `clients kick ID`
     /// disconnects one (admin).
     Clients {
@@ -383,6 +391,7 @@ fn request(cmd: &Cmd) -> Result<String, Fail> {
             driver: driver.clone(),
         }),
         Cmd::Sriov { action: SriovAction::Apply { dry_run } } => R::SriovApply { dry_run: *dry_run },
+        Cmd::Port { name, state } => R::PortSet { port: name.clone(), state: state.clone() },
         Cmd::Clients { action: None } => R::Clients,
         Cmd::Clients { action: Some(ClientsAction::Kick { id }) } => R::ClientsKick { id: *id },
         Cmd::Raw { request } => {
@@ -546,6 +555,7 @@ fn render(cmd: &Cmd, v: &Value) -> String {
             v["uptime_s"].as_f64().unwrap_or(0.0)
         ),
         Cmd::Stats => stats(&v["stats"]),
+        Cmd::Port { .. } => format!("port {}: admin {}; link {}\n", cell(&v["port"]), cell(&v["state"]), link(&v["link"])),
         Cmd::Clients { action: None } => {
             let rows: Vec<Vec<String>> = list(&v["clients"])
                 .iter()

@@ -105,6 +105,11 @@ fn bad(field: &str, why: impl std::fmt::Display) -> Refused {
     Refused(format!("{field}: {why}"))
 }
 
+/// Entries the workers removed, summed.
+fn flushed(answers: Vec<Answer>) -> usize {
+    answers.into_iter().map(|x| if let Answer::Flushed { n, .. } = x { n } else { 0 }).sum()
+}
+
 /// A listing's `limit`, or the default.
 fn or_default(l: Option<u64>) -> usize {
     l.unwrap_or(proto::DEFAULT_LIMIT) as usize
@@ -231,6 +236,7 @@ impl Control {
             R::VfList => self.vf_list(),
             R::VfSet(v) => self.vf_set(v),
             R::SriovApply { dry_run } => self.sriov_apply(*dry_run),
+            R::PortSet { port, state } => self.port_set(port, state),
             R::Clients => clients(req),
             R::ClientsKick { id } => clients_kick(*id, req),
         }
@@ -283,11 +289,31 @@ impl Control {
                 if let Value::Object(m) = &mut v {
                     m.insert("index".into(), json!(i));
                     m.insert("port_id".into(), json!(p.id()));
+                    m.insert("admin".into(), json!(if dp.port_down(i) { "down" } else { "up" }));
                 }
                 v
             })
             .collect();
         ok(json!({ "ports": ports }))
+    }
+
+    /// Sets a port administratively up or down, now: down, the workers drop what it
+    /// receives and what would go to it (`port-down`), and the device's link goes down
+    /// where its driver can. Not saved: a restart brings it up; a reload keeps it.
+    fn port_set(&self, name: &str, state: &str) -> Reply {
+        let up = match state {
+            "up" => true,
+            "down" => false,
+            o => return Err(bad("state", format!("{o:?} is not up or down"))),
+        };
+        let dp = self.dp();
+        let names = &dp.tables().port_names;
+        let i = names
+            .iter()
+            .position(|p| p == name)
+            .ok_or_else(|| bad("port", format!("no port {name:?} (ports: {})", names.join(", "))))?;
+        dp.set_port_down(i, !up);
+        ok(json!({ "port": name, "state": state, "link": dp.ports()[i].link() }))
     }
 
     fn domain(t: &Tables, bridge: Option<&str>) -> Result<Option<u16>, Refused> {
@@ -347,12 +373,7 @@ impl Control {
     fn fdb_flush(&self, bridge: Option<&str>) -> Reply {
         let dp = self.dp();
         let domain = Self::domain(dp.tables(), bridge)?;
-        let n: usize = dp
-            .query(&Query::FdbFlush { domain })?
-            .into_iter()
-            .map(|x| if let Answer::Flushed { n, .. } = x { n } else { 0 })
-            .sum();
-        ok(json!({ "flushed": n }))
+        ok(json!({ "flushed": flushed(dp.query(&Query::FdbFlush { domain })?) }))
     }
 
     /// Neighbour entries of every worker: the bridge (or the underlay), address, MAC,
@@ -398,12 +419,7 @@ impl Control {
     fn neigh_flush(&self, bridge: Option<&str>) -> Reply {
         let dp = self.dp();
         let ifx = Self::domain(dp.tables(), bridge)?;
-        let n: usize = dp
-            .query(&Query::NeighFlush { ifx })?
-            .into_iter()
-            .map(|x| if let Answer::Flushed { n, .. } = x { n } else { 0 })
-            .sum();
-        ok(json!({ "flushed": n }))
+        ok(json!({ "flushed": flushed(dp.query(&Query::NeighFlush { ifx })?) }))
     }
 
     /// Marks the next `n` packets each worker receives (on port `port`) for the trace.

@@ -375,6 +375,24 @@ impl Port {
         LinkInfo { up: l.link_status() != 0, speed_mbps: l.link_speed, full_duplex: l.link_duplex() != 0 }
     }
 
+    /// Sets the link administratively up or down (`rte_eth_dev_set_link_up/down`): a NIC
+    /// drops its link, af_packet and tap take their interface down. Drivers without it
+    /// refuse with ENOTSUP.
+    pub fn set_link(&self, up: bool) -> Result<(), DpdkError> {
+        // SAFETY: a valid port id of this process; a control-path call.
+        let r = unsafe {
+            if up {
+                dpdk_sys::rte_eth_dev_set_link_up(self.id)
+            } else {
+                dpdk_sys::rte_eth_dev_set_link_down(self.id)
+            }
+        };
+        if r < 0 {
+            return Err(DpdkError::new(format!("set the link of {} {}", self.name, if up { "up" } else { "down" }), r));
+        }
+        Ok(())
+    }
+
     /// The device's counters.
     pub fn hw_stats(&self) -> HwStats {
         let mut s = dpdk_sys::rte_eth_stats::default();
