@@ -48,7 +48,7 @@ eth_from_rings|eth_find_next.*|eth_tx_done_cleanup|eth_tx_buffer_.*|\
 pktmbuf_pool_create|pktmbuf_free_bulk|pktmbuf_clone|pktmbuf_copy|\
 mempool_avail_count|mempool_in_use_count|mempool_free|mempool_lookup|\
 ring_create|ring_free|ring_lookup|telemetry_.*|tel_data_.*|version|get_tsc_hz|delay_us_block|\
-thread_.*|zmalloc|malloc|free)";
+thread_.*|zmalloc|malloc|free|log_set_level_pattern|log_get_level|log_dump)";
 
 /// `--features static`: link DPDK's archives into the binary. Every PMD archive is linked
 /// whole (`+whole-archive`), since PMDs register themselves from constructors that nothing

@@ -17,4 +17,5 @@
 #include <rte_eth_ring.h>
 #include <rte_telemetry.h>
 #include <rte_version.h>
+#include <rte_log.h>
 #include "shim.h"

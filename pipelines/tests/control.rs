@@ -555,6 +555,28 @@ fn vnfctl_end_to_end() {
     assert_eq!(row(&good(&["ports"]), "2")[1], "p2");
     assert!(good(&["fdb", "flush"]).starts_with("flushed "));
 
+    // DPDK's log levels at runtime: a glob, the types it matched, refusals naming the field.
+    let level_of = |t: &str| {
+        let (_, out, _) = ctl(&["--json", "log"]);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v["types"].as_array().unwrap().iter().find(|x| x["type"] == json!(t)).map(|x| x["level"].clone())
+    };
+    assert!(level_of("lib.eal").is_some(), "lib.eal is listed");
+    assert_eq!(good(&["log", "level", "lib.ea?", "debug"]), "lib.ea?: debug (lib.eal)\n");
+    assert_eq!(level_of("lib.eal"), Some(json!("debug")));
+    assert_eq!(good(&["log", "level", "lib.eal", "4"]), "lib.eal: error (lib.eal)\n");
+    assert_eq!(level_of("lib.eal"), Some(json!("error")));
+    assert_eq!(good(&["log", "level", "lib.eal", "warning"]), "lib.eal: warning (lib.eal)\n");
+    let (code, _, err) = ctl(&["log", "level", "lib.eal", "loud"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("level: \"loud\" is not one of emergency, alert, critical, error, warning, notice, info, debug"),
+        "{err}"
+    );
+    let (code, _, err) = ctl(&["log", "level", "nosuch.*", "info"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("module: no DPDK log type matches \"nosuch.*\" (types: "), "{err}");
+
     // raw: any request; a refusal still prints the answer, exits 1.
     let (code, out, err) = ctl(&["raw", r#"{"cmd":"reboot"}"#]);
     assert_eq!(code, 1, "{out}{err}");

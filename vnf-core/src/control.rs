@@ -148,6 +148,10 @@ pub enum Request {
         #[serde(default)]
         dry_run: bool,
     },
+    #[serde(rename = "log")]
+    Log,
+    #[serde(rename = "log level")]
+    LogLevel { module: String, level: String },
     #[serde(rename = "port set")]
     PortSet { port: String, state: String },
     #[serde(rename = "clients")]
@@ -210,6 +214,8 @@ const SPEC: &[(&str, &[ArgSpec])] = &[
         ],
     ),
     ("sriov apply", &[("dry_run", Ty::Bool, false)]),
+    ("log", &[]),
+    ("log level", &[("module", Ty::Str, true), ("level", Ty::Str, true)]),
     ("port set", &[("port", Ty::Str, true), ("state", Ty::Str, true)]),
     ("clients", &[]),
     ("clients kick", &[("id", Ty::Uint(u64::MAX), true)]),
@@ -330,6 +336,11 @@ impl Request {
                 driver: a.str("driver"),
             }),
             "sriov apply" => Request::SriovApply { dry_run: a.bool("dry_run").unwrap_or(false) },
+            "log" => Request::Log,
+            "log level" => Request::LogLevel {
+                module: a.str("module").unwrap_or_default(),
+                level: a.str("level").unwrap_or_default(),
+            },
             "port set" => {
                 Request::PortSet { port: a.str("port").unwrap_or_default(), state: a.str("state").unwrap_or_default() }
             }
@@ -366,6 +377,7 @@ impl Request {
             | Request::VfSet(_)
             | Request::SriovApply { .. }
             | Request::PortSet { .. }
+            | Request::LogLevel { .. }
             | Request::ClientsKick { .. } => true,
             // Turning the node counters on or off (and zeroing them) changes what others see.
             Request::Runtime { enable } => enable.is_some(),
@@ -425,6 +437,8 @@ mod tests {
                 driver: Some("vfio-pci".into()),
             }),
             Request::SriovApply { dry_run: true },
+            Request::Log,
+            Request::LogLevel { module: "pmd.net.*".into(), level: "debug".into() },
             Request::PortSet { port: "p0".into(), state: "down".into() },
             Request::Clients,
             Request::ClientsKick { id: 9 },

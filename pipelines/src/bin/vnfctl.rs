@@ -116,6 +116,12 @@ enum Cmd {
         #[command(subcommand)]
         action: SriovAction,
     },
+    /// DPDK's log types and their levels; `log level MODULE LEVEL` sets them (a glob:
+    /// `pmd.net.af_packet`, `lib.*`) now, without a restart.
+    Log {
+        #[command(subcommand)]
+        action: Option<LogAction>,
+    },
     /// Set a port's link administratively up or down now (not saved in the config).
     Port {
         /// The port's name in the config.
@@ -135,6 +141,12 @@ enum Cmd {
         /// The request line.
         request: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum LogAction {
+    /// Set the log types matching MODULE (a glob) to LEVEL (emerg .. debug, or 1..8).
+    Level { module: String, level: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -391,6 +403,10 @@ fn request(cmd: &Cmd) -> Result<String, Fail> {
             driver: driver.clone(),
         }),
         Cmd::Sriov { action: SriovAction::Apply { dry_run } } => R::SriovApply { dry_run: *dry_run },
+        Cmd::Log { action: None } => R::Log,
+        Cmd::Log { action: Some(LogAction::Level { module, level }) } => {
+            R::LogLevel { module: module.clone(), level: level.clone() }
+        }
         Cmd::Port { name, state } => R::PortSet { port: name.clone(), state: state.clone() },
         Cmd::Clients { action: None } => R::Clients,
         Cmd::Clients { action: Some(ClientsAction::Kick { id }) } => R::ClientsKick { id: *id },
@@ -555,6 +571,16 @@ fn render(cmd: &Cmd, v: &Value) -> String {
             v["uptime_s"].as_f64().unwrap_or(0.0)
         ),
         Cmd::Stats => stats(&v["stats"]),
+        Cmd::Log { action: None } => {
+            let rows: Vec<Vec<String>> = list(&v["types"]).iter().map(|t| vec![cell(&t["type"]), cell(&t["level"])]).collect();
+            table(&["type", "level"], &rows)
+        }
+        Cmd::Log { action: Some(_) } => format!(
+            "{}: {} ({})\n",
+            cell(&v["module"]),
+            cell(&v["level"]),
+            list(&v["types"]).iter().map(cell).collect::<Vec<_>>().join(", ")
+        ),
         Cmd::Port { .. } => format!("port {}: admin {}; link {}\n", cell(&v["port"]), cell(&v["state"]), link(&v["link"])),
         Cmd::Clients { action: None } => {
             let rows: Vec<Vec<String>> = list(&v["clients"])

@@ -236,6 +236,8 @@ impl Control {
             R::VfList => self.vf_list(),
             R::VfSet(v) => self.vf_set(v),
             R::SriovApply { dry_run } => self.sriov_apply(*dry_run),
+            R::Log => ok(json!({ "types": log_types() })),
+            R::LogLevel { module, level } => log_level(module, level),
             R::PortSet { port, state } => self.port_set(port, state),
             R::Clients => clients(req),
             R::ClientsKick { id } => clients_kick(*id, req),
@@ -948,4 +950,23 @@ fn clients_kick(id: u64, req: &Request<'_>) -> Reply {
         return Err(bad("id", format!("no client {id}")));
     }
     ok(json!({ "kicked": id }))
+}
+
+fn log_types() -> Vec<Value> {
+    dpdk::log::types().into_iter().map(|(t, l)| json!({"type": t, "level": l})).collect()
+}
+
+/// Sets DPDK's log types matching `module` (a glob, e.g. `pmd.net.af_packet` or `lib.*`) to
+/// `level`; refuses a pattern that matches none, naming the types there are.
+fn log_level(module: &str, level: &str) -> Reply {
+    let n = dpdk::log::level(level)
+        .ok_or_else(|| bad("level", format!("{level:?} is not one of {} (or 1..=8)", dpdk::log::LEVELS.join(", "))))?;
+    let all = dpdk::log::types();
+    let matched: Vec<&str> = all.iter().map(|(t, _)| t.as_str()).filter(|t| dpdk::log::matches(module, t)).collect();
+    if matched.is_empty() {
+        let names: Vec<&str> = all.iter().map(|(t, _)| t.as_str()).collect();
+        return Err(bad("module", format!("no DPDK log type matches {module:?} (types: {})", names.join(", "))));
+    }
+    dpdk::log::set_level(module, n).map_err(|e| bad("module", e))?;
+    ok(json!({ "module": module, "level": dpdk::log::LEVELS[n as usize - 1], "types": matched }))
 }

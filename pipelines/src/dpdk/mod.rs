@@ -5,6 +5,7 @@
 
 pub mod afpacket;
 mod eal;
+pub mod log;
 mod mbuf;
 mod mempool;
 mod port;
