@@ -413,27 +413,24 @@ impl Dataplane {
         let t1 = Instant::now();
         let burst = usize::from(cfg.dataplane.burst);
         let mut failed = None;
-        if moved {
-            let skip =
-                |w: usize, port: usize, q: u16| !matches!(owner_before(&cfg.ports[port].name, q), Some(o) if o == w);
-            let io = build_io(&cfg, &mut ports, Some(&skip))?;
-            let snap = Snapshot {
-                generation: self.generation + 1,
-                tables: tables.clone(),
-                io,
-                burst,
-                down: self.down_flags(&cfg),
-            };
-            failed = self.publish(snap).err();
-        }
-        let io = build_io(&cfg, &mut ports, None)?;
-        let snap = Snapshot {
-            generation: self.generation + 1,
+        // Read before either publish: the flags of the running ports, by name.
+        let down = self.down_flags(&cfg);
+        // Each publish takes the next generation (the workers adopt a snapshot whose
+        // generation differs from theirs).
+        let snapshot = |generation, io| Snapshot {
+            generation,
             tables: tables.clone(),
             io,
             burst,
-            down: self.down_flags(&cfg),
+            down: down.iter().map(|&d| AtomicBool::new(d)).collect(),
         };
+        if moved {
+            let skip =
+                |w: usize, port: usize, q: u16| !matches!(owner_before(&cfg.ports[port].name, q), Some(o) if o == w);
+            let snap = snapshot(self.generation + 1, build_io(&cfg, &mut ports, Some(&skip))?);
+            failed = self.publish(snap).err();
+        }
+        let snap = snapshot(self.generation + 1, build_io(&cfg, &mut ports, None)?);
         if let Err(e) = self.publish(snap) {
             failed = Some(e);
         }
@@ -570,13 +567,13 @@ impl Dataplane {
     }
 
     /// The admin-down flags for `cfg`'s ports, carried by name from the running snapshot.
-    fn down_flags(&self, cfg: &Config) -> Vec<AtomicBool> {
+    fn down_flags(&self, cfg: &Config) -> Vec<bool> {
         let cur = self.shared.snap.load();
         cfg.ports
             .iter()
             .map(|p| {
                 let was = self.cfg.ports.iter().position(|o| o.name == p.name);
-                AtomicBool::new(was.and_then(|i| cur.down.get(i)).is_some_and(|d| d.load(Ordering::Relaxed)))
+                was.and_then(|i| cur.down.get(i)).is_some_and(|d| d.load(Ordering::Relaxed))
             })
             .collect()
     }

@@ -351,12 +351,31 @@ fn a_port_set_down_and_up_through_vnfctl() {
     // What the host sends is received and dropped, counted, and nothing answers.
     assert_eq!(netns::ping_replies(&h, "198.51.100.254", 2), 0);
     assert!(common::wait_until(5, || dropped() >= 2), "port-down drops: {}", dropped());
+    // A reload that puts another port first keeps h down, by name, not by place.
+    // (In a bridge of its own: b10's gateway MAC, derived from b10's ports, stays.)
+    let first = "[[port]]\nname = \"sink\"\ndevargs = \"net_null0,no-rx=1\"\nmode = \"access\"\nvlan = 20\n";
+    let moved =
+        cfg.replacen("[[port]]", &format!("{first}\n[[port]]"), 1) + "\n[[bridge]]\nname = \"b20\"\nvlan = 20\n";
+    std::fs::write(v.config_path(), &moved).unwrap();
+    let r = v.request(r#"{"cmd":"config reload"}"#).unwrap();
+    assert_eq!(r["ports_added"], json!(["sink"]), "{r}");
+    let ports = v.request(r#"{"cmd":"ports"}"#).unwrap();
+    let admin: Vec<(Value, Value)> =
+        ports["ports"].as_array().unwrap().iter().map(|p| (p["name"].clone(), p["admin"].clone())).collect();
+    assert_eq!(admin, [(json!("sink"), json!("up")), (json!("h"), json!("down"))]);
+    assert_eq!(netns::ping_replies(&h, "198.51.100.254", 1), 0);
     let out = vnfctl(&sock, &["port", "h", "up"]);
     assert!(out.starts_with("port h: admin up; link up"), "{out}");
-    assert!(common::wait_until(10, || netns::ping(&h, "198.51.100.254", 1)), "{}", v.stderr());
+    assert!(
+        common::wait_until(10, || netns::ping(&h, "198.51.100.254", 1)),
+        "{}\n{}\n{}",
+        v.request(r#"{"cmd":"stats"}"#).unwrap(),
+        v.request(r#"{"cmd":"neigh"}"#).unwrap(),
+        v.stderr()
+    );
     // Refusals name the port, the state, the field.
     let r = v.request(r#"{"cmd":"port set","port":"nosuch","state":"down"}"#).unwrap();
-    assert_eq!(r["error"], json!("port: no port \"nosuch\" (ports: h)"));
+    assert_eq!(r["error"], json!("port: no port \"nosuch\" (ports: sink, h)"));
     let r = v.request(r#"{"cmd":"port set","port":"h","state":"sideways"}"#).unwrap();
     assert_eq!(r["error"], json!("state: \"sideways\" is not up or down"));
     assert!(v.stderr().contains(r#"admin: "port set" {"port":"h","state":"down"} -> ok"#), "{}", v.stderr());
