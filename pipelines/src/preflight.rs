@@ -33,16 +33,9 @@ pub fn eal_args(cfg: &Config, extra: &[String]) -> Vec<String> {
 }
 
 /// The first of `flags` in `args` and its value (`-l 0,1`, `-l0,1` or `--lcores=...`).
-fn flag_value<'a>(args: &[&'a String], flags: &[&str]) -> Option<(&'static str, Option<&'a str>)> {
+fn flag_value<'a>(args: &[&'a String], flags: &[&'static str]) -> Option<(&'static str, Option<&'a str>)> {
     for (i, a) in args.iter().enumerate() {
         for &f in flags {
-            let f: &'static str = match f {
-                "-l" => "-l",
-                "-c" => "-c",
-                "--lcores" => "--lcores",
-                "--main-lcore" => "--main-lcore",
-                _ => "--file-prefix",
-            };
             if a.as_str() == f {
                 return Some((f, args.get(i + 1).map(|s| s.as_str())));
             }

@@ -355,6 +355,16 @@ impl Request {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// Its arguments as sent on the wire (without `cmd`), e.g. for a log line.
+    pub fn args(&self) -> Map<String, Value> {
+        let mut m = match serde_json::to_value(self) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        m.remove("cmd");
+        m
+    }
+
     /// Its command name.
     pub fn cmd(&self) -> &'static str {
         let v = serde_json::to_value(self).unwrap_or(Value::Null);
@@ -452,7 +462,9 @@ mod tests {
         assert_eq!(names, commands(), "one sample per command, in help's order");
         for r in all {
             assert_eq!(Request::parse_line(&r.to_line()), Ok(r.clone()), "{}", r.to_line());
+            assert!(!r.args().contains_key("cmd"));
         }
+        assert_eq!(Value::Object(Request::TraceAdd { n: 5, port: None }.args()).to_string(), r#"{"n":5}"#);
         assert_eq!(Request::Fdb { bridge: None, limit: None }.to_line(), r#"{"cmd":"fdb"}"#);
     }
 

@@ -105,6 +105,14 @@ fn bad(field: &str, why: impl std::fmt::Display) -> Refused {
     Refused(format!("{field}: {why}"))
 }
 
+/// The index of the port named `name`, or a refusal listing the ports there are.
+fn port_index(t: &Tables, name: &str) -> Result<usize, Refused> {
+    t.port_names
+        .iter()
+        .position(|p| p == name)
+        .ok_or_else(|| bad("port", format!("no port {name:?} (ports: {})", t.port_names.join(", "))))
+}
+
 /// Entries the workers removed, summed.
 fn flushed(answers: Vec<Answer>) -> usize {
     answers.into_iter().map(|x| if let Answer::Flushed { n, .. } = x { n } else { 0 }).sum()
@@ -176,10 +184,6 @@ impl Control {
     /// and every such command is written to the audit log (vnfd's stderr) with the peer, the
     /// request and the result.
     pub fn handle(&self, req: &Request<'_>) -> String {
-        let obj = match serde_json::from_str::<Value>(req.line) {
-            Ok(Value::Object(o)) => o,
-            _ => Map::new(),
-        };
         let r = match proto::Request::parse_line(req.line) {
             Ok(r) => r,
             Err(e) => return refusal(e),
@@ -191,12 +195,12 @@ impl Control {
                 "cmd: {cmd:?} needs the admin role; uid {} has the read-only role (see [control] admin_group)",
                 req.peer.uid
             );
-            audit(req.peer, cmd, &obj, &Err(Refused(e.clone())));
+            audit(req.peer, &r, &Err(Refused(e.clone())));
             return refusal(e);
         }
         let answer = self.dispatch(&r, req);
         if admin {
-            audit(req.peer, cmd, &obj, &answer);
+            audit(req.peer, &r, &answer);
         }
         match answer {
             Ok(mut m) => {
@@ -309,11 +313,7 @@ impl Control {
             o => return Err(bad("state", format!("{o:?} is not up or down"))),
         };
         let dp = self.dp();
-        let names = &dp.tables().port_names;
-        let i = names
-            .iter()
-            .position(|p| p == name)
-            .ok_or_else(|| bad("port", format!("no port {name:?} (ports: {})", names.join(", "))))?;
+        let i = port_index(dp.tables(), name)?;
         dp.set_port_down(i, !up);
         ok(json!({ "port": name, "state": state, "link": dp.ports()[i].link() }))
     }
@@ -427,19 +427,7 @@ impl Control {
     /// Marks the next `n` packets each worker receives (on port `port`) for the trace.
     fn trace_add(&self, n: u64, port: Option<&str>) -> Reply {
         let dp = self.dp();
-        let port = match port {
-            None => None,
-            Some(name) => {
-                let names = &dp.tables().port_names;
-                Some(
-                    names
-                        .iter()
-                        .position(|p| p == name)
-                        .map(|i| i as u16)
-                        .ok_or_else(|| bad("port", format!("no port {name:?} (ports: {})", names.join(", "))))?,
-                )
-            }
-        };
+        let port = port.map(|name| port_index(dp.tables(), name).map(|i| i as u16)).transpose()?;
         dp.query(&Query::TraceAdd { n: n as u32, port })?;
         ok(json!({ "armed": n, "workers": dp.workers() }))
     }
@@ -892,9 +880,7 @@ fn in_file(file: &str, e: DpError) -> String {
 }
 
 /// One audit line on vnfd's stderr: who asked, what, and what came of it.
-fn audit(peer: &Peer, cmd: &str, obj: &Map<String, Value>, r: &Reply) {
-    let args: Map<String, Value> =
-        obj.iter().filter(|(k, _)| *k != "cmd").map(|(k, v)| (k.clone(), v.clone())).collect();
+fn audit(peer: &Peer, request: &proto::Request, r: &Reply) {
     let result = match r {
         Ok(m) => {
             let mut s = "ok".to_owned();
@@ -908,12 +894,13 @@ fn audit(peer: &Peer, cmd: &str, obj: &Map<String, Value>, r: &Reply) {
         Err(Refused(e)) => format!("refused: {e}"),
     };
     eprintln!(
-        "vnfd: audit: client {} uid {} pid {} {}: {cmd:?} {} -> {result}",
+        "vnfd: audit: client {} uid {} pid {} {}: {:?} {} -> {result}",
         peer.id,
         peer.uid,
         peer.pid,
         peer.role.name(),
-        Value::Object(args)
+        request.cmd(),
+        Value::Object(request.args())
     );
 }
 

@@ -415,17 +415,15 @@ fn serve_client(conn: &UnixStream, peer: &Peer, limits: &Limits, handler: &Handl
         // When the current line's first byte came.
         let mut first: Option<Instant> = (!buf.is_empty()).then_some(waiting);
         let line = loop {
-            if let Some(i) = buf.iter().position(|&b| b == b'\n') {
-                if i > limits.max_request {
-                    let _ = writeln!(out, "{}", refusal(format!("request: longer than {} bytes", limits.max_request)));
-                    return;
-                }
-                let rest = buf.split_off(i + 1);
-                break std::mem::replace(&mut buf, rest);
-            }
-            if buf.len() > limits.max_request {
+            // A line longer than the limit is refused whether or not its newline came.
+            let newline = buf.iter().position(|&b| b == b'\n');
+            if newline.unwrap_or(buf.len()) > limits.max_request {
                 let _ = writeln!(out, "{}", refusal(format!("request: longer than {} bytes", limits.max_request)));
                 return;
+            }
+            if let Some(i) = newline {
+                let rest = buf.split_off(i + 1);
+                break std::mem::replace(&mut buf, rest);
             }
             let (deadline, why) = match first {
                 None => (
