@@ -5,12 +5,12 @@ use crate::report::{BridgeStats, MempoolStats, PortStats, Stats, VtepStats, Work
 use crate::worker::{Answer, Mailbox, Query, Shared, Snapshot, Worker, WorkerIo};
 use arc_swap::ArcSwap;
 use crossbeam_utils::CachePadded;
-use serde::Serialize;
+
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vnf_core::config::{Config, ConfigError};
+use vnf_core::config::{Config, ConfigError, Valid};
 use vnf_core::pipeline::Tables;
 use vnf_core::stats::{WorkerCounters, WorkerSnapshot};
 
@@ -57,7 +57,7 @@ const ADOPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A config [`Dataplane::check`] accepted, with its compiled tables, ready to commit.
 #[derive(Debug)]
 pub struct Checked {
-    cfg: Config,
+    cfg: Valid<Config>,
     tables: Arc<Tables>,
     /// For each new port, the running port it keeps (None: added).
     keep: Vec<Option<usize>>,
@@ -104,30 +104,12 @@ pub struct PortPlan {
     pub kept: Vec<String>,
 }
 
-/// What a reload did.
-#[derive(Clone, Debug, Serialize)]
-pub struct ReloadReport {
-    /// The generation now running.
-    pub generation: u64,
-    /// From the request to every worker running the new snapshot, in microseconds.
-    pub latency_us: f64,
-    /// Of which parsing, validating and compiling (and bringing up added ports).
-    pub compile_us: f64,
-    /// Of which publishing: from the store to the last worker's adoption.
-    pub publish_us: f64,
-    /// Ports brought up.
-    pub ports_added: Vec<String>,
-    /// Ports stopped and closed.
-    pub ports_removed: Vec<String>,
-    /// Ports that kept running.
-    pub ports_kept: Vec<String>,
-    /// SR-IOV steps carried out before the publish (`[sriov]`), with their outcomes.
-    pub sriov: Vec<vnf_core::sriov::Applied>,
-}
+/// What a reload did (the `config reload` answer).
+pub use vnf_core::control::reply::ReloadReport;
 
 /// The running appliance. Dropping it stops the workers, then the ports, then frees the pool.
 pub struct Dataplane {
-    cfg: Config,
+    cfg: Valid<Config>,
     // Field order is drop order: the snapshot and the handoff rings, and the ports (which
     // hold mbufs in their queues), before the pool.
     shared: Arc<Shared>,
@@ -149,7 +131,7 @@ pub struct Dataplane {
 
 impl Dataplane {
     /// Builds the dataplane of `cfg`, probing every port by its devargs.
-    pub fn new(cfg: &Config) -> Result<Dataplane, Error> {
+    pub fn new(cfg: &Valid<Config>) -> Result<Dataplane, Error> {
         Self::with_ports(cfg, |_, p| Port::probe(&p.devargs))
     }
 
@@ -157,11 +139,10 @@ impl Dataplane {
     /// Checks the lcores and the mempool size against the config first, creates the pool,
     /// then opens, configures and starts every port. Workers start with [`Dataplane::start`].
     pub fn with_ports(
-        cfg: &Config,
+        cfg: &Valid<Config>,
         mut open: impl FnMut(usize, &vnf_core::config::Port) -> Result<Port, DpdkError>,
     ) -> Result<Dataplane, Error> {
         let eal = Eal::get().ok_or_else(|| DpdkError::msg("dataplane", "EAL is not initialised"))?;
-        cfg.validate()?;
         let d = &cfg.dataplane;
         if eal.main_lcore() != d.main_lcore {
             return Err(ConfigError {
@@ -183,7 +164,6 @@ impl Dataplane {
                 .into());
             }
         }
-        cfg.check_mempool()?;
         let mut tables = Tables::compile(cfg)?;
         check_limits(cfg, &tables)?;
         let pool = Mempool::new("vnf_pkt", d.mempool_size, d.mempool_cache, d.mbuf_data_room, 0)?;
@@ -299,7 +279,7 @@ impl Dataplane {
     /// runs it, then stops and closes the ports it removes. Ports in both configs (same
     /// name and device settings) keep running; conntrack, NAT, FDB and counters carry over
     /// (see `vnf_core::pipeline::reload`). A config that is refused changes nothing.
-    pub fn reload(&mut self, cfg: Config) -> Result<ReloadReport, Error> {
+    pub fn reload(&mut self, cfg: Valid<Config>) -> Result<ReloadReport, Error> {
         let checked = self.check(cfg)?;
         self.commit(checked)
     }
@@ -308,11 +288,9 @@ impl Dataplane {
     /// what passes here is refused by [`Dataplane::commit`] only if a device fails to come up
     /// or a worker does not adopt in time. Commit it against this same dataplane (the
     /// caller holds it, so nothing changes between the two).
-    pub fn check(&self, cfg: Config) -> Result<Checked, Error> {
+    pub fn check(&self, cfg: Valid<Config>) -> Result<Checked, Error> {
         let t0 = Instant::now();
-        cfg.validate()?;
         vnf_core::config::reload_compatible(&self.cfg, &cfg)?;
-        cfg.check_mempool()?;
         let tables = Arc::new(Tables::compile(&cfg)?);
         check_limits(&cfg, &tables)?;
         // Which ports stay, which come, which go; refuse what cannot change live.

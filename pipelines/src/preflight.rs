@@ -7,7 +7,7 @@
 //! `[dataplane]`, and every lcore against the CPUs this process may run on.
 
 use crate::control::server::group_id;
-use vnf_core::config::{Config, ConfigError};
+use vnf_core::config::{Config, ConfigError, Valid};
 
 /// The EAL arguments vnfd starts with: `-l` and `--main-lcore` from `[dataplane]` unless
 /// given, a file prefix of its own unless given, then `[eal] args` and the command line's.
@@ -120,15 +120,14 @@ fn ranges(cpus: &[u32]) -> String {
 /// Every device-free check of `cfg` (read from `file`), with the EAL arguments given on the
 /// command line (`extra`), the control socket vnfd will serve (`socket`, empty for none)
 /// and the CPUs it may run on (`cpus`).
-pub fn check(cfg: &Config, file: &str, extra: &[String], socket: &str, cpus: &[u32]) -> Result<(), ConfigError> {
+pub fn check(cfg: &Valid<Config>, file: &str, extra: &[String], socket: &str, cpus: &[u32]) -> Result<(), ConfigError> {
     check_inner(cfg, extra, socket, cpus).map_err(|mut e| {
         e.file.get_or_insert_with(|| file.to_owned());
         e
     })
 }
 
-fn check_inner(cfg: &Config, extra: &[String], socket: &str, cpus: &[u32]) -> Result<(), ConfigError> {
-    cfg.check_mempool()?;
+fn check_inner(cfg: &Valid<Config>, extra: &[String], socket: &str, cpus: &[u32]) -> Result<(), ConfigError> {
     vnf_core::pipeline::Tables::compile(cfg)?;
     let c = &cfg.control;
     for (key, g) in [("control.group", &c.group), ("control.admin_group", &c.admin_group)] {
@@ -269,10 +268,10 @@ mod tests {
             Some("t.toml:6"),
             "a duplicate table is the parser's, with its line"
         );
+        // The mempool size is validation's (the file name is there without preflight).
         let small =
             Config::parse(&BASE.replace("workers = [1]\n", "workers = [1]\nmempool_size = 100\n"), Some("t.toml"));
-        let small = small.unwrap();
-        let e = check(&small, "t.toml", &[], "", &[0, 1]).unwrap_err().to_string();
+        let e = small.unwrap_err().to_string();
         assert!(e.starts_with("t.toml: dataplane.mempool_size: 100 mbufs cannot fill"), "{e}");
         assert_eq!(
             check(&Config::parse(BASE, None).unwrap(), "t.toml", &[], "/nonexistent-dir/x.sock", &[0, 1])

@@ -153,12 +153,10 @@ pub fn render(s: &Stats) -> String {
     t.family("vnf_mempool_mbufs", "gauge", "Mbufs of the packet mempool by state.");
     t.sample("vnf_mempool_mbufs", &[("state", "available")], s.mempool.available);
     t.sample("vnf_mempool_mbufs", &[("state", "in_use")], s.mempool.in_use);
-    t.family("vnf_mempool_size", "gauge", "Mbufs in the packet mempool.");
-    t.sample("vnf_mempool_size", &[], s.mempool.size);
-    t.family("vnf_uptime_seconds", "gauge", "Seconds since the workers started.");
-    t.sample("vnf_uptime_seconds", &[], float(s.elapsed_s));
-    t.family("vnf_config_generation", "gauge", "Config generation running.");
-    t.sample("vnf_config_generation", &[], s.generation);
+    for m in crate::metrics::SUMMARY.iter().filter(|m| !m.prom.is_empty()) {
+        t.family(m.prom, m.kind.name(), m.help);
+        t.sample(m.prom, &[], num((m.get)(s)));
+    }
     t.buf
 }
 

@@ -1,10 +1,12 @@
-//! vnfd's use of the SR-IOV manager (`vnf_core::sriov`): at start, before EAL probes the
+//! vnfd's use of the SR-IOV manager (the planner in `vnf_core::sriov`, the kernel I/O in
+//! `vnf_sriov`): at start, before EAL probes the
 //! ports (so VFs named as ports exist and have their driver), and on every reload, before
 //! the new dataplane config is published. A VF that a running port uses is never destroyed
 //! or rebound: such a plan is refused and the reload with it.
 
 use vnf_core::config::{Config, ConfigError};
-use vnf_core::sriov::{self, netlink::Netlink, sysfs::Sysfs, InUse, PfState, Report, Sriov, Step};
+use vnf_core::sriov::{self, InUse, PfState, Report, Sriov, Step};
+use vnf_sriov::{netlink::Netlink, sysfs::Sysfs};
 
 /// The kernel behind `s`: sysfs at `s.sysfs`, VF attributes over rtnetlink.
 pub fn kernel(s: &Sriov) -> Result<Sysfs<Netlink>, String> {

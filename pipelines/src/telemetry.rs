@@ -89,21 +89,7 @@ fn answer(cmd: &str, params: Option<&str>, s: &Stats, out: &mut Reply) -> Result
     match (cmd, params) {
         ("/vnf/stats", None) => {
             out.start_dict();
-            out.u64("rx", s.ports.iter().map(|p| p.rx).sum())?;
-            out.u64("tx", s.ports.iter().map(|p| p.tx).sum())?;
-            out.u64("tx_full", s.ports.iter().map(|p| p.tx_full).sum())?;
-            out.u64("drops", s.drops.values().sum())?;
-            out.u64("packets", s.workers.iter().map(|w| w.packets).sum())?;
-            out.u64("mempool_size", s.mempool.size.into())?;
-            out.u64("mempool_available", s.mempool.available.into())?;
-            out.u64("mempool_in_use", s.mempool.in_use.into())?;
-            out.u64("ct_entries", s.workers.iter().map(|w| w.ct_entries).sum())?;
-            out.u64("nat_mappings", s.workers.iter().map(|w| w.nat_mappings).sum())?;
-            out.u64("fdb_entries", s.workers.iter().map(|w| w.fdb_entries).sum())?;
-            out.u64("ports", s.ports.len() as u64)?;
-            out.u64("workers", s.workers.len() as u64)?;
-            out.u64("generation", s.generation)?;
-            out.u64("uptime_s", s.elapsed_s as u64)
+            crate::metrics::SUMMARY.iter().try_for_each(|m| out.u64(m.key, (m.get)(s).as_u64()))
         }
         ("/vnf/ports", None) => {
             out.start_str_array();

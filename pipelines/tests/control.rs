@@ -580,7 +580,7 @@ fn vnfctl_end_to_end() {
     // raw: any request; a refusal still prints the answer, exits 1.
     let (code, out, err) = ctl(&["raw", r#"{"cmd":"reboot"}"#]);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(out.starts_with(r#"{"error":"cmd: unknown command \"reboot\""#), "{out}");
+    assert!(out.starts_with(r#"{"ok":false,"error":"cmd: unknown command \"reboot\""#), "{out}");
     let (code, _, err) = ctl(&["raw", "not json"]);
     assert_eq!(code, 2);
     assert!(err.contains("raw: not JSON"), "{err}");
@@ -974,7 +974,7 @@ fn slow_clients_and_hostile_paths_never_lock_out_an_admin() {
     for _ in 0..4 {
         assert_eq!(
             lines.next().unwrap().unwrap(),
-            r#"{"error":"request: no complete line within 3000 ms of its first byte","ok":false}"#
+            r#"{"ok":false,"error":"request: no complete line within 3000 ms of its first byte"}"#
         );
     }
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());

@@ -177,7 +177,7 @@ fn telemetry_commands_answer_over_the_socket_and_the_script() {
                 "rx": 579, "tx": 579, "tx_full": 14, "drops": 15, "packets": 579,
                 "mempool_size": 8191, "mempool_available": 8000, "mempool_in_use": 191,
                 "ct_entries": 42, "nat_mappings": 17, "fdb_entries": 3,
-                "ports": 2, "workers": 1, "generation": 3, "uptime_s": 12
+                "ports": 2, "workers": 1, "generation": 3, "uptime_s": 13
             }})
         );
         assert_eq!(s.cmd("/vnf/drops"), json!({"/vnf/drops": {"ct_table_full": 5, "no_forward": 10}}));

@@ -1,11 +1,12 @@
 //! vnf-core: everything of the appliance that does not need DPDK.
 //!
 //! Packet buffers ([`buf`]), per-packet metadata ([`packet`]), the dataplane as a graph of
-//! nodes over a frame ([`pipeline`]), the tables it uses, the configuration model with validation ([`config`]), counters and drop reasons
-//! ([`stats`]), pcap encoding ([`pcap`]) and a synthetic traffic generator ([`gen`]).
-//! Nothing here calls DPDK, so all of it is unit-tested without EAL. The only I/O is the
-//! SR-IOV manager's ([`sriov`]): sysfs files and an rtnetlink socket, behind a trait, apart
-//! from its pure planner. Tables that hold keys a packet chooses hash them with the one
+//! nodes over a frame ([`pipeline`]), the tables it uses, the configuration model with
+//! validation ([`config`]), the control protocol's requests and answers ([`control`]),
+//! counters and drop reasons ([`stats`]), the SR-IOV planner ([`sriov`]), pcap encoding
+//! ([`pcap`]) and a synthetic traffic generator ([`gen`]). Nothing here calls DPDK or does
+//! I/O (SR-IOV's sysfs and rtnetlink side is the `vnf-sriov` crate), so all of it is
+//! unit-tested without EAL. Tables that hold keys a packet chooses hash them with the one
 //! seeded hash ([`hash`]) and offer prefetch methods built on [`prefetch`], the only
 //! `unsafe` code of the crate (one allowed function; everything else is denied).
 #![deny(unsafe_code)]

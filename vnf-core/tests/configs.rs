@@ -1,4 +1,4 @@
-//! Every example in configs/ is a valid config.
+//! Every example in configs/ is a valid config (validation includes the mempool check).
 
 #[test]
 fn every_example_config_parses() {
@@ -11,7 +11,6 @@ fn every_example_config_parses() {
         }
         let text = std::fs::read_to_string(&p).unwrap();
         let cfg = vnf_core::config::Config::parse(&text, p.to_str()).unwrap_or_else(|e| panic!("{e}"));
-        cfg.check_mempool().unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         assert!(!cfg.ports.is_empty(), "{}", p.display());
         n += 1;
     }

@@ -7,14 +7,15 @@
 //! have an admin look with `vnfctl clients`).
 
 use clap::{Parser, Subcommand};
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
-use vnf_core::control as proto;
-use vnf_core::sriov::{self, Applied, PfState};
+use vnf_core::control::{self as proto, reply};
+use vnf_core::sriov;
 
 #[derive(Parser, Debug)]
 #[command(name = "vnfctl", version, about = "Control a running vnfd over its control socket")]
@@ -459,12 +460,15 @@ fn run(cli: &Cli) -> Result<(), Fail> {
     let answer = exchange(&socket_path(cli), &line, cli.timeout)?;
     let v: Value = serde_json::from_str(&answer)
         .map_err(|e| Fail::Usage(format!("vnfd answered something that is not JSON ({e}): {answer}")))?;
-    let refused = v["ok"] != json!(true);
-    if refused && v["busy"] == json!(true) {
+    let status = reply::Status::deserialize(&v)
+        .map_err(|e| Fail::Usage(format!("vnfd answered without a status ({e}): {answer}")))?;
+    let refused = !status.ok;
+    let error = status.error.unwrap_or_else(|| answer.clone());
+    if refused && status.busy {
         if cli.json {
             println!("{answer}");
         }
-        return Err(Fail::Busy(v["error"].as_str().unwrap_or(&answer).to_owned()));
+        return Err(Fail::Busy(error));
     }
     if cli.json || matches!(cli.cmd, Cmd::Raw { .. }) {
         println!("{answer}");
@@ -472,7 +476,7 @@ fn run(cli: &Cli) -> Result<(), Fail> {
         print!("{}", render(&cli.cmd, &v));
     }
     if refused {
-        return Err(Fail::Refused(v["error"].as_str().unwrap_or(&answer).to_owned()));
+        return Err(Fail::Refused(error));
     }
     Ok(())
 }
@@ -517,110 +521,130 @@ fn table(head: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// A JSON value as a cell: strings unquoted, null as "-".
-fn cell(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
-        other => other.to_string(),
-    }
+/// An optional value as a cell ("-" when absent).
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map_or_else(|| "-".into(), ToString::to_string)
 }
 
-fn list(v: &Value) -> &[Value] {
-    v.as_array().map_or(&[], Vec::as_slice)
+/// The count under a listing, saying when it was cut at `--limit`.
+fn count_line<T>(l: &reply::Listing<T>, what: &str) -> String {
+    shown_line(l.count, l.entries.len(), l.truncated, what)
 }
 
-fn count_line(v: &Value, what: &str) -> String {
-    let shown = list(&v["entries"]).len().max(list(&v["mappings"]).len());
-    if v["truncated"] == json!(true) {
-        format!("{} {what} ({shown} shown; --limit for more)\n", cell(&v["count"]))
+fn shown_line(count: usize, shown: usize, truncated: bool, what: &str) -> String {
+    if truncated {
+        format!("{count} {what} ({shown} shown; --limit for more)\n")
     } else {
-        format!("{} {what}\n", cell(&v["count"]))
-    }
-}
-
-fn link(l: &Value) -> String {
-    if l["up"] == json!(true) {
-        format!("up,{}M", cell(&l["speed_mbps"]))
-    } else {
-        "down".into()
+        format!("{count} {what}\n")
     }
 }
 
 /// name -> count lines of the non-zero entries of a map.
-fn counts(title: &str, m: &Value) -> String {
-    let rows: Vec<Vec<String>> = m
-        .as_object()
-        .map(|o| o.iter().filter(|(_, n)| n.as_u64() != Some(0)).map(|(k, n)| vec![k.clone(), cell(n)]).collect())
-        .unwrap_or_default();
+fn counts(title: &str, m: &std::collections::BTreeMap<String, u64>) -> String {
+    let rows: Vec<Vec<String>> =
+        m.iter().filter(|(_, &n)| n != 0).map(|(k, n)| vec![k.clone(), n.to_string()]).collect();
     if rows.is_empty() {
         return format!("{title}: none\n");
     }
     format!("{title}:\n{}", table(&[title.trim_end_matches('s'), "packets"], &rows))
 }
 
+/// The names in `n`, comma-separated ("none" for an empty list).
+fn names(n: &[String]) -> String {
+    if n.is_empty() {
+        "none".into()
+    } else {
+        n.join(", ")
+    }
+}
+
+/// A config's changed keys, one per line.
+fn changes(c: &[String]) -> String {
+    if c.is_empty() {
+        return "no changes\n".into();
+    }
+    c.iter().map(|l| format!("  {l}\n")).collect()
+}
+
+/// Renders the answer `v` to `cmd` as the type vnfd built it from.
 fn render(cmd: &Cmd, v: &Value) -> String {
-    match cmd {
-        Cmd::Version => format!(
-            "vnfd {} on {}\nconfig {} (generation {})\nup {:.1} s\n",
-            cell(&v["version"]),
-            cell(&v["dpdk"]),
-            cell(&v["config"]),
-            cell(&v["generation"]),
-            v["uptime_s"].as_f64().unwrap_or(0.0)
-        ),
-        Cmd::Stats => stats(&v["stats"]),
+    match human(cmd, v) {
+        Ok(s) => s,
+        Err(e) => format!("(unreadable answer: {e})\n{v}\n"),
+    }
+}
+
+fn human(cmd: &Cmd, v: &Value) -> Result<String, serde_json::Error> {
+    fn read<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, serde_json::Error> {
+        T::deserialize(v)
+    }
+    Ok(match cmd {
+        Cmd::Version => {
+            let r: reply::Version = read(v)?;
+            format!(
+                "vnfd {} on {}\nconfig {} (generation {})\nup {:.1} s\n",
+                r.version, r.dpdk, r.config, r.generation, r.uptime_s
+            )
+        }
+        Cmd::Stats => stats(&read::<reply::StatsReply>(v)?.stats),
         Cmd::Log { action: None } => {
-            let rows: Vec<Vec<String>> = list(&v["types"]).iter().map(|t| vec![cell(&t["type"]), cell(&t["level"])]).collect();
+            let r: reply::LogTypes = read(v)?;
+            let rows: Vec<Vec<String>> = r.types.into_iter().map(|t| vec![t.name, t.level]).collect();
             table(&["type", "level"], &rows)
         }
-        Cmd::Log { action: Some(_) } => format!(
-            "{}: {} ({})\n",
-            cell(&v["module"]),
-            cell(&v["level"]),
-            list(&v["types"]).iter().map(cell).collect::<Vec<_>>().join(", ")
-        ),
-        Cmd::Port { .. } => format!("port {}: admin {}; link {}\n", cell(&v["port"]), cell(&v["state"]), link(&v["link"])),
+        Cmd::Log { action: Some(_) } => {
+            let r: reply::LogLevel = read(v)?;
+            format!("{}: {} ({})\n", r.module, r.level, r.types.join(", "))
+        }
+        Cmd::Port { .. } => {
+            let r: reply::PortSet = read(v)?;
+            format!("port {}: admin {}; link {}\n", r.port, r.state, r.link)
+        }
         Cmd::Clients { action: None } => {
-            let rows: Vec<Vec<String>> = list(&v["clients"])
+            let r: reply::Clients = read(v)?;
+            let rows: Vec<Vec<String>> = r
+                .clients
                 .iter()
                 .map(|c| {
-                    let me = if c["self"] == json!(true) { " (this)" } else { "" };
                     vec![
-                        format!("{}{me}", cell(&c["id"])),
-                        cell(&c["uid"]),
-                        cell(&c["pid"]),
-                        cell(&c["role"]),
-                        cell(&c["state"]),
-                        cell(&c["requests"]),
-                        cell(&c["connected_s"]),
-                        if c["reserved"] == json!(true) { "admin".into() } else { "-".into() },
+                        format!("{}{}", c.id, if c.is_self { " (this)" } else { "" }),
+                        c.uid.to_string(),
+                        c.pid.to_string(),
+                        c.role.clone(),
+                        c.state.clone(),
+                        c.requests.to_string(),
+                        c.connected_s.to_string(),
+                        if c.reserved { "admin" } else { "-" }.into(),
                     ]
                 })
                 .collect();
             table(&["id", "uid", "pid", "role", "state", "requests", "connected-s", "reserved"], &rows)
         }
-        Cmd::Clients { action: Some(ClientsAction::Kick { .. }) } => format!("kicked client {}\n", cell(&v["kicked"])),
+        Cmd::Clients { action: Some(ClientsAction::Kick { .. }) } => {
+            format!("kicked client {}\n", read::<reply::Kicked>(v)?.kicked)
+        }
         Cmd::Ports => {
-            let rows: Vec<Vec<String>> = list(&v["ports"])
+            let r: reply::Ports = read(v)?;
+            let rows: Vec<Vec<String>> = r
+                .ports
                 .iter()
                 .map(|p| {
+                    let s = &p.stats;
                     vec![
-                        cell(&p["index"]),
-                        cell(&p["name"]),
-                        cell(&p["port_id"]),
-                        cell(&p["driver"]),
-                        cell(&p["mac"]),
-                        cell(&p["mtu"]),
-                        link(&p["link"]),
-                        cell(&p["rx"]),
-                        cell(&p["tx"]),
-                        cell(&p["tx_full"]),
-                        cell(&p["hw"]["ipackets"]),
-                        cell(&p["hw"]["opackets"]),
-                        cell(&p["hw"]["imissed"]),
-                        cell(&p["hw"]["ierrors"]),
+                        p.index.to_string(),
+                        s.name.clone(),
+                        p.port_id.to_string(),
+                        s.driver.clone(),
+                        s.mac.clone(),
+                        opt(&s.mtu),
+                        s.link.to_string(),
+                        s.rx.to_string(),
+                        s.tx.to_string(),
+                        s.tx_full.to_string(),
+                        s.hw.ipackets.to_string(),
+                        s.hw.opackets.to_string(),
+                        s.hw.imissed.to_string(),
+                        s.hw.ierrors.to_string(),
                     ]
                 })
                 .collect();
@@ -633,348 +657,320 @@ fn render(cmd: &Cmd, v: &Value) -> String {
             )
         }
         Cmd::Fdb { action: None, .. } => {
-            let rows: Vec<Vec<String>> = list(&v["entries"])
+            let r: reply::Listing<reply::FdbEntry> = read(v)?;
+            let rows: Vec<Vec<String>> = r
+                .entries
                 .iter()
                 .map(|e| {
-                    let age = if e["static"] == json!(true) {
-                        "static".into()
-                    } else {
-                        format!("{:.1}", e["age_ms"].as_f64().unwrap_or(0.0) / 1000.0)
+                    let age = match e.age_ms {
+                        _ if e.is_static => "static".into(),
+                        ms => format!("{:.1}", ms.unwrap_or(0) as f64 / 1000.0),
                     };
-                    vec![
-                        cell(&e["bridge"]),
-                        cell(&e["vlan"]),
-                        cell(&e["mac"]),
-                        cell(&e["dest"]),
-                        age,
-                        cell(&e["worker"]),
-                    ]
+                    vec![e.bridge.clone(), opt(&e.vlan), e.mac.clone(), e.dest.clone(), age, e.worker.to_string()]
                 })
                 .collect();
-            table(&["bridge", "vlan", "mac", "dest", "age_s", "worker"], &rows) + &count_line(v, "entries")
+            table(&["bridge", "vlan", "mac", "dest", "age_s", "worker"], &rows) + &count_line(&r, "entries")
         }
-        Cmd::Fdb { action: Some(_), .. } => format!("flushed {} learned entries\n", cell(&v["flushed"])),
+        Cmd::Fdb { action: Some(_), .. } => {
+            format!("flushed {} learned entries\n", read::<reply::Flushed>(v)?.flushed)
+        }
         Cmd::Neigh { action: None, .. } => {
-            let rows: Vec<Vec<String>> = list(&v["entries"])
+            let r: reply::Listing<reply::NeighEntry> = read(v)?;
+            let rows: Vec<Vec<String>> = r
+                .entries
                 .iter()
                 .map(|e| {
-                    let age = match e["age_ms"].as_f64() {
-                        Some(ms) => format!("{:.1}", ms / 1000.0),
-                        None => "-".into(),
-                    };
                     vec![
-                        cell(&e["bridge"]),
-                        cell(&e["vlan"]),
-                        cell(&e["ip"]),
-                        cell(&e["mac"]),
-                        cell(&e["state"]),
-                        age,
-                        cell(&e["queued"]),
-                        cell(&e["worker"]),
+                        e.bridge.clone(),
+                        opt(&e.vlan),
+                        e.ip.clone(),
+                        opt(&e.mac),
+                        e.state.clone(),
+                        e.age_ms.map_or_else(|| "-".into(), |ms| format!("{:.1}", ms as f64 / 1000.0)),
+                        e.queued.to_string(),
+                        e.worker.to_string(),
                     ]
                 })
                 .collect();
             table(&["bridge", "vlan", "ip", "mac", "state", "age_s", "queued", "worker"], &rows)
-                + &count_line(v, "entries")
+                + &count_line(&r, "entries")
         }
-        Cmd::Neigh { action: Some(_), .. } => format!("flushed {} dynamic entries\n", cell(&v["flushed"])),
+        Cmd::Neigh { action: Some(_), .. } => {
+            format!("flushed {} dynamic entries\n", read::<reply::Flushed>(v)?.flushed)
+        }
         Cmd::Trace { action: TraceAction::Add { .. } } => {
-            format!("tracing the next {} packets on each of {} workers\n", cell(&v["armed"]), cell(&v["workers"]))
+            let r: reply::TraceArmed = read(v)?;
+            format!("tracing the next {} packets on each of {} workers\n", r.armed, r.workers)
         }
-        Cmd::Trace { action: TraceAction::Clear } => "trace cleared\n".into(),
-        Cmd::Trace { action: TraceAction::Show } => trace(v),
+        Cmd::Trace { action: TraceAction::Clear } => {
+            read::<reply::Cleared>(v)?;
+            "trace cleared\n".into()
+        }
+        Cmd::Trace { action: TraceAction::Show } => trace(&read(v)?),
         Cmd::Runtime { .. } => {
-            if v["enabled"] != json!(true) {
-                return "runtime counters are off (vnfctl runtime --on)\n".into();
+            let r: reply::Runtime = read(v)?;
+            if !r.enabled {
+                return Ok("runtime counters are off (vnfctl runtime --on)\n".into());
             }
-            let rows: Vec<Vec<String>> = list(&v["nodes"])
+            let rows: Vec<Vec<String>> = r
+                .nodes
                 .iter()
                 .map(|n| {
                     vec![
-                        cell(&n["node"]),
-                        cell(&n["calls"]),
-                        cell(&n["packets"]),
-                        format!("{:.1}", n["cycles_per_packet"].as_f64().unwrap_or(0.0)),
-                        format!("{:.1}", n["packets_per_call"].as_f64().unwrap_or(0.0)),
+                        n.node.clone(),
+                        n.calls.to_string(),
+                        n.packets.to_string(),
+                        format!("{:.1}", n.cycles_per_packet),
+                        format!("{:.1}", n.packets_per_call),
                     ]
                 })
                 .collect();
             table(&["node", "calls", "packets", "cycles/pkt", "pkts/call"], &rows)
         }
-        Cmd::Vtep => vtep(&v["vtep"]),
+        Cmd::Vtep => vtep(&read::<reply::VtepReply>(v)?),
         Cmd::Conntrack { action: None, .. } => {
-            let ep = |k: &Value| {
-                format!("{}:{} -> {}:{}", cell(&k["src"]), cell(&k["sport"]), cell(&k["dst"]), cell(&k["dport"]))
-            };
-            let rows: Vec<Vec<String>> = list(&v["entries"])
+            let r: reply::Listing<reply::CtEntry> = read(v)?;
+            let rows: Vec<Vec<String>> = r
+                .entries
                 .iter()
                 .map(|e| {
-                    let nat = match (e["snat"] == json!(true), e["dnat"] == json!(true)) {
+                    let nat = match (e.snat, e.dnat) {
                         (true, true) => "snat+dnat",
                         (true, false) => "snat",
                         (false, true) => "dnat",
                         _ => "-",
                     };
                     vec![
-                        cell(&e["proto"]),
-                        ep(&e["orig"]),
-                        ep(&e["reply"]),
-                        cell(&e["state"]),
-                        format!("{:.1}", e["expires_ms"].as_f64().unwrap_or(0.0) / 1000.0),
+                        e.proto.clone(),
+                        e.orig.to_string(),
+                        e.reply.to_string(),
+                        e.state.clone(),
+                        format!("{:.1}", e.expires_ms as f64 / 1000.0),
                         nat.into(),
-                        cell(&e["packets"]),
-                        cell(&e["worker"]),
+                        format!("[{},{}]", e.packets[0], e.packets[1]),
+                        e.worker.to_string(),
                     ]
                 })
                 .collect();
             table(&["proto", "original", "reply", "state", "expires_s", "nat", "packets", "worker"], &rows)
-                + &count_line(v, "connections")
+                + &count_line(&r, "connections")
         }
         Cmd::Conntrack { action: Some(CtAction::Count), .. } => {
-            let per: Vec<String> = list(&v["per_worker"]).iter().map(cell).collect();
-            format!(
-                "{} connections (per worker: {}; capacity {} per worker)\n",
-                cell(&v["count"]),
-                per.join(", "),
-                cell(&v["capacity"])
-            )
+            let r: reply::CtCount = read(v)?;
+            let per: Vec<String> = r.per_worker.iter().map(ToString::to_string).collect();
+            format!("{} connections (per worker: {}; capacity {} per worker)\n", r.count, per.join(", "), r.capacity)
         }
         Cmd::Conntrack { action: Some(CtAction::Flush { .. }), .. } => {
-            format!("flushed {} connections\n", cell(&v["flushed"]))
+            format!("flushed {} connections\n", read::<reply::Flushed>(v)?.flushed)
         }
-        Cmd::Nat { .. } => nat(v),
-        Cmd::Firewall => firewall(v),
+        Cmd::Nat { .. } => nat(&read(v)?),
+        Cmd::Firewall => firewall(&read(v)?),
         Cmd::Config { action: ConfigAction::Show } => {
-            let text = v["text"].as_str().unwrap_or("");
-            let nl = if text.ends_with('\n') || text.is_empty() { "" } else { "\n" };
-            format!("# {} (generation {})\n{text}{nl}", cell(&v["path"]), cell(&v["generation"]))
+            let r: reply::ConfigShow = read(v)?;
+            let nl = if r.text.ends_with('\n') || r.text.is_empty() { "" } else { "\n" };
+            format!("# {} (generation {})\n{}{nl}", r.path, r.generation, r.text)
         }
         Cmd::Config { action: ConfigAction::Reload { .. } } => {
+            let r: reply::ReloadReport = read(v)?;
             format!(
                 "reloaded: generation {} in {:.2} ms (compile {:.2} ms, publish {:.2} ms)\nports added: {}; removed: {}; kept: {}\n",
-                cell(&v["generation"]),
-                v["latency_us"].as_f64().unwrap_or(0.0) / 1000.0,
-                v["compile_us"].as_f64().unwrap_or(0.0) / 1000.0,
-                v["publish_us"].as_f64().unwrap_or(0.0) / 1000.0,
-                names(v, "ports_added"),
-                names(v, "ports_removed"),
-                names(v, "ports_kept")
-            ) + &list(&v["sriov"]).iter().filter_map(|a| serde_json::from_value::<Applied>(a.clone()).ok()).map(|a| format!("sriov: {a}\n")).collect::<String>()
+                r.generation,
+                r.latency_us / 1000.0,
+                r.compile_us / 1000.0,
+                r.publish_us / 1000.0,
+                names(&r.ports_added),
+                names(&r.ports_removed),
+                names(&r.ports_kept)
+            ) + &r.sriov.iter().map(|a| format!("sriov: {a}\n")).collect::<String>()
         }
         Cmd::Config { action: ConfigAction::Check { .. } } => {
+            let r: reply::ConfigCheck = read(v)?;
             format!(
                 "{}: ok, a reload would accept it\nports added: {}; removed: {}; kept: {}\n",
-                cell(&v["path"]),
-                names(v, "ports_added"),
-                names(v, "ports_removed"),
-                names(v, "ports_kept")
-            ) + &list(&v["sriov_plan"]).iter().map(|s| format!("sriov: {}\n", cell(s))).collect::<String>()
-                + &changes(v)
+                r.path,
+                names(&r.ports_added),
+                names(&r.ports_removed),
+                names(&r.ports_kept)
+            ) + &r.sriov_plan.iter().map(|s| format!("sriov: {s}\n")).collect::<String>()
+                + &changes(&r.changes)
         }
-        Cmd::Config { action: ConfigAction::Diff { .. } } => changes(v),
+        Cmd::Config { action: ConfigAction::Diff { .. } } => changes(&read::<reply::ConfigDiff>(v)?.changes),
         Cmd::Latency => {
-            let rows: Vec<Vec<String>> = list(&v["workers"])
+            let r: reply::Latency = read(v)?;
+            let rows: Vec<Vec<String>> = r
+                .workers
                 .iter()
                 .map(|w| {
-                    ["lcore", "bursts", "mean", "p50", "p90", "p99", "p999", "max"]
-                        .iter()
-                        .map(|k| cell(&w[*k]))
-                        .collect()
+                    vec![
+                        opt(&w.lcore),
+                        w.bursts.to_string(),
+                        w.mean.to_string(),
+                        w.p50.to_string(),
+                        w.p90.to_string(),
+                        w.p99.to_string(),
+                        w.p999.to_string(),
+                        w.max.to_string(),
+                    ]
                 })
                 .collect();
-            format!("per polling round with packets, in {}:\n", cell(&v["unit"]))
+            format!("per polling round with packets, in {}:\n", r.unit)
                 + &table(&["lcore", "rounds", "mean", "p50", "p90", "p99", "p99.9", "max"], &rows)
         }
-        Cmd::Vf { action: VfAction::List } => match serde_json::from_value::<Vec<PfState>>(v["pfs"].clone()) {
-            Ok(p) if p.is_empty() => "no [[sriov.pf]] in the running config\n".into(),
-            Ok(p) => sriov::listing(&p),
-            Err(e) => format!("(unreadable answer: {e})\n{v}\n"),
-        },
-        Cmd::Vf { .. } | Cmd::Sriov { action: SriovAction::Apply { dry_run: false } } => {
-            match serde_json::from_value::<Vec<Applied>>(v["steps"].clone()) {
-                Ok(s) if s.is_empty() => "nothing to change\n".into(),
-                Ok(s) => s.iter().map(|a| format!("{a}\n")).collect(),
-                Err(e) => format!("(unreadable answer: {e})\n{v}\n"),
+        Cmd::Vf { action: VfAction::List } => {
+            let r: reply::VfList = read(v)?;
+            if r.pfs.is_empty() {
+                "no [[sriov.pf]] in the running config\n".into()
+            } else {
+                sriov::listing(&r.pfs)
             }
         }
+        Cmd::Vf { .. } => applied(&read::<reply::Steps>(v)?.steps),
+        Cmd::Sriov { action: SriovAction::Apply { dry_run: false } } => applied(&read::<reply::SriovApplied>(v)?.steps),
         Cmd::Sriov { action: SriovAction::Apply { dry_run: true } } => {
-            let plan: Vec<String> = list(&v["plan"]).iter().map(cell).collect();
-            if plan.is_empty() {
+            let r: reply::SriovApplied = read(v)?;
+            if r.plan.is_empty() {
                 "nothing to change\n".into()
             } else {
-                plan.iter().map(|l| format!("{l}\n")).collect()
+                r.plan.iter().map(|l| format!("{l}\n")).collect()
             }
         }
         Cmd::Raw { .. } => format!("{v}\n"),
-    }
+    })
 }
 
-/// The names in list `k` of `v`, comma-separated ("none" for an empty list).
-fn names(v: &Value, k: &str) -> String {
-    let n: Vec<String> = list(&v[k]).iter().map(cell).collect();
-    if n.is_empty() {
-        "none".into()
+fn applied(steps: &[sriov::Applied]) -> String {
+    if steps.is_empty() {
+        "nothing to change\n".into()
     } else {
-        n.join(", ")
+        steps.iter().map(|a| format!("{a}\n")).collect()
     }
 }
 
-/// A config's changed keys, one per line.
-fn changes(v: &Value) -> String {
-    let c = list(&v["changes"]);
-    if c.is_empty() {
-        return "no changes\n".into();
+/// `stats`: the port and worker tables take their number columns from the metric table
+/// (`pipelines::metrics`), the one Prometheus and telemetry are rendered from.
+fn stats(s: &reply::Stats) -> String {
+    use pipelines::metrics::{Metric, Num, PORT, WORKER};
+    fn shown<T>(table: &[Metric<T>]) -> impl Iterator<Item = &Metric<T>> {
+        table.iter().filter(|m| !m.col.is_empty())
     }
-    c.iter().map(|l| format!("  {}\n", cell(l))).collect()
-}
-
-fn stats(s: &Value) -> String {
-    let ports: Vec<Vec<String>> = list(&s["ports"])
+    fn num(n: Num) -> String {
+        match n {
+            Num::U(v) => v.to_string(),
+            Num::F(v) => format!("{v:.1}"),
+        }
+    }
+    let ports: Vec<Vec<String>> = s
+        .ports
         .iter()
         .map(|p| {
-            vec![
-                cell(&p["name"]),
-                cell(&p["driver"]),
-                link(&p["link"]),
-                cell(&p["rx"]),
-                cell(&p["tx"]),
-                cell(&p["tx_full"]),
-                cell(&p["hw"]["imissed"]),
-            ]
+            let mut row = vec![p.name.clone(), p.driver.clone(), p.link.to_string()];
+            row.extend(shown(PORT).map(|m| num((m.get)(p))));
+            row
         })
         .collect();
-    let workers: Vec<Vec<String>> = list(&s["workers"])
+    let workers: Vec<Vec<String>> = s
+        .workers
         .iter()
         .map(|w| {
-            vec![
-                cell(&w["lcore"]),
-                cell(&w["packets"]),
-                format!("{:.1}", w["cycles_per_packet"].as_f64().unwrap_or(0.0)),
-                cell(&w["ct_entries"]),
-                cell(&w["nat_mappings"]),
-                cell(&w["fdb_entries"]),
-            ]
+            let mut row = vec![w.lcore.to_string()];
+            row.extend(shown(WORKER).map(|m| num((m.get)(w))));
+            row
         })
         .collect();
-    let mut out =
-        format!("generation {}, up {:.1} s\n\n", cell(&s["generation"]), s["elapsed_s"].as_f64().unwrap_or(0.0));
-    out += &table(&["port", "driver", "link", "rx", "tx", "tx_full", "imissed"], &ports);
+    let head = |ids: &[&'static str], cols: Vec<&'static str>| -> Vec<&'static str> {
+        ids.iter().copied().chain(cols).collect()
+    };
+    let mut out = format!("generation {}, up {:.1} s\n\n", s.generation, s.elapsed_s);
+    out += &table(&head(&["port", "driver", "link"], shown(PORT).map(|m| m.col).collect()), &ports);
     out += "\n";
-    out += &table(&["lcore", "packets", "cyc/pkt", "conntrack", "nat", "fdb"], &workers);
+    out += &table(&head(&["lcore"], shown(WORKER).map(|m| m.col).collect()), &workers);
     out += "\n";
-    out += &counts("drops", &s["drops"]);
-    out += &counts("events", &s["events"]);
-    let m = &s["mempool"];
-    out += &format!(
-        "mempool: {} mbufs, {} in use, {} available\n",
-        cell(&m["size"]),
-        cell(&m["in_use"]),
-        cell(&m["available"])
-    );
+    out += &counts("drops", &s.drops);
+    out += &counts("events", &s.events);
+    let m = &s.mempool;
+    out += &format!("mempool: {} mbufs, {} in use, {} available\n", m.size, m.in_use, m.available);
     out
 }
 
-fn vtep(v: &Value) -> String {
-    if v.is_null() {
-        return "no VTEP configured\n".into();
-    }
-    let mut out = format!(
-        "local {} mac {} udp {} mtu {} on port {}\n\n",
-        cell(&v["ip"]),
-        cell(&v["mac"]),
-        cell(&v["udp_port"]),
-        cell(&v["mtu"]),
-        cell(&v["port"])
-    );
-    let vnis: Vec<Vec<String>> = list(&v["vnis"]).iter().map(|n| vec![cell(&n["vni"]), cell(&n["bridge"])]).collect();
+fn vtep(r: &reply::VtepReply) -> String {
+    let Some(v) = &r.vtep else { return "no VTEP configured\n".into() };
+    let mut out = format!("local {} mac {} udp {} mtu {} on port {}\n\n", v.ip, v.mac, v.udp_port, v.mtu, opt(&v.port));
+    let vnis: Vec<Vec<String>> = v.vnis.iter().map(|n| vec![n.vni.to_string(), n.bridge.clone()]).collect();
     out += &table(&["vni", "bridge"], &vnis);
     let remotes: Vec<Vec<String>> =
-        list(&v["remotes"]).iter().map(|r| vec![cell(&r["ip"]), cell(&r["encap"]), cell(&r["decap"])]).collect();
+        v.remotes.iter().map(|r| vec![r.ip.clone(), r.encap.to_string(), r.decap.to_string()]).collect();
     out += "\n";
     out += &table(&["remote", "encap", "decap"], &remotes);
     out
 }
 
-fn firewall(v: &Value) -> String {
-    if v["configured"] != Value::Bool(true) {
+fn firewall(v: &reply::FirewallReply) -> String {
+    if !v.configured {
         return "no firewall configured\n".into();
     }
-    let any = |x: &Value| if x.is_null() { "*".to_string() } else { cell(x) };
-    let join = |a: &Value| {
-        let l: Vec<String> = list(a).iter().map(cell).collect();
-        if l.is_empty() {
-            "*".into()
-        } else {
-            l.join(",")
-        }
-    };
-    let rules: Vec<Vec<String>> = list(&v["rules"])
+    let any = |x: &Option<String>| x.clone().unwrap_or_else(|| "*".into());
+    let join = |l: &[String]| if l.is_empty() { "*".into() } else { l.join(",") };
+    let rules: Vec<Vec<String>> = v
+        .rules
         .iter()
         .map(|r| {
             vec![
-                cell(&r["index"]),
-                any(&r["from"]),
-                any(&r["to"]),
-                any(&r["proto"]),
-                join(&r["src"]),
-                join(&r["dst"]),
-                any(&r["sport"]),
-                any(&r["dport"]),
-                any(&r["icmp_type"]),
-                cell(&r["action"]),
-                cell(&r["hits"]),
+                r.index.to_string(),
+                any(&r.from),
+                any(&r.to),
+                any(&r.proto),
+                join(&r.src),
+                join(&r.dst),
+                any(&r.sport),
+                any(&r.dport),
+                any(&r.icmp_type.map(|t| t.to_string())),
+                r.action.clone(),
+                r.hits.to_string(),
             ]
         })
         .collect();
-    let policies: Vec<Vec<String>> = list(&v["policies"])
+    let policies: Vec<Vec<String>> = v
+        .policies
         .iter()
         .map(|p| {
-            let action = if p["configured"] == Value::Bool(true) {
-                cell(&p["action"])
-            } else {
-                format!("{} (default)", cell(&p["action"]))
-            };
-            vec![cell(&p["from"]), cell(&p["to"]), action, any(&p["mss"]), cell(&p["hits"])]
+            let action = if p.configured { p.action.clone() } else { format!("{} (default)", p.action) };
+            vec![p.from.clone(), p.to.clone(), action, any(&p.mss.map(|m| m.to_string())), p.hits.to_string()]
         })
         .collect();
-    let mut out = format!("default {}\n\n", cell(&v["default"]));
+    let mut out = format!("default {}\n\n", opt(&v.default));
     out += &table(&["rule", "from", "to", "proto", "src", "dst", "sport", "dport", "icmp", "action", "hits"], &rules);
     out += "\n";
     out += &table(&["from", "to", "policy", "mss", "hits"], &policies);
-    out += &format!("port forwards accepted without a rule: {}\n", cell(&v["forwards_accepted"]));
+    out += &format!("port forwards accepted without a rule: {}\n", v.forwards_accepted);
     out
 }
 
-fn nat(v: &Value) -> String {
-    let pools: Vec<Vec<String>> = list(&v["pools"])
+fn nat(v: &reply::NatReply) -> String {
+    let pools: Vec<Vec<String>> = v
+        .pools
         .iter()
         .map(|p| {
-            let join = |a: &Value| list(a).iter().map(cell).collect::<Vec<_>>().join(",");
             vec![
-                cell(&p["rule"]),
-                join(&p["from"]),
-                join(&p["addresses"]),
-                format!("{}-{}", cell(&p["ports"][0]), cell(&p["ports"][1])),
-                cell(&p["free"]["tcp"]),
-                cell(&p["free"]["udp"]),
-                cell(&p["free"]["icmp"]),
+                p.rule.to_string(),
+                p.from.join(","),
+                p.addresses.join(","),
+                format!("{}-{}", p.ports[0], p.ports[1]),
+                p.free.tcp.to_string(),
+                p.free.udp.to_string(),
+                p.free.icmp.to_string(),
             ]
         })
         .collect();
-    let forwards: Vec<Vec<String>> = list(&v["forwards"])
+    let forwards: Vec<Vec<String>> = v
+        .forwards
         .iter()
-        .map(|f| {
-            vec![
-                cell(&f["proto"]),
-                format!("{}:{}", cell(&f["address"]), cell(&f["port"])),
-                format!("{}:{}", cell(&f["to"]), cell(&f["to_port"])),
-            ]
-        })
+        .map(|f| vec![f.proto.clone(), format!("{}:{}", f.address, f.port), format!("{}:{}", f.to, f.to_port)])
         .collect();
-    let maps: Vec<Vec<String>> = list(&v["mappings"])
+    let maps: Vec<Vec<String>> = v
+        .mappings
         .iter()
         .map(|m| {
-            vec![cell(&m["proto"]), cell(&m["internal"]), cell(&m["external"]), cell(&m["refs"]), cell(&m["worker"])]
+            vec![m.proto.clone(), m.internal.clone(), m.external.clone(), m.refs.to_string(), m.worker.to_string()]
         })
         .collect();
     let mut out = String::from("SNAT pools:\n");
@@ -983,32 +979,33 @@ fn nat(v: &Value) -> String {
     out += &table(&["proto", "address", "to"], &forwards);
     out += "\nmappings:\n";
     out += &table(&["proto", "internal", "external", "conns", "worker"], &maps);
-    out + &count_line(v, "mappings")
+    out + &shown_line(v.count, v.mappings.len(), v.truncated, "mappings")
 }
 
 /// `trace show`: per packet, one line per node it passed.
-fn trace(v: &Value) -> String {
+fn trace(v: &reply::TraceShow) -> String {
     let mut out = String::new();
-    for p in list(&v["packets"]) {
-        out += &format!("packet {} (worker {})\n", cell(&p["packet"]), cell(&p["worker"]));
-        for n in list(&p["nodes"]) {
-            let mut line = format!("  {:<14} -> {:<24}", cell(&n["node"]), cell(&n["next"]));
-            line += &format!(" in {} {} > {}", cell(&n["in_port"]), cell(&n["src_mac"]), cell(&n["dst_mac"]));
-            for k in ["bridge", "from_vtep", "flow", "out_port"] {
-                if !n[k].is_null() {
-                    line += &format!(" {k} {}", cell(&n[k]));
+    for p in &v.packets {
+        out += &format!("packet {} (worker {})\n", p.packet, p.worker);
+        for n in &p.nodes {
+            let mut line = format!("  {:<14} -> {:<24}", n.node, n.next);
+            line += &format!(" in {} {} > {}", n.in_port, n.src_mac, n.dst_mac);
+            for (k, x) in
+                [("bridge", &n.bridge), ("from_vtep", &n.from_vtep), ("flow", &n.flow), ("out_port", &n.out_port)]
+            {
+                if let Some(x) = x {
+                    line += &format!(" {k} {x}");
                 }
             }
             out += line.trim_end();
             out.push('\n');
         }
     }
-    if list(&v["packets"]).is_empty() {
+    if v.packets.is_empty() {
         out += "no packets traced\n";
     }
-    let left = v["left"].as_u64().unwrap_or(0);
-    if left > 0 {
-        out += &format!("({left} packets still to be traced)\n");
+    if v.left > 0 {
+        out += &format!("({} packets still to be traced)\n", v.left);
     }
     out
 }

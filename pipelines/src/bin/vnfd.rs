@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use vnf_core::config::Config;
+use vnf_core::config::{Config, Valid};
 
 #[derive(Parser, Debug)]
 #[command(name = "vnfd", version, about = "DPDK poll-mode gateway appliance", args_override_self = true)]
@@ -134,7 +134,7 @@ fn main() -> ExitCode {
     code
 }
 
-fn run(cfg: &Config, text: &str, args: &Args, stop: &AtomicBool, hup: &AtomicBool) -> ExitCode {
+fn run(cfg: &Valid<Config>, text: &str, args: &Args, stop: &AtomicBool, hup: &AtomicBool) -> ExitCode {
     let mut dp = match Dataplane::new(cfg) {
         Ok(d) => d,
         Err(e) => {

@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use vnf_core::config::{Config, Control as ControlCfg};
+use vnf_core::config::{Config, Control as ControlCfg, Valid};
 
 /// The largest file vnfd reads at startup (the most `max_config_bytes` can be).
 pub const STARTUP_MAX: u64 = 1 << 30;
@@ -96,8 +96,8 @@ pub fn read_config_syntax(path: &Path, limits: &FileLimits) -> Result<Config, St
     Config::parse_syntax(&text, Some(&path.display().to_string())).map_err(|e| e.to_string())
 }
 
-/// Reads and parses a config file (file and line in the error).
-pub fn read_config(path: &Path, limits: &FileLimits) -> Result<(Config, String), String> {
+/// Reads, parses and validates a config file (file and line in the error).
+pub fn read_config(path: &Path, limits: &FileLimits) -> Result<(Valid<Config>, String), String> {
     let text = read_text(path, limits)?;
     let file = path.display().to_string();
     let cfg = Config::parse(&text, Some(&file)).map_err(|e| e.to_string())?;

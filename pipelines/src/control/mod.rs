@@ -9,7 +9,7 @@
 //!
 //! The requests are `vnf_core::control::Request`, the one definition vnfctl builds and
 //! this module parses (commands, arguments, their types and ranges, which need the admin
-//! role); the answers are JSON objects built here.
+//! role); the answers are `vnf_core::control::reply` types, which vnfctl reads back.
 
 pub mod files;
 pub mod server;
@@ -20,13 +20,14 @@ use crate::dataplane::{Dataplane, Error as DpError, ReloadReport};
 use crate::dpdk::{self, tsc_hz};
 use crate::worker::{Answer, Query};
 use files::{read_config, FileLimits};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use vnf_core::conntrack::{tcp::TcpState, Filter};
-use vnf_core::control as proto;
+use vnf_core::control::{self as proto, reply};
 use vnf_core::l2::fdb::Dest;
 use vnf_core::l3::neigh::NeighState;
 use vnf_core::nat::NatData;
@@ -35,46 +36,41 @@ use vnf_core::pipeline::{Tables, UNDERLAY_IFX};
 /// The most packets one `trace add` marks per worker.
 pub const TRACE_MAX: u32 = proto::TRACE_MAX as u32;
 
-/// One trace record as JSON: the node, where it sent the packet, and the packet's metadata.
-fn trace_record(t: &Tables, r: &vnf_core::pipeline::trace::TraceRecord) -> Value {
+/// One trace record: the node, where it sent the packet, and the packet's metadata.
+fn trace_record(t: &Tables, r: &vnf_core::pipeline::trace::TraceRecord) -> reply::TraceHop {
     use vnf_core::pipeline::flag;
     let m = &r.meta;
     let port = |p: u16| t.port_names.get(usize::from(p)).cloned().unwrap_or_else(|| p.to_string());
-    let bridge = |d: u16| t.domains.get(usize::from(d)).map(|d| d.name.clone());
     let mac = |v: u64| vnf_core::wire::MacAddr::from_u64(v).to_string();
-    let mut o = Map::new();
-    o.insert("node".into(), json!(r.node.name()));
-    o.insert("next".into(), json!(r.hop.describe()));
-    o.insert("ms".into(), json!(r.ms));
-    o.insert("in_port".into(), json!(port(m.in_port)));
-    o.insert("dst_mac".into(), json!(mac(m.dst_mac)));
-    o.insert("src_mac".into(), json!(mac(m.src_mac)));
-    o.insert("ethertype".into(), json!(format!("0x{:04x}", m.ethertype)));
-    o.insert("tags".into(), json!(m.ntags));
-    if r.node != vnf_core::pipeline::Node::Xconnect {
-        o.insert("bridge".into(), json!(bridge(m.domain)));
-    }
-    if m.has(flag::OVERLAY) {
-        o.insert("from_vtep".into(), json!(Ipv4Addr::from(m.ip).to_string()));
-    }
-    if m.has(flag::FLOW) {
-        let k = &m.flow;
-        o.insert(
-            "flow".into(),
-            json!(format!(
+    let k = &m.flow;
+    reply::TraceHop {
+        node: r.node.name().into(),
+        next: r.hop.describe(),
+        ms: r.ms,
+        in_port: port(m.in_port),
+        dst_mac: mac(m.dst_mac),
+        src_mac: mac(m.src_mac),
+        ethertype: format!("0x{:04x}", m.ethertype),
+        tags: m.ntags,
+        bridge: (r.node != vnf_core::pipeline::Node::Xconnect)
+            .then(|| t.domains.get(usize::from(m.domain)).map(|d| d.name.clone()))
+            .flatten(),
+        from_vtep: m.has(flag::OVERLAY).then(|| Ipv4Addr::from(m.ip).to_string()),
+        flow: m.has(flag::FLOW).then(|| {
+            format!(
                 "{} {}:{} -> {}:{}",
                 proto_name(k.proto),
                 Ipv4Addr::from(k.src),
                 k.sport,
                 Ipv4Addr::from(k.dst),
                 k.dport
-            )),
-        );
+            )
+        }),
+        out_port: match r.hop {
+            vnf_core::pipeline::Hop::Out(vnf_core::pipeline::Output::Tx(p)) => Some(port(p)),
+            _ => None,
+        },
     }
-    if let vnf_core::pipeline::Hop::Out(vnf_core::pipeline::Output::Tx(p)) = r.hop {
-        o.insert("out_port".into(), json!(port(p)));
-    }
-    Value::Object(o)
 }
 
 /// The running config as the control socket sees it.
@@ -123,8 +119,9 @@ fn or_default(l: Option<u64>) -> usize {
     l.unwrap_or(proto::DEFAULT_LIMIT) as usize
 }
 
-fn ok(v: Value) -> Reply {
-    match v {
+/// A typed answer as the JSON object it is sent as.
+fn ok(answer: impl Serialize) -> Reply {
+    match serde_json::to_value(answer)? {
         Value::Object(m) => Ok(m),
         other => Ok(Map::from_iter([("value".to_owned(), other)])),
     }
@@ -214,9 +211,9 @@ impl Control {
     fn dispatch(&self, r: &proto::Request, req: &Request<'_>) -> Reply {
         use proto::Request as R;
         match r {
-            R::Help => ok(json!({ "commands": proto::commands() })),
+            R::Help => ok(reply::Help { commands: proto::commands().into_iter().map(Into::into).collect() }),
             R::Version => self.version(),
-            R::Stats => ok(json!({"stats": self.dp().stats()})),
+            R::Stats => ok(reply::StatsReply { stats: self.dp().stats() }),
             R::Ports => self.ports(),
             R::Fdb { bridge, limit } => self.fdb(bridge.as_deref(), or_default(*limit)),
             R::FdbFlush { bridge } => self.fdb_flush(bridge.as_deref()),
@@ -240,7 +237,7 @@ impl Control {
             R::VfList => self.vf_list(),
             R::VfSet(v) => self.vf_set(v),
             R::SriovApply { dry_run } => self.sriov_apply(*dry_run),
-            R::Log => ok(json!({ "types": log_types() })),
+            R::Log => ok(reply::LogTypes { types: log_types() }),
             R::LogLevel { module, level } => log_level(module, level),
             R::PortSet { port, state } => self.port_set(port, state),
             R::Clients => clients(req),
@@ -273,34 +270,31 @@ impl Control {
 
     fn version(&self) -> Reply {
         let r = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        ok(json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "dpdk": dpdk::version(),
-            "config": r.path.display().to_string(),
-            "generation": self.dp().generation(),
-            "uptime_s": self.started.elapsed().as_secs_f64(),
-        }))
+        ok(reply::Version {
+            version: env!("CARGO_PKG_VERSION").into(),
+            dpdk: dpdk::version(),
+            config: r.path.display().to_string(),
+            generation: self.dp().generation(),
+            uptime_s: self.started.elapsed().as_secs_f64(),
+        })
     }
 
     fn ports(&self) -> Reply {
         let dp = self.dp();
         let s = dp.stats();
-        let ports: Vec<Value> = s
+        let ports = s
             .ports
-            .iter()
+            .into_iter()
             .zip(dp.ports())
             .enumerate()
-            .map(|(i, (ps, p))| {
-                let mut v = serde_json::to_value(ps).unwrap_or(Value::Null);
-                if let Value::Object(m) = &mut v {
-                    m.insert("index".into(), json!(i));
-                    m.insert("port_id".into(), json!(p.id()));
-                    m.insert("admin".into(), json!(if dp.port_down(i) { "down" } else { "up" }));
-                }
-                v
+            .map(|(i, (stats, p))| reply::PortRow {
+                stats,
+                index: i,
+                port_id: p.id(),
+                admin: if dp.port_down(i) { "down" } else { "up" }.into(),
             })
             .collect();
-        ok(json!({ "ports": ports }))
+        ok(reply::Ports { ports })
     }
 
     /// Sets a port administratively up or down, now: down, the workers drop what it
@@ -315,7 +309,7 @@ impl Control {
         let dp = self.dp();
         let i = port_index(dp.tables(), name)?;
         dp.set_port_down(i, !up);
-        ok(json!({ "port": name, "state": state, "link": dp.ports()[i].link() }))
+        ok(reply::PortSet { port: name.into(), state: state.into(), link: dp.ports()[i].link() })
     }
 
     fn domain(t: &Tables, bridge: Option<&str>) -> Result<Option<u16>, Refused> {
@@ -357,25 +351,25 @@ impl Control {
                         }
                         Dest::Vtep(ip) => format!("vtep {}", Ipv4Addr::from(ip)),
                     };
-                    entries.push(json!({
-                        "worker": w,
-                        "bridge": d.map_or("?", |d| d.name.as_str()),
-                        "vlan": d.map(|d| d.vlan),
-                        "mac": e.mac.to_string(),
-                        "dest": dest,
-                        "static": e.is_static,
-                        "age_ms": if e.is_static { Value::Null } else { json!(now_ms.saturating_sub(e.last_seen_ms)) },
-                    }));
+                    entries.push(reply::FdbEntry {
+                        worker: w,
+                        bridge: d.map_or("?", |d| d.name.as_str()).into(),
+                        vlan: d.map(|d| d.vlan),
+                        mac: e.mac.to_string(),
+                        dest,
+                        is_static: e.is_static,
+                        age_ms: (!e.is_static).then(|| now_ms.saturating_sub(e.last_seen_ms)),
+                    });
                 }
             }
         }
-        ok(json!({ "entries": entries, "count": total, "truncated": total > entries.len() }))
+        ok(reply::Listing { truncated: total > entries.len(), entries, count: total })
     }
 
     fn fdb_flush(&self, bridge: Option<&str>) -> Reply {
         let dp = self.dp();
         let domain = Self::domain(dp.tables(), bridge)?;
-        ok(json!({ "flushed": flushed(dp.query(&Query::FdbFlush { domain })?) }))
+        ok(reply::Flushed { flushed: flushed(dp.query(&Query::FdbFlush { domain })?) })
     }
 
     /// Neighbour entries of every worker: the bridge (or the underlay), address, MAC,
@@ -397,31 +391,31 @@ impl Control {
             for e in es {
                 let d = t.domains.get(usize::from(e.ifx));
                 let (domain, vlan) = match d {
-                    Some(d) => (d.name.as_str(), json!(d.vlan)),
-                    None if e.ifx == UNDERLAY_IFX => ("underlay", Value::Null),
-                    None => ("?", Value::Null),
+                    Some(d) => (d.name.as_str(), Some(d.vlan)),
+                    None if e.ifx == UNDERLAY_IFX => ("underlay", None),
+                    None => ("?", None),
                 };
                 let is_static = e.state == NeighState::Static;
-                entries.push(json!({
-                    "worker": w,
-                    "bridge": domain,
-                    "vlan": vlan,
-                    "ip": Ipv4Addr::from(e.ip).to_string(),
-                    "mac": e.mac.map(|m| m.to_string()),
-                    "state": neigh_state_name(e.state),
-                    "age_ms": if is_static { Value::Null } else { json!(now_ms.saturating_sub(e.since_ms)) },
-                    "queued": e.pending,
-                }));
+                entries.push(reply::NeighEntry {
+                    worker: w,
+                    bridge: domain.into(),
+                    vlan,
+                    ip: Ipv4Addr::from(e.ip).to_string(),
+                    mac: e.mac.map(|m| m.to_string()),
+                    state: neigh_state_name(e.state),
+                    age_ms: (!is_static).then(|| now_ms.saturating_sub(e.since_ms)),
+                    queued: e.pending,
+                });
             }
         }
-        ok(json!({ "entries": entries, "count": total, "truncated": total > entries.len() }))
+        ok(reply::Listing { truncated: total > entries.len(), entries, count: total })
     }
 
     /// Removes the dynamic neighbour entries (of one bridge); static ones stay.
     fn neigh_flush(&self, bridge: Option<&str>) -> Reply {
         let dp = self.dp();
         let ifx = Self::domain(dp.tables(), bridge)?;
-        ok(json!({ "flushed": flushed(dp.query(&Query::NeighFlush { ifx })?) }))
+        ok(reply::Flushed { flushed: flushed(dp.query(&Query::NeighFlush { ifx })?) })
     }
 
     /// Marks the next `n` packets each worker receives (on port `port`) for the trace.
@@ -429,7 +423,7 @@ impl Control {
         let dp = self.dp();
         let port = port.map(|name| port_index(dp.tables(), name).map(|i| i as u16)).transpose()?;
         dp.query(&Query::TraceAdd { n: n as u32, port })?;
-        ok(json!({ "armed": n, "workers": dp.workers() }))
+        ok(reply::TraceArmed { armed: n, workers: dp.workers() })
     }
 
     /// The trace records of every worker, packet by packet, each with the nodes it passed.
@@ -437,7 +431,7 @@ impl Control {
         let dp = self.dp();
         let t = dp.tables().clone();
         let answers = dp.query(&Query::TraceShow)?;
-        let mut packets: Vec<Value> = Vec::new();
+        let mut packets = Vec::new();
         let mut left = 0u64;
         for (w, a) in answers.into_iter().enumerate() {
             let Answer::Trace { records, left: l } = a else { continue };
@@ -451,11 +445,11 @@ impl Control {
                 }
             }
             for id in order {
-                let hops: Vec<Value> = records.iter().filter(|r| r.packet == id).map(|r| trace_record(&t, r)).collect();
-                packets.push(json!({ "worker": w, "packet": id, "nodes": hops }));
+                let nodes = records.iter().filter(|r| r.packet == id).map(|r| trace_record(&t, r)).collect();
+                packets.push(reply::TracePacket { worker: w, packet: id, nodes });
             }
         }
-        ok(json!({ "packets": packets, "left": left }))
+        ok(reply::TraceShow { packets, left })
     }
 
     /// Per-node runtime counters summed over the workers (`enable` turns them on, zeroed,
@@ -472,47 +466,47 @@ impl Control {
                 t.cycles += x.cycles;
             }
         }
-        let Some(sum) = sum else { return ok(json!({ "enabled": false, "nodes": [] })) };
-        let nodes: Vec<Value> = vnf_core::pipeline::Node::ALL
+        let Some(sum) = sum else { return ok(reply::Runtime::default()) };
+        let nodes = vnf_core::pipeline::Node::ALL
             .iter()
             .zip(&sum)
             .filter(|(_, r)| r.calls > 0)
-            .map(|(n, r)| {
-                json!({
-                    "node": n.name(),
-                    "calls": r.calls,
-                    "packets": r.packets,
-                    "cycles": r.cycles,
-                    "cycles_per_packet": if r.packets > 0 { r.cycles as f64 / r.packets as f64 } else { 0.0 },
-                    "packets_per_call": r.packets as f64 / r.calls as f64,
-                })
+            .map(|(n, r)| reply::NodeRow {
+                node: n.name().into(),
+                calls: r.calls,
+                packets: r.packets,
+                cycles: r.cycles,
+                cycles_per_packet: if r.packets > 0 { r.cycles as f64 / r.packets as f64 } else { 0.0 },
+                packets_per_call: r.packets as f64 / r.calls as f64,
             })
             .collect();
-        ok(json!({ "enabled": true, "nodes": nodes }))
+        ok(reply::Runtime { enabled: true, nodes })
     }
 
     fn trace_clear(&self) -> Reply {
         let dp = self.dp();
         dp.query(&Query::TraceClear)?;
-        ok(json!({ "cleared": true }))
+        ok(reply::Cleared { cleared: true })
     }
 
     fn vtep(&self) -> Reply {
         let dp = self.dp();
         let t = dp.tables();
-        let Some(v) = &t.vtep else { return ok(json!({ "vtep": null })) };
+        let Some(v) = &t.vtep else { return ok(reply::VtepReply::default()) };
         let s = dp.stats();
-        let vnis: Vec<Value> =
-            t.domains.iter().filter_map(|d| d.vni.map(|n| json!({"vni": n, "bridge": d.name}))).collect();
-        ok(json!({ "vtep": {
-            "ip": Ipv4Addr::from(v.ip).to_string(),
-            "mac": v.mac.to_string(),
-            "udp_port": v.udp_port,
-            "mtu": v.mtu,
-            "port": t.port_names.get(usize::from(v.port)),
-            "vnis": vnis,
-            "remotes": s.vteps,
-        }}))
+        let vnis =
+            t.domains.iter().filter_map(|d| d.vni.map(|n| reply::Vni { vni: n, bridge: d.name.clone() })).collect();
+        ok(reply::VtepReply {
+            vtep: Some(reply::VtepInfo {
+                ip: Ipv4Addr::from(v.ip).to_string(),
+                mac: v.mac.to_string(),
+                udp_port: v.udp_port,
+                mtu: v.mtu,
+                port: t.port_names.get(usize::from(v.port)).cloned(),
+                vnis,
+                remotes: s.vteps,
+            }),
+        })
     }
 
     fn filter(f: &proto::CtFilter) -> Result<Filter, Refused> {
@@ -552,29 +546,34 @@ impl Control {
                 count += matched;
                 from = next;
                 for r in rows {
-                    let k = |k: &vnf_core::conntrack::FlowKey| json!({"src": Ipv4Addr::from(k.src).to_string(), "sport": k.sport, "dst": Ipv4Addr::from(k.dst).to_string(), "dport": k.dport});
-                    entries.push(json!({
-                        "worker": w,
-                        "proto": proto_name(r.orig.proto),
-                        "orig": k(&r.orig),
-                        "reply": k(&r.reply),
-                        "state": tcp_state_name(r.state),
-                        "expires_ms": r.expires_in_ms,
-                        "snat": r.flags & NatData::SNAT != 0,
-                        "dnat": r.flags & NatData::DNAT != 0,
-                        "packets": r.packets,
-                    }));
+                    let k = |k: &vnf_core::conntrack::FlowKey| reply::Endpoints {
+                        src: Ipv4Addr::from(k.src).to_string(),
+                        sport: k.sport,
+                        dst: Ipv4Addr::from(k.dst).to_string(),
+                        dport: k.dport,
+                    };
+                    entries.push(reply::CtEntry {
+                        worker: w,
+                        proto: proto_name(r.orig.proto),
+                        orig: k(&r.orig),
+                        reply: k(&r.reply),
+                        state: tcp_state_name(r.state),
+                        expires_ms: r.expires_in_ms,
+                        snat: r.flags & NatData::SNAT != 0,
+                        dnat: r.flags & NatData::DNAT != 0,
+                        packets: r.packets,
+                    });
                 }
             }
         }
-        ok(json!({ "entries": entries, "count": count, "truncated": count > entries.len() }))
+        ok(reply::Listing { truncated: count > entries.len(), entries, count })
     }
 
     fn conntrack_count(&self) -> Reply {
         let dp = self.dp();
         let per: Vec<u64> = dp.worker_snapshots().iter().map(|w| w.ct_entries).collect();
         let capacity = dp.tables().sec.as_ref().map_or(0, |s| s.capacity);
-        ok(json!({ "count": per.iter().sum::<u64>(), "per_worker": per, "capacity": capacity }))
+        ok(reply::CtCount { count: per.iter().sum(), per_worker: per, capacity: capacity as u64 })
     }
 
     fn conntrack_flush(&self, f: &proto::CtFilter) -> Reply {
@@ -592,7 +591,7 @@ impl Control {
                 from = next;
             }
         }
-        ok(json!({ "flushed": n }))
+        ok(reply::Flushed { flushed: n })
     }
 
     fn nat(&self, limit: usize) -> Reply {
@@ -600,7 +599,7 @@ impl Control {
         let t = dp.tables().clone();
         let cfg = dp.config().clone();
         let Some(sec) = t.sec.as_ref() else {
-            return ok(json!({ "pools": [], "forwards": [], "mappings": [], "truncated": false }));
+            return ok(reply::NatReply::default());
         };
         let mut free = vec![[0u64; 3]; sec.pool_addrs.len()];
         let mut mappings = Vec::new();
@@ -621,17 +620,17 @@ impl Control {
                     }
                 }
                 for m in ms {
-                    mappings.push(json!({
-                        "worker": w,
-                        "proto": proto_name(m.proto),
-                        "internal": format!("{}:{}", Ipv4Addr::from(m.int_addr), m.int_port),
-                        "external": format!("{}:{}", Ipv4Addr::from(m.ext_addr), m.ext_port),
-                        "refs": m.refs,
-                    }));
+                    mappings.push(reply::NatMapping {
+                        worker: w,
+                        proto: proto_name(m.proto),
+                        internal: format!("{}:{}", Ipv4Addr::from(m.int_addr), m.int_port),
+                        external: format!("{}:{}", Ipv4Addr::from(m.ext_addr), m.ext_port),
+                        refs: m.refs,
+                    });
                 }
             }
         }
-        let pools: Vec<Value> = sec
+        let pools = sec
             .snat
             .iter()
             .enumerate()
@@ -643,24 +642,32 @@ impl Control {
                     udp += f[1];
                     icmp += f[2];
                 }
-                json!({
-                    "rule": i,
-                    "from": r.from.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-                    "addresses": r.addrs.iter().map(|&ai| Ipv4Addr::from(sec.pool_addrs[usize::from(ai)]).to_string()).collect::<Vec<_>>(),
-                    "ports": [r.ports.0, r.ports.1],
-                    "free": {"tcp": tcp, "udp": udp, "icmp": icmp},
-                })
+                reply::NatPool {
+                    rule: i,
+                    from: r.from.iter().map(|p| p.to_string()).collect(),
+                    addresses: r
+                        .addrs
+                        .iter()
+                        .map(|&ai| Ipv4Addr::from(sec.pool_addrs[usize::from(ai)]).to_string())
+                        .collect(),
+                    ports: [r.ports.0, r.ports.1],
+                    free: reply::Free { tcp, udp, icmp },
+                }
             })
             .collect();
-        let forwards: Vec<Value> = cfg
+        let forwards = cfg
             .nat
             .iter()
             .flat_map(|n| n.forward.iter())
-            .map(|f| json!({"proto": f.proto, "address": f.address.to_string(), "port": f.port, "to": f.to.to_string(), "to_port": f.to_port.unwrap_or(f.port)}))
+            .map(|f| reply::NatForward {
+                proto: f.proto.clone(),
+                address: f.address.to_string(),
+                port: f.port,
+                to: f.to.to_string(),
+                to_port: f.to_port.unwrap_or(f.port),
+            })
             .collect();
-        ok(
-            json!({ "pools": pools, "forwards": forwards, "mappings": mappings, "count": total, "truncated": total > mappings.len() }),
-        )
+        ok(reply::NatReply { pools, forwards, truncated: total > mappings.len(), mappings, count: total })
     }
 
     /// The firewall as configured, with the hit count (new connections decided, summed
@@ -671,7 +678,7 @@ impl Control {
         let t = dp.tables().clone();
         let cfg = dp.config().clone();
         let (Some(fw), Some(sec)) = (cfg.firewall.as_ref(), t.sec.as_ref()) else {
-            return ok(json!({ "configured": false, "rules": [], "policies": [] }));
+            return ok(reply::FirewallReply::default());
         };
         let mut hits = vec![0u64; sec.fw_slots()];
         for w in 0..dp.workers() {
@@ -681,48 +688,57 @@ impl Control {
                 }
             }
         }
-        let verdict = |v: vnf_core::config::Verdict| serde_json::to_value(v).unwrap_or(Value::Null);
-        let rules: Vec<Value> = fw
+        let verdict = |v: vnf_core::config::Verdict| {
+            serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+        };
+        let rules = fw
             .rule
             .iter()
             .enumerate()
-            .map(|(i, r)| {
-                json!({
-                    "index": i,
-                    "from": r.from, "to": r.to,
-                    "src": r.src.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-                    "dst": r.dst.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-                    "proto": r.proto, "sport": r.sport, "dport": r.dport, "icmp_type": r.icmp_type,
-                    "action": verdict(r.action),
-                    "hits": hits.get(i).copied().unwrap_or(0),
-                })
+            .map(|(i, r)| reply::FwRule {
+                index: i,
+                from: r.from.clone(),
+                to: r.to.clone(),
+                src: r.src.iter().map(|p| p.to_string()).collect(),
+                dst: r.dst.iter().map(|p| p.to_string()).collect(),
+                proto: r.proto.clone(),
+                sport: r.sport.clone(),
+                dport: r.dport.clone(),
+                icmp_type: r.icmp_type,
+                action: verdict(r.action),
+                hits: hits.get(i).copied().unwrap_or(0),
             })
             .collect();
         let mut policies = Vec::new();
         for (zi, from) in sec.zones.iter().enumerate() {
             for (zo, to) in sec.zones.iter().enumerate() {
                 let p = fw.policy.iter().find(|p| &p.from == from && &p.to == to);
-                policies.push(json!({
-                    "from": from, "to": to,
-                    "action": verdict(p.map_or(fw.default, |p| p.action)),
-                    "configured": p.is_some(),
-                    "mss": p.and_then(|p| p.mss),
-                    "hits": hits.get(sec.fw_policy_slot(zi as u8, zo as u8)).copied().unwrap_or(0),
-                }));
+                policies.push(reply::FwPolicy {
+                    from: from.clone(),
+                    to: to.clone(),
+                    action: verdict(p.map_or(fw.default, |p| p.action)),
+                    configured: p.is_some(),
+                    mss: p.and_then(|p| p.mss),
+                    hits: hits.get(sec.fw_policy_slot(zi as u8, zo as u8)).copied().unwrap_or(0),
+                });
             }
         }
-        ok(json!({
-            "configured": true,
-            "default": verdict(fw.default),
-            "rules": rules,
-            "policies": policies,
-            "forwards_accepted": hits.get(sec.fw_forward_slot()).copied().unwrap_or(0),
-        }))
+        ok(reply::FirewallReply {
+            configured: true,
+            default: Some(verdict(fw.default)),
+            rules,
+            policies,
+            forwards_accepted: hits.get(sec.fw_forward_slot()).copied().unwrap_or(0),
+        })
     }
 
     fn config_show(&self) -> Reply {
         let r = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        ok(json!({ "path": r.path.display().to_string(), "generation": self.dp().generation(), "text": r.text }))
+        ok(reply::ConfigShow {
+            path: r.path.display().to_string(),
+            generation: self.dp().generation(),
+            text: r.text.clone(),
+        })
     }
 
     fn path_arg(p: &str) -> Result<PathBuf, Refused> {
@@ -736,7 +752,7 @@ impl Control {
     fn config_reload(&self, path: Option<&str>) -> Reply {
         let path = path.map(Self::path_arg).transpose()?;
         let r = self.reload(path.as_deref()).map_err(Refused)?;
-        ok(serde_json::to_value(r)?)
+        ok(r)
     }
 
     fn config_check(&self, path: &str) -> Reply {
@@ -756,14 +772,14 @@ impl Control {
         };
         let plan = checked.port_plan(dp.config());
         let changes = vnf_core::config::diff::diff(dp.config(), checked.config());
-        ok(json!({
-            "path": file,
-            "ports_added": plan.added,
-            "ports_removed": plan.removed,
-            "ports_kept": plan.kept,
-            "sriov_plan": sriov,
-            "changes": changes,
-        }))
+        ok(reply::ConfigCheck {
+            path: file,
+            ports_added: plan.added,
+            ports_removed: plan.removed,
+            ports_kept: plan.kept,
+            sriov_plan: sriov,
+            changes,
+        })
     }
 
     /// What differs, key by key, between the running config and the file at `path`
@@ -772,7 +788,7 @@ impl Control {
         let path = Self::path_arg(path)?;
         let cfg = files::read_config_syntax(&path, &self.file_limits()).map_err(Refused)?;
         let changes = vnf_core::config::diff::diff(self.dp().config(), &cfg);
-        ok(json!({ "path": path.display().to_string(), "changes": changes }))
+        ok(reply::ConfigDiff { path: path.display().to_string(), changes })
     }
 
     /// The running config's `[sriov]` (an empty one when it has none).
@@ -783,7 +799,7 @@ impl Control {
     fn vf_list(&self) -> Reply {
         let s = self.sriov_cfg();
         let pfs = if s.pf.is_empty() { Vec::new() } else { crate::sriov::list(&s).map_err(Refused)? };
-        ok(json!({ "pfs": pfs }))
+        ok(reply::VfList { pfs })
     }
 
     /// One VF's attributes now, like `ip link set PF vf N ...`; the running config is not
@@ -832,20 +848,22 @@ impl Control {
         let in_use = vnf_core::sriov::ports_in_use(self.dp().config());
         let r = vnf_core::sriov::apply(&s, &mut k, &in_use)
             .map_err(|e| Refused(e.to_string().replace("sriov.pf[0].vf[0].", "")))?;
-        ok(json!({ "steps": r.steps, "pf": r.after.first() }))
+        ok(reply::Steps { pf: r.after.into_iter().next(), steps: r.steps })
     }
 
     fn sriov_apply(&self, dry: bool) -> Reply {
         let cfg = self.dp().config().clone();
         let in_use = vnf_core::sriov::ports_in_use(&cfg);
-        let Some(s) = &cfg.sriov else { return ok(json!({ "dry_run": dry, "plan": [], "steps": [] })) };
+        let Some(s) = &cfg.sriov else {
+            return ok(reply::SriovApplied { dry_run: dry, plan: vec![], steps: vec![], pfs: vec![] });
+        };
         if dry {
             let plan = crate::sriov::plan(s, &in_use).map_err(|e| Refused(e.to_string()))?;
             let text: Vec<String> = plan.iter().map(ToString::to_string).collect();
-            return ok(json!({ "dry_run": true, "plan": text }));
+            return ok(reply::SriovApplied { dry_run: true, plan: text, steps: vec![], pfs: vec![] });
         }
         let r = crate::sriov::apply(&cfg, &in_use).map_err(Refused)?.unwrap_or_default();
-        ok(json!({ "dry_run": false, "steps": r.steps, "pfs": r.after }))
+        ok(reply::SriovApplied { dry_run: false, plan: vec![], steps: r.steps, pfs: r.after })
     }
 
     fn latency(&self) -> Reply {
@@ -856,15 +874,18 @@ impl Control {
         for (w, ans) in dp.query(&Query::Latency)?.into_iter().enumerate() {
             let Answer::Latency(h) = ans else { continue };
             let q = |p: f64| (h.value_at_quantile(p) as f64 * ns).round() as u64;
-            workers.push(json!({
-                "lcore": lcores.get(w),
-                "bursts": h.len(),
-                "mean": (h.mean() * ns * 10.0).round() / 10.0,
-                "p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "p999": q(0.999),
-                "max": (h.max() as f64 * ns).round() as u64,
-            }));
+            workers.push(reply::LatencyRow {
+                lcore: lcores.get(w).copied(),
+                bursts: h.len(),
+                mean: (h.mean() * ns * 10.0).round() / 10.0,
+                p50: q(0.5),
+                p90: q(0.9),
+                p99: q(0.99),
+                p999: q(0.999),
+                max: (h.max() as f64 * ns).round() as u64,
+            });
         }
-        ok(json!({ "unit": "ns", "workers": workers }))
+        ok(reply::Latency { unit: "ns".into(), workers })
     }
 }
 
@@ -906,26 +927,24 @@ fn audit(peer: &Peer, request: &proto::Request, r: &Reply) {
 
 /// The connected clients: who, since when, doing what.
 fn clients(req: &Request<'_>) -> Reply {
-    let list: Vec<Value> = req
+    let clients = req
         .clients
         .list()
         .into_iter()
-        .map(|c| {
-            json!({
-                "id": c.peer.id,
-                "uid": c.peer.uid,
-                "gid": c.peer.gid,
-                "pid": c.peer.pid,
-                "role": c.peer.role.name(),
-                "connected_s": (c.connected.as_secs_f64() * 10.0).round() / 10.0,
-                "requests": c.requests,
-                "state": c.state.name(),
-                "reserved": c.reserved,
-                "self": c.peer.id == req.peer.id,
-            })
+        .map(|c| reply::ClientRow {
+            id: c.peer.id,
+            uid: c.peer.uid,
+            gid: c.peer.gid,
+            pid: c.peer.pid,
+            role: c.peer.role.name().into(),
+            connected_s: (c.connected.as_secs_f64() * 10.0).round() / 10.0,
+            requests: c.requests,
+            state: c.state.name().into(),
+            reserved: c.reserved,
+            is_self: c.peer.id == req.peer.id,
         })
         .collect();
-    ok(json!({ "clients": list }))
+    ok(reply::Clients { clients })
 }
 
 /// Closes another client's connection.
@@ -936,11 +955,11 @@ fn clients_kick(id: u64, req: &Request<'_>) -> Reply {
     if !req.clients.kick(id) {
         return Err(bad("id", format!("no client {id}")));
     }
-    ok(json!({ "kicked": id }))
+    ok(reply::Kicked { kicked: id })
 }
 
-fn log_types() -> Vec<Value> {
-    dpdk::log::types().into_iter().map(|(t, l)| json!({"type": t, "level": l})).collect()
+fn log_types() -> Vec<reply::LogType> {
+    dpdk::log::types().into_iter().map(|(name, level)| reply::LogType { name, level }).collect()
 }
 
 /// Sets DPDK's log types matching `module` (a glob, e.g. `pmd.net.af_packet` or `lib.*`) to
@@ -955,5 +974,9 @@ fn log_level(module: &str, level: &str) -> Reply {
         return Err(bad("module", format!("no DPDK log type matches {module:?} (types: {})", names.join(", "))));
     }
     dpdk::log::set_level(module, n).map_err(|e| bad("module", e))?;
-    ok(json!({ "module": module, "level": dpdk::log::LEVELS[n as usize - 1], "types": matched }))
+    ok(reply::LogLevel {
+        module: module.into(),
+        level: dpdk::log::LEVELS[n as usize - 1].into(),
+        types: matched.into_iter().map(Into::into).collect(),
+    })
 }

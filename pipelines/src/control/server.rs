@@ -12,7 +12,6 @@
 //! A client refused for want of a slot is told so (`"busy": true`) before the close.
 //! Dropping the [`Server`] closes every client's socket and joins every client thread.
 
-use serde_json::json;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
@@ -194,7 +193,7 @@ pub type Handler = Arc<dyn Fn(&Request<'_>) -> String + Send + Sync>;
 
 /// A response refusing a request.
 pub fn refusal(msg: impl std::fmt::Display) -> String {
-    json!({"ok": false, "error": msg.to_string()}).to_string()
+    vnf_core::control::reply::Status::refusal(msg, false)
 }
 
 /// The listening socket and its threads. Dropping it stops accepting, closes every client's
@@ -351,7 +350,7 @@ fn busy(mut conn: UnixStream, max: usize) {
     let msg = format!(
         "control: too many clients (at most {max}, and {ADMIN_RESERVE} more for admins); try again, or ask an admin to run `vnfctl clients`"
     );
-    let _ = writeln!(conn, "{}", json!({"ok": false, "busy": true, "error": msg}));
+    let _ = writeln!(conn, "{}", vnf_core::control::reply::Status::refusal(msg, true));
 }
 
 /// The peer's uid, gid and pid.

@@ -24,37 +24,8 @@ pub struct PortConf {
     pub promiscuous: bool,
 }
 
-/// Link state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct LinkInfo {
-    /// Up or down.
-    pub up: bool,
-    /// Speed in Mbit/s (0 if unknown).
-    pub speed_mbps: u32,
-    /// Full duplex.
-    pub full_duplex: bool,
-}
-
-/// The device's own counters (`rte_eth_stats`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct HwStats {
-    /// Packets received.
-    pub ipackets: u64,
-    /// Packets sent.
-    pub opackets: u64,
-    /// Bytes received.
-    pub ibytes: u64,
-    /// Bytes sent.
-    pub obytes: u64,
-    /// Packets the device dropped because rx queues were full.
-    pub imissed: u64,
-    /// Erroneous received packets.
-    pub ierrors: u64,
-    /// Failed transmissions.
-    pub oerrors: u64,
-    /// Rx mbuf allocation failures.
-    pub rx_nombuf: u64,
-}
+/// Link state and device counters: plain data of the control protocol.
+pub use vnf_core::control::reply::{HwStats, LinkInfo};
 
 /// An ethdev port owned by this process. Stopped, closed and (if this process probed it)
 /// removed on drop.

@@ -4,7 +4,7 @@
 //! `"default"`. NAT and firewall rules refer to zones by name, and every reference is
 //! checked here so a typo is refused with its key, never silently matching nothing.
 
-use super::{Config, ConfigError, Ipv4Prefix};
+use super::{yes, Config, ConfigError, Ipv4Prefix};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -99,9 +99,6 @@ fn one() -> u32 {
 }
 fn sixty() -> u32 {
     60
-}
-fn yes() -> bool {
-    true
 }
 fn ring() -> u32 {
     16384

@@ -18,7 +18,7 @@ pub mod translate;
 #[cfg(test)]
 pub(crate) mod fixture;
 
-use crate::config::{self, Config, ConfigError, Exhaustion, Filtering, Verdict};
+use crate::config::{self, Config, ConfigError, Exhaustion, Filtering, Valid, Verdict};
 use crate::conntrack::{FlowKey, Timeouts};
 use crate::firewall::{self, Classifier};
 use std::collections::{HashMap, HashSet};
@@ -114,7 +114,7 @@ pub struct FwDecision {
 
 impl SecTables {
     /// Compiles the stateful part of a validated config (None when nothing is stateful).
-    pub fn compile(cfg: &Config) -> Result<Option<SecTables>, ConfigError> {
+    pub fn compile(cfg: &Valid<Config>) -> Result<Option<SecTables>, ConfigError> {
         if !cfg.stateful() {
             return Ok(None);
         }

@@ -2,7 +2,7 @@
 //! members and gateways, the route table. Built from a validated [`Config`] off the fast
 //! path; workers only read them.
 
-use crate::config::{Config, ConfigError, Ipv4Prefix, PortMode, Urpf};
+use crate::config::{Config, ConfigError, Ipv4Prefix, PortMode, Urpf, Valid};
 use crate::l3::lpm::Lpm;
 use crate::wire::vlan::Tag;
 use crate::wire::MacAddr;
@@ -233,8 +233,7 @@ pub fn derived_gateway_mac(base: MacAddr, vlan: u16) -> MacAddr {
 
 impl Tables {
     /// Compiles a validated config.
-    pub fn compile(cfg: &Config) -> Result<Tables, ConfigError> {
-        cfg.validate()?;
+    pub fn compile(cfg: &Valid<Config>) -> Result<Tables, ConfigError> {
         let mut vlan_domain = vec![NO_DOMAIN; 4096].into_boxed_slice();
         let mut domains = Vec::with_capacity(cfg.bridges.len());
         for (i, b) in cfg.bridges.iter().enumerate() {

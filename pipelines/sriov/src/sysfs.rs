@@ -3,10 +3,11 @@
 //! `class/net/<netdev>/device`, and binding through `driver_override`, `driver/unbind` and
 //! `bus/pci/drivers_probe`.
 
-use super::{netlink::Netlink, pci_address, Kernel, PfState, VfAttr, VfLink, VfState};
+use crate::netlink::Netlink;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use vnf_core::sriov::{pci_address, Kernel, PfState, VfAttr, VfLink, VfState};
 
 /// Where VF attributes are read and set: rtnetlink through the PF's netdev
 /// ([`Netlink`]), or a stand-in in tests.

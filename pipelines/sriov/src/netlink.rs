@@ -6,9 +6,7 @@
 //! attribute) and sent on a `netlink-sys` socket: both safe, both kept by the rust-netlink
 //! project that also backs `rtnetlink`.
 
-use super::sysfs::VfLinks;
-use super::{LinkState, VfAttr, VfLink};
-use crate::wire::MacAddr;
+use crate::sysfs::VfLinks;
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST};
 use netlink_packet_route::link::{
     LinkAttribute, LinkExtentMask, LinkMessage, LinkVfInfo, VfInfo, VfInfoLinkState, VfInfoMac, VfInfoRate,
@@ -17,6 +15,8 @@ use netlink_packet_route::link::{
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use std::io;
+use vnf_core::sriov::{LinkState, VfAttr, VfLink};
+use vnf_core::wire::MacAddr;
 
 /// An rtnetlink socket.
 pub struct Netlink {

@@ -2,7 +2,9 @@
 //! sends its JSON form (`{"cmd":"fdb","bridge":"b10"}`); vnfd parses the line into the same
 //! type with [`Request::parse`], which refuses unknown commands, unknown arguments and
 //! wrong types naming the field. What an argument means (a bridge that exists, an address
-//! that parses) is vnfd's to check.
+//! that parses) is vnfd's to check. The answers are [`reply`]'s types.
+
+pub mod reply;
 
 use serde::Serialize;
 use serde_json::{Map, Value};

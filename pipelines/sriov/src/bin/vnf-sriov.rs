@@ -13,7 +13,8 @@
 
 use std::process::ExitCode;
 use vnf_core::config::Config;
-use vnf_core::sriov::{self, sysfs::Sysfs};
+use vnf_core::sriov;
+use vnf_sriov::sysfs::Sysfs;
 
 fn usage() -> ExitCode {
     eprintln!("usage: vnf-sriov list|plan|apply CONFIG [--json]");

@@ -11,10 +11,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 use vnf_core::config::Config;
-use vnf_core::sriov::netlink::Netlink;
-use vnf_core::sriov::sysfs::{Sysfs, VfLinks};
 use vnf_core::sriov::{self, Change, InUse, LinkState, Outcome, Report, VfAttr, VfLink};
 use vnf_core::wire::MacAddr;
+use vnf_sriov::netlink::Netlink;
+use vnf_sriov::sysfs::{Sysfs, VfLinks};
 
 /// The failures so far.
 struct Check(Vec<String>);
@@ -35,7 +35,7 @@ impl Check {
 
 fn config(pf: &str, body: &str) -> vnf_core::sriov::Sriov {
     let text = format!("[dataplane]\nworkers = [1]\n[sriov]\n[[sriov.pf]]\nname = \"{pf}\"\n{body}");
-    Config::parse(&text, None).unwrap_or_else(|e| panic!("{e}\n{text}")).sriov.expect("sriov")
+    Config::parse(&text, None).unwrap_or_else(|e| panic!("{e}\n{text}")).into_inner().sriov.expect("sriov")
 }
 
 const A: &str = r#"num_vfs = 2
