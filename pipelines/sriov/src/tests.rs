@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use vnf_core::config::{Config, Sriov};
+use vnf_core::sriov::fixture::{cfg, TWO};
 use vnf_core::sriov::{apply, Change, InUse, LinkState, VfAttr, VfLink};
 use vnf_core::wire::MacAddr;
 
@@ -89,32 +89,6 @@ fn tree(root: &Path, total: u16, num: u16, drv: Option<&str>) {
         symlink(format!("../{}", vf_pci(i)), dev.join(format!("virtfn{i}"))).unwrap();
     }
 }
-
-fn cfg(text: &str) -> Sriov {
-    let c = Config::parse(&format!("[dataplane]\nworkers = [1]\n{text}"), None).unwrap();
-    c.into_inner().sriov.unwrap()
-}
-
-const TWO: &str = r#"
-[sriov]
-sysfs = "ROOT"
-[[sriov.pf]]
-name = "eth0"
-num_vfs = 2
-[[sriov.pf.vf]]
-index = 0
-mac = "02:00:00:00:00:10"
-vlan = 10
-qos = 2
-spoofchk = false
-trust = true
-link_state = "enable"
-max_tx_rate = 100
-[[sriov.pf.vf]]
-index = 1
-mac = "02:00:00:00:00:11"
-driver = "vfio-pci"
-"#;
 
 fn fake(root: &Path) -> Sysfs<FakeLinks> {
     Sysfs::with_links(root, FakeLinks::default())

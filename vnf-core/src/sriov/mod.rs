@@ -499,5 +499,7 @@ pub fn listing(pfs: &[PfState]) -> String {
     out
 }
 
+#[doc(hidden)]
+pub mod fixture;
 #[cfg(test)]
 mod tests;

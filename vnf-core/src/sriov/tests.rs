@@ -1,6 +1,7 @@
 //! The planner on made-up states (no I/O: the kernel states are built here). Applying on a
 //! fake sysfs tree is tested with the sysfs side, in `pipelines/sriov`.
 
+use super::fixture::{cfg, TWO};
 use super::*;
 use crate::config::Config;
 
@@ -21,35 +22,9 @@ fn fresh(i: u16) -> VfLink {
     }
 }
 
-fn cfg(text: &str) -> Sriov {
-    let c = Config::parse(&format!("[dataplane]\nworkers = [1]\n{text}"), None).unwrap();
-    c.into_inner().sriov.unwrap()
-}
-
 fn err(text: &str) -> String {
     Config::parse(&format!("[dataplane]\nworkers = [1]\n{text}"), None).unwrap_err().to_string()
 }
-
-const TWO: &str = r#"
-[sriov]
-sysfs = "ROOT"
-[[sriov.pf]]
-name = "eth0"
-num_vfs = 2
-[[sriov.pf.vf]]
-index = 0
-mac = "02:00:00:00:00:10"
-vlan = 10
-qos = 2
-spoofchk = false
-trust = true
-link_state = "enable"
-max_tx_rate = 100
-[[sriov.pf.vf]]
-index = 1
-mac = "02:00:00:00:00:11"
-driver = "vfio-pci"
-"#;
 
 #[test]
 fn config_is_validated_naming_the_key() {
