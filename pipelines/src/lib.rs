@@ -11,4 +11,5 @@ pub mod prom;
 pub mod report;
 pub mod sriov;
 pub mod telemetry;
+pub mod wake;
 pub mod worker;

@@ -1129,3 +1129,27 @@ fn vnfd_check_refuses_what_startup_would_naming_file_and_key() {
         format!("vnfd: config refused: {} is a FIFO, not a regular file", fifo.display())
     );
 }
+
+#[test]
+fn an_idle_vnfd_wakes_up_less_than_5_times_a_second_outside_its_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = start(dir.path(), "idle");
+    ok(&v, r#"{"cmd":"version"}"#);
+    // Worker lcores poll (they never block, so they count no voluntary switches anyway);
+    // every other thread (main, control, telemetry, EAL's interrupt and IPC threads) should
+    // sleep until there is work.
+    let skip = ["rte-worker"];
+    let (t0, s0) = (Instant::now(), pipelines::wake::voluntary_switches(v.pid(), &skip).unwrap());
+    std::thread::sleep(Duration::from_secs(3));
+    let s1 = pipelines::wake::voluntary_switches(v.pid(), &skip).unwrap();
+    let per_s = (s1 - s0) as f64 / t0.elapsed().as_secs_f64();
+    eprintln!("idle vnfd: {per_s:.2} voluntary context switches per second outside the workers");
+    assert!(per_s < 5.0, "{per_s:.1} wake-ups a second");
+    // And it still reacts at once: a request is answered, SIGHUP wakes it and reloads.
+    ok(&v, r#"{"cmd":"stats"}"#);
+    let t = Instant::now();
+    // SAFETY: signalling the vnfd child this test started.
+    assert_eq!(unsafe { libc::kill(v.pid() as i32, libc::SIGHUP) }, 0);
+    assert!(common::wait_until(10, || v.stderr().contains("SIGHUP: reloaded, generation 2")), "{}", v.stderr());
+    eprintln!("SIGHUP handled after {:?}", t.elapsed());
+}

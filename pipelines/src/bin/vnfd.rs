@@ -21,6 +21,7 @@ use pipelines::dpdk::{self, Eal};
 use pipelines::preflight;
 use pipelines::prom::{Exporter, StatsSource};
 use pipelines::telemetry;
+use pipelines::wake::Wake;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -128,13 +129,24 @@ fn main() -> ExitCode {
         eprintln!("vnfd: cannot install the SIGHUP handler: {e}");
         return ExitCode::from(1);
     }
-    let code = run(&cfg, &text, &args, &stop, &hup);
+    let wake = match Wake::on_signals(&[
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ]) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("vnfd: cannot install the signal wake-up: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = run(&cfg, &text, &args, &stop, &hup, wake);
     // SAFETY: run() has returned, so the dataplane (workers, ports, pool) is gone.
     unsafe { eal.cleanup() };
     code
 }
 
-fn run(cfg: &Valid<Config>, text: &str, args: &Args, stop: &AtomicBool, hup: &AtomicBool) -> ExitCode {
+fn run(cfg: &Valid<Config>, text: &str, args: &Args, stop: &AtomicBool, hup: &AtomicBool, mut wake: Wake) -> ExitCode {
     let mut dp = match Dataplane::new(cfg) {
         Ok(d) => d,
         Err(e) => {
@@ -203,10 +215,11 @@ fn run(cfg: &Valid<Config>, text: &str, args: &Args, stop: &AtomicBool, hup: &At
     }
 
     eprintln!("vnfd: {} worker(s) on lcores {:?}; running", cfg.dataplane.workers.len(), cfg.dataplane.workers);
+    // The main thread sleeps until a signal or the next timer: the control socket, the
+    // exporters and the workers have threads of their own.
     let t0 = Instant::now();
     let mut next_stats = args.stats_interval;
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(10));
         let el = t0.elapsed().as_secs_f64();
         if args.duration > 0.0 && el >= args.duration {
             break;
@@ -224,6 +237,11 @@ fn run(cfg: &Valid<Config>, text: &str, args: &Args, stop: &AtomicBool, hup: &At
                 Err(e) => eprintln!("vnfd: stats: {e}"),
             }
         }
+        let due = [(args.duration > 0.0).then_some(args.duration), (args.stats_interval > 0.0).then_some(next_stats)]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min);
+        wake.wait(due.map(|d| Duration::from_secs_f64((d - t0.elapsed().as_secs_f64()).max(0.0))));
     }
     // Closes every client's connection and waits for its thread: nothing holds the
     // dataplane after this but the exporters, stopped next.
