@@ -171,8 +171,10 @@ impl Dataplane {
         for (i, pc) in cfg.ports.iter().enumerate() {
             let label = |e: DpdkError| DpdkError { op: format!("port[{i}] {:?}: {}", pc.name, e.op), ..e };
             let mut port = open(i, pc).map_err(label)?;
+            // From here on the port's own errors name it by its config name.
+            port.set_label(&pc.name);
             let conf = port_conf(cfg, pc);
-            port.configure(&conf, &pool).map_err(label)?;
+            port.configure(&conf, &pool)?;
             port.start()?;
             ports.push(port);
         }
@@ -350,9 +352,10 @@ impl Dataplane {
             }
             let label = |e: DpdkError| DpdkError { op: format!("port[{i}] {:?}: {}", pc.name, e.op), ..e };
             let mut port = Port::probe(&pc.devargs).map_err(label)?;
+            port.set_label(&pc.name);
             let conf = port_conf(&cfg, pc);
-            port.configure(&conf, &self.pool).map_err(label)?;
-            port.start().map_err(label)?;
+            port.configure(&conf, &self.pool)?;
+            port.start()?;
             added.push(Some(port));
         }
         // Assemble the new port list; the old one keeps the removed ports until every worker

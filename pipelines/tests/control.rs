@@ -1135,6 +1135,9 @@ fn an_idle_vnfd_wakes_up_less_than_5_times_a_second_outside_its_workers() {
     let dir = tempfile::tempdir().unwrap();
     let v = start(dir.path(), "idle");
     ok(&v, r#"{"cmd":"version"}"#);
+    // Ports are named as the config names them (then the device).
+    assert!(v.stderr().contains("vnfd: port p0: net_pcap0 (net_pcap) net_pcap0,rx_pcap="), "{}", v.stderr());
+    assert!(v.stderr().contains("vnfd: port p1: net_null1 (net_null)"), "{}", v.stderr());
     // Worker lcores poll (they never block, so they count no voluntary switches anyway);
     // every other thread (main, control, telemetry, EAL's interrupt and IPC threads) should
     // sleep until there is work.

@@ -155,7 +155,7 @@ fn run(cfg: &Valid<Config>, text: &str, args: &Args, stop: &AtomicBool, hup: &At
         }
     };
     for p in dp.ports() {
-        eprintln!("vnfd: port {} ({}) {} mac {}", p.name(), p.driver(), p.devargs(), p.mac());
+        eprintln!("vnfd: port {}: {} ({}) {} mac {}", p.label(), p.name(), p.driver(), p.devargs(), p.mac());
     }
     if let Err(e) = dp.start() {
         eprintln!("vnfd: {e}");

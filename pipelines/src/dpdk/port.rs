@@ -33,6 +33,9 @@ pub use vnf_core::control::reply::{HwStats, LinkInfo};
 pub struct Port {
     id: u16,
     name: String,
+    /// The name the operator knows it by (the config's port name; the ethdev name until
+    /// one is given), in every message about it.
+    label: String,
     devargs: String,
     device: *mut dpdk_sys::rte_device,
     started: bool,
@@ -156,6 +159,7 @@ impl Port {
         };
         Ok(Port {
             id,
+            label: name.clone(),
             name,
             devargs: devargs.to_owned(),
             device: info.device,
@@ -181,6 +185,22 @@ impl Port {
     pub fn name(&self) -> &str {
         &self.name
     }
+    /// Names it `label` (its config name) in messages.
+    pub fn set_label(&mut self, label: &str) {
+        label.clone_into(&mut self.label);
+    }
+    /// The name messages give it: its config name once set, else the ethdev name.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+    /// `port NAME (ETHDEV)`, as messages name it.
+    fn what(&self) -> String {
+        if self.label == self.name {
+            format!("port {}", self.name)
+        } else {
+            format!("port {} ({})", self.label, self.name)
+        }
+    }
     /// The devargs it was probed with.
     pub fn devargs(&self) -> &str {
         &self.devargs
@@ -199,7 +219,8 @@ impl Port {
 
     /// Configures queues, descriptors, MTU, MAC and promiscuous mode. The port must be stopped.
     pub fn configure(&mut self, conf: &PortConf, pool: &Mempool) -> Result<(), DpdkError> {
-        let what = |s: &str| format!("port {} ({}): {s}", self.name, self.devargs);
+        let port = self.what();
+        let what = |s: &str| format!("{port}: {s}");
         let info = dev_info(self.id, &self.devargs)?;
         if conf.rx_queues > info.max_rx_queues {
             return Err(DpdkError::msg(
@@ -281,7 +302,7 @@ impl Port {
         // SAFETY: configured port.
         let r = unsafe { dpdk_sys::rte_eth_dev_start(self.id) };
         if r < 0 {
-            return Err(DpdkError::new(format!("start port {}", self.name), r));
+            return Err(DpdkError::new(format!("start {}", self.what()), r));
         }
         self.started = true;
         Ok(())
@@ -359,7 +380,7 @@ impl Port {
             }
         };
         if r < 0 {
-            return Err(DpdkError::new(format!("set the link of {} {}", self.name, if up { "up" } else { "down" }), r));
+            return Err(DpdkError::new(format!("set the link of {} {}", self.what(), if up { "up" } else { "down" }), r));
         }
         Ok(())
     }
