@@ -628,6 +628,8 @@ impl Dataplane {
                     busy_loops: w.busy_loops,
                     busy_cycles: w.busy_cycles,
                     cycles_per_packet: w.cycles_per_packet(),
+                    active_s: active_s(w, dpdk::tsc_hz()),
+                    pps: rate(w.packets, active_s(w, dpdk::tsc_hz())),
                     drops: w.named_drops().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
                     events: w.named_events().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
                     ct_entries: w.ct_entries,
@@ -664,6 +666,26 @@ impl Dataplane {
                 errors: self.log_stats.errors.load(Ordering::Relaxed),
             }),
         }
+    }
+}
+
+/// Seconds from `w`'s first to its latest polling round with packets (one round counts
+/// as that round's own length, which its busy cycles give when it is the only one).
+fn active_s(w: &WorkerSnapshot, tsc_hz: u64) -> f64 {
+    if w.first_rx_tsc == 0 || tsc_hz == 0 {
+        return 0.0;
+    }
+    let span = w.last_rx_tsc.saturating_sub(w.first_rx_tsc);
+    let span = if span == 0 { w.busy_cycles } else { span };
+    span as f64 / tsc_hz as f64
+}
+
+/// `n` per second over `s` seconds (0 over none).
+fn rate(n: u64, s: f64) -> f64 {
+    if s > 0.0 {
+        n as f64 / s
+    } else {
+        0.0
     }
 }
 

@@ -83,6 +83,8 @@ pub const PORT: &[Metric<PortStats>] = metrics![PortStats;
 /// Per worker, labelled `lcore`.
 pub const WORKER: &[Metric<WorkerStats>] = metrics![WorkerStats;
     "packets", "vnf_worker_packets_total", Counter, "packets", "Packets the worker processed.", |w| Num::U(w.packets);
+    "pps", "", Gauge, "pps", "Packets per second over the worker's active interval (first to latest packet; Prometheus takes rate() of the packet counter instead).", |w| Num::F(w.pps);
+    "active_s", "", Gauge, "", "Seconds from the worker's first to its latest packet.", |w| Num::F(w.active_s);
     "cycles_per_packet", "vnf_worker_cycles_per_packet", Gauge, "cyc/pkt", "Busy TSC cycles per packet of the worker.", |w| Num::F(w.cycles_per_packet);
     "loops", "vnf_worker_loops_total", Counter, "", "Iterations of the worker loop.", |w| Num::U(w.loops);
     "busy_loops", "vnf_worker_busy_loops_total", Counter, "", "Loop iterations that received packets.", |w| Num::U(w.busy_loops);
@@ -135,6 +137,6 @@ mod tests {
         check(WORKER);
         check(SUMMARY);
         let cols: Vec<&str> = WORKER.iter().map(|m| m.col).filter(|c| !c.is_empty()).collect();
-        assert_eq!(cols, ["packets", "cyc/pkt", "conntrack", "nat", "fdb"]);
+        assert_eq!(cols, ["packets", "pps", "cyc/pkt", "conntrack", "nat", "fdb"]);
     }
 }

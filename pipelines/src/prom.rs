@@ -98,7 +98,7 @@ impl Text {
 pub fn render(s: &Stats) -> String {
     let mut t = Text { buf: String::with_capacity(4096) };
 
-    for m in crate::metrics::PORT {
+    for m in crate::metrics::PORT.iter().filter(|m| !m.prom.is_empty()) {
         t.family(m.prom, m.kind.name(), m.help);
         for p in &s.ports {
             t.sample(m.prom, &[("port", &p.name)], num((m.get)(p)));
@@ -109,7 +109,7 @@ pub fn render(s: &Stats) -> String {
         let labels = [("port", p.name.as_str()), ("driver", &p.driver), ("mac", &p.mac), ("devargs", &p.devargs)];
         t.sample("vnf_port_info", &labels, 1);
     }
-    for m in crate::metrics::WORKER {
+    for m in crate::metrics::WORKER.iter().filter(|m| !m.prom.is_empty()) {
         t.family(m.prom, m.kind.name(), m.help);
         for w in &s.workers {
             t.sample(m.prom, &[("lcore", &w.lcore.to_string())], num((m.get)(w)));
@@ -356,6 +356,8 @@ mod tests {
                 busy_loops: 100,
                 busy_cycles: 57900,
                 cycles_per_packet: 100.0,
+                active_s: 2.0,
+                pps: 289.5,
                 drops: drops.clone(),
                 events: map(&[("arp-reply", 2)]),
                 ct_entries: 42,

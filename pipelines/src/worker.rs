@@ -363,6 +363,10 @@ impl Worker {
             if busy_prev {
                 c.busy_loops.add(1);
                 c.packets.add(got as u64);
+                if c.first_rx_tsc.get() == 0 {
+                    c.first_rx_tsc.set(t0);
+                }
+                c.last_rx_tsc.set(t0);
             }
         }
         if busy_prev {

@@ -135,3 +135,36 @@ fn bad_lcore_is_refused_naming_the_key() {
     let err = Dataplane::with_ports(&cfg, |i, _| Port::from_rings(&format!("z{i}"), &[], &[])).err().expect("refused");
     assert!(err.to_string().starts_with("dataplane.workers[0]: lcore 5 is not enabled"), "{err}");
 }
+
+#[test]
+fn the_report_rates_a_worker_over_its_first_to_last_packet_not_the_uptime() {
+    common::eal();
+    let _l = common::lcores();
+    let pool = Mempool::new("t_rate", 4095, 0, 2176, 0).unwrap();
+    let r = rings("rt", 4096);
+    let mut dp = dataplane("rt", &r);
+    dp.start().unwrap();
+    let frames: Vec<Vec<u8>> = FlowSet { flows: 500, ..Default::default() }.frames();
+    // Idle first: the uptime grows, the active interval does not start.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(dp.stats().workers[0].active_s, 0.0, "no packet yet");
+    inject(&pool, &r.rx[0], &frames);
+    assert!(common::wait_until(10, || total(&dp).packets == 500));
+    let t1 = std::time::Instant::now();
+    // A known gap, then the second half: the interval is at least the gap.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    inject(&pool, &r.rx[0], &frames);
+    assert!(common::wait_until(10, || total(&dp).packets == 1000));
+    let gap = t1.elapsed().as_secs_f64();
+    // Idle again after the last packet: the interval stays.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let s = dp.stats();
+    let w = &s.workers[0];
+    assert!(w.active_s >= 0.29 && w.active_s <= gap + 0.05, "active {} s, gap {gap} s", w.active_s);
+    assert!(s.elapsed_s > w.active_s + 0.8, "uptime {} s includes the idle parts", s.elapsed_s);
+    assert!((w.pps - 1000.0 / w.active_s).abs() < 1e-6, "{} pps over {} s", w.pps, w.active_s);
+    let text = s.to_string();
+    assert!(text.contains(&format!("Mpps over {:>8.3} s", w.active_s)), "{text}");
+    dp.stop_workers();
+    drain(&r.tx[1]);
+}

@@ -48,6 +48,8 @@ fn stats() -> Stats {
             busy_loops: 100,
             busy_cycles: 57900,
             cycles_per_packet: 100.0,
+            active_s: 2.0,
+            pps: 289.5,
             drops: drops.clone(),
             events: map(&[("arp-reply", 2)]),
             ct_entries: 42,
@@ -200,7 +202,7 @@ fn telemetry_commands_answer_over_the_socket_and_the_script() {
             json!({"/vnf/workers": {
                 "lcore": 1, "packets": 579, "loops": 1000, "busy_loops": 100, "busy_cycles": 57900,
                 "cycles_per_packet": 100, "ct_entries": 42, "nat_mappings": 17, "fdb_entries": 3,
-                "drops": {"ct_table_full": 5, "no_forward": 10}
+                "pps": 290, "active_s": 2, "drops": {"ct_table_full": 5, "no_forward": 10}
             }})
         );
         assert_eq!(s.cmd("/vnf/workers,1"), json!({"/vnf/workers": null}));

@@ -227,6 +227,10 @@ pub struct WorkerCounters {
     pub busy_cycles: Counter,
     /// Packets processed (received by this worker).
     pub packets: Counter,
+    /// TSC at the start of the first polling round that received packets (0: none yet).
+    pub first_rx_tsc: Counter,
+    /// TSC at the start of the latest polling round that received packets.
+    pub last_rx_tsc: Counter,
     /// Gauge: live connections in this worker's table.
     pub ct_entries: Counter,
     /// Gauge: live NAT mappings of this worker.
@@ -255,6 +259,8 @@ impl WorkerCounters {
             busy_loops: Counter::default(),
             busy_cycles: Counter::default(),
             packets: Counter::default(),
+            first_rx_tsc: Counter::default(),
+            last_rx_tsc: Counter::default(),
             ct_entries: Counter::default(),
             nat_mappings: Counter::default(),
             fdb_entries: Counter::default(),
@@ -336,6 +342,8 @@ impl WorkerCounters {
             busy_loops: self.busy_loops.get(),
             busy_cycles: self.busy_cycles.get(),
             packets: self.packets.get(),
+            first_rx_tsc: self.first_rx_tsc.get(),
+            last_rx_tsc: self.last_rx_tsc.get(),
             ct_entries: self.ct_entries.get(),
             nat_mappings: self.nat_mappings.get(),
             fdb_entries: self.fdb_entries.get(),
@@ -376,6 +384,10 @@ pub struct WorkerSnapshot {
     pub busy_cycles: u64,
     /// Packets processed.
     pub packets: u64,
+    /// TSC of the first round with packets (0: none); the sum's is the earliest.
+    pub first_rx_tsc: u64,
+    /// TSC of the latest round with packets; the sum's is the latest.
+    pub last_rx_tsc: u64,
     /// Live connections.
     pub ct_entries: u64,
     /// Live NAT mappings.
@@ -444,6 +456,10 @@ impl WorkerSnapshot {
             acc.busy_loops += w.busy_loops;
             acc.busy_cycles += w.busy_cycles;
             acc.packets += w.packets;
+            if w.first_rx_tsc != 0 && (acc.first_rx_tsc == 0 || w.first_rx_tsc < acc.first_rx_tsc) {
+                acc.first_rx_tsc = w.first_rx_tsc;
+            }
+            acc.last_rx_tsc = acc.last_rx_tsc.max(w.last_rx_tsc);
             acc.ct_entries += w.ct_entries;
             acc.nat_mappings += w.nat_mappings;
             acc.fdb_entries += w.fdb_entries;

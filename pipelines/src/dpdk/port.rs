@@ -380,7 +380,10 @@ impl Port {
             }
         };
         if r < 0 {
-            return Err(DpdkError::new(format!("set the link of {} {}", self.what(), if up { "up" } else { "down" }), r));
+            return Err(DpdkError::new(
+                format!("set the link of {} {}", self.what(), if up { "up" } else { "down" }),
+                r,
+            ));
         }
         Ok(())
     }

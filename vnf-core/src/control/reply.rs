@@ -228,8 +228,16 @@ pub struct WorkerStats {
     pub busy_loops: u64,
     /// Cycles spent in those.
     pub busy_cycles: u64,
-    /// Busy cycles per packet.
+    /// TSC cycles of the polling rounds that received packets, per packet. Includes any
+    /// time the worker was preempted inside such a round (a shared CPU shows it here).
     pub cycles_per_packet: f64,
+    /// Seconds from its first to its latest polling round with packets (0: none yet):
+    /// the interval its rate is over.
+    #[serde(default)]
+    pub active_s: f64,
+    /// Packets per second over `active_s` (0 when it is 0).
+    #[serde(default)]
+    pub pps: f64,
     /// Its drops by reason.
     pub drops: BTreeMap<String, u64>,
     /// Its events.
@@ -277,15 +285,15 @@ impl fmt::Display for Stats {
                 p.name, p.driver, p.rx, p.tx, p.tx_full, p.hw.imissed, p.hw.rx_nombuf
             )?;
         }
-        writeln!(f, "workers:")?;
+        writeln!(f, "workers (Mpps over each worker's active interval, its first to its last packet):")?;
         for w in &self.workers {
-            let mpps = if self.elapsed_s > 0.0 { w.packets as f64 / self.elapsed_s / 1e6 } else { 0.0 };
             writeln!(
                 f,
-                "  lcore {:<3} packets {:>14}  {:>8.3} Mpps  {:>7.1} cycles/packet  busy {:>5.1}%",
+                "  lcore {:<3} packets {:>14}  {:>8.3} Mpps over {:>8.3} s  {:>7.1} cycles/packet in rounds with packets  {:>5.1}% of rounds had packets",
                 w.lcore,
                 w.packets,
-                mpps,
+                w.pps / 1e6,
+                w.active_s,
                 w.cycles_per_packet,
                 if w.loops > 0 { 100.0 * w.busy_loops as f64 / w.loops as f64 } else { 0.0 }
             )?;
