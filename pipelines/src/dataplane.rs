@@ -611,6 +611,7 @@ impl Dataplane {
                         rx: s.rx,
                         tx: s.tx,
                         tx_full: s.tx_full,
+                        tx_retries: s.tx_retries,
                         hw: p.hw_stats(),
                     }
                 })
@@ -747,11 +748,11 @@ fn build_io(
         }
         let mut tx = Vec::new();
         for (i, p) in ports.iter_mut().enumerate() {
-            tx.push(
-                p.take_tx_queue(w as u16).ok_or_else(|| {
-                    DpdkError::msg(format!("port {} tx queue {w}", cfg.ports[i].name), "already taken")
-                })?,
-            );
+            let mut q = p
+                .take_tx_queue(w as u16)
+                .ok_or_else(|| DpdkError::msg(format!("port {} tx queue {w}", cfg.ports[i].name), "already taken"))?;
+            q.set_retries(cfg.ports[i].tx_retries());
+            tx.push(q);
         }
         io.push(WorkerIo { rx, tx });
     }

@@ -66,6 +66,7 @@ pub const PORT: &[Metric<PortStats>] = metrics![PortStats;
     "rx", "vnf_port_rx_packets_total", Counter, "rx", "Packets the workers received from the port.", |p| Num::U(p.rx);
     "tx", "vnf_port_tx_packets_total", Counter, "tx", "Packets the workers sent to the port.", |p| Num::U(p.tx);
     "tx_full", "vnf_port_tx_full_total", Counter, "tx_full", "Packets the port's tx queues refused.", |p| Num::U(p.tx_full);
+    "tx_retries", "vnf_port_tx_retries_total", Counter, "retries", "Partly refused tx bursts offered again (tx_retries).", |p| Num::U(p.tx_retries);
     "hw_ipackets", "vnf_port_hw_rx_packets_total", Counter, "", "Packets the device received.", |p| Num::U(p.hw.ipackets);
     "hw_opackets", "vnf_port_hw_tx_packets_total", Counter, "", "Packets the device sent.", |p| Num::U(p.hw.opackets);
     "hw_ibytes", "vnf_port_hw_rx_bytes_total", Counter, "", "Bytes the device received.", |p| Num::U(p.hw.ibytes);

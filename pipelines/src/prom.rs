@@ -335,6 +335,7 @@ mod tests {
             rx,
             tx,
             tx_full: 7,
+            tx_retries: 0,
             hw: HwStats { ipackets: rx, opackets: tx, imissed: 3, rx_nombuf: 2, ..Default::default() },
         }
     }

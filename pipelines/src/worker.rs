@@ -625,9 +625,12 @@ fn send(t: &mut TxBuf, txq: &[TxQueue], down: &[std::sync::atomic::AtomicBool], 
         c.drop_n(DropReason::PortDown, t.buf.free_all() as u64);
         return;
     }
-    let n = q.tx(&mut t.buf);
+    let (n, tries) = q.tx_retrying(&mut t.buf);
     let pc = &c.ports[t.port];
     pc.tx.add(n as u64);
+    if tries > 0 {
+        pc.tx_retries.add(u64::from(tries));
+    }
     if !t.buf.is_empty() {
         let lost = t.buf.free_all() as u64;
         pc.tx_full.add(lost);

@@ -48,7 +48,11 @@ fn rings(tag: &str, tx_size: u32) -> Rings {
 }
 
 fn dataplane(tag: &str, r: &Rings) -> Dataplane {
-    let cfg = Config::parse(CFG, None).unwrap();
+    dataplane_of(CFG, tag, r)
+}
+
+fn dataplane_of(text: &str, tag: &str, r: &Rings) -> Dataplane {
+    let cfg = Config::parse(text, None).unwrap();
     Dataplane::with_ports(&cfg, |i, _| Port::from_rings(&format!("{tag}{i}"), &[&r.rx[i]], &[&r.tx[i]])).unwrap()
 }
 
@@ -119,6 +123,7 @@ fn refused_tx_and_unconnected_ports_are_counted_drops() {
     assert_eq!(t.ports[0].rx, 200);
     assert_eq!(t.ports[1].tx, 63);
     assert_eq!(t.ports[1].tx_full, 137);
+    assert_eq!(t.ports[1].tx_retries, 0, "ring ports retry nothing by default");
     assert_eq!(t.ports[2].rx, 10);
     assert_eq!(t.drops[DropReason::TxFull.index()], 137);
     assert_eq!(t.drops[DropReason::NoForward.index()], 10);
@@ -167,4 +172,27 @@ fn the_report_rates_a_worker_over_its_first_to_last_packet_not_the_uptime() {
     assert!(text.contains(&format!("Mpps over {:>8.3} s", w.active_s)), "{text}");
     dp.stop_workers();
     drain(&r.tx[1]);
+}
+
+#[test]
+fn a_full_tx_ring_is_offered_again_tx_retries_times_then_counted_full() {
+    common::eal();
+    let _l = common::lcores();
+    let pool = Mempool::new("t_retry", 1023, 0, 2176, 0).unwrap();
+    let r = rings("z", 64);
+    let text = CFG.replace("devargs = \"ring_b\"", "devargs = \"ring_b\"\ntx_retries = 3");
+    let mut dp = dataplane_of(&text, "z", &r);
+    dp.start().unwrap();
+    let frames = FlowSet { flows: 200, ..Default::default() }.frames();
+    inject(&pool, &r.rx[0], &frames);
+    assert!(common::wait_until(10, || total(&dp).packets == 200));
+    dp.stop_workers();
+    let t = total(&dp);
+    // Nobody drains b: every burst that found the ring full was offered 3 more times, then
+    // dropped; what the ring took is what it holds.
+    assert_eq!((t.ports[1].tx, t.ports[1].tx_full), (63, 137));
+    let r3 = t.ports[1].tx_retries;
+    assert!(r3 >= 3 && r3.is_multiple_of(3), "{r3} retries");
+    assert_eq!(dp.stats().ports[1].tx_retries, r3, "and stats shows them");
+    assert_eq!(drain(&r.tx[1]), frames[..63].to_vec());
 }

@@ -31,6 +31,7 @@ fn port(name: &str, rx: u64, tx: u64) -> PortStats {
         rx,
         tx,
         tx_full: 7,
+        tx_retries: 0,
         hw: HwStats { ipackets: rx, opackets: tx, imissed: 3, rx_nombuf: 2, ..Default::default() },
     }
 }
@@ -187,7 +188,7 @@ fn telemetry_commands_answer_over_the_socket_and_the_script() {
         assert_eq!(s.cmd("/vnf/ports"), json!({"/vnf/ports": ["p0", "p1"]}));
         let p0 = json!({"/vnf/ports": {
             "name": "p0", "driver": "net_ring", "mac": "02:00:00:00:00:01", "link_up": 1,
-            "speed_mbps": 10000, "rx": 123, "tx": 456, "tx_full": 7, "hw_ipackets": 123,
+            "speed_mbps": 10000, "rx": 123, "tx": 456, "tx_full": 7, "tx_retries": 0, "hw_ipackets": 123,
             "hw_opackets": 456, "hw_ibytes": 0, "hw_obytes": 0, "hw_imissed": 3, "hw_ierrors": 0,
             "hw_oerrors": 0, "hw_rx_nombuf": 2
         }});

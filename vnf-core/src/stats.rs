@@ -195,6 +195,8 @@ pub struct PortCounters {
     pub tx: Counter,
     /// Packets the port's tx queue refused (also counted as `tx-full` drops).
     pub tx_full: Counter,
+    /// Tx bursts offered again after the queue took only part (`tx_retries`).
+    pub tx_retries: Counter,
 }
 
 /// Tunnel counters of one bridge domain (its VNI) or one remote VTEP, per worker.
@@ -332,7 +334,12 @@ impl WorkerCounters {
             ports: self
                 .ports
                 .iter()
-                .map(|p| PortSnapshot { rx: p.rx.get(), tx: p.tx.get(), tx_full: p.tx_full.get() })
+                .map(|p| PortSnapshot {
+                    rx: p.rx.get(),
+                    tx: p.tx.get(),
+                    tx_full: p.tx_full.get(),
+                    tx_retries: p.tx_retries.get(),
+                })
                 .collect(),
             drops: self.drops.iter().map(Counter::get).collect(),
             events: self.events.iter().map(Counter::get).collect(),
@@ -361,6 +368,8 @@ pub struct PortSnapshot {
     pub tx: u64,
     /// Packets refused by the tx queue.
     pub tx_full: u64,
+    /// Tx retries.
+    pub tx_retries: u64,
 }
 
 /// A copy of one worker's counters.
@@ -433,6 +442,7 @@ impl WorkerSnapshot {
                 a.rx += p.rx;
                 a.tx += p.tx;
                 a.tx_full += p.tx_full;
+                a.tx_retries += p.tx_retries;
             }
             for (a, d) in acc.drops.iter_mut().zip(&w.drops) {
                 *a += d;

@@ -62,6 +62,8 @@ pub struct RxQueue {
 pub struct TxQueue {
     port: u16,
     queue: u16,
+    /// Times a partly refused burst is offered again (the port's `tx_retries`).
+    retries: u16,
 }
 
 impl RxQueue {
@@ -101,6 +103,25 @@ impl TxQueue {
         let n = unsafe { dpdk_sys::rte_eth_tx_burst(self.port, self.queue, raw.as_mut_ptr(), len as u16) } as usize;
         burst.consume_front(n);
         n
+    }
+
+    /// Sends `burst` offering what the queue refuses again up to the queue's retries
+    /// (at once: a software peer such as a vhost-user guest frees ring slots within
+    /// nanoseconds); returns (sent, retries made). What is still refused stays in `burst`.
+    #[inline]
+    pub fn tx_retrying(&self, burst: &mut Burst) -> (usize, u16) {
+        let mut sent = self.tx(burst);
+        let mut tries = 0;
+        while !burst.is_empty() && tries < self.retries {
+            tries += 1;
+            sent += self.tx(burst);
+        }
+        (sent, tries)
+    }
+
+    /// Sets the retries of [`TxQueue::tx_retrying`].
+    pub fn set_retries(&mut self, n: u16) {
+        self.retries = n;
     }
 
     /// Port id.
@@ -340,7 +361,7 @@ impl Port {
         if std::mem::replace(t, true) {
             return None;
         }
-        Some(TxQueue { port: self.id, queue: q })
+        Some(TxQueue { port: self.id, queue: q, retries: 0 })
     }
 
     /// The port's MAC address.

@@ -21,7 +21,7 @@ mod vtep;
 pub use bridge::{Bridge, Bridging, StaticMac, StaticNeighbor};
 pub use control::{Control, ADMIN_RESERVE};
 pub use dataplane::{Dataplane, Eal, RxQueue};
-pub use port::{Port, PortMode, VlanItem, Xconnect};
+pub use port::{Port, PortMode, VlanItem, Xconnect, MAX_TX_RETRIES, SOFT_RING_TX_RETRIES};
 pub use routing::{Ipv4Prefix, Route, Routing, Urpf};
 pub use security::{
     addr_range, port_range, proto_number, Conntrack, EventLog, Exhaustion, Filtering, Firewall, Forward, Nat, Policy,

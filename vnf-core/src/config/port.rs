@@ -70,6 +70,12 @@ pub struct Port {
     /// Receive every frame regardless of destination MAC.
     #[serde(default = "yes")]
     pub promiscuous: bool,
+    /// How many more times a burst the tx queue did not take whole is offered again, at
+    /// once, before the rest is dropped as `tx-full` (0..=64). Default: 8 for vhost-user
+    /// and virtio-user ports (whose peer drains the ring in software, as OVS-DPDK's
+    /// `tx-retries`), 0 for the others (a NIC's full ring stays full for microseconds).
+    #[serde(default)]
+    pub tx_retries: Option<u16>,
     /// Bridge role: `access` or `trunk` (none: the port is cross-connected or unused).
     #[serde(default)]
     pub mode: Option<PortMode>,
@@ -97,7 +103,26 @@ pub struct Xconnect {
     pub b: String,
 }
 
+/// The most tx retries a port may have.
+pub const MAX_TX_RETRIES: u16 = 64;
+/// Tx retries of vhost-user and virtio-user ports when the config gives none.
+pub const SOFT_RING_TX_RETRIES: u16 = 8;
+
 impl Port {
+    /// The tx retries in force: the configured ones, else 8 for a vhost-user or
+    /// virtio-user device, else 0.
+    pub fn tx_retries(&self) -> u16 {
+        self.tx_retries.unwrap_or_else(|| {
+            let d = self.device_name();
+            let soft = ["net_vhost", "eth_vhost", "net_virtio_user", "virtio_user"].iter().any(|p| d.starts_with(p));
+            if soft {
+                SOFT_RING_TX_RETRIES
+            } else {
+                0
+            }
+        })
+    }
+
     /// The device name: devargs up to the first comma.
     pub fn device_name(&self) -> &str {
         self.devargs.split(',').next().unwrap_or("").trim()
@@ -142,6 +167,11 @@ impl Config {
             }
             if let Some(n) = p.tx_desc {
                 check_desc(&key("tx_desc"), n)?;
+            }
+            if let Some(n) = p.tx_retries {
+                if n > MAX_TX_RETRIES {
+                    return Err(ConfigError::new(key("tx_retries"), format!("{n} is not in 0..={MAX_TX_RETRIES}")));
+                }
             }
             if let Some(mtu) = p.mtu {
                 if !(68..=9600).contains(&mtu) {

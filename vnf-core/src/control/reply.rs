@@ -211,6 +211,9 @@ pub struct PortStats {
     pub tx: u64,
     /// Packets its tx queues refused.
     pub tx_full: u64,
+    /// Partly refused bursts offered again (`tx_retries`).
+    #[serde(default)]
+    pub tx_retries: u64,
     /// The device's own counters.
     pub hw: HwStats,
 }
@@ -949,6 +952,7 @@ mod tests {
             rx: 1,
             tx: 2,
             tx_full: 3,
+            tx_retries: 0,
             hw: HwStats { imissed: 4, ..Default::default() },
         };
         round_trip(Ports { ports: vec![PortRow { stats: port.clone(), index: 0, port_id: 3, admin: "up".into() }] });
