@@ -593,6 +593,7 @@ impl Dataplane {
         Stats {
             elapsed_s: self.started.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0),
             tsc_hz: dpdk::tsc_hz(),
+            tsc: dpdk::rdtsc(),
             ports: self
                 .cfg
                 .ports
@@ -631,6 +632,8 @@ impl Dataplane {
                     cycles_per_packet: w.cycles_per_packet(),
                     active_s: active_s(w, dpdk::tsc_hz()),
                     pps: rate(w.packets, active_s(w, dpdk::tsc_hz())),
+                    first_rx_tsc: w.first_rx_tsc,
+                    last_rx_tsc: w.last_rx_tsc,
                     drops: w.named_drops().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
                     events: w.named_events().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
                     ct_entries: w.ct_entries,

@@ -349,6 +349,7 @@ mod tests {
         Stats {
             elapsed_s: 12.5,
             tsc_hz: 2_000_000_000,
+            tsc: 0,
             ports: vec![port("p0", 123, 456, true), port("p1", 456, 123, false)],
             workers: vec![WorkerStats {
                 lcore: 1,
@@ -359,6 +360,8 @@ mod tests {
                 cycles_per_packet: 100.0,
                 active_s: 2.0,
                 pps: 289.5,
+                first_rx_tsc: 0,
+                last_rx_tsc: 0,
                 drops: drops.clone(),
                 events: map(&[("arp-reply", 2)]),
                 ct_entries: 42,

@@ -45,24 +45,36 @@ impl Wake {
     }
 }
 
-/// The voluntary context switches of every thread of this process whose name is not in
-/// `skip` (how often they blocked and woke), from /proc/self/task/*/status.
-pub fn voluntary_switches(pid: u32, skip: &[&str]) -> io::Result<u64> {
-    let mut sum = 0;
+/// The voluntary context switches (how often it blocked and woke) of each thread of
+/// process `pid` whose name does not start with one of `skip`, by thread id, from
+/// /proc/PID/task/*/status.
+pub fn voluntary_switches(pid: u32, skip: &[&str]) -> io::Result<std::collections::BTreeMap<u32, u64>> {
+    let mut out = std::collections::BTreeMap::new();
     for t in std::fs::read_dir(format!("/proc/{pid}/task"))? {
         let dir = t?.path();
+        let Some(tid) = dir.file_name().and_then(|n| n.to_str()).and_then(|n| n.parse().ok()) else { continue };
         let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
         if skip.iter().any(|s| name.trim().starts_with(s)) {
             continue;
         }
         let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
-        sum += status
+        let n = status
             .lines()
             .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
             .and_then(|v| v.trim().parse::<u64>().ok())
             .unwrap_or(0);
+        out.insert(tid, n);
     }
-    Ok(sum)
+    Ok(out)
+}
+
+/// The switches from `before` to `after` ([`voluntary_switches`] readings): a thread in
+/// both counts its increase, one that started in between all of its switches.
+pub fn switches_between(
+    before: &std::collections::BTreeMap<u32, u64>,
+    after: &std::collections::BTreeMap<u32, u64>,
+) -> u64 {
+    after.iter().map(|(t, &n)| n.saturating_sub(before.get(t).copied().unwrap_or(0))).sum()
 }
 
 #[cfg(test)]

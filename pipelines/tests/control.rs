@@ -504,7 +504,7 @@ fn vnfctl_end_to_end() {
     assert!(row(&out, "p0")[3].parse::<u64>().unwrap() > 0, "p0 rx: {out}");
     let mp = ok(&v, r#"{"cmd":"stats"}"#)["stats"]["mempool"]["size"].clone();
     assert!(out.contains(&format!("mempool: {mp} mbufs")), "{out}");
-    assert_eq!(row(&out, "1").len(), 6, "worker on lcore 1: {out}");
+    assert_eq!(row(&out, "1").len(), 7, "worker on lcore 1: {out}");
     let out = good(&["ports"]);
     assert_eq!(row(&out, "1")[1..4], ["p1", "1", "net_null"], "{out}");
     assert_eq!(good(&["vtep"]), "no VTEP configured\n");
@@ -885,6 +885,7 @@ fn slow_clients_and_hostile_paths_never_lock_out_an_admin() {
         &["conntrack", "flush"],
         &["runtime", "--on"],
         &["trace", "add", "1"],
+        &["stats", "clear"],
     ] {
         let (code, _, err, _) = vnfctl_as(NOBODY, &sock, args);
         assert_eq!(code, 1, "{args:?}: {err}");
@@ -1016,6 +1017,7 @@ fn every_mutating_command_is_audited_with_its_peer_and_result() {
         ),
         (&["trace", "add", "5"], r#""trace add" {"n":5} -> ok armed=5"#.into()),
         (&["trace", "clear"], r#""trace clear" {} -> ok"#.into()),
+        (&["stats", "clear"], r#""stats clear" {} -> ok generation="#.into()),
         (&["runtime", "--on"], r#""runtime" {"enable":true} -> ok"#.into()),
         (&["sriov", "apply", "--dry-run"], r#""sriov apply" {"dry_run":true} -> ok dry_run=true"#.into()),
     ];
@@ -1145,7 +1147,7 @@ fn an_idle_vnfd_wakes_up_less_than_5_times_a_second_outside_its_workers() {
     let (t0, s0) = (Instant::now(), pipelines::wake::voluntary_switches(v.pid(), &skip).unwrap());
     std::thread::sleep(Duration::from_secs(3));
     let s1 = pipelines::wake::voluntary_switches(v.pid(), &skip).unwrap();
-    let per_s = (s1 - s0) as f64 / t0.elapsed().as_secs_f64();
+    let per_s = pipelines::wake::switches_between(&s0, &s1) as f64 / t0.elapsed().as_secs_f64();
     eprintln!("idle vnfd: {per_s:.2} voluntary context switches per second outside the workers");
     assert!(per_s < 5.0, "{per_s:.1} wake-ups a second");
     // And it still reacts at once: a request is answered, SIGHUP wakes it and reloads.
@@ -1155,4 +1157,37 @@ fn an_idle_vnfd_wakes_up_less_than_5_times_a_second_outside_its_workers() {
     assert_eq!(unsafe { libc::kill(v.pid() as i32, libc::SIGHUP) }, 0);
     assert!(common::wait_until(10, || v.stderr().contains("SIGHUP: reloaded, generation 2")), "{}", v.stderr());
     eprintln!("SIGHUP handled after {:?}", t.elapsed());
+}
+
+#[test]
+fn stats_clear_zeroes_what_stats_shows_and_top_shows_live_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = start(dir.path(), "clear");
+    let sock = v.control_path();
+    let rx = |s: &Value| s["stats"]["ports"][0]["rx"].as_u64().unwrap();
+    // p0 replays its pcap forever: wait for a good count.
+    assert!(common::wait_until(20, || rx(&ok(&v, r#"{"cmd":"stats"}"#)) > 200_000));
+    let before = ok(&v, r#"{"cmd":"stats"}"#);
+    assert!(before.get("since_clear_s").is_none(), "{before}");
+    let (code, out, err) = vnfctl(dir.path(), &sock, &["stats", "clear"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out, "counters cleared (generation 1)\n");
+    let after = ok(&v, r#"{"cmd":"stats"}"#);
+    assert!(rx(&after) < rx(&before), "{} since the clear, {} before it", rx(&after), rx(&before));
+    assert!(after["since_clear_s"].as_f64().unwrap() < before["stats"]["elapsed_s"].as_f64().unwrap());
+    let (_, text, _) = vnfctl(dir.path(), &sock, &["stats"]);
+    assert!(text.starts_with("counters since `stats clear` "), "{text}");
+
+    // top: two refreshes, each with p0's rate; not a terminal, so blocks one after another.
+    let (code, out, err) = vnfctl(dir.path(), &sock, &["top", "--interval", "0.3", "--count", "2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.matches("vnfd rates over ").count(), 2, "{out}");
+    let p0: Vec<&str> = out.lines().filter(|l| l.starts_with("p0 ")).collect();
+    assert_eq!(p0.len(), 2, "{out}");
+    for l in p0 {
+        let rx_pps = l.split_whitespace().nth(2).unwrap();
+        assert!(rx_pps != "0", "p0 receives: {l}");
+    }
+    let (code, _, err) = vnfctl(dir.path(), &sock, &["top", "--interval", "0"]);
+    assert_eq!((code, err.trim()), (2, "vnfctl: --interval 0: at least 0.05 seconds"));
 }

@@ -41,6 +41,7 @@ fn stats() -> Stats {
     Stats {
         elapsed_s: 12.5,
         tsc_hz: 2_000_000_000,
+        tsc: 0,
         ports: vec![port("p0", 123, 456), port("p1", 456, 123)],
         workers: vec![WorkerStats {
             lcore: 1,
@@ -51,6 +52,8 @@ fn stats() -> Stats {
             cycles_per_packet: 100.0,
             active_s: 2.0,
             pps: 289.5,
+            first_rx_tsc: 0,
+            last_rx_tsc: 0,
             drops: drops.clone(),
             events: map(&[("arp-reply", 2)]),
             ct_entries: 42,

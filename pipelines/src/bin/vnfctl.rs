@@ -37,8 +37,24 @@ struct Cli {
 enum Cmd {
     /// vnfd and DPDK versions, config file, generation, uptime.
     Version,
-    /// Ports, workers, drops by reason, events, tables, mempool.
-    Stats,
+    /// Ports, workers, drops by reason, events, tables, mempool (since the last `stats
+    /// clear`); `stats clear` zeroes what `stats` shows (the exporters stay monotonic).
+    Stats {
+        #[command(subcommand)]
+        action: Option<StatsAction>,
+    },
+    /// Live rates, refreshed every INTERVAL seconds: per port rx/tx packets and bits per
+    /// second (bits from the device's byte counters; 0 where the PMD counts none, e.g.
+    /// net_ring), per worker packets per second and the share of polling rounds with
+    /// packets, drops per second by reason.
+    Top {
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        /// Stop after this many refreshes (0: until interrupted).
+        #[arg(long, default_value_t = 0)]
+        count: u64,
+    },
     /// Per port: driver, MAC, MTU, link, software and device counters.
     Ports,
     /// The MAC tables (learned and static entries); `fdb flush` removes learned ones.
@@ -142,6 +158,13 @@ enum Cmd {
         /// The request line.
         request: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum StatsAction {
+    /// Zero the counters `stats` shows (a baseline kept by vnfd; Prometheus and telemetry
+    /// keep counting from the start).
+    Clear,
 }
 
 #[derive(Subcommand, Debug)]
@@ -351,7 +374,8 @@ fn request(cmd: &Cmd) -> Result<String, Fail> {
     use proto::Request as R;
     let r = match cmd {
         Cmd::Version => R::Version,
-        Cmd::Stats => R::Stats,
+        Cmd::Stats { action: None } | Cmd::Top { .. } => R::Stats,
+        Cmd::Stats { action: Some(StatsAction::Clear) } => R::StatsClear,
         Cmd::Ports => R::Ports,
         Cmd::Fdb { action: None, bridge, limit } => R::Fdb { bridge: bridge.clone(), limit: *limit },
         Cmd::Fdb { action: Some(FdbAction::Flush { bridge }), bridge: b2, limit } => {
@@ -456,6 +480,9 @@ fn exchange(path: &Path, line: &str, timeout: f64) -> Result<String, Fail> {
 }
 
 fn run(cli: &Cli) -> Result<(), Fail> {
+    if let Cmd::Top { interval, count } = cli.cmd {
+        return top(cli, interval, count);
+    }
     let line = request(&cli.cmd)?;
     let answer = exchange(&socket_path(cli), &line, cli.timeout)?;
     let v: Value = serde_json::from_str(&answer)
@@ -479,6 +506,105 @@ fn run(cli: &Cli) -> Result<(), Fail> {
         return Err(Fail::Refused(error));
     }
     Ok(())
+}
+
+/// `top`: asks for `stats` every `interval` seconds and prints the rates between two
+/// answers (the screen is redrawn when stdout is a terminal).
+fn top(cli: &Cli, interval: f64, count: u64) -> Result<(), Fail> {
+    use std::io::IsTerminal;
+    let every = Duration::try_from_secs_f64(interval)
+        .ok()
+        .filter(|d| *d >= Duration::from_millis(50))
+        .ok_or_else(|| Fail::Usage(format!("--interval {interval}: at least 0.05 seconds")))?;
+    let ask = || -> Result<reply::Stats, Fail> {
+        let answer = exchange(&socket_path(cli), &request(&Cmd::Stats { action: None })?, cli.timeout)?;
+        let v: Value = serde_json::from_str(&answer)
+            .map_err(|e| Fail::Usage(format!("vnfd answered something that is not JSON ({e}): {answer}")))?;
+        let st = reply::Status::deserialize(&v).unwrap_or_default();
+        if !st.ok {
+            let e = st.error.unwrap_or(answer);
+            return Err(if st.busy { Fail::Busy(e) } else { Fail::Refused(e) });
+        }
+        reply::StatsReply::deserialize(&v).map(|r| r.stats).map_err(|e| Fail::Usage(format!("stats: {e}")))
+    };
+    let tty = std::io::stdout().is_terminal();
+    let mut prev = ask()?;
+    let mut shown = 0;
+    while count == 0 || shown < count {
+        std::thread::sleep(every);
+        let cur = ask()?;
+        let text = rates(&prev, &cur);
+        if tty {
+            print!("\x1b[H\x1b[2J{text}");
+        } else {
+            println!("{text}");
+        }
+        let _ = std::io::stdout().flush();
+        prev = cur;
+        shown += 1;
+    }
+    Ok(())
+}
+
+/// The rates between two readings of `stats`: per port, per worker, drops by reason.
+fn rates(prev: &reply::Stats, cur: &reply::Stats) -> String {
+    let d = cur.since(prev);
+    let dt = if cur.tsc > prev.tsc && cur.tsc_hz > 0 {
+        (cur.tsc - prev.tsc) as f64 / cur.tsc_hz as f64
+    } else {
+        d.elapsed_s
+    };
+    let per_s = |n: u64| if dt > 0.0 { n as f64 / dt } else { 0.0 };
+    let si = |x: f64| {
+        if x >= 1e9 {
+            format!("{:.2}G", x / 1e9)
+        } else if x >= 1e6 {
+            format!("{:.2}M", x / 1e6)
+        } else if x >= 1e3 {
+            format!("{:.2}k", x / 1e3)
+        } else {
+            format!("{x:.0}")
+        }
+    };
+    let ports: Vec<Vec<String>> = d
+        .ports
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.link.to_string(),
+                si(per_s(p.rx)),
+                si(per_s(p.hw.ibytes) * 8.0),
+                si(per_s(p.tx)),
+                si(per_s(p.hw.obytes) * 8.0),
+                si(per_s(p.tx_full)),
+                si(per_s(p.hw.imissed)),
+            ]
+        })
+        .collect();
+    let workers: Vec<Vec<String>> = d
+        .workers
+        .iter()
+        .map(|w| {
+            let busy = if w.loops > 0 { 100.0 * w.busy_loops as f64 / w.loops as f64 } else { 0.0 };
+            let cpp =
+                if w.packets > 0 { format!("{:.1}", w.busy_cycles as f64 / w.packets as f64) } else { "-".into() };
+            vec![w.lcore.to_string(), si(per_s(w.packets)), format!("{busy:.1}"), cpp]
+        })
+        .collect();
+    let drops: Vec<Vec<String>> =
+        d.drops.iter().filter(|(_, &n)| n > 0).map(|(k, &n)| vec![k.clone(), si(per_s(n))]).collect();
+    let mut out = format!("vnfd rates over {dt:.2} s (generation {})\n\n", cur.generation);
+    out += &table(&["port", "link", "rx_pps", "rx_bps", "tx_pps", "tx_bps", "tx_full/s", "imissed/s"], &ports);
+    out += "\n";
+    out += &table(&["lcore", "pps", "busy%", "cyc/pkt"], &workers);
+    out += "\n";
+    if drops.is_empty() {
+        out += "drops/s: none\n";
+    } else {
+        out += &table(&["drop", "per_s"], &drops);
+    }
+    out
 }
 
 // ---- human output ----
@@ -586,7 +712,16 @@ fn human(cmd: &Cmd, v: &Value) -> Result<String, serde_json::Error> {
                 r.version, r.dpdk, r.config, r.generation, r.uptime_s
             )
         }
-        Cmd::Stats => stats(&read::<reply::StatsReply>(v)?.stats),
+        Cmd::Stats { action: None } => {
+            let r: reply::StatsReply = read(v)?;
+            let since =
+                r.since_clear_s.map_or(String::new(), |s| format!("counters since `stats clear` {s:.1} s ago\n"));
+            since + &stats(&r.stats)
+        }
+        Cmd::Stats { action: Some(StatsAction::Clear) } => {
+            format!("counters cleared (generation {})\n", read::<reply::StatsCleared>(v)?.generation)
+        }
+        Cmd::Top { .. } => stats(&read::<reply::StatsReply>(v)?.stats),
         Cmd::Log { action: None } => {
             let r: reply::LogTypes = read(v)?;
             let rows: Vec<Vec<String>> = r.types.into_iter().map(|t| vec![t.name, t.level]).collect();
@@ -1008,4 +1143,48 @@ fn trace(v: &reply::TraceShow) -> String {
         out += &format!("({} packets still to be traced)\n", v.left);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_rates_are_the_counter_deltas_over_the_tsc_interval() {
+        let hz = 2_000_000_000;
+        let at = |s: u64, rx: u64, bytes: u64, drops: u64| {
+            let mut st =
+                reply::Stats { tsc_hz: hz, tsc: s * hz, elapsed_s: s as f64, generation: 4, ..Default::default() };
+            st.ports.push(reply::PortStats {
+                name: "wan".into(),
+                rx,
+                tx: rx / 2,
+                hw: reply::HwStats { ibytes: bytes, ..Default::default() },
+                ..Default::default()
+            });
+            st.workers.push(reply::WorkerStats {
+                lcore: 1,
+                packets: rx,
+                loops: s * 1000,
+                busy_loops: s * 250,
+                busy_cycles: rx * 50,
+                ..Default::default()
+            });
+            st.drops.insert("tx-full".into(), drops);
+            st
+        };
+        // 3 Mpps of 64-byte frames (1.536 Gbit/s) for 2 s, 1000 drops a second.
+        let text = rates(&at(10, 1_000_000, 64_000_000, 500), &at(12, 7_000_000, 448_000_000, 2_500));
+        assert!(text.starts_with("vnfd rates over 2.00 s (generation 4)"), "{text}");
+        let row = |first: &str| {
+            text.lines()
+                .find(|l| l.split_whitespace().next() == Some(first))
+                .unwrap_or("")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(row("wan"), ["wan", "down", "3.00M", "1.54G", "1.50M", "0", "0", "0"], "{text}");
+        assert_eq!(row("1"), ["1", "3.00M", "25.0", "50.0"], "{text}");
+        assert_eq!(row("tx-full"), ["tx-full", "1.00k"], "{text}");
+    }
 }

@@ -18,6 +18,7 @@ pub use server::{refusal, Clients, Handler, Limits, Peer, Request, Role, Server}
 
 use crate::dataplane::{Dataplane, Error as DpError, ReloadReport};
 use crate::dpdk::{self, tsc_hz};
+use crate::report::Stats;
 use crate::worker::{Answer, Query};
 use files::{read_config, FileLimits};
 use serde::Serialize;
@@ -84,6 +85,9 @@ pub struct Control {
     dp: Arc<Mutex<Dataplane>>,
     running: Mutex<Running>,
     started: Instant,
+    /// The counters at the last `stats clear`, and when: `stats` answers what came since.
+    /// The exporters (Prometheus, telemetry) never see it: their counters stay monotonic.
+    baseline: Mutex<Option<(Instant, Stats)>>,
 }
 
 /// A refusal naming a field.
@@ -159,7 +163,12 @@ fn tcp_state_name(s: TcpState) -> String {
 impl Control {
     /// Serves `dp`, running the config read from `path` (its text `text`).
     pub fn new(dp: Arc<Mutex<Dataplane>>, path: PathBuf, text: String) -> Arc<Control> {
-        Arc::new(Control { dp, running: Mutex::new(Running { path, text }), started: Instant::now() })
+        Arc::new(Control {
+            dp,
+            running: Mutex::new(Running { path, text }),
+            started: Instant::now(),
+            baseline: Mutex::new(None),
+        })
     }
 
     /// The handler to give a [`Server`].
@@ -213,7 +222,13 @@ impl Control {
         match r {
             R::Help => ok(reply::Help { commands: proto::commands().into_iter().map(Into::into).collect() }),
             R::Version => self.version(),
-            R::Stats => ok(reply::StatsReply { stats: self.dp().stats() }),
+            R::Stats => ok(self.stats()),
+            R::StatsClear => {
+                let s = self.dp().stats();
+                let generation = s.generation;
+                *self.baseline.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), s));
+                ok(reply::StatsCleared { generation })
+            }
             R::Ports => self.ports(),
             R::Fdb { bridge, limit } => self.fdb(bridge.as_deref(), or_default(*limit)),
             R::FdbFlush { bridge } => self.fdb_flush(bridge.as_deref()),
@@ -266,6 +281,17 @@ impl Control {
         report.sriov = sriov.map(|r| r.steps).unwrap_or_default();
         *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Running { path, text };
         Ok(report)
+    }
+
+    /// The counters, since the last `stats clear` if there was one.
+    fn stats(&self) -> reply::StatsReply {
+        let now = self.dp().stats();
+        match &*self.baseline.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((at, base)) => {
+                reply::StatsReply { stats: now.since(base), since_clear_s: Some(at.elapsed().as_secs_f64()) }
+            }
+            None => reply::StatsReply { stats: now, since_clear_s: None },
+        }
     }
 
     fn version(&self) -> Reply {

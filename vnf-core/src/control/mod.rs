@@ -64,6 +64,8 @@ pub enum Request {
     Version,
     #[serde(rename = "stats")]
     Stats,
+    #[serde(rename = "stats clear")]
+    StatsClear,
     #[serde(rename = "ports")]
     Ports,
     #[serde(rename = "fdb")]
@@ -178,6 +180,7 @@ const SPEC: &[(&str, &[ArgSpec])] = &[
     ("help", &[]),
     ("version", &[]),
     ("stats", &[]),
+    ("stats clear", &[]),
     ("ports", &[]),
     ("fdb", &[("bridge", Ty::Str, false), ("limit", Ty::Uint(MAX_LIMIT), false)]),
     ("fdb flush", &[("bridge", Ty::Str, false)]),
@@ -303,6 +306,7 @@ impl Request {
             "help" => Request::Help,
             "version" => Request::Version,
             "stats" => Request::Stats,
+            "stats clear" => Request::StatsClear,
             "ports" => Request::Ports,
             "fdb" => Request::Fdb { bridge: a.str("bridge"), limit: a.uint("limit") },
             "fdb flush" => Request::FdbFlush { bridge: a.str("bridge") },
@@ -386,6 +390,7 @@ impl Request {
             | Request::ConfigDiff { .. }
             | Request::TraceAdd { .. }
             | Request::TraceClear
+            | Request::StatsClear
             | Request::VfSet(_)
             | Request::SriovApply { .. }
             | Request::PortSet { .. }
@@ -414,6 +419,7 @@ mod tests {
             Request::Help,
             Request::Version,
             Request::Stats,
+            Request::StatsClear,
             Request::Ports,
             Request::Fdb { bridge: Some("b".into()), limit: Some(5) },
             Request::FdbFlush { bridge: Some("b".into()) },

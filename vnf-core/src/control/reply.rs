@@ -120,8 +120,19 @@ pub struct HwStats {
 /// `stats`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatsReply {
-    /// The counters.
+    /// The counters (since the last `stats clear`, if any).
     pub stats: Stats,
+    /// Seconds since the last `stats clear` (None: never cleared; the counters count from
+    /// the start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_clear_s: Option<f64>,
+}
+
+/// `stats clear`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsCleared {
+    /// The config generation running when cleared.
+    pub generation: u64,
 }
 
 /// Counters of the whole dataplane at one moment.
@@ -147,6 +158,9 @@ pub struct Stats {
     pub mempool: MempoolStats,
     /// Config generation running.
     pub generation: u64,
+    /// The TSC when these were read (0: unknown).
+    #[serde(default)]
+    pub tsc: u64,
     /// The NAT/firewall event log writer, when `[event_log]` is set: events written (to
     /// every destination) and failed writes. Events lost to full rings are the
     /// `event-log-lost` event.
@@ -241,6 +255,12 @@ pub struct WorkerStats {
     /// Packets per second over `active_s` (0 when it is 0).
     #[serde(default)]
     pub pps: f64,
+    /// TSC of its first polling round with packets (0: none).
+    #[serde(default)]
+    pub first_rx_tsc: u64,
+    /// TSC of its latest polling round with packets.
+    #[serde(default)]
+    pub last_rx_tsc: u64,
     /// Its drops by reason.
     pub drops: BTreeMap<String, u64>,
     /// Its events.
@@ -270,6 +290,75 @@ impl MempoolStats {
     pub fn from_available(size: u32, available: u32) -> MempoolStats {
         let available = available.min(size);
         MempoolStats { size, available, in_use: size - available }
+    }
+}
+
+impl Stats {
+    /// What has been counted since `base` (an earlier reading of the same dataplane): every
+    /// counter less its value in `base` (ports, bridges and VTEPs matched by name, workers by
+    /// lcore; one `base` lacks counts from 0), gauges as they are now, rates over the part of
+    /// each worker's active interval after `base`. `stats clear` answers with this; the
+    /// exporters keep the raw, monotonic counters.
+    pub fn since(&self, base: &Stats) -> Stats {
+        fn less(m: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+            m.iter().map(|(k, &v)| (k.clone(), v.saturating_sub(b.get(k).copied().unwrap_or(0)))).collect()
+        }
+        let mut s = self.clone();
+        s.elapsed_s = (self.elapsed_s - base.elapsed_s).max(0.0);
+        for p in &mut s.ports {
+            let Some(b) = base.ports.iter().find(|b| b.name == p.name) else { continue };
+            p.rx = p.rx.saturating_sub(b.rx);
+            p.tx = p.tx.saturating_sub(b.tx);
+            p.tx_full = p.tx_full.saturating_sub(b.tx_full);
+            p.tx_retries = p.tx_retries.saturating_sub(b.tx_retries);
+            let (h, bh) = (&mut p.hw, &b.hw);
+            h.ipackets = h.ipackets.saturating_sub(bh.ipackets);
+            h.opackets = h.opackets.saturating_sub(bh.opackets);
+            h.ibytes = h.ibytes.saturating_sub(bh.ibytes);
+            h.obytes = h.obytes.saturating_sub(bh.obytes);
+            h.imissed = h.imissed.saturating_sub(bh.imissed);
+            h.ierrors = h.ierrors.saturating_sub(bh.ierrors);
+            h.oerrors = h.oerrors.saturating_sub(bh.oerrors);
+            h.rx_nombuf = h.rx_nombuf.saturating_sub(bh.rx_nombuf);
+        }
+        let hz = self.tsc_hz.max(1) as f64;
+        for w in &mut s.workers {
+            let Some(b) = base.workers.iter().find(|b| b.lcore == w.lcore) else { continue };
+            w.packets = w.packets.saturating_sub(b.packets);
+            w.loops = w.loops.saturating_sub(b.loops);
+            w.busy_loops = w.busy_loops.saturating_sub(b.busy_loops);
+            w.busy_cycles = w.busy_cycles.saturating_sub(b.busy_cycles);
+            w.cycles_per_packet = if w.packets > 0 { w.busy_cycles as f64 / w.packets as f64 } else { 0.0 };
+            w.drops = less(&w.drops, &b.drops);
+            w.events = less(&w.events, &b.events);
+            if w.packets == 0 || w.last_rx_tsc <= base.tsc {
+                (w.first_rx_tsc, w.last_rx_tsc, w.active_s, w.pps) = (0, 0, 0.0, 0.0);
+            } else {
+                w.first_rx_tsc = w.first_rx_tsc.max(base.tsc);
+                let span = w.last_rx_tsc.saturating_sub(w.first_rx_tsc);
+                w.active_s = if span == 0 { w.busy_cycles as f64 / hz } else { span as f64 / hz };
+                w.pps = if w.active_s > 0.0 { w.packets as f64 / w.active_s } else { 0.0 };
+            }
+        }
+        s.drops = less(&self.drops, &base.drops);
+        s.events = less(&self.events, &base.events);
+        for x in &mut s.bridges {
+            if let Some(b) = base.bridges.iter().find(|b| b.name == x.name) {
+                x.encap = x.encap.saturating_sub(b.encap);
+                x.decap = x.decap.saturating_sub(b.decap);
+            }
+        }
+        for x in &mut s.vteps {
+            if let Some(b) = base.vteps.iter().find(|b| b.ip == x.ip) {
+                x.encap = x.encap.saturating_sub(b.encap);
+                x.decap = x.decap.saturating_sub(b.decap);
+            }
+        }
+        if let (Some(l), Some(b)) = (&mut s.event_log, &base.event_log) {
+            l.written = l.written.saturating_sub(b.written);
+            l.errors = l.errors.saturating_sub(b.errors);
+        }
+        s
     }
 }
 
@@ -958,7 +1047,7 @@ mod tests {
         round_trip(Ports { ports: vec![PortRow { stats: port.clone(), index: 0, port_id: 3, admin: "up".into() }] });
         let mut stats = Stats { ports: vec![port], mempool: MempoolStats::from_available(10, 4), ..Default::default() };
         stats.drops.insert("no-route".into(), 7);
-        round_trip(StatsReply { stats });
+        round_trip(StatsReply { stats, since_clear_s: Some(1.5) });
         round_trip(Listing {
             entries: vec![FdbEntry {
                 worker: 0,
@@ -983,6 +1072,42 @@ mod tests {
         round_trip(SriovApplied { dry_run: true, plan: vec!["x".into()], steps: vec![], pfs: vec![] });
         round_trip(VtepReply::default());
         round_trip(FirewallReply::default());
+    }
+
+    #[test]
+    fn since_a_clear_counters_start_from_it_and_rates_cover_what_came_after() {
+        let hz = 1_000_000_000;
+        let w = |packets, first, last| WorkerStats {
+            lcore: 1,
+            packets,
+            busy_cycles: packets * 100,
+            first_rx_tsc: first,
+            last_rx_tsc: last,
+            ..Default::default()
+        };
+        let mut base = Stats { tsc_hz: hz, tsc: 5 * hz, elapsed_s: 5.0, ..Default::default() };
+        base.workers.push(w(1_000, hz, 4 * hz));
+        base.ports.push(PortStats { name: "a".into(), rx: 1_000, ..Default::default() });
+        base.drops.insert("tx-full".into(), 7);
+        let mut now = Stats { tsc_hz: hz, tsc: 9 * hz, elapsed_s: 9.0, ..Default::default() };
+        // 3000 more packets from t = 6 s to t = 8 s.
+        now.workers.push(w(4_000, hz, 8 * hz));
+        now.ports.push(PortStats { name: "a".into(), rx: 4_000, ..Default::default() });
+        now.ports.push(PortStats { name: "new".into(), rx: 5, ..Default::default() });
+        now.drops.insert("tx-full".into(), 10);
+        now.mempool = MempoolStats::from_available(100, 60);
+        let d = now.since(&base);
+        assert_eq!(d.elapsed_s, 4.0);
+        assert_eq!((d.ports[0].rx, d.ports[1].rx), (3_000, 5), "a port the base lacks counts from 0");
+        assert_eq!(d.drops["tx-full"], 3);
+        assert_eq!(d.mempool.in_use, 40, "gauges are as they are now");
+        let dw = &d.workers[0];
+        assert_eq!((dw.packets, dw.busy_cycles, dw.cycles_per_packet), (3_000, 300_000, 100.0));
+        // The interval after the clear: from the clear (t = 5 s) to the latest packet (8 s).
+        assert_eq!((dw.active_s, dw.pps), (3.0, 1_000.0));
+        // Nothing since: no rate.
+        let idle = base.since(&base);
+        assert_eq!((idle.workers[0].packets, idle.workers[0].active_s, idle.workers[0].pps), (0, 0.0, 0.0));
     }
 
     #[test]
