@@ -14,7 +14,8 @@ use vnf_core::config::Config;
 use vnf_core::sriov::{self, Change, InUse, LinkState, Outcome, Report, VfAttr, VfLink};
 use vnf_core::wire::MacAddr;
 use vnf_sriov::netlink::Netlink;
-use vnf_sriov::sysfs::{Sysfs, VfLinks};
+use vnf_sriov::sysfs::Sysfs;
+use vnf_sriov::VfLinks;
 
 /// The failures so far.
 struct Check(Vec<String>);

@@ -9,5 +9,17 @@
 pub mod netlink;
 pub mod sysfs;
 
+use std::io;
+use vnf_core::sriov::{VfAttr, VfLink};
+
+/// Where VF attributes are read and set: rtnetlink through the PF's netdev
+/// ([`netlink::Netlink`]); [`sysfs::Sysfs`] uses one, or a stand-in in tests.
+pub trait VfLinks {
+    /// The VFs' attributes as the PF reports them.
+    fn vfs(&mut self, pf_netdev: &str) -> io::Result<Vec<VfLink>>;
+    /// Sets one attribute of one VF.
+    fn set_vf(&mut self, pf_netdev: &str, vf: u16, attr: &VfAttr) -> io::Result<()>;
+}
+
 #[cfg(test)]
 mod tests;

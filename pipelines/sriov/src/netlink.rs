@@ -6,7 +6,7 @@
 //! attribute) and sent on a `netlink-sys` socket: both safe, both kept by the rust-netlink
 //! project that also backs `rtnetlink`.
 
-use crate::sysfs::VfLinks;
+use crate::VfLinks;
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST};
 use netlink_packet_route::link::{
     LinkAttribute, LinkExtentMask, LinkMessage, LinkVfInfo, VfInfo, VfInfoLinkState, VfInfoMac, VfInfoRate,

@@ -4,19 +4,11 @@
 //! `bus/pci/drivers_probe`.
 
 use crate::netlink::Netlink;
+use crate::VfLinks;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use vnf_core::sriov::{pci_address, Kernel, PfState, VfAttr, VfLink, VfState};
-
-/// Where VF attributes are read and set: rtnetlink through the PF's netdev
-/// ([`Netlink`]), or a stand-in in tests.
-pub trait VfLinks {
-    /// The VFs' attributes as the PF reports them.
-    fn vfs(&mut self, pf_netdev: &str) -> io::Result<Vec<VfLink>>;
-    /// Sets one attribute of one VF.
-    fn set_vf(&mut self, pf_netdev: &str, vf: u16, attr: &VfAttr) -> io::Result<()>;
-}
+use vnf_core::sriov::{pci_address, Kernel, PfState, VfAttr, VfState};
 
 /// sysfs at `root`, with `links` for the VF attributes.
 #[derive(Debug)]

@@ -2,7 +2,8 @@
 //! bus/pci/devices/<pf>/{sriov_*, virtfnN, net/<dev>}, class/net/<dev>/device) with a
 //! stand-in for rtnetlink that behaves like igb (no per-VF link state).
 
-use crate::sysfs::{Sysfs, VfLinks};
+use crate::sysfs::Sysfs;
+use crate::VfLinks;
 use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::symlink;
