@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use vnf_core::control::reply;
 
 /// Where and how long to run.
 pub struct RunOpts {
@@ -138,12 +139,13 @@ pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
     let mut ct_last = (0.0, 0u64);
     let mut connections = 0;
     for line in BufReader::new(out).lines().map_while(Result::ok) {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
-        let t = v["elapsed_s"].as_f64().unwrap_or(0.0);
-        let tx = v["ports"][1]["tx"].as_u64().unwrap_or(0);
-        let pk = v["workers"][0]["packets"].as_u64().unwrap_or(0);
-        let cy = v["workers"][0]["busy_cycles"].as_u64().unwrap_or(0);
-        dropped = v["drops"].as_object().map(|m| m.values().filter_map(|x| x.as_u64()).sum()).unwrap_or(0);
+        // vnfd's --stats-interval lines are the control protocol's `Stats`.
+        let Ok(v) = serde_json::from_str::<reply::Stats>(&line) else { continue };
+        let t = v.elapsed_s;
+        let tx = v.ports.get(1).map_or(0, |p| p.tx);
+        let w0 = v.workers.first().cloned().unwrap_or_default();
+        let (pk, cy) = (w0.packets, w0.busy_cycles);
+        dropped = v.drops.values().sum();
         if let Some((pt, ptx)) = prev {
             if t > pt {
                 samples.push((tx - ptx) as f64 / (t - pt) / 1e6);
@@ -153,8 +155,8 @@ pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
                 window = Some((pk, cy));
             }
         }
-        let ct_new = v["events"]["ct-new"].as_u64().unwrap_or(0);
-        connections = v["workers"][0]["ct_entries"].as_u64().unwrap_or(0);
+        let ct_new = v.events.get("ct-new").copied().unwrap_or(0);
+        connections = w0.ct_entries;
         if samples.len() == 1 && ct0.is_none() {
             ct0 = Some((t, ct_new));
         }
@@ -192,18 +194,18 @@ pub fn run_vnfd(o: &RunOpts, case: &Case) -> Result<Measurement, String> {
     Ok(m)
 }
 
-/// One request on vnfd's control socket; its answer.
-fn ask(sock: &std::path::Path, req: &str) -> Result<serde_json::Value, String> {
+/// One request on vnfd's control socket; its answer as the protocol's type `T`.
+fn ask<T: serde::de::DeserializeOwned>(sock: &std::path::Path, req: &str) -> Result<T, String> {
     use std::io::Write;
     let mut c = std::os::unix::net::UnixStream::connect(sock).map_err(|e| format!("{}: {e}", sock.display()))?;
     c.write_all(format!("{req}\n").as_bytes()).map_err(|e| e.to_string())?;
     let mut line = String::new();
     BufReader::new(c).read_line(&mut line).map_err(|e| e.to_string())?;
-    let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| format!("answer {line:?}: {e}"))?;
-    if v["ok"] != true {
+    let status: reply::Status = serde_json::from_str(&line).map_err(|e| format!("answer {line:?}: {e}"))?;
+    if !status.ok {
         return Err(format!("{req}: refused: {line}"));
     }
-    Ok(v)
+    serde_json::from_str(&line).map_err(|e| format!("answer to {req} {line:?}: {e}"))
 }
 
 /// Turns vnfd's per-node runtime counters on after a 1 s warm-up and reads them 1 s before
@@ -217,28 +219,23 @@ fn node_runtime(sock: &std::path::Path, seconds: u32) -> Result<Vec<NodeCost>, S
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_secs(1));
-    ask(sock, r#"{"cmd":"runtime","enable":true}"#)?;
+    ask::<reply::Runtime>(sock, r#"{"cmd":"runtime","enable":true}"#)?;
     std::thread::sleep(Duration::from_secs(u64::from(seconds.saturating_sub(2).max(1))));
-    let v = ask(sock, r#"{"cmd":"runtime"}"#)?;
-    Ok(v["nodes"]
-        .as_array()
-        .map(|ns| {
-            ns.iter()
-                .map(|n| NodeCost {
-                    node: n["node"].as_str().unwrap_or_default().to_owned(),
-                    cycles_per_packet: n["cycles_per_packet"].as_f64().unwrap_or(0.0),
-                    packets_per_call: n["packets_per_call"].as_f64().unwrap_or(0.0),
-                    packets: n["packets"].as_u64().unwrap_or(0),
-                })
-                .collect()
+    let r: reply::Runtime = ask(sock, r#"{"cmd":"runtime"}"#)?;
+    Ok(r.nodes
+        .into_iter()
+        .map(|n| NodeCost {
+            node: n.node,
+            cycles_per_packet: n.cycles_per_packet,
+            packets_per_call: n.packets_per_call,
+            packets: n.packets,
         })
-        .unwrap_or_default())
+        .collect())
 }
 
 /// Asks vnfd to reload its config every `every` after a 1 s warm-up until `until`; returns
 /// the latencies it reported (µs).
 fn reload_loop(sock: &std::path::Path, every: Duration, until: Instant) -> Result<Vec<f64>, String> {
-    use std::io::Write;
     let t0 = Instant::now();
     while !sock.exists() {
         if t0.elapsed() > Duration::from_secs(20) {
@@ -250,15 +247,8 @@ fn reload_loop(sock: &std::path::Path, every: Duration, until: Instant) -> Resul
     let mut lat = vec![];
     let mut next = Instant::now();
     while Instant::now() < until {
-        let mut c = std::os::unix::net::UnixStream::connect(sock).map_err(|e| format!("{}: {e}", sock.display()))?;
-        c.write_all(b"{\"cmd\":\"config reload\"}\n").map_err(|e| e.to_string())?;
-        let mut line = String::new();
-        BufReader::new(c).read_line(&mut line).map_err(|e| e.to_string())?;
-        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| format!("reload answer {line:?}: {e}"))?;
-        match v["latency_us"].as_f64() {
-            Some(l) if v["ok"] == true => lat.push(l),
-            _ => return Err(format!("reload refused: {line}")),
-        }
+        let r: reply::ReloadReport = ask(sock, r#"{"cmd":"config reload"}"#)?;
+        lat.push(r.latency_us);
         next += every;
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
