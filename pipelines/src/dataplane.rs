@@ -676,12 +676,7 @@ impl Dataplane {
 /// Seconds from `w`'s first to its latest polling round with packets (one round counts
 /// as that round's own length, which its busy cycles give when it is the only one).
 fn active_s(w: &WorkerSnapshot, tsc_hz: u64) -> f64 {
-    if w.first_rx_tsc == 0 || tsc_hz == 0 {
-        return 0.0;
-    }
-    let span = w.last_rx_tsc.saturating_sub(w.first_rx_tsc);
-    let span = if span == 0 { w.busy_cycles } else { span };
-    span as f64 / tsc_hz as f64
+    vnf_core::control::reply::active_seconds(w.first_rx_tsc, w.last_rx_tsc, w.busy_cycles, tsc_hz)
 }
 
 /// `n` per second over `s` seconds (0 over none).

@@ -479,16 +479,22 @@ fn exchange(path: &Path, line: &str, timeout: f64) -> Result<String, Fail> {
     Ok(answer.trim_end().to_owned())
 }
 
-fn run(cli: &Cli) -> Result<(), Fail> {
-    if let Cmd::Top { interval, count } = cli.cmd {
-        return top(cli, interval, count);
-    }
-    let line = request(&cli.cmd)?;
-    let answer = exchange(&socket_path(cli), &line, cli.timeout)?;
+/// Sends one request line and reads vnfd's answer: the raw line, its JSON and its status
+/// envelope (an answer that is not JSON or has no status is a usage failure).
+fn ask(cli: &Cli, line: &str) -> Result<(String, Value, reply::Status), Fail> {
+    let answer = exchange(&socket_path(cli), line, cli.timeout)?;
     let v: Value = serde_json::from_str(&answer)
         .map_err(|e| Fail::Usage(format!("vnfd answered something that is not JSON ({e}): {answer}")))?;
     let status = reply::Status::deserialize(&v)
         .map_err(|e| Fail::Usage(format!("vnfd answered without a status ({e}): {answer}")))?;
+    Ok((answer, v, status))
+}
+
+fn run(cli: &Cli) -> Result<(), Fail> {
+    if let Cmd::Top { interval, count } = cli.cmd {
+        return top(cli, interval, count);
+    }
+    let (answer, v, status) = ask(cli, &request(&cli.cmd)?)?;
     let refused = !status.ok;
     let error = status.error.unwrap_or_else(|| answer.clone());
     if refused && status.busy {
@@ -516,11 +522,9 @@ fn top(cli: &Cli, interval: f64, count: u64) -> Result<(), Fail> {
         .ok()
         .filter(|d| *d >= Duration::from_millis(50))
         .ok_or_else(|| Fail::Usage(format!("--interval {interval}: at least 0.05 seconds")))?;
-    let ask = || -> Result<reply::Stats, Fail> {
-        let answer = exchange(&socket_path(cli), &request(&Cmd::Stats { action: None })?, cli.timeout)?;
-        let v: Value = serde_json::from_str(&answer)
-            .map_err(|e| Fail::Usage(format!("vnfd answered something that is not JSON ({e}): {answer}")))?;
-        let st = reply::Status::deserialize(&v).unwrap_or_default();
+    let stats = request(&Cmd::Stats { action: None })?;
+    let poll = || -> Result<reply::Stats, Fail> {
+        let (answer, v, st) = ask(cli, &stats)?;
         if !st.ok {
             let e = st.error.unwrap_or(answer);
             return Err(if st.busy { Fail::Busy(e) } else { Fail::Refused(e) });
@@ -528,11 +532,11 @@ fn top(cli: &Cli, interval: f64, count: u64) -> Result<(), Fail> {
         reply::StatsReply::deserialize(&v).map(|r| r.stats).map_err(|e| Fail::Usage(format!("stats: {e}")))
     };
     let tty = std::io::stdout().is_terminal();
-    let mut prev = ask()?;
+    let mut prev = poll()?;
     let mut shown = 0;
     while count == 0 || shown < count {
         std::thread::sleep(every);
-        let cur = ask()?;
+        let cur = poll()?;
         let text = rates(&prev, &cur);
         if tty {
             print!("\x1b[H\x1b[2J{text}");

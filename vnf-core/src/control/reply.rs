@@ -232,6 +232,18 @@ pub struct PortStats {
     pub hw: HwStats,
 }
 
+/// Seconds a worker was forwarding: from its first to its latest polling round with packets
+/// (TSC stamps, 0 = none yet), or its busy cycles when all packets came in one round. The one
+/// rule behind `active_s` in vnfd's report and in `stats` after `stats clear`.
+pub fn active_seconds(first_rx_tsc: u64, last_rx_tsc: u64, busy_cycles: u64, tsc_hz: u64) -> f64 {
+    if first_rx_tsc == 0 || tsc_hz == 0 {
+        return 0.0;
+    }
+    let span = last_rx_tsc.saturating_sub(first_rx_tsc);
+    let span = if span == 0 { busy_cycles } else { span };
+    span as f64 / tsc_hz as f64
+}
+
 /// One worker.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkerStats {
@@ -321,7 +333,6 @@ impl Stats {
             h.oerrors = h.oerrors.saturating_sub(bh.oerrors);
             h.rx_nombuf = h.rx_nombuf.saturating_sub(bh.rx_nombuf);
         }
-        let hz = self.tsc_hz.max(1) as f64;
         for w in &mut s.workers {
             let Some(b) = base.workers.iter().find(|b| b.lcore == w.lcore) else { continue };
             w.packets = w.packets.saturating_sub(b.packets);
@@ -335,8 +346,7 @@ impl Stats {
                 (w.first_rx_tsc, w.last_rx_tsc, w.active_s, w.pps) = (0, 0, 0.0, 0.0);
             } else {
                 w.first_rx_tsc = w.first_rx_tsc.max(base.tsc);
-                let span = w.last_rx_tsc.saturating_sub(w.first_rx_tsc);
-                w.active_s = if span == 0 { w.busy_cycles as f64 / hz } else { span as f64 / hz };
+                w.active_s = active_seconds(w.first_rx_tsc, w.last_rx_tsc, w.busy_cycles, self.tsc_hz);
                 w.pps = if w.active_s > 0.0 { w.packets as f64 / w.active_s } else { 0.0 };
             }
         }
