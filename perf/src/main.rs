@@ -7,6 +7,9 @@
 //! the sink's tx rate sampled once a second after a warm-up; cycles/packet is the forwarding
 //! core's busy cycles over its packets (testpmd: `--record-core-cycles`).
 
+mod gen;
+mod ndr;
+mod rfc2544;
 mod runner;
 mod scenario;
 
@@ -42,6 +45,12 @@ enum Cmd {
     },
     /// Run benchmarks (the default).
     Run(RunArgs),
+    /// RFC 2544 throughput and latency with vnf-perf as the generator process: MRR, NDR (0
+    /// loss) and PDR (--pdr-loss) by binary search over trials of --trial-s seconds, then
+    /// one-way latency (TSC stamped frames) at 10/50/90% of PDR. The DUT (vnfd, or testpmd
+    /// io as the baseline) owns two net_vhost ports and forwards on lcore 1; vnf-perf
+    /// attaches net_virtio_user ports to them and generates and receives on lcore 0.
+    Ndr(NdrArgs),
     /// Microbenchmark of the route table: lookups per second at several table sizes.
     Lpm {
         /// Route counts to build (comma separated).
@@ -101,6 +110,85 @@ struct RunArgs {
     node_runtime: bool,
 }
 
+#[derive(clap::Args, Clone)]
+struct NdrArgs {
+    /// Scenarios (comma separated; see `run --help`; testpmd runs xconnect only).
+    #[arg(long, value_delimiter = ',', default_value = "xconnect")]
+    scenario: Vec<String>,
+    /// Frame sizes on the wire (comma separated): 64..=1518 or imix (7:4:1 of 64/570/1518).
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    frame: Vec<String>,
+    /// Flow counts (comma separated).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    flows: Vec<u32>,
+    /// Devices under test (comma separated): vnfd, testpmd.
+    #[arg(long, value_delimiter = ',', default_value = "vnfd,testpmd")]
+    dut: Vec<String>,
+    /// Seconds per trial.
+    #[arg(long, default_value_t = 2.0)]
+    trial_s: f64,
+    /// Stop a search when its interval is this share of the upper bound.
+    #[arg(long, default_value_t = 0.005)]
+    precision: f64,
+    /// Trials per search at most.
+    #[arg(long, default_value_t = 12)]
+    max_trials: u32,
+    /// Loss share PDR allows (CSIT: 0.5%).
+    #[arg(long, default_value_t = 0.005)]
+    pdr_loss: f64,
+    /// Send both ways (xconnect).
+    #[arg(long)]
+    bidir: bool,
+    /// Skip the latency trials.
+    #[arg(long)]
+    no_latency: bool,
+    /// Run a search trial that lost frames again, up to N times; the first run without loss
+    /// counts (for VMs whose host preempts the vCPUs; 0 is RFC 2544's single trial).
+    #[arg(long, default_value_t = 0)]
+    retries: u32,
+    /// vnfd's tx_retries on both vhost ports (default: vnfd's own default).
+    #[arg(long)]
+    tx_retries: Option<u16>,
+    /// vnfd binary (default: next to vnf-perf).
+    #[arg(long)]
+    vnfd: Option<PathBuf>,
+    /// testpmd binary.
+    #[arg(long, default_value = "dpdk-testpmd")]
+    testpmd: PathBuf,
+    /// Working directory for sockets, configs and logs.
+    #[arg(long, default_value = "/tmp/vnf-perf-ndr")]
+    workdir: PathBuf,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn ndr_cmd(a: NdrArgs) -> Result<(), String> {
+    let vnfd = match a.vnfd {
+        Some(p) => p,
+        None => std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("vnfd"),
+    };
+    let o = ndr::NdrOpts {
+        scenarios: a.scenario.iter().map(|s| s.parse()).collect::<Result<_, _>>()?,
+        sizes: a.frame.iter().map(|s| s.parse()).collect::<Result<_, _>>()?,
+        flows: a.flows,
+        duts: a.dut,
+        trial_s: a.trial_s.max(0.05),
+        precision: a.precision,
+        max_trials: a.max_trials,
+        pdr_loss: a.pdr_loss,
+        bidir: a.bidir,
+        no_latency: a.no_latency,
+        retries: a.retries,
+        tx_retries: a.tx_retries,
+        vnfd,
+        testpmd: a.testpmd,
+        workdir: a.workdir,
+        json: a.json,
+    };
+    ndr::run(&o)
+}
+
 #[derive(Serialize)]
 struct CaseResult {
     scenario: String,
@@ -137,6 +225,15 @@ fn main() -> ExitCode {
             };
         }
         Some(Cmd::Run(r)) => r,
+        Some(Cmd::Ndr(a)) => {
+            return match ndr_cmd(a) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vnf-perf: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Some(Cmd::Lpm { routes, lookups }) => {
             lpm_bench(&routes, lookups);
             return ExitCode::SUCCESS;

@@ -100,10 +100,9 @@ impl Scenario {
         }
     }
 
-    /// Writes the traffic and builds the config for `flows` flows of `frame`-byte frames.
-    pub fn prepare(&self, dir: &Path, flows: u32, frame: usize) -> Result<Case, String> {
-        let pcap = dir.join(format!("{}-{flows}-{frame}.pcap", self.name()));
-        let set = match self {
+    /// The flows this scenario sends: `flows` flows of `frame`-byte frames (on the wire).
+    fn flowset(&self, flows: u32, frame: usize) -> FlowSet {
+        match self {
             Scenario::Xconnect => FlowSet { flows, wire_len: frame, ..Default::default() },
             Scenario::L2Pop => {
                 FlowSet { flows, wire_len: frame, vary_src_mac: true, vlan: Some(10), ..Default::default() }
@@ -118,17 +117,42 @@ impl Scenario {
             Scenario::VxlanEncap | Scenario::VxlanDecap => {
                 FlowSet { flows, wire_len: frame, vary_src_mac: true, ..Default::default() }
             }
-        };
-        let frames = if *self == Scenario::VxlanDecap { write_vxlan(&pcap, &set)? } else { write_set(&pcap, &set)? };
-        let p = pcap.display();
+        }
+    }
+
+    /// The frames of `flows` flows of `frame` bytes, one per flow, as the generator port
+    /// sends them (VXLAN-encapsulated for `vxlan-decap`).
+    pub fn frames(&self, flows: u32, frame: usize) -> Result<Vec<Vec<u8>>, String> {
+        if flows == 0 {
+            return Err("--flows must be at least 1".into());
+        }
+        if !(64..=1518).contains(&frame) {
+            return Err(format!("--frame {frame} is not in 64..=1518"));
+        }
+        let set = self.flowset(flows, frame);
+        Ok(if *self == Scenario::VxlanDecap { vxlan_frames(&set) } else { set.frames() })
+    }
+
+    /// Writes the traffic and builds the config for `flows` flows of `frame`-byte frames.
+    pub fn prepare(&self, dir: &Path, flows: u32, frame: usize) -> Result<Case, String> {
+        let pcap = dir.join(format!("{}-{flows}-{frame}.pcap", self.name()));
+        let frames = write_frames(&pcap, &self.frames(flows, frame)?)?;
         let pool = pool_size(frames);
         let room = mbuf_room(frame, frames);
+        let gen = format!("net_pcap0,rx_pcap={},infinite_rx=1", pcap.display());
+        let vnfd_config = self.config(flows, &gen, "net_null0,no-rx=1", pool, room);
+        Ok(Case { pcap, frames, vnfd_config, mbuf_room: room })
+    }
+
+    /// vnfd's config for this scenario with port `gen` (traffic in) on `gen_dev` and port
+    /// `sink` (traffic out) on `sink_dev`, minus the `[eal]` section.
+    pub fn config(&self, flows: u32, gen_dev: &str, sink_dev: &str, pool: u32, room: u32) -> String {
         let ports = |gen: &str, sink: &str| {
             format!(
-                "[dataplane]\nworkers = [1]\nburst = 32\nmempool_size = {pool}\nmbuf_data_room = {room}\n[[port]]\nname = \"gen\"\ndevargs = \"net_pcap0,rx_pcap={p},infinite_rx=1\"\n{gen}\n[[port]]\nname = \"sink\"\ndevargs = \"net_null0,no-rx=1\"\n{sink}\n"
+                "[dataplane]\nworkers = [1]\nburst = 32\nmempool_size = {pool}\nmbuf_data_room = {room}\n[[port]]\nname = \"gen\"\ndevargs = \"{gen_dev}\"\n{gen}\n[[port]]\nname = \"sink\"\ndevargs = \"{sink_dev}\"\n{sink}\n"
             )
         };
-        let vnfd_config = match self {
+        match self {
             Scenario::L2Pop | Scenario::L2Push => {
                 let (g, s) = if *self == Scenario::L2Pop {
                     ("mode = \"trunk\"\nallowed_vlans = [10]", "mode = \"access\"\nvlan = 10")
@@ -181,8 +205,7 @@ impl Scenario {
                 )
             }
             Scenario::Xconnect => format!("{}[[xconnect]]\na = \"gen\"\nb = \"sink\"\n", ports("", "")),
-        };
-        Ok(Case { pcap, frames, vnfd_config, mbuf_room: room })
+        }
     }
 }
 
@@ -211,13 +234,13 @@ const GW10: MacAddr = MacAddr([0x02, 0x76, 0x6e, 0x66, 0x00, 0x0a]);
 
 /// Writes `flows` flows of `frame`-byte frames as a pcap; returns the frame count.
 pub fn write_flows(path: &Path, flows: u32, frame: usize) -> Result<u32, String> {
-    write_set(path, &FlowSet { flows, wire_len: frame, ..Default::default() })
+    write_frames(path, &Scenario::Xconnect.frames(flows, frame)?)
 }
 
 /// The flows of `set` as VXLAN (VNI 5010) from remote VTEP 203.0.113.2 to 203.0.113.1, outer
 /// destination the configured VTEP MAC, UDP source port per flow, checksum 0.
-fn write_vxlan(path: &Path, set: &FlowSet) -> Result<u32, String> {
-    let mut out = pcap::header(65535).to_vec();
+fn vxlan_frames(set: &FlowSet) -> Vec<Vec<u8>> {
+    let mut out = vec![];
     for i in 0..set.flows {
         let inner = set.frame(i);
         let mut f = vec![0x02, 0x76, 0x6e, 0x66, 0xff, 0xfe, 0x02, 0, 0, 0, 0x0e, 0x02, 0x08, 0x00];
@@ -243,23 +266,16 @@ fn write_vxlan(path: &Path, set: &FlowSet) -> Result<u32, String> {
         vnf_core::wire::vxlan::emit(&mut vx, 5010);
         f.extend_from_slice(&vx);
         f.extend_from_slice(&inner);
-        pcap::push_record(&mut out, u64::from(i) * 1000, &f);
+        out.push(f);
     }
-    std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(set.flows)
+    out
 }
 
-fn write_set(path: &Path, set: &FlowSet) -> Result<u32, String> {
-    if set.flows == 0 {
-        return Err("--flows must be at least 1".into());
-    }
-    if !(64..=1518).contains(&set.wire_len) {
-        return Err(format!("--frame {} is not in 64..=1518", set.wire_len));
-    }
+fn write_frames(path: &Path, frames: &[Vec<u8>]) -> Result<u32, String> {
     let mut out = pcap::header(65535).to_vec();
-    for i in 0..set.flows {
-        pcap::push_record(&mut out, i as u64 * 1000, &set.frame(i));
+    for (i, f) in frames.iter().enumerate() {
+        pcap::push_record(&mut out, i as u64 * 1000, f);
     }
     std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(set.flows)
+    Ok(frames.len() as u32)
 }

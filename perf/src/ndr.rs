@@ -1,0 +1,503 @@
+//! `vnf-perf ndr`: RFC 2544 throughput (MRR, NDR, PDR) and latency of vnfd, or of testpmd io
+//! as the baseline in the same run, with vnf-perf as the generator process.
+//!
+//! Topology: the device under test (DUT) owns two `net_vhost` ports (`gen` and `sink`,
+//! vhost-user servers in the work directory) and forwards on lcore 1; vnf-perf attaches
+//! two `net_virtio_user` ports to their sockets and generates on lcore 0. Per case: start the
+//! DUT, attach, a warm-up trial (fills learning and connection tables), the MRR trial at the
+//! highest rate the generator reaches, the NDR and PDR searches between 0 and that rate,
+//! then latency trials at 10, 50 and 90% of PDR; detach and stop the DUT.
+
+use crate::gen::{interleave, DirResult, Direction, Generator, Size, STAMP};
+use crate::rfc2544::{search, Found, Search, TrialResult};
+use crate::scenario::Scenario;
+use pipelines::dpdk::{Eal, Mempool};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What to run.
+pub struct NdrOpts {
+    /// Scenarios (testpmd only runs xconnect).
+    pub scenarios: Vec<Scenario>,
+    /// Frame sizes.
+    pub sizes: Vec<Size>,
+    /// Flow counts.
+    pub flows: Vec<u32>,
+    /// Devices under test: "vnfd", "testpmd".
+    pub duts: Vec<String>,
+    /// Seconds per trial.
+    pub trial_s: f64,
+    /// Search precision (share of the upper bound).
+    pub precision: f64,
+    /// Trials per search at most.
+    pub max_trials: u32,
+    /// PDR loss share.
+    pub pdr_loss: f64,
+    /// Traffic both ways (xconnect only).
+    pub bidir: bool,
+    /// Skip the latency trials.
+    pub no_latency: bool,
+    /// Times a losing search trial is run again (the first run without loss counts).
+    pub retries: u32,
+    /// vnfd's `tx_retries` on its vhost ports (None: its default).
+    pub tx_retries: Option<u16>,
+    /// Binaries and work directory.
+    pub vnfd: PathBuf,
+    /// testpmd binary.
+    pub testpmd: PathBuf,
+    /// Work directory (sockets, configs, logs).
+    pub workdir: PathBuf,
+    /// Results as JSON here too.
+    pub json: Option<PathBuf>,
+}
+
+/// Latency at one load, per direction (ns).
+#[derive(Clone, Debug, Serialize)]
+pub struct Latency {
+    /// Share of PDR offered.
+    pub load: f64,
+    /// Direction name.
+    pub direction: String,
+    /// Stamped frames measured.
+    pub frames: u64,
+    /// p50, p90, p99, p99.9, max in ns.
+    pub p50: u64,
+    /// p90.
+    pub p90: u64,
+    /// p99.
+    pub p99: u64,
+    /// p99.9.
+    pub p999: u64,
+    /// Max.
+    pub max: u64,
+}
+
+/// A search's result in a report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Rate {
+    /// Aggregate frames per second (0 if no rate passed).
+    pub pps: f64,
+    /// Per direction: (name, offered pps, received pps, loss share) of the trial at that rate.
+    pub per_direction: Vec<(String, f64, f64, f64)>,
+    /// Trials the search took.
+    pub trials: usize,
+}
+
+/// One case's results.
+#[derive(Clone, Debug, Serialize)]
+pub struct NdrResult {
+    /// "vnfd" or "testpmd".
+    pub dut: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// Frame size ("64", "imix").
+    pub frame: String,
+    /// Mean wire length.
+    pub mean_frame: f64,
+    /// Flows.
+    pub flows: u32,
+    /// Directions.
+    pub directions: usize,
+    /// Trial seconds.
+    pub trial_s: f64,
+    /// MRR: received rate at the generator's top rate.
+    pub mrr: Rate,
+    /// NDR (0 loss).
+    pub ndr: Rate,
+    /// PDR (`pdr_loss`).
+    pub pdr: Rate,
+    /// Latency at 10/50/90% of PDR.
+    pub latency: Vec<Latency>,
+    /// The generator's mbufs not back in its pool after the case (rx rings' share).
+    pub gen_mbufs_out: u32,
+    /// Search trials run again (--retries).
+    pub trials_repeated: u32,
+    /// Ticks (1/100 s) the hypervisor stole from the VM's CPUs during the case.
+    pub steal_ticks: u64,
+}
+
+fn rate_of(dirs: &[Direction], res: &[DirResult], elapsed_s: f64) -> Rate {
+    let per_direction = dirs
+        .iter()
+        .zip(res)
+        .map(|(d, r)| {
+            let rx_pps = r.result.received as f64 / elapsed_s.max(1e-9);
+            (d.name.clone(), r.result.offered_pps, rx_pps, r.result.loss())
+        })
+        .collect();
+    Rate { pps: res.iter().map(|r| r.result.offered_pps).sum(), per_direction, trials: 1 }
+}
+
+fn total(res: &[DirResult]) -> TrialResult {
+    TrialResult {
+        offered: res.iter().map(|r| r.result.offered).sum(),
+        received: res.iter().map(|r| r.result.received).sum(),
+        offered_pps: res.iter().map(|r| r.result.offered_pps).sum(),
+    }
+}
+
+/// The DUT's process; stopped (SIGTERM, then SIGKILL) on drop.
+struct Dut {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Dut {
+    fn drop(&mut self) {
+        let pid = self.child.id() as i32;
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The DUT may run on every CPU: EAL pinned this process (and what it spawns) to lcore 0.
+fn all_cpus(c: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the closure only calls sched_setaffinity(2), which is async-signal-safe, on a set on its own stack.
+    unsafe {
+        c.pre_exec(|| {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            for cpu in 0..libc::CPU_SETSIZE as usize {
+                libc::CPU_SET(cpu, &mut set);
+            }
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            Ok(())
+        })
+    }
+}
+
+fn start_dut(o: &NdrOpts, dut: &str, sc: Scenario, flows: u32, gen: &Path, sink: &Path) -> Result<Dut, String> {
+    let _ = std::fs::remove_file(gen);
+    let _ = std::fs::remove_file(sink);
+    let log = o.workdir.join(format!("{dut}.log"));
+    let logf = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let prefix = format!("vnfperf-{dut}-{}", std::process::id());
+    let vhost = |i: u32, p: &Path| format!("net_vhost{i},iface={},queues=1", p.display());
+    let child = match dut {
+        "vnfd" => {
+            let mut cfg = sc.config(flows, &vhost(0, gen), &vhost(1, sink), 32767, 2176);
+            if let Some(n) = o.tx_retries {
+                cfg = cfg.replace("name = \"gen\"\n", &format!("name = \"gen\"\ntx_retries = {n}\n"));
+                cfg = cfg.replace("name = \"sink\"\n", &format!("name = \"sink\"\ntx_retries = {n}\n"));
+            }
+            cfg.push_str(&format!(
+                "\n[eal]\nargs = [\"--in-memory\", \"--no-pci\", \"--file-prefix\", \"{prefix}\", \"--log-level\", \"lib.eal:warning\"]\n"
+            ));
+            let path = o.workdir.join("vnfd-ndr.toml");
+            std::fs::write(&path, cfg).map_err(|e| e.to_string())?;
+            all_cpus(&mut Command::new(&o.vnfd))
+                .args(["--config", path.to_str().unwrap_or_default()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(logf)
+                .spawn()
+                .map_err(|e| format!("{}: {e}", o.vnfd.display()))?
+        }
+        "testpmd" => all_cpus(&mut Command::new(&o.testpmd))
+            .args(["-l", "0,1", "--main-lcore", "0", "--in-memory", "--no-pci", "--file-prefix", &prefix])
+            .args(["--log-level", "lib.eal:warning", "--vdev", &vhost(0, gen), "--vdev", &vhost(1, sink), "--"])
+            .args(["--forward-mode=io", "--nb-cores=1", "--burst=32", "--rxd=1024", "--txd=1024"])
+            .args(["--total-num-mbufs=32767", "--stats-period", "3600"])
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().map_err(|e| e.to_string())?)
+            .stderr(logf)
+            .spawn()
+            .map_err(|e| format!("{}: {e}", o.testpmd.display()))?,
+        other => return Err(format!("unknown DUT {other:?} (vnfd, testpmd)")),
+    };
+    let mut d = Dut { child, log };
+    let until = Instant::now() + Duration::from_secs(20);
+    while !(gen.exists() && sink.exists()) {
+        if let Ok(Some(st)) = d.child.try_wait() {
+            return Err(format!("{dut} exited with {st} before its vhost sockets appeared; see {}", d.log.display()));
+        }
+        if Instant::now() > until {
+            return Err(format!("{dut}: no vhost sockets after 20 s; see {}", d.log.display()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(d)
+}
+
+/// The directions of a case: gen -> sink, and sink -> gen with `bidir`.
+fn directions(sc: Scenario, size: Size, flows: u32, bidir: bool) -> Result<Vec<Direction>, String> {
+    let pattern = size.pattern();
+    let mut sizes: Vec<usize> = pattern.clone();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let by_size = sizes.iter().map(|&n| sc.frames(flows, n)).collect::<Result<Vec<_>, _>>()?;
+    let frames = interleave(&sizes, &by_size, &pattern);
+    if let Some(f) = frames.iter().find(|f| f.len() < STAMP + 42) {
+        return Err(format!("a {}-byte frame has no room for the {STAMP}-byte stamp", f.len()));
+    }
+    let mut dirs = vec![Direction { name: "gen->sink".into(), tx: 0, rx: 1, frames: frames.clone() }];
+    if bidir {
+        if sc != Scenario::Xconnect {
+            return Err(format!("--bidir: only xconnect has a reverse direction so far, not {}", sc.name()));
+        }
+        dirs.push(Direction { name: "sink->gen".into(), tx: 1, rx: 0, frames });
+    }
+    Ok(dirs)
+}
+
+fn latency_of(load: f64, dirs: &[Direction], res: &[DirResult]) -> Vec<Latency> {
+    dirs.iter()
+        .zip(res)
+        .filter_map(|(d, r)| {
+            let h = r.latency.as_ref()?;
+            Some(Latency {
+                load,
+                direction: d.name.clone(),
+                frames: h.len(),
+                p50: h.value_at_quantile(0.5),
+                p90: h.value_at_quantile(0.9),
+                p99: h.value_at_quantile(0.99),
+                p999: h.value_at_quantile(0.999),
+                max: h.max(),
+            })
+        })
+        .collect()
+}
+
+fn run_case(o: &NdrOpts, pool: &Mempool, dut: &str, sc: Scenario, size: Size, flows: u32) -> Result<NdrResult, String> {
+    let dirs = directions(sc, size, flows, o.bidir)?;
+    let steal0 = steal_ticks();
+    let (gs, ss) = (o.workdir.join("gen.sock"), o.workdir.join("sink.sock"));
+    let dut_proc = start_dut(o, dut, sc, flows, &gs, &ss)?;
+    // Port numbers are per probe; names must be unique in the process.
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = SEQ.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+    let dev = |i: u32, p: &Path| {
+        format!("net_virtio_user{},path={},queues=1,queue_size=4096,speed=10000", n + i, p.display())
+    };
+    let mut g = Generator::new(&[dev(0, &gs), dev(1, &ss)], pool, Duration::from_secs(20))
+        .map_err(|e| format!("{e}; see {}", dut_proc.log.display()))?;
+    g.drain();
+    // Warm-up: tables filled, both sides' rings and caches touched.
+    let warm = g.trial(&dirs, 0.0, o.trial_s.clamp(0.2, 1.0), false);
+    if total(&warm).received == 0 {
+        return Err(format!("{dut} forwarded nothing in the warm-up trial; see {}", dut_proc.log.display()));
+    }
+    let t = o.trial_s;
+    let mrr_res = g.trial(&dirs, 0.0, t, false);
+    let mut mrr = rate_of(&dirs, &mrr_res, t);
+    // MRR is what came back; the search's upper bound is what the generator got onto the
+    // wire at its top rate (offered minus what its tx queues refused).
+    mrr.pps = mrr.per_direction.iter().map(|d| d.2).sum();
+    let top: f64 = mrr_res.iter().map(|r| (r.result.offered - r.refused) as f64 / t).sum();
+    let verbose = std::env::var_os("VNF_PERF_VERBOSE").is_some();
+    let mut repeated = 0u32;
+    let mut trial = |rate: f64| {
+        // With --retries N a losing trial is run again, up to N times, and the first run
+        // without loss counts: on a VM whose host preempts the vCPUs for milliseconds the
+        // loss is the host's scheduling; 0 (the default) is RFC 2544's single trial.
+        let mut res;
+        let mut tries = 0;
+        loop {
+            res = g.trial(&dirs, rate, t, false);
+            if total(&res).loss() == 0.0 || tries >= o.retries {
+                break;
+            }
+            tries += 1;
+            repeated += 1;
+            if verbose {
+                eprintln!("trial {dut} at {:.3} Mpps: loss {:.6}: again", rate / 1e6, total(&res).loss());
+            }
+        }
+        if verbose {
+            for (d, r) in dirs.iter().zip(&res) {
+                eprintln!(
+                    "trial {dut} {} at {:.3} Mpps: offered {} received {} refused {} late {} foreign {} loss {:.6}",
+                    d.name,
+                    rate / 1e6,
+                    r.result.offered,
+                    r.result.received,
+                    r.refused,
+                    r.late,
+                    r.foreign,
+                    r.result.loss()
+                );
+            }
+        }
+        total(&res)
+    };
+    let mk = |f: &Found| Rate { pps: f.rate_pps, per_direction: vec![], trials: f.trials.len() };
+    let ndr_f = search(top, Search { loss: 0.0, precision: o.precision, max_trials: o.max_trials }, &mut trial);
+    let pdr_f = search(top, Search { loss: o.pdr_loss, precision: o.precision, max_trials: o.max_trials }, &mut trial);
+    // Per-direction figures at the found rates: one more trial each.
+    let per_dir = |g: &mut Generator, f: &Found| -> Rate {
+        let mut r = mk(f);
+        if f.rate_pps > 0.0 {
+            let res = g.trial(&dirs, f.rate_pps, t, false);
+            r.per_direction = rate_of(&dirs, &res, t).per_direction;
+        }
+        r
+    };
+    let trials_repeated = repeated;
+    let ndr = per_dir(&mut g, &ndr_f);
+    let pdr = per_dir(&mut g, &pdr_f);
+    let mut latency = vec![];
+    if !o.no_latency && pdr.pps > 0.0 {
+        for load in [0.1, 0.5, 0.9] {
+            let res = g.trial(&dirs, pdr.pps * load, t, true);
+            latency.extend(latency_of(load, &dirs, &res));
+        }
+    }
+    g.drain();
+    let gen_mbufs_out = g.in_use();
+    drop(g);
+    drop(dut_proc);
+    Ok(NdrResult {
+        dut: dut.into(),
+        scenario: sc.name().into(),
+        frame: size.to_string(),
+        mean_frame: size.mean(),
+        flows,
+        directions: dirs.len(),
+        trial_s: t,
+        mrr,
+        ndr,
+        pdr,
+        latency,
+        gen_mbufs_out,
+        trials_repeated,
+        steal_ticks: steal_ticks().saturating_sub(steal0),
+    })
+}
+
+/// Ticks (USER_HZ) the hypervisor stole from this VM's CPUs so far (/proc/stat's 8th field).
+fn steal_ticks() -> u64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| s.lines().next()?.split_whitespace().nth(8)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs every case and prints the table (and the JSON).
+pub fn run(o: &NdrOpts) -> Result<(), String> {
+    if !o.vnfd.exists() && o.duts.iter().any(|d| d == "vnfd") {
+        return Err(format!("vnfd not found at {} (build it, or pass --vnfd)", o.vnfd.display()));
+    }
+    std::fs::create_dir_all(&o.workdir).map_err(|e| format!("{}: {e}", o.workdir.display()))?;
+    let prefix = format!("vnfperf-gen-{}", std::process::id());
+    Eal::init(&[
+        "-l",
+        "0",
+        "--main-lcore",
+        "0",
+        "--in-memory",
+        "--single-file-segments",
+        "--no-pci",
+        "--file-prefix",
+        &prefix,
+        "--log-level",
+        "lib.eal:warning",
+        "--log-level",
+        "pmd.net.virtio.*:error",
+    ])
+    .map_err(|e| e.to_string())?;
+    let pool = Mempool::new("gen", 32767, 256, 2048 + 128, -1).map_err(|e| e.to_string())?;
+    println!(
+        "{:<8} {:<12} {:>5} {:>6} {:>4} {:>9} {:>9} {:>9} {:>8} {:>10} {:>26}",
+        "dut",
+        "scenario",
+        "frame",
+        "flows",
+        "dirs",
+        "MRR Mpps",
+        "NDR Mpps",
+        "PDR Mpps",
+        "NDR/MRR",
+        "NDR Gbit/s",
+        "latency 50% PDR p50/p99/max us"
+    );
+    let mut all = vec![];
+    for &sc in &o.scenarios {
+        for &size in &o.sizes {
+            for &flows in &o.flows {
+                for dut in &o.duts {
+                    if dut == "testpmd" && sc != Scenario::Xconnect {
+                        continue;
+                    }
+                    let r = run_case(o, &pool, dut, sc, size, flows)?;
+                    let lat = r
+                        .latency
+                        .iter()
+                        .find(|l| l.load == 0.5)
+                        .map(|l| {
+                            format!("{:.1}/{:.1}/{:.1}", l.p50 as f64 / 1e3, l.p99 as f64 / 1e3, l.max as f64 / 1e3)
+                        })
+                        .unwrap_or_else(|| "-".into());
+                    println!(
+                        "{:<8} {:<12} {:>5} {:>6} {:>4} {:>9.3} {:>9.3} {:>9.3} {:>8.3} {:>10.2} {:>26}",
+                        r.dut,
+                        r.scenario,
+                        r.frame,
+                        r.flows,
+                        r.directions,
+                        r.mrr.pps / 1e6,
+                        r.ndr.pps / 1e6,
+                        r.pdr.pps / 1e6,
+                        if r.mrr.pps > 0.0 { r.ndr.pps / r.mrr.pps } else { 0.0 },
+                        r.ndr.pps * r.mean_frame * 8.0 / 1e9,
+                        lat
+                    );
+                    all.push(r);
+                }
+            }
+        }
+    }
+    // vnfd against testpmd where both ran.
+    for v in all.iter().filter(|r| r.dut == "vnfd") {
+        if let Some(t) = all
+            .iter()
+            .find(|t| t.dut == "testpmd" && t.scenario == v.scenario && t.frame == v.frame && t.flows == v.flows)
+        {
+            let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+            println!(
+                "vnfd/testpmd {} {} {} flows: MRR {:.3}  NDR {:.3}  PDR {:.3}",
+                v.scenario,
+                v.frame,
+                v.flows,
+                ratio(v.mrr.pps, t.mrr.pps),
+                ratio(v.ndr.pps, t.ndr.pps),
+                ratio(v.pdr.pps, t.pdr.pps)
+            );
+        }
+    }
+    for r in &all {
+        for l in &r.latency {
+            println!(
+                "latency {} {} {} {} flows at {:.0}% PDR {}: p50 {:.1} p90 {:.1} p99 {:.1} p99.9 {:.1} max {:.1} us ({} frames)",
+                r.dut,
+                r.scenario,
+                r.frame,
+                r.flows,
+                l.load * 100.0,
+                l.direction,
+                l.p50 as f64 / 1e3,
+                l.p90 as f64 / 1e3,
+                l.p99 as f64 / 1e3,
+                l.p999 as f64 / 1e3,
+                l.max as f64 / 1e3,
+                l.frames
+            );
+        }
+    }
+    if let Some(j) = &o.json {
+        let s = serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?;
+        std::fs::write(j, s).map_err(|e| format!("{}: {e}", j.display()))?;
+    }
+    Ok(())
+}
