@@ -1,6 +1,10 @@
 //! vnf-perf: generates traffic and benchmarks vnfd side by side with `dpdk-testpmd
 //! --forward-mode=io` on the same virtual devices in the same run.
 //!
+//! Modes: `run` (the default, below), `ndr` (RFC 2544 MRR/NDR/PDR and latency with vnf-perf
+//! as a separate generator process over virtio-user, [`ndr`]), `gen` (write a flows pcap),
+//! `lpm` and `fw` (table microbenchmarks).
+//!
 //! Topology (both programs): port 0 `net_pcap0,rx_pcap=FLOWS,infinite_rx=1` replays the
 //! generated flows at memory speed, port 1 `net_null0,no-rx=1` is the sink; main thread on
 //! lcore 0, the one forwarding worker on lcore 1, hugepages (`--in-memory`). Throughput is
@@ -9,6 +13,7 @@
 
 mod gen;
 mod ndr;
+mod ovs;
 mod rfc2544;
 mod runner;
 mod scenario;
@@ -21,7 +26,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "vnf-perf", about = "vnfd benchmarks against dpdk-testpmd on the same vdevs")]
+#[command(
+    name = "vnf-perf",
+    about = "vnfd benchmarks against dpdk-testpmd on the same vdevs",
+    long_about = "vnfd benchmarks against dpdk-testpmd on the same vdevs.\n\nModes:\n  run (default)  vnfd and testpmd io alternate on a pcap generator and a null sink; Mpps and cycles/packet\n  ndr            vnf-perf as the generator process over virtio-user: RFC 2544 MRR, NDR, PDR, latency\n  gen            write a pcap of generated flows\n  lpm, fw        route table and firewall classifier microbenchmarks"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Option<Cmd>,
@@ -121,7 +130,9 @@ struct NdrArgs {
     /// Flow counts (comma separated).
     #[arg(long, value_delimiter = ',', default_value = "1")]
     flows: Vec<u32>,
-    /// Devices under test (comma separated): vnfd, testpmd.
+    /// Devices under test (comma separated): vnfd, testpmd (io, xconnect only), ovs
+    /// (OVS-DPDK, Debian's openvswitch-switch-dpdk, installed when missing or skipped with
+    /// a message; xconnect, l2-pop, l2-push).
     #[arg(long, value_delimiter = ',', default_value = "vnfd,testpmd")]
     dut: Vec<String>,
     /// Seconds per trial.

@@ -9,7 +9,7 @@
 //! then latency trials at 10, 50 and 90% of PDR; detach and stop the DUT.
 
 use crate::gen::{interleave, DirResult, Direction, Generator, Size, STAMP};
-use crate::rfc2544::{search, Found, Search, TrialResult};
+use crate::rfc2544::{search, search_from, Found, Search, TrialResult};
 use crate::scenario::Scenario;
 use pipelines::dpdk::{Eal, Mempool};
 use serde::Serialize;
@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 
 /// What to run.
 pub struct NdrOpts {
-    /// Scenarios (testpmd only runs xconnect).
+    /// Scenarios (testpmd runs xconnect only, OVS those [`crate::ovs::flows`] has rules for).
     pub scenarios: Vec<Scenario>,
     /// Frame sizes.
     pub sizes: Vec<Size>,
     /// Flow counts.
     pub flows: Vec<u32>,
-    /// Devices under test: "vnfd", "testpmd".
+    /// Devices under test: "vnfd", "testpmd", "ovs".
     pub duts: Vec<String>,
     /// Seconds per trial.
     pub trial_s: f64,
@@ -140,24 +140,29 @@ fn total(res: &[DirResult]) -> TrialResult {
 
 /// The DUT's process; stopped (SIGTERM, then SIGKILL) on drop.
 struct Dut {
-    child: Child,
+    child: Option<Child>,
+    /// OVS-DPDK's processes, when it is the DUT.
+    _ovs: Option<crate::ovs::Ovs>,
     log: PathBuf,
+    /// The vhost-user sockets of its ports `gen` and `sink`.
+    sockets: (PathBuf, PathBuf),
 }
 
 impl Drop for Dut {
     fn drop(&mut self) {
-        let pid = self.child.id() as i32;
+        let Some(child) = self.child.as_mut() else { return };
+        let pid = child.id() as i32;
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(pid, libc::SIGTERM) };
         let until = Instant::now() + Duration::from_secs(5);
         while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(_)) = child.try_wait() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -177,7 +182,13 @@ fn all_cpus(c: &mut Command) -> &mut Command {
     }
 }
 
-fn start_dut(o: &NdrOpts, dut: &str, sc: Scenario, flows: u32, gen: &Path, sink: &Path) -> Result<Dut, String> {
+fn start_dut(o: &NdrOpts, dut: &str, sc: Scenario, flows: u32) -> Result<Dut, String> {
+    if dut == "ovs" {
+        let ovs = crate::ovs::Ovs::start(&o.workdir.join("ovs"), sc, all_cpus)?;
+        let sockets = (ovs.socket("gen"), ovs.socket("sink"));
+        return Ok(Dut { child: None, log: ovs.log.clone(), _ovs: Some(ovs), sockets });
+    }
+    let (gen, sink) = (&o.workdir.join("gen.sock"), &o.workdir.join("sink.sock"));
     let _ = std::fs::remove_file(gen);
     let _ = std::fs::remove_file(sink);
     let log = o.workdir.join(format!("{dut}.log"));
@@ -214,12 +225,12 @@ fn start_dut(o: &NdrOpts, dut: &str, sc: Scenario, flows: u32, gen: &Path, sink:
             .stderr(logf)
             .spawn()
             .map_err(|e| format!("{}: {e}", o.testpmd.display()))?,
-        other => return Err(format!("unknown DUT {other:?} (vnfd, testpmd)")),
+        other => return Err(format!("unknown DUT {other:?} (vnfd, testpmd, ovs)")),
     };
-    let mut d = Dut { child, log };
+    let mut d = Dut { child: Some(child), _ovs: None, log, sockets: (gen.clone(), sink.clone()) };
     let until = Instant::now() + Duration::from_secs(20);
     while !(gen.exists() && sink.exists()) {
-        if let Ok(Some(st)) = d.child.try_wait() {
+        if let Some(Ok(Some(st))) = d.child.as_mut().map(Child::try_wait) {
             return Err(format!("{dut} exited with {st} before its vhost sockets appeared; see {}", d.log.display()));
         }
         if Instant::now() > until {
@@ -273,8 +284,8 @@ fn latency_of(load: f64, dirs: &[Direction], res: &[DirResult]) -> Vec<Latency> 
 fn run_case(o: &NdrOpts, pool: &Mempool, dut: &str, sc: Scenario, size: Size, flows: u32) -> Result<NdrResult, String> {
     let dirs = directions(sc, size, flows, o.bidir)?;
     let steal0 = steal_ticks();
-    let (gs, ss) = (o.workdir.join("gen.sock"), o.workdir.join("sink.sock"));
-    let dut_proc = start_dut(o, dut, sc, flows, &gs, &ss)?;
+    let dut_proc = start_dut(o, dut, sc, flows)?;
+    let (gs, ss) = dut_proc.sockets.clone();
     // Port numbers are per probe; names must be unique in the process.
     static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = SEQ.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
@@ -334,7 +345,8 @@ fn run_case(o: &NdrOpts, pool: &Mempool, dut: &str, sc: Scenario, size: Size, fl
     };
     let mk = |f: &Found| Rate { pps: f.rate_pps, per_direction: vec![], trials: f.trials.len() };
     let ndr_f = search(top, Search { loss: 0.0, precision: o.precision, max_trials: o.max_trials }, &mut trial);
-    let pdr_f = search(top, Search { loss: o.pdr_loss, precision: o.precision, max_trials: o.max_trials }, &mut trial);
+    let pdr_s = Search { loss: o.pdr_loss, precision: o.precision, max_trials: o.max_trials };
+    let pdr_f = search_from(ndr_f.rate_pps, top, pdr_s, &mut trial);
     // Per-direction figures at the found rates: one more trial each.
     let per_dir = |g: &mut Generator, f: &Found| -> Rate {
         let mut r = mk(f);
@@ -390,6 +402,13 @@ pub fn run(o: &NdrOpts) -> Result<(), String> {
         return Err(format!("vnfd not found at {} (build it, or pass --vnfd)", o.vnfd.display()));
     }
     std::fs::create_dir_all(&o.workdir).map_err(|e| format!("{}: {e}", o.workdir.display()))?;
+    let mut duts = o.duts.clone();
+    if duts.iter().any(|d| d == "ovs") {
+        if let Err(e) = crate::ovs::ensure_installed() {
+            eprintln!("vnf-perf: skipping OVS-DPDK: {e}");
+            duts.retain(|d| d != "ovs");
+        }
+    }
     let prefix = format!("vnfperf-gen-{}", std::process::id());
     Eal::init(&[
         "-l",
@@ -426,8 +445,10 @@ pub fn run(o: &NdrOpts) -> Result<(), String> {
     for &sc in &o.scenarios {
         for &size in &o.sizes {
             for &flows in &o.flows {
-                for dut in &o.duts {
-                    if dut == "testpmd" && sc != Scenario::Xconnect {
+                for dut in &duts {
+                    if (dut == "testpmd" && sc != Scenario::Xconnect)
+                        || (dut == "ovs" && crate::ovs::flows(sc).is_none())
+                    {
                         continue;
                     }
                     let r = run_case(o, &pool, dut, sc, size, flows)?;

@@ -56,9 +56,16 @@ pub struct Found {
 /// Binary search between 0 and `max_pps` (the rate the generator reached in the MRR trial).
 /// `max_pps` itself is tried first: a device that forwards everything the generator can
 /// offer passes there and the search ends.
-pub fn search(max_pps: f64, s: Search, mut trial: impl FnMut(f64) -> TrialResult) -> Found {
-    let mut found = Found::default();
-    let (mut lo, mut hi) = (0.0f64, max_pps);
+pub fn search(max_pps: f64, s: Search, trial: impl FnMut(f64) -> TrialResult) -> Found {
+    search_from(0.0, max_pps, s, trial)
+}
+
+/// The same search with `lo_pps` known to pass (PDR starts from the NDR: a rate with no loss
+/// has no more than any loss allowed, as MLRsearch uses). `lo_pps` is reported as found if
+/// nothing higher passes; the search ends early when it reaches `max_pps`.
+pub fn search_from(lo_pps: f64, max_pps: f64, s: Search, mut trial: impl FnMut(f64) -> TrialResult) -> Found {
+    let mut found = Found { rate_pps: lo_pps, ..Found::default() };
+    let (mut lo, mut hi) = (lo_pps.min(max_pps), max_pps);
     let mut rate = max_pps;
     for _ in 0..s.max_trials.max(1) {
         let r = trial(rate);
@@ -111,6 +118,23 @@ mod tests {
         assert!(ndr.rate_pps <= 4e6, "{}", ndr.rate_pps);
         assert!(pdr.rate_pps > 4e6 && pdr.rate_pps <= 4e6 / 0.995 + 1.0, "{}", pdr.rate_pps);
         assert!(pdr.at.loss() <= 0.005 && pdr.at.loss() > 0.0);
+    }
+
+    #[test]
+    fn pdr_from_the_ndr_never_ends_below_it() {
+        // A device whose every trial above 1M loses 1%: the PDR search alone finds ~1M,
+        // and started from a (lucky) NDR of 2M it keeps 2M.
+        let noisy = |r: f64| {
+            let offered = r as u64;
+            let received = if r > 1e6 { offered - offered / 100 } else { offered };
+            TrialResult { offered, received, offered_pps: r }
+        };
+        let s = Search { loss: 0.005, precision: 0.01, max_trials: 20 };
+        let f = search_from(2e6, 8e6, s, noisy);
+        assert_eq!(f.rate_pps, 2e6);
+        assert!(f.trials.iter().all(|(r, _)| *r >= 2e6));
+        let alone = search(8e6, s, noisy);
+        assert!(alone.rate_pps <= 1e6 && alone.rate_pps > 0.9e6, "{}", alone.rate_pps);
     }
 
     #[test]

@@ -1,0 +1,205 @@
+//! OVS-DPDK as a device under test beside vnfd, in the same run: Debian's
+//! `openvswitch-switch-dpdk` (3.1 on bookworm) with a private ovsdb and `ovs-vswitchd` in a
+//! directory of its own (nothing of the system's Open vSwitch is touched), one userspace
+//! (`netdev`) bridge, two `dpdkvhostuser` ports (`gen` = OpenFlow port 1, `sink` = 2) whose
+//! sockets the generator attaches to, one PMD thread on CPU 1 and its main thread on CPU 0,
+//! as vnfd runs. Each scenario is the OpenFlow rules that do the same work.
+
+use crate::scenario::Scenario;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The DPDK build of ovs-vswitchd in Debian's package.
+pub const VSWITCHD: &str = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk";
+const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
+
+/// Makes sure OVS-DPDK is installed: installs Debian's package when it is missing (apt, as
+/// root); an error says why it cannot be run.
+pub fn ensure_installed() -> Result<(), String> {
+    if Path::new(VSWITCHD).exists() && Path::new(SCHEMA).exists() {
+        return Ok(());
+    }
+    eprintln!("vnf-perf: OVS-DPDK is not installed; installing Debian's openvswitch-switch-dpdk");
+    let st = Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends", "openvswitch-switch-dpdk"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("apt-get: {e}"))?;
+    if !st.success() || !Path::new(VSWITCHD).exists() {
+        return Err(format!("apt-get install openvswitch-switch-dpdk failed ({st}); {VSWITCHD} is missing"));
+    }
+    // The package starts the system's Open vSwitch; it is not needed (ours runs privately).
+    let _ = Command::new("sh").args(["-c", "service openvswitch-switch stop >/dev/null 2>&1"]).status();
+    Ok(())
+}
+
+/// The OpenFlow rules for `sc` on bridge `br0` (gen = port 1, sink = port 2), or None when
+/// OVS cannot express the scenario here (yet).
+pub fn flows(sc: Scenario) -> Option<Vec<&'static str>> {
+    Some(match sc {
+        Scenario::Xconnect => vec!["in_port=1,actions=output:2"],
+        // Trunk in (tag 10), access out: pop.
+        Scenario::L2Pop => vec!["in_port=1,dl_vlan=10,actions=strip_vlan,output:2"],
+        // Access in, trunk out: push tag 10.
+        Scenario::L2Push => vec!["in_port=1,actions=push_vlan:0x8100,mod_vlan_vid:10,output:2"],
+        _ => return None,
+    })
+}
+
+/// A private OVS-DPDK: ovsdb-server and ovs-vswitchd, stopped on drop.
+pub struct Ovs {
+    dir: PathBuf,
+    db: Option<Child>,
+    vswitchd: Option<Child>,
+    /// ovs-vswitchd's log.
+    pub log: PathBuf,
+}
+
+impl Ovs {
+    /// The vhost-user socket of port `name`.
+    pub fn socket(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn env(&self, c: &mut Command) {
+        for v in ["OVS_RUNDIR", "OVS_DBDIR", "OVS_LOGDIR", "OVS_SYSCONFDIR"] {
+            c.env(v, &self.dir);
+        }
+    }
+
+    fn vsctl(&self, args: &[&str]) -> Result<String, String> {
+        let mut c = Command::new("ovs-vsctl");
+        self.env(&mut c);
+        let out = c
+            .arg(format!("--db=unix:{}", self.dir.join("db.sock").display()))
+            .args(["--timeout=20"])
+            .args(args)
+            .output()
+            .map_err(|e| format!("ovs-vsctl: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("ovs-vsctl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn ofctl(&self, args: &[&str]) -> Result<(), String> {
+        let mut c = Command::new("ovs-ofctl");
+        self.env(&mut c);
+        let out = c.args(args).output().map_err(|e| format!("ovs-ofctl: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("ovs-ofctl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        Ok(())
+    }
+
+    /// Starts OVS-DPDK in `dir` (emptied first) with the rules of `sc`; returns once both
+    /// vhost-user sockets exist. `spawn` sets up each process (CPU affinity).
+    pub fn start(dir: &Path, sc: Scenario, spawn: fn(&mut Command) -> &mut Command) -> Result<Ovs, String> {
+        let rules = flows(sc).ok_or_else(|| format!("OVS: no rules for scenario {} yet", sc.name()))?;
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut o = Ovs { dir: dir.to_owned(), db: None, vswitchd: None, log: dir.join("ovs-vswitchd.log") };
+        let db = dir.join("conf.db");
+        let st = Command::new("ovsdb-tool")
+            .args(["create", db.to_str().unwrap_or_default(), SCHEMA])
+            .status()
+            .map_err(|e| format!("ovsdb-tool: {e}"))?;
+        if !st.success() {
+            return Err(format!("ovsdb-tool create {}: {st}", db.display()));
+        }
+        let mut c = Command::new("ovsdb-server");
+        o.env(&mut c);
+        o.db = Some(
+            spawn(&mut c)
+                .arg(&db)
+                .arg(format!("--remote=punix:{}", dir.join("db.sock").display()))
+                .arg(format!("--unixctl={}", dir.join("ovsdb.ctl").display()))
+                .arg(format!("--log-file={}", dir.join("ovsdb-server.log").display()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("ovsdb-server: {e}"))?,
+        );
+        let until = Instant::now() + Duration::from_secs(10);
+        while !dir.join("db.sock").exists() {
+            if Instant::now() > until {
+                return Err(format!("ovsdb-server: no socket after 10 s; see {}", dir.display()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let prefix = format!("vnfperf-ovs-{}", std::process::id());
+        o.vsctl(&["--no-wait", "init"])?;
+        o.vsctl(&[
+            "--no-wait",
+            "set",
+            "Open_vSwitch",
+            ".",
+            "other_config:dpdk-init=true",
+            "other_config:dpdk-lcore-mask=0x1",
+            "other_config:pmd-cpu-mask=0x2",
+            "other_config:dpdk-socket-mem=512",
+            &format!("other_config:dpdk-extra=--in-memory --no-pci --file-prefix {prefix}"),
+        ])?;
+        let mut c = Command::new(VSWITCHD);
+        o.env(&mut c);
+        o.vswitchd = Some(
+            spawn(&mut c)
+                .arg(format!("unix:{}", dir.join("db.sock").display()))
+                .arg(format!("--unixctl={}", dir.join("ovs-vswitchd.ctl").display()))
+                .arg(format!("--log-file={}", o.log.display()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("{VSWITCHD}: {e}"))?,
+        );
+        o.vsctl(&["add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev"])?;
+        for (name, ofport) in [("gen", "1"), ("sink", "2")] {
+            o.vsctl(&[
+                "add-port",
+                "br0",
+                name,
+                "--",
+                "set",
+                "Interface",
+                name,
+                "type=dpdkvhostuser",
+                &format!("ofport_request={ofport}"),
+            ])?;
+        }
+        o.ofctl(&["del-flows", "br0"])?;
+        for r in rules {
+            o.ofctl(&["add-flow", "br0", r])?;
+        }
+        let until = Instant::now() + Duration::from_secs(20);
+        while !(o.socket("gen").exists() && o.socket("sink").exists()) {
+            if let Some(Ok(Some(st))) = o.vswitchd.as_mut().map(Child::try_wait) {
+                return Err(format!("ovs-vswitchd exited with {st}; see {}", o.log.display()));
+            }
+            if Instant::now() > until {
+                return Err(format!("ovs-vswitchd: no vhost-user sockets after 20 s; see {}", o.log.display()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(o)
+    }
+}
+
+impl Drop for Ovs {
+    fn drop(&mut self) {
+        for c in [self.vswitchd.take(), self.db.take()].into_iter().flatten() {
+            let mut c = c;
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let until = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < until && !matches!(c.try_wait(), Ok(Some(_))) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
