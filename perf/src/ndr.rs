@@ -150,19 +150,9 @@ struct Dut {
 
 impl Drop for Dut {
     fn drop(&mut self) {
-        let Some(child) = self.child.as_mut() else { return };
-        let pid = child.id() as i32;
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let until = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(c) = self.child.as_mut() {
+            crate::ovs::stop(c);
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
 

@@ -190,16 +190,23 @@ impl Ovs {
 
 impl Drop for Ovs {
     fn drop(&mut self) {
-        for c in [self.vswitchd.take(), self.db.take()].into_iter().flatten() {
-            let mut c = c;
-            // SAFETY: kill(2) on our own child's pid.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let until = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < until && !matches!(c.try_wait(), Ok(Some(_))) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+        for mut c in [self.vswitchd.take(), self.db.take()].into_iter().flatten() {
+            stop(&mut c);
         }
     }
+}
+
+/// Stops a child as an operator would: SIGTERM, up to 5 s to exit, then SIGKILL.
+pub fn stop(c: &mut Child) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        if let Ok(Some(_)) = c.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
 }
