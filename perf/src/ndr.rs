@@ -15,7 +15,7 @@ use pipelines::dpdk::{Eal, Mempool};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What to run.
 pub struct NdrOpts {
@@ -218,16 +218,7 @@ fn start_dut(o: &NdrOpts, dut: &str, sc: Scenario, flows: u32) -> Result<Dut, St
         other => return Err(format!("unknown DUT {other:?} (vnfd, testpmd, ovs)")),
     };
     let mut d = Dut { child: Some(child), _ovs: None, log, sockets: (gen.clone(), sink.clone()) };
-    let until = Instant::now() + Duration::from_secs(20);
-    while !(gen.exists() && sink.exists()) {
-        if let Some(Ok(Some(st))) = d.child.as_mut().map(Child::try_wait) {
-            return Err(format!("{dut} exited with {st} before its vhost sockets appeared; see {}", d.log.display()));
-        }
-        if Instant::now() > until {
-            return Err(format!("{dut}: no vhost sockets after 20 s; see {}", d.log.display()));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::ovs::wait_for(&[gen, sink], d.child.as_mut(), dut, &d.log)?;
     Ok(d)
 }
 

@@ -123,13 +123,7 @@ impl Ovs {
                 .spawn()
                 .map_err(|e| format!("ovsdb-server: {e}"))?,
         );
-        let until = Instant::now() + Duration::from_secs(10);
-        while !dir.join("db.sock").exists() {
-            if Instant::now() > until {
-                return Err(format!("ovsdb-server: no socket after 10 s; see {}", dir.display()));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for(&[&dir.join("db.sock")], o.db.as_mut(), "ovsdb-server", &dir.join("ovsdb-server.log"))?;
         let prefix = format!("vnfperf-ovs-{}", std::process::id());
         o.vsctl(&["--no-wait", "init"])?;
         o.vsctl(&[
@@ -174,16 +168,8 @@ impl Ovs {
         for r in rules {
             o.ofctl(&["add-flow", "br0", r])?;
         }
-        let until = Instant::now() + Duration::from_secs(20);
-        while !(o.socket("gen").exists() && o.socket("sink").exists()) {
-            if let Some(Ok(Some(st))) = o.vswitchd.as_mut().map(Child::try_wait) {
-                return Err(format!("ovs-vswitchd exited with {st}; see {}", o.log.display()));
-            }
-            if Instant::now() > until {
-                return Err(format!("ovs-vswitchd: no vhost-user sockets after 20 s; see {}", o.log.display()));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (gen, sink) = (o.socket("gen"), o.socket("sink"));
+        wait_for(&[&gen, &sink], o.vswitchd.as_mut(), "ovs-vswitchd", &o.log)?;
         Ok(o)
     }
 }
@@ -194,6 +180,22 @@ impl Drop for Ovs {
             stop(&mut c);
         }
     }
+}
+
+/// Waits up to 20 s for the sockets `paths` that `what` (running as `child`) creates; an
+/// error names the program and its log when it exits first or they do not appear.
+pub fn wait_for(paths: &[&Path], mut child: Option<&mut Child>, what: &str, log: &Path) -> Result<(), String> {
+    let until = Instant::now() + Duration::from_secs(20);
+    while !paths.iter().all(|p| p.exists()) {
+        if let Some(Ok(Some(st))) = child.as_mut().map(|c| c.try_wait()) {
+            return Err(format!("{what} exited with {st} before its sockets appeared; see {}", log.display()));
+        }
+        if Instant::now() > until {
+            return Err(format!("{what}: no sockets after 20 s ({paths:?}); see {}", log.display()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 /// Stops a child as an operator would: SIGTERM, up to 5 s to exit, then SIGKILL.
