@@ -19,6 +19,7 @@
 //! A frame the generator's tx queue refuses counts as offered and lost: with a NIC as the
 //! generator's port it would have been the device's rx miss.
 
+use crate::frame::{delivered_key, flow_hash, Hosts};
 use crate::rfc2544::TrialResult;
 use hdrhistogram::Histogram;
 use pipelines::dpdk::{rdtsc, tsc_hz, Burst, Mbuf, Mempool, Port, PortConf, RxQueue, TxQueue};
@@ -141,8 +142,23 @@ pub struct Direction {
     pub tx: usize,
     /// Index of the generator port that receives.
     pub rx: usize,
-    /// The frames, sent in order and over again (their last [`STAMP`] bytes are overwritten).
-    pub frames: Vec<Vec<u8>>,
+    /// The frames per tx queue (a flow's frames all go to one queue, by [`flow_hash`]),
+    /// sent in order and over again (their last [`STAMP`] bytes are overwritten).
+    pub queues: Vec<Vec<Vec<u8>>>,
+    /// The hosts the frames come from: the `tx` port answers ARP for them.
+    pub hosts: Hosts,
+}
+
+impl Direction {
+    /// A direction sending `frames` over `queues` tx queues of port `tx`.
+    pub fn new(name: &str, tx: usize, rx: usize, frames: &[Vec<u8>], queues: usize) -> Direction {
+        let mut by_q = vec![Vec::new(); queues.max(1)];
+        for f in frames {
+            by_q[flow_hash(f) as usize % queues.max(1)].push(f.clone());
+        }
+        by_q.retain(|q| !q.is_empty());
+        Direction { name: name.into(), tx, rx, queues: by_q, hosts: Hosts::of(frames) }
+    }
 }
 
 /// What one direction of a trial gave.
@@ -163,22 +179,27 @@ pub struct DirResult {
 /// The generator: its ports, queues and mbuf pool.
 pub struct Generator<'p> {
     ports: Vec<Port>,
-    rx: Vec<RxQueue>,
-    tx: Vec<TxQueue>,
+    rx: Vec<Vec<RxQueue>>,
+    tx: Vec<Vec<TxQueue>>,
     pool: &'p Mempool,
     trial: u8,
+    /// ARP requests answered so far.
+    pub arp_replies: u64,
+    /// With `Some((n, frames))`, the next trial keeps a copy of each distinct frame (by
+    /// [`delivered_key`]) its first direction receives, in arrival order, up to `n`.
+    pub capture: Option<(usize, Vec<Vec<u8>>)>,
 }
 
 impl<'p> Generator<'p> {
-    /// Probes, configures and starts one port per devargs (EAL must be up), then waits up
-    /// to `wait` for every link to come up.
-    pub fn new(devargs: &[String], pool: &'p Mempool, wait: Duration) -> Result<Generator<'p>, String> {
-        let mut g = Generator { ports: vec![], rx: vec![], tx: vec![], pool, trial: 0 };
+    /// Probes, configures and starts one port per devargs with `queues` rx and tx queues
+    /// (EAL must be up), then waits up to `wait` for every link to come up.
+    pub fn new(devargs: &[String], queues: u16, pool: &'p Mempool, wait: Duration) -> Result<Generator<'p>, String> {
+        let mut g = Generator { ports: vec![], rx: vec![], tx: vec![], pool, trial: 0, arp_replies: 0, capture: None };
         for d in devargs {
             let mut p = Port::probe(d).map_err(|e| e.to_string())?;
             let conf = PortConf {
-                rx_queues: 1,
-                tx_queues: 1,
+                rx_queues: queues,
+                tx_queues: queues,
                 rx_desc: 4096,
                 tx_desc: 4096,
                 mtu: None,
@@ -187,8 +208,10 @@ impl<'p> Generator<'p> {
             };
             p.configure(&conf, g.pool).map_err(|e| e.to_string())?;
             p.start().map_err(|e| e.to_string())?;
-            g.rx.push(p.take_rx_queue(0).ok_or("rx queue 0 taken")?);
-            g.tx.push(p.take_tx_queue(0).ok_or("tx queue 0 taken")?);
+            let rx = (0..queues).map(|q| p.take_rx_queue(q).ok_or(format!("rx queue {q} taken")));
+            g.rx.push(rx.collect::<Result<_, _>>()?);
+            let tx = (0..queues).map(|q| p.take_tx_queue(q).ok_or(format!("tx queue {q} taken")));
+            g.tx.push(tx.collect::<Result<_, _>>()?);
             g.ports.push(p);
         }
         let until = Instant::now() + wait;
@@ -208,7 +231,7 @@ impl<'p> Generator<'p> {
         let mut n = 0;
         let until = Instant::now() + Duration::from_millis(20);
         while Instant::now() < until {
-            for q in &self.rx {
+            for q in self.rx.iter().flatten() {
                 n += q.rx(&mut b, 32) as u64;
                 b.free_all();
             }
@@ -219,6 +242,7 @@ impl<'p> Generator<'p> {
     /// Runs one trial: `dirs` together at `rate_pps` frames per second in total (split evenly;
     /// 0: as fast as the tx queues take them) for `secs`, then receives until nothing came for
     /// 10 ms (at most 200 ms). With `latency`, every stamped frame's one-way delay is recorded.
+    /// ARP requests for a direction's hosts are answered on its tx port throughout.
     pub fn trial(&mut self, dirs: &[Direction], rate_pps: f64, secs: f64, latency: bool) -> Vec<DirResult> {
         self.trial = self.trial.wrapping_add(1);
         let id = self.trial;
@@ -234,42 +258,70 @@ impl<'p> Generator<'p> {
                 latency: latency.then(|| Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")),
             })
             .collect();
-        // Which direction a port's received frames belong to.
+        // Which direction a port's received frames belong to, and whose hosts it answers for.
         let mut by_rx = vec![usize::MAX; self.ports.len()];
+        let mut hosts: Vec<Option<&Hosts>> = vec![None; self.ports.len()];
         for (i, d) in dirs.iter().enumerate() {
             by_rx[d.rx] = i;
+            hosts[d.tx] = Some(&d.hosts);
         }
-        let mut next = vec![0usize; dirs.len()];
+        let mut capture = self.capture.take();
+        let mut seen = std::collections::HashSet::new();
+        let mut arp_replies = 0u64;
+        // Per direction: the next queue to send on, and each queue's next frame.
+        let mut next_q = vec![0usize; dirs.len()];
+        let mut next: Vec<Vec<usize>> = dirs.iter().map(|d| vec![0; d.queues.len()]).collect();
         let mut burst = Burst::default();
         let mut inb = Burst::default();
         let start = rdtsc();
         let end = start + (secs * hz as f64) as u64;
         let ns_per_tick = 1e9 / hz as f64;
-        let rx_all = |inb: &mut Burst, res: &mut Vec<DirResult>, now: u64| -> usize {
+        let (rxq, txq, pool) = (&self.rx, &self.tx, self.pool);
+        let mut rx_all = |inb: &mut Burst, res: &mut Vec<DirResult>, now: u64| -> usize {
             let mut got = 0;
-            for (p, q) in self.rx.iter().enumerate() {
-                let n = q.rx(inb, 32);
-                if n == 0 {
-                    continue;
-                }
-                got += n;
-                let Some(r) = res.get_mut(by_rx[p]) else {
-                    inb.free_all();
-                    continue;
-                };
-                for m in inb.mbufs() {
-                    match read_stamp(m.data()) {
-                        Some((t, tsc)) if t == id => {
-                            r.result.received += 1;
-                            if let Some(h) = r.latency.as_mut() {
-                                let _ = h.record(((now.saturating_sub(tsc)) as f64 * ns_per_tick) as u64);
+            for (p, qs) in rxq.iter().enumerate() {
+                for q in qs {
+                    let n = q.rx(inb, 32);
+                    if n == 0 {
+                        continue;
+                    }
+                    got += n;
+                    let dir = by_rx[p];
+                    let mut replies = Burst::default();
+                    for m in inb.mbufs() {
+                        let data = m.data();
+                        let st = read_stamp(data);
+                        if st.is_none() {
+                            if let Some(a) = hosts[p].and_then(|h| h.arp_reply(data)) {
+                                if let Some(m) = Mbuf::from_bytes(pool, &a) {
+                                    let _ = replies.push(m);
+                                }
+                                continue;
                             }
                         }
-                        Some(_) => r.late += 1,
-                        None => r.foreign += 1,
+                        let Some(r) = res.get_mut(dir) else { continue };
+                        match st {
+                            Some((t, tsc)) if t == id => {
+                                r.result.received += 1;
+                                if let Some(h) = r.latency.as_mut() {
+                                    let _ = h.record(((now.saturating_sub(tsc)) as f64 * ns_per_tick) as u64);
+                                }
+                                if let Some((max, c)) = capture.as_mut() {
+                                    if dir == 0 && c.len() < *max && seen.insert(delivered_key(data, STAMP)) {
+                                        c.push(data.to_vec());
+                                    }
+                                }
+                            }
+                            Some(_) => r.late += 1,
+                            None => r.foreign += 1,
+                        }
+                    }
+                    inb.free_all();
+                    if !replies.is_empty() {
+                        arp_replies += txq[p][0].tx(&mut replies) as u64;
+                        replies.free_all();
                     }
                 }
-                inb.free_all();
             }
             got
         };
@@ -285,20 +337,25 @@ impl<'p> Generator<'p> {
                 } else {
                     32
                 };
-                if due == 0 {
+                if due == 0 || d.queues.is_empty() {
                     continue;
                 }
+                // Bursts take turns over the queues (a NIC's RSS spreads flows the same way).
+                let q = next_q[i];
+                next_q[i] = (q + 1) % d.queues.len();
+                let frames = &d.queues[q];
+                let at = &mut next[i][q];
                 for _ in 0..due {
-                    let f = &d.frames[next[i]];
-                    next[i] = if next[i] + 1 == d.frames.len() { 0 } else { next[i] + 1 };
-                    let Some(mut m) = Mbuf::from_bytes(self.pool, f) else { break };
+                    let f = &frames[*at];
+                    *at = if *at + 1 == frames.len() { 0 } else { *at + 1 };
+                    let Some(mut m) = Mbuf::from_bytes(pool, f) else { break };
                     stamp(m.data_mut(), id, now);
                     if burst.push(m).is_err() {
                         break;
                     }
                 }
                 let n = burst.len() as u64;
-                let sent = self.tx[d.tx].tx(&mut burst) as u64;
+                let sent = txq[d.tx][q % txq[d.tx].len()].tx(&mut burst) as u64;
                 res[i].result.offered += n;
                 res[i].refused += n - sent;
                 burst.free_all();
@@ -317,6 +374,8 @@ impl<'p> Generator<'p> {
         for r in &mut res {
             r.result.offered_pps = r.result.offered as f64 / elapsed.max(1e-9);
         }
+        self.capture = capture;
+        self.arp_replies += arp_replies;
         res
     }
 

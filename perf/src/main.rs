@@ -11,6 +11,7 @@
 //! the sink's tx rate sampled once a second after a warm-up; cycles/packet is the forwarding
 //! core's busy cycles over its packets (testpmd: `--record-core-cycles`).
 
+mod frame;
 mod gen;
 mod ndr;
 mod ovs;
@@ -132,7 +133,8 @@ struct NdrArgs {
     flows: Vec<u32>,
     /// Devices under test (comma separated): vnfd, testpmd (io, xconnect only), ovs
     /// (OVS-DPDK, Debian's openvswitch-switch-dpdk, installed when missing or skipped with
-    /// a message; xconnect, l2-pop, l2-push).
+    /// a message; xconnect, l2-pop, l2-push, route, nat: OpenFlow rules doing the same work,
+    /// conntrack with SNAT for nat).
     #[arg(long, value_delimiter = ',', default_value = "vnfd,testpmd")]
     dut: Vec<String>,
     /// Seconds per trial.
@@ -147,9 +149,19 @@ struct NdrArgs {
     /// Loss share PDR allows (CSIT: 0.5%).
     #[arg(long, default_value_t = 0.005)]
     pdr_loss: f64,
-    /// Send both ways (xconnect).
+    /// Send both ways: the reverse direction (sink -> gen) is the replies to the frames the
+    /// forward one delivered in the warm-up (MACs, addresses and ports swapped; VXLAN keeps its
+    /// tunnel ports), so NAT replies go to the translated addresses and the DUT's
+    /// established/reply path is what is measured; the generator answers the DUT's ARP
+    /// requests for the hosts it stands for.
     #[arg(long)]
     bidir: bool,
+    /// Forwarding cores of the DUT to run each case with (comma separated): vnfd workers,
+    /// testpmd forwarding cores, OVS PMD threads; each port gets as many queues, and the
+    /// generator spreads its flows over them by a hash of addresses and ports (as RSS).
+    /// On a 2-core machine the second one shares CPU 0 with the generator.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    workers: Vec<u32>,
     /// Skip the latency trials.
     #[arg(long)]
     no_latency: bool,
@@ -189,6 +201,7 @@ fn ndr_cmd(a: NdrArgs) -> Result<(), String> {
         max_trials: a.max_trials,
         pdr_loss: a.pdr_loss,
         bidir: a.bidir,
+        workers: a.workers.into_iter().map(|w| w.clamp(1, 8)).collect(),
         no_latency: a.no_latency,
         retries: a.retries,
         tx_retries: a.tx_retries,

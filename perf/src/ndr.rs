@@ -35,8 +35,10 @@ pub struct NdrOpts {
     pub max_trials: u32,
     /// PDR loss share.
     pub pdr_loss: f64,
-    /// Traffic both ways (xconnect only).
+    /// Traffic both ways: the reverse direction replies to what came out of the forward one.
     pub bidir: bool,
+    /// Worker counts to run the DUT with (each its own case).
+    pub workers: Vec<u32>,
     /// Skip the latency trials.
     pub no_latency: bool,
     /// Times a losing search trial is run again (the first run without loss counts).
@@ -98,6 +100,8 @@ pub struct NdrResult {
     pub mean_frame: f64,
     /// Flows.
     pub flows: u32,
+    /// The DUT's forwarding cores (workers, PMD threads).
+    pub workers: u32,
     /// Directions.
     pub directions: usize,
     /// Trial seconds.
@@ -114,6 +118,8 @@ pub struct NdrResult {
     pub gen_mbufs_out: u32,
     /// Search trials run again (--retries).
     pub trials_repeated: u32,
+    /// ARP requests of the DUT the generator answered.
+    pub arp_replies: u64,
     /// Ticks (1/100 s) the hypervisor stole from the VM's CPUs during the case.
     pub steal_ticks: u64,
 }
@@ -172,9 +178,19 @@ fn all_cpus(c: &mut Command) -> &mut Command {
     }
 }
 
-fn start_dut(o: &NdrOpts, dut: &str, sc: Scenario, flows: u32) -> Result<Dut, String> {
+/// EAL's lcore layout for a DUT with `workers` forwarding lcores: main lcore 0 and lcore 1
+/// on CPUs 0 and 1; on this 2-core VM a second worker (lcore 2) shares CPU 0 with the main
+/// lcore and the generator.
+fn lcores(workers: u32) -> String {
+    // The machine's CPUs, not this process's (EAL pinned it to one).
+    // SAFETY: sysconf(3) reads a system value.
+    let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u32;
+    (0..=workers).map(|l| format!("{l}@{}", l % cpus)).collect::<Vec<_>>().join(",")
+}
+
+fn start_dut(o: &NdrOpts, dut: &str, sc: Scenario, flows: u32, workers: u32) -> Result<Dut, String> {
     if dut == "ovs" {
-        let ovs = crate::ovs::Ovs::start(&o.workdir.join("ovs"), sc, all_cpus)?;
+        let ovs = crate::ovs::Ovs::start(&o.workdir.join("ovs"), sc, workers, all_cpus)?;
         let sockets = (ovs.socket("gen"), ovs.socket("sink"));
         return Ok(Dut { child: None, log: ovs.log.clone(), _ovs: Some(ovs), sockets });
     }
@@ -184,31 +200,40 @@ fn start_dut(o: &NdrOpts, dut: &str, sc: Scenario, flows: u32) -> Result<Dut, St
     let log = o.workdir.join(format!("{dut}.log"));
     let logf = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     let prefix = format!("vnfperf-{dut}-{}", std::process::id());
-    let vhost = |i: u32, p: &Path| format!("net_vhost{i},iface={},queues=1", p.display());
+    let vhost = |i: u32, p: &Path| format!("net_vhost{i},iface={},queues={workers}", p.display());
+    let lc = lcores(workers);
     let child = match dut {
         "vnfd" => {
             let mut cfg = sc.config(flows, &vhost(0, gen), &vhost(1, sink), 32767, 2176);
+            let list: Vec<String> = (1..=workers).map(|w| w.to_string()).collect();
+            cfg = cfg.replace("workers = [1]\n", &format!("workers = [{}]\n", list.join(", ")));
+            let q = format!("\nrx_queues = {workers}\n");
+            cfg = cfg
+                .replace("name = \"gen\"\n", &format!("name = \"gen\"{q}"))
+                .replace("name = \"sink\"\n", &format!("name = \"sink\"{q}"));
             if let Some(n) = o.tx_retries {
                 cfg = cfg.replace("name = \"gen\"\n", &format!("name = \"gen\"\ntx_retries = {n}\n"));
                 cfg = cfg.replace("name = \"sink\"\n", &format!("name = \"sink\"\ntx_retries = {n}\n"));
             }
             cfg.push_str(&format!(
-                "\n[eal]\nargs = [\"--in-memory\", \"--no-pci\", \"--file-prefix\", \"{prefix}\", \"--log-level\", \"lib.eal:warning\"]\n"
+                "\n[eal]\nargs = [\"--lcores\", \"{lc}\", \"--in-memory\", \"--no-pci\", \"--file-prefix\", \"{prefix}\", \"--log-level\", \"lib.eal:warning\"]\n"
             ));
             let path = o.workdir.join("vnfd-ndr.toml");
             std::fs::write(&path, cfg).map_err(|e| e.to_string())?;
             all_cpus(&mut Command::new(&o.vnfd))
                 .args(["--config", path.to_str().unwrap_or_default()])
+                .args(["--control", o.workdir.join("vnfd.sock").to_str().unwrap_or_default()])
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
+                .stdout(logf.try_clone().map_err(|e| e.to_string())?)
                 .stderr(logf)
                 .spawn()
                 .map_err(|e| format!("{}: {e}", o.vnfd.display()))?
         }
         "testpmd" => all_cpus(&mut Command::new(&o.testpmd))
-            .args(["-l", "0,1", "--main-lcore", "0", "--in-memory", "--no-pci", "--file-prefix", &prefix])
+            .args(["--lcores", &lc, "--main-lcore", "0", "--in-memory", "--no-pci", "--file-prefix", &prefix])
             .args(["--log-level", "lib.eal:warning", "--vdev", &vhost(0, gen), "--vdev", &vhost(1, sink), "--"])
-            .args(["--forward-mode=io", "--nb-cores=1", "--burst=32", "--rxd=1024", "--txd=1024"])
+            .args(["--forward-mode=io", &format!("--nb-cores={workers}"), &format!("--rxq={workers}")])
+            .args([&format!("--txq={workers}"), "--burst=32", "--rxd=1024", "--txd=1024"])
             .args(["--total-num-mbufs=32767", "--stats-period", "3600"])
             .stdin(Stdio::null())
             .stdout(logf.try_clone().map_err(|e| e.to_string())?)
@@ -222,8 +247,8 @@ fn start_dut(o: &NdrOpts, dut: &str, sc: Scenario, flows: u32) -> Result<Dut, St
     Ok(d)
 }
 
-/// The directions of a case: gen -> sink, and sink -> gen with `bidir`.
-fn directions(sc: Scenario, size: Size, flows: u32, bidir: bool) -> Result<Vec<Direction>, String> {
+/// The frames of a case's forward direction (gen -> sink), sizes interleaved.
+fn forward_frames(sc: Scenario, size: Size, flows: u32) -> Result<Vec<Vec<u8>>, String> {
     let pattern = size.pattern();
     let mut sizes: Vec<usize> = pattern.clone();
     sizes.sort_unstable();
@@ -233,14 +258,7 @@ fn directions(sc: Scenario, size: Size, flows: u32, bidir: bool) -> Result<Vec<D
     if let Some(f) = frames.iter().find(|f| f.len() < STAMP + 42) {
         return Err(format!("a {}-byte frame has no room for the {STAMP}-byte stamp", f.len()));
     }
-    let mut dirs = vec![Direction { name: "gen->sink".into(), tx: 0, rx: 1, frames: frames.clone() }];
-    if bidir {
-        if sc != Scenario::Xconnect {
-            return Err(format!("--bidir: only xconnect has a reverse direction so far, not {}", sc.name()));
-        }
-        dirs.push(Direction { name: "sink->gen".into(), tx: 1, rx: 0, frames });
-    }
-    Ok(dirs)
+    Ok(frames)
 }
 
 fn latency_of(load: f64, dirs: &[Direction], res: &[DirResult]) -> Vec<Latency> {
@@ -262,24 +280,65 @@ fn latency_of(load: f64, dirs: &[Direction], res: &[DirResult]) -> Vec<Latency> 
         .collect()
 }
 
-fn run_case(o: &NdrOpts, pool: &Mempool, dut: &str, sc: Scenario, size: Size, flows: u32) -> Result<NdrResult, String> {
-    let dirs = directions(sc, size, flows, o.bidir)?;
+#[allow(clippy::too_many_arguments)]
+fn run_case(
+    o: &NdrOpts,
+    pool: &Mempool,
+    dut: &str,
+    sc: Scenario,
+    size: Size,
+    flows: u32,
+    workers: u32,
+) -> Result<NdrResult, String> {
+    let frames = forward_frames(sc, size, flows)?;
     let steal0 = steal_ticks();
-    let dut_proc = start_dut(o, dut, sc, flows)?;
+    let dut_proc = start_dut(o, dut, sc, flows, workers)?;
     let (gs, ss) = dut_proc.sockets.clone();
     // Port numbers are per probe; names must be unique in the process.
     static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = SEQ.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
     let dev = |i: u32, p: &Path| {
-        format!("net_virtio_user{},path={},queues=1,queue_size=4096,speed=10000", n + i, p.display())
+        format!("net_virtio_user{},path={},queues={workers},queue_size=4096,speed=10000", n + i, p.display())
     };
-    let mut g = Generator::new(&[dev(0, &gs), dev(1, &ss)], pool, Duration::from_secs(20))
+    let queues = workers as u16;
+    let mut g = Generator::new(&[dev(0, &gs), dev(1, &ss)], queues, pool, Duration::from_secs(20))
         .map_err(|e| format!("{e}; see {}", dut_proc.log.display()))?;
     g.drain();
-    // Warm-up: tables filled, both sides' rings and caches touched.
-    let warm = g.trial(&dirs, 0.0, o.trial_s.clamp(0.2, 1.0), false);
-    if total(&warm).received == 0 {
-        return Err(format!("{dut} forwarded nothing in the warm-up trial; see {}", dut_proc.log.display()));
+    // Warm-up: tables filled, both sides' rings and caches touched. With --bidir it keeps
+    // what the forward direction delivered: the reverse direction is the replies to those
+    // frames (addresses and ports swapped), as the hosts behind the sink would send them,
+    // so a NAT's translated ports are what the replies go to.
+    let mut dirs = vec![Direction::new("gen->sink", 0, 1, &frames, queues.into())];
+    let warm_s = o.trial_s.clamp(0.2, 1.0);
+    g.capture = o.bidir.then(|| (frames.len().min(1 << 20), vec![]));
+    // A DUT may still be setting up its queues when the links are up (OVS assigns rx
+    // queues to PMDs once every queue pair is enabled): warm up until frames come back.
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while total(&g.trial(&dirs, 0.0, warm_s, false)).received == 0 {
+        if std::time::Instant::now() > until {
+            return Err(format!("{dut} forwarded nothing in 10 s of warm-up; see {}", dut_proc.log.display()));
+        }
+    }
+    if let Some((_, got)) = g.capture.take() {
+        let replies: Vec<Vec<u8>> = got.iter().filter_map(|f| crate::frame::reflect(f)).collect();
+        if std::env::var_os("VNF_PERF_VERBOSE").is_some() {
+            for f in got.iter().take(4) {
+                eprintln!("delivered: {}", f[..f.len().min(64)].iter().map(|b| format!("{b:02x}")).collect::<String>());
+            }
+        }
+        if replies.is_empty() {
+            return Err(format!("--bidir: none of the {} frames {dut} delivered is IPv4 to reply to", got.len()));
+        }
+        dirs.push(Direction::new("sink->gen", 1, 0, &replies, queues.into()));
+        // Both ways once before measuring: the DUT resolves the forward hosts (the
+        // generator answers its ARP requests), learns, and sees the connections' replies.
+        let warm = g.trial(&dirs, 0.0, warm_s, false);
+        if warm[1].result.received == 0 {
+            return Err(format!(
+                "{dut} forwarded none of the replies (sink->gen) in the warm-up trial; see {}",
+                dut_proc.log.display()
+            ));
+        }
     }
     let t = o.trial_s;
     let mrr_res = g.trial(&dirs, 0.0, t, false);
@@ -349,6 +408,7 @@ fn run_case(o: &NdrOpts, pool: &Mempool, dut: &str, sc: Scenario, size: Size, fl
     }
     g.drain();
     let gen_mbufs_out = g.in_use();
+    let g_arp = g.arp_replies;
     drop(g);
     drop(dut_proc);
     Ok(NdrResult {
@@ -357,6 +417,7 @@ fn run_case(o: &NdrOpts, pool: &Mempool, dut: &str, sc: Scenario, size: Size, fl
         frame: size.to_string(),
         mean_frame: size.mean(),
         flows,
+        workers,
         directions: dirs.len(),
         trial_s: t,
         mrr,
@@ -365,6 +426,7 @@ fn run_case(o: &NdrOpts, pool: &Mempool, dut: &str, sc: Scenario, size: Size, fl
         latency,
         gen_mbufs_out,
         trials_repeated,
+        arp_replies: g_arp,
         steal_ticks: steal_ticks().saturating_sub(steal0),
     })
 }
@@ -409,11 +471,12 @@ pub fn run(o: &NdrOpts) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let pool = Mempool::new("gen", 32767, 256, 2048 + 128, -1).map_err(|e| e.to_string())?;
     println!(
-        "{:<8} {:<12} {:>5} {:>6} {:>4} {:>9} {:>9} {:>9} {:>8} {:>10} {:>26}",
+        "{:<8} {:<12} {:>5} {:>6} {:>3} {:>4} {:>9} {:>9} {:>9} {:>8} {:>10} {:>26}",
         "dut",
         "scenario",
         "frame",
         "flows",
+        "wk",
         "dirs",
         "MRR Mpps",
         "NDR Mpps",
@@ -422,70 +485,93 @@ pub fn run(o: &NdrOpts) -> Result<(), String> {
         "NDR Gbit/s",
         "latency 50% PDR p50/p99/max us"
     );
-    let mut all = vec![];
+    let mut all: Vec<NdrResult> = vec![];
     for &sc in &o.scenarios {
         for &size in &o.sizes {
             for &flows in &o.flows {
-                for dut in &duts {
-                    if (dut == "testpmd" && sc != Scenario::Xconnect)
-                        || (dut == "ovs" && crate::ovs::flows(sc).is_none())
-                    {
-                        continue;
+                for &workers in &o.workers {
+                    for dut in &duts {
+                        if (dut == "testpmd" && sc != Scenario::Xconnect)
+                            || (dut == "ovs" && crate::ovs::flows(sc).is_none())
+                        {
+                            continue;
+                        }
+                        let r = run_case(o, &pool, dut, sc, size, flows, workers)?;
+                        let lat = r
+                            .latency
+                            .iter()
+                            .find(|l| l.load == 0.5)
+                            .map(|l| {
+                                format!("{:.1}/{:.1}/{:.1}", l.p50 as f64 / 1e3, l.p99 as f64 / 1e3, l.max as f64 / 1e3)
+                            })
+                            .unwrap_or_else(|| "-".into());
+                        println!(
+                            "{:<8} {:<12} {:>5} {:>6} {:>3} {:>4} {:>9.3} {:>9.3} {:>9.3} {:>8.3} {:>10.2} {:>26}",
+                            r.dut,
+                            r.scenario,
+                            r.frame,
+                            r.flows,
+                            r.workers,
+                            r.directions,
+                            r.mrr.pps / 1e6,
+                            r.ndr.pps / 1e6,
+                            r.pdr.pps / 1e6,
+                            if r.mrr.pps > 0.0 { r.ndr.pps / r.mrr.pps } else { 0.0 },
+                            r.ndr.pps * r.mean_frame * 8.0 / 1e9,
+                            lat
+                        );
+                        all.push(r);
                     }
-                    let r = run_case(o, &pool, dut, sc, size, flows)?;
-                    let lat = r
-                        .latency
-                        .iter()
-                        .find(|l| l.load == 0.5)
-                        .map(|l| {
-                            format!("{:.1}/{:.1}/{:.1}", l.p50 as f64 / 1e3, l.p99 as f64 / 1e3, l.max as f64 / 1e3)
-                        })
-                        .unwrap_or_else(|| "-".into());
-                    println!(
-                        "{:<8} {:<12} {:>5} {:>6} {:>4} {:>9.3} {:>9.3} {:>9.3} {:>8.3} {:>10.2} {:>26}",
-                        r.dut,
-                        r.scenario,
-                        r.frame,
-                        r.flows,
-                        r.directions,
-                        r.mrr.pps / 1e6,
-                        r.ndr.pps / 1e6,
-                        r.pdr.pps / 1e6,
-                        if r.mrr.pps > 0.0 { r.ndr.pps / r.mrr.pps } else { 0.0 },
-                        r.ndr.pps * r.mean_frame * 8.0 / 1e9,
-                        lat
-                    );
-                    all.push(r);
                 }
             }
         }
     }
-    // vnfd against testpmd where both ran.
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    let same = |a: &NdrResult, b: &NdrResult| {
+        a.scenario == b.scenario && a.frame == b.frame && a.flows == b.flows && a.directions == b.directions
+    };
+    // vnfd against each peer where both ran the same case.
     for v in all.iter().filter(|r| r.dut == "vnfd") {
-        if let Some(t) = all
-            .iter()
-            .find(|t| t.dut == "testpmd" && t.scenario == v.scenario && t.frame == v.frame && t.flows == v.flows)
-        {
-            let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        for peer in ["testpmd", "ovs"] {
+            if let Some(t) = all.iter().find(|t| t.dut == peer && same(v, t) && t.workers == v.workers) {
+                println!(
+                    "vnfd/{peer} {} {} {} flows {} wk: MRR {:.3}  NDR {:.3}  PDR {:.3}",
+                    v.scenario,
+                    v.frame,
+                    v.flows,
+                    v.workers,
+                    ratio(v.mrr.pps, t.mrr.pps),
+                    ratio(v.ndr.pps, t.ndr.pps),
+                    ratio(v.pdr.pps, t.pdr.pps)
+                );
+            }
+        }
+    }
+    // Scaling: each DUT's case with more workers against the same case with one.
+    for m in all.iter().filter(|r| r.workers > 1) {
+        if let Some(one) = all.iter().find(|r| r.dut == m.dut && same(r, m) && r.workers == 1) {
             println!(
-                "vnfd/testpmd {} {} {} flows: MRR {:.3}  NDR {:.3}  PDR {:.3}",
-                v.scenario,
-                v.frame,
-                v.flows,
-                ratio(v.mrr.pps, t.mrr.pps),
-                ratio(v.ndr.pps, t.ndr.pps),
-                ratio(v.pdr.pps, t.pdr.pps)
+                "scaling {} {} {} {} flows {} wk / 1 wk: MRR {:.3}  NDR {:.3}  PDR {:.3}",
+                m.dut,
+                m.scenario,
+                m.frame,
+                m.flows,
+                m.workers,
+                ratio(m.mrr.pps, one.mrr.pps),
+                ratio(m.ndr.pps, one.ndr.pps),
+                ratio(m.pdr.pps, one.pdr.pps)
             );
         }
     }
     for r in &all {
         for l in &r.latency {
             println!(
-                "latency {} {} {} {} flows at {:.0}% PDR {}: p50 {:.1} p90 {:.1} p99 {:.1} p99.9 {:.1} max {:.1} us ({} frames)",
+                "latency {} {} {} {} flows {} wk at {:.0}% PDR {}: p50 {:.1} p90 {:.1} p99 {:.1} p99.9 {:.1} max {:.1} us ({} frames)",
                 r.dut,
                 r.scenario,
                 r.frame,
                 r.flows,
+                r.workers,
                 l.load * 100.0,
                 l.direction,
                 l.p50 as f64 / 1e3,

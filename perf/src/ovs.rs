@@ -35,15 +35,46 @@ pub fn ensure_installed() -> Result<(), String> {
     Ok(())
 }
 
-/// The OpenFlow rules for `sc` on bridge `br0` (gen = port 1, sink = port 2), or None when
-/// OVS cannot express the scenario here (yet).
-pub fn flows(sc: Scenario) -> Option<Vec<&'static str>> {
+const GW10: &str = "02:76:6e:66:00:0a";
+const GW20: &str = "02:76:6e:66:00:14";
+
+/// The OpenFlow rules for `sc` on bridge `br0` (gen = port 1, sink = port 2), both ways
+/// (the reverse direction carries the replies of `--bidir`), or None when OVS cannot express
+/// the scenario here (yet). Where vnfd routes, the rules do a router's work on the packet
+/// (destination MAC checked, MACs rewritten, TTL decremented) with the next hops' MACs
+/// written in (OVS resolves no neighbours here; vnfd answers from its ARP table).
+pub fn flows(sc: Scenario) -> Option<Vec<String>> {
+    let fwd = format!("mod_dl_src:{GW20},mod_dl_dst:02:00:00:00:00:02,dec_ttl,output:2");
+    let rev = format!("mod_dl_src:{GW10},mod_dl_dst:02:00:00:00:00:01,dec_ttl,output:1");
     Some(match sc {
-        Scenario::Xconnect => vec!["in_port=1,actions=output:2"],
-        // Trunk in (tag 10), access out: pop.
-        Scenario::L2Pop => vec!["in_port=1,dl_vlan=10,actions=strip_vlan,output:2"],
-        // Access in, trunk out: push tag 10.
-        Scenario::L2Push => vec!["in_port=1,actions=push_vlan:0x8100,mod_vlan_vid:10,output:2"],
+        Scenario::Xconnect => vec!["in_port=1,actions=output:2".into(), "in_port=2,actions=output:1".into()],
+        // Trunk in (tag 10), access out: pop; the replies get the tag pushed.
+        Scenario::L2Pop => vec![
+            "in_port=1,dl_vlan=10,actions=strip_vlan,output:2".into(),
+            "in_port=2,actions=push_vlan:0x8100,mod_vlan_vid:10,output:1".into(),
+        ],
+        // Access in, trunk out: push tag 10; the replies are popped.
+        Scenario::L2Push => vec![
+            "in_port=1,actions=push_vlan:0x8100,mod_vlan_vid:10,output:2".into(),
+            "in_port=2,dl_vlan=10,actions=strip_vlan,output:1".into(),
+        ],
+        Scenario::Route => vec![
+            format!("ip,in_port=1,dl_dst={GW10},nw_dst=198.19.0.0/24,actions={fwd}"),
+            format!("ip,in_port=2,dl_dst={GW20},nw_dst=198.18.0.0/16,actions={rev}"),
+        ],
+        // Conntrack zone 1: every packet is looked up (and an existing translation applied);
+        // a new connection from the inside is committed with source NAT to the pool; the
+        // rest of a tracked connection passes both ways (+est once replies were seen), what
+        // is neither is dropped.
+        Scenario::Nat => vec![
+            format!("table=0,ip,in_port=1,dl_dst={GW10},nw_dst=198.19.0.0/24,actions=ct(zone=1,nat,table=1)"),
+            format!("table=0,ip,in_port=2,dl_dst={GW20},actions=ct(zone=1,nat,table=1)"),
+            format!(
+                "table=1,priority=20,ip,ct_state=+trk+new,in_port=1,actions=ct(commit,zone=1,nat(src=198.19.0.100-198.19.0.131)),{fwd}"
+            ),
+            format!("table=1,priority=10,ip,ct_state=+trk-new-inv,in_port=1,actions={fwd}"),
+            format!("table=1,priority=10,ip,ct_state=+trk-new-inv,in_port=2,actions={rev}"),
+        ],
         _ => return None,
     })
 }
@@ -87,7 +118,8 @@ impl Ovs {
     fn ofctl(&self, args: &[&str]) -> Result<(), String> {
         let mut c = Command::new("ovs-ofctl");
         self.env(&mut c);
-        let out = c.args(args).output().map_err(|e| format!("ovs-ofctl: {e}"))?;
+        // OpenFlow 1.3: push_vlan is not an OpenFlow 1.0 action.
+        let out = c.args(["-O", "OpenFlow13"]).args(args).output().map_err(|e| format!("ovs-ofctl: {e}"))?;
         if !out.status.success() {
             return Err(format!("ovs-ofctl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
         }
@@ -96,7 +128,7 @@ impl Ovs {
 
     /// Starts OVS-DPDK in `dir` (emptied first) with the rules of `sc`; returns once both
     /// vhost-user sockets exist. `spawn` sets up each process (CPU affinity).
-    pub fn start(dir: &Path, sc: Scenario, spawn: fn(&mut Command) -> &mut Command) -> Result<Ovs, String> {
+    pub fn start(dir: &Path, sc: Scenario, pmds: u32, spawn: fn(&mut Command) -> &mut Command) -> Result<Ovs, String> {
         let rules = flows(sc).ok_or_else(|| format!("OVS: no rules for scenario {} yet", sc.name()))?;
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -133,7 +165,8 @@ impl Ovs {
             ".",
             "other_config:dpdk-init=true",
             "other_config:dpdk-lcore-mask=0x1",
-            "other_config:pmd-cpu-mask=0x2",
+            // One PMD on CPU 1; a second on CPU 0 (this VM has two).
+            if pmds > 1 { "other_config:pmd-cpu-mask=0x3" } else { "other_config:pmd-cpu-mask=0x2" },
             "other_config:dpdk-socket-mem=512",
             &format!("other_config:dpdk-extra=--in-memory --no-pci --file-prefix {prefix}"),
         ])?;
@@ -150,7 +183,16 @@ impl Ovs {
                 .spawn()
                 .map_err(|e| format!("{VSWITCHD}: {e}"))?,
         );
-        o.vsctl(&["add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev"])?;
+        o.vsctl(&[
+            "add-br",
+            "br0",
+            "--",
+            "set",
+            "bridge",
+            "br0",
+            "datapath_type=netdev",
+            "protocols=OpenFlow10,OpenFlow13",
+        ])?;
         for (name, ofport) in [("gen", "1"), ("sink", "2")] {
             o.vsctl(&[
                 "add-port",
@@ -165,7 +207,7 @@ impl Ovs {
             ])?;
         }
         o.ofctl(&["del-flows", "br0"])?;
-        for r in rules {
+        for r in &rules {
             o.ofctl(&["add-flow", "br0", r])?;
         }
         let (gen, sink) = (o.socket("gen"), o.socket("sink"));

@@ -104,19 +104,15 @@ impl Scenario {
     fn flowset(&self, flows: u32, frame: usize) -> FlowSet {
         match self {
             Scenario::Xconnect => FlowSet { flows, wire_len: frame, ..Default::default() },
-            Scenario::L2Pop => {
-                FlowSet { flows, wire_len: frame, vary_src_mac: true, vlan: Some(10), ..Default::default() }
-            }
-            Scenario::L2Push => FlowSet { flows, wire_len: frame, vary_src_mac: true, ..Default::default() },
+            Scenario::L2Pop => FlowSet { flows, wire_len: frame, vlan: Some(10), ..HOSTS_OF_GEN },
+            Scenario::L2Push => FlowSet { flows, wire_len: frame, ..HOSTS_OF_GEN },
             Scenario::Route | Scenario::Nat | Scenario::NatNew | Scenario::NatLog | Scenario::NatNewLog => {
-                FlowSet { flows, wire_len: frame, dst_mac: GW10, ..Default::default() }
+                FlowSet { flows, wire_len: frame, dst_mac: GW10, ..HOSTS_OF_V10 }
             }
             Scenario::RouteFrag | Scenario::NatFrag => {
-                FlowSet { flows, wire_len: frame, dst_mac: GW10, dont_frag: false, ..Default::default() }
+                FlowSet { flows, wire_len: frame, dst_mac: GW10, dont_frag: false, ..HOSTS_OF_V10 }
             }
-            Scenario::VxlanEncap | Scenario::VxlanDecap => {
-                FlowSet { flows, wire_len: frame, vary_src_mac: true, ..Default::default() }
-            }
+            Scenario::VxlanEncap | Scenario::VxlanDecap => FlowSet { flows, wire_len: frame, ..HOSTS_OF_GEN },
         }
     }
 
@@ -228,6 +224,34 @@ pub fn mbuf_room(frame: usize, frames: u32) -> u32 {
         (frame + 128).div_ceil(128).max(3) as u32 * 128
     }
 }
+
+/// One source MAC per flow, 02:00:01 and the flow index: none of them is the sink's host
+/// (02:00:00:00:00:02), whose static entry a flow's source would otherwise collide with.
+const HOSTS_OF_GEN: FlowSet = FlowSet {
+    flows: 1,
+    wire_len: 64,
+    dst_mac: MacAddr([0x02, 0, 0, 0, 0, 0x02]),
+    src_mac: MacAddr([0x02, 0, 0x01, 0, 0, 0]),
+    vary_src_mac: true,
+    vlan: None,
+    dont_frag: true,
+    first_host: 0,
+    hosts: 65536,
+};
+
+/// Sources that are hosts of VLAN 10's 198.18.0.0/16 (neither its own address nor its
+/// gateway's or broadcast), so replies to them can be routed.
+const HOSTS_OF_V10: FlowSet = FlowSet {
+    flows: 1,
+    wire_len: 64,
+    dst_mac: GW10,
+    src_mac: MacAddr([0x02, 0, 0, 0, 0, 0x01]),
+    vary_src_mac: false,
+    vlan: None,
+    dont_frag: true,
+    first_host: 1,
+    hosts: 65533,
+};
 
 /// The gateway MAC of VLAN 10 (the scenarios configure it: the default depends on the ports).
 const GW10: MacAddr = MacAddr([0x02, 0x76, 0x6e, 0x66, 0x00, 0x0a]);

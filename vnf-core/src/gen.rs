@@ -26,6 +26,12 @@ pub struct FlowSet {
     pub vlan: Option<u16>,
     /// Set DF in the IPv4 header (default; clear it for a router to fragment).
     pub dont_frag: bool,
+    /// Source address of flow 0 as an offset into 198.18.0.0/15 (0 by default; 1 keeps
+    /// the subnet's own address out of a /16's hosts).
+    pub first_host: u32,
+    /// Distinct source addresses before the source port moves on (65536 by default; 65533
+    /// with `first_host = 1` keeps 198.18.255.254 and .255 out, a /16's gateway and broadcast).
+    pub hosts: u32,
 }
 
 impl Default for FlowSet {
@@ -38,13 +44,15 @@ impl Default for FlowSet {
             vary_src_mac: false,
             vlan: None,
             dont_frag: true,
+            first_host: 0,
+            hosts: 65536,
         }
     }
 }
 
 impl FlowSet {
-    /// Frame of flow `i` (taken modulo the flow count): source 198.18.0.0 + (i mod 65536),
-    /// source port 1024 + i / 65536, destination 198.19.0.1:9.
+    /// Frame of flow `i` (taken modulo the flow count): source 198.18.0.0 + `first_host` +
+    /// (i mod `hosts`), source port 1024 + i / `hosts`, destination 198.19.0.1:9.
     pub fn frame(&self, i: u32) -> Vec<u8> {
         let i = i % self.flows.max(1);
         let len = self.wire_len.saturating_sub(4).max(MIN_FRAME).max(HDRS);
@@ -53,7 +61,9 @@ impl FlowSet {
         f[6..12].copy_from_slice(&self.src_mac.0);
         f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
         let ip_len = (len - 14) as u16;
-        let src = [198, 18, (i >> 8) as u8, i as u8];
+        let hosts = self.hosts.clamp(1, 65536);
+        let h = self.first_host + i % hosts;
+        let src = [198, 18 + (h >> 16) as u8, (h >> 8) as u8, h as u8];
         let dst = [198, 19, 0, 1];
         let ip = &mut f[14..34];
         ip[0] = 0x45;
@@ -69,7 +79,7 @@ impl FlowSet {
         let c = checksum(&[&f[14..34]]);
         f[24..26].copy_from_slice(&c.to_be_bytes());
         let udp_len = ip_len - 20;
-        let sport = 1024 + (i >> 16) as u16;
+        let sport = 1024u16.wrapping_add((i / hosts) as u16);
         f[34..36].copy_from_slice(&sport.to_be_bytes());
         f[36..38].copy_from_slice(&9u16.to_be_bytes());
         f[38..40].copy_from_slice(&udp_len.to_be_bytes());
