@@ -135,6 +135,7 @@ events! {
     ArpRequestSent => "arp-request-sent", "ARP requests sent for next hops";
     ArpReplySent => "arp-reply-sent", "ARP replies sent for gateway addresses";
     ArpLearned => "arp-learned", "neighbours resolved or refreshed from ARP";
+    ArpShared => "arp-shared", "copies of a received ARP handed to the other workers, whose neighbour tables learn from it";
     ArpProbeSent => "arp-probe-sent", "unicast ARP requests re-validating a stale neighbour (RFC 1122 2.3.2.1)";
     NeighProbeFailed => "neigh-probe-failed", "neighbours removed because their unicast probes went unanswered";
     EchoReplySent => "echo-reply-sent", "ICMP echo replies sent by a gateway";

@@ -252,7 +252,14 @@ impl<B: PacketBuf> Pipeline<B> {
     /// The frame a round of `burst`-packet bursts needs: every packet may be copied to
     /// every port (flooding), release a neighbour's queue, or be cut into fragments.
     pub fn frame_size(t: &Tables, burst: usize) -> usize {
-        burst * (t.roles.len() + t.remote_vteps.len() + t.neigh.max_pending + t.max_fragments() + 2) + 64
+        burst
+            * (t.roles.len()
+                + t.remote_vteps.len()
+                + t.neigh.max_pending
+                + t.max_fragments()
+                + usize::from(t.workers.max(1))
+                + 1)
+            + 64
     }
 
     /// Resizes the frame for `burst` (after a reload; between rounds).

@@ -216,6 +216,8 @@ pub struct Tables {
     pub port_mtu: Vec<u16>,
     /// Per port: true when the MTU was configured (a device MTU does not override it).
     mtu_configured: Vec<bool>,
+    /// Number of workers (each has its own neighbour table; ARP is shared among them).
+    pub workers: u16,
 }
 
 /// The default gateway MAC of VLAN `vlan` on an appliance whose base MAC is `base`: `base`
@@ -400,6 +402,7 @@ impl Tables {
             port_names: cfg.ports.iter().map(|p| p.name.clone()).collect(),
             port_mtu: cfg.ports.iter().map(|p| p.mtu.unwrap_or(DEFAULT_MTU)).collect(),
             mtu_configured: cfg.ports.iter().map(|p| p.mtu.is_some()).collect(),
+            workers: cfg.dataplane.workers.len() as u16,
         };
         t.domain_mtus();
         Ok(t)

@@ -113,7 +113,7 @@ impl Rig {
         self.finish(true)
     }
     /// Runs the graph (or the timers) and returns what reached an output, in order.
-    fn finish(&mut self, tick: bool) -> Vec<(Vec<u8>, Action)> {
+    pub(super) fn finish(&mut self, tick: bool) -> Vec<(Vec<u8>, Action)> {
         let overflow = self.c.snapshot().drops[DropReason::EmitOverflow.index()];
         let mut out = Collect::default();
         if tick {
@@ -410,6 +410,46 @@ fn routing_resolves_the_next_hop_then_forwards() {
         ev.contains(&("routed", 3)) && ev.contains(&("arp-request-sent", 1)) && ev.contains(&("arp-learned", 1)),
         "{ev:?}"
     );
+}
+
+#[test]
+fn with_two_workers_an_arp_reply_on_the_other_workers_queue_resolves_the_requester() {
+    // Worker 1 asks for B; B's reply arrives on worker 0's queue (RSS sends non-IP frames
+    // to one queue). Worker 0 hands a copy to worker 1, whose parked packet then leaves.
+    let cfg = format!("[dataplane]\nworkers = [1, 2]\nmempool_size = 65535\n{CFG}");
+    let mut w1 = Rig::with_config(&cfg, 1000);
+    let mut w0 = Rig::with_config(&cfg, 1000);
+    w1.st = Pipeline::for_worker(&w1.t, 1, 32);
+    let pl = udp_payload();
+    let f = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, IP_B, 17, 64, &pl));
+    let out = tx(&w1.run(0, &f));
+    assert_eq!(out.len(), 2, "the ARP request, flooded in VLAN 20");
+    let reply = arp_frame(2, B, IP_B, GW20, IP_GW20, GW20, &[]);
+    let out = w0.run(2, &reply);
+    assert_eq!(out, vec![(reply.clone(), Action::Handoff(1, 2)), (reply.clone(), Action::Consumed)]);
+    assert!(w0.events().contains(&("arp-shared", 1)));
+    // Worker 1 takes the copy: it learns B (nothing answered, nothing flooded), and the
+    // packet that waited leaves with TTL 63.
+    w1.st.rx_handoff(&w1.c, 2, VecBuf::new(&reply));
+    let out = w1.finish(false);
+    let routed = eth(B, GW20, &[], EtherType::IPV4, &ipv4(IP_A, IP_B, 17, 63, &pl));
+    assert_eq!(out, vec![(reply, Action::Consumed), (routed.clone(), Action::Tx(2))]);
+    assert_eq!(tx(&w1.run(0, &f)), vec![(2, routed)]);
+    assert!(!w1.events().iter().any(|e| e.0 == "arp-shared"), "a copy is not shared again");
+    // A request from a neighbour for the gateway is answered and flooded once, by the
+    // worker that received it; the other learns the sender from its copy.
+    let c = 0xc633_6403; // 198.51.100.3
+    let cm = MacAddr([2, 0, 0, 0, 0, 0xc1]);
+    let req = padded(arp_frame(1, cm, c, MacAddr::default(), IP_GW20, MacAddr::BROADCAST, &[]), 60);
+    let out = w0.run(2, &req);
+    let handed: Vec<_> = out.iter().filter(|o| matches!(o.1, Action::Handoff(..))).collect();
+    assert_eq!(handed.len(), 1);
+    assert!(out.iter().any(|o| o.1 == Action::Tx(2)), "answered: {out:?}");
+    w1.st.rx_handoff(&w1.c, 2, VecBuf::new(&req));
+    assert_eq!(w1.finish(false), vec![(req, Action::Consumed)]);
+    let g = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, c, 17, 64, &pl));
+    let want = eth(cm, GW20, &[], EtherType::IPV4, &ipv4(IP_A, c, 17, 63, &pl));
+    assert_eq!(tx(&w1.run(0, &g)), vec![(2, want)], "worker 1 knows 198.51.100.3 without asking");
 }
 
 #[test]

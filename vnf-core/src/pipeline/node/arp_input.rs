@@ -9,8 +9,15 @@
 //! MAC is a reply to our request or probe (consumed) or a unicast request (answered in
 //! place). Learning a neighbour releases the packets that waited for it.
 //!
-//! Next: `l2-flood` (broadcast), `l2-output` (replies); drops: malformed, no-forward,
-//! arp-not-ours; consumed: replies to our requests.
+//! With several workers every neighbour table must learn what one ARP teaches: the reply
+//! to worker A's request may arrive on worker B's queue (a NIC's RSS sends non-IP frames to
+//! one queue). So an ARP from a possible neighbour is also copied to every other worker
+//! (handoff); there the copy (marked handed) only updates that worker's table, as Linux's
+//! one shared table would be, and is consumed: it is answered and flooded once, here.
+//!
+//! Next: `l2-flood` (broadcast), `l2-output` (replies), handoff (copies to the other
+//! workers); drops: malformed, no-forward, arp-not-ours; consumed: replies to our requests,
+//! copies from other workers.
 
 use super::new_arp;
 use crate::buf::{BufAlloc, PacketBuf};
@@ -39,6 +46,17 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
         let m = *f.meta(i);
         let r = parse(f, i);
         let gw = cx.t.domains.get(usize::from(m.domain)).and_then(|d| d.gateway);
+        if let (Some(r), Some(g)) = (r, gw) {
+            if m.has(flag::HANDED) {
+                // Another worker's copy: learn, nothing else (it answered and flooded).
+                merge(st, cx, f, m.domain, &r, &g);
+                f.consumed(i);
+                continue;
+            }
+            if cx.t.workers > 1 && neighbour(&g, r.sender_ip) {
+                share(st, cx, f, i);
+            }
+        }
         if m.has(flag::ARP_BCAST) {
             if let (Some(r), Some(g)) = (r, gw) {
                 let answer = merge(st, cx, f, m.domain, &r, &g);
@@ -85,6 +103,17 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
             f.consumed(i);
         } else {
             f.drop(i, DropReason::ArpNotOurs);
+        }
+    }
+}
+
+/// Hands a copy of the ARP in slot `i` to every other worker.
+fn share<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) {
+    let port = f.meta(i).in_port;
+    for w in (0..cx.t.workers).filter(|&w| w != st.worker) {
+        if let Some(j) = f.duplicate(i) {
+            cx.c.event(Event::ArpShared);
+            f.handoff(j, w, port);
         }
     }
 }
