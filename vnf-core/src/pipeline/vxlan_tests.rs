@@ -477,6 +477,23 @@ fn a_gratuitous_arp_from_a_remote_vtep_updates_its_underlay_mac() {
 }
 
 #[test]
+fn with_two_workers_an_underlay_arp_reply_on_the_other_queue_resolves_the_requester() {
+    let cfg = format!("[dataplane]\nworkers = [1, 2]\nmempool_size = 65535\n{CFG}");
+    let (mut w0, mut w1) = (rig(&cfg), rig(&cfg));
+    w1.st = Pipeline::for_worker(&w1.t, 1, 32);
+    let f = inner(MacAddr::BROADCAST, A, 46);
+    w1.run(1, &f);
+    // R3's reply lands on worker 0: a copy goes to worker 1, which sends what waited.
+    let reply = arp(2, VTEP_MAC, R3_MAC, R3, VTEP_MAC, LOCAL);
+    assert_eq!(w0.run(0, &reply), vec![(reply.clone(), Action::Handoff(1, 0)), (reply.clone(), Action::Consumed)]);
+    w1.st.rx_handoff(&w1.c, 0, crate::buf::VecBuf::new(&reply));
+    let out = w1.finish(false);
+    assert_eq!(out[0], (reply, Action::Consumed));
+    assert_eq!(out[1], (encap(&f, LOCAL, R3, VTEP_MAC, R3_MAC, 2, sport(&f), 5010), Action::Tx(0)));
+    assert_eq!(w1.st.st.neigh.lookup(UNDERLAY_IFX, R3), Some(R3_MAC));
+}
+
+#[test]
 fn an_arp_probe_for_the_vtep_address_is_answered_without_learning() {
     let mut r = rig(CFG);
     let probe = arp(1, MacAddr::BROADCAST, R3_MAC, 0, MacAddr::default(), LOCAL);

@@ -54,7 +54,7 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
                 continue;
             }
             if cx.t.workers > 1 && neighbour(&g, r.sender_ip) {
-                share(st, cx, f, i);
+                super::share_arp(st, cx, f, i);
             }
         }
         if m.has(flag::ARP_BCAST) {
@@ -103,17 +103,6 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
             f.consumed(i);
         } else {
             f.drop(i, DropReason::ArpNotOurs);
-        }
-    }
-}
-
-/// Hands a copy of the ARP in slot `i` to every other worker.
-fn share<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) {
-    let port = f.meta(i).in_port;
-    for w in (0..cx.t.workers).filter(|&w| w != st.worker) {
-        if let Some(j) = f.duplicate(i) {
-            cx.c.event(Event::ArpShared);
-            f.handoff(j, w, port);
         }
     }
 }

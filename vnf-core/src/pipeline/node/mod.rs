@@ -51,6 +51,23 @@ pub(crate) fn new_arp<B: PacketBuf, A: BufAlloc<Buf = B>>(
     Some(i)
 }
 
+/// Hands a copy of the ARP in slot `i` to every other worker, whose neighbour table learns
+/// from it (each worker has its own; an ARP reply lands on whichever queue the NIC picks).
+pub(crate) fn share_arp<B: PacketBuf, A: BufAlloc<Buf = B>>(
+    st: &crate::pipeline::State<B>,
+    cx: &crate::pipeline::Cx<'_, A>,
+    f: &mut crate::pipeline::Frame<B>,
+    i: u16,
+) {
+    let port = f.meta(i).in_port;
+    for w in (0..cx.t.workers).filter(|&w| w != st.worker) {
+        if let Some(j) = f.duplicate(i) {
+            cx.c.event(crate::stats::Event::ArpShared);
+            f.handoff(j, w, port);
+        }
+    }
+}
+
 /// Sends an answer to the packet `m` describes (an ICMP error, an echo reply, a RST, an
 /// ARP reply, already addressed to its sender) back where that packet came from: out of
 /// its ingress port, or to the remote VTEP it came from when it arrived from the overlay.

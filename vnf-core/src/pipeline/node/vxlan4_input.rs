@@ -7,7 +7,9 @@
 //! `check_source` is set), stripped with any Ethernet padding, and the inner frame goes on
 //! in its bridge domain as received from that VTEP. Inner frames carry no tags unless the
 //! bridge allows them; their tags are then payload. Other IPv4 to the VTEP address goes to
-//! `ip4-local` (RFC 1122 3.2.2.6: a host answers ping on every address it has).
+//! `ip4-local` (RFC 1122 3.2.2.6: a host answers ping on every address it has). With several
+//! workers an underlay ARP is copied to the others, whose tables learn from it (as in
+//! `arp-input`).
 //!
 //! Next: `l2-fwd` (inner frame), `ip4-local`, `vxlan4-output` (packets released by an ARP answer);
 //! drops: underlay-not-ours, malformed, ipv4-bad-checksum, vxlan-bad-checksum,
@@ -72,6 +74,13 @@ fn input<B: PacketBuf, A: BufAlloc<Buf = B>>(
         let neighbour = r.sender_ip != 0 && r.sender_ip != v.ip && v.prefix.contains(r.sender_ip);
         if neighbour {
             st.neigh_learn(cx, f, UNDERLAY_IFX, r.sender_ip, r.sender_mac, request_for_us);
+            // The other workers learn from a copy; the copy itself is answered nowhere.
+            if m.has(flag::HANDED) {
+                return Ok(None);
+            }
+            if cx.t.workers > 1 {
+                super::share_arp(st, cx, f, i);
+            }
         }
         if !for_us || r.sender_ip == v.ip || !(neighbour || request_for_us) {
             return Err(DropReason::UnderlayNotOurs);
