@@ -172,6 +172,10 @@ struct NdrArgs {
     /// vnfd's tx_retries on both vhost ports (default: vnfd's own default).
     #[arg(long)]
     tx_retries: Option<u16>,
+    /// Run each case this many times, the DUTs taking turns (A B A B ...), and report the
+    /// medians (every round's figures are in the JSON).
+    #[arg(long, default_value_t = 1)]
+    rounds: u32,
     /// vnfd binary (default: next to vnf-perf).
     #[arg(long)]
     vnfd: Option<PathBuf>,
@@ -204,6 +208,7 @@ fn ndr_cmd(a: NdrArgs) -> Result<(), String> {
         workers: a.workers.into_iter().map(|w| w.clamp(1, 8)).collect(),
         no_latency: a.no_latency,
         retries: a.retries,
+        rounds: a.rounds.max(1),
         tx_retries: a.tx_retries,
         vnfd,
         testpmd: a.testpmd,

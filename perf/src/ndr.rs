@@ -43,6 +43,8 @@ pub struct NdrOpts {
     pub no_latency: bool,
     /// Times a losing search trial is run again (the first run without loss counts).
     pub retries: u32,
+    /// Rounds: each case runs this often, the DUTs taking turns; medians are reported.
+    pub rounds: u32,
     /// vnfd's `tx_retries` on its vhost ports (None: its default).
     pub tx_retries: Option<u16>,
     /// Binaries and work directory.
@@ -120,6 +122,9 @@ pub struct NdrResult {
     pub trials_repeated: u32,
     /// ARP requests of the DUT the generator answered.
     pub arp_replies: u64,
+    /// With several rounds: each round's (MRR, NDR, PDR) in frames/s; the figures above
+    /// are their medians (latency and per-direction figures from the round of median NDR).
+    pub rounds: Vec<[f64; 3]>,
     /// Ticks (1/100 s) the hypervisor stole from the VM's CPUs during the case.
     pub steal_ticks: u64,
 }
@@ -427,8 +432,32 @@ fn run_case(
         gen_mbufs_out,
         trials_repeated,
         arp_replies: g_arp,
+        rounds: vec![],
         steal_ticks: steal_ticks().saturating_sub(steal0),
     })
+}
+
+/// The median of a case's rounds: the round of median NDR, with MRR and PDR replaced by
+/// their own medians and every round's figures kept.
+fn median(mut runs: Vec<NdrResult>) -> Option<NdrResult> {
+    if runs.len() < 2 {
+        return runs.pop();
+    }
+    let mid = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let rounds: Vec<[f64; 3]> = runs.iter().map(|r| [r.mrr.pps, r.ndr.pps, r.pdr.pps]).collect();
+    let mrr = mid(rounds.iter().map(|r| r[0]).collect());
+    let pdr = mid(rounds.iter().map(|r| r[2]).collect());
+    runs.sort_by(|a, b| a.ndr.pps.total_cmp(&b.ndr.pps));
+    let mut m = runs.swap_remove(runs.len() / 2);
+    m.mrr.pps = mrr;
+    m.pdr.pps = pdr;
+    m.trials_repeated += runs.iter().map(|r| r.trials_repeated).sum::<u32>();
+    m.steal_ticks += runs.iter().map(|r| r.steal_ticks).sum::<u64>();
+    m.rounds = rounds;
+    Some(m)
 }
 
 /// Ticks (USER_HZ) the hypervisor stole from this VM's CPUs so far (/proc/stat's 8th field).
@@ -490,13 +519,21 @@ pub fn run(o: &NdrOpts) -> Result<(), String> {
         for &size in &o.sizes {
             for &flows in &o.flows {
                 for &workers in &o.workers {
-                    for dut in &duts {
-                        if (dut == "testpmd" && sc != Scenario::Xconnect)
-                            || (dut == "ovs" && crate::ovs::flows(sc).is_none())
-                        {
-                            continue;
+                    let here: Vec<&String> = duts
+                        .iter()
+                        .filter(|d| {
+                            !((*d == "testpmd" && sc != Scenario::Xconnect)
+                                || (*d == "ovs" && crate::ovs::flows(sc).is_none()))
+                        })
+                        .collect();
+                    // Rounds: the DUTs take turns, so a slow spell of the host hits each alike.
+                    let mut runs: Vec<Vec<NdrResult>> = vec![vec![]; here.len()];
+                    for _ in 0..o.rounds.max(1) {
+                        for (k, dut) in here.iter().enumerate() {
+                            runs[k].push(run_case(o, &pool, dut, sc, size, flows, workers)?);
                         }
-                        let r = run_case(o, &pool, dut, sc, size, flows, workers)?;
+                    }
+                    for r in runs.into_iter().filter_map(median) {
                         let lat = r
                             .latency
                             .iter()
@@ -520,6 +557,14 @@ pub fn run(o: &NdrOpts) -> Result<(), String> {
                             r.ndr.pps * r.mean_frame * 8.0 / 1e9,
                             lat
                         );
+                        if r.rounds.len() > 1 {
+                            let each: Vec<String> = r
+                                .rounds
+                                .iter()
+                                .map(|x| format!("{:.3}/{:.3}/{:.3}", x[0] / 1e6, x[1] / 1e6, x[2] / 1e6))
+                                .collect();
+                            println!("  (medians of {} rounds, MRR/NDR/PDR Mpps: {})", each.len(), each.join("  "));
+                        }
                         all.push(r);
                     }
                 }

@@ -22,7 +22,8 @@ pub enum Scenario {
     /// The same routing into a port with a 1280-byte MTU, packets without DF: each one
     /// larger than that is fragmented (run it with `--frame 1518` beside `route`).
     RouteFrag,
-    /// VXLAN encapsulation: frames from an access port to a MAC behind a remote VTEP.
+    /// VXLAN encapsulation: frames from an access port to a MAC behind a remote VTEP (an
+    /// underlay MTU of 1600, as operators set it, so a 1518-byte frame fits encapsulated).
     VxlanEncap,
     /// VXLAN decapsulation: tunnelled frames from the underlay to an access port.
     VxlanDecap,
@@ -170,7 +171,7 @@ impl Scenario {
                     "[[bridge.static_mac]]\nmac = \"02:00:00:00:00:02\"\nport = \"sink\"\n"
                 };
                 format!(
-                    "{}[bridging]\nfdb_size = {}\n[vtep]\nunderlay = \"{underlay}\"\naddress = \"203.0.113.1/24\"\nmac = \"02:76:6e:66:ff:fe\"\n[[vtep.neighbor]]\nip = \"203.0.113.2\"\nmac = \"02:00:00:00:0e:02\"\n[[bridge]]\nname = \"v10\"\nvlan = 10\nvni = 5010\nremote_vteps = [\"203.0.113.2\"]\n{static_mac}",
+                    "{}[bridging]\nfdb_size = {}\n[vtep]\nunderlay = \"{underlay}\"\naddress = \"203.0.113.1/24\"\nmac = \"02:76:6e:66:ff:fe\"\nmtu = 1600\n[[vtep.neighbor]]\nip = \"203.0.113.2\"\nmac = \"02:00:00:00:0e:02\"\n[[bridge]]\nname = \"v10\"\nvlan = 10\nvni = 5010\nremote_vteps = [\"203.0.113.2\"]\n{static_mac}",
                     ports(g, s),
                     (flows * 2).next_power_of_two().max(1024)
                 )
