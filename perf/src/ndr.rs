@@ -575,37 +575,30 @@ pub fn run(o: &NdrOpts) -> Result<(), String> {
     let same = |a: &NdrResult, b: &NdrResult| {
         a.scenario == b.scenario && a.frame == b.frame && a.flows == b.flows && a.directions == b.directions
     };
+    // One line of ratios: `a`'s MRR, NDR and PDR over `b`'s.
+    let ratios = |what: String, a: &NdrResult, b: &NdrResult| {
+        println!(
+            "{what}: MRR {:.3}  NDR {:.3}  PDR {:.3}",
+            ratio(a.mrr.pps, b.mrr.pps),
+            ratio(a.ndr.pps, b.ndr.pps),
+            ratio(a.pdr.pps, b.pdr.pps)
+        );
+    };
     // vnfd against each peer where both ran the same case.
     for v in all.iter().filter(|r| r.dut == "vnfd") {
         for peer in ["testpmd", "ovs"] {
             if let Some(t) = all.iter().find(|t| t.dut == peer && same(v, t) && t.workers == v.workers) {
-                println!(
-                    "vnfd/{peer} {} {} {} flows {} wk: MRR {:.3}  NDR {:.3}  PDR {:.3}",
-                    v.scenario,
-                    v.frame,
-                    v.flows,
-                    v.workers,
-                    ratio(v.mrr.pps, t.mrr.pps),
-                    ratio(v.ndr.pps, t.ndr.pps),
-                    ratio(v.pdr.pps, t.pdr.pps)
-                );
+                let what = format!("vnfd/{peer} {} {} {} flows {} wk", v.scenario, v.frame, v.flows, v.workers);
+                ratios(what, v, t);
             }
         }
     }
     // Scaling: each DUT's case with more workers against the same case with one.
     for m in all.iter().filter(|r| r.workers > 1) {
         if let Some(one) = all.iter().find(|r| r.dut == m.dut && same(r, m) && r.workers == 1) {
-            println!(
-                "scaling {} {} {} {} flows {} wk / 1 wk: MRR {:.3}  NDR {:.3}  PDR {:.3}",
-                m.dut,
-                m.scenario,
-                m.frame,
-                m.flows,
-                m.workers,
-                ratio(m.mrr.pps, one.mrr.pps),
-                ratio(m.ndr.pps, one.ndr.pps),
-                ratio(m.pdr.pps, one.pdr.pps)
-            );
+            let what =
+                format!("scaling {} {} {} {} flows {} wk / 1 wk", m.dut, m.scenario, m.frame, m.flows, m.workers);
+            ratios(what, m, one);
         }
     }
     for r in &all {
