@@ -64,6 +64,15 @@ fn reflect_in_place(f: &mut [u8]) -> Option<()> {
     Some(())
 }
 
+/// The VNI of a VXLAN frame (IPv4, UDP to 4789, the I flag set), None for any other frame.
+pub fn vxlan_vni(f: &[u8]) -> Option<u32> {
+    let (l4, proto) = l4_at(f, ipv4_at(f)?)?;
+    if proto != 17 || be16(f, l4 + 2)? != VXLAN_PORT || f.len() < l4 + 16 || f[l4 + 8] & 0x08 == 0 {
+        return None;
+    }
+    Some(u32::from_be_bytes([0, f[l4 + 12], f[l4 + 13], f[l4 + 14]]))
+}
+
 /// A flow's hash over its IPv4 addresses and ports (the outer ones of a tunnel), as a NIC's
 /// RSS would spread it, and symmetric as operators set RSS up for stateful functions (a
 /// flow and its reply, addresses and ports swapped, hash alike); 0 for frames not IPv4.
@@ -203,6 +212,10 @@ mod tests {
         assert_eq!(r[26..30], [10, 0, 0, 2]);
         assert_eq!(r[34..38], [0xc0, 0x01, 0x12, 0xb5], "tunnel ports kept");
         assert_eq!(r[50..], reflect(&inner).unwrap()[..]);
+        assert_eq!(vxlan_vni(&f), Some(5010));
+        assert_eq!(vxlan_vni(&inner), None);
+        f[42] = 0;
+        assert_eq!(vxlan_vni(&f), None, "no I flag, no VNI");
     }
 
     #[test]

@@ -133,8 +133,8 @@ struct NdrArgs {
     flows: Vec<u32>,
     /// Devices under test (comma separated): vnfd, testpmd (io, xconnect only), ovs
     /// (OVS-DPDK, Debian's openvswitch-switch-dpdk, installed when missing or skipped with
-    /// a message; xconnect, l2-pop, l2-push, route, nat: OpenFlow rules doing the same work,
-    /// conntrack with SNAT for nat).
+    /// a message; xconnect, l2-pop, l2-push, route, nat, vxlan-encap, vxlan-decap: OpenFlow
+    /// rules doing the same work, conntrack with SNAT for nat, a userspace VXLAN port).
     #[arg(long, value_delimiter = ',', default_value = "vnfd,testpmd")]
     dut: Vec<String>,
     /// Seconds per trial.

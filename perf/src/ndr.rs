@@ -331,6 +331,18 @@ fn run_case(
                 eprintln!("delivered: {}", f[..f.len().min(64)].iter().map(|b| format!("{b:02x}")).collect::<String>());
             }
         }
+        // What a tunnel scenario delivers is checked: encapsulated with VNI 5010 (encap),
+        // plain Ethernet (decap).
+        let tunnelled = |f: &Vec<u8>| crate::frame::vxlan_vni(f) == Some(5010);
+        let bad = match sc {
+            Scenario::VxlanEncap => got.iter().position(|f| !tunnelled(f)),
+            Scenario::VxlanDecap => got.iter().position(|f| crate::frame::vxlan_vni(f).is_some()),
+            _ => None,
+        };
+        if let Some(i) = bad {
+            let hex: String = got[i][..got[i].len().min(64)].iter().map(|b| format!("{b:02x}")).collect();
+            return Err(format!("{dut} {}: delivered frame {i} is not what the scenario makes: {hex}", sc.name()));
+        }
         if replies.is_empty() {
             return Err(format!("--bidir: none of the {} frames {dut} delivered is IPv4 to reply to", got.len()));
         }

@@ -4,6 +4,13 @@
 //! (`netdev`) bridge, two `dpdkvhostuser` ports (`gen` = OpenFlow port 1, `sink` = 2) whose
 //! sockets the generator attaches to, one PMD thread on CPU 1 and its main thread on CPU 0,
 //! as vnfd runs. Each scenario is the OpenFlow rules that do the same work.
+//!
+//! The VXLAN scenarios use OVS's userspace tunnelling as its documentation sets it up: the
+//! tunnel port `vx` (OpenFlow port 3, VNI 5010, 203.0.113.1 -> 203.0.113.2) on `br0` beside
+//! the access port, the underlay port on a second bridge `br-phy` whose internal port holds
+//! the VTEP address and MAC (vnfd's, 203.0.113.1/24, 02:76:6e:66:ff:fe) and the remote VTEP's
+//! MAC in OVS's tunnel ARP cache. ovs-vswitchd then runs in a network namespace of its own,
+//! so the address and route it needs never touch the host's.
 
 use crate::scenario::Scenario;
 use std::path::{Path, PathBuf};
@@ -75,8 +82,28 @@ pub fn flows(sc: Scenario) -> Option<Vec<String>> {
             format!("table=1,priority=10,ip,ct_state=+trk-new-inv,in_port=1,actions={fwd}"),
             format!("table=1,priority=10,ip,ct_state=+trk-new-inv,in_port=2,actions={rev}"),
         ],
+        // br0: the access port and the tunnel port (3); br-phy has the underlay.
+        Scenario::VxlanEncap | Scenario::VxlanDecap => {
+            let access = if sc == Scenario::VxlanEncap { 1 } else { 2 };
+            vec![format!("in_port={access},actions=output:3"), format!("in_port=3,actions=output:{access}")]
+        }
         _ => return None,
     })
+}
+
+/// The VXLAN scenarios' tunnel endpoints, as vnfd's configuration of the scenario has them.
+const VTEP_LOCAL: &str = "203.0.113.1";
+const VTEP_REMOTE: &str = "203.0.113.2";
+const VTEP_MAC: &str = "02:76:6e:66:ff:fe";
+const VTEP_REMOTE_MAC: &str = "02:00:00:00:0e:02";
+
+/// For a VXLAN scenario, the name of the port on the underlay bridge `br-phy`.
+fn underlay(sc: Scenario) -> Option<&'static str> {
+    match sc {
+        Scenario::VxlanEncap => Some("sink"),
+        Scenario::VxlanDecap => Some("gen"),
+        _ => None,
+    }
 }
 
 /// A private OVS-DPDK: ovsdb-server and ovs-vswitchd, stopped on drop.
@@ -86,6 +113,8 @@ pub struct Ovs {
     vswitchd: Option<Child>,
     /// ovs-vswitchd's log.
     pub log: PathBuf,
+    /// The network namespace ovs-vswitchd runs in (VXLAN scenarios), deleted on drop.
+    netns: Option<String>,
 }
 
 impl Ovs {
@@ -132,7 +161,8 @@ impl Ovs {
         let rules = flows(sc).ok_or_else(|| format!("OVS: no rules for scenario {} yet", sc.name()))?;
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut o = Ovs { dir: dir.to_owned(), db: None, vswitchd: None, log: dir.join("ovs-vswitchd.log") };
+        let mut o =
+            Ovs { dir: dir.to_owned(), db: None, vswitchd: None, log: dir.join("ovs-vswitchd.log"), netns: None };
         let db = dir.join("conf.db");
         let st = Command::new("ovsdb-tool")
             .args(["create", db.to_str().unwrap_or_default(), SCHEMA])
@@ -170,7 +200,19 @@ impl Ovs {
             "other_config:dpdk-socket-mem=512",
             &format!("other_config:dpdk-extra=--in-memory --no-pci --file-prefix {prefix}"),
         ])?;
-        let mut c = Command::new(VSWITCHD);
+        let under = underlay(sc);
+        let mut c = if under.is_some() {
+            let ns = prefix.clone();
+            let _ = Command::new("ip").args(["netns", "del", &ns]).stderr(Stdio::null()).status();
+            run(Command::new("ip").args(["netns", "add", &ns]))?;
+            run(Command::new("ip").args(["-n", &ns, "link", "set", "lo", "up"]))?;
+            o.netns = Some(ns.clone());
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", &ns, VSWITCHD]);
+            c
+        } else {
+            Command::new(VSWITCHD)
+        };
         o.env(&mut c);
         o.vswitchd = Some(
             spawn(&mut c)
@@ -193,10 +235,38 @@ impl Ovs {
             "datapath_type=netdev",
             "protocols=OpenFlow10,OpenFlow13",
         ])?;
-        for (name, ofport) in [("gen", "1"), ("sink", "2")] {
+        if under.is_some() {
+            o.vsctl(&[
+                "add-br",
+                "br-phy",
+                "--",
+                "set",
+                "bridge",
+                "br-phy",
+                "datapath_type=netdev",
+                &format!("other-config:hwaddr={VTEP_MAC}"),
+            ])?;
             o.vsctl(&[
                 "add-port",
                 "br0",
+                "vx",
+                "--",
+                "set",
+                "Interface",
+                "vx",
+                "type=vxlan",
+                "ofport_request=3",
+                &format!("options:remote_ip={VTEP_REMOTE}"),
+                &format!("options:local_ip={VTEP_LOCAL}"),
+                "options:key=5010",
+                "options:dst_port=4789",
+            ])?;
+        }
+        for (name, ofport) in [("gen", "1"), ("sink", "2")] {
+            let br = if under == Some(name) { "br-phy" } else { "br0" };
+            o.vsctl(&[
+                "add-port",
+                br,
                 name,
                 "--",
                 "set",
@@ -210,16 +280,59 @@ impl Ovs {
         for r in &rules {
             o.ofctl(&["add-flow", "br0", r])?;
         }
+        if let (Some(u), Some(ns)) = (under, o.netns.clone()) {
+            // The underlay bridge: what br0's tunnel port sends leaves on the underlay port,
+            // what comes in goes to the VTEP address (where OVS pops the tunnel).
+            let port = if u == "gen" { "1" } else { "2" };
+            o.ofctl(&["del-flows", "br-phy"])?;
+            o.ofctl(&["add-flow", "br-phy", &format!("in_port=LOCAL,actions=output:{port}")])?;
+            o.ofctl(&["add-flow", "br-phy", &format!("in_port={port},actions=LOCAL")])?;
+            run(Command::new("ip").args(["-n", &ns, "addr", "add", &format!("{VTEP_LOCAL}/24"), "dev", "br-phy"]))?;
+            run(Command::new("ip").args(["-n", &ns, "link", "set", "br-phy", "up"]))?;
+            let mut c = Command::new("ovs-appctl");
+            o.env(&mut c);
+            let ctl = format!("--target={}", dir.join("ovs-vswitchd.ctl").display());
+            run(c.args([ctl.as_str(), "tnl/arp/set", "br-phy", VTEP_REMOTE, VTEP_REMOTE_MAC]))?;
+            // OVS reads the kernel's routes of its namespace; wait until it has the VTEP's.
+            let until = Instant::now() + Duration::from_secs(10);
+            loop {
+                let mut c = Command::new("ovs-appctl");
+                o.env(&mut c);
+                let out = c.args([ctl.as_str(), "ovs/route/lookup", VTEP_REMOTE]).output();
+                if out.as_ref().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("br-phy")) {
+                    break;
+                }
+                if Instant::now() > until {
+                    return Err(format!(
+                        "OVS: no route to {VTEP_REMOTE} via br-phy after 10 s; see {}",
+                        o.log.display()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let (gen, sink) = (o.socket("gen"), o.socket("sink"));
         wait_for(&[&gen, &sink], o.vswitchd.as_mut(), "ovs-vswitchd", &o.log)?;
         Ok(o)
     }
 }
 
+/// Runs a set-up command; an error gives its stderr.
+fn run(c: &mut Command) -> Result<(), String> {
+    let out = c.output().map_err(|e| format!("{c:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{c:?}: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(())
+}
+
 impl Drop for Ovs {
     fn drop(&mut self) {
         for mut c in [self.vswitchd.take(), self.db.take()].into_iter().flatten() {
             stop(&mut c);
+        }
+        if let Some(ns) = self.netns.take() {
+            let _ = Command::new("ip").args(["netns", "del", &ns]).stderr(Stdio::null()).status();
         }
     }
 }
