@@ -47,6 +47,8 @@ pub struct NdrOpts {
     pub rounds: u32,
     /// vnfd's `tx_retries` on its vhost ports (None: its default).
     pub tx_retries: Option<u16>,
+    /// The generator's virtio-user ports use packed virtqueues (else split ones).
+    pub packed: bool,
     /// Binaries and work directory.
     pub vnfd: PathBuf,
     /// testpmd binary.
@@ -303,7 +305,12 @@ fn run_case(
     static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = SEQ.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
     let dev = |i: u32, p: &Path| {
-        format!("net_virtio_user{},path={},queues={workers},queue_size=4096,speed=10000", n + i, p.display())
+        format!(
+            "net_virtio_user{},path={},queues={workers},queue_size=4096,speed=10000,packed_vq={}",
+            n + i,
+            p.display(),
+            u8::from(o.packed)
+        )
     };
     let queues = workers as u16;
     let mut g = Generator::new(&[dev(0, &gs), dev(1, &ss)], queues, pool, Duration::from_secs(20))
