@@ -288,6 +288,11 @@ fn latency_of(load: f64, dirs: &[Direction], res: &[DirResult]) -> Vec<Latency> 
 }
 
 #[allow(clippy::too_many_arguments)]
+/// The first 64 bytes of a frame in hex, for messages.
+fn head_hex(f: &[u8]) -> String {
+    f[..f.len().min(64)].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn run_case(
     o: &NdrOpts,
     pool: &Mempool,
@@ -335,7 +340,7 @@ fn run_case(
         let replies: Vec<Vec<u8>> = got.iter().filter_map(|f| crate::frame::reflect(f)).collect();
         if std::env::var_os("VNF_PERF_VERBOSE").is_some() {
             for f in got.iter().take(4) {
-                eprintln!("delivered: {}", f[..f.len().min(64)].iter().map(|b| format!("{b:02x}")).collect::<String>());
+                eprintln!("delivered: {}", head_hex(f));
             }
         }
         // What a tunnel scenario delivers is checked: encapsulated with VNI 5010 (encap),
@@ -347,7 +352,7 @@ fn run_case(
             _ => None,
         };
         if let Some(i) = bad {
-            let hex: String = got[i][..got[i].len().min(64)].iter().map(|b| format!("{b:02x}")).collect();
+            let hex = head_hex(&got[i]);
             return Err(format!("{dut} {}: delivered frame {i} is not what the scenario makes: {hex}", sc.name()));
         }
         if replies.is_empty() {

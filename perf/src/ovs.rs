@@ -155,6 +155,20 @@ impl Ovs {
         Ok(())
     }
 
+    fn appctl(&self, args: &[&str]) -> Result<String, String> {
+        let mut c = Command::new("ovs-appctl");
+        self.env(&mut c);
+        let out = c
+            .arg(format!("--target={}", self.dir.join("ovs-vswitchd.ctl").display()))
+            .args(args)
+            .output()
+            .map_err(|e| format!("ovs-appctl: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("ovs-appctl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// Starts OVS-DPDK in `dir` (emptied first) with the rules of `sc`; returns once both
     /// vhost-user sockets exist. `spawn` sets up each process (CPU affinity).
     pub fn start(dir: &Path, sc: Scenario, pmds: u32, spawn: fn(&mut Command) -> &mut Command) -> Result<Ovs, String> {
@@ -289,17 +303,11 @@ impl Ovs {
             o.ofctl(&["add-flow", "br-phy", &format!("in_port={port},actions=LOCAL")])?;
             run(Command::new("ip").args(["-n", &ns, "addr", "add", &format!("{VTEP_LOCAL}/24"), "dev", "br-phy"]))?;
             run(Command::new("ip").args(["-n", &ns, "link", "set", "br-phy", "up"]))?;
-            let mut c = Command::new("ovs-appctl");
-            o.env(&mut c);
-            let ctl = format!("--target={}", dir.join("ovs-vswitchd.ctl").display());
-            run(c.args([ctl.as_str(), "tnl/arp/set", "br-phy", VTEP_REMOTE, VTEP_REMOTE_MAC]))?;
+            o.appctl(&["tnl/arp/set", "br-phy", VTEP_REMOTE, VTEP_REMOTE_MAC])?;
             // OVS reads the kernel's routes of its namespace; wait until it has the VTEP's.
             let until = Instant::now() + Duration::from_secs(10);
             loop {
-                let mut c = Command::new("ovs-appctl");
-                o.env(&mut c);
-                let out = c.args([ctl.as_str(), "ovs/route/lookup", VTEP_REMOTE]).output();
-                if out.as_ref().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("br-phy")) {
+                if o.appctl(&["ovs/route/lookup", VTEP_REMOTE]).is_ok_and(|out| out.contains("br-phy")) {
                     break;
                 }
                 if Instant::now() > until {
