@@ -129,44 +129,31 @@ impl Ovs {
         }
     }
 
-    fn vsctl(&self, args: &[&str]) -> Result<String, String> {
-        let mut c = Command::new("ovs-vsctl");
+    /// Runs one of Open vSwitch's tools on this instance with its own options `opts`, then
+    /// `args`; its stdout, or an error with its stderr.
+    fn tool(&self, prog: &str, opts: &[String], args: &[&str]) -> Result<String, String> {
+        let mut c = Command::new(prog);
         self.env(&mut c);
-        let out = c
-            .arg(format!("--db=unix:{}", self.dir.join("db.sock").display()))
-            .args(["--timeout=20"])
-            .args(args)
-            .output()
-            .map_err(|e| format!("ovs-vsctl: {e}"))?;
+        let out = c.args(opts).args(args).output().map_err(|e| format!("{prog}: {e}"))?;
         if !out.status.success() {
-            return Err(format!("ovs-vsctl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+            return Err(format!("{prog} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn vsctl(&self, args: &[&str]) -> Result<String, String> {
+        let db = format!("--db=unix:{}", self.dir.join("db.sock").display());
+        self.tool("ovs-vsctl", &[db, "--timeout=20".into()], args)
     }
 
     fn ofctl(&self, args: &[&str]) -> Result<(), String> {
-        let mut c = Command::new("ovs-ofctl");
-        self.env(&mut c);
         // OpenFlow 1.3: push_vlan is not an OpenFlow 1.0 action.
-        let out = c.args(["-O", "OpenFlow13"]).args(args).output().map_err(|e| format!("ovs-ofctl: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("ovs-ofctl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
-        }
-        Ok(())
+        self.tool("ovs-ofctl", &["-O".into(), "OpenFlow13".into()], args).map(drop)
     }
 
     fn appctl(&self, args: &[&str]) -> Result<String, String> {
-        let mut c = Command::new("ovs-appctl");
-        self.env(&mut c);
-        let out = c
-            .arg(format!("--target={}", self.dir.join("ovs-vswitchd.ctl").display()))
-            .args(args)
-            .output()
-            .map_err(|e| format!("ovs-appctl: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("ovs-appctl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        let target = format!("--target={}", self.dir.join("ovs-vswitchd.ctl").display());
+        self.tool("ovs-appctl", &[target], args)
     }
 
     /// Starts OVS-DPDK in `dir` (emptied first) with the rules of `sc`; returns once both
