@@ -26,6 +26,18 @@ use pipelines::dpdk::{rdtsc, tsc_hz, Burst, Mbuf, Mempool, Port, PortConf, RxQue
 use std::time::{Duration, Instant};
 use vnf_core::buf::PacketBuf;
 
+/// Descriptors of each of the generator's rx and tx queues.
+pub const DESC: u16 = 4096;
+
+/// Mbufs the generator's pool needs for `ports` ports of `queues` queue pairs: every rx ring
+/// full (the PMD refills them from the pool), every tx ring full (virtio frees what the other
+/// side consumed only when that queue transmits again), and room for the bursts in hand and
+/// the lcore cache. A pool any smaller can be emptied by the rings alone, and the generator
+/// then stops: nothing to send, so nothing a tx queue holds is ever freed.
+pub fn pool_size(ports: usize, queues: u16) -> u32 {
+    (ports as u32 * u32::from(queues) * 2 * u32::from(DESC) + 8192).max(32767)
+}
+
 /// Bytes of the stamp at the end of every frame.
 pub const STAMP: usize = 12;
 const MAGIC: u8 = 0xa5;
@@ -194,14 +206,22 @@ impl<'p> Generator<'p> {
     /// Probes, configures and starts one port per devargs with `queues` rx and tx queues
     /// (EAL must be up), then waits up to `wait` for every link to come up.
     pub fn new(devargs: &[String], queues: u16, pool: &'p Mempool, wait: Duration) -> Result<Generator<'p>, String> {
+        let need = pool_size(devargs.len(), queues);
+        if pool.size() < need {
+            return Err(format!(
+                "generator pool of {} mbufs: {} ports x {queues} queues of {DESC} rx and tx descriptors need {need}",
+                pool.size(),
+                devargs.len()
+            ));
+        }
         let mut g = Generator { ports: vec![], rx: vec![], tx: vec![], pool, trial: 0, arp_replies: 0, capture: None };
         for d in devargs {
             let mut p = Port::probe(d).map_err(|e| e.to_string())?;
             let conf = PortConf {
                 rx_queues: queues,
                 tx_queues: queues,
-                rx_desc: 4096,
-                tx_desc: 4096,
+                rx_desc: DESC,
+                tx_desc: DESC,
                 mtu: None,
                 mac: None,
                 promiscuous: true,

@@ -311,9 +311,10 @@ fn run_case(
     let n = SEQ.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
     let dev = |i: u32, p: &Path| {
         format!(
-            "net_virtio_user{},path={},queues={workers},queue_size=4096,speed=10000,packed_vq={}",
+            "net_virtio_user{},path={},queues={workers},queue_size={},speed=10000,packed_vq={}",
             n + i,
             p.display(),
+            crate::gen::DESC,
             u8::from(o.packed)
         )
     };
@@ -522,7 +523,9 @@ pub fn run(o: &NdrOpts) -> Result<(), String> {
         "pmd.net.virtio.*:error",
     ])
     .map_err(|e| e.to_string())?;
-    let pool = Mempool::new("gen", 32767, 256, 2048 + 128, -1).map_err(|e| e.to_string())?;
+    // One pool for every case: sized for the most queues a case gives the generator's two ports.
+    let most = o.workers.iter().copied().max().unwrap_or(1) as u16;
+    let pool = Mempool::new("gen", crate::gen::pool_size(2, most), 256, 2048 + 128, -1).map_err(|e| e.to_string())?;
     println!(
         "{:<8} {:<12} {:>5} {:>6} {:>3} {:>4} {:>9} {:>9} {:>9} {:>8} {:>10} {:>26}",
         "dut",

@@ -215,9 +215,12 @@ fn rfc5780_discovery_sees_address_and_port_dependent_filtering() {
     discover("address-and-port-dependent", "NAT with Address and Port Dependent Filtering!");
 }
 
-/// UDP echo server (`userver IP PORT`), UDP flood (`flood DST PORT N`: N sockets, one
-/// datagram each, prints `sent N`), one UDP exchange (`uecho DST PORT`) and one TCP exchange
-/// (`techo DST PORT`), each printing `ok` or `err WHAT`.
+/// UDP echo server (`userver IP PORT`), UDP flood (`flood DST PORT N`: N sockets bound to
+/// source ports 20000.., one datagram each, prints `sent N`), one UDP exchange (`uecho DST
+/// PORT [SPORT]`) and one TCP exchange (`techo DST PORT`), each printing `ok` or `err WHAT`.
+/// Fixed source ports (below Linux's ephemeral range, 32768..) keep every connection of a
+/// test distinct: an ephemeral port the kernel hands out again would match a connection the
+/// NAT still holds.
 const PY: &str = r#"
 import socket, sys
 cmd, a = sys.argv[1], sys.argv[2:]
@@ -244,6 +247,7 @@ elif cmd == "flood":
     socks = []
     for i in range(int(a[2])):
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("0.0.0.0", 20000 + i))
         u.sendto(b"flood", (a[0], int(a[1])))
         socks.append(u)
     print("sent", len(socks), flush=True)
@@ -253,6 +257,8 @@ elif cmd in ("uecho", "techo"):
         if cmd == "uecho":
             u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             u.settimeout(3)
+            if len(a) > 2:
+                u.bind(("0.0.0.0", int(a[2])))
             u.sendto(b"hello", (a[0], int(a[1])))
             d, _ = u.recvfrom(100)
         else:
@@ -301,7 +307,7 @@ fn a_udp_flood_from_one_host_leaves_another_hosts_connections_working() {
         let vnfd = Vnfd::start(&cfg, &["--stats-interval", "0.2"]).unwrap();
         // Both inside hosts work before the flood (and ARP is settled).
         for (h, name) in [(&a, "A"), (&b, "B")] {
-            let r = client(h, &["uecho", OUTSIDE, "7007"]);
+            let r = client(h, &["uecho", OUTSIDE, "7007", "30000"]);
             assert_eq!(r, "ok", "host {name} before the flood{}", ctx(&vnfd));
         }
         let s0 = fresh_stats(&vnfd);
@@ -332,7 +338,12 @@ fn a_udp_flood_from_one_host_leaves_another_hosts_connections_working() {
         assert_eq!(d(&s1, "drops", "ct-table-full"), 0, "{}", ctx(&vnfd));
         assert_eq!(s1["workers"][0]["ct_entries"].as_u64(), Some(LIMIT + 1), "A's {LIMIT} and B's one{}", ctx(&vnfd));
         // Host A is at its limit; host B still opens new connections, UDP and TCP.
-        assert_eq!(client(&a, &["uecho", OUTSIDE, "7007"]), "err timeout", "host A past its limit{}", ctx(&vnfd));
+        assert_eq!(
+            client(&a, &["uecho", OUTSIDE, "7007", "30001"]),
+            "err timeout",
+            "host A past its limit{}",
+            ctx(&vnfd)
+        );
         for i in 0..3 {
             assert_eq!(client(&b, &["uecho", OUTSIDE, "7007"]), "ok", "host B UDP {i} during the flood{}", ctx(&vnfd));
             assert_eq!(client(&b, &["techo", OUTSIDE, "7000"]), "ok", "host B TCP {i} during the flood{}", ctx(&vnfd));
