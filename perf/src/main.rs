@@ -30,7 +30,7 @@ use std::process::ExitCode;
 #[command(
     name = "vnf-perf",
     about = "vnfd benchmarks against dpdk-testpmd on the same vdevs",
-    long_about = "vnfd benchmarks against dpdk-testpmd on the same vdevs.\n\nModes:\n  run (default)  vnfd and testpmd io alternate on a pcap generator and a null sink; Mpps and cycles/packet\n  ndr            vnf-perf as the generator process over virtio-user: RFC 2544 MRR, NDR, PDR, latency\n  gen            write a pcap of generated flows\n  lpm, fw        route table and firewall classifier microbenchmarks"
+    long_about = "vnfd benchmarks against dpdk-testpmd on the same vdevs.\n\nModes:\n  run (default)  vnfd and testpmd io (and OVS-DPDK with --ovs) alternate on a pcap generator and a null sink; Mpps and cycles/packet\n  ndr            vnf-perf as the generator process over virtio-user: RFC 2544 MRR, NDR, PDR, latency\n  gen            write a pcap of generated flows\n  lpm, fw        route table and firewall classifier microbenchmarks"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -118,6 +118,13 @@ struct RunArgs {
     /// cycles go, node by node (printed after the table, and in the JSON).
     #[arg(long)]
     node_runtime: bool,
+    /// Also measure OVS-DPDK (Debian's openvswitch-switch-dpdk, installed when missing or
+    /// skipped with a message) on the same pcap generator and null sink, one PMD thread on
+    /// the forwarding core, with OpenFlow rules doing the scenario's work (xconnect, l2-pop,
+    /// l2-push, route, nat, vxlan-encap, vxlan-decap; see `ndr --help`); each round runs
+    /// testpmd, vnfd, OVS in turn.
+    #[arg(long)]
+    ovs: bool,
 }
 
 #[derive(clap::Args, Clone)]
@@ -233,6 +240,10 @@ struct CaseResult {
     vnfd: Measurement,
     testpmd: Measurement,
     ratio: f64,
+    /// OVS-DPDK's figures (`--ovs`, scenarios it has rules for).
+    ovs: Option<Measurement>,
+    /// vnfd's rate over OVS-DPDK's.
+    ovs_ratio: Option<f64>,
 }
 
 /// Runs one measurement, and once more if it failed (on this VM a program is sometimes not
@@ -426,10 +437,17 @@ fn bench(a: &RunArgs) -> Result<(), String> {
         reload_ms: 0,
         node_runtime: false,
     };
+    let mut with_ovs = a.ovs;
+    if with_ovs {
+        if let Err(e) = ovs::ensure_installed() {
+            eprintln!("vnf-perf: OVS-DPDK skipped: {e}");
+            with_ovs = false;
+        }
+    }
     let mut node_tables = vec![];
     let mut results = vec![];
     println!(
-        "{:<10} {:>7} {:>8} {:>6} {:>12} {:>12} {:>7} {:>14} {:>14} {:>12} {:>8} {:>22}",
+        "{:<10} {:>7} {:>8} {:>6} {:>12} {:>12} {:>7} {:>14} {:>14} {:>12} {:>8} {:>22} {:>9} {:>9} {:>12}",
         "scenario",
         "reload",
         "flows",
@@ -441,7 +459,10 @@ fn bench(a: &RunArgs) -> Result<(), String> {
         "testpmd cyc/pkt",
         "vnfd conn/s",
         "reloads",
-        "reload us p50/p99/max"
+        "reload us p50/p99/max",
+        "ovs Mpps",
+        "vnfd/ovs",
+        "ovs cyc/pkt"
     );
     for sc in &scenarios {
         for &flows in &a.flows {
@@ -450,12 +471,19 @@ fn bench(a: &RunArgs) -> Result<(), String> {
                 let case = sc.prepare(&opts.workdir, flows, a.frame)?;
                 let mut v = vec![];
                 let mut t = vec![];
+                let mut w = vec![];
+                let ovs_case = with_ovs && reload_ms == 0 && ovs::flows(*sc).is_some();
                 for _ in 0..a.rounds.max(1) {
                     t.push(again(|| runner::run_testpmd(&opts, &case))?);
                     v.push(again(|| runner::run_vnfd(&opts, &case))?);
+                    if ovs_case {
+                        w.push(again(|| runner::run_ovs(&opts, *sc, &case))?);
+                    }
                 }
                 let mut vm = Measurement::median(v);
                 let tm = Measurement::median(t);
+                let om = (!w.is_empty()).then(|| Measurement::median(w));
+                let ovs_ratio = om.as_ref().map(|m| if m.mpps > 0.0 { vm.mpps / m.mpps } else { 0.0 });
                 if a.node_runtime {
                     opts.node_runtime = true;
                     vm.nodes = runner::run_vnfd(&opts, &case)?.nodes;
@@ -466,8 +494,9 @@ fn bench(a: &RunArgs) -> Result<(), String> {
                 }
                 let ratio = if tm.mpps > 0.0 { vm.mpps / tm.mpps } else { 0.0 };
                 let lat = &vm.reload_latency_us;
+                let cell = |f: Option<f64>, p: usize| f.map_or("-".to_string(), |x| format!("{x:.p$}"));
                 println!(
-                    "{:<10} {:>7} {:>8} {:>6} {:>12.3} {:>12.3} {:>7.3} {:>14.1} {:>14.1} {:>12.0} {:>8} {:>22}",
+                    "{:<10} {:>7} {:>8} {:>6} {:>12.3} {:>12.3} {:>7.3} {:>14.1} {:>14.1} {:>12.0} {:>8} {:>22} {:>9} {:>9} {:>12}",
                     sc.name(),
                     if reload_ms == 0 { "-".to_string() } else { format!("{reload_ms}ms") },
                     flows,
@@ -479,7 +508,10 @@ fn bench(a: &RunArgs) -> Result<(), String> {
                     tm.cycles_per_packet,
                     vm.conn_per_s,
                     vm.reloads,
-                    if lat.is_empty() { "-".to_string() } else { format!("{:.0}/{:.0}/{:.0}", lat[0], lat[1], lat[2]) }
+                    if lat.is_empty() { "-".to_string() } else { format!("{:.0}/{:.0}/{:.0}", lat[0], lat[1], lat[2]) },
+                    cell(om.as_ref().map(|m| m.mpps), 3),
+                    cell(ovs_ratio, 3),
+                    cell(om.as_ref().map(|m| m.cycles_per_packet), 1)
                 );
                 results.push(CaseResult {
                     scenario: sc.name().into(),
@@ -489,6 +521,8 @@ fn bench(a: &RunArgs) -> Result<(), String> {
                     vnfd: vm,
                     testpmd: tm,
                     ratio,
+                    ovs: om,
+                    ovs_ratio,
                 });
             }
         }

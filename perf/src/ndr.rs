@@ -197,7 +197,7 @@ fn lcores(workers: u32) -> String {
 
 fn start_dut(o: &NdrOpts, dut: &str, sc: Scenario, flows: u32, workers: u32) -> Result<Dut, String> {
     if dut == "ovs" {
-        let ovs = crate::ovs::Ovs::start(&o.workdir.join("ovs"), sc, workers, all_cpus)?;
+        let ovs = crate::ovs::Ovs::start(&o.workdir.join("ovs"), sc, workers, &crate::ovs::Ports::Vhost, all_cpus)?;
         let sockets = (ovs.socket("gen"), ovs.socket("sink"));
         return Ok(Dut { child: None, log: ovs.log.clone(), _ovs: Some(ovs), sockets });
     }

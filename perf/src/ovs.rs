@@ -106,6 +106,20 @@ fn underlay(sc: Scenario) -> Option<&'static str> {
     }
 }
 
+/// What OVS's ports `gen` and `sink` are.
+pub enum Ports {
+    /// `dpdkvhostuser` ports: OVS makes their sockets, the generator attaches to them.
+    Vhost,
+    /// `dpdk` ports on these devargs (`--no-pci` vdevs: the pcap generator and null sink
+    /// of `vnf-perf run`).
+    Devargs {
+        /// Port `gen`'s devargs.
+        gen: String,
+        /// Port `sink`'s devargs.
+        sink: String,
+    },
+}
+
 /// A private OVS-DPDK: ovsdb-server and ovs-vswitchd, stopped on drop.
 pub struct Ovs {
     dir: PathBuf,
@@ -157,8 +171,15 @@ impl Ovs {
     }
 
     /// Starts OVS-DPDK in `dir` (emptied first) with the rules of `sc`; returns once both
-    /// vhost-user sockets exist. `spawn` sets up each process (CPU affinity).
-    pub fn start(dir: &Path, sc: Scenario, pmds: u32, spawn: fn(&mut Command) -> &mut Command) -> Result<Ovs, String> {
+    /// ports are up (vhost-user: their sockets exist). `spawn` sets up each process (CPU
+    /// affinity).
+    pub fn start(
+        dir: &Path,
+        sc: Scenario,
+        pmds: u32,
+        ports: &Ports,
+        spawn: fn(&mut Command) -> &mut Command,
+    ) -> Result<Ovs, String> {
         let rules = flows(sc).ok_or_else(|| format!("OVS: no rules for scenario {} yet", sc.name()))?;
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -265,17 +286,27 @@ impl Ovs {
         }
         for (name, ofport) in [("gen", "1"), ("sink", "2")] {
             let br = if under == Some(name) { "br-phy" } else { "br0" };
-            o.vsctl(&[
-                "add-port",
-                br,
-                name,
-                "--",
-                "set",
-                "Interface",
-                name,
-                "type=dpdkvhostuser",
-                &format!("ofport_request={ofport}"),
-            ])?;
+            let kind = match ports {
+                Ports::Vhost => vec!["type=dpdkvhostuser".to_string()],
+                Ports::Devargs { gen, sink } => {
+                    let dev = if name == "gen" { gen } else { sink };
+                    // Quoted: the devargs hold commas.
+                    vec!["type=dpdk".to_string(), format!("options:dpdk-devargs=\"{dev}\"")]
+                }
+            };
+            let mut args = vec!["add-port", br, name, "--", "set", "Interface", name];
+            args.extend(kind.iter().map(String::as_str));
+            let req = format!("ofport_request={ofport}");
+            args.push(&req);
+            o.vsctl(&args)?;
+            if let Ports::Devargs { .. } = ports {
+                // A dpdk port that failed to attach has ofport -1 and says why in `error`.
+                let of = o.vsctl(&["get", "Interface", name, "ofport"])?;
+                if of.trim() != ofport {
+                    let err = o.vsctl(&["get", "Interface", name, "error"]).unwrap_or_default();
+                    return Err(format!("OVS: port {name} did not attach ({}); see {}", err.trim(), o.log.display()));
+                }
+            }
         }
         o.ofctl(&["del-flows", "br0"])?;
         for r in &rules {
@@ -306,9 +337,51 @@ impl Ovs {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        let (gen, sink) = (o.socket("gen"), o.socket("sink"));
-        wait_for(&[&gen, &sink], o.vswitchd.as_mut(), "ovs-vswitchd", &o.log)?;
+        if let Ports::Vhost = ports {
+            let (gen, sink) = (o.socket("gen"), o.socket("sink"));
+            wait_for(&[&gen, &sink], o.vswitchd.as_mut(), "ovs-vswitchd", &o.log)?;
+        }
         Ok(o)
+    }
+
+    /// Packets port `name` sent so far (its OpenFlow port counters, read live from the
+    /// device).
+    pub fn tx_packets(&self, name: &str) -> Result<u64, String> {
+        let out = self.appctl(&["dpctl/show", "-s"])?;
+        // "  port 2: sink (dpdk: ...)" then indented counter lines up to the next port.
+        let is_port = |l: &str| {
+            let t = l.trim_start();
+            t.starts_with("port ") && t.split_once(": ").is_some_and(|(_, r)| r.split(' ').next() == Some(name))
+        };
+        let mut lines = out.lines().skip_while(|l| !is_port(l));
+        lines.next().ok_or_else(|| format!("OVS: no port {name} in dpctl/show: {out}"))?;
+        lines
+            .take_while(|l| !l.trim_start().starts_with("port "))
+            .find_map(|l| l.trim().strip_prefix("TX packets:")?.split_whitespace().next()?.parse().ok())
+            .ok_or_else(|| format!("OVS: no TX packets of port {name} in dpctl/show: {out}"))
+    }
+
+    /// Zeroes the PMD threads' statistics (`dpif-netdev/pmd-stats-clear`).
+    pub fn pmd_stats_clear(&self) -> Result<(), String> {
+        self.appctl(&["dpif-netdev/pmd-stats-clear"]).map(drop)
+    }
+
+    /// The PMD threads' processing cycles per packet since the last clear (the busy cycles
+    /// over the packets received, as `dpif-netdev/pmd-stats-show` reports them), averaged
+    /// over the PMDs that received packets.
+    pub fn pmd_cycles_per_packet(&self) -> Result<f64, String> {
+        let out = self.appctl(&["dpif-netdev/pmd-stats-show"])?;
+        let v: Vec<f64> = out
+            .lines()
+            .filter_map(|l| {
+                l.trim().strip_prefix("avg processing cycles per packet:")?.split_whitespace().next()?.parse().ok()
+            })
+            .filter(|&c: &f64| c > 0.0)
+            .collect();
+        if v.is_empty() {
+            return Err(format!("OVS: no processing cycles in pmd-stats-show: {out}"));
+        }
+        Ok(v.iter().sum::<f64>() / v.len() as f64)
     }
 }
 
