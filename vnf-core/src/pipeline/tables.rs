@@ -130,6 +130,8 @@ pub struct VtepTable {
     pub check_source: bool,
     /// Underlay IP MTU.
     pub mtu: u16,
+    /// The outer headers of this VTEP's encapsulated frames, laid once.
+    pub outer: crate::wire::vxlan::Outer,
     /// (vni, domain), sorted by VNI.
     pub vni_domain: Vec<(u32, u16)>,
     /// Static underlay neighbours (ip, mac).
@@ -348,6 +350,7 @@ impl Tables {
                 mac: v.mac(),
                 mac64: v.mac().to_u64(),
                 udp_port: v.udp_port,
+                outer: crate::wire::vxlan::Outer::new(v.mac(), v.address.addr, v.udp_port, 64),
                 check_source: v.check_source,
                 mtu: v.mtu,
                 vni_domain,

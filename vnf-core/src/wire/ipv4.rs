@@ -153,8 +153,13 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         &self.buf.as_ref()[HEADER_LEN..self.header_len()]
     }
     /// True if the header checksum verifies.
+    #[inline]
     pub fn verify_checksum(&self) -> bool {
-        checksum::fold(checksum::sum(0, &self.buf.as_ref()[..self.header_len()])) == 0xffff
+        let b = self.buf.as_ref();
+        match b.first_chunk::<HEADER_LEN>() {
+            Some(h) if self.header_len() == HEADER_LEN => checksum::verifies20(h),
+            _ => checksum::fold(checksum::sum(0, &b[..self.header_len()])) == 0xffff,
+        }
     }
     /// The payload, up to the total length (Ethernet padding excluded).
     pub fn payload(&self) -> &[u8] {
@@ -164,6 +169,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Sets the TTL and updates the checksum incrementally.
+    #[inline]
     pub fn set_ttl_update(&mut self, ttl: u8) {
         let b = self.buf.as_mut();
         let old = be16(b, field::TTL);

@@ -96,6 +96,66 @@ pub fn emit_outer(buf: &mut [u8], eth: &EthernetRepr, ip: &Ipv4Repr, udp: &UdpRe
     VxlanRepr { vni }.emit(&mut buf[VXLAN_AT..]);
 }
 
+/// The outer headers of one local VTEP, laid once: Ethernet (destination zero, set when the
+/// next hop is known), IPv4 (DF, the TTL, UDP, the local address) and UDP (the VTEP's
+/// destination port, checksum 0), with the one's complement sum of their constant IPv4
+/// words. [`Outer::emit`] copies them and writes what differs per packet, the IPv4
+/// checksum from that sum plus the varying words (RFC 1071: the sum is associative), as a
+/// tunnel push of a header built once; the same bytes as [`emit_outer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outer {
+    hdr: [u8; OVERHEAD],
+    sum: u32,
+}
+
+impl Outer {
+    /// The template of a VTEP with MAC `src_mac`, address `src` and UDP port `udp_port`,
+    /// sending with TTL `ttl`.
+    pub fn new(src_mac: super::MacAddr, src: u32, udp_port: u16, ttl: u8) -> Outer {
+        let mut hdr = [0u8; OVERHEAD];
+        let eth = EthernetRepr { dst: super::MacAddr::default(), src: src_mac, ethertype: super::EtherType::IPV4 };
+        let ip = Ipv4Repr {
+            src,
+            dst: 0,
+            protocol: ipv4::proto::UDP,
+            payload_len: 0,
+            ttl,
+            dscp_ecn: 0,
+            ident: 0,
+            dont_frag: true,
+        };
+        let udp = UdpRepr { src_port: 0, dst_port: udp_port, payload_len: 0 };
+        emit_outer(&mut hdr, &eth, &ip, &udp, 0);
+        // The constant words only: length (20 as emitted), checksum, ident, destination
+        // are zero or taken out.
+        hdr[IP_AT + 2..IP_AT + 4].fill(0);
+        hdr[IP_AT + 10..IP_AT + 12].fill(0);
+        hdr[UDP_AT + 4..UDP_AT + 6].fill(0);
+        let sum = super::checksum::sum(0, &hdr[IP_AT..UDP_AT]);
+        Outer { hdr, sum }
+    }
+
+    /// Lays the outer headers in the first [`OVERHEAD`] bytes of `buf` (panics if shorter)
+    /// for a frame of `inner_len` bytes to VTEP `dst` on `vni`, with IPv4 ident `ident` and
+    /// UDP source port `sport`.
+    #[inline(always)]
+    pub fn emit(&self, buf: &mut [u8], dst: u32, inner_len: u16, ident: u16, sport: u16, vni: u32) {
+        let b: &mut [u8; OVERHEAD] = (&mut buf[..OVERHEAD]).try_into().expect("OVERHEAD bytes");
+        *b = self.hdr;
+        let total = inner_len.wrapping_add((OVERHEAD - ethernet::HEADER_LEN) as u16);
+        let udp_len = inner_len.wrapping_add((udp::HEADER_LEN + HEADER_LEN) as u16);
+        let s = self.sum + u32::from(total) + u32::from(ident) + (dst >> 16) + (dst & 0xffff);
+        let csum = !super::checksum::fold(s);
+        b[IP_AT + 2..IP_AT + 4].copy_from_slice(&total.to_be_bytes());
+        b[IP_AT + 4..IP_AT + 6].copy_from_slice(&ident.to_be_bytes());
+        b[IP_AT + 10..IP_AT + 12].copy_from_slice(&csum.to_be_bytes());
+        b[IP_AT + 16..IP_AT + 20].copy_from_slice(&dst.to_be_bytes());
+        b[UDP_AT..UDP_AT + 2].copy_from_slice(&sport.to_be_bytes());
+        b[UDP_AT + 4..UDP_AT + 6].copy_from_slice(&udp_len.to_be_bytes());
+        b[VXLAN_AT + 4..VXLAN_AT + 8].copy_from_slice(&(vni << 8).to_be_bytes());
+    }
+}
+
 /// A hash of an inner frame's flow (MACs, EtherType, and for IPv4 the addresses, protocol
 /// and the first 4 bytes of the L4 header), for the outer UDP source port (RFC 7348 5).
 /// Word-wise multiply-xorshift: a few cycles, well mixed in the low bits. Not a table
@@ -160,6 +220,36 @@ mod tests {
         };
         let udp = UdpRepr { src_port: 51234, dst_port: PORT, payload_len: (HEADER_LEN + INNER_LEN) as u16 };
         (eth, ip, udp)
+    }
+
+    #[test]
+    fn the_template_lays_the_bytes_of_emit_outer() {
+        let mac = MacAddr([0x00, 0x50, 0x56, 0xaa, 0xbb, 0x01]);
+        let o = Outer::new(mac, 0xc0a8_010a, PORT, 64);
+        let mut x: u32 = 7;
+        for _ in 0..5000 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let (dst, ident, sport) = (x.rotate_left(7), (x >> 3) as u16, 49152 | (x >> 18) as u16 & 0x3fff);
+            let (inner_len, vni) = (14 + (x % 9000) as u16, x & 0x00ff_ffff);
+            let eth = EthernetRepr { dst: MacAddr::default(), src: mac, ethertype: EtherType::IPV4 };
+            let ip = Ipv4Repr {
+                src: 0xc0a8_010a,
+                dst,
+                protocol: proto::UDP,
+                payload_len: inner_len + (udp::HEADER_LEN + HEADER_LEN) as u16,
+                ttl: 64,
+                dscp_ecn: 0,
+                ident,
+                dont_frag: true,
+            };
+            let udp = UdpRepr { src_port: sport, dst_port: PORT, payload_len: inner_len + HEADER_LEN as u16 };
+            let (mut want, mut got) = ([0u8; OVERHEAD], [0xeeu8; OVERHEAD + 4]);
+            emit_outer(&mut want, &eth, &ip, &udp, vni);
+            o.emit(&mut got, dst, inner_len, ident, sport, vni);
+            assert_eq!(&got[..OVERHEAD], &want[..], "dst {dst:08x} len {inner_len} ident {ident}");
+            assert_eq!(&got[OVERHEAD..], &[0xee; 4], "nothing past the headers");
+            assert!(crate::wire::checksum::verifies20(got[IP_AT..UDP_AT].try_into().unwrap()), "checksum");
+        }
     }
 
     #[test]

@@ -21,10 +21,8 @@ use crate::packet::PacketMeta;
 use crate::pipeline::{flow_hash, retag, Cx, Frame, Node, State, UNDERLAY_IFX};
 use crate::stats::{DropReason, Event};
 use crate::wire::arp::{self, ArpRepr};
-use crate::wire::ethernet::EthernetRepr;
 use crate::wire::icmpv4;
-use crate::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
-use crate::wire::udp::UdpRepr;
+use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::{vxlan, EtherType, MacAddr};
 
 // Each node is its own function: its loop gets the registers to itself.
@@ -97,20 +95,9 @@ fn encap<B: PacketBuf, A: BufAlloc>(
     st.ip_ident = st.ip_ident.wrapping_add(1);
     let ident = st.ip_ident;
     let Some(hdr) = pkt.prepend(vxlan::OVERHEAD) else { return Err(DropReason::NoMbuf) };
-    // The destination MAC is the underlay next hop's, set once it is known.
-    let eth = EthernetRepr { dst: MacAddr::default(), src: v.mac, ethertype: EtherType::IPV4 };
-    let ip4 = Ipv4Repr {
-        src: v.ip,
-        dst: ip,
-        protocol: ipv4::proto::UDP,
-        payload_len: (ip_len - ipv4::HEADER_LEN) as u16,
-        ttl: 64,
-        dscp_ecn: 0,
-        ident,
-        dont_frag: true,
-    };
-    let udp = UdpRepr { src_port: sport, dst_port: v.udp_port, payload_len: (inner_len + vxlan::HEADER_LEN) as u16 };
-    vxlan::emit_outer(hdr, &eth, &ip4, &udp, vni);
+    // The destination MAC is the underlay next hop's, set once it is known. (Fits in u16:
+    // ip_len is at most the underlay MTU.)
+    v.outer.emit(hdr, ip, inner_len as u16, ident, sport, vni);
     m.l3 = ETH as u16;
     m.ethertype = EtherType::IPV4;
     Ok(v.next_hop(ip))
