@@ -180,7 +180,8 @@ pub struct Tables {
     pub lpm: Lpm,
     /// Next hops.
     pub next_hops: Vec<NextHop>,
-    /// The gateway addresses (address, domain).
+    /// The gateway addresses (address, domain), sorted: looked up per routed packet, by
+    /// binary search (a scan was linear in the number of gateways).
     pub local_ips: Vec<(u32, u16)>,
     /// Static FDB entries (domain, mac, port).
     pub static_macs: Vec<(u16, MacAddr, u16)>,
@@ -295,6 +296,7 @@ impl Tables {
                 local_ips.push((g.ip, i as u16));
             }
         }
+        local_ips.sort_unstable();
         for (i, r) in cfg.routes.iter().enumerate() {
             let via = u32::from(r.via);
             let domain = domains
@@ -524,7 +526,10 @@ impl Tables {
     /// The domain whose gateway owns `ip`, if `ip` is a gateway address.
     #[inline]
     pub fn local_domain(&self, ip: u32) -> Option<u16> {
-        self.local_ips.iter().find(|(a, _)| *a == ip).map(|&(_, d)| d)
+        // The first of an address's entries: the lowest domain, as the scan in config order
+        // found.
+        let k = self.local_ips.partition_point(|&(a, _)| a < ip);
+        self.local_ips.get(k).filter(|&&(a, _)| a == ip).map(|&(_, d)| d)
     }
 
     /// The appliance's own interface the packet `m` describes was sent to, as what answers
@@ -540,5 +545,28 @@ impl Tables {
             (Some(Role::Underlay), None) => None,
             _ => self.domains.get(usize::from(domain)).and_then(|d| d.gateway),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tables;
+
+    #[test]
+    fn every_gateway_address_finds_its_domain_among_many() {
+        let mut cfg =
+            String::from("[[port]]\nname = \"p\"\ndevargs = \"net_null0\"\nmode = \"trunk\"\nallowed_vlans = [1]\n");
+        // Listed in descending address order, so the table's order is not the config's.
+        for v in (1..=200u32).rev() {
+            cfg += &format!("[[bridge]]\nname = \"b{v}\"\nvlan = {v}\ngateway = \"10.{}.{}.1/24\"\n", v / 256, v % 256);
+        }
+        let t = Tables::compile(&crate::config::Config::parse(&cfg, None).unwrap()).unwrap();
+        for (i, d) in t.domains.iter().enumerate() {
+            let g = d.gateway.unwrap();
+            assert_eq!(t.local_domain(g.ip), Some(i as u16), "{:08x}", g.ip);
+            assert_eq!(t.local_domain(g.ip + 1), None, "a host of the subnet is not local");
+        }
+        assert_eq!(t.local_domain(0), None);
+        assert_eq!(t.local_domain(u32::MAX), None);
     }
 }
