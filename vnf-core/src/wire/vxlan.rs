@@ -135,12 +135,13 @@ impl Outer {
         Outer { hdr, sum }
     }
 
-    /// Lays the outer headers in the first [`OVERHEAD`] bytes of `buf` (panics if shorter)
-    /// for a frame of `inner_len` bytes to VTEP `dst` on `vni`, with IPv4 ident `ident` and
-    /// UDP source port `sport`.
+    /// Lays the outer headers in the first [`OVERHEAD`] bytes of `buf` for a frame of
+    /// `inner_len` bytes to VTEP `dst` on `vni`, with IPv4 ident `ident` and UDP source port
+    /// `sport`; false (nothing written) when `buf` is shorter.
     #[inline(always)]
-    pub fn emit(&self, buf: &mut [u8], dst: u32, inner_len: u16, ident: u16, sport: u16, vni: u32) {
-        let b: &mut [u8; OVERHEAD] = (&mut buf[..OVERHEAD]).try_into().expect("OVERHEAD bytes");
+    #[must_use]
+    pub fn emit(&self, buf: &mut [u8], dst: u32, inner_len: u16, ident: u16, sport: u16, vni: u32) -> bool {
+        let Some(b) = buf.first_chunk_mut::<OVERHEAD>() else { return false };
         *b = self.hdr;
         let total = inner_len.wrapping_add((OVERHEAD - ethernet::HEADER_LEN) as u16);
         let udp_len = inner_len.wrapping_add((udp::HEADER_LEN + HEADER_LEN) as u16);
@@ -153,6 +154,7 @@ impl Outer {
         b[UDP_AT..UDP_AT + 2].copy_from_slice(&sport.to_be_bytes());
         b[UDP_AT + 4..UDP_AT + 6].copy_from_slice(&udp_len.to_be_bytes());
         b[VXLAN_AT + 4..VXLAN_AT + 8].copy_from_slice(&(vni << 8).to_be_bytes());
+        true
     }
 }
 
@@ -245,11 +247,14 @@ mod tests {
             let udp = UdpRepr { src_port: sport, dst_port: PORT, payload_len: inner_len + HEADER_LEN as u16 };
             let (mut want, mut got) = ([0u8; OVERHEAD], [0xeeu8; OVERHEAD + 4]);
             emit_outer(&mut want, &eth, &ip, &udp, vni);
-            o.emit(&mut got, dst, inner_len, ident, sport, vni);
+            assert!(o.emit(&mut got, dst, inner_len, ident, sport, vni));
             assert_eq!(&got[..OVERHEAD], &want[..], "dst {dst:08x} len {inner_len} ident {ident}");
             assert_eq!(&got[OVERHEAD..], &[0xee; 4], "nothing past the headers");
             assert!(crate::wire::checksum::verifies20(got[IP_AT..UDP_AT].try_into().unwrap()), "checksum");
         }
+        let mut short = [0xeeu8; OVERHEAD - 1];
+        assert!(!o.emit(&mut short, 1, 64, 1, 49152, 1), "a short buffer is refused");
+        assert_eq!(short, [0xee; OVERHEAD - 1], "and left alone");
     }
 
     #[test]

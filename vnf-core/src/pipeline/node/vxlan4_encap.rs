@@ -97,7 +97,9 @@ fn encap<B: PacketBuf, A: BufAlloc>(
     let Some(hdr) = pkt.prepend(vxlan::OVERHEAD) else { return Err(DropReason::NoMbuf) };
     // The destination MAC is the underlay next hop's, set once it is known. (Fits in u16:
     // ip_len is at most the underlay MTU.)
-    v.outer.emit(hdr, ip, inner_len as u16, ident, sport, vni);
+    if !v.outer.emit(hdr, ip, inner_len as u16, ident, sport, vni) {
+        return Err(DropReason::Malformed);
+    }
     m.l3 = ETH as u16;
     m.ethertype = EtherType::IPV4;
     Ok(v.next_hop(ip))
