@@ -483,7 +483,7 @@ fn bench(a: &RunArgs) -> Result<(), String> {
                 let mut vm = Measurement::median(v);
                 let tm = Measurement::median(t);
                 let om = (!w.is_empty()).then(|| Measurement::median(w));
-                let ovs_ratio = om.as_ref().map(|m| if m.mpps > 0.0 { vm.mpps / m.mpps } else { 0.0 });
+                let ovs_ratio = om.as_ref().map(|m| runner::ratio(vm.mpps, m.mpps));
                 if a.node_runtime {
                     opts.node_runtime = true;
                     vm.nodes = runner::run_vnfd(&opts, &case)?.nodes;
@@ -492,7 +492,7 @@ fn bench(a: &RunArgs) -> Result<(), String> {
                         vm.nodes.iter().map(|n| format!("{} {:.1}", n.node, n.cycles_per_packet)).collect();
                     node_tables.push(format!("{:<12} {:>8}  {}", sc.name(), flows, cells.join(" | ")));
                 }
-                let ratio = if tm.mpps > 0.0 { vm.mpps / tm.mpps } else { 0.0 };
+                let ratio = runner::ratio(vm.mpps, tm.mpps);
                 let lat = &vm.reload_latency_us;
                 let cell = |f: Option<f64>, p: usize| f.map_or("-".to_string(), |x| format!("{x:.p$}"));
                 println!(

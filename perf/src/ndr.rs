@@ -580,7 +580,7 @@ pub fn run(o: &NdrOpts) -> Result<(), String> {
                             r.mrr.pps / 1e6,
                             r.ndr.pps / 1e6,
                             r.pdr.pps / 1e6,
-                            if r.mrr.pps > 0.0 { r.ndr.pps / r.mrr.pps } else { 0.0 },
+                            crate::runner::ratio(r.ndr.pps, r.mrr.pps),
                             r.ndr.pps * r.mean_frame * 8.0 / 1e9,
                             lat
                         );
@@ -598,7 +598,7 @@ pub fn run(o: &NdrOpts) -> Result<(), String> {
             }
         }
     }
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    use crate::runner::ratio;
     let same = |a: &NdrResult, b: &NdrResult| {
         a.scenario == b.scenario && a.frame == b.frame && a.flows == b.flows && a.directions == b.directions
     };

@@ -358,3 +358,12 @@ pub fn run_ovs(o: &RunOpts, sc: crate::scenario::Scenario, case: &Case) -> Resul
     let cpp = ovs.pmd_cycles_per_packet()?;
     Measurement::from_samples(samples, cpp, 0)
 }
+
+/// `a` over `b`, 0 when `b` is not positive (a DUT that forwarded nothing).
+pub fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
+    }
+}
