@@ -24,12 +24,13 @@ use crate::wire::ipv4::Ipv4Packet;
 #[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     let stateful = st.ct.as_ref().map(|ct| &ct.table);
-    for &i in list {
-        match input(cx, f, i, stateful) {
-            Ok(next) => f.to(i, next),
-            Err(r) => f.drop(i, r),
+    f.each(list, |f, _, i| match input(cx, f, i, stateful) {
+        Ok(next) => Some(next),
+        Err(r) => {
+            f.drop(i, r);
+            None
         }
-    }
+    });
     // The frame's connections, before ct-lookup needs them: index slots first, then the
     // entries they point to, so the misses of a frame overlap.
     if let Some(ct) = st.ct.as_ref().filter(|ct| ct.table.len() >= PREFETCH_FROM) {

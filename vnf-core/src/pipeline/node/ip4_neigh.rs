@@ -43,17 +43,18 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
             }
         }
     }
-    for &i in list {
+    f.each(list, |f, _, i| {
         if !f.meta(i).has(flag::NH_KNOWN) && !resolve(st, cx, f, i) {
-            continue;
+            return None;
         }
         match rewrite(st, cx, f, i) {
             // To a learned port: retagged and sent here, as l2-fwd does.
             Ok(Step::Send(e)) => send(cx, f, i, e),
-            Ok(Step::To(next)) => f.to(i, next),
+            Ok(Step::To(next)) => return Some(next),
             Err(r) => f.drop(i, r),
         }
-    }
+        None
+    });
 }
 
 /// Finds the next hop's MAC of slot `i` (into `meta.nh_mac`); false when the packet was

@@ -40,61 +40,72 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, 
             homes[k] = (hs, hd);
         }
     }
-    for (k, &i) in list.iter().enumerate() {
+    f.each(list, |f, k, i| {
         let (hs, hd) = if carry { (Some(homes[k].0), Some(homes[k].1)) } else { (None, None) };
-        // Field by field: a whole-struct copy of metadata written field by field a node
-        // earlier stalls on store forwarding.
-        let m = f.meta(i);
-        let (domain, dst, src, in_port, ethertype, vtep) =
-            (m.domain, m.dst_mac, m.src_mac, m.in_port, m.ethertype, m.vtep);
-        let (out_domain, prio, ntags) = (m.out_domain, m.prio, m.ntags);
-        let to_port = |port| Egress { port, domain: out_domain, prio, ntags };
-        let overlay = m.has(flag::OVERLAY);
-        let dest = if overlay { Dest::Vtep(vtep) } else { Dest::Port(in_port) };
-        st.learn(cx.c, cx.now, (domain, src), dest, hs);
-        let gw = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway);
-        // The gateway serves the hosts behind remote VTEPs as it serves local ones.
-        if let Some(g) = gw {
-            if dst == g.mac64 {
-                match ethertype {
-                    EtherType::ARP => f.to(i, Node::ArpInput),
-                    EtherType::IPV4 => f.to(i, Node::Ip4Input),
-                    _ => f.drop(i, DropReason::L3Unsupported),
+        forward(st, cx, f, i, hs, hd)
+    });
+}
+
+/// Slot `i` learned from and sent on, or the node it goes to. `hs`, `hd`: the FDB home
+/// slots of its source and destination when the prefetch pass hashed them.
+#[inline(always)]
+fn forward<B: PacketBuf, A: BufAlloc>(
+    st: &mut State<B>,
+    cx: &Cx<'_, A>,
+    f: &mut Frame<B>,
+    i: u16,
+    hs: Option<usize>,
+    hd: Option<usize>,
+) -> Option<Node> {
+    // Field by field: a whole-struct copy of metadata written field by field a node
+    // earlier stalls on store forwarding.
+    let m = f.meta(i);
+    let (domain, dst, src, in_port, ethertype, vtep) = (m.domain, m.dst_mac, m.src_mac, m.in_port, m.ethertype, m.vtep);
+    let (out_domain, prio, ntags) = (m.out_domain, m.prio, m.ntags);
+    let to_port = |port| Egress { port, domain: out_domain, prio, ntags };
+    let overlay = m.has(flag::OVERLAY);
+    let dest = if overlay { Dest::Vtep(vtep) } else { Dest::Port(in_port) };
+    st.learn(cx.c, cx.now, (domain, src), dest, hs);
+    let gw = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway);
+    // The gateway serves the hosts behind remote VTEPs as it serves local ones.
+    if let Some(g) = gw {
+        if dst == g.mac64 {
+            return match ethertype {
+                EtherType::ARP => Some(Node::ArpInput),
+                EtherType::IPV4 => Some(Node::Ip4Input),
+                _ => {
+                    f.drop(i, DropReason::L3Unsupported);
+                    None
                 }
-                continue;
-            }
-            if dst == BROADCAST && ethertype == EtherType::ARP {
-                // Answered (or learned from) for the gateway and still flooded, as a host
-                // on a Linux bridge would see it too.
-                f.meta_mut(i).flags |= flag::ARP_BCAST;
-                f.to(i, Node::ArpInput);
-                continue;
-            }
+            };
         }
-        if overlay {
-            if dst & MCAST_BIT != 0 {
-                f.to(i, Node::L2Flood);
-                continue;
-            }
-            match st.lookup(cx.now, domain, dst, hd) {
-                Some(Dest::Port(p)) => send(cx, f, i, to_port(p)),
-                Some(Dest::Vtep(_)) => f.drop(i, DropReason::VxlanSplitHorizon),
-                None => f.to(i, Node::L2Flood),
-            }
-            continue;
-        }
-        if dst & MCAST_BIT != 0 {
-            f.to(i, Node::L2Flood);
-            continue;
-        }
-        match st.lookup(cx.now, domain, dst, hd) {
-            Some(Dest::Port(p)) if p == in_port => f.drop(i, DropReason::SamePort),
-            Some(Dest::Port(p)) => send(cx, f, i, to_port(p)),
-            Some(Dest::Vtep(ip)) => {
-                f.meta_mut(i).ip = ip;
-                f.to(i, Node::Vxlan4Encap)
-            }
-            None => f.to(i, Node::L2Flood),
+        if dst == BROADCAST && ethertype == EtherType::ARP {
+            // Answered (or learned from) for the gateway and still flooded, as a host
+            // on a Linux bridge would see it too.
+            f.meta_mut(i).flags |= flag::ARP_BCAST;
+            return Some(Node::ArpInput);
         }
     }
+    if dst & MCAST_BIT != 0 {
+        return Some(Node::L2Flood);
+    }
+    let found = st.lookup(cx.now, domain, dst, hd);
+    if overlay {
+        match found {
+            Some(Dest::Port(p)) => send(cx, f, i, to_port(p)),
+            Some(Dest::Vtep(_)) => f.drop(i, DropReason::VxlanSplitHorizon),
+            None => return Some(Node::L2Flood),
+        }
+        return None;
+    }
+    match found {
+        Some(Dest::Port(p)) if p == in_port => f.drop(i, DropReason::SamePort),
+        Some(Dest::Port(p)) => send(cx, f, i, to_port(p)),
+        Some(Dest::Vtep(ip)) => {
+            f.meta_mut(i).ip = ip;
+            return Some(Node::Vxlan4Encap);
+        }
+        None => return Some(Node::L2Flood),
+    }
+    None
 }

@@ -19,12 +19,13 @@ use crate::wire::EtherType;
 // Each node is its own function: its loop gets the registers to itself.
 #[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
-    for &i in list {
-        match admit(cx, f, i) {
-            Ok(next) => f.to(i, next),
-            Err(r) => f.drop(i, r),
+    f.each(list, |f, _, i| match admit(cx, f, i) {
+        Ok(next) => Some(next),
+        Err(r) => {
+            f.drop(i, r);
+            None
         }
-    }
+    });
 }
 
 /// Raw tags: TPID in the high half, TCI (PCP/DEI/VID) in the low half.

@@ -294,7 +294,7 @@ pub(crate) fn lookup<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A
         }
         return;
     };
-    for &i in list {
+    f.each(list, |f, _, i| {
         let m = *f.meta(i);
         let tu = tuple(&m);
         let k = tu.key;
@@ -307,22 +307,20 @@ pub(crate) fn lookup<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A
             if owner != st.worker {
                 cx.c.event(Event::HandoffOut);
                 f.handoff(i, owner, m.in_port);
-                continue;
+                return None;
             }
         }
         let Some(ct) = st.ct.as_mut() else {
             f.drop(i, DropReason::NoForward);
-            continue;
+            return None;
         };
         let Some((id, dir)) = ct.table.lookup_hashed(&k, m.hash) else {
-            f.to(i, if tu.icmp_error { Node::CtRelated } else { Node::CtNew });
-            continue;
+            return Some(if tu.icmp_error { Node::CtRelated } else { Node::CtNew });
         };
         if tu.ttl <= 1 {
             // Time exceeded about the packet as it arrived.
             f.meta_mut(i).ip = k.dst;
-            f.to(i, Node::Ip4Forward);
-            continue;
+            return Some(Node::Ip4Forward);
         }
         let c = ct.table.get_mut(id);
         if k.proto == proto::TCP {
@@ -330,7 +328,7 @@ pub(crate) fn lookup<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A
                 track_tcp(&mut c.tcp, dir, &f.buf(i).data()[m.l3()..], sec.tcp_liberal || m.has(flag::FRAG), cx)
             {
                 f.drop(i, r);
-                continue;
+                return None;
             }
         }
         let (flags, mss) = (c.data.flags, c.data.mss);
@@ -346,13 +344,12 @@ pub(crate) fn lookup<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A
             cx.c.event(Event::NatTranslated);
             if flags & NatData::HAIRPIN != 0 && dir == Dir::Orig && !m.has(flag::HAIRPIN) {
                 arrive_at_mapping(mm, &ct.table, &to);
-                f.to(i, Node::CtLookup);
-                continue;
+                return Some(Node::CtLookup);
             }
         }
         mm.ip = to.dst;
-        f.to(i, onward(&m));
-    }
+        Some(onward(&m))
+    });
 }
 
 /// The packet `m`, source-translated to `to` by its own connection, is addressed to another

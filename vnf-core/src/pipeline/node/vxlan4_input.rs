@@ -37,13 +37,14 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
     f: &mut Frame<B>,
     list: &[u16],
 ) {
-    for &i in list {
+    f.each(list, |f, _, i| {
         match input(st, cx, f, i) {
-            Ok(Some(next)) => f.to(i, next),
+            Ok(Some(next)) => return Some(next),
             Ok(None) => f.consumed(i),
             Err(r) => f.drop(i, r),
         }
-    }
+        None
+    });
 }
 
 fn input<B: PacketBuf, A: BufAlloc<Buf = B>>(
