@@ -560,14 +560,16 @@ impl Sink<Mbuf> for Out<'_> {
     fn tx_all(&mut self, port: u16, bufs: impl Iterator<Item = Mbuf>) {
         match self.txb.get_mut(usize::from(port)) {
             Some(t) => {
-                if t.buf.room() < self.burst {
-                    send(t, self.txq, self.down, self.c);
-                }
-                // A burst is at most half a tx buffer, so after a send everything fits;
-                // what would not is counted.
-                let lost = t.buf.extend_from(bufs);
-                if lost > 0 {
-                    self.c.drop_n(DropReason::TxFull, lost);
+                // Any number of packets: the buffer is sent whenever it has less than a
+                // burst of room (a send leaves it empty: what the queue refused is freed).
+                let mut bufs = bufs.peekable();
+                while bufs.peek().is_some() {
+                    if t.buf.room() < self.burst {
+                        send(t, self.txq, self.down, self.c);
+                    }
+                    let room = t.buf.room();
+                    let lost = t.buf.extend_from(bufs.by_ref().take(room));
+                    debug_assert_eq!(lost, 0, "taken to the room there is");
                 }
             }
             None => {

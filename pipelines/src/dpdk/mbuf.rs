@@ -232,12 +232,14 @@ impl Burst {
     /// returns how many were freed.
     #[inline(always)]
     pub fn extend_from(&mut self, bufs: impl Iterator<Item = Mbuf>) -> u64 {
-        let mut lost = 0;
+        // The length in a register: updated in memory per mbuf, each store would be waited
+        // on by the next mbuf's load.
+        let (mut lost, mut len) = (0, self.len);
         for m in bufs {
-            match self.ptrs.get_mut(self.len) {
+            match self.ptrs.get_mut(len) {
                 Some(slot) => {
                     *slot = m.into_raw();
-                    self.len += 1;
+                    len += 1;
                 }
                 None => {
                     drop(m);
@@ -245,6 +247,7 @@ impl Burst {
                 }
             }
         }
+        self.len = len;
         lost
     }
 

@@ -42,7 +42,8 @@ pub trait Sink<B> {
     fn tx(&mut self, port: u16, b: B);
     /// `b` goes to worker `worker`, as received on port `port`.
     fn handoff(&mut self, worker: u16, port: u16, b: B);
-    /// Packets that all leave by port `port` (a cross-connected burst). The default sends
+    /// Packets that all leave by port `port` (a cross-connected burst, a run of a frame's
+    /// outputs to one port), any number of them. The default sends
     /// them one by one.
     #[inline(always)]
     fn tx_all(&mut self, port: u16, bufs: impl Iterator<Item = B>) {
@@ -185,6 +186,40 @@ impl<B: PacketBuf> Frame<B> {
             None => {
                 self.count_drop(DropReason::NoMbuf);
                 None
+            }
+        }
+    }
+
+    /// Adds every buffer of `bufs` with `meta` and queues them to `node` (a received
+    /// burst); what does not fit is freed and counted as `emit-overflow`.
+    #[inline(always)]
+    pub fn push_all(&mut self, bufs: impl Iterator<Item = B>, meta: PacketMeta, node: Node) {
+        let start = self.bufs.len();
+        let room = self.cap - start;
+        let mut more = bufs;
+        self.bufs.extend(more.by_ref().take(room).map(Some));
+        for b in more {
+            self.overflow += 1;
+            drop(b);
+        }
+        let end = self.bufs.len();
+        if end == start {
+            return;
+        }
+        self.meta[start..end].fill(meta);
+        let q = &mut self.queues[node as usize];
+        match q.slots.get_mut(q.len..q.len + (end - start)) {
+            Some(dst) => {
+                for (s, i) in dst.iter_mut().zip(start..end) {
+                    *s = i as u16;
+                }
+                q.len += end - start;
+                self.pending |= 1 << node as u32;
+            }
+            None => {
+                for i in start..end {
+                    self.to(i as u16, node);
+                }
             }
         }
     }
@@ -447,10 +482,20 @@ impl<B: PacketBuf> Frame<B> {
     /// freed and counted, in the order the outputs were reached; then the frame is empty.
     pub fn finish<S: Sink<B>>(&mut self, sink: &mut S, c: &WorkerCounters) {
         debug_assert_eq!(self.pending, 0, "finish before the graph ran");
-        for k in 0..self.done.len() {
-            let (i, o) = self.done[k];
-            let i = usize::from(i);
-            let Some(b) = self.bufs[i].take() else { continue };
+        let (done, bufs) = (&self.done, &mut self.bufs);
+        let mut k = 0;
+        while k < done.len() {
+            let (i, o) = done[k];
+            if let Output::Tx(p) = o {
+                // A run of packets out of one port goes as one: the sink's buffer takes it
+                // without a length update per packet.
+                let run = done[k..].iter().take_while(|&&(_, o)| o == Output::Tx(p)).count();
+                sink.tx_all(p, done[k..k + run].iter().filter_map(|&(i, _)| bufs[usize::from(i)].take()));
+                k += run;
+                continue;
+            }
+            k += 1;
+            let Some(b) = bufs[usize::from(i)].take() else { continue };
             match o {
                 Output::Tx(p) => sink.tx(p, b),
                 Output::Handoff(w, p) => sink.handoff(w, p, b),
@@ -560,5 +605,72 @@ mod tests {
         f.each(&[2, 1], |_, _, i| (i == 2).then_some(Node::L2Flood));
         assert_eq!(f.hop(2), Hop::Next(Node::L2Flood));
         assert_eq!(f.hop(1), Hop::Next(Node::L2Fwd), "a slot the step kept has no new hop");
+    }
+    /// Records what leaves: (port, first byte) per tx, how many tx_all calls, what was freed.
+    #[derive(Default)]
+    struct Rec {
+        tx: Vec<(u16, u8)>,
+        runs: Vec<(u16, usize)>,
+        freed: Vec<(u8, Output)>,
+    }
+
+    impl Sink<VecBuf> for Rec {
+        fn tx(&mut self, port: u16, b: VecBuf) {
+            self.tx.push((port, b.data()[0]));
+        }
+        fn handoff(&mut self, _: u16, _: u16, _: VecBuf) {}
+        fn tx_all(&mut self, port: u16, bufs: impl Iterator<Item = VecBuf>) {
+            let before = self.tx.len();
+            for b in bufs {
+                self.tx(port, b);
+            }
+            self.runs.push((port, self.tx.len() - before));
+        }
+        fn free(&mut self, b: VecBuf, why: Output) {
+            self.freed.push((b.data()[0], why));
+        }
+    }
+
+    #[test]
+    fn finish_sends_each_run_to_one_port_as_one_in_output_order() {
+        let mut f = frame(6);
+        // Outputs reached in this order: 3, 0 -> port 1; 5 dropped; 1, 2 -> port 0; 4 -> port 1.
+        f.tx(3, 1);
+        f.tx(0, 1);
+        f.drop(5, DropReason::NoRoute);
+        f.tx(1, 0);
+        f.tx(2, 0);
+        f.tx(4, 1);
+        let c = WorkerCounters::new(2);
+        let mut rec = Rec::default();
+        f.finish(&mut rec, &c);
+        assert_eq!(rec.tx, [(1, 3), (1, 0), (0, 1), (0, 2), (1, 4)]);
+        assert_eq!(rec.runs, [(1, 2), (0, 2), (1, 1)]);
+        assert_eq!(rec.freed, [(5, Output::Drop(DropReason::NoRoute))]);
+        assert_eq!(c.drops[DropReason::NoRoute.index()].get(), 1);
+        assert!(f.is_empty());
+    }
+
+    #[test]
+    fn push_all_queues_a_burst_and_counts_what_does_not_fit() {
+        let mut f: Frame<VecBuf> = Frame::new(4);
+        f.add(VecBuf::new(&[9]), PacketMeta::rx(0)).unwrap();
+        f.push_all((0..5u8).map(|k| VecBuf::new(&[k])), PacketMeta::rx(7), Node::L2Input);
+        assert_eq!(queue(&f, Node::L2Input), [1, 2, 3]);
+        assert!((1..4).all(|i| f.meta(i).in_port == 7 && f.buf(i).data()[0] == i as u8 - 1));
+        assert_eq!(f.meta(0).in_port, 0);
+        // Nothing at all fits now: still counted.
+        f.push_all(std::iter::once(VecBuf::new(&[5])), PacketMeta::rx(7), Node::L2Input);
+        assert_eq!(f.overflow, 3);
+        let (_, list) = f.next_queue().unwrap();
+        for &i in &list {
+            f.drop(i, DropReason::Malformed);
+        }
+        f.give_back(list);
+        f.drop(0, DropReason::Malformed);
+        let c = WorkerCounters::new(1);
+        f.finish(&mut Rec::default(), &c);
+        assert_eq!(c.drops[DropReason::EmitOverflow.index()].get(), 3);
+        assert_eq!(c.drops[DropReason::Malformed.index()].get(), 4);
     }
 }

@@ -336,9 +336,7 @@ impl<B: PacketBuf> Pipeline<B> {
     pub fn rx_burst(&mut self, t: &Tables, in_port: u16, bufs: impl IntoIterator<Item = B>) {
         let bridged = t.bridged.get(usize::from(in_port)).copied().unwrap_or(false);
         let node = if bridged { Node::L2Input } else { Node::Xconnect };
-        for b in bufs {
-            self.frame.push(b, PacketMeta::rx(in_port), node);
-        }
+        self.frame.push_all(bufs.into_iter(), PacketMeta::rx(in_port), node);
     }
 
     /// A packet another worker handed over (this worker owns its connection), as received
@@ -659,8 +657,12 @@ impl<B: PacketBuf> State<B> {
     ) -> Option<MacAddr> {
         let now = cx.now;
         let cache = if ifx == UNDERLAY_IFX { &mut self.underlay_cache } else { &mut self.nh_cache };
-        let cached = cache.filter(|c| c.ms == now && c.ifx == ifx && c.ip == ip).map(|c| c.mac);
-        if let Some(mac) = cached.or_else(|| self.neigh.send_mac(ifx, ip, now)) {
+        // A hit leaves the cache alone: writing it back would make the next packet's read
+        // wait on this store.
+        if let Some(c) = cache.filter(|c| c.ms == now && c.ifx == ifx && c.ip == ip) {
+            return Some(c.mac);
+        }
+        if let Some(mac) = self.neigh.send_mac(ifx, ip, now) {
             *cache = Some(NhCache { ifx, ip, mac, ms: now });
             return Some(mac);
         }

@@ -51,7 +51,7 @@ pub(crate) fn send<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, 
     let (b, m) = f.both_mut(i);
     if b.len() > ETH + VLAN_TAG * usize::from(e.ntags) + mtu {
         f.drop(i, DropReason::MtuExceeded);
-    } else if retag(b, e.ntags, &tags[..n]) {
+    } else if (e.ntags == 0 && n == 0) || retag(b, e.ntags, &tags[..n]) {
         let d = n as i32 - i32::from(e.ntags);
         m.l3 = (i32::from(m.l3) + 4 * d) as u16;
         m.ntags = n as u8;
