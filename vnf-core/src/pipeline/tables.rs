@@ -80,6 +80,24 @@ pub struct Gateway {
     pub mac: MacAddr,
     /// MAC as a u64 (see [`MacAddr::to_u64`]).
     pub mac64: u64,
+    /// The subnet's network address (checked per routed packet: computed once here).
+    pub network: u32,
+    /// The subnet's broadcast address.
+    pub broadcast: u32,
+}
+
+impl Gateway {
+    /// The interface with address `prefix.addr` on `prefix`, with `mac`.
+    pub fn new(prefix: Ipv4Prefix, mac: MacAddr) -> Gateway {
+        Gateway {
+            ip: prefix.addr,
+            prefix,
+            mac,
+            mac64: mac.to_u64(),
+            network: prefix.network(),
+            broadcast: prefix.broadcast(),
+        }
+    }
 }
 
 /// A bridge domain.
@@ -247,12 +265,7 @@ impl Tables {
                 name: b.name.clone(),
                 vlan: b.vlan,
                 members: cfg.bridge_members(i).into_iter().map(|p| p as u16).collect(),
-                gateway: b.gateway.map(|g| Gateway {
-                    ip: g.addr,
-                    prefix: g,
-                    mac: b.gateway_mac(),
-                    mac64: b.gateway_mac().to_u64(),
-                }),
+                gateway: b.gateway.map(|g| Gateway::new(g, b.gateway_mac())),
                 mac_limit: b.mac_limit,
                 vni: b.vni,
                 remotes: b.remote_vteps.iter().map(|&r| u32::from(r)).collect(),
@@ -541,7 +554,7 @@ impl Tables {
             return self.domains.get(usize::from(domain)).and_then(|d| d.gateway);
         }
         match (self.roles.get(usize::from(in_port)), self.vtep.as_ref()) {
-            (Some(Role::Underlay), Some(v)) => Some(Gateway { ip: v.ip, prefix: v.prefix, mac: v.mac, mac64: v.mac64 }),
+            (Some(Role::Underlay), Some(v)) => Some(Gateway { ip: v.ip, ..Gateway::new(v.prefix, v.mac) }),
             (Some(Role::Underlay), None) => None,
             _ => self.domains.get(usize::from(domain)).and_then(|d| d.gateway),
         }

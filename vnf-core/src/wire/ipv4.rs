@@ -153,18 +153,26 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         &self.buf.as_ref()[HEADER_LEN..self.header_len()]
     }
     /// True if the header checksum verifies.
-    #[inline]
+    #[inline(always)]
     pub fn verify_checksum(&self) -> bool {
         let b = self.buf.as_ref();
         match b.first_chunk::<HEADER_LEN>() {
             Some(h) if self.header_len() == HEADER_LEN => checksum::verifies20(h),
-            _ => checksum::fold(checksum::sum(0, &b[..self.header_len()])) == 0xffff,
+            // Options: rare, out of line, so the common case inlines into ip4-input.
+            _ => verifies_with_options(&b[..self.header_len()]),
         }
     }
     /// The payload, up to the total length (Ethernet padding excluded).
     pub fn payload(&self) -> &[u8] {
         &self.buf.as_ref()[self.header_len()..usize::from(self.total_len())]
     }
+}
+
+/// True if the checksum of header `h` (with options) verifies.
+#[cold]
+#[inline(never)]
+fn verifies_with_options(h: &[u8]) -> bool {
+    checksum::fold(checksum::sum(0, h)) == 0xffff
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {

@@ -52,7 +52,7 @@ fn make<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Fr
         let Some(ip) = d.get(l3..).and_then(|b| Ipv4Packet::new_quoted(b).ok()) else { return false };
         let src = ip.src();
         let first = src >> 24;
-        if ip.frag_offset() != 0 || src == 0 || first >= 224 || src == g.prefix.broadcast() {
+        if ip.frag_offset() != 0 || src == 0 || first >= 224 || src == g.broadcast {
             return false;
         }
         if ip.protocol() == ipv4::proto::ICMP {

@@ -19,13 +19,22 @@ use crate::wire::ipv4::{self, Ipv4Packet};
 // Each node is its own function: its loop gets the registers to itself.
 #[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
+    // Counted once per frame: a counter in memory updated per packet is a store the next
+    // packet's update waits on.
+    let mut routed = 0;
     f.each(list, |f, _, i| match forward(cx, f, i) {
-        Ok(next) => Some(next),
+        Ok(next) => {
+            routed += u64::from(next != Node::Icmp4Error);
+            Some(next)
+        }
         Err(r) => {
             f.drop(i, r);
             None
         }
     });
+    if routed > 0 {
+        cx.c.event_n(Event::Routed, routed);
+    }
 }
 
 #[inline(always)]
@@ -47,7 +56,7 @@ fn forward<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) 
     };
     let Some(dom) = t.domains.get(usize::from(nh.domain)) else { return Err(DropReason::NoForward) };
     if let Some(g) = dom.gateway {
-        if nh.via.is_none() && (dst == g.prefix.network() || dst == g.prefix.broadcast()) {
+        if nh.via.is_none() && (dst == g.network || dst == g.broadcast) {
             return Err(DropReason::NotRoutable);
         }
     }
@@ -60,7 +69,6 @@ fn forward<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) 
         return Ok(Node::Icmp4Error);
     }
     ip.set_ttl_update(m.ttl - 1);
-    cx.c.event(Event::Routed);
     m.out_domain = nh.domain;
     m.ip = nh.via.unwrap_or(dst);
     Ok(if fits { Node::Ip4Neigh } else { Node::Ip4Frag })

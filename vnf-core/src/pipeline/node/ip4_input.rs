@@ -68,7 +68,7 @@ fn input<B: PacketBuf, A: BufAlloc>(
         return Err(DropReason::MartianSource);
     }
     if let Some(d) = cx.t.domains.get(usize::from(m.domain)) {
-        if d.gateway.is_some_and(|g| src == g.prefix.broadcast()) {
+        if d.gateway.is_some_and(|g| src == g.broadcast) {
             return Err(DropReason::MartianSource);
         }
         if let Some(u) = d.urpf {
