@@ -36,6 +36,17 @@ pub enum Output {
     Handoff(u16, u16),
 }
 
+/// What a node's step did with a slot (see [`Frame::each`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Queued to this node.
+    To(Node),
+    /// Leaves by this port index.
+    Tx(u16),
+    /// The step gave the slot an output (or a neighbour queue) itself.
+    Done,
+}
+
 /// Where the worker puts what leaves the frame.
 pub trait Sink<B> {
     /// `b` leaves by port index `port`.
@@ -327,36 +338,53 @@ impl<B: PacketBuf> Frame<B> {
         }
     }
 
-    /// Runs `step` over `list` and queues each slot to the node it returned (None: the step
-    /// gave the slot an output or a new node itself). The decisions are collected a chunk at a time and
-    /// queued together, so a run of packets to the same node (the common case) is one copy
-    /// into that node's queue instead of a queue update per packet.
+    /// Runs `step` over `list` and takes each slot where it said: a node, a port, or
+    /// nowhere (the step gave the slot an output itself). The decisions are collected a
+    /// chunk at a time and applied together, so a run of packets to the same node or port
+    /// (the common case) is one copy into that node's queue or the output list instead of
+    /// a length update per packet. `step` gets the slot and its position in `list`.
     #[inline(always)]
-    /// `step` gets the slot and its position in `list`.
-    pub fn each(&mut self, list: &[u16], mut step: impl FnMut(&mut Self, usize, u16) -> Option<Node>) {
+    pub fn each(&mut self, list: &[u16], mut step: impl FnMut(&mut Self, usize, u16) -> Next) {
         for (c, chunk) in list.chunks(NEXTS).enumerate() {
-            let mut next = [None; NEXTS];
+            let mut next = [Next::Done; NEXTS];
             for (k, (n, &i)) in next.iter_mut().zip(chunk).enumerate() {
                 *n = step(self, c * NEXTS + k, i);
             }
-            self.queue_each(chunk, &next[..chunk.len()]);
+            self.go_each(chunk, &next[..chunk.len()]);
         }
     }
 
-    /// Queues `slots[k]` to `next[k]` (None: already at an output).
+    /// Takes slot `i` where `n` says.
     #[inline(always)]
-    fn queue_each(&mut self, slots: &[u16], next: &[Option<Node>]) {
+    pub fn go(&mut self, i: u16, n: Next) {
+        match n {
+            Next::To(node) => self.to(i, node),
+            Next::Tx(port) => self.tx(i, port),
+            Next::Done => {}
+        }
+    }
+
+    /// Takes `slots[k]` where `next[k]` says.
+    #[inline(always)]
+    fn go_each(&mut self, slots: &[u16], next: &[Next]) {
         let Some(&first) = next.first() else { return };
         if next.iter().all(|&n| n == first) {
-            if let Some(node) = first {
-                self.queue_all(slots, node);
+            match first {
+                Next::To(node) => self.queue_all(slots, node),
+                Next::Tx(port) => {
+                    self.done.extend(slots.iter().map(|&i| (i, Output::Tx(port))));
+                    if self.traced {
+                        for &i in slots {
+                            self.hop[usize::from(i)] = Hop::Out(Output::Tx(port));
+                        }
+                    }
+                }
+                Next::Done => {}
             }
             return;
         }
         for (&i, &n) in slots.iter().zip(next) {
-            if let Some(node) = n {
-                self.to(i, node);
-            }
+            self.go(i, n);
         }
     }
 
@@ -562,7 +590,7 @@ mod tests {
         let mut seen = Vec::new();
         f.each(&list, |_, k, i| {
             seen.push((k, i));
-            Some(Node::Ip4Input)
+            Next::To(Node::Ip4Input)
         });
         assert_eq!(seen, list.iter().enumerate().map(|(k, &i)| (k, i)).collect::<Vec<_>>());
         assert_eq!(queue(&f, Node::Ip4Input), list);
@@ -574,10 +602,10 @@ mod tests {
         f.each(&taken, |f, _, i| match i {
             _ if i % 10 == 0 => {
                 f.drop(i, DropReason::Malformed);
-                None
+                Next::Done
             }
-            _ if i % 2 == 1 => Some(Node::Ip4Forward),
-            _ => Some(Node::Ip4Local),
+            _ if i % 2 == 1 => Next::To(Node::Ip4Forward),
+            _ => Next::To(Node::Ip4Local),
         });
         let odd: Vec<u16> = taken.iter().copied().filter(|i| i % 2 == 1).collect();
         let local: Vec<u16> = taken.iter().copied().filter(|i| i % 2 == 0 && i % 10 != 0).collect();
@@ -600,12 +628,32 @@ mod tests {
     fn each_records_the_hops_of_a_traced_frame() {
         let mut f = frame(3);
         f.traced = true;
-        f.each(&[0, 1, 2], |_, _, _| Some(Node::L2Fwd));
+        f.each(&[0, 1, 2], |_, _, _| Next::To(Node::L2Fwd));
         assert!((0..3).all(|i| f.hop(i) == Hop::Next(Node::L2Fwd)));
-        f.each(&[2, 1], |_, _, i| (i == 2).then_some(Node::L2Flood));
+        f.each(&[2, 1], |_, _, i| if i == 2 { Next::To(Node::L2Flood) } else { Next::Done });
         assert_eq!(f.hop(2), Hop::Next(Node::L2Flood));
         assert_eq!(f.hop(1), Hop::Next(Node::L2Fwd), "a slot the step kept has no new hop");
     }
+    #[test]
+    fn each_sends_a_run_to_one_port_and_mixed_decisions_one_by_one() {
+        let mut f = frame(5);
+        f.traced = true;
+        f.each(&[4, 2, 0], |_, _, _| Next::Tx(3));
+        assert_eq!(f.done, [(4, Output::Tx(3)), (2, Output::Tx(3)), (0, Output::Tx(3))]);
+        assert_eq!(f.hop(2), Hop::Out(Output::Tx(3)));
+        f.each(&[1, 3], |_, _, i| if i == 1 { Next::Tx(0) } else { Next::To(Node::L2Flood) });
+        assert_eq!(f.done[3..], [(1, Output::Tx(0))]);
+        assert_eq!(queue(&f, Node::L2Flood), [3]);
+        let (_, list) = f.next_queue().unwrap();
+        f.each(&list, |_, _, _| Next::Tx(0));
+        f.give_back(list);
+        let c = WorkerCounters::new(4);
+        let mut rec = Rec::default();
+        f.finish(&mut rec, &c);
+        assert_eq!(rec.tx, [(3, 4), (3, 2), (3, 0), (0, 1), (0, 3)]);
+        assert_eq!(rec.runs, [(3, 3), (0, 2)]);
+    }
+
     /// Records what leaves: (port, first byte) per tx, how many tx_all calls, what was freed.
     #[derive(Default)]
     struct Rec {

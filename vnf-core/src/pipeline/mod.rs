@@ -41,7 +41,7 @@ pub mod trace;
 
 pub use crate::packet::{flag, PacketMeta};
 pub use crate::wire::vxlan::flow_hash;
-pub use frame::{Frame, Hop, Output, Parked, Sink};
+pub use frame::{Frame, Hop, Next, Output, Parked, Sink};
 pub use node::stateful::CtState;
 pub use reload::{Adopted, Remap};
 pub use tables::{derived_gateway_mac, Role, Tables, NO_DOMAIN, UNDERLAY_IFX};

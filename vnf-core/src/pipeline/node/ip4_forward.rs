@@ -11,7 +11,7 @@
 //! Next: `ip4-neigh`, `ip4-frag`, `icmp4-error`; drops: not-routable, frag-needed.
 
 use crate::buf::{BufAlloc, PacketBuf};
-use crate::pipeline::{Cx, Frame, Node};
+use crate::pipeline::{Cx, Frame, Next, Node};
 use crate::stats::{DropReason, Event};
 use crate::wire::icmpv4;
 use crate::wire::ipv4::{self, Ipv4Packet};
@@ -25,11 +25,11 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, l
     f.each(list, |f, _, i| match forward(cx, f, i) {
         Ok(next) => {
             routed += u64::from(next != Node::Icmp4Error);
-            Some(next)
+            Next::To(next)
         }
         Err(r) => {
             f.drop(i, r);
-            None
+            Next::Done
         }
     });
     if routed > 0 {

@@ -16,7 +16,7 @@ use crate::config::Urpf;
 use crate::conntrack::ConnTable;
 use crate::nat::NatData;
 use crate::packet::flag;
-use crate::pipeline::{Cx, Frame, Node, State};
+use crate::pipeline::{Cx, Frame, Next, Node, State};
 use crate::stats::DropReason;
 use crate::wire::ipv4::Ipv4Packet;
 
@@ -25,10 +25,10 @@ use crate::wire::ipv4::Ipv4Packet;
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     let stateful = st.ct.as_ref().map(|ct| &ct.table);
     f.each(list, |f, _, i| match input(cx, f, i, stateful) {
-        Ok(next) => Some(next),
+        Ok(next) => Next::To(next),
         Err(r) => {
             f.drop(i, r);
-            None
+            Next::Done
         }
     });
     // The frame's connections, before ct-lookup needs them: index slots first, then the

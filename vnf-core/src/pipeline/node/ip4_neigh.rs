@@ -21,7 +21,7 @@ use super::{new_arp, PREFETCH_FROM};
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l2::fdb::Dest;
 use crate::packet::{flag, PacketMeta};
-use crate::pipeline::{Cx, Frame, Node, State};
+use crate::pipeline::{Cx, Frame, Next, Node, State};
 use crate::stats::{DropReason, Event};
 use crate::wire::arp::{self, ArpRepr};
 use crate::wire::ethernet::set_macs;
@@ -45,15 +45,17 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
     }
     f.each(list, |f, _, i| {
         if !f.meta(i).has(flag::NH_KNOWN) && !resolve(st, cx, f, i) {
-            return None;
+            return Next::Done;
         }
         match rewrite(st, cx, f, i) {
             // To a learned port: retagged and sent here, as l2-fwd does.
             Ok(Step::Send(e)) => send(cx, f, i, e),
-            Ok(Step::To(next)) => return Some(next),
-            Err(r) => f.drop(i, r),
+            Ok(Step::To(next)) => Next::To(next),
+            Err(r) => {
+                f.drop(i, r);
+                Next::Done
+            }
         }
-        None
     });
 }
 
@@ -153,7 +155,10 @@ pub(crate) fn arp_probe<B: PacketBuf, A: BufAlloc<Buf = B>>(
     let Some(j) = new_request(cx, f, domain, ip, mac) else { return };
     cx.c.event(Event::ArpProbeSent);
     match st.lookup(cx.now, domain, mac.to_u64(), None) {
-        Some(Dest::Port(port)) => send(cx, f, j, Egress { port, domain, prio: 0, ntags: 0 }),
+        Some(Dest::Port(port)) => {
+            let n = send(cx, f, j, Egress { port, domain, prio: 0, ntags: 0 });
+            f.go(j, n)
+        }
         Some(Dest::Vtep(vtep)) => {
             f.meta_mut(j).ip = vtep;
             f.to(j, Node::Vxlan4Encap);

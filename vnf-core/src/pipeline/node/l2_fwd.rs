@@ -15,7 +15,7 @@ use super::PREFETCH_FROM;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l2::fdb::Dest;
 use crate::packet::flag;
-use crate::pipeline::{Cx, Frame, Node, State, BROADCAST, MCAST_BIT};
+use crate::pipeline::{Cx, Frame, Next, Node, State, BROADCAST, MCAST_BIT};
 use crate::stats::DropReason;
 use crate::wire::EtherType;
 
@@ -56,7 +56,7 @@ fn forward<B: PacketBuf, A: BufAlloc>(
     i: u16,
     hs: Option<usize>,
     hd: Option<usize>,
-) -> Option<Node> {
+) -> Next {
     // Field by field: a whole-struct copy of metadata written field by field a node
     // earlier stalls on store forwarding.
     let m = f.meta(i);
@@ -71,11 +71,11 @@ fn forward<B: PacketBuf, A: BufAlloc>(
     if let Some(g) = gw {
         if dst == g.mac64 {
             return match ethertype {
-                EtherType::ARP => Some(Node::ArpInput),
-                EtherType::IPV4 => Some(Node::Ip4Input),
+                EtherType::ARP => Next::To(Node::ArpInput),
+                EtherType::IPV4 => Next::To(Node::Ip4Input),
                 _ => {
                     f.drop(i, DropReason::L3Unsupported);
-                    None
+                    Next::Done
                 }
             };
         }
@@ -83,29 +83,27 @@ fn forward<B: PacketBuf, A: BufAlloc>(
             // Answered (or learned from) for the gateway and still flooded, as a host
             // on a Linux bridge would see it too.
             f.meta_mut(i).flags |= flag::ARP_BCAST;
-            return Some(Node::ArpInput);
+            return Next::To(Node::ArpInput);
         }
     }
     if dst & MCAST_BIT != 0 {
-        return Some(Node::L2Flood);
+        return Next::To(Node::L2Flood);
     }
-    let found = st.lookup(cx.now, domain, dst, hd);
-    if overlay {
-        match found {
-            Some(Dest::Port(p)) => send(cx, f, i, to_port(p)),
-            Some(Dest::Vtep(_)) => f.drop(i, DropReason::VxlanSplitHorizon),
-            None => return Some(Node::L2Flood),
+    match (st.lookup(cx.now, domain, dst, hd), overlay) {
+        (Some(Dest::Port(p)), true) => send(cx, f, i, to_port(p)),
+        (Some(Dest::Vtep(_)), true) => {
+            f.drop(i, DropReason::VxlanSplitHorizon);
+            Next::Done
         }
-        return None;
-    }
-    match found {
-        Some(Dest::Port(p)) if p == in_port => f.drop(i, DropReason::SamePort),
-        Some(Dest::Port(p)) => send(cx, f, i, to_port(p)),
-        Some(Dest::Vtep(ip)) => {
+        (Some(Dest::Port(p)), false) if p == in_port => {
+            f.drop(i, DropReason::SamePort);
+            Next::Done
+        }
+        (Some(Dest::Port(p)), false) => send(cx, f, i, to_port(p)),
+        (Some(Dest::Vtep(ip)), false) => {
             f.meta_mut(i).ip = ip;
-            return Some(Node::Vxlan4Encap);
+            Next::To(Node::Vxlan4Encap)
         }
-        None => return Some(Node::L2Flood),
+        (None, _) => Next::To(Node::L2Flood),
     }
-    None
 }

@@ -10,7 +10,7 @@
 
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::packet::flag;
-use crate::pipeline::{Cx, Frame, Node, Role, LINK_LOCAL, MCAST_BIT, NO_DOMAIN};
+use crate::pipeline::{Cx, Frame, Next, Node, Role, LINK_LOCAL, MCAST_BIT, NO_DOMAIN};
 use crate::stats::DropReason;
 use crate::wire::ethernet::mac_u64_at;
 use crate::wire::vlan::L2Info;
@@ -20,10 +20,10 @@ use crate::wire::EtherType;
 #[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
     f.each(list, |f, _, i| match admit(cx, f, i) {
-        Ok(next) => Some(next),
+        Ok(next) => Next::To(next),
         Err(r) => {
             f.drop(i, r);
-            None
+            Next::Done
         }
     });
 }

@@ -10,15 +10,13 @@
 
 use super::{ETH, VLAN_TAG};
 use crate::buf::{BufAlloc, PacketBuf};
-use crate::pipeline::{retag, Cx, Frame};
+use crate::pipeline::{retag, Cx, Frame, Next};
 use crate::stats::DropReason;
 
 // Each node is its own function: its loop gets the registers to itself.
 #[inline(never)]
 pub(crate) fn run<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, list: &[u16]) {
-    for &i in list {
-        egress(cx, f, i);
-    }
+    f.each(list, |f, _, i| egress(cx, f, i));
 }
 
 /// Where and how a frame leaves: the port, the domain it leaves in, the priority its tags
@@ -34,30 +32,33 @@ pub(crate) struct Egress {
 
 /// Slot `i` leaves port `meta.out_port` with that port's tags for `meta.out_domain`.
 #[inline(always)]
-pub(crate) fn egress<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) {
+pub(crate) fn egress<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) -> Next {
     let m = f.meta(i);
     let e = Egress { port: m.out_port, domain: m.out_domain, prio: m.prio, ntags: m.ntags };
-    send(cx, f, i, e);
+    send(cx, f, i, e)
 }
 
-/// Slot `i` leaves as `e` says (the step `l2-fwd` and `ip4-neigh` also take themselves for
-/// a unicast frame to a learned port, as a bridge's forwarding step retags and sends). The
+/// Slot `i` retagged to leave as `e` says: `Next::Tx` (the step `l2-fwd` and `ip4-neigh`
+/// also take themselves for a unicast frame to a learned port, as a bridge's forwarding
+/// step retags and sends), or dropped here (`Next::Done`). The
 /// caller passes what it already holds in registers: reading back metadata it has just
 /// written byte by byte would stall on store forwarding.
 #[inline(always)]
-pub(crate) fn send<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16, e: Egress) {
+pub(crate) fn send<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16, e: Egress) -> Next {
     let (tags, n) = cx.t.egress_tags(e.port, e.domain, e.prio);
     let mtu = cx.t.port_mtu.get(usize::from(e.port)).map_or(0, |&m| usize::from(m));
     let (b, m) = f.both_mut(i);
     if b.len() > ETH + VLAN_TAG * usize::from(e.ntags) + mtu {
         f.drop(i, DropReason::MtuExceeded);
+        Next::Done
     } else if (e.ntags == 0 && n == 0) || retag(b, e.ntags, &tags[..n]) {
         let d = n as i32 - i32::from(e.ntags);
         m.l3 = (i32::from(m.l3) + 4 * d) as u16;
         m.ntags = n as u8;
         m.out_port = e.port;
-        f.tx(i, e.port);
+        Next::Tx(e.port)
     } else {
         f.drop(i, DropReason::Malformed);
+        Next::Done
     }
 }

@@ -52,7 +52,7 @@ use crate::nat::hosts::Hosts;
 use crate::nat::pool::MapError;
 use crate::nat::{translate, Mappings, NatData, SecTables};
 use crate::packet::{flag, PacketMeta};
-use crate::pipeline::{Cx, Frame, Node, State};
+use crate::pipeline::{Cx, Frame, Next, Node, State};
 use crate::stats::{DropReason, Event};
 use crate::wire::flow::{self, Ipv4Flow};
 use crate::wire::icmpv4;
@@ -307,20 +307,20 @@ pub(crate) fn lookup<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A
             if owner != st.worker {
                 cx.c.event(Event::HandoffOut);
                 f.handoff(i, owner, m.in_port);
-                return None;
+                return Next::Done;
             }
         }
         let Some(ct) = st.ct.as_mut() else {
             f.drop(i, DropReason::NoForward);
-            return None;
+            return Next::Done;
         };
         let Some((id, dir)) = ct.table.lookup_hashed(&k, m.hash) else {
-            return Some(if tu.icmp_error { Node::CtRelated } else { Node::CtNew });
+            return Next::To(if tu.icmp_error { Node::CtRelated } else { Node::CtNew });
         };
         if tu.ttl <= 1 {
             // Time exceeded about the packet as it arrived.
             f.meta_mut(i).ip = k.dst;
-            return Some(Node::Ip4Forward);
+            return Next::To(Node::Ip4Forward);
         }
         let c = ct.table.get_mut(id);
         if k.proto == proto::TCP {
@@ -328,7 +328,7 @@ pub(crate) fn lookup<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A
                 track_tcp(&mut c.tcp, dir, &f.buf(i).data()[m.l3()..], sec.tcp_liberal || m.has(flag::FRAG), cx)
             {
                 f.drop(i, r);
-                return None;
+                return Next::Done;
             }
         }
         let (flags, mss) = (c.data.flags, c.data.mss);
@@ -344,11 +344,11 @@ pub(crate) fn lookup<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A
             cx.c.event(Event::NatTranslated);
             if flags & NatData::HAIRPIN != 0 && dir == Dir::Orig && !m.has(flag::HAIRPIN) {
                 arrive_at_mapping(mm, &ct.table, &to);
-                return Some(Node::CtLookup);
+                return Next::To(Node::CtLookup);
             }
         }
         mm.ip = to.dst;
-        Some(onward(&m))
+        Next::To(onward(&m))
     });
 }
 

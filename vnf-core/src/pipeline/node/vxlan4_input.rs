@@ -19,7 +19,7 @@
 use super::new_arp;
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::packet::{flag, PacketMeta};
-use crate::pipeline::{Cx, Frame, Node, State, BROADCAST, MCAST_BIT, UNDERLAY_IFX};
+use crate::pipeline::{Cx, Frame, Next, Node, State, BROADCAST, MCAST_BIT, UNDERLAY_IFX};
 use crate::stats::{DropReason, Event};
 use crate::wire::arp::{self, ArpPacket, ArpRepr};
 use crate::wire::ethernet::mac_u64_at;
@@ -39,11 +39,11 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
 ) {
     f.each(list, |f, _, i| {
         match input(st, cx, f, i) {
-            Ok(Some(next)) => return Some(next),
+            Ok(Some(next)) => return Next::To(next),
             Ok(None) => f.consumed(i),
             Err(r) => f.drop(i, r),
         }
-        None
+        Next::Done
     });
 }
 
