@@ -153,6 +153,21 @@ struct NhCache {
     ms: u64,
 }
 
+/// The last routed next hop's rewrite (VPP's adjacency): the Ethernet addresses a packet to
+/// it carries, as they go on the wire, and where its MAC was learned. Trusted during the
+/// millisecond it was made in while the FDB has not changed; forgotten with the next-hop
+/// caches (neighbour changes, timers, reloads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AdjCache {
+    pub domain: u16,
+    pub ip: u32,
+    pub ms: u64,
+    pub gen: u64,
+    /// Destination and source MAC.
+    pub macs: [u8; 12],
+    pub dest: Option<Dest>,
+}
+
 /// One worker's state.
 pub struct State<B> {
     /// Forwarding database.
@@ -176,7 +191,8 @@ pub struct State<B> {
     lookup_cache: Option<LookupCache>,
     nh_cache: Option<NhCache>,
     underlay_cache: Option<NhCache>,
-    fdb_gen: u64,
+    pub(crate) adj_cache: Option<AdjCache>,
+    pub(crate) fdb_gen: u64,
     /// Identification of the next outer IPv4 header this worker sends.
     ip_ident: u16,
     /// This worker's index (owner of its NAT port slices).
@@ -372,8 +388,7 @@ impl<B: PacketBuf> Pipeline<B> {
     pub fn neigh_flush<S: Sink<B>>(&mut self, ifx: Option<u16>, c: &WorkerCounters, sink: &mut S) -> usize {
         let mut waiting = std::mem::take(&mut self.st.released);
         let n = self.st.neigh.flush(ifx, &mut waiting);
-        self.st.nh_cache = None;
-        self.st.underlay_cache = None;
+        self.st.forget_next_hops();
         for p in waiting.drain(..) {
             if self.frame.len() >= self.frame.capacity() {
                 self.frame.finish(sink, c);
@@ -488,6 +503,7 @@ impl<B: PacketBuf> State<B> {
             lookup_cache: None,
             nh_cache: None,
             underlay_cache: None,
+            adj_cache: None,
             fdb_gen: 0,
             ip_ident: 0,
             worker,
@@ -539,8 +555,7 @@ impl<B: PacketBuf> State<B> {
             c.event_n(Event::NeighProbeFailed, lost as u64);
         }
         // The timers may have removed a next hop the one-entry caches still hold.
-        self.nh_cache = None;
-        self.underlay_cache = None;
+        self.forget_next_hops();
         for i in 0..self.requests.len() {
             let Request { ifx, ip, unicast } = self.requests[i];
             match (ifx == UNDERLAY_IFX, unicast) {
@@ -566,6 +581,14 @@ impl<B: PacketBuf> State<B> {
             f.unpark(p.pkt, m, Node::Icmp4Error);
         }
         self.failed = failed;
+    }
+
+    /// Forgets the one-entry caches of next hops (a neighbour changed or may have).
+    #[inline]
+    pub(crate) fn forget_next_hops(&mut self) {
+        self.nh_cache = None;
+        self.underlay_cache = None;
+        self.adj_cache = None;
     }
 
     /// Learns `mac` (as u64) in `domain` at `dest`; a repeat within the same millisecond
@@ -625,8 +648,7 @@ impl<B: PacketBuf> State<B> {
         mac: MacAddr,
         create: bool,
     ) {
-        self.nh_cache = None;
-        self.underlay_cache = None;
+        self.forget_next_hops();
         let mut released = std::mem::take(&mut self.released);
         if self.neigh.learn(ifx, ip, mac, cx.now, create, &mut released) {
             cx.c.event(Event::ArpLearned);

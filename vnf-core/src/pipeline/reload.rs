@@ -191,10 +191,9 @@ impl<B: PacketBuf> State<B> {
             self.reass = crate::l3::reass::Reassembly::new(new.reass);
             self.expired = Vec::with_capacity(new.reass.contexts);
         }
-        self.nh_cache = None;
+        self.forget_next_hops();
         self.learn_cache = None;
         self.lookup_cache = None;
-        self.underlay_cache = None;
         self.fdb_gen += 1;
         out.fdb_kept = out.fdb_kept.saturating_sub(out.fdb_dropped * u32::from(out.in_place));
         out

@@ -413,6 +413,31 @@ fn routing_resolves_the_next_hop_then_forwards() {
 }
 
 #[test]
+fn the_next_hop_rewrite_follows_its_port_and_its_mac_within_the_same_millisecond() {
+    // ip4-neigh keeps the last next hop's rewrite for the millisecond: it must not outlive
+    // an FDB move or a neighbour's new MAC (the clock stands still in this test).
+    let mut r = Rig::new();
+    let pl = udp_payload();
+    let f = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, IP_B, 17, 64, &pl));
+    r.run(0, &f);
+    r.run(2, &arp_frame(2, B, IP_B, GW20, IP_GW20, GW20, &[]));
+    let routed = |mac: MacAddr, tags: &[Tag]| eth(mac, GW20, tags, EtherType::IPV4, &ipv4(IP_A, IP_B, 17, 63, &pl));
+    assert_eq!(tx(&r.run(0, &f)), vec![(2, routed(B, &[]))]);
+    // B now sends from the trunk (VLAN 20): learned there, the next routed packet follows.
+    let from_trunk = eth(A2, B, &[Tag::c(20)], EtherType::IPV4, &ipv4(IP_B, 0xc633_6463, 17, 64, &pl));
+    r.run(3, &from_trunk);
+    assert_eq!(tx(&r.run(0, &f)), vec![(3, routed(B, &[Tag::c(20)]))]);
+    // B's address moves to another MAC, one the bridge already knows (so the FDB does not
+    // change when its ARP announces the move): the rewrite follows the neighbour.
+    const B2: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xb2]);
+    r.run(2, &eth(A2, B2, &[], EtherType::IPV4, &ipv4(0xc633_6409, 0xc633_6463, 17, 64, &pl)));
+    assert_eq!(tx(&r.run(0, &f)), vec![(3, routed(B, &[Tag::c(20)]))]);
+    r.run(2, &padded(arp_frame(1, B2, IP_B, MacAddr::default(), IP_GW20, MacAddr::BROADCAST, &[]), 60));
+    assert_eq!(tx(&r.run(0, &f)), vec![(2, routed(B2, &[]))]);
+    assert_eq!(r.now, 1000);
+}
+
+#[test]
 fn with_two_workers_an_arp_reply_on_the_other_workers_queue_resolves_the_requester() {
     // Worker 1 asks for B; B's reply arrives on worker 0's queue (RSS sends non-IP frames
     // to one queue). Worker 0 hands a copy to worker 1, whose parked packet then leaves.

@@ -17,11 +17,11 @@
 //! arp-failed, neighbor-table-full, no-forward, malformed, mtu-exceeded.
 
 use super::l2_output::{send, Egress};
-use super::{new_arp, PREFETCH_FROM};
+use super::{new_arp, ETH, PREFETCH_FROM};
 use crate::buf::{BufAlloc, PacketBuf};
 use crate::l2::fdb::Dest;
 use crate::packet::{flag, PacketMeta};
-use crate::pipeline::{Cx, Frame, Next, Node, State};
+use crate::pipeline::{AdjCache, Cx, Frame, Next, Node, State};
 use crate::stats::{DropReason, Event};
 use crate::wire::arp::{self, ArpRepr};
 use crate::wire::ethernet::set_macs;
@@ -44,8 +44,17 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
         }
     }
     f.each(list, |f, _, i| {
-        if !f.meta(i).has(flag::NH_KNOWN) && !resolve(st, cx, f, i) {
-            return Next::Done;
+        let m = f.meta(i);
+        let (domain, ip, known) = (m.out_domain, m.ip, m.has(flag::NH_KNOWN));
+        if !known {
+            let hit =
+                st.adj_cache.filter(|a| a.ms == cx.now && a.gen == st.fdb_gen && a.domain == domain && a.ip == ip);
+            if let Some(a) = hit {
+                return adjacent(cx, f, i, &a);
+            }
+            if !resolve(st, cx, f, i) {
+                return Next::Done;
+            }
         }
         match rewrite(st, cx, f, i) {
             // To a learned port: retagged and sent here, as l2-fwd does.
@@ -97,6 +106,10 @@ fn rewrite<B: PacketBuf, A: BufAlloc>(
     if !set_macs(b.data_mut(), mac, g.mac) {
         return Err(DropReason::Malformed);
     }
+    let mut macs = [0; 12];
+    macs[..6].copy_from_slice(&mac.0);
+    macs[6..].copy_from_slice(&g.mac.0);
+    st.adj_cache = Some(AdjCache { domain, ip: m.ip, ms: cx.now, gen: st.fdb_gen, macs, dest });
     // A routed packet is a new frame of the egress domain, from wherever it came.
     m.flags &= !(flag::EXCEPT_IN | flag::OVERLAY);
     m.prio = 0;
@@ -108,6 +121,31 @@ fn rewrite<B: PacketBuf, A: BufAlloc>(
         }
         None => Step::To(Node::L2Flood),
     })
+}
+
+/// Slot `i` to the next hop `a` was made for: its addresses copied in, then where the
+/// next hop's MAC was learned.
+#[inline(always)]
+fn adjacent<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16, a: &AdjCache) -> Next {
+    let (b, m) = f.both_mut(i);
+    let Some(h) = b.data_mut().get_mut(..ETH) else {
+        f.drop(i, DropReason::Malformed);
+        return Next::Done;
+    };
+    h[..12].copy_from_slice(&a.macs);
+    m.flags &= !(flag::EXCEPT_IN | flag::OVERLAY);
+    m.prio = 0;
+    match a.dest {
+        Some(Dest::Port(port)) => {
+            let e = Egress { port, domain: a.domain, prio: 0, ntags: m.ntags };
+            send(cx, f, i, e)
+        }
+        Some(Dest::Vtep(ip)) => {
+            m.ip = ip;
+            Next::To(Node::Vxlan4Encap)
+        }
+        None => Next::To(Node::L2Flood),
+    }
 }
 
 /// An ARP request from the gateway of `domain` for `ip` to Ethernet destination `to`, in
