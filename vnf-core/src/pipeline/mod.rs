@@ -168,6 +168,16 @@ pub(crate) struct AdjCache {
     pub dest: Option<Dest>,
 }
 
+/// The last routed destination's route (ip4-forward): the next hop the tables give it, and
+/// the egress domain's MTU, for a destination that passed the address checks. Valid for
+/// the tables it was looked up in: forgotten with the next-hop caches (reloads among them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RouteCache {
+    pub dst: u32,
+    pub nh: tables::NextHop,
+    pub mtu: u16,
+}
+
 /// One worker's state.
 pub struct State<B> {
     /// Forwarding database.
@@ -192,6 +202,7 @@ pub struct State<B> {
     nh_cache: Option<NhCache>,
     underlay_cache: Option<NhCache>,
     pub(crate) adj_cache: Option<AdjCache>,
+    pub(crate) route_cache: Option<RouteCache>,
     pub(crate) fdb_gen: u64,
     /// Identification of the next outer IPv4 header this worker sends.
     ip_ident: u16,
@@ -438,7 +449,7 @@ fn graph<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &mut State<B>, cx: &Cx<'_, A>, 
             Node::Ip4Local => ip4_local::run(st, cx, f, &list),
             Node::Ip4Frag => ip4_frag::run(cx, f, &list),
             Node::Ip4Reass => ip4_reass::run(st, cx, f, &list),
-            Node::Ip4Forward => ip4_forward::run(cx, f, &list),
+            Node::Ip4Forward => ip4_forward::run(st, cx, f, &list),
             Node::Ip4Neigh => ip4_neigh::run(st, cx, f, &list),
             Node::Icmp4Error => icmp4_error::run(st, cx, f, &list),
             Node::L2Flood => l2_flood::run(cx, f, &list),
@@ -504,6 +515,7 @@ impl<B: PacketBuf> State<B> {
             nh_cache: None,
             underlay_cache: None,
             adj_cache: None,
+            route_cache: None,
             fdb_gen: 0,
             ip_ident: 0,
             worker,
@@ -583,12 +595,14 @@ impl<B: PacketBuf> State<B> {
         self.failed = failed;
     }
 
-    /// Forgets the one-entry caches of next hops (a neighbour changed or may have).
+    /// Forgets the one-entry caches of routes and next hops (a neighbour or the tables
+    /// changed, or may have).
     #[inline]
     pub(crate) fn forget_next_hops(&mut self) {
         self.nh_cache = None;
         self.underlay_cache = None;
         self.adj_cache = None;
+        self.route_cache = None;
     }
 
     /// Learns `mac` (as u64) in `domain` at `dest`; a repeat within the same millisecond

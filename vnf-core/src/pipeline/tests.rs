@@ -438,6 +438,31 @@ fn the_next_hop_rewrite_follows_its_port_and_its_mac_within_the_same_millisecond
 }
 
 #[test]
+fn a_reload_that_removes_a_route_is_seen_by_the_next_packet_to_the_last_destination() {
+    // ip4-forward keeps the last destination's route: a reload must take it away.
+    let mut r = Rig::new();
+    let pl = udp_payload();
+    let far = 0xcb00_7105; // 203.0.113.5, via R
+    let f = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, far, 17, 64, &pl));
+    r.run(0, &f);
+    r.run(2, &arp_frame(2, R, IP_R, GW20, IP_GW20, GW20, &[]));
+    let via_r = eth(R, GW20, &[], EtherType::IPV4, &ipv4(IP_A, far, 17, 63, &pl));
+    assert_eq!(tx(&r.run(0, &f)), vec![(2, via_r.clone())]);
+    // Another destination between two packets to the first: each gets its own route.
+    let near = eth(GW10, A, &[], EtherType::IPV4, &ipv4(IP_A, IP_R, 17, 64, &pl));
+    let to_r = eth(R, GW20, &[], EtherType::IPV4, &ipv4(IP_A, IP_R, 17, 63, &pl));
+    assert_eq!(tx(&r.run(0, &near)), vec![(2, to_r)]);
+    assert_eq!(tx(&r.run(0, &f)), vec![(2, via_r)]);
+    let without = CFG.replace("[[route]]\nprefix = \"203.0.113.0/24\"\nvia = \"198.51.100.7\"\n", "");
+    assert_ne!(without, CFG);
+    r.reload(&without);
+    let out = r.run(0, &f);
+    let unreach = icmp_error(IP_GW10, IP_A, 3, 0, 0, &ipv4(IP_A, far, 17, 64, &pl));
+    assert_eq!(tx(&out), vec![(0, eth(A, GW10, &[], EtherType::IPV4, &unreach))]);
+    assert!(r.drops().contains(&("no-route", 1)), "{:?}", r.drops());
+}
+
+#[test]
 fn with_two_workers_an_arp_reply_on_the_other_workers_queue_resolves_the_requester() {
     // Worker 1 asks for B; B's reply arrives on worker 0's queue (RSS sends non-IP frames
     // to one queue). Worker 0 hands a copy to worker 1, whose parked packet then leaves.
