@@ -24,7 +24,6 @@ use crate::packet::{flag, PacketMeta};
 use crate::pipeline::{AdjCache, Cx, Frame, Next, Node, State};
 use crate::stats::{DropReason, Event};
 use crate::wire::arp::{self, ArpRepr};
-use crate::wire::ethernet::set_macs;
 use crate::wire::MacAddr;
 
 // Each node is its own function: its loop gets the registers to itself.
@@ -56,15 +55,7 @@ pub(crate) fn run<B: PacketBuf, A: BufAlloc<Buf = B>>(
                 return Next::Done;
             }
         }
-        match rewrite(st, cx, f, i) {
-            // To a learned port: retagged and sent here, as l2-fwd does.
-            Ok(Step::Send(e)) => send(cx, f, i, e),
-            Ok(Step::To(next)) => Next::To(next),
-            Err(r) => {
-                f.drop(i, r);
-                Next::Done
-            }
-        }
+        rewrite(st, cx, f, i)
     });
 }
 
@@ -83,48 +74,28 @@ fn resolve<B: PacketBuf, A: BufAlloc<Buf = B>>(st: &mut State<B>, cx: &Cx<'_, A>
     }
 }
 
-/// Where a rewritten packet goes.
-enum Step {
-    /// Out of a learned port.
-    Send(Egress),
-    /// To this node.
-    To(Node),
-}
-
+/// Slot `i`, its next hop's MAC known (`meta.nh_mac`): the next hop's rewrite made (and
+/// kept for the packets after it), then taken as [`adjacent`] takes it.
 #[inline(always)]
-fn rewrite<B: PacketBuf, A: BufAlloc>(
-    st: &mut State<B>,
-    cx: &Cx<'_, A>,
-    f: &mut Frame<B>,
-    i: u16,
-) -> Result<Step, DropReason> {
-    let (b, m) = f.both_mut(i);
-    let (domain, ntags) = (m.out_domain, m.ntags);
-    let g = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway).ok_or(DropReason::NoForward)?;
-    let mac = MacAddr::from_u64(m.nh_mac);
-    let dest = st.lookup(cx.now, domain, m.nh_mac, None);
-    if !set_macs(b.data_mut(), mac, g.mac) {
-        return Err(DropReason::Malformed);
-    }
+fn rewrite<B: PacketBuf, A: BufAlloc>(st: &mut State<B>, cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16) -> Next {
+    let m = f.meta(i);
+    let (domain, ip, nh_mac) = (m.out_domain, m.ip, m.nh_mac);
+    let Some(g) = cx.t.domains.get(usize::from(domain)).and_then(|d| d.gateway) else {
+        f.drop(i, DropReason::NoForward);
+        return Next::Done;
+    };
+    let dest = st.lookup(cx.now, domain, nh_mac, None);
     let mut macs = [0; 12];
-    macs[..6].copy_from_slice(&mac.0);
+    macs[..6].copy_from_slice(&MacAddr::from_u64(nh_mac).0);
     macs[6..].copy_from_slice(&g.mac.0);
-    st.adj_cache = Some(AdjCache { domain, ip: m.ip, ms: cx.now, gen: st.fdb_gen, macs, dest });
-    // A routed packet is a new frame of the egress domain, from wherever it came.
-    m.flags &= !(flag::EXCEPT_IN | flag::OVERLAY);
-    m.prio = 0;
-    Ok(match dest {
-        Some(Dest::Port(port)) => Step::Send(Egress { port, domain, prio: 0, ntags }),
-        Some(Dest::Vtep(ip)) => {
-            m.ip = ip;
-            Step::To(Node::Vxlan4Encap)
-        }
-        None => Step::To(Node::L2Flood),
-    })
+    let a = AdjCache { domain, ip, ms: cx.now, gen: st.fdb_gen, macs, dest };
+    st.adj_cache = Some(a);
+    adjacent(cx, f, i, &a)
 }
 
 /// Slot `i` to the next hop `a` was made for: its addresses copied in, then where the
-/// next hop's MAC was learned.
+/// next hop's MAC was learned (to a learned port: retagged and sent here, as l2-fwd does).
+/// A routed packet is a new frame of the egress domain, from wherever it came.
 #[inline(always)]
 fn adjacent<B: PacketBuf, A: BufAlloc>(cx: &Cx<'_, A>, f: &mut Frame<B>, i: u16, a: &AdjCache) -> Next {
     let (b, m) = f.both_mut(i);
