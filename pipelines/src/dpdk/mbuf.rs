@@ -284,6 +284,24 @@ impl Burst {
         DrainOwned { ptrs: &self.ptrs[..n], next: 0 }
     }
 
+    /// Adds `n` fresh mbufs of `pool` (at most the room left) in one bulk get: all or,
+    /// when the pool holds fewer, none (false).
+    pub fn alloc_from(&mut self, pool: &Mempool, n: usize) -> bool {
+        let (at, room) = self.spare_ptr();
+        let n = n.min(room);
+        if n == 0 {
+            return true;
+        }
+        // SAFETY: `at` has room for n pointers; the pool is a live pktmbuf pool, and DPDK
+        // either fills all n slots with reset mbufs we now own (0) or takes none.
+        let ok = unsafe { dpdk_sys::rte_pktmbuf_alloc_bulk(pool.as_ptr(), at, n as u32) } == 0;
+        if ok {
+            // SAFETY: the n slots after len were just filled with owned mbufs.
+            unsafe { self.add_len(n) };
+        }
+        ok
+    }
+
     /// Removes and returns the last mbuf.
     pub fn pop(&mut self) -> Option<Mbuf> {
         if self.len == 0 {
