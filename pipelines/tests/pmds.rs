@@ -3,7 +3,8 @@
 
 mod common;
 
-use pipelines::dpdk::{Mempool, Port, PortConf};
+use pipelines::dpdk::{Burst, Mempool, Port, PortConf, BURST_CAPACITY};
+use vnf_core::buf::PacketBuf;
 
 #[test]
 fn virtual_pmds_probe_configure_and_start() {
@@ -56,4 +57,33 @@ fn a_failed_probe_names_the_real_reason() {
     // After failures, the same names probe fine (nothing was left half attached).
     drop(Port::probe("net_null5").expect("net_null5"));
     drop(Port::probe("net_af_packet5,iface=lo").expect("af_packet on lo"));
+}
+
+/// A burst takes fresh mbufs from its pool in one bulk get: all it asked for (up to its
+/// room), or none when the pool holds fewer; they come reset (empty, one segment) and go
+/// back whole.
+#[test]
+fn a_burst_takes_fresh_mbufs_in_bulk_all_or_none() {
+    common::eal();
+    let pool = Mempool::new("bulk", 63, 0, 2176, 0).unwrap();
+    let mut b = Burst::new();
+    assert!(b.alloc_from(&pool, 40));
+    assert_eq!((b.len(), pool.in_use()), (40, 40));
+    assert!(b.mbufs().iter().all(|m| m.data().is_empty() && m.nb_segs() == 1));
+    // 23 left: 30 are not there, and none is taken.
+    assert!(!b.alloc_from(&pool, 30));
+    assert_eq!((b.len(), pool.in_use()), (40, 40));
+    assert!(b.alloc_from(&pool, 23));
+    assert_eq!((b.len(), pool.available()), (63, 0));
+    assert!(b.alloc_from(&pool, 0), "nothing asked, nothing taken");
+    assert_eq!(b.free_all(), 63);
+    assert_eq!(pool.in_use(), 0);
+
+    // More than the burst holds: filled to its capacity.
+    let big = Mempool::new("bulk_big", 1023, 0, 2176, 0).unwrap();
+    let mut b = Burst::new();
+    assert!(b.alloc_from(&big, BURST_CAPACITY + 100));
+    assert_eq!((b.len(), big.in_use() as usize), (BURST_CAPACITY, BURST_CAPACITY));
+    drop(b);
+    assert_eq!(big.in_use(), 0, "a dropped burst gives its mbufs back");
 }
