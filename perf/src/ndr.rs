@@ -346,7 +346,7 @@ fn run_case(
         }
         // What a tunnel scenario delivers is checked: encapsulated with VNI 5010 (encap),
         // plain Ethernet (decap).
-        let tunnelled = |f: &Vec<u8>| crate::frame::vxlan_vni(f) == Some(5010);
+        let tunnelled = |f: &Vec<u8>| crate::frame::vxlan_vni(f) == Some(crate::scenario::VNI);
         let bad = match sc {
             Scenario::VxlanEncap => got.iter().position(|f| !tunnelled(f)),
             Scenario::VxlanDecap => got.iter().position(|f| crate::frame::vxlan_vni(f).is_some()),

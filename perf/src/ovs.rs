@@ -12,7 +12,7 @@
 //! MAC in OVS's tunnel ARP cache. ovs-vswitchd then runs in a network namespace of its own,
 //! so the address and route it needs never touch the host's.
 
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, VNI, VTEP_LOCAL, VTEP_MAC, VTEP_REMOTE, VTEP_REMOTE_MAC};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -90,12 +90,6 @@ pub fn flows(sc: Scenario) -> Option<Vec<String>> {
         _ => return None,
     })
 }
-
-/// The VXLAN scenarios' tunnel endpoints, as vnfd's configuration of the scenario has them.
-const VTEP_LOCAL: &str = "203.0.113.1";
-const VTEP_REMOTE: &str = "203.0.113.2";
-const VTEP_MAC: &str = "02:76:6e:66:ff:fe";
-const VTEP_REMOTE_MAC: &str = "02:00:00:00:0e:02";
 
 /// For a VXLAN scenario, the name of the port on the underlay bridge `br-phy`.
 fn underlay(sc: Scenario) -> Option<&'static str> {
@@ -280,7 +274,7 @@ impl Ovs {
                 "ofport_request=3",
                 &format!("options:remote_ip={VTEP_REMOTE}"),
                 &format!("options:local_ip={VTEP_LOCAL}"),
-                "options:key=5010",
+                &format!("options:key={VNI}"),
                 "options:dst_port=4789",
             ])?;
         }
@@ -321,11 +315,12 @@ impl Ovs {
             o.ofctl(&["add-flow", "br-phy", &format!("in_port={port},actions=LOCAL")])?;
             run(Command::new("ip").args(["-n", &ns, "addr", "add", &format!("{VTEP_LOCAL}/24"), "dev", "br-phy"]))?;
             run(Command::new("ip").args(["-n", &ns, "link", "set", "br-phy", "up"]))?;
-            o.appctl(&["tnl/arp/set", "br-phy", VTEP_REMOTE, VTEP_REMOTE_MAC])?;
+            let remote = VTEP_REMOTE.to_string();
+            o.appctl(&["tnl/arp/set", "br-phy", &remote, &VTEP_REMOTE_MAC.to_string()])?;
             // OVS reads the kernel's routes of its namespace; wait until it has the VTEP's.
             let until = Instant::now() + Duration::from_secs(10);
             loop {
-                if o.appctl(&["ovs/route/lookup", VTEP_REMOTE]).is_ok_and(|out| out.contains("br-phy")) {
+                if o.appctl(&["ovs/route/lookup", &remote]).is_ok_and(|out| out.contains("br-phy")) {
                     break;
                 }
                 if Instant::now() > until {

@@ -1,5 +1,6 @@
 //! Benchmark scenarios: the traffic each one sends and the vnfd config it runs.
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use vnf_core::gen::FlowSet;
@@ -166,12 +167,12 @@ impl Scenario {
                 let (g, s) = if *self == Scenario::VxlanEncap { ("mode = \"access\"\nvlan = 10", "") } else { ("", "mode = \"access\"\nvlan = 10") };
                 let underlay = if *self == Scenario::VxlanEncap { "sink" } else { "gen" };
                 let static_mac = if *self == Scenario::VxlanEncap {
-                    "[[bridge.remote_mac]]\nmac = \"02:00:00:00:00:02\"\nvtep = \"203.0.113.2\"\n"
+                    format!("[[bridge.remote_mac]]\nmac = \"02:00:00:00:00:02\"\nvtep = \"{VTEP_REMOTE}\"\n")
                 } else {
-                    "[[bridge.static_mac]]\nmac = \"02:00:00:00:00:02\"\nport = \"sink\"\n"
+                    "[[bridge.static_mac]]\nmac = \"02:00:00:00:00:02\"\nport = \"sink\"\n".to_string()
                 };
                 format!(
-                    "{}[bridging]\nfdb_size = {}\n[vtep]\nunderlay = \"{underlay}\"\naddress = \"203.0.113.1/24\"\nmac = \"02:76:6e:66:ff:fe\"\nmtu = 1600\n[[vtep.neighbor]]\nip = \"203.0.113.2\"\nmac = \"02:00:00:00:0e:02\"\n[[bridge]]\nname = \"v10\"\nvlan = 10\nvni = 5010\nremote_vteps = [\"203.0.113.2\"]\n{static_mac}",
+                    "{}[bridging]\nfdb_size = {}\n[vtep]\nunderlay = \"{underlay}\"\naddress = \"{VTEP_LOCAL}/24\"\nmac = \"{VTEP_MAC}\"\nmtu = 1600\n[[vtep.neighbor]]\nip = \"{VTEP_REMOTE}\"\nmac = \"{VTEP_REMOTE_MAC}\"\n[[bridge]]\nname = \"v10\"\nvlan = 10\nvni = {VNI}\nremote_vteps = [\"{VTEP_REMOTE}\"]\n{static_mac}",
                     ports(g, s),
                     (flows * 2).next_power_of_two().max(1024)
                 )
@@ -255,6 +256,14 @@ const HOSTS_OF_V10: FlowSet = FlowSet {
 };
 
 /// The gateway MAC of VLAN 10 (the scenarios configure it: the default depends on the ports).
+/// The VXLAN scenarios' tunnel, as vnfd's configuration of them has it and OVS-DPDK's is
+/// set up to match: vnfd's VTEP address and MAC, the remote VTEP's, and bridge v10's VNI.
+pub const VTEP_LOCAL: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+pub const VTEP_REMOTE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+pub const VTEP_MAC: MacAddr = MacAddr([0x02, 0x76, 0x6e, 0x66, 0xff, 0xfe]);
+pub const VTEP_REMOTE_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0x0e, 0x02]);
+pub const VNI: u32 = 5010;
+
 const GW10: MacAddr = MacAddr([0x02, 0x76, 0x6e, 0x66, 0x00, 0x0a]);
 
 /// Writes `flows` flows of `frame`-byte frames as a pcap; returns the frame count.
@@ -262,18 +271,19 @@ pub fn write_flows(path: &Path, flows: u32, frame: usize) -> Result<u32, String>
     write_frames(path, &Scenario::Xconnect.frames(flows, frame)?)
 }
 
-/// The flows of `set` as VXLAN (VNI 5010) from remote VTEP 203.0.113.2 to 203.0.113.1, outer
-/// destination the configured VTEP MAC, UDP source port per flow, checksum 0.
+/// The flows of `set` as VXLAN ([`VNI`]) from [`VTEP_REMOTE`] to [`VTEP_LOCAL`], outer
+/// destination [`VTEP_MAC`], UDP source port per flow, checksum 0.
 fn vxlan_frames(set: &FlowSet) -> Vec<Vec<u8>> {
     let mut out = vec![];
     for i in 0..set.flows {
         let inner = set.frame(i);
-        let mut f = vec![0x02, 0x76, 0x6e, 0x66, 0xff, 0xfe, 0x02, 0, 0, 0, 0x0e, 0x02, 0x08, 0x00];
+        let mut f = [VTEP_MAC.0, VTEP_REMOTE_MAC.0].concat();
+        f.extend_from_slice(&[0x08, 0x00]);
         let udp_len = (16 + inner.len()) as u16;
         let mut ip = [0u8; 20];
         vnf_core::wire::Ipv4Repr {
-            src: 0xcb00_7102,
-            dst: 0xcb00_7101,
+            src: u32::from(VTEP_REMOTE),
+            dst: u32::from(VTEP_LOCAL),
             protocol: 17,
             payload_len: udp_len,
             ttl: 64,
@@ -288,7 +298,7 @@ fn vxlan_frames(set: &FlowSet) -> Vec<Vec<u8>> {
         f.extend_from_slice(&udp_len.to_be_bytes());
         f.extend_from_slice(&[0, 0]);
         let mut vx = [0u8; 8];
-        vnf_core::wire::vxlan::emit(&mut vx, 5010);
+        vnf_core::wire::vxlan::emit(&mut vx, VNI);
         f.extend_from_slice(&vx);
         f.extend_from_slice(&inner);
         out.push(f);
