@@ -367,30 +367,26 @@ impl<'p> Generator<'p> {
                 let at = &mut next[i][q];
                 // The burst's mbufs in one bulk get, then filled: an allocation per frame
                 // was a mempool call per frame on the generator's one core.
-                if burst.alloc_from(pool, due) {
-                    let mut filled = 0;
-                    for m in burst.mbufs_mut() {
-                        let f = &frames[*at];
-                        let Some(b) = m.append(f.len()) else { break };
-                        b.copy_from_slice(f);
-                        stamp(m.data_mut(), id, now);
-                        *at = if *at + 1 == frames.len() { 0 } else { *at + 1 };
-                        filled += 1;
-                    }
-                    while burst.len() > filled {
-                        drop(burst.pop());
-                    }
-                } else {
+                if !burst.alloc_from(pool, due) {
                     // Fewer left in the pool than the burst: one at a time, what there is.
-                    for _ in 0..due {
-                        let f = &frames[*at];
-                        let Some(mut m) = Mbuf::from_bytes(pool, f) else { break };
-                        *at = if *at + 1 == frames.len() { 0 } else { *at + 1 };
-                        stamp(m.data_mut(), id, now);
+                    while burst.len() < due {
+                        let Some(m) = Mbuf::alloc(pool) else { break };
                         if burst.push(m).is_err() {
                             break;
                         }
                     }
+                }
+                let mut filled = 0;
+                for m in burst.mbufs_mut() {
+                    let f = &frames[*at];
+                    let Some(b) = m.append(f.len()) else { break };
+                    b.copy_from_slice(f);
+                    stamp(m.data_mut(), id, now);
+                    *at = if *at + 1 == frames.len() { 0 } else { *at + 1 };
+                    filled += 1;
+                }
+                while burst.len() > filled {
+                    drop(burst.pop());
                 }
                 let n = burst.len() as u64;
                 let sent = txq[d.tx][q % txq[d.tx].len()].tx(&mut burst) as u64;

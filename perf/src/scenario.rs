@@ -255,7 +255,6 @@ const HOSTS_OF_V10: FlowSet = FlowSet {
     hosts: 65533,
 };
 
-/// The gateway MAC of VLAN 10 (the scenarios configure it: the default depends on the ports).
 /// The VXLAN scenarios' tunnel, as vnfd's configuration of them has it and OVS-DPDK's is
 /// set up to match: vnfd's VTEP address and MAC, the remote VTEP's, and bridge v10's VNI.
 pub const VTEP_LOCAL: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
@@ -264,6 +263,7 @@ pub const VTEP_MAC: MacAddr = MacAddr([0x02, 0x76, 0x6e, 0x66, 0xff, 0xfe]);
 pub const VTEP_REMOTE_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0x0e, 0x02]);
 pub const VNI: u32 = 5010;
 
+/// The gateway MAC of VLAN 10 (the scenarios configure it: the default depends on the ports).
 const GW10: MacAddr = MacAddr([0x02, 0x76, 0x6e, 0x66, 0x00, 0x0a]);
 
 /// Writes `flows` flows of `frame`-byte frames as a pcap; returns the frame count.

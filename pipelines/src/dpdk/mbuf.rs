@@ -292,8 +292,8 @@ impl Burst {
         if n == 0 {
             return true;
         }
-        // SAFETY: `at` has room for n pointers; the pool is a live pktmbuf pool, and DPDK
-        // either fills all n slots with reset mbufs we now own (0) or takes none.
+        // DPDK either fills all n slots with reset mbufs we then own (0) or takes none.
+        // SAFETY: `at` has room for n pointers and the pool is a live pktmbuf pool.
         let ok = unsafe { dpdk_sys::rte_pktmbuf_alloc_bulk(pool.as_ptr(), at, n as u32) } == 0;
         if ok {
             // SAFETY: the n slots after len were just filled with owned mbufs.
